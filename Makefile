@@ -1,0 +1,52 @@
+# folkgen — `make run` opens the app, `make test` runs the tests. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.folkgen-setup
+# Debian packages: abc2midi, timidity with a real General MIDI patch set, ALSA headers for simpleaudio.
+DEBS := abcmidi timidity fluid-soundfont-gm libasound2-dev
+MITDL := mitdeeplearning==0.7.5
+
+.PHONY: setup sysdeps run test lint bench screenshots default-model clean
+
+setup: sysdeps $(STAMP)
+
+# Installs the Debian packages when run as root and something is missing; otherwise says what to do.
+sysdeps:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian packages: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "folkgen needs these Debian packages: $$missing"; \
+	    echo "  sudo apt-get install $$missing"; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24" "setuptools>=64,<81" wheel
+	# torch first and exact: the CPU wheel on disk; an open range would fetch a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	# The default corpus. --no-deps: its declared dependencies pull TensorFlow and dozens more.
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation $(MITDL)
+	touch $@
+
+run: setup
+	$(BIN)/folkgen-tui
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check core folkgen_tui tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/sampling_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""folkgen core: corpus, model, training, sampling, checkpoints, ABC checks and sound. No UI."""

@@ -1,0 +1,274 @@
+"""ABC text -> tunes, vocabulary, train/validation split and statistics. numpy only, no torch."""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.paths import default_corpus_path
+
+DEFAULT_CORPUS_NAME = "irish (mitdeeplearning)"
+TUNE_SEPARATOR = "\n\n"
+
+
+class CorpusError(ValueError):
+    """A corpus could not be read or holds no tunes; the message says why, for a person."""
+
+
+class UnknownCharacters(ValueError):
+    """Text holds characters that the vocabulary lacks."""
+
+    def __init__(self, unknown: Iterable[str]):
+        self.unknown = sorted(set(unknown))
+        shown = " ".join(repr(c) for c in self.unknown[:12])
+        more = f" and {len(self.unknown) - 12} more" if len(self.unknown) > 12 else ""
+        super().__init__(f"characters not in the model's vocabulary: {shown}{more}")
+
+
+def split_tunes(text: str) -> list[str]:
+    """Split ABC text into tunes exactly as the MIT lab does.
+
+    The lab runs `(^|\\n\\n)(.*?)\\n\\n` with `regex`'s overlapped search: every tune ends at a blank
+    line, and a run of three newlines yields the following tune twice (once with a leading "\\n").
+    Text after the last blank line is not a tune (it is usually cut off).
+    """
+    starts = [0]
+    pos = text.find(TUNE_SEPARATOR)
+    while pos >= 0:
+        starts.append(pos + 2)
+        pos = text.find(TUNE_SEPARATOR, pos + 1)
+    tunes = []
+    for begin in starts:
+        end = text.find(TUNE_SEPARATOR, begin)
+        if end >= 0:
+            tunes.append(text[begin:end])
+    return tunes
+
+
+def split_user_tunes(text: str) -> list[str]:
+    """Tunes of a user's file: blank-line separated, last one kept even without a trailing blank."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    chunks = [c.strip("\n") for c in text.split(TUNE_SEPARATOR)]
+    return [c for c in chunks if c.strip()]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Sorted distinct characters with index lookups."""
+
+    chars: tuple[str, ...]
+
+    @classmethod
+    def from_text(cls, text: str) -> Vocabulary:
+        return cls(tuple(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    @property
+    def char2idx(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.chars)}
+
+    @property
+    def idx2char(self) -> np.ndarray:
+        return np.array(self.chars)
+
+    def unknown(self, text: str) -> set[str]:
+        return set(text) - set(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Text -> int64 indices, vectorised (no Python loop per character)."""
+        if not text:
+            return np.zeros(0, dtype=np.int64)
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        table = np.array([ord(c) for c in self.chars], dtype=np.uint32)
+        idx = np.searchsorted(table, codes)
+        idx_clipped = np.minimum(idx, len(table) - 1)
+        bad = table[idx_clipped] != codes
+        if bad.any():
+            raise UnknownCharacters(chr(int(c)) for c in np.unique(codes[bad]))
+        return idx.astype(np.int64)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        chars = self.chars
+        return "".join(chars[int(i)] for i in ids)
+
+
+@dataclass
+class Split:
+    """A by-tune train/validation split; the texts are tunes joined by blank lines."""
+
+    train_tunes: list[str]
+    val_tunes: list[str]
+    train_ids: np.ndarray
+    val_ids: np.ndarray
+
+
+@dataclass
+class Corpus:
+    name: str
+    tunes: list[str]
+    source: Path | None = None
+    skipped: list[str] = field(default_factory=list)  # files left out, with the reason
+
+    def __post_init__(self) -> None:
+        if not self.tunes:
+            raise CorpusError(f"{self.name}: no tunes found (tunes are separated by blank lines)")
+        self.text = TUNE_SEPARATOR.join(self.tunes)
+        self.vocab = Vocabulary.from_text(self.text)
+
+    def encode(self) -> np.ndarray:
+        return self.vocab.encode(self.text)
+
+    def split(self, val_fraction: float = 0.1) -> Split:
+        """Deterministic by-tune split: a tune's side depends only on its text, so duplicates
+        (the seed's search yields some tunes twice) always land on the same side."""
+        threshold = int(val_fraction * 1000)
+        train, val = [], []
+        for tune in self.tunes:
+            h = zlib.crc32(tune.strip().encode("utf-8")) % 1000
+            (val if h < threshold else train).append(tune)
+        if not val or not train:  # tiny corpora: hold out the last tune
+            train, val = self.tunes[:-1] or self.tunes, self.tunes[-1:]
+        return Split(
+            train_tunes=train,
+            val_tunes=val,
+            train_ids=self.vocab.encode(TUNE_SEPARATOR.join(train)),
+            val_ids=self.vocab.encode(TUNE_SEPARATOR.join(val)),
+        )
+
+
+def _read_abc(path: Path) -> str:
+    data = path.read_bytes()
+    if b"\x00" in data[:65536]:
+        raise CorpusError(f"{path}: looks like a binary file, not ABC text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorpusError(
+            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "convert it with iconv -f latin1 -t utf-8"
+        ) from None
+    return text.lstrip("\ufeff")
+
+
+def load_corpus(path: str | Path | None = None) -> Corpus:
+    """The default Irish corpus (seed-compatible), or a user's .abc file or folder of them."""
+    if path is None:
+        source = default_corpus_path()
+        return Corpus(DEFAULT_CORPUS_NAME, split_tunes(_read_abc(source)), source)
+    source = Path(path).expanduser()
+    if not source.exists():
+        raise CorpusError(f"{source}: no such file or folder")
+    if source.is_file():
+        return Corpus(source.name, split_user_tunes(_read_abc(source)), source)
+    tunes: list[str] = []
+    skipped: list[str] = []
+    files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() == ".abc")
+    if not files:
+        raise CorpusError(f"{source}: no .abc files in this folder")
+    for f in files:
+        try:
+            tunes.extend(split_user_tunes(_read_abc(f)))
+        except (CorpusError, OSError) as e:
+            skipped.append(str(e))
+    if not tunes:
+        reason = f" ({skipped[0]})" if skipped else ""
+        raise CorpusError(f"{source}: no tunes found in {len(files)} .abc file(s){reason}")
+    return Corpus(source.name + "/", tunes, source, skipped)
+
+
+# --- header fields and statistics -------------------------------------------------------------
+
+_MODES = {
+    "maj": "major", "ion": "major", "min": "minor", "m": "minor", "aeo": "minor",
+    "dor": "Dorian", "phr": "Phrygian", "lyd": "Lydian", "mix": "Mixolydian", "loc": "Locrian",
+}  # fmt: skip
+
+
+def header_field(tune: str, name: str) -> str | None:
+    """Value of the first `name:` header line (M, K, T, L…) in a tune, or None."""
+    prefix = name + ":"
+    for line in tune.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+    return None
+
+
+def normalize_key(value: str) -> str:
+    """'D Major' / 'Ador' / 'Em' / 'G' -> 'D major' / 'A Dorian' / 'E minor' / 'G major'."""
+    value = value.split("%")[0].strip()
+    if not value or value[0].upper() not in "ABCDEFG":
+        return value or "?"
+    tonic = value[0].upper()
+    rest = value[1:]
+    if rest[:1] in ("#", "b"):
+        tonic += rest[0]
+        rest = rest[1:]
+    mode_word = rest.strip().split(" ")[0].lower() if rest.strip() else ""
+    if not mode_word:
+        return f"{tonic} major"
+    mode = _MODES.get(mode_word[:3]) or _MODES.get(mode_word[:1]) if mode_word else None
+    return f"{tonic} {mode}" if mode else f"{tonic} {rest.strip()}"
+
+
+@dataclass
+class CorpusStats:
+    name: str
+    tunes: int
+    characters: int
+    vocabulary: list[tuple[str, int]]  # every character with its count, most common first
+    meters: list[tuple[str, int]]
+    keys: list[tuple[str, int]]
+    length_min: int
+    length_max: int
+    length_mean: float
+    length_histogram: list[tuple[int, int]]  # (bucket start, tunes)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "tunes": self.tunes,
+            "characters": self.characters,
+            "vocabulary_size": len(self.vocabulary),
+            "vocabulary": dict(self.vocabulary),
+            "meters": dict(self.meters),
+            "keys": dict(self.keys),
+            "length": {
+                "min": self.length_min,
+                "max": self.length_max,
+                "mean": round(self.length_mean, 1),
+                "histogram": [list(b) for b in self.length_histogram],
+            },
+        }
+
+
+def _count(values: Sequence[str | None]) -> list[tuple[str, int]]:
+    return Counter(v if v else "?" for v in values).most_common()
+
+
+def compute_stats(corpus: Corpus, buckets: int = 10) -> CorpusStats:
+    lengths = np.array([len(t) for t in corpus.tunes])
+    ids = corpus.encode()
+    counts = np.bincount(ids, minlength=len(corpus.vocab))
+    order = np.argsort(-counts, kind="stable")
+    vocabulary = [(corpus.vocab.chars[i], int(counts[i])) for i in order]
+    hist, edges = np.histogram(lengths, bins=buckets)
+    keys = [header_field(t, "K") for t in corpus.tunes]
+    return CorpusStats(
+        name=corpus.name,
+        tunes=len(corpus.tunes),
+        characters=len(corpus.text),
+        vocabulary=vocabulary,
+        meters=_count([header_field(t, "M") for t in corpus.tunes]),
+        keys=_count([normalize_key(k) if k else None for k in keys]),
+        length_min=int(lengths.min()),
+        length_max=int(lengths.max()),
+        length_mean=float(lengths.mean()),
+        length_histogram=[(int(e), int(n)) for e, n in zip(edges[:-1], hist, strict=True)],
+    )
