@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,12 +84,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read it ({e.strerror})") from None
+    if not data:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as e:
+    except Exception as e:  # torch raises many kinds (RuntimeError, ValueError, EOFError…) on bad bytes
         hint = "truncated or corrupted" if data[:2] == b"PK" else "not a folkgen checkpoint"
-        raise CheckpointError(
-            f"{path}: cannot read it ({hint}: {str(e).splitlines()[0]})"
-        ) from None
+        detail = (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise CheckpointError(f"{path}: cannot read it ({hint}: {detail})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a folkgen checkpoint")
     version = payload.get("version")

@@ -45,3 +45,32 @@ def default_corpus_path() -> Path:
         if path.is_file():
             return path
     raise DefaultCorpusMissing(MITDL_INSTALL_HINT)
+
+
+def checkpoint_files(folder: Path | None = None) -> list[Path]:
+    """Checkpoint files (*.pt) in the user's folder, newest first. Reads no file: no torch."""
+    folder = folder or checkpoints_dir()
+    if not folder.is_dir():
+        return []
+    files = [p for p in folder.glob("*.pt") if p.is_file()]
+    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def shipped_model_path() -> Path | None:
+    """The default model shipped inside the package, if this build has one."""
+    path = Path(__file__).parent / "models" / "default.pt"
+    return path if path.is_file() else None
+
+
+def resolve_model_path(explicit: str | Path | None = None) -> tuple[Path, str]:
+    """The model to generate with and why: the one asked for, else the newest user checkpoint,
+    else the shipped default. Raises FileNotFoundError with advice when there is none."""
+    if explicit:
+        return Path(explicit).expanduser(), "chosen"
+    files = checkpoint_files()
+    if files:
+        return files[0], "newest checkpoint"
+    shipped = shipped_model_path()
+    if shipped is not None:
+        return shipped, "shipped default model"
+    raise FileNotFoundError("no model yet: train one first (folkgen train, or the Train screen)")

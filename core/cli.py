@@ -1,0 +1,377 @@
+"""The headless command line: `folkgen stats | train | generate | evaluate` (and the sound
+commands from core.cli_sound). Heavy modules are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.corpus import CorpusError, UnknownCharacters, compute_stats, load_corpus
+from core.paths import DefaultCorpusMissing, checkpoints_dir, resolve_model_path
+from core.presets import PRESETS, get_preset, with_overrides
+
+
+class CliError(Exception):
+    """Ends the command with a one-line message and exit status 1."""
+
+
+def _err(msg: str) -> None:
+    print(f"folkgen: error: {msg}", file=sys.stderr)
+
+
+def _emit_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+# --- stats ------------------------------------------------------------------------------------
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    corpus = load_corpus(args.corpus)
+    stats = compute_stats(corpus)
+    if args.json:
+        _emit_json(stats.to_dict())
+        return 0
+    print(f"{stats.name}: {stats.tunes} tunes, {stats.characters:,} characters")
+    print(f"vocabulary: {len(stats.vocabulary)} characters")
+    print(
+        f"tune length: {stats.length_min}–{stats.length_max} characters, "
+        f"mean {stats.length_mean:.0f}"
+    )
+    print("meters: " + ", ".join(f"{m} {n}" for m, n in stats.meters))
+    print("keys:   " + ", ".join(f"{k} {n}" for k, n in stats.keys[:10]))
+    common = ", ".join(f"{c!r} {n}" for c, n in stats.vocabulary[:12])
+    print(f"most common characters: {common}")
+    for skipped in corpus.skipped:
+        print(f"skipped: {skipped}", file=sys.stderr)
+    return 0
+
+
+# --- train ------------------------------------------------------------------------------------
+
+
+def _default_out(corpus_name: str, preset: str) -> Path:
+    slug = "-".join("".join(c if c.isalnum() else " " for c in corpus_name.lower()).split())[:30]
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return checkpoints_dir() / f"{slug or 'corpus'}-{preset}-{stamp}.pt"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from core.checkpoint import load_checkpoint
+    from core.train import TrainControl, TrainEvent, train
+
+    preset = get_preset(args.preset)
+    resume = load_checkpoint(args.resume) if args.resume else None
+    cfg = preset.train if resume is None else resume.train_config
+    cfg = with_overrides(
+        cfg,
+        steps=args.steps,
+        minutes=args.minutes,
+        device=args.device,
+        seed=args.seed,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        seq_length=args.seq_length,
+    )
+    if args.steps is not None:
+        cfg = with_overrides(cfg, minutes=None) if args.minutes is None else cfg
+    corpus = load_corpus(args.corpus)
+    out = Path(args.out) if args.out else (resume.path if resume else None)
+    out = out or _default_out(corpus.name, preset.name)
+
+    control = TrainControl()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        control.stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C aborts
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    quiet = args.json or not sys.stderr.isatty() and not args.progress
+    total = None if cfg.minutes else cfg.steps
+    progress = Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        transient=False,
+        disable=quiet,
+        console=None,
+    )
+    task = progress.add_task("train", total=total or cfg.minutes * 60, status="")  # type: ignore[operator]
+    last_draw = [0.0]
+
+    def on_event(e: TrainEvent) -> None:
+        now = time.monotonic()
+        if e.kind == "step" and now - last_draw[0] < 0.2:
+            return
+        last_draw[0] = now
+        val = f"  val {e.val_bpc:.3f} bpc" if e.val_bpc is not None else ""
+        eta = f"  eta {e.eta_s:.0f}s" if e.eta_s is not None else ""
+        steps = f"{e.step}/{e.total_steps}" if e.total_steps else f"{e.step}"
+        status = f"step {steps}  loss {e.smooth_loss:.3f}{val}  {e.chars_per_sec:,.0f} chars/s{eta}"
+        progress.update(task, completed=e.step if total else e.elapsed_s, status=status)
+        if e.kind == "warning" and not args.json:
+            progress.console.print(f"warning: {e.message}", soft_wrap=True)
+
+    try:
+        with progress:
+            result = train(
+                corpus,
+                preset.model,
+                cfg,
+                checkpoint_path=out,
+                resume=resume,
+                on_event=on_event,
+                control=control,
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    summary = {
+        "steps": result.step,
+        "stopped": result.stopped,
+        "loss": result.loss,
+        "val_bpc": result.val_bpc,
+        "best_val_bpc": result.best_val_bpc,
+        "seconds": round(result.elapsed_s, 2),
+        "chars_per_sec": round(result.chars_per_sec, 1),
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+    }
+    if args.json:
+        _emit_json(summary)
+    else:
+        how = "stopped" if result.stopped else "done"
+        val = f", validation {result.val_bpc:.3f} bits/char" if result.val_bpc is not None else ""
+        print(
+            f"{how} after {result.step} steps in {result.elapsed_s:.1f}s "
+            f"({result.chars_per_sec:,.0f} chars/s){val}"
+        )
+        if result.checkpoint:
+            print(f"checkpoint: {result.checkpoint}")
+        if result.best_checkpoint:
+            print(f"best by validation: {result.best_checkpoint} ({result.best_val_bpc:.3f})")
+    return 0
+
+
+# --- generate ---------------------------------------------------------------------------------
+
+
+def load_sampler(model: str | None, precision: str = "auto") -> tuple[Any, Path, str]:
+    from core.checkpoint import load_checkpoint
+    from core.sample import Sampler
+
+    try:
+        path, why = resolve_model_path(model)
+    except FileNotFoundError as e:
+        raise CliError(str(e)) from None
+    ckpt = load_checkpoint(path)
+    return Sampler(ckpt.build_model(), ckpt.vocab, precision), path, why
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from core.sample import SampleOptions
+
+    sampler, path, why = load_sampler(args.model, args.precision)
+    print(f"model: {path} ({why})", file=sys.stderr)
+    base_seed = args.seed if args.seed is not None else int(time.time_ns() % 2**31)
+    prompt = args.prompt.replace("\\n", "\n")
+    for i in range(args.count):
+        opts = SampleOptions(
+            prompt=prompt,
+            temperature=args.temperature,
+            top_k=args.top_k or None,
+            seed=base_seed + i,
+            max_chars=args.max_chars,
+        )
+        opts.validate(sampler.vocab)
+        t0 = time.perf_counter()
+        if args.json:
+            text = prompt + sampler.generate(opts)
+            seconds = time.perf_counter() - t0
+            _emit_json(
+                {
+                    "text": text,
+                    "chars": len(text) - len(prompt),
+                    "seconds": round(seconds, 4),
+                    "seed": opts.seed,
+                    "model": str(path),
+                }  # fmt: skip
+            )
+            continue
+        out = sys.stdout
+        out.write(prompt)
+        n = 0
+        for ch in sampler.stream(opts):
+            out.write(ch)
+            n += 1
+            if ch == "\n":
+                out.flush()
+        if not prompt.endswith("\n") or n:
+            out.write("\n" if (prompt + "x").endswith("\n\n") else "")
+        out.flush()
+        seconds = time.perf_counter() - t0
+        print(f"[seed {opts.seed}: {n} characters in {seconds:.2f}s]", file=sys.stderr)
+    return 0
+
+
+# --- evaluate ---------------------------------------------------------------------------------
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from core.checkpoint import load_checkpoint
+    from core.train import evaluate_bpc
+
+    ckpt = load_checkpoint(args.model)
+    corpus = load_corpus(args.corpus)
+    known = set(ckpt.vocab.chars)
+    unknown = sum(1 for ch in corpus.text if ch not in known)
+    text = "".join(ch for ch in corpus.text if ch in known) if unknown else corpus.text
+    ids = ckpt.vocab.encode(text)
+    if len(ids) < 2:
+        raise CliError("nothing to evaluate: the corpus has no characters the model knows")
+    bpc = evaluate_bpc(ckpt.build_model(), np.asarray(ids))
+    result = {
+        "bpc": round(bpc, 4), "chars": len(ids), "unknown_chars": unknown,
+        "tunes": len(corpus.tunes), "model": str(ckpt.path), "corpus": corpus.name,
+    }  # fmt: skip
+    if args.json:
+        _emit_json(result)
+    else:
+        print(f"{bpc:.3f} bits per character over {len(ids):,} characters of {corpus.name}")
+        if unknown:
+            print(f"{unknown} characters outside the model's vocabulary were left out")
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="folkgen",
+        description="Train a character-level LSTM on folk tunes in ABC notation and generate new ones.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "stats", help="corpus statistics", description="Statistics of an ABC corpus."
+    )
+    p.add_argument("--corpus", help="an .abc file or a folder of them (default: the Irish corpus)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("train", help="train a model", description="Train (or resume) a model.")
+    p.add_argument("--corpus", help="an .abc file or a folder of them (default: the Irish corpus)")
+    p.add_argument(
+        "--preset", default="default", choices=sorted(PRESETS), help="recipe (default: default)"
+    )
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=_positive_int, help="number of optimiser steps")
+    budget.add_argument(
+        "--minutes", type=_positive_float, help="wall-clock budget (fractions allowed)"
+    )
+    p.add_argument("--out", help="checkpoint file to write (default: in the user data folder)")
+    p.add_argument("--resume", help="continue from this checkpoint, at the same step")
+    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--lr", type=_positive_float, help="learning rate")
+    p.add_argument("--batch-size", type=_positive_int, help="sequences per step")
+    p.add_argument("--seq-length", type=_positive_int, help="characters per sequence")
+    p.add_argument(
+        "--progress", action="store_true", help="show progress even when not on a terminal"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON summary and nothing else")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "generate", help="generate tunes", description="Sample new tunes from a model."
+    )
+    p.add_argument("--model", help="checkpoint (default: newest of yours, else the shipped model)")
+    p.add_argument(
+        "--prompt", default="X:", help=r"text to start from; \n for a new line (default: X:)"
+    )
+    p.add_argument(
+        "--temperature", type=float, default=1.0, help="sampling temperature (0 = greedy)"
+    )
+    p.add_argument(
+        "--top-k", type=_non_negative_int, default=0, help="sample from the k most likely (0 = all)"
+    )
+    p.add_argument("--seed", type=int, help="random seed (tune i uses seed + i)")
+    p.add_argument("--count", type=_positive_int, default=1, help="number of tunes")
+    p.add_argument(
+        "--max-chars", type=_non_negative_int, default=1000, help="length limit per tune"
+    )
+    p.add_argument(
+        "--precision", default="auto", choices=["auto", "fp32", "int8"], help="sampler arithmetic"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object per tune, nothing else on stdout"
+    )
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("evaluate", help="bits per character of a corpus under a model")
+    p.add_argument("--model", required=True, help="checkpoint")
+    p.add_argument("--corpus", help="an .abc file or folder (default: the Irish corpus)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    try:
+        from core.cli_sound import add_sound_commands
+    except ImportError:  # the sound commands are optional at this stage
+        pass
+    else:
+        add_sound_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, CorpusError, DefaultCorpusMissing, UnknownCharacters, ValueError) as e:
+        _err(str(e))
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        _err(f"{e.filename or ''}: {e.strerror}" if e.strerror else str(e))
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

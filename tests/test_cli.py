@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_stats_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "stats", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["tunes"] == 817 and data["vocabulary_size"] == 83
+
+
+def test_train_generate_evaluate(
+    capsys: pytest.CaptureFixture[str], small_corpus_file: Path, folkgen_home: Path
+) -> None:
+    code, out, _ = run(
+        capsys, "train", "--corpus", str(small_corpus_file), "--preset", "tiny", "--steps", "40",
+        "--json",
+    )  # fmt: skip
+    summary = json.loads(out)
+    assert code == 0 and summary["steps"] == 40 and summary["val_bpc"] > 0
+    ckpt = Path(summary["checkpoint"])
+    assert ckpt.parent == folkgen_home / "checkpoints" and ckpt.is_file()
+
+    code, out, err = run(capsys, "generate", "--json", "--seed", "5", "--count", "3", "--max-chars", "120")
+    tunes = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [t["seed"] for t in tunes] == [5, 6, 7]
+    assert all(t["text"].startswith("X:") and 0 < t["chars"] <= 120 for t in tunes)
+    assert "newest checkpoint" in err
+    code, out2, _ = run(capsys, "generate", "--json", "--seed", "5", "--max-chars", "120")
+    assert json.loads(out2)["text"] == tunes[0]["text"]
+
+    code, out, _ = run(capsys, "generate", "--seed", "1", "--max-chars", "60", "--prompt", r"X:1\nT:")
+    assert code == 0 and out.startswith("X:1\nT:")
+
+    code, out, _ = run(capsys, "evaluate", "--model", str(ckpt), "--corpus", str(small_corpus_file), "--json")
+    result = json.loads(out)
+    assert code == 0 and 0 < result["bpc"] < 7 and result["unknown_chars"] == 0
+
+
+def test_train_resume_and_minutes(capsys: pytest.CaptureFixture[str], small_corpus_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.pt"
+    base = ["train", "--corpus", str(small_corpus_file), "--preset", "tiny", "--json", "--out", str(out)]
+    assert run(capsys, *base, "--steps", "10")[0] == 0
+    code, text, _ = run(capsys, *base, "--steps", "15", "--resume", str(out))
+    assert code == 0 and json.loads(text)["steps"] == 15
+    code, text, _ = run(capsys, *base, "--minutes", "0.01")
+    assert code == 0 and json.loads(text)["seconds"] >= 0.6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["generate"], "no model yet"),
+        (["generate", "--model", "/nonexistent.pt"], "no such checkpoint"),
+        (["stats", "--corpus", "/nonexistent.abc"], "no such file"),
+        (["evaluate", "--model", "/nonexistent.pt"], "no such checkpoint"),
+    ],
+)
+def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    code, out, err = run(capsys, *args)
+    assert code == 1 and out == ""
+    assert err.startswith("folkgen: error:") and message in err and err.count("\n") == 1
+
+
+def test_bad_option_values(capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path) -> None:
+    code, _, err = run(capsys, "generate", "--model", str(tiny_checkpoint), "--temperature", "-1")
+    assert code == 1 and "temperature" in err and "Traceback" not in err
+    code, _, err = run(capsys, "generate", "--model", str(tiny_checkpoint), "--prompt", "X:€")
+    assert code == 1 and "vocabulary" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--steps", "0"])
+    assert exc.value.code == 2
+    assert "positive" in capsys.readouterr().err
+
+
+def test_console_script_end_to_end(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("folkgen")
+    env = {**os.environ, "FOLKGEN_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [str(exe), "generate", "--model", str(tiny_checkpoint), "--seed", "2", "--max-chars", "80"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("X:") and "Traceback" not in done.stderr
+    corrupt = tmp_path / "bad.pt"
+    corrupt.write_bytes(b"PK\x03\x04garbage")
+    done = subprocess.run(
+        [str(exe), "generate", "--model", str(corrupt)], capture_output=True, text=True, env=env,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr and "bad.pt" in done.stderr

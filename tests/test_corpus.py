@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.corpus import (
+    CorpusError,
+    UnknownCharacters,
+    Vocabulary,
+    compute_stats,
+    header_field,
+    load_corpus,
+    normalize_key,
+    split_tunes,
+)
+from core.paths import DefaultCorpusMissing, default_corpus_path
+
+
+def test_default_corpus_matches_the_seed() -> None:
+    corpus = load_corpus()
+    assert len(corpus.tunes) == 817
+    assert len(corpus.vocab) == 83
+    assert corpus.text == "\n\n".join(corpus.tunes)
+    assert list(corpus.vocab.chars) == sorted(set(corpus.text))
+
+
+def test_split_tunes_follows_the_overlapped_regex() -> None:
+    text = "X:1\nA\n\nX:2\nB\n\n\nX:3\nC\n\ntrailing"
+    # A triple newline yields the next tune twice (with and without its leading newline).
+    assert split_tunes(text) == ["X:1\nA", "X:2\nB", "\nX:3\nC", "X:3\nC"]
+
+
+def test_vocabulary_encodes_vectorised_and_round_trips() -> None:
+    vocab = Vocabulary.from_text("X:1\nABC|")
+    ids = vocab.encode("CBA|\n")
+    assert ids.dtype == np.int64
+    assert vocab.decode(ids) == "CBA|\n"
+    assert vocab.char2idx["\n"] == 0
+    with pytest.raises(UnknownCharacters, match="'é'"):
+        vocab.encode("ABé")
+
+
+def test_split_is_by_tune_deterministic_and_disjoint() -> None:
+    corpus = load_corpus()
+    a, b = corpus.split(), corpus.split()
+    assert a.val_tunes == b.val_tunes
+    assert 0.07 < len(a.val_tunes) / len(corpus.tunes) < 0.13
+    train_set = {t.strip() for t in a.train_tunes}
+    assert not any(t.strip() in train_set for t in a.val_tunes)  # duplicates stay on one side
+    assert len(a.train_tunes) + len(a.val_tunes) == len(corpus.tunes)
+    assert corpus.vocab.decode(a.val_ids[:50]) == "\n\n".join(a.val_tunes)[:50]
+
+
+def test_stats_of_the_default_corpus() -> None:
+    stats = compute_stats(load_corpus())
+    assert stats.tunes == 817 and len(stats.vocabulary) == 83
+    meters = dict(stats.meters)
+    assert meters["C"] > 350 and meters["6/8"] > 200
+    keys = dict(stats.keys)
+    assert keys["G major"] > 200 and keys["A Dorian"] > 50 and keys["D Mixolydian"] > 50
+    assert stats.length_min == 56 and stats.length_max == 603
+    assert sum(n for _, n in stats.length_histogram) == 817
+    assert sum(n for _, n in stats.vocabulary) == stats.characters
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("D Major", "D major"), ("Ador", "A Dorian"), ("Em", "E minor"), ("G", "G major"),
+     ("D Mixolydian", "D Mixolydian"), ("F#m", "F# minor"), ("Bb", "Bb major")],
+)  # fmt: skip
+def test_normalize_key(value: str, expected: str) -> None:
+    assert normalize_key(value) == expected
+
+
+def test_header_field() -> None:
+    assert header_field("X:1\nT:Tune\nM:6/8\nK:G\nabc", "M") == "6/8"
+    assert header_field("X:1\nabc", "K") is None
+
+
+def test_user_file_and_folder(tmp_path: Path) -> None:
+    (tmp_path / "a.abc").write_text("X:1\nT:A\nK:G\nGAB|\n\nX:2\nT:B\nK:D\ndef|\n", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.abc").write_text("X:3\r\nT:C\r\nK:A\r\nabc|\r\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not abc")
+    (tmp_path / "bad.abc").write_bytes(b"X:4\nT:\xff\xfe\nK:G\n")
+    assert len(load_corpus(tmp_path / "a.abc").tunes) == 2  # the last tune needs no blank line
+    folder = load_corpus(tmp_path)
+    assert [header_field(t, "T") for t in folder.tunes] == ["A", "B", "C"]
+    assert "\r" not in folder.text
+    assert len(folder.skipped) == 1 and "UTF-8" in folder.skipped[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "no tunes"), (b"\n\n\n  \n", "no tunes"), (b"\x00\x01\x02ABC", "binary"),
+     (b"X:1\nT:caf\xe9\nK:G\n", "not UTF-8")],
+)  # fmt: skip
+def test_bad_user_files_give_clear_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "x.abc"
+    path.write_bytes(content)
+    with pytest.raises(CorpusError, match=message):
+        load_corpus(path)
+
+
+def test_missing_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(CorpusError, match="no such file"):
+        load_corpus(tmp_path / "nope.abc")
+    with pytest.raises(CorpusError, match="no .abc files"):
+        load_corpus(tmp_path)
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DefaultCorpusMissing, match="pip install --no-deps"):
+        default_corpus_path()

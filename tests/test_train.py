@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.checkpoint import load_checkpoint
+from core.corpus import load_corpus
+from core.presets import ModelConfig, TrainConfig, get_preset
+from core.train import TrainControl, TrainError, TrainEvent, learning_rate, train
+
+MODEL = ModelConfig(embedding_dim=16, hidden_size=64)
+CFG = TrainConfig(
+    seq_length=48, batch_size=16, learning_rate=1e-2, steps=60, eval_every=20,
+    checkpoint_every=30, grad_clip=1.0,
+)  # fmt: skip
+
+
+def test_seed_preset_is_the_labs_recipe() -> None:
+    seed = get_preset("seed")
+    assert (seed.model.embedding_dim, seed.model.hidden_size, seed.model.num_layers) == (256, 1024, 1)
+    t = seed.train
+    assert (t.seq_length, t.batch_size, t.learning_rate, t.steps) == (100, 8, 5e-3, 3000)
+    assert t.schedule == "constant" and t.grad_clip is None and t.weight_decay == 0
+
+
+def test_training_lowers_validation_loss(small_corpus_file: Path, tmp_path: Path) -> None:
+    events: list[TrainEvent] = []
+    result = train(
+        load_corpus(small_corpus_file), MODEL, CFG, checkpoint_path=tmp_path / "m.pt",
+        on_event=events.append,
+    )  # fmt: skip
+    evals = [e.val_bpc for e in events if e.kind == "eval"]
+    assert len(evals) == 3
+    assert evals[-1] is not None and evals[0] is not None
+    assert evals[-1] < evals[0] - 0.3, evals
+    assert result.step == 60 and not result.stopped
+    assert result.checkpoint == tmp_path / "m.pt"
+    assert result.best_checkpoint == tmp_path / "m.best.pt"
+    steps = [e for e in events if e.kind == "step"]
+    assert [e.step for e in steps] == list(range(1, 61))
+    assert all(e.chars_per_sec > 0 and e.lr > 0 for e in steps)
+    assert events[-1].kind == "done"
+    assert {e.checkpoint for e in events if e.kind == "checkpoint"} >= {str(tmp_path / "m.pt")}
+
+
+def test_pause_resume_and_stop_from_another_thread(small_corpus_file: Path) -> None:
+    control = TrainControl()
+    kinds: list[str] = []
+    paused = threading.Event()
+
+    def on_event(e: TrainEvent) -> None:
+        kinds.append(e.kind)
+        if e.kind == "step" and e.step == 5:
+            control.pause()
+        if e.kind == "paused":
+            paused.set()
+
+    cfg = replace(CFG, steps=10_000, eval_every=0, checkpoint_every=0)
+    result: list = []
+    worker = threading.Thread(
+        target=lambda: result.append(
+            train(load_corpus(small_corpus_file), MODEL, cfg, on_event=on_event, control=control)
+        )
+    )
+    worker.start()
+    assert paused.wait(30)
+    n_paused = len(kinds)
+    threading.Event().wait(0.3)
+    assert len(kinds) == n_paused  # no steps while paused
+    control.resume()
+    threading.Event().wait(0.2)
+    control.stop()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert "resumed" in kinds
+    assert result[0].stopped and 5 < result[0].step < 10_000
+
+
+def test_wall_clock_budget(small_corpus_file: Path) -> None:
+    cfg = replace(CFG, minutes=0.02, steps=1, eval_every=0, schedule="cosine")
+    result = train(load_corpus(small_corpus_file), MODEL, cfg)
+    assert 1.0 <= result.elapsed_s < 5.0
+    assert result.step > 1  # the budget, not `steps`, ends a timed run
+
+
+def test_resume_continues_at_the_same_step(small_corpus_file: Path, tmp_path: Path) -> None:
+    corpus = load_corpus(small_corpus_file)
+    path = tmp_path / "r.pt"
+    train(corpus, MODEL, replace(CFG, steps=20), checkpoint_path=path)
+    ckpt = load_checkpoint(path)
+    assert ckpt.step == 20 and ckpt.optimizer_state
+    steps: list[int] = []
+    result = train(
+        corpus, MODEL, replace(CFG, steps=30), checkpoint_path=path, resume=ckpt,
+        on_event=lambda e: steps.append(e.step) if e.kind == "step" else None,
+    )  # fmt: skip
+    assert steps[0] == 21 and result.step == 30
+    assert load_checkpoint(path).step == 30
+
+
+def test_resume_refuses_another_vocabulary(small_corpus_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "v.pt"
+    train(load_corpus(small_corpus_file), MODEL, replace(CFG, steps=2), checkpoint_path=path)
+    other = tmp_path / "other.abc"
+    other.write_text("X:1\nT:x\nK:G\n" + "GABc dedB|" * 30 + "\n\n", encoding="utf-8")
+    with pytest.raises(TrainError, match="different vocabulary"):
+        train(load_corpus(other), MODEL, CFG, resume=load_checkpoint(path))
+
+
+def test_too_small_corpus(tmp_path: Path) -> None:
+    tiny = tmp_path / "t.abc"
+    tiny.write_text("X:1\nK:G\nGAB\n\nX:2\nK:G\nABc\n", encoding="utf-8")
+    with pytest.raises(TrainError, match="too small"):
+        train(load_corpus(tiny), MODEL, CFG)
+
+
+def test_learning_rate_schedule() -> None:
+    cfg = TrainConfig(learning_rate=1.0, schedule="cosine", warmup_steps=10, min_lr_ratio=0.1)
+    assert learning_rate(cfg, 0, 0.0) == pytest.approx(0.1)
+    assert learning_rate(cfg, 10, 0.0) == pytest.approx(1.0)
+    assert learning_rate(cfg, 50, 0.5) == pytest.approx(0.55)
+    assert learning_rate(cfg, 99, 1.0) == pytest.approx(0.1)
+    assert learning_rate(TrainConfig(learning_rate=0.3), 5, 0.7) == 0.3
