@@ -39,20 +39,30 @@ def main() -> None:
     for precision in ("fp32", "int8"):
         s = Sampler(model, vocab, precision)
         s.generate(SampleOptions(seed=0, max_chars=50, stop_at_tune_end=False))
-        rows.append((f"folkgen sampler, 1 stream, {precision}", rate(lambda s=s: len(s.generate(opts)), n), 20))
+        rows.append(
+            (
+                f"folkgen sampler, 1 stream, {precision}",
+                rate(lambda s=s: len(s.generate(opts)), n),
+                20,
+            )
+        )
         batch_opts = SampleOptions(seed=1, max_chars=max(n // 4, 200), stop_at_tune_end=False)
         rows.append((
             f"folkgen sampler, 16 streams, {precision}",
-            rate(lambda s=s: sum(map(len, s.generate_batch(16, batch_opts))), 0),
+            rate(lambda s=s, o=batch_opts: sum(map(len, s.generate_batch(16, o))), 0),
             100,
         ))  # fmt: skip
     auto = Sampler(model, vocab).precision
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; default precision: {auto}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; default precision: {auto}"
+    )
     print(f"{'sampler':52} {'chars/s':>10} {'x seed':>8}  target")
     for name, r, target in rows:
         ratio = r / seed
-        verdict = "" if target is None else (f">= {target}x " + ("ok" if ratio >= target else "MISSED"))
+        verdict = (
+            "" if target is None else (f">= {target}x " + ("ok" if ratio >= target else "MISSED"))
+        )
         print(f"{name:52} {r:10,.0f} {ratio:8.1f}  {verdict}")
 
 

@@ -90,7 +90,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds (RuntimeError, ValueError, EOFError…) on bad bytes
+    # torch raises many kinds (RuntimeError, ValueError, EOFError…) on bad bytes.
+    except Exception as e:
         hint = "truncated or corrupted" if data[:2] == b"PK" else "not a folkgen checkpoint"
         detail = (str(e).splitlines() or [type(e).__name__])[0][:120]
         raise CheckpointError(f"{path}: cannot read it ({hint}: {detail})") from None

@@ -199,11 +199,11 @@ def load_sampler(model: str | None, precision: str = "auto") -> tuple[Any, Path,
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from core.sample import SampleOptions
+    from core.sample import SampleOptions, random_seed
 
     sampler, path, why = load_sampler(args.model, args.precision)
     print(f"model: {path} ({why})", file=sys.stderr)
-    base_seed = args.seed if args.seed is not None else int(time.time_ns() % 2**31)
+    base_seed = args.seed if args.seed is not None else random_seed()
     prompt = args.prompt.replace("\\n", "\n")
     for i in range(args.count):
         opts = SampleOptions(

@@ -129,7 +129,8 @@ class Corpus:
         """Deterministic by-tune split: a tune's side depends only on its text, so duplicates
         (the seed's search yields some tunes twice) always land on the same side."""
         threshold = int(val_fraction * 1000)
-        train, val = [], []
+        train: list[str] = []
+        val: list[str] = []
         for tune in self.tunes:
             h = zlib.crc32(tune.strip().encode("utf-8")) % 1000
             (val if h < threshold else train).append(tune)

@@ -9,6 +9,7 @@ matrix product per layer on pre-transposed float32 weights. Sampling is an exact
 
 from __future__ import annotations
 
+import secrets
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,11 @@ class SampleOptions:
         unknown = vocab.unknown(self.prompt)
         if unknown:
             raise UnknownCharacters(unknown)
+
+
+def random_seed() -> int:
+    """A fresh seed to report with a tune, so that any tune can be sampled again."""
+    return secrets.randbelow(2**31)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -205,7 +211,7 @@ class Sampler:
         """Sample `n` tunes at once, yielding (stream index, character) as they are drawn.
         Stream b draws from its own generator seeded with seed + b, so it is reproducible."""
         opts.validate(self.vocab)
-        base = opts.seed if opts.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        base = opts.seed if opts.seed is not None else random_seed()
         rngs = [np.random.default_rng(base + b) for b in range(n)]
         if n == 0 or opts.max_chars == 0:
             return

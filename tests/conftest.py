@@ -39,8 +39,15 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         load_corpus(),
         ModelConfig(embedding_dim=32, hidden_size=128),
         TrainConfig(
-            seq_length=64, batch_size=32, learning_rate=1e-2, steps=250, schedule="cosine",
-            warmup_steps=10, grad_clip=1.0, eval_every=0, checkpoint_every=0,
+            seq_length=64,
+            batch_size=32,
+            learning_rate=1e-2,
+            steps=250,
+            schedule="cosine",
+            warmup_steps=10,
+            grad_clip=1.0,
+            eval_every=0,
+            checkpoint_every=0,
         ),
         checkpoint_path=out,
     )

@@ -33,7 +33,9 @@ def test_round_trip(tmp_path: Path) -> None:
     assert torch.allclose(back.build_model()(x)[0], reference(x)[0])
 
 
-def test_atomic_write_keeps_the_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_keeps_the_previous_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "a.pt"
     save_checkpoint(make(step=1), path)
 

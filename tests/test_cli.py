@@ -35,7 +35,9 @@ def test_train_generate_evaluate(
     ckpt = Path(summary["checkpoint"])
     assert ckpt.parent == folkgen_home / "checkpoints" and ckpt.is_file()
 
-    code, out, err = run(capsys, "generate", "--json", "--seed", "5", "--count", "3", "--max-chars", "120")
+    code, out, err = run(
+        capsys, "generate", "--json", "--seed", "5", "--count", "3", "--max-chars", "120"
+    )
     tunes = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and [t["seed"] for t in tunes] == [5, 6, 7]
     assert all(t["text"].startswith("X:") and 0 < t["chars"] <= 120 for t in tunes)
@@ -43,17 +45,32 @@ def test_train_generate_evaluate(
     code, out2, _ = run(capsys, "generate", "--json", "--seed", "5", "--max-chars", "120")
     assert json.loads(out2)["text"] == tunes[0]["text"]
 
-    code, out, _ = run(capsys, "generate", "--seed", "1", "--max-chars", "60", "--prompt", r"X:1\nT:")
+    code, out, _ = run(
+        capsys, "generate", "--seed", "1", "--max-chars", "60", "--prompt", r"X:1\nT:"
+    )
     assert code == 0 and out.startswith("X:1\nT:")
 
-    code, out, _ = run(capsys, "evaluate", "--model", str(ckpt), "--corpus", str(small_corpus_file), "--json")
+    code, out, _ = run(
+        capsys, "evaluate", "--model", str(ckpt), "--corpus", str(small_corpus_file), "--json"
+    )
     result = json.loads(out)
     assert code == 0 and 0 < result["bpc"] < 7 and result["unknown_chars"] == 0
 
 
-def test_train_resume_and_minutes(capsys: pytest.CaptureFixture[str], small_corpus_file: Path, tmp_path: Path) -> None:
+def test_train_resume_and_minutes(
+    capsys: pytest.CaptureFixture[str], small_corpus_file: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "m.pt"
-    base = ["train", "--corpus", str(small_corpus_file), "--preset", "tiny", "--json", "--out", str(out)]
+    base = [
+        "train",
+        "--corpus",
+        str(small_corpus_file),
+        "--preset",
+        "tiny",
+        "--json",
+        "--out",
+        str(out),
+    ]
     assert run(capsys, *base, "--steps", "10")[0] == 0
     code, text, _ = run(capsys, *base, "--steps", "15", "--resume", str(out))
     assert code == 0 and json.loads(text)["steps"] == 15
@@ -70,7 +87,9 @@ def test_train_resume_and_minutes(capsys: pytest.CaptureFixture[str], small_corp
         (["evaluate", "--model", "/nonexistent.pt"], "no such checkpoint"),
     ],
 )
-def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     code, out, err = run(capsys, *args)
     assert code == 1 and out == ""
     assert err.startswith("folkgen: error:") and message in err and err.count("\n") == 1

@@ -80,7 +80,9 @@ def test_header_field() -> None:
 
 
 def test_user_file_and_folder(tmp_path: Path) -> None:
-    (tmp_path / "a.abc").write_text("X:1\nT:A\nK:G\nGAB|\n\nX:2\nT:B\nK:D\ndef|\n", encoding="utf-8")
+    (tmp_path / "a.abc").write_text(
+        "X:1\nT:A\nK:G\nGAB|\n\nX:2\nT:B\nK:D\ndef|\n", encoding="utf-8"
+    )
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.abc").write_text("X:3\r\nT:C\r\nK:A\r\nabc|\r\n", encoding="utf-8")
     (tmp_path / "notes.txt").write_text("not abc")

@@ -20,7 +20,11 @@ CFG = TrainConfig(
 
 def test_seed_preset_is_the_labs_recipe() -> None:
     seed = get_preset("seed")
-    assert (seed.model.embedding_dim, seed.model.hidden_size, seed.model.num_layers) == (256, 1024, 1)
+    assert (seed.model.embedding_dim, seed.model.hidden_size, seed.model.num_layers) == (
+        256,
+        1024,
+        1,
+    )
     t = seed.train
     assert (t.seq_length, t.batch_size, t.learning_rate, t.steps) == (100, 8, 5e-3, 3000)
     assert t.schedule == "constant" and t.grad_clip is None and t.weight_decay == 0
