@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,15 @@ class Checkpoint:
         model = CharLSTM(self.model_config)
         model.load_state_dict({k: v.float() for k, v in self.model_state.items()})
         return model.to(device).eval()
+
+
+def slim(ckpt: Checkpoint, half: bool = False) -> Checkpoint:
+    """A copy for sharing or shipping: no optimiser state, optionally half-precision weights
+    (loading turns them back into float32)."""
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt.model_state.items()
+    }
+    return replace(ckpt, model_state=state, optimizer_state=None, path=None)
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:

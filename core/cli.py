@@ -275,6 +275,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- export -----------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.checkpoint import load_checkpoint, save_checkpoint, slim
+
+    ckpt = load_checkpoint(args.model)
+    out = save_checkpoint(slim(ckpt, half=args.half), args.out)
+    size = out.stat().st_size / 1e6
+    print(
+        f"wrote {out} ({size:.1f} MB, step {ckpt.step}, weights only{', float16' if args.half else ''})"
+    )
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------------
 
 
@@ -346,6 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", help="an .abc file or folder (default: the Irish corpus)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "export", help="a weights-only copy of a checkpoint, to share or ship",
+        description="Write a copy of a checkpoint without its optimiser state (it can generate "
+        "and be evaluated, and resuming from it restarts the optimiser).",
+    )  # fmt: skip
+    p.add_argument("model", help="checkpoint to read")
+    p.add_argument("out", help="file to write")
+    p.add_argument("--half", action="store_true", help="store the weights as float16")
+    p.set_defaults(func=cmd_export)
 
     try:
         from core.cli_sound import add_sound_commands

@@ -122,3 +122,33 @@ def test_console_script_end_to_end(tiny_checkpoint: Path, tmp_path: Path) -> Non
         timeout=120,
     )  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr and "bad.pt" in done.stderr
+
+
+def test_export_slims_a_checkpoint(
+    capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    from core.checkpoint import load_checkpoint
+
+    out = tmp_path / "slim.pt"
+    code, text, _ = run(capsys, "export", str(tiny_checkpoint), str(out), "--half")
+    assert code == 0 and "float16" in text
+    assert out.stat().st_size < tiny_checkpoint.stat().st_size / 2
+    slim = load_checkpoint(out)
+    assert slim.optimizer_state is None and slim.vocab == load_checkpoint(tiny_checkpoint).vocab
+    code, a, _ = run(
+        capsys, "generate", "--model", str(out), "--seed", "3", "--json", "--precision", "fp32"
+    )
+    code, b, _ = run(
+        capsys,
+        "generate",
+        "--model",
+        str(tiny_checkpoint),
+        "--seed",
+        "3",
+        "--json",
+        "--precision",
+        "fp32",
+    )
+    assert (
+        json.loads(a)["text"][:20] == json.loads(b)["text"][:20]
+    )  # half precision keeps the music

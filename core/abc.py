@@ -1,0 +1,345 @@
+"""Tunes in generated text, and what the real abc2midi makes of each one. No torch.
+
+abc2midi exits 0 even when it reports errors, and writes a MIDI file for many broken tunes, so
+its printed messages are the verdict: a tune is valid when a MIDI file was written and no
+`Error in line-char …` line was printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core.corpus import header_field, normalize_key
+
+ABC2MIDI = "abc2midi"
+ABC2MIDI_PACKAGE = "abcmidi"
+CHECK_TIMEOUT = 10.0
+
+# abc2midi prints these for nearly every tune with repeats (781 and 794 of the 817 corpus tunes):
+# kept apart from the warnings a person is shown.
+IGNORABLE_WARNINGS = ("Assuming repeat", "replacing |: with double repeat")
+_BAR_WARNING = re.compile(r"\bBar \d+ has .* time units")
+_LINE_CHAR = re.compile(r"^(Error|Warning) in line-char (\d+)-(\d+) : ?(.*)$")
+_OTHER_ERROR = re.compile(r"^(\*\*error\*\*|%%Error|Internal error|MIDI read/write error)", re.I)
+_OTHER_WARNING = re.compile(r"^\*\*warning", re.I)
+
+
+class SoundError(RuntimeError):
+    """Base of the sound path's errors; every message is a sentence for a person."""
+
+
+class ToolMissing(SoundError):
+    """An external program (abc2midi, timidity) is not on PATH."""
+
+    def __init__(self, tool: str, packages: str):
+        self.tool = tool
+        self.packages = packages
+        super().__init__(
+            f"{tool} is not installed (or not on PATH); install it with: sudo apt-get install {packages}"
+        )
+
+
+class ToolTimeout(SoundError):
+    """An external program ran past its time limit and was killed."""
+
+    def __init__(self, tool: str, timeout: float):
+        self.tool = tool
+        self.timeout = timeout
+        super().__init__(f"{tool} did not finish within {timeout:g} s and was stopped")
+
+
+class AbcTimeout(ToolTimeout):
+    """abc2midi hung on a tune."""
+
+
+def find_tool(tool: str, packages: str) -> str:
+    """Full path of `tool` on the current PATH, or ToolMissing naming the Debian package(s)."""
+    path = shutil.which(tool)
+    if path is None:
+        raise ToolMissing(tool, packages)
+    return path
+
+
+def run_tool(
+    args: list[str], *, cwd: Path, timeout: float, error: type[ToolTimeout] = ToolTimeout
+) -> tuple[int, str]:
+    """Run a program (no shell) and return (exit status, stdout and stderr together).
+
+    The program gets its own process group, and on timeout the whole group is killed: a wrapper
+    script's children would otherwise keep the output pipe open and the wait would hang too.
+    """
+    proc = subprocess.Popen(
+        args,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise error(Path(args[0]).name, timeout) from None
+    except BaseException:  # Ctrl+C: its own session keeps the child from seeing it
+        _kill_group(proc)
+        raise
+    return proc.returncode, out.decode("utf-8", errors="replace")
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+# --- tunes in text ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tune:
+    """One tune of a text. `start_line` is the 1-based line of its first line in that text."""
+
+    text: str
+    complete: bool
+    incomplete_reason: str = ""  # why it is not a whole tune, for a person; "" when complete
+    start_line: int = 1
+
+    def field(self, name: str) -> str | None:
+        """Value of the first `name:` header line (X, T, M, L, K…), or None."""
+        return header_field(self.text, name)
+
+    @property
+    def title(self) -> str:
+        return self.field("T") or "Untitled"
+
+    @property
+    def key(self) -> str | None:
+        value = self.field("K")
+        return normalize_key(value) if value else None
+
+    @property
+    def meter(self) -> str | None:
+        return self.field("M")
+
+
+def _body_after_key(lines: list[str]) -> bool:
+    for i, line in enumerate(lines):
+        if line.startswith("K:"):
+            return any(not _is_header(rest) for rest in lines[i + 1 :])
+    return False
+
+
+def _is_header(line: str) -> bool:
+    # "X:" style fields; "|:" (a repeat) is music, not a header.
+    return len(line) >= 2 and line[1] == ":" and line[0].isalpha()
+
+
+def extract_tunes(text: str, *, eof_ends_tune: bool = False) -> list[Tune]:
+    """Split text into tunes at blank lines.
+
+    A tune is complete when a blank line ends it and it has a K: line with music after it.
+    Generated text ends a tune with a blank line, so text that stops without one was cut off by
+    the length limit; for a file, pass eof_ends_tune=True: its end closes the last tune.
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last line is not a blank line
+    tunes: list[Tune] = []
+    start: int | None = None
+    for i, line in enumerate([*lines, None]):
+        if line is not None and line.strip():
+            if start is None:
+                start = i
+            continue
+        if start is None:
+            continue
+        chunk = lines[start:i]
+        ended = line is not None or eof_ends_tune
+        if not ended:
+            reason = "cut off: the text ends before the blank line that closes a tune"
+        elif not any(c.startswith("K:") for c in chunk):
+            reason = "no K: (key) line, so no tune body"
+        elif not _body_after_key(chunk):
+            reason = "no music after the K: line"
+        else:
+            reason = ""
+        tunes.append(Tune("\n".join(chunk), not reason, reason, start + 1))
+        start = None
+    return tunes
+
+
+# --- checking with abc2midi ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AbcMessage:
+    """One abc2midi message. Line and column are 1-based in the checked text (0: unknown);
+    abc2midi places some errors at the end of the tune, and they point at its last line."""
+
+    line: int
+    column: int
+    text: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, column {self.column}: " if self.line else ""
+        return where + self.text
+
+
+@dataclass
+class TuneCheck:
+    valid: bool
+    errors: list[AbcMessage] = field(default_factory=list)
+    warnings: list[AbcMessage] = field(default_factory=list)  # what a person should see
+    ignored: list[AbcMessage] = field(default_factory=list)  # near-universal repeat notices
+    bars: int = 0  # bars as played (repeats expanded), from the MIDI
+    duration_seconds: float = 0.0  # from the MIDI
+    midi_written: bool = False
+    log: str = ""  # abc2midi's whole output
+
+    @property
+    def first_error(self) -> AbcMessage | None:
+        return self.errors[0] if self.errors else None
+
+    @property
+    def bar_warnings(self) -> list[AbcMessage]:
+        return [w for w in self.warnings if _BAR_WARNING.search(w.text)]
+
+    @property
+    def clean(self) -> bool:
+        """Valid, and no warning worth showing (bar lengths against the meter, ignored text…)."""
+        return self.valid and not self.warnings
+
+    def summary(self) -> str:
+        """One line for a person: the verdict and the first problem."""
+        if self.valid:
+            what = "valid" if self.clean else f"valid, {len(self.warnings)} warning(s)"
+            return f"{what}, {self.bars} bars, {self.duration_seconds:.0f} s"
+        return f"invalid: {self.first_error or 'abc2midi wrote no MIDI'}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "valid": self.valid,
+            "clean": self.clean,
+            "midi_written": self.midi_written,
+            "bars": self.bars,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "errors": [asdict(m) for m in self.errors],
+            "warnings": [asdict(m) for m in self.warnings],
+        }
+
+
+def parse_abc2midi_output(output: str, line_offset: int, lines: list[str]) -> TuneCheck:
+    """abc2midi's printed messages -> errors, warnings and ignored notices (validity unset)."""
+    check = TuneCheck(valid=False, log=output)
+    lines = lines or [""]
+    last = len(lines)
+    for raw in output.splitlines():
+        raw = raw.strip()
+        m = _LINE_CHAR.match(raw)
+        if m:
+            kind, text = m.group(1), m.group(4).strip()
+            line, column = int(m.group(2)) - line_offset, int(m.group(3)) + 1
+            if line > last:  # reported after the last line: the end of the tune
+                line, column = last, len(lines[-1]) + 1
+            msg = AbcMessage(max(line, 1), column, text)
+            if kind == "Error":
+                check.errors.append(msg)
+            elif text.startswith(IGNORABLE_WARNINGS) or _repeats_warning(msg, check.warnings):
+                check.ignored.append(msg)
+            else:
+                check.warnings.append(msg)
+        elif _OTHER_ERROR.match(raw):
+            check.errors.append(AbcMessage(0, 0, raw))
+        elif _OTHER_WARNING.match(raw):
+            check.warnings.append(AbcMessage(0, 0, raw))
+    return check
+
+
+def _repeats_warning(msg: AbcMessage, warnings: list[AbcMessage]) -> bool:
+    """The same bar warning again, as the repeat is played ("… in repeat")."""
+    if not msg.text.endswith(" in repeat"):
+        return False
+    first = AbcMessage(msg.line, msg.column, msg.text.removesuffix(" in repeat"))
+    return first in warnings
+
+
+def midi_facts(midi_path: Path) -> tuple[float, int]:
+    """(seconds, bars as played) of a MIDI file; bars follow its time signatures."""
+    import mido  # cheap, but only the paths that read MIDI need it
+
+    mid = mido.MidiFile(str(midi_path))
+    beat = mid.ticks_per_beat
+    bar_ticks = beat * 4.0  # 4/4 until a time signature says otherwise
+    bars = 0.0
+    since = 0
+    for msg in mido.merge_tracks(mid.tracks):
+        since += msg.time
+        if msg.type == "time_signature":
+            bars += since / bar_ticks
+            since = 0
+            bar_ticks = beat * 4.0 * msg.numerator / msg.denominator
+    bars += since / bar_ticks
+    return float(mid.length), int(round(bars))
+
+
+def _prepare(abc_text: str) -> tuple[str, int, list[str]]:
+    """The file text for abc2midi, the line offset from the file to abc_text, abc_text's lines."""
+    lines = abc_text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n").split("\n")
+    leading = next(i for i, line in enumerate(lines) if line.strip())
+    text = "\n".join(lines[leading:]) + "\n"
+    if text.startswith("X:"):
+        return text, -leading, lines
+    # abc2midi ignores a tune without its X: line ("No tune processed"); generated text may lack it.
+    return "X:1\n" + text, 1 - leading, lines
+
+
+def run_abc2midi(
+    abc_text: str, keep_midi: Path | None = None, timeout: float = CHECK_TIMEOUT
+) -> TuneCheck:
+    """Check one tune with abc2midi; its MIDI file (if one was written) is moved to keep_midi."""
+    if not abc_text.strip():
+        return TuneCheck(valid=False, errors=[AbcMessage(0, 0, "the tune is empty")])
+    exe = find_tool(ABC2MIDI, ABC2MIDI_PACKAGE)
+    file_text, offset, lines = _prepare(abc_text)
+    with tempfile.TemporaryDirectory(prefix="folkgen-abc-") as tmp:
+        work = Path(tmp)
+        (work / "tune.abc").write_text(file_text, encoding="utf-8")
+        rc, output = run_tool(
+            [exe, "tune.abc", "-o", "tune.mid"], cwd=work, timeout=timeout, error=AbcTimeout
+        )
+        check = parse_abc2midi_output(output, offset, lines)
+        made = work / "tune.mid"
+        check.midi_written = made.is_file() and made.stat().st_size > 0
+        if rc != 0 and not check.errors:
+            how = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
+            check.errors.append(AbcMessage(0, 0, f"abc2midi stopped with {how}"))
+        if check.midi_written:
+            try:
+                check.duration_seconds, check.bars = midi_facts(made)
+            except (OSError, ValueError, EOFError, KeyError, IndexError) as e:  # mido, bad file
+                check.midi_written = False
+                check.errors.append(AbcMessage(0, 0, f"abc2midi wrote an unreadable MIDI: {e}"))
+            else:
+                if keep_midi is not None:
+                    shutil.move(made, keep_midi)
+    if not check.midi_written and not check.errors:
+        check.errors.append(AbcMessage(0, 0, "abc2midi wrote no MIDI for this tune"))
+    check.valid = check.midi_written and not check.errors
+    return check
+
+
+def check_tune(abc_text: str, timeout: float = CHECK_TIMEOUT) -> TuneCheck:
+    """Check one tune (the text of a single tune, as `extract_tunes` gives) with abc2midi.
+
+    Raises ToolMissing when abc2midi is not installed and AbcTimeout when it hangs.
+    """
+    return run_abc2midi(abc_text, None, timeout)

@@ -1,0 +1,368 @@
+"""ABC -> MIDI (abc2midi) -> WAV (timidity) files, playback with simpleaudio, notes for a piano roll.
+
+simpleaudio is imported inside the functions that play, so importing this module stays cheap and
+works where ALSA is missing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import shutil
+import tempfile
+import time
+import unicodedata
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.abc import (
+    CHECK_TIMEOUT,
+    SoundError,
+    TuneCheck,
+    find_tool,
+    run_abc2midi,
+    run_tool,
+)
+from core.corpus import header_field
+from core.paths import output_dir
+
+TIMIDITY = "timidity"
+TIMIDITY_PACKAGES = "timidity fluid-soundfont-gm"
+RENDER_TIMEOUT = 120.0
+# Debian's timidity.cfg sources the FluidR3 config; with only freepats it must be named with -c.
+PATCH_CONFIGS = (Path("/etc/timidity/fluidr3_gm.cfg"), Path("/etc/timidity/freepats.cfg"))
+# Full scale is 1.0; a real render of a tune sits near 0.01, timidity without patches near 2e-5.
+SILENCE_RMS = 1e-4
+
+
+class InvalidTune(SoundError):
+    """abc2midi made no MIDI from the tune; `check` holds its messages."""
+
+    def __init__(self, check: TuneCheck):
+        self.check = check
+        super().__init__(f"abc2midi could not turn this tune into MIDI: {check.first_error}")
+
+
+class RenderFailed(SoundError):
+    """timidity failed to write a WAV file."""
+
+
+class SilentRender(SoundError):
+    """timidity wrote a silent WAV: it found no instrument patches."""
+
+    def __init__(self, rms: float):
+        self.rms = rms
+        super().__init__(
+            "timidity wrote a silent WAV: it has no instrument sounds. "
+            "Install a General MIDI sound font: sudo apt-get install fluid-soundfont-gm"
+        )
+
+
+class PlaybackUnavailable(SoundError):
+    """No audio output could be opened; the WAV file is still on disk."""
+
+    def __init__(self, wav_path: Path, reason: str):
+        self.wav_path = wav_path
+        self.reason = reason
+        super().__init__(f"cannot play sound here ({reason}); the tune is saved as {wav_path}")
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rendered:
+    title: str
+    midi_path: Path | None  # None when midi=False
+    wav_path: Path | None  # None when wav=False
+    duration_seconds: float  # of the WAV (timidity adds the notes' release), else of the MIDI
+    rms: float | None  # of the WAV's samples, full scale 1.0
+    check: TuneCheck  # abc2midi's verdict: a tune with errors may still render
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "title": self.title,
+            "midi": str(self.midi_path) if self.midi_path else None,
+            "wav": str(self.wav_path) if self.wav_path else None,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "rms": round(self.rms, 6) if self.rms is not None else None,
+            "check": self.check.to_dict(),
+        }
+
+
+def slugify(title: str, max_len: int = 60) -> str:
+    """A safe file-name stem: 'Paddy Fahey's (No. 2)' -> 'paddy-faheys-no-2'."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower().replace("'", "")).strip("-")
+    return slug[:max_len].rstrip("-") or "untitled"
+
+
+def reserve_paths(folder: Path, stem: str, suffixes: list[str]) -> list[Path]:
+    """Create empty files folder/stem{-2,-3…}{suffix} for each suffix, none existing before.
+
+    Creating with O_EXCL makes the claim atomic: two renders at once never pick the same name.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        name = stem if n == 1 else f"{stem}-{n}"
+        claimed: list[Path] = []
+        try:
+            for suffix in suffixes:
+                path = folder / (name + suffix)
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                claimed.append(path)
+        except FileExistsError:
+            for path in claimed:
+                path.unlink(missing_ok=True)
+            continue
+        return claimed
+    raise RenderFailed(f"no free file name for {stem} in {folder}")
+
+
+def timidity_config() -> Path | None:
+    """The patch-set config to give timidity (-c), or None for its own default."""
+    return next((cfg for cfg in PATCH_CONFIGS if cfg.is_file()), None)
+
+
+def wav_facts(wav_path: Path) -> tuple[float, float]:
+    """(seconds, RMS of all samples with full scale 1.0) of a 16-bit PCM WAV file."""
+    with wave.open(str(wav_path), "rb") as w:
+        frames, rate, width = w.getnframes(), w.getframerate(), w.getsampwidth()
+        data = w.readframes(frames)
+    if width != 2:
+        raise RenderFailed(f"{wav_path}: expected 16-bit samples, found {8 * width}-bit")
+    samples = np.frombuffer(data, dtype="<i2").astype(np.float64) / 32768.0
+    rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+    return frames / rate if rate else 0.0, rms
+
+
+def synthesize(
+    midi_path: Path,
+    wav_path: Path,
+    *,
+    config: str | Path | None = None,
+    sample_rate: int = 44100,
+    timeout: float = RENDER_TIMEOUT,
+    expect_sound: bool = True,
+) -> tuple[float, float]:
+    """MIDI -> 16-bit stereo WAV with timidity; returns (seconds, RMS).
+
+    Raises SilentRender when the WAV is silent although expect_sound (the MIDI has notes).
+    """
+    exe = find_tool(TIMIDITY, TIMIDITY_PACKAGES)
+    cfg = Path(config) if config is not None else timidity_config()
+    # --preserve-silence: keep a leading rest, so the WAV's clock is the MIDI's (the playhead).
+    args = [exe, "-Ow", "--preserve-silence", "-s", str(sample_rate), "-o", str(wav_path)]
+    if cfg is not None:
+        args += ["-c", str(cfg)]
+    rc, output = run_tool([*args, str(midi_path)], cwd=wav_path.parent, timeout=timeout)
+    if rc != 0 or not wav_path.is_file():
+        last = output.strip().splitlines()[-1:] or ["no output"]
+        raise RenderFailed(f"timidity could not write the WAV (exit status {rc}): {last[0]}")
+    seconds, rms = wav_facts(wav_path)
+    if expect_sound and rms < SILENCE_RMS:
+        raise SilentRender(rms)
+    return seconds, rms
+
+
+def render(
+    abc_text: str,
+    out_dir: str | Path | None = None,
+    *,
+    title: str | None = None,
+    midi: bool = True,
+    wav: bool = True,
+    midi_to: str | Path | None = None,
+    wav_to: str | Path | None = None,
+    timidity_cfg: str | Path | None = None,
+    sample_rate: int = 44100,
+    timeout: float = RENDER_TIMEOUT,
+) -> Rendered:
+    """Render one tune to MIDI and/or WAV files, never overwriting a file.
+
+    Files go to out_dir (default: the folkgen tunes folder), named after the title (default:
+    the T: line); midi_to / wav_to name a file instead (a taken name gets -2, -3… too).
+    timidity_cfg picks the patch set (default: FluidR3, else freepats). Raises InvalidTune when
+    abc2midi makes no MIDI, SilentRender when timidity has no patches, ToolMissing, ToolTimeout.
+    """
+    midi = midi or midi_to is not None
+    wav = wav or wav_to is not None
+    if not (midi or wav):
+        raise ValueError("render: ask for a MIDI file, a WAV file or both")
+    title = title or header_field(abc_text, "T") or "Untitled"
+    folder = Path(out_dir).expanduser() if out_dir is not None else output_dir()
+    with tempfile.TemporaryDirectory(prefix="folkgen-render-") as tmp:
+        work = Path(tmp)
+        check = run_abc2midi(abc_text, work / "tune.mid", min(timeout, CHECK_TIMEOUT))
+        if not check.midi_written:
+            raise InvalidTune(check)
+        duration, rms = check.duration_seconds, None
+        if wav:
+            duration, rms = synthesize(
+                work / "tune.mid",
+                work / "tune.wav",
+                config=timidity_cfg,
+                sample_rate=sample_rate,
+                timeout=timeout,
+                expect_sound=bool(midi_notes(work / "tune.mid")),  # not a tune of rests only
+            )
+        wanted: dict[str, str | Path | None] = {}
+        if midi:
+            wanted[".mid"] = midi_to
+        if wav:
+            wanted[".wav"] = wav_to
+        placed = _place(work / "tune", wanted, folder, slugify(title))
+    return Rendered(title, placed.get(".mid"), placed.get(".wav"), duration, rms, check)
+
+
+def _place(
+    made: Path, wanted: dict[str, str | Path | None], folder: Path, stem: str
+) -> dict[str, Path]:
+    """Move made.{mid,wav} to free names; files without a target share one stem in folder."""
+    groups: dict[tuple[Path, str], list[str]] = {}
+    for suffix, target in wanted.items():
+        if target is None:
+            groups.setdefault((folder, stem), []).append(suffix)
+        else:
+            t = Path(target).expanduser()
+            key = (t.parent, t.stem if t.suffix == suffix else t.name)
+            groups.setdefault(key, []).append(suffix)
+    placed: dict[str, Path] = {}
+    reserved: list[Path] = []
+    try:
+        for (where, name), suffixes in groups.items():
+            paths = reserve_paths(where, name, suffixes)
+            reserved += paths
+            for suffix, path in zip(suffixes, paths, strict=True):
+                shutil.move(made.with_suffix(suffix), path)
+                placed[suffix] = path
+    except BaseException:  # leave no empty or half-copied file behind
+        for path in reserved:
+            path.unlink(missing_ok=True)
+        raise
+    return placed
+
+
+# --- playback -----------------------------------------------------------------------------------
+
+# ALSA prints its errors straight to file descriptor 2 (a full-screen app's screen) unless given a
+# handler. The C callback must stay referenced as long as libasound may call it: module lifetime.
+_ALSA_HANDLER_TYPE = ctypes.CFUNCTYPE(
+    None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+)
+_alsa_handler: Any = None
+
+
+def silence_alsa() -> bool:
+    """Route libasound's error messages to a no-op; True when installed (idempotent)."""
+    global _alsa_handler
+    if _alsa_handler is not None:
+        return True
+    try:  # the soname simpleaudio links against: the same, already loaded, library instance
+        lib = ctypes.CDLL("libasound.so.2")
+    except OSError:
+        return False
+    handler = _ALSA_HANDLER_TYPE(lambda *_: None)
+    lib.snd_lib_error_set_handler(handler)
+    _alsa_handler = handler
+    return True
+
+
+class Player:
+    """Plays one WAV file at a time in the background (simpleaudio's own thread)."""
+
+    def __init__(self) -> None:
+        self._play: Any = None  # simpleaudio.PlayObject
+        self._started = 0.0
+        self.wav_path: Path | None = None
+        self.duration_seconds = 0.0
+
+    def play(self, wav_path: str | Path) -> None:
+        """Start playing (stops what was playing). Raises PlaybackUnavailable without a device."""
+        self.stop()
+        path = Path(wav_path)
+        silence_alsa()
+        try:
+            import simpleaudio
+            from simpleaudio._simpleaudio import SimpleaudioError
+        except ImportError as e:  # libasound missing, or the package not built
+            raise PlaybackUnavailable(path, f"simpleaudio is unavailable: {e}") from None
+        try:
+            wave_obj = simpleaudio.WaveObject.from_wave_file(str(path))
+        except (OSError, EOFError, wave.Error) as e:
+            raise SoundError(f"{path}: not a playable WAV file ({e})") from None
+        try:
+            self._play = wave_obj.play()
+        except SimpleaudioError as e:
+            raise PlaybackUnavailable(path, _device_reason(str(e))) from None
+        self._started = time.monotonic()
+        self.wav_path = path
+        frame_bytes = wave_obj.num_channels * wave_obj.bytes_per_sample
+        self.duration_seconds = len(wave_obj.audio_data) / frame_bytes / wave_obj.sample_rate
+
+    def stop(self) -> None:
+        if self._play is not None:
+            self._play.stop()
+            self._play = None
+
+    @property
+    def is_playing(self) -> bool:
+        return self._play is not None and bool(self._play.is_playing())
+
+    @property
+    def position_seconds(self) -> float | None:
+        """Seconds into the playing file (wall clock since start), or None when nothing plays."""
+        if not self.is_playing:
+            return None
+        return min(time.monotonic() - self._started, self.duration_seconds)
+
+    def wait(self, poll: float = 0.05) -> None:
+        """Block until the file has played to its end (or stop() is called elsewhere)."""
+        while self.is_playing:
+            time.sleep(poll)
+
+
+def _device_reason(message: str) -> str:
+    # simpleaudio: "Error opening PCM device. -- CODE: -2 -- MSG: No such file or directory"
+    if "opening PCM device" in message:
+        detail = message.split("MSG:", 1)[-1].strip() if "MSG:" in message else ""
+        return "no audio device could be opened" + (f": {detail}" if detail else "")
+    return message
+
+
+# --- notes for a piano roll ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Note:
+    pitch: int  # MIDI note number, 60 = middle C
+    start_seconds: float
+    duration_seconds: float
+    velocity: int = 64
+    channel: int = 0
+
+
+def midi_notes(midi_path: str | Path) -> list[Note]:
+    """Every note of a MIDI file with its start and length in seconds, ordered by start."""
+    import mido
+
+    open_notes: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    notes: list[Note] = []
+    now = 0.0
+    for msg in mido.MidiFile(str(midi_path)):  # iteration yields delta times in seconds
+        now += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            open_notes.setdefault((msg.channel, msg.note), []).append((now, msg.velocity))
+        elif msg.type in ("note_off", "note_on"):
+            started = open_notes.get((msg.channel, msg.note))
+            if started:
+                begin, velocity = started.pop(0)
+                notes.append(Note(msg.note, begin, now - begin, velocity, msg.channel))
+    for (channel, pitch), pending in open_notes.items():  # never released: end with the file
+        notes += [Note(pitch, b, now - b, v, channel) for b, v in pending]
+    return sorted(notes, key=lambda n: (n.start_seconds, n.pitch))

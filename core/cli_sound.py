@@ -1,0 +1,234 @@
+"""The sound subcommands of the CLI: `folkgen check | render | play FILE.abc`.
+
+Each handler takes the parsed arguments and returns the exit status; errors end with one line
+on stderr (never a traceback), and --json prints one JSON object on stdout for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.abc import AbcMessage, SoundError, Tune, TuneCheck, check_tune, extract_tunes
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _fail(msg: str) -> int:
+    print(f"folkgen: error: {msg}", file=sys.stderr)
+    return 1
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Turn the sound path's errors into a one-line message and exit status 1."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except SoundError as e:
+            return _fail(str(e))
+        except BrokenPipeError:  # the CLI's main handles a closed pipe (`| head`)
+            raise
+        except OSError as e:
+            where = f"{e.filename}: " if e.filename else ""
+            return _fail(where + (e.strerror or str(e)))
+
+    return run
+
+
+class AbcFileError(SoundError):
+    """An .abc file could not be read as tunes."""
+
+
+def read_tunes(file: str) -> list[Tune]:
+    """The tunes of an .abc file (its end closes the last tune)."""
+    path = Path(file).expanduser()
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError as e:
+        raise AbcFileError(
+            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "convert it with iconv -f latin1 -t utf-8"
+        ) from None
+    tunes = extract_tunes(text, eof_ends_tune=True)
+    if not tunes:
+        raise AbcFileError(f"{path}: no tunes found (tunes are separated by blank lines)")
+    return tunes
+
+
+def _in_file(tune: Tune, msg: AbcMessage) -> dict[str, object]:
+    """A message with its line counted in the file rather than in the tune."""
+    line = tune.start_line + msg.line - 1 if msg.line else 0
+    return {"line": line, "column": msg.column, "text": msg.text}
+
+
+def _messages(file: str, tune: Tune, check: TuneCheck) -> list[str]:
+    out = []
+    for kind, msgs in (("error", check.errors), ("warning", check.warnings)):
+        for m in msgs:
+            d = _in_file(tune, m)
+            where = f"{file}:{d['line']}:{d['column']}" if m.line else file
+            out.append(f"    {where}: {kind}: {m.text}")
+    return out
+
+
+def _tune_json(index: int, tune: Tune) -> dict[str, Any]:
+    return {
+        "index": index,
+        "title": tune.title,
+        "line": tune.start_line,
+        "complete": tune.complete,
+        "incomplete_reason": tune.incomplete_reason or None,
+    }
+
+
+def _check_json(tune: Tune, check: TuneCheck) -> dict[str, Any]:
+    data = check.to_dict()
+    data["errors"] = [_in_file(tune, m) for m in check.errors]
+    data["warnings"] = [_in_file(tune, m) for m in check.warnings]
+    return data
+
+
+def _duration(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+
+
+# --- check --------------------------------------------------------------------------------------
+
+
+@_guarded
+def cmd_check(args: argparse.Namespace) -> int:
+    tunes = read_tunes(args.file)
+    results = [(tune, check_tune(tune.text)) for tune in tunes]
+    valid = sum(c.valid for _, c in results)
+    if args.json:
+        report = [_tune_json(i, t) | _check_json(t, c) for i, (t, c) in enumerate(results, start=1)]
+        print(json.dumps({"file": args.file, "tunes": report, "valid": valid, "count": len(tunes)}))
+        return 0 if valid == len(tunes) else 1
+    print(f"{args.file}: {len(tunes)} tune(s), {valid} valid")
+    for i, (tune, check) in enumerate(results, start=1):
+        verdict = "valid" if check.valid else "INVALID"
+        facts = f", {check.bars} bars, {_duration(check.duration_seconds)}" if check.valid else ""
+        print(f"  {i}. {tune.title} (line {tune.start_line}): {verdict}{facts}")
+        if not tune.complete:
+            print(f"    incomplete: {tune.incomplete_reason}")
+        for line in _messages(args.file, tune, check):
+            print(line)
+    return 0 if valid == len(tunes) else 1
+
+
+# --- render -------------------------------------------------------------------------------------
+
+
+@_guarded
+def cmd_render(args: argparse.Namespace) -> int:
+    from core.audio import InvalidTune, render
+
+    tunes = read_tunes(args.file)
+    explicit = args.wav is not None or args.midi is not None
+    report: list[dict[str, Any]] = []
+    failed = 0
+    if not args.json:
+        print(f"{args.file}: {len(tunes)} tune(s)")
+    for i, tune in enumerate(tunes, start=1):
+        entry = _tune_json(i, tune)
+        try:
+            done = render(
+                tune.text,
+                midi=not explicit,
+                wav=not explicit,
+                midi_to=args.midi,
+                wav_to=args.wav,
+            )
+        except InvalidTune as e:
+            failed += 1
+            entry |= {"rendered": False, "error": str(e), "check": _check_json(tune, e.check)}
+            if not args.json:
+                print(f"  {i}. {tune.title}: not rendered, abc2midi made no MIDI:")
+                print("\n".join(_messages(args.file, tune, e.check)))
+            report.append(entry)
+            continue
+        entry |= {"rendered": True} | done.to_dict() | {"check": _check_json(tune, done.check)}
+        report.append(entry)
+        if not args.json:
+            files = ", ".join(str(p) for p in (done.wav_path, done.midi_path) if p)
+            print(f"  {i}. {tune.title}: {files} ({_duration(done.duration_seconds)})")
+            if not done.check.valid:
+                print("    abc2midi reported errors; the files hold what it made of the tune:")
+                print("\n".join(_messages(args.file, tune, done.check)))
+    if args.json:
+        print(json.dumps({"file": args.file, "tunes": report, "rendered": len(tunes) - failed}))
+    return 1 if failed else 0
+
+
+# --- play ---------------------------------------------------------------------------------------
+
+
+@_guarded
+def cmd_play(args: argparse.Namespace) -> int:
+    from core.audio import Player, render
+
+    tunes = read_tunes(args.file)
+    if args.tune is not None:
+        if not 1 <= args.tune <= len(tunes):
+            return _fail(f"{args.file} has {len(tunes)} tune(s); --tune must be 1 to {len(tunes)}")
+        tunes = [tunes[args.tune - 1]]
+    player = Player()
+    try:
+        for tune in tunes:
+            done = render(tune.text, midi=False)
+            assert done.wav_path is not None  # wav=True
+            print(f"playing {tune.title} ({_duration(done.duration_seconds)}): {done.wav_path}")
+            player.play(done.wav_path)
+            player.wait()
+    except KeyboardInterrupt:
+        player.stop()
+        print("stopped", file=sys.stderr)
+        return 130
+    return 0
+
+
+# --- registration -------------------------------------------------------------------------------
+
+
+def add_sound_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register check, render and play on the CLI's subparsers."""
+    p = subparsers.add_parser(
+        "check",
+        help="check ABC tunes with abc2midi",
+        description="Check each tune of an ABC file with abc2midi: errors and warnings with their "
+        "line and column in the file, bars and length. Exit status 1 when a tune is invalid.",
+    )
+    p.add_argument("file", metavar="FILE.abc", help="ABC file (tunes separated by blank lines)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_check)
+
+    p = subparsers.add_parser(
+        "render",
+        help="render ABC tunes to MIDI and WAV",
+        description="Render each tune of an ABC file to MIDI (abc2midi) and WAV (timidity). "
+        "Without --wav/--midi both go to the folkgen tunes folder. Existing files are never "
+        "overwritten: a taken name gets -2, -3…. Exit status 1 when a tune could not be rendered.",
+    )
+    p.add_argument("file", metavar="FILE.abc", help="ABC file (tunes separated by blank lines)")
+    p.add_argument("--wav", metavar="OUT", help="write the WAV file here (only what is asked for)")
+    p.add_argument("--midi", metavar="OUT", help="write the MIDI file here")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_render)
+
+    p = subparsers.add_parser(
+        "play",
+        help="play ABC tunes",
+        description="Render the tunes of an ABC file to WAV (kept in the folkgen tunes folder) and "
+        "play them one after another. Ctrl+C stops.",
+    )
+    p.add_argument("file", metavar="FILE.abc", help="ABC file (tunes separated by blank lines)")
+    p.add_argument("--tune", type=int, metavar="N", help="play only the N-th tune (from 1)")
+    p.set_defaults(func=cmd_play)

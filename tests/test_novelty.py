@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from core.corpus import load_corpus
+from core.novelty import NEAR_COPY, NoveltyIndex, tune_body
+
+
+def test_body_ignores_headers_and_layout() -> None:
+    assert tune_body("X:1\nT:A\nM:C\nK:G\nGAB c2 |!\nd e f|\n") == "GABc2|def|"
+
+
+def test_copies_and_new_tunes() -> None:
+    tunes = load_corpus().tunes
+    index = NoveltyIndex(tunes)
+    copy = tunes[10].replace("T:", "T:Not ", 1).replace("\n", "\n\n", 0)
+    match = index.closest(copy)
+    assert match is not None and match.index == 10 and match.similarity == 1.0
+    assert match.is_near_copy and match.describe().startswith(f"close to {match.title} (100%")
+    # Half of one tune's body replaced by different music: no longer a near-copy.
+    lines = tunes[10].splitlines()
+    k = next(i for i, line in enumerate(lines) if line.startswith("K:"))
+    body = lines[k + 1 :]
+    altered = "\n".join(
+        lines[: k + 1] + body[: len(body) // 2] + ["ceg" * 30 + "|"] * (len(body) - len(body) // 2)
+    )
+    m2 = index.closest(altered)
+    assert m2 is not None and m2.similarity < NEAR_COPY
+    fresh = index.closest("X:1\nT:New\nK:G\n" + "zzzz|" * 20)
+    assert fresh is None or fresh.similarity < 0.1
+    assert index.closest("X:1\nT:Empty\nK:G\n") is None
