@@ -47,6 +47,18 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/sampling_speed.py
+	$(BIN)/python bench/corpus_check.py
+	$(BIN)/python bench/tune_quality.py
+	$(BIN)/python bench/time_to_quality.py
+
+# The shipped model: the default recipe on the default corpus, best checkpoint by validation,
+# weights only. DEFAULT_MODEL_MINUTES is its training budget.
+DEFAULT_MODEL_MINUTES ?= 6
+default-model: setup
+	mkdir -p build/default-model
+	$(BIN)/folkgen train --preset default --minutes $(DEFAULT_MODEL_MINUTES) --seed 0 \
+	  --out build/default-model/train.pt --json
+	$(BIN)/folkgen export build/default-model/train.best.pt core/models/default.pt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

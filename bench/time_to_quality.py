@@ -21,7 +21,10 @@ def run(name: str, preset: str, **overrides: object) -> list[tuple[float, int, f
     def on_event(e: TrainEvent) -> None:
         if e.kind == "eval" and e.val_bpc is not None:
             curve.append((e.elapsed_s, e.step, e.val_bpc))
-            print(f"  {name:>22}  {e.elapsed_s:7.1f}s  step {e.step:5d}  {e.val_bpc:.3f} bpc", flush=True)
+            print(
+                f"  {name:>22}  {e.elapsed_s:7.1f}s  step {e.step:5d}  {e.val_bpc:.3f} bpc",
+                flush=True,
+            )
 
     train(load_corpus(), p.model, cfg, on_event=on_event)
     return curve
@@ -55,9 +58,13 @@ def main() -> None:
               f"{first_time_below(curve, seed_best):>18}")  # fmt: skip
     target = seed_best - 0.10
     short_final = short[-1][2]
-    print(f"\nseed best: {seed_best:.3f} bpc at step {seed_best_step}; seed final: {seed[-1][2]:.3f}")
-    print(f"target for the default in 1/4 of the time: <= {target:.3f} -> {short_final:.3f} "
-          f"({'ok' if short_final <= target else 'MISSED'})")
+    print(
+        f"\nseed best: {seed_best:.3f} bpc at step {seed_best_step}; seed final: {seed[-1][2]:.3f}"
+    )
+    print(
+        f"target for the default in 1/4 of the time: <= {target:.3f} -> {short_final:.3f} "
+        f"({'ok' if short_final <= target else 'MISSED'})"
+    )
     verdict = "ok" if longer[-1][2] < short_final else "MISSED"
     print(f"more time helps: {short_final:.3f} -> {longer[-1][2]:.3f} ({verdict})")
 

@@ -220,6 +220,35 @@ def render(
     return Rendered(title, placed.get(".mid"), placed.get(".wav"), duration, rms, check)
 
 
+@dataclass(frozen=True)
+class SavedTune:
+    paths: list[Path]  # the .abc, and the .mid and .wav when the tune renders
+    problem: str | None  # why only the .abc was written, else None
+
+
+def save_tune(
+    abc_text: str, folder: str | Path | None = None, *, title: str | None = None
+) -> SavedTune:
+    """Save a tune as title.abc, .mid and .wav side by side (one free stem, never overwriting).
+    A tune abc2midi cannot turn into MIDI is still saved as .abc, with the reason."""
+    title = title or header_field(abc_text, "T") or "Untitled"
+    where = Path(folder).expanduser() if folder is not None else output_dir()
+    text = abc_text.strip("\n") + "\n"
+    with tempfile.TemporaryDirectory(prefix="folkgen-save-") as tmp:
+        try:
+            rendered = render(abc_text, tmp, title="tune")
+        except InvalidTune as e:
+            (abc_path,) = reserve_paths(where, slugify(title), [".abc"])
+            abc_path.write_text(text, encoding="utf-8")
+            return SavedTune([abc_path], str(e))
+        assert rendered.midi_path is not None and rendered.wav_path is not None
+        paths = reserve_paths(where, slugify(title), [".abc", ".mid", ".wav"])
+        paths[0].write_text(text, encoding="utf-8")
+        shutil.move(rendered.midi_path, paths[1])
+        shutil.move(rendered.wav_path, paths[2])
+    return SavedTune(paths, None)
+
+
 def _place(
     made: Path, wanted: dict[str, str | Path | None], folder: Path, stem: str
 ) -> dict[str, Path]:

@@ -74,6 +74,7 @@ def save_checkpoint(ckpt: Checkpoint, path: str | Path) -> Path:
     except OSError as e:
         raise CheckpointError(f"cannot write a checkpoint in {path.parent}: {e.strerror}") from None
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a checkpoint is an ordinary shareable file
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from core.abc import SoundError
 from core.corpus import CorpusError, UnknownCharacters, compute_stats, load_corpus
 from core.paths import DefaultCorpusMissing, checkpoints_dir, resolve_model_path
 from core.presets import PRESETS, get_preset, with_overrides
@@ -186,7 +187,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 # --- generate ---------------------------------------------------------------------------------
 
 
-def load_sampler(model: str | None, precision: str = "auto") -> tuple[Any, Path, str]:
+def load_sampler(model: str | None, precision: str = "auto") -> tuple[Any, Any, str]:
+    """(Sampler, Checkpoint, why this model) for generation."""
     from core.checkpoint import load_checkpoint
     from core.sample import Sampler
 
@@ -195,52 +197,103 @@ def load_sampler(model: str | None, precision: str = "auto") -> tuple[Any, Path,
     except FileNotFoundError as e:
         raise CliError(str(e)) from None
     ckpt = load_checkpoint(path)
-    return Sampler(ckpt.build_model(), ckpt.vocab, precision), path, why
+    return Sampler(ckpt.build_model(), ckpt.vocab, precision), ckpt, why
+
+
+def novelty_index_for(corpus_info: dict[str, Any]) -> Any:
+    """The near-copy index of the corpus a model was trained on, when it can still be read."""
+    from core.novelty import NoveltyIndex
+    from core.paths import default_corpus_path
+
+    path = corpus_info.get("path") or None
+    try:
+        default = str(default_corpus_path())
+    except DefaultCorpusMissing:
+        default = None
+    try:
+        corpus = load_corpus(None if path in (None, default) else path)
+    except (CorpusError, DefaultCorpusMissing, OSError):
+        return None
+    return NoveltyIndex(corpus.tunes)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from core.abc import check_tune
+    from core.audio import save_tune
     from core.sample import SampleOptions, random_seed
 
-    sampler, path, why = load_sampler(args.model, args.precision)
-    print(f"model: {path} ({why})", file=sys.stderr)
-    base_seed = args.seed if args.seed is not None else random_seed()
+    sampler, ckpt, why = load_sampler(args.model, args.precision)
+    print(f"model: {ckpt.path} ({why})", file=sys.stderr)
+    novelty = novelty_index_for(ckpt.corpus)
+    seed = args.seed if args.seed is not None else random_seed()
     prompt = args.prompt.replace("\\n", "\n")
-    for i in range(args.count):
-        opts = SampleOptions(
-            prompt=prompt,
-            temperature=args.temperature,
-            top_k=args.top_k or None,
-            seed=base_seed + i,
-            max_chars=args.max_chars,
-        )
-        opts.validate(sampler.vocab)
-        t0 = time.perf_counter()
-        if args.json:
-            text = prompt + sampler.generate(opts)
+    stream_out = not args.json and not args.valid_only
+    rejected = 0
+    for _ in range(args.count):
+        for _attempt in range(args.max_tries):
+            opts = SampleOptions(
+                prompt=prompt, temperature=args.temperature, top_k=args.top_k or None,
+                seed=seed, max_chars=args.max_chars,
+            )  # fmt: skip
+            seed += 1
+            opts.validate(sampler.vocab)
+            t0 = time.perf_counter()
+            if stream_out:
+                sys.stdout.write(prompt)
+                parts = []
+                for ch in sampler.stream(opts):
+                    parts.append(ch)
+                    sys.stdout.write(ch)
+                    if ch == "\n":
+                        sys.stdout.flush()
+                generated = "".join(parts)
+            else:
+                generated = sampler.generate(opts)
             seconds = time.perf_counter() - t0
-            _emit_json(
-                {
-                    "text": text,
-                    "chars": len(text) - len(prompt),
-                    "seconds": round(seconds, 4),
-                    "seed": opts.seed,
-                    "model": str(path),
-                }  # fmt: skip
+            text = prompt + generated
+            check = check_tune(text) if args.valid_only or args.save else None
+            if check is None or check.valid or not args.valid_only:
+                break
+            rejected += 1
+            print(f"[seed {opts.seed}: rejected, {check.first_error}]", file=sys.stderr)
+        else:
+            raise CliError(
+                f"no valid tune in {args.max_tries} tries; lower the temperature or train longer"
             )
+        match = novelty.closest(text) if novelty is not None else None
+        saved = save_tune(text, args.save) if args.save else None
+        if args.json:
+            obj: dict[str, Any] = {
+                "text": text, "chars": len(generated), "seconds": round(seconds, 4),
+                "seed": opts.seed, "model": str(ckpt.path),
+            }  # fmt: skip
+            if check is not None:
+                obj["valid"] = check.valid
+                obj["errors"] = [str(m) for m in check.errors]
+            if match is not None:
+                obj["closest"] = {"title": match.title, "similarity": round(match.similarity, 3)}
+                obj["near_copy"] = match.is_near_copy
+            if saved is not None:
+                obj["saved"] = [str(p) for p in saved.paths]
+            _emit_json(obj)
             continue
-        out = sys.stdout
-        out.write(prompt)
-        n = 0
-        for ch in sampler.stream(opts):
-            out.write(ch)
-            n += 1
-            if ch == "\n":
-                out.flush()
-        if not prompt.endswith("\n") or n:
-            out.write("\n" if (prompt + "x").endswith("\n\n") else "")
-        out.flush()
-        seconds = time.perf_counter() - t0
-        print(f"[seed {opts.seed}: {n} characters in {seconds:.2f}s]", file=sys.stderr)
+        if not stream_out:
+            sys.stdout.write(text)
+        if not text.endswith("\n\n"):
+            sys.stdout.write("\n" if text.endswith("\n") else "\n\n")
+        sys.stdout.flush()
+        notes = [f"seed {opts.seed}", f"{len(generated)} characters in {seconds:.2f}s"]
+        if check is not None:
+            notes.append("valid" if check.valid else f"invalid: {check.first_error}")
+        if match is not None and match.is_near_copy:
+            notes.append(match.describe())
+        if saved is not None:
+            notes.append("saved " + ", ".join(p.name for p in saved.paths))
+            if saved.problem:
+                notes.append(saved.problem)
+        print(f"[{'; '.join(notes)}]", file=sys.stderr)
+    if args.valid_only:
+        print(f"[{rejected} invalid tune(s) rejected]", file=sys.stderr)
     return 0
 
 
@@ -352,6 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", default="auto", choices=["auto", "fp32", "int8"], help="sampler arithmetic"
     )
     p.add_argument(
+        "--valid-only",
+        action="store_true",
+        help="keep sampling until a tune passes abc2midi's check",
+    )
+    p.add_argument(
+        "--max-tries", type=_positive_int, default=20, help="samples per tune with --valid-only"
+    )
+    p.add_argument("--save", metavar="DIR", help="save each tune as .abc, .mid and .wav in DIR")
+    p.add_argument(
         "--json", action="store_true", help="one JSON object per tune, nothing else on stdout"
     )
     p.set_defaults(func=cmd_generate)
@@ -386,7 +448,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CliError, CorpusError, DefaultCorpusMissing, UnknownCharacters, ValueError) as e:
+    except (
+        CliError,
+        CorpusError,
+        DefaultCorpusMissing,
+        UnknownCharacters,
+        ValueError,
+        SoundError,
+    ) as e:
         _err(str(e))
     except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
         _err(f"{e.filename or ''}: {e.strerror}" if e.strerror else str(e))

@@ -71,11 +71,11 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "default",
-            "folkgen's recipe: LSTM 512 with dropout, warm-up + cosine decay, clipped gradients",
-            ModelConfig(embedding_dim=64, hidden_size=512, dropout=0.25),
+            "folkgen's recipe: LSTM 384 with dropout and weight decay, warm-up + cosine decay",
+            ModelConfig(embedding_dim=48, hidden_size=384, dropout=0.4),
             TrainConfig(
-                seq_length=100, batch_size=32, learning_rate=4e-3, steps=1500,
-                schedule="cosine", warmup_steps=50, grad_clip=1.0, weight_decay=0.0,
+                seq_length=100, batch_size=32, learning_rate=5e-3, steps=2000,
+                schedule="cosine", warmup_steps=50, grad_clip=1.0, weight_decay=0.1,
             ),
         ),
         Preset(

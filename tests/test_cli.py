@@ -81,7 +81,6 @@ def test_train_resume_and_minutes(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["generate"], "no model yet"),
         (["generate", "--model", "/nonexistent.pt"], "no such checkpoint"),
         (["stats", "--corpus", "/nonexistent.abc"], "no such file"),
         (["evaluate", "--model", "/nonexistent.pt"], "no such checkpoint"),
@@ -93,6 +92,14 @@ def test_errors_are_one_line(
     code, out, err = run(capsys, *args)
     assert code == 1 and out == ""
     assert err.startswith("folkgen: error:") and message in err and err.count("\n") == 1
+
+
+def test_no_model_yet(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.paths
+
+    monkeypatch.setattr(core.paths, "shipped_model_path", lambda: None)
+    code, out, err = run(capsys, "generate")
+    assert code == 1 and out == "" and "no model yet" in err and err.count("\n") == 1
 
 
 def test_bad_option_values(capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path) -> None:
@@ -152,3 +159,23 @@ def test_export_slims_a_checkpoint(
     assert (
         json.loads(a)["text"][:20] == json.loads(b)["text"][:20]
     )  # half precision keeps the music
+
+
+def test_generate_valid_only_and_save(
+    capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    from core.abc import check_tune
+
+    model = ["generate", "--model", str(tiny_checkpoint), "--json", "--max-tries", "60"]
+    code, out, err = run(capsys, *model, "--valid-only", "--seed", "1", "--save", str(tmp_path))
+    tune = json.loads(out)
+    assert code == 0 and tune["valid"] and tune["errors"] == []
+    assert check_tune(tune["text"]).valid
+    assert "rejected" in err and tune["closest"]["similarity"] < 0.8
+    saved = [Path(p) for p in tune["saved"]]
+    assert [p.suffix for p in saved] == [".abc", ".mid", ".wav"] and all(
+        p.stat().st_size for p in saved
+    )
+    assert saved[0].read_text(encoding="utf-8").strip() == tune["text"].strip()
+    code, _, err = run(capsys, *model, "--valid-only", "--temperature", "4", "--max-tries", "2")
+    assert code == 1 and "no valid tune in 2 tries" in err
