@@ -38,6 +38,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float | None = None
     batching: str = "random"  # "random" windows (the seed) or "sequential" (state carried, TBPTT)
+    transpose: int = 0  # add training copies shifted 1..n scale steps up and down (0: off)
     eval_every: int = 100
     checkpoint_every: int = 500
     seed: int = 0

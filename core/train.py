@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from core.batches import SequentialBatches, get_batch
 from core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from core.corpus import Corpus
+from core.corpus import TUNE_SEPARATOR, Corpus
 from core.model import CharLSTM, State, pick_device
 from core.presets import ModelConfig, TrainConfig
 
@@ -158,9 +158,16 @@ def train(
             )
         model_config = resume.model_config
     model_config = replace(model_config, vocab_size=len(corpus.vocab))
-    if len(split.train_ids) <= cfg.seq_length + 1:
+    train_ids = split.train_ids
+    if cfg.transpose:  # more keys, same music: the validation tunes stay as they are
+        from core.transpose import augment
+
+        shifts = [s for s in range(-cfg.transpose, cfg.transpose + 1) if s]
+        extra = augment(split.train_tunes, shifts, set(corpus.vocab.chars))
+        train_ids = corpus.vocab.encode(TUNE_SEPARATOR.join(split.train_tunes + extra))
+    if len(train_ids) <= cfg.seq_length + 1:
         raise TrainError(
-            f"the corpus is too small ({len(split.train_ids)} training characters) "
+            f"the corpus is too small ({len(train_ids)} training characters) "
             f"for sequences of {cfg.seq_length}"
         )
 
@@ -185,7 +192,7 @@ def train(
     best_path = best_path_for(path) if path else None
     rng = np.random.default_rng([cfg.seed, step])
     sequential = (
-        SequentialBatches(split.train_ids, cfg.seq_length, cfg.batch_size, offset=step)
+        SequentialBatches(train_ids, cfg.seq_length, cfg.batch_size, offset=step)
         if cfg.batching == "sequential"
         else None
     )
@@ -296,7 +303,7 @@ def train(
             if reset:
                 state = None
         else:
-            xb, yb = get_batch(split.train_ids, cfg.seq_length, cfg.batch_size, rng)
+            xb, yb = get_batch(train_ids, cfg.seq_length, cfg.batch_size, rng)
         x = torch.from_numpy(xb).to(device)
         y = torch.from_numpy(yb).to(device)
         logits, new_state = model(x, state)

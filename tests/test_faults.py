@@ -1,0 +1,120 @@
+"""Fault suite for the core: bad input, killed writers, unwritable places, extreme options.
+Each case fails if the behaviour regresses (see the README's 'When something goes wrong')."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.checkpoint import load_checkpoint
+from core.corpus import UnknownCharacters, compute_stats, load_corpus
+from core.presets import ModelConfig, TrainConfig
+from core.sample import MAX_CHARS_LIMIT, SampleOptions, Sampler
+from core.train import TrainEvent, train
+
+MODEL = ModelConfig(embedding_dim=16, hidden_size=48)
+CFG = TrainConfig(seq_length=32, batch_size=8, steps=6, eval_every=0, checkpoint_every=2)
+
+
+def test_huge_corpus_loads_and_encodes_quickly(tmp_path: Path) -> None:
+    tunes = load_corpus().tunes
+    big = tmp_path / "big.abc"
+    with big.open("w", encoding="utf-8") as f:
+        for _ in range(100):  # about 20 MB
+            f.write("\n\n".join(t.strip("\n") for t in tunes) + "\n\n")
+    t0 = time.perf_counter()
+    corpus = load_corpus(big)
+    stats = compute_stats(corpus)
+    split = corpus.split()
+    elapsed = time.perf_counter() - t0
+    assert stats.tunes > 80_000 and stats.characters > 19_000_000
+    assert split.train_ids.dtype == np.int64 and len(split.train_ids) > 15_000_000
+    assert elapsed < 20, f"{elapsed:.1f}s for 20 MB"
+
+
+def test_checkpoint_survives_sigkill_while_writing(tmp_path: Path) -> None:
+    """A writer killed at random moments never leaves an unloadable checkpoint behind."""
+    path = tmp_path / "k.pt"
+    script = textwrap.dedent(f"""
+        import torch
+        from core.checkpoint import Checkpoint, save_checkpoint
+        from core.corpus import Vocabulary
+        from core.model import CharLSTM
+        from core.presets import ModelConfig, TrainConfig
+        vocab = Vocabulary.from_text("X:1 ABCabc|\\n")
+        cfg = ModelConfig(vocab_size=len(vocab), embedding_dim=64, hidden_size=512)
+        model = CharLSTM(cfg)
+        step = 0
+        while True:
+            step += 1
+            save_checkpoint(Checkpoint(cfg, TrainConfig(), vocab, model.state_dict(), None, step), {str(path)!r})
+            print(step, flush=True)
+    """)
+    for delay in (1.5, 1.9, 2.3):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # one checkpoint is complete
+        time.sleep(delay - 1.4)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert load_checkpoint(path).step >= 1
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "k.pt"]
+    assert all(name.endswith(".tmp") for name in leftovers)  # only a killed writer's temp file
+
+
+def test_training_keeps_going_when_checkpoints_cannot_be_written(
+    small_corpus_file: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    events: list[TrainEvent] = []
+    result = train(
+        load_corpus(small_corpus_file), MODEL, CFG, checkpoint_path=blocker / "m.pt",
+        on_event=events.append,
+    )  # fmt: skip
+    warnings = [e.message for e in events if e.kind == "warning"]
+    assert result.step == 6 and result.checkpoint is None
+    assert warnings and all("cannot write a checkpoint" in w for w in warnings)
+    assert [p.name for p in tmp_path.iterdir()] == ["not-a-folder"]
+
+
+@pytest.fixture(scope="module")
+def sampler(tiny_checkpoint: Path) -> Sampler:
+    ckpt = load_checkpoint(tiny_checkpoint)
+    return Sampler(ckpt.build_model(), ckpt.vocab)
+
+
+def test_sampling_extremes(sampler: Sampler) -> None:
+    with pytest.raises(UnknownCharacters):
+        sampler.generate(SampleOptions(prompt="€€€"))
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="temperature"):
+            sampler.generate(SampleOptions(temperature=bad))
+    with pytest.raises(ValueError, match="top-k"):
+        sampler.generate(SampleOptions(top_k=-1))
+    with pytest.raises(ValueError, match="max chars"):
+        sampler.generate(SampleOptions(max_chars=MAX_CHARS_LIMIT + 1))
+    huge = sampler.generate(SampleOptions(temperature=1e6, seed=1, max_chars=400))
+    assert len(set(huge)) > 40  # close to uniform over the vocabulary
+    wide = SampleOptions(top_k=10_000, seed=4, max_chars=80)
+    assert sampler.generate(wide) == sampler.generate(replace(wide, top_k=None))
+    assert sampler.generate(SampleOptions(top_k=0, seed=4, max_chars=80)) == sampler.generate(wide)
+
+
+def test_length_bound_stops_a_model_that_never_ends(sampler: Sampler) -> None:
+    nl = sampler.vocab.char2idx["\n"]
+    sampler_no_end = Sampler.__new__(Sampler)
+    sampler_no_end.__dict__.update(sampler.__dict__)
+    sampler_no_end.b_out = sampler.b_out.copy()
+    sampler_no_end.b_out[nl] = -1e9  # this model can never write a newline, so never a blank line
+    text = sampler_no_end.generate(SampleOptions(seed=1, max_chars=3000))
+    assert len(text) == 3000 and "\n" not in text
