@@ -29,6 +29,12 @@ def main() -> None:
     ap.add_argument("--tunes", type=int, default=100)
     ap.add_argument("--temperatures", default="1.0,0.8")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--grammar",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="grammar-aware sampling (core/abc_grammar.py)",
+    )
     args = ap.parse_args()
     path, why = resolve_model_path(args.model)
     ckpt = load_checkpoint(path)
@@ -40,7 +46,8 @@ def main() -> None:
     for temp in (float(t) for t in args.temperatures.split(",")):
         t0 = time.perf_counter()
         texts = sampler.generate_batch(
-            args.tunes, SampleOptions(temperature=temp, seed=args.seed, max_chars=1500)
+            args.tunes,
+            SampleOptions(temperature=temp, seed=args.seed, max_chars=1500, grammar=args.grammar),
         )
         sample_s = time.perf_counter() - t0
         tunes = ["X:" + t for t in texts]
@@ -56,7 +63,8 @@ def main() -> None:
         keys = Counter(normalize_key(header_field(t, "K") or "") for t in tunes)
         errors = Counter(c.errors[0].text.split(":")[0][:40] for c in checks if c.errors)
         n = len(tunes)
-        print(f"\ntemperature {temp}: {n} tunes sampled in {sample_s:.1f}s")
+        grammar = "on" if args.grammar else "off"
+        print(f"\ntemperature {temp}, grammar {grammar}: {n} tunes sampled in {sample_s:.1f}s")
         print(f"  clean (MIDI written, no Error line): {100 * valid / n:5.1f} %   (target >= 90 %)")
         print(f"  clean and without warnings:         {100 * clean / n:5.1f} %")
         print(f"  all header fields (X T M L K):        {100 * headers / n:5.1f} %")

@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
+
+C = TypeVar("C", bound="_Config")
+
+
+class _Config:
+    """Plain-dict round trip for checkpoints; unknown keys (from other versions) are ignored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(_Config):
     vocab_size: int = 83
     embedding_dim: int = 256
     hidden_size: int = 1024
     num_layers: int = 1
     dropout: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Config):
     seq_length: int = 100
     batch_size: int = 8
     learning_rate: float = 5e-3
     steps: int = 3000
-    minutes: float | None = (
-        None  # wall-clock budget; when set it ends training and drives the schedule
-    )
+    # A wall-clock budget: when set, it ends training and drives the schedule.
+    minutes: float | None = None
     schedule: str = "constant"  # "constant" or "cosine" (with linear warm-up)
     warmup_steps: int = 0
     min_lr_ratio: float = 0.1
@@ -43,14 +48,6 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "auto"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.abc_grammar import AbcGrammar
 from core.corpus import UnknownCharacters, Vocabulary
 from core.model import CharLSTM
 
@@ -33,6 +34,7 @@ class SampleOptions:
     seed: int | None = None
     max_chars: int = 1000  # characters generated after the prompt
     stop_at_tune_end: bool = True  # stop at the blank line that ends a tune
+    grammar: bool = False  # draw only characters ABC syntax allows next (core/abc_grammar.py)
 
     def validate(self, vocab: Vocabulary) -> None:
         if not np.isfinite(self.temperature) or self.temperature < 0:
@@ -155,6 +157,14 @@ class Sampler:
             ]
             self.head = linear(w_head)
         self.newline = vocab.char2idx.get("\n")
+        self._grammar: AbcGrammar | None = None
+
+    @property
+    def grammar(self) -> AbcGrammar:
+        """The ABC grammar for this vocabulary; its state table fills as streams visit states."""
+        if self._grammar is None:
+            self._grammar = AbcGrammar(self.vocab)
+        return self._grammar
 
     def zero_state(self, batch: int) -> StreamState:
         shape = (self.layers, batch, self.hidden)
@@ -183,12 +193,20 @@ class Sampler:
         return self.head(h[-1]) + self.b_out
 
     def _draw(
-        self, logits: np.ndarray, opts: SampleOptions, rngs: Sequence[np.random.Generator]
+        self,
+        logits: np.ndarray,
+        opts: SampleOptions,
+        rngs: Sequence[np.random.Generator],
+        allowed: np.ndarray | None = None,
     ) -> np.ndarray:
-        """One exact categorical draw per row (inverse CDF) from the tempered, top-k softmax."""
-        if opts.temperature == 0:
-            return logits.argmax(axis=1)
+        """One exact categorical draw per row (inverse CDF) from the tempered, top-k softmax;
+        with `allowed` (bool, like logits), over the allowed characters only (renormalised)."""
         z = logits.astype(np.float64)
+        if allowed is not None:
+            allowed = allowed | ~allowed.any(axis=1, keepdims=True)  # an empty row allows all
+            z = np.where(allowed, z, -np.inf)
+        if opts.temperature == 0:
+            return z.argmax(axis=1)
         if opts.temperature != 1:
             z /= opts.temperature
         if opts.top_k and opts.top_k < z.shape[1]:
@@ -220,12 +238,17 @@ class Sampler:
         tails = [opts.prompt[-1:]] * n  # last character so far, to spot the blank line
         has_body = [bool(opts.prompt.strip())] * n
         chars = self.vocab.chars
+        gram = self.grammar if opts.grammar else None
+        states = [gram.start(opts.prompt) for _ in range(n)] if gram else []
         for _ in range(opts.max_chars):
-            ids = self._draw(logits, opts, [rngs[b] for b in active] if n > 1 else rngs)
+            allowed = gram.masks([states[b] for b in active]) if gram else None
+            ids = self._draw(logits, opts, [rngs[b] for b in active] if n > 1 else rngs, allowed)
             ended = []
             for j, b in enumerate(active):
                 ch = chars[ids[j]]
                 yield b, ch
+                if gram:
+                    gram.advance(states[b], ch)
                 if opts.stop_at_tune_end and ch == "\n" and tails[b] == "\n" and has_body[b]:
                     ended.append(j)
                 tails[b] = ch

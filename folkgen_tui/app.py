@@ -1,20 +1,452 @@
-"""Placeholder app until the app issue lands."""
+"""folkgen's studio: a full-screen Textual app over `core` (dataset, training, generation, models).
+
+Nothing heavy is imported before the first frame: torch (and the core modules that need it) load
+on a worker thread right after it, while the screens show that they are waiting for it."""
 
 from __future__ import annotations
 
-from textual.app import App, ComposeResult
-from textual.widgets import Footer, Header, Static
+import argparse
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from core.paths import data_home
+from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.screens.dataset import DatasetScreen
+from folkgen_tui.screens.generate import GenerateScreen
+from folkgen_tui.screens.help import HelpScreen
+from folkgen_tui.screens.models import ModelsScreen
+from folkgen_tui.screens.train import TrainScreen
+from folkgen_tui.sound import Playable, Sound
+from folkgen_tui.state import LoadedModel, TuneRecord
+
+if TYPE_CHECKING:
+    from core.corpus import Corpus, CorpusStats
+    from core.novelty import NoveltyIndex
+
+DEFAULT_THEME = "gruvbox"
+SETTINGS_FILE = "tui.json"
+
+
+# --- messages from the app's own workers -------------------------------------------------------
+
+
+@dataclass
+class TorchLoaded(Message):
+    error: str | None
+    seconds: float
+
+
+@dataclass
+class CorpusLoaded(Message):
+    corpus: Corpus
+    stats: CorpusStats
+    novelty: NoveltyIndex | None
+    path: Path | None
+
+
+@dataclass
+class CorpusFailed(Message):
+    error: str
+
+
+@dataclass
+class ModelLoaded(Message):
+    model: LoadedModel
+    announce: bool
+
+
+@dataclass
+class ModelFailed(Message):
+    error: str
+
+
+@dataclass
+class PlaybackStarted(Message):
+    playable: Playable
+
+
+@dataclass
+class PlaybackFailed(Message):
+    error: str
 
 
 class FolkgenApp(App[None]):
+    """The studio. `corpus_path` / `model_path` pick what to open (default: the Irish corpus and
+    the newest checkpoint); tests turn `autoload_model` off for a known start."""
+
     TITLE = "folkgen"
-    BINDINGS = [("q", "quit", "Quit")]
+    CSS_PATH = Path(__file__).parent / "folkgen.tcss"
+    MODES = {
+        "dataset": DatasetScreen,
+        "train": TrainScreen,
+        "generate": GenerateScreen,
+        "models": ModelsScreen,
+    }
+    DEFAULT_MODE = "dataset"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
+    BINDINGS = [
+        Binding("d", "switch_mode('dataset')", "Dataset", show=False),
+        Binding("t", "switch_mode('train')", "Train", show=False),
+        Binding("g", "switch_mode('generate')", "Generate", show=False),
+        Binding("m", "switch_mode('models')", "Models", show=False),
+        Binding("question_mark,f1", "help", "Help", show=False),
+        Binding("q", "quit", "Quit", show=False),
+    ]
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Static("folkgen — the studio is coming. Use the `folkgen` command meanwhile.")
-        yield Footer()
+    status_line: reactive[str] = reactive("")
+    torch_state: reactive[str] = reactive("loading")  # loading, ready, failed
+    train_status: reactive[str] = reactive("")
+
+    def __init__(
+        self,
+        corpus_path: str | Path | None = None,
+        model_path: str | Path | None = None,
+        *,
+        autoload_model: bool = True,
+        theme: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.corpus_path: Path | None = Path(corpus_path).expanduser() if corpus_path else None
+        self.corpus: Corpus | None = None
+        self.stats: CorpusStats | None = None
+        self.novelty: NoveltyIndex | None = None
+        self.corpus_error: str | None = None
+        self.model: LoadedModel | None = None
+        self.model_loading = False
+        self.model_path = Path(model_path).expanduser() if model_path else None
+        self.autoload_model = autoload_model
+        self.history: list[TuneRecord] = []
+        self.sound = Sound()
+        self.training: Any = None  # the train screen's TrainJob while one exists
+        self.torch_error: str | None = None
+        self.torch_seconds = 0.0
+        self._screens: list[StudioScreen] = []
+        self._quitting = False
+        self._settings = self._read_settings()
+        wanted = theme or self._settings.get("theme") or DEFAULT_THEME
+        self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+
+    # --- start-up ----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, lambda theme: self._save_theme(theme.name))
+        self._refresh_status()
+        self.load_corpus(self.corpus_path)
+        # torch after the first frame: its import takes seconds and holds the interpreter.
+        self.call_after_refresh(self._load_torch)
+        self.set_interval(0.25, self._watch_playback)
+
+    def register_screen(self, screen: StudioScreen) -> None:
+        if screen not in self._screens:
+            self._screens.append(screen)
+
+    def studio_screen(self, mode: str) -> StudioScreen | None:
+        return next((s for s in self._screens if mode == s.MODE), None)
+
+    def _each_screen(self, hook: str) -> None:
+        for screen in list(self._screens):
+            if screen.is_attached:
+                getattr(screen, hook)()
+
+    @work(thread=True, group="torch", exit_on_error=False)
+    def _load_torch(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            import torch  # noqa: F401
+
+            import core.checkpoint  # noqa: F401
+            import core.sample  # noqa: F401
+            import core.train  # noqa: F401
+        except Exception as e:  # a broken torch install must not take the app down
+            self.post_message(TorchLoaded(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
+            return
+        self.post_message(TorchLoaded(None, time.perf_counter() - t0))
+
+    def on_torch_loaded(self, message: TorchLoaded) -> None:
+        self.torch_seconds = message.seconds
+        if message.error:
+            self.torch_error = message.error
+            self.torch_state = "failed"
+            self.notify(
+                f"torch could not be loaded, so training and generation are off: {message.error}",
+                severity="error", timeout=15, markup=False,
+            )  # fmt: skip
+        else:
+            self.torch_state = "ready"
+            if self.model_path is not None:
+                self.load_model(self.model_path, "chosen")
+            elif self.autoload_model:
+                self._autoload_model()
+        self._each_screen("torch_changed")
+        self._refresh_status()
+
+    def _autoload_model(self) -> None:
+        from core.paths import resolve_model_path
+
+        try:
+            path, why = resolve_model_path()
+        except FileNotFoundError:
+            return
+        self.load_model(path, why, announce=False)
+
+    # --- corpus ------------------------------------------------------------------------------
+
+    def load_corpus(self, path: str | Path | None) -> None:
+        self._load_corpus(Path(path).expanduser() if path else None)
+
+    @work(thread=True, group="corpus", exclusive=True, exit_on_error=False)
+    def _load_corpus(self, path: Path | None) -> None:
+        from core.corpus import CorpusError, compute_stats, load_corpus
+        from core.novelty import NoveltyIndex
+
+        try:
+            corpus = load_corpus(path)
+            stats = compute_stats(corpus)
+            novelty = NoveltyIndex(corpus.tunes)
+        except (CorpusError, OSError) as e:  # DefaultCorpusMissing is a FileNotFoundError
+            self.post_message(CorpusFailed(str(e)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(CorpusLoaded(corpus, stats, novelty, path))
+
+    def on_corpus_loaded(self, message: CorpusLoaded) -> None:
+        first = self.corpus is None
+        self.corpus, self.stats, self.novelty = message.corpus, message.stats, message.novelty
+        self.corpus_path = message.path
+        self.corpus_error = None
+        if not first:
+            self.notify(
+                f"Loaded {message.stats.name}: {message.stats.tunes:,} tunes.", markup=False
+            )
+        self._each_screen("corpus_changed")
+        self._refresh_status()
+
+    def on_corpus_failed(self, message: CorpusFailed) -> None:
+        if self.corpus is None:
+            self.corpus_error = f"No corpus: {message.error}"
+            self._each_screen("corpus_changed")
+        self.notify(message.error, title="Cannot load the corpus", severity="error",
+                    timeout=10, markup=False)  # fmt: skip
+
+    # --- model -------------------------------------------------------------------------------
+
+    def load_model(self, path: Path, why: str = "chosen", announce: bool = True) -> None:
+        self.model_loading = True
+        self._refresh_status()
+        self._load_model(path, why, announce)
+
+    @work(thread=True, group="model", exclusive=True, exit_on_error=False)
+    def _load_model(self, path: Path, why: str, announce: bool) -> None:
+        try:
+            from core.checkpoint import CheckpointError, load_checkpoint
+            from core.sample import Sampler
+
+            ckpt = load_checkpoint(path)
+            sampler = Sampler(ckpt.build_model(), ckpt.vocab)
+        except CheckpointError as e:
+            self.post_message(ModelFailed(str(e)))
+            return
+        except Exception as e:  # torch errors on odd files; never a traceback on screen
+            self.post_message(ModelFailed(f"{path}: cannot load this model ({e})"))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(ModelLoaded(LoadedModel(path, why, ckpt, sampler), announce))
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.model = message.model
+        self.model_loading = False
+        if message.announce:
+            self.notify(f"Generating with {message.model.label}.", markup=False)
+        self._each_screen("model_changed")
+        self._refresh_status()
+
+    def on_model_failed(self, message: ModelFailed) -> None:
+        self.model_loading = False
+        self.notify(message.error, title="Cannot load the model", severity="error",
+                    timeout=10, markup=False)  # fmt: skip
+        self._refresh_status()
+
+    def resume_training(self, path: Path) -> None:
+        """Go to the Train screen, ready to continue training the checkpoint at `path`."""
+
+        async def go() -> None:
+            await self.switch_mode("train")
+            screen = self.studio_screen("train")
+            if isinstance(screen, TrainScreen):
+                screen.request_resume(path)
+
+        self.call_later(go)
+
+    # --- sound -------------------------------------------------------------------------------
+
+    def toggle_play(self, abc_text: str, title: str, key: str = "") -> None:
+        """Play a tune (rendering it first), or stop it when it is the one playing."""
+        playing = self.sound.now_playing
+        if self.sound.is_playing and playing is not None and playing.key == (key or abc_text):
+            self.stop_playback()
+            return
+        self.sound.stop()
+        self.notify(f"Rendering {title}…", timeout=2, markup=False)
+        self._play(abc_text, title, key or abc_text)
+
+    def stop_playback(self) -> None:
+        self.sound.stop()
+        self._each_screen("playback_changed")
+
+    @work(thread=True, group="play", exclusive=True, exit_on_error=False)
+    def _play(self, abc_text: str, title: str, key: str) -> None:
+        from core.abc import SoundError
+
+        try:
+            playable = self.sound.prepare(key, abc_text, title)
+            if get_current_worker().is_cancelled:
+                return
+            self.sound.play(playable)
+        except SoundError as e:
+            self.post_message(PlaybackFailed(str(e)))
+            return
+        except OSError as e:
+            self.post_message(PlaybackFailed(f"cannot render the tune: {e}"))
+            return
+        self.post_message(PlaybackStarted(playable))
+
+    def on_playback_started(self, message: PlaybackStarted) -> None:
+        self._each_screen("playback_changed")
+
+    def on_playback_failed(self, message: PlaybackFailed) -> None:
+        self.notify(message.error, title="Cannot play", severity="error", timeout=10,
+                    markup=False)  # fmt: skip
+        self._each_screen("playback_changed")
+
+    def _watch_playback(self) -> None:
+        if self.sound.now_playing is not None and not self.sound.is_playing:
+            self.sound.now_playing = None  # played to its end
+            self._each_screen("playback_changed")
+
+    # --- status line -------------------------------------------------------------------------
+
+    def watch_train_status(self) -> None:
+        self._refresh_status()
+
+    def _refresh_status(self) -> None:
+        parts = []
+        if self.torch_state == "loading":
+            parts.append("loading torch…")
+        elif self.torch_state == "failed":
+            parts.append("torch unavailable")
+        if self.train_status:
+            parts.append(self.train_status)
+        if self.model_loading:
+            parts.append("loading model…")
+        elif self.model is not None:
+            parts.append(f"model {self.model.label}")
+        elif self.torch_state == "ready":
+            parts.append("no model yet")
+        self.status_line = " · ".join(parts)
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        """Quit; a running training is stopped first, which saves its checkpoint."""
+        job = self.training
+        if job is not None and job.running:
+            if self._quitting:
+                return
+            self._quitting = True
+            self.notify("Stopping training and saving a checkpoint before quitting…", timeout=60)
+            await job.stop_and_wait()
+        self.sound.close()
+        self.exit()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for key, label, mode in (("d", "Dataset", "dataset"), ("t", "Train", "train"),
+                                 ("g", "Generate", "generate"), ("m", "Models", "models")):  # fmt: skip
+            yield SystemCommand(
+                f"Go to {label}", f"Switch to the {label} screen (key {key})",
+                lambda mode=mode: self.switch_mode(mode),
+            )  # fmt: skip
+        yield SystemCommand("Help", "List every key (? or F1)", self.action_help)
+        for mode, cls in self.MODES.items():
+            assert isinstance(cls, type) and issubclass(cls, StudioScreen)
+            for binding in cls.BINDINGS:
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                yield SystemCommand(
+                    f"{cls.TITLE_TEXT}: {binding.description}",
+                    binding.tooltip or f"{binding.description} (key {binding.key})",
+                    lambda mode=mode, action=binding.action: self.run_in_mode(mode, action),
+                )  # fmt: skip
+
+    def run_in_mode(self, mode: str, action: str) -> None:
+        """Switch to a screen and run one of its actions (the command palette uses this)."""
+
+        async def go() -> None:
+            await self.switch_mode(mode)
+            await self.run_action(action, self.screen)
+
+        self.call_later(go)
+
+    # --- settings ----------------------------------------------------------------------------
+
+    def _read_settings(self) -> dict[str, Any]:
+        try:
+            data = json.loads((data_home() / SETTINGS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _save_theme(self, name: str) -> None:
+        self._settings["theme"] = name
+        try:
+            data_home().mkdir(parents=True, exist_ok=True)
+            (data_home() / SETTINGS_FILE).write_text(json.dumps(self._settings), encoding="utf-8")
+        except OSError:
+            pass  # a read-only home only loses the theme choice
+
+    # --- errors from workers -----------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed unexpectedly: say so instead of showing a traceback."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            self.notify(
+                f"{event.worker.name or 'background task'} failed: {type(error).__name__}: {error}",
+                severity="error", timeout=15, markup=False,
+            )  # fmt: skip
 
 
-def main() -> None:
-    FolkgenApp().run()
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="folkgen-tui", description="folkgen's studio: dataset, training, generation, models."
+    )
+    parser.add_argument("--corpus", help="an .abc file or a folder of them (default: the Irish corpus)")
+    parser.add_argument("--model", help="a checkpoint to generate with (default: the newest)")
+    parser.add_argument("--theme", help="a Textual theme name (default: the last one chosen)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    FolkgenApp(args.corpus, args.model, theme=args.theme).run()
+
+
+if __name__ == "__main__":
+    main()
