@@ -52,11 +52,11 @@ bench: setup
 	$(BIN)/python bench/time_to_quality.py
 
 # The shipped model: the default recipe on the default corpus, best checkpoint by validation,
-# weights only. DEFAULT_MODEL_MINUTES is its training budget.
-DEFAULT_MODEL_MINUTES ?= 6
+# weights only. DEFAULT_MODEL_STEPS is its length (steps, not minutes, so it reproduces anywhere).
+DEFAULT_MODEL_STEPS ?= 3000
 default-model: setup
 	mkdir -p build/default-model
-	$(BIN)/folkgen train --preset default --minutes $(DEFAULT_MODEL_MINUTES) --seed 0 \
+	$(BIN)/folkgen train --preset default --steps $(DEFAULT_MODEL_STEPS) --seed 0 \
 	  --out build/default-model/train.pt --json
 	$(BIN)/folkgen export build/default-model/train.best.pt core/models/default.pt
 

@@ -233,7 +233,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         for _attempt in range(args.max_tries):
             opts = SampleOptions(
                 prompt=prompt, temperature=args.temperature, top_k=args.top_k or None,
-                seed=seed, max_chars=args.max_chars,
+                seed=seed, max_chars=args.max_chars, grammar=args.grammar,
             )  # fmt: skip
             seed += 1
             opts.validate(sampler.vocab)
@@ -412,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-tries", type=_positive_int, default=20, help="samples per tune with --valid-only"
     )
+    p.add_argument(
+        "--no-grammar", dest="grammar", action="store_false",
+        help="raw model output: do not restrict sampling to what ABC syntax allows",
+    )  # fmt: skip
     p.add_argument("--save", metavar="DIR", help="save each tune as .abc, .mid and .wav in DIR")
     p.add_argument(
         "--json", action="store_true", help="one JSON object per tune, nothing else on stdout"

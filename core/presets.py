@@ -69,11 +69,12 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "default",
-            "folkgen's recipe: LSTM 384 with dropout and weight decay, warm-up + cosine decay",
+            "folkgen's recipe: LSTM 384, dropout, weight decay, tunes transposed to more keys, "
+            "warm-up + cosine decay",
             ModelConfig(embedding_dim=48, hidden_size=384, dropout=0.4),
             TrainConfig(
-                seq_length=100, batch_size=32, learning_rate=5e-3, steps=2000,
-                schedule="cosine", warmup_steps=50, grad_clip=1.0, weight_decay=0.1,
+                seq_length=100, batch_size=32, learning_rate=5e-3, steps=3000,
+                schedule="cosine", warmup_steps=50, grad_clip=1.0, weight_decay=0.1, transpose=2,
             ),
         ),
         Preset(

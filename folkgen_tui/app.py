@@ -6,6 +6,7 @@ on a worker thread right after it, while the screens show that they are waiting 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from collections.abc import Iterable, Sequence
@@ -52,8 +53,13 @@ class TorchLoaded(Message):
 class CorpusLoaded(Message):
     corpus: Corpus
     stats: CorpusStats
-    novelty: NoveltyIndex | None
     path: Path | None
+
+
+@dataclass
+class NoveltyReady(Message):
+    corpus: Corpus
+    novelty: NoveltyIndex
 
 
 @dataclass
@@ -215,16 +221,25 @@ class FolkgenApp(App[None]):
         try:
             corpus = load_corpus(path)
             stats = compute_stats(corpus)
-            novelty = NoveltyIndex(corpus.tunes)
         except (CorpusError, OSError) as e:  # DefaultCorpusMissing is a FileNotFoundError
             self.post_message(CorpusFailed(str(e)))
             return
-        if not get_current_worker().is_cancelled:
-            self.post_message(CorpusLoaded(corpus, stats, novelty, path))
+        worker = get_current_worker()
+        if worker.is_cancelled:
+            return
+        self.post_message(CorpusLoaded(corpus, stats, path))
+        # The near-copy index (generated tunes are compared with the corpus) comes after.
+        novelty = NoveltyIndex(corpus.tunes)
+        if not worker.is_cancelled:
+            self.post_message(NoveltyReady(corpus, novelty))
+
+    def on_novelty_ready(self, message: NoveltyReady) -> None:
+        if message.corpus is self.corpus:
+            self.novelty = message.novelty
 
     def on_corpus_loaded(self, message: CorpusLoaded) -> None:
         first = self.corpus is None
-        self.corpus, self.stats, self.novelty = message.corpus, message.stats, message.novelty
+        self.corpus, self.stats, self.novelty = message.corpus, message.stats, None
         self.corpus_path = message.path
         self.corpus_error = None
         if not first:
@@ -336,6 +351,13 @@ class FolkgenApp(App[None]):
             self.sound.now_playing = None  # played to its end
             self._each_screen("playback_changed")
 
+    def on_unmount(self) -> None:
+        """However the app ends, a training thread must not be left waiting (paused)."""
+        job = self.training
+        if job is not None and job.running:
+            job.control.stop()  # the loop saves a checkpoint on its way out
+        self.sound.close()
+
     # --- status line -------------------------------------------------------------------------
 
     def watch_train_status(self) -> None:
@@ -371,7 +393,9 @@ class FolkgenApp(App[None]):
                 return
             self._quitting = True
             self.notify("Stopping training and saving a checkpoint before quitting…", timeout=60)
-            await job.stop_and_wait()
+            # WorkerFailed / WorkerCancelled: nothing left to wait for.
+            with contextlib.suppress(Exception):
+                await job.stop_and_wait()
         self.sound.close()
         self.exit()
 
@@ -437,7 +461,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="folkgen-tui", description="folkgen's studio: dataset, training, generation, models."
     )
-    parser.add_argument("--corpus", help="an .abc file or a folder of them (default: the Irish corpus)")
+    parser.add_argument(
+        "--corpus", help="an .abc file or a folder of them (default: the Irish corpus)"
+    )
     parser.add_argument("--model", help="a checkpoint to generate with (default: the newest)")
     parser.add_argument("--theme", help="a Textual theme name (default: the last one chosen)")
     return parser.parse_args(argv)

@@ -1,0 +1,1 @@
+"""The studio's screens: one per mode (dataset, train, generate, models), help and dialogs."""

@@ -1,0 +1,55 @@
+"""The frame every studio screen shares: header, body, navigation line and footer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from folkgen_tui.widgets import NavBar
+
+if TYPE_CHECKING:
+    from folkgen_tui.app import FolkgenApp
+
+
+class StudioScreen(Screen[None]):
+    """A screen of the studio (one per mode). Subclasses fill `compose_body` and may react to
+    the app's changes through the `*_changed` hooks, which the app calls on every screen."""
+
+    MODE: ClassVar[str] = ""
+    TITLE_TEXT: ClassVar[str] = ""
+    HELP: ClassVar[str] = ""  # one paragraph for the help screen
+
+    @property
+    def studio(self) -> FolkgenApp:
+        return cast("FolkgenApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="♫")
+        yield from self.compose_body()
+        with Vertical(id="bottom-bars"):
+            yield NavBar(self.MODE)
+            yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.TITLE_TEXT
+        self.studio.register_screen(self)
+
+    # Hooks the app calls (on the UI thread) when shared state changes.
+    def corpus_changed(self) -> None:
+        """The corpus was (re)loaded."""
+
+    def model_changed(self) -> None:
+        """Another model is in use for generation."""
+
+    def torch_changed(self) -> None:
+        """torch finished loading (or failed to)."""
+
+    def playback_changed(self) -> None:
+        """A tune started or stopped playing."""

@@ -1,0 +1,169 @@
+"""Dataset: the corpus at a glance, its vocabulary, and every tune (shown as ABC, playable)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from folkgen_tui.format import number, show_char
+from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.screens.dialogs import PathDialog
+from folkgen_tui.widgets import AbcView, BarChart, VocabGrid
+from folkgen_tui.widgets.stat_cards import StatCards
+
+MAX_LISTED = 20_000  # tunes in the browsable list (the statistics cover them all)
+
+
+def header(tune: str, name: str) -> str:
+    prefix = name + ":"
+    for line in tune.splitlines():
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+    return ""
+
+
+class DatasetScreen(StudioScreen):
+    MODE = "dataset"
+    TITLE_TEXT = "Dataset"
+    HELP = (
+        "The corpus the model learns from: how many tunes and characters, every character with "
+        "its count, tunes per meter and key, tune lengths, and each tune as ABC."
+    )
+    BINDINGS = [
+        Binding("o", "open_corpus", "Open ABC", tooltip="Load another .abc file or folder"),
+        Binding("s", "show_tab('summary')", "Summary", tooltip="Numbers and charts"),
+        Binding(
+            "v", "show_tab('vocabulary')", "Vocabulary", tooltip="Every character with its count"
+        ),  # fmt: skip
+        Binding("l", "show_tab('tunes')", "Tunes", tooltip="The list of tunes, each shown as ABC"),
+        Binding("p", "play", "Play/Stop", tooltip="Play the selected tune (again: stop)"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with TabbedContent(initial="summary", id="dataset-tabs"):
+            with TabPane("Summary", id="summary"), VerticalScroll(id="summary-scroll"):
+                yield Static("loading the corpus…", id="corpus-name", markup=False)
+                yield StatCards(id="corpus-numbers")
+                with Grid(id="charts"):
+                    yield BarChart(id="meters-chart", max_rows=10)
+                    yield BarChart(id="keys-chart", max_rows=12)
+                    yield BarChart(id="length-chart", max_rows=12)
+                yield VocabGrid(id="summary-vocab")  # wide terminals: everything on one page
+            with TabPane("Vocabulary", id="vocabulary"), VerticalScroll(id="vocab-scroll"):
+                yield Static("", id="vocab-title", markup=False)
+                yield VocabGrid(id="vocab-grid")
+            with TabPane("Tunes", id="tunes"), Horizontal(id="tunes-split"):
+                yield DataTable(id="tune-table", cursor_type="row", zebra_stripes=True)
+                yield AbcView(id="tune-abc", placeholder="select a tune")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#meters-chart").border_title = "Tunes per meter (M:)"
+        self.query_one("#keys-chart").border_title = "Tunes per key (K:)"
+        self.query_one("#length-chart").border_title = "Tune length (characters)"
+        self.query_one(
+            "#summary-vocab"
+        ).border_title = "Vocabulary: every character, most common first"
+        table = self.query_one("#tune-table", DataTable)
+        table.add_column("#", key="n")
+        table.add_column("Title", key="title", width=20)
+        table.add_column("M", key="meter")
+        table.add_column("K", key="key")
+        table.add_column("Chars", key="chars")
+        self.corpus_changed()
+
+    # --- shared state ----------------------------------------------------------------------
+
+    def corpus_changed(self) -> None:
+        stats = self.studio.stats
+        corpus = self.studio.corpus
+        name = self.query_one("#corpus-name", Static)
+        if stats is None or corpus is None:
+            name.update(self.studio.corpus_error or "loading the corpus…")
+            return
+        source = f" — {corpus.source}" if self.studio.corpus_path and corpus.source else ""
+        skipped = f" ({len(corpus.skipped)} file(s) skipped)" if corpus.skipped else ""
+        name.update(f"{stats.name}{source}{skipped}")
+        self.query_one("#corpus-numbers", StatCards).cards = (
+            (number(stats.tunes), "tunes"),
+            (number(stats.characters), "characters"),
+            (number(len(stats.vocabulary)), "vocabulary"),
+            (f"{stats.length_min}–{stats.length_max}", "tune length"),
+            (number(stats.length_mean, 0), "mean length"),
+        )
+        self.query_one("#meters-chart", BarChart).rows = tuple(stats.meters)
+        self.query_one("#keys-chart", BarChart).rows = tuple(stats.keys)
+        hist = stats.length_histogram
+        edges = [start for start, _ in hist[1:]] + [stats.length_max + 1]
+        self.query_one("#length-chart", BarChart).rows = tuple(
+            (f"{start}–{end - 1}", n) for (start, n), end in zip(hist, edges, strict=True)
+        )
+        self.query_one("#vocab-title", Static).update(
+            f"{len(stats.vocabulary)} distinct characters, most common first "
+            f"({show_char(' ')} is a space, {show_char(chr(10))} a line break)"
+        )
+        self.query_one("#vocab-grid", VocabGrid).entries = tuple(stats.vocabulary)
+        self.query_one("#summary-vocab", VocabGrid).entries = tuple(stats.vocabulary)
+        table = self.query_one("#tune-table", DataTable)
+        table.clear()
+        shown = corpus.tunes[:MAX_LISTED]
+        table.add_rows(
+            (str(i), header(tune, "T") or "–", header(tune, "M"), header(tune, "K"), str(len(tune)))
+            for i, tune in enumerate(shown, start=1)
+        )
+        if len(corpus.tunes) > MAX_LISTED:
+            name.update(
+                f"{stats.name}{source}{skipped} — the list shows the first {MAX_LISTED:,} tunes"
+            )
+        self.query_one("#tune-abc", AbcView).set_text(corpus.tunes[0] if corpus.tunes else "")
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#dataset-tabs", TabbedContent).active = tab
+        focus = {
+            "summary": "#summary-scroll",
+            "vocabulary": "#vocab-scroll",
+            "tunes": "#tune-table",
+        }
+        self.query_one(focus[tab]).focus()
+
+    def action_open_corpus(self) -> None:
+        def done(path: str | None) -> None:
+            if path:
+                self.studio.load_corpus(path)
+
+        current = self.studio.corpus_path
+        self.app.push_screen(
+            PathDialog(
+                "Open ABC",
+                "An .abc file (tunes separated by blank lines) or a folder of them:",
+                str(current) if current else "",
+            ),
+            done,
+        )
+
+    def selected_tune(self) -> str | None:
+        corpus = self.studio.corpus
+        table = self.query_one("#tune-table", DataTable)
+        if corpus is None or not table.row_count:
+            return None
+        row = table.cursor_row
+        return corpus.tunes[row] if 0 <= row < len(corpus.tunes) else None
+
+    def action_play(self) -> None:
+        tune = self.selected_tune()
+        if tune is None:
+            self.notify("Open the Tunes tab (l) and pick a tune first.", severity="warning")
+            return
+        self.studio.toggle_play(tune, header(tune, "T") or "tune")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        corpus = self.studio.corpus
+        if corpus is None:
+            return
+        index = event.cursor_row
+        if 0 <= index < len(corpus.tunes):
+            self.query_one("#tune-abc", AbcView).set_text(corpus.tunes[index])

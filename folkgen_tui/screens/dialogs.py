@@ -1,0 +1,82 @@
+"""Small modal dialogs: ask for a file or folder path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Input, Label, Static
+
+
+class PathSuggester(Suggester):
+    """Completes the last part of a path from what is on disk (folders and .abc files)."""
+
+    def __init__(self, suffixes: tuple[str, ...] = (".abc",)) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.suffixes = suffixes
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        expanded = os.path.expanduser(value)
+        if expanded.endswith(os.sep):
+            base, stem = Path(expanded), ""
+        else:
+            base, stem = Path(expanded).parent, Path(expanded).name
+        try:
+            names = sorted(
+                p.name + (os.sep if p.is_dir() else "")
+                for p in base.iterdir()
+                if p.name.startswith(stem)
+                and not p.name.startswith(".")
+                and (p.is_dir() or p.suffix.lower() in self.suffixes)
+            )
+        except OSError:
+            return None
+        if not names:
+            return None
+        return value + names[0][len(stem) :]
+
+
+class PathDialog(ModalScreen[str | None]):
+    """Asks for a path; dismisses with the text, or None on escape."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    PathDialog { align: center middle; }
+    PathDialog > Vertical {
+        width: 70; max-width: 95%; height: auto;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    PathDialog Label { width: 1fr; margin-bottom: 1; }
+    PathDialog .hint { color: $text-muted; }
+    """
+
+    def __init__(self, title: str, hint: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.hint = hint
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.title_text
+            yield Label(self.hint, markup=False)
+            yield Input(
+                self.value, placeholder="~/tunes/session.abc", suggester=PathSuggester(),
+                id="path-input",
+            )  # fmt: skip
+            yield Static("→ completes, enter loads, escape cancels", classes="hint", markup=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        value = event.value.strip()
+        self.dismiss(value or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,536 @@
+"""Generate: prompt, temperature, top-k and seed; tunes stream in character by character, are
+checked with abc2midi when they end, can be played (with a piano roll), saved and revisited."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from folkgen_tui.format import build_prompt, prompt_to_text, text_to_prompt
+from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.state import TuneRecord
+from folkgen_tui.widgets import AbcView
+from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, stream_tune
+
+TEMPERATURE_STEP = 0.1
+TEMPERATURE_RANGE = (0.1, 3.0)
+DEFAULT_METERS = ("C", "6/8", "C|", "2/4", "9/8", "3/4", "4/4")
+DEFAULT_KEYS = ("G Major", "D Major", "A Dorian", "D Mixolydian", "E Dorian", "A Major", "E Minor")
+
+
+@dataclass
+class TuneChecked(Message):
+    number: int
+    check: Any | None  # core.abc.TuneCheck
+    error: str | None  # why it could not be checked
+    incomplete: str  # why the text is not a whole tune ("" when it is)
+    line_offset: int  # lines before the tune in the shown text
+    novelty: str  # "close to …" when the tune nearly copies a corpus tune
+
+
+@dataclass
+class TuneSaved(Message):
+    paths: list[Path]
+    warning: str | None
+    error: str | None
+
+
+class OptionsError(ValueError):
+    pass
+
+
+class GenerateScreen(StudioScreen):
+    MODE = "generate"
+    TITLE_TEXT = "Generate"
+    HELP = (
+        "Write a prompt or use the pickers (meter, key, title), then generate: characters stream "
+        "in, and a finished tune is checked by abc2midi. Play it, save it (.abc .mid .wav), try "
+        "the same seed at another temperature, and revisit earlier tunes in the session list."
+    )
+    BINDINGS = [
+        Binding("enter", "generate", "Generate", tooltip="Generate a tune with these settings"),
+        Binding("n", "next_tune", "Next", tooltip="Next tune: generate again with a new seed"),
+        Binding("r", "same_seed", "Same seed", tooltip="Regenerate with the last tune's seed"),
+        Binding("p", "play", "Play", tooltip="Play the tune shown (again: stop)"),
+        Binding("p", "stop_playing", "Stop", tooltip="Stop playing"),
+        Binding("s", "save", "Save", tooltip="Save the tune shown as .abc, .mid and .wav"),
+        Binding("plus,equals_sign", "temperature(1)", "Temp+", tooltip="Temperature up"),
+        Binding("minus", "temperature(-1)", "Temp-", tooltip="Temperature down"),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id = 0
+        self.streaming = False
+        self.stream_prompt = ""
+        self.stream_options: Any = None
+        self.stream_chars = 0
+        self.stream_chunks = 0  # messages the current tune arrived in
+        self.shown: TuneRecord | None = None  # the tune in the view (None while streaming)
+        self._playhead_timer: Timer | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="gen-controls"):
+            with Horizontal(classes="gen-row"):
+                yield Label("Prompt", classes="gen-label")
+                yield Input("X:", compact=True, id="prompt")
+            with Horizontal(classes="gen-row"):
+                yield Label("Meter", classes="gen-label")
+                yield Select([], prompt="any", compact=True, id="meter")
+                yield Label("Key", classes="gen-label-short")
+                yield Select([], prompt="any", compact=True, id="key")
+                yield Label("Title", classes="gen-label-short")
+                yield Input(placeholder="(none)", compact=True, id="title")
+            with Horizontal(classes="gen-row"):
+                yield Label("Temp", classes="gen-label")
+                yield Input("1.0", compact=True, id="temperature", type="number")
+                yield Label("Top-k", classes="gen-label-short")
+                yield Input(placeholder="off", compact=True, id="top-k", type="integer")
+                yield Label("Seed", classes="gen-label-short")
+                yield Input(placeholder="random", compact=True, id="seed", type="integer")
+                yield Label("Max", classes="gen-label-short")
+                yield Input("1000", compact=True, id="max-chars", type="integer")
+        with Horizontal(id="gen-main"):
+            with Vertical(id="tune-panel"):
+                yield Static("", id="badge", markup=False)
+                yield AbcView(id="gen-abc", placeholder="")
+                yield PianoRoll(id="piano-roll")
+            yield OptionList(id="history")
+        yield Static("", id="gen-status", markup=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#history").border_title = "Session"
+        self.query_one("#tune-panel").border_title = "Tune"
+        self.query_one("#piano-roll").display = False
+        self.corpus_changed()
+        self._show_intro()
+        self.query_one("#gen-abc").focus()
+
+    # --- shared state ------------------------------------------------------------------------
+
+    def corpus_changed(self) -> None:
+        corpus = self.studio.corpus
+        meters: list[str] = list(DEFAULT_METERS)
+        keys: list[str] = list(DEFAULT_KEYS)
+        if corpus is not None:
+            from core.corpus import header_field
+
+            m = Counter(header_field(t, "M") for t in corpus.tunes)
+            k = Counter(header_field(t, "K") for t in corpus.tunes)
+            meters = [v for v, _ in m.most_common(12) if v]
+            keys = [v for v, _ in k.most_common(16) if v]
+        self.query_one("#meter", Select).set_options([(v, v) for v in meters])
+        self.query_one("#key", Select).set_options([(v, v) for v in keys])
+
+    def model_changed(self) -> None:
+        if self.shown is None and not self.streaming:
+            self._show_intro()
+        self._show_status()
+
+    def torch_changed(self) -> None:
+        if self.shown is None and not self.streaming:
+            self._show_intro()
+
+    def _show_intro(self) -> None:
+        studio = self.studio
+        if studio.model is not None:
+            text = "Press enter to generate a tune (n: another one, p: play it, s: save it)."
+        elif studio.torch_state == "loading" or studio.model_loading:
+            text = "Loading torch and the model…"
+        else:
+            text = "No model yet: train one (t) or load a checkpoint (m)."
+        self.query_one("#badge", Static).update(text)
+        self.query_one("#badge").set_classes("")
+        self._show_status()
+
+    # --- the prompt pickers ------------------------------------------------------------------
+
+    @on(Select.Changed, "#meter, #key")
+    @on(Input.Changed, "#title")
+    def pickers_changed(self) -> None:
+        meter = self.query_one("#meter", Select).value
+        key = self.query_one("#key", Select).value
+        title = self.query_one("#title", Input).value
+        prompt = build_prompt(
+            title, meter if isinstance(meter, str) else "", key if isinstance(key, str) else ""
+        )
+        self.query_one("#prompt", Input).value = text_to_prompt(prompt)
+
+    @on(Input.Submitted)
+    def field_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_generate()
+
+    def action_leave_field(self) -> None:
+        self.query_one("#gen-abc").focus()
+
+    # --- options -----------------------------------------------------------------------------
+
+    def read_options(self, seed: int | None) -> Any:
+        """SampleOptions from the fields; `seed` None takes the seed field, else a random one."""
+        from core.sample import SampleOptions
+
+        def field(id_: str) -> str:
+            return self.query_one(f"#{id_}", Input).value.strip()
+
+        try:
+            temperature = float(field("temperature") or "1")
+            top_k = int(field("top-k")) if field("top-k") else None
+            max_chars = int(field("max-chars") or "1000")
+            if seed is None:
+                seed = int(field("seed")) if field("seed") else random.randrange(100_000)
+        except ValueError as e:
+            raise OptionsError(f"not a number: {e}") from None
+        if max_chars < 1:
+            raise OptionsError("max must be at least 1 character")
+        return SampleOptions(
+            prompt=prompt_to_text(self.query_one("#prompt", Input).value),
+            temperature=temperature,
+            top_k=top_k or None,
+            seed=seed,
+            max_chars=max_chars,
+            grammar=True,  # only what ABC syntax allows: tunes abc2midi accepts
+        )
+
+    # --- generating --------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        playing = self._playing_shown()
+        if action == "play":
+            return False if playing else (True if self.shown is not None else None)
+        if action == "stop_playing":
+            return playing
+        if action in ("save", "same_seed"):
+            return True if self.shown is not None else None
+        return True  # generate explains itself when there is no model yet
+
+    def action_generate(self) -> None:
+        self._generate(None)
+
+    def action_next_tune(self) -> None:
+        self.query_one("#seed", Input).value = ""
+        self._generate(random.randrange(100_000))
+
+    def action_same_seed(self) -> None:
+        record = self.shown or (self.studio.history[-1] if self.studio.history else None)
+        if record is None:
+            self.notify("No tune yet: generate one first.", severity="warning")
+            return
+        self._generate(record.seed)
+
+    def _generate(self, seed: int | None) -> None:
+        studio = self.studio
+        model = studio.model
+        if model is None:
+            why = "the model is still loading" if studio.model_loading else (
+                "no model yet: train one (t) or load one (m)")  # fmt: skip
+            self.notify(f"Cannot generate: {why}.", severity="warning")
+            return
+        try:
+            options = self.read_options(seed)
+            options.validate(model.checkpoint.vocab)
+        except ValueError as e:  # OptionsError, UnknownCharacters, SampleOptions' own checks
+            self.notify(str(e), title="Check the settings", severity="error", markup=False)
+            return
+        self.run_id += 1
+        self.streaming = True
+        self.stream_prompt = options.prompt
+        self.stream_options = options
+        self.stream_chars = 0
+        self.stream_chunks = 0
+        self.shown = None
+        if self._playing_shown() or studio.sound.is_playing:
+            studio.stop_playback()
+        view = self.query_one("#gen-abc", AbcView)
+        view.follow = True
+        view.set_text(options.prompt)
+        badge = self.query_one("#badge", Static)
+        badge.update(f"generating… (seed {options.seed})")
+        badge.set_classes("-pending")
+        self.run_worker(
+            partial(stream_tune, self, self.run_id, model.sampler, options),
+            name="sampling", group="sample", thread=True, exclusive=True, exit_on_error=False,
+        )  # fmt: skip
+        self._show_status()
+        self.refresh_bindings()
+
+    def on_sample_chunk(self, message: SampleChunk) -> None:
+        if message.run != self.run_id:
+            return
+        self.stream_chars += len(message.text)
+        self.stream_chunks += 1
+        self.query_one("#gen-abc", AbcView).append(message.text)
+
+    def on_sample_failed(self, message: SampleFailed) -> None:
+        if message.run != self.run_id:
+            return
+        self.streaming = False
+        self.notify(message.error, title="Cannot generate", severity="error", markup=False)
+        self._show_intro()
+
+    def on_sample_done(self, message: SampleDone) -> None:
+        if message.run != self.run_id or message.cancelled:
+            return
+        self.streaming = False
+        opts = self.stream_options
+        studio = self.studio
+        record = TuneRecord(
+            number=len(studio.history) + 1,
+            prompt=opts.prompt,
+            text=opts.prompt + message.text,
+            seed=opts.seed,
+            temperature=opts.temperature,
+            top_k=opts.top_k,
+            max_chars=opts.max_chars,
+            model_label=studio.model.label if studio.model else "?",
+            seconds=message.seconds,
+        )
+        studio.history.append(record)
+        self.shown = record
+        view = self.query_one("#gen-abc", AbcView)
+        view.follow = False
+        view.set_text(record.text)
+        self._add_history(record)
+        badge = self.query_one("#badge", Static)
+        badge.update("checking with abc2midi…")
+        badge.set_classes("-pending")
+        self._check(record.number, record.text)
+        self._show_status()
+        self.refresh_bindings()
+
+    def _add_history(self, record: TuneRecord) -> None:
+        history = self.query_one("#history", OptionList)
+        history.add_option(Option(self._history_label(record), id=str(record.number)))
+        history.highlighted = history.option_count - 1
+
+    def _history_label(self, record: TuneRecord) -> Text:
+        mark = {True: ("✓ ", "green"), False: ("✗ ", "red"), None: ("… ", "dim")}[record.valid]
+        width = max(8, self.query_one("#history").size.width - 6 or 18)
+        title = record.title if len(record.title) <= width else record.title[: width - 1] + "…"
+        return Text.assemble(
+            mark, (title, "bold"),
+            (f"\n  #{record.number} T{record.temperature:g} s{record.seed}", "dim"),
+        )  # fmt: skip
+
+    # --- checking ----------------------------------------------------------------------------
+
+    @work(thread=True, group="check", exit_on_error=False)
+    def _check(self, number: int, text: str) -> None:
+        from core.abc import SoundError, check_tune, extract_tunes
+
+        tunes = extract_tunes(text)
+        tune = tunes[0] if tunes else None
+        incomplete = tune.incomplete_reason if tune else "no tune in the text"
+        offset = tune.start_line - 1 if tune else 0
+        novelty = ""
+        index = self.studio.novelty
+        if tune is not None and index is not None:
+            match = index.closest(tune.text)
+            if match is not None and match.is_near_copy:
+                novelty = match.describe()
+        try:
+            check = check_tune(tune.text) if tune is not None else None
+        except SoundError as e:
+            self.post_message(TuneChecked(number, None, str(e), incomplete, offset, novelty))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(TuneChecked(number, check, None, incomplete, offset, novelty))
+
+    def on_tune_checked(self, message: TuneChecked) -> None:
+        record = next((r for r in self.studio.history if r.number == message.number), None)
+        if record is None:
+            return
+        record.check = message.check
+        record.check_error = message.error or (message.incomplete or None)
+        record.line_offset = message.line_offset
+        record.novelty = message.novelty
+        if message.error:
+            self.notify(message.error, title="Cannot check the tune", severity="error",
+                        markup=False)  # fmt: skip
+        history = self.query_one("#history", OptionList)
+        index = record.number - 1
+        if index < history.option_count:
+            history.replace_option_prompt_at_index(index, self._history_label(record))
+        if self.shown is record:
+            self._show_record(record, scroll=False)
+
+    def _badge(self, record: TuneRecord) -> tuple[str, str]:
+        check = record.check
+        novelty = record.novelty
+        extra = f" · {novelty}" if novelty else ""
+        if check is None:
+            return f"? not checked: {record.check_error or 'checking…'}", "-pending"
+        if check.valid:
+            cut = f" · {record.check_error}" if record.check_error else ""
+            return f"✓ {check.summary()}{cut}{extra}", "-valid" if not cut else "-warning"
+        first = check.first_error
+        offset = record.line_offset
+        where = (
+            f"line {first.line + offset}, column {first.column}: " if first and first.line else ""
+        )
+        what = first.text if first else "abc2midi wrote no MIDI"
+        cut = f" ({record.check_error})" if record.check_error else ""
+        return f"✗ invalid: {where}{what}{cut}{extra}", "-invalid"
+
+    def _show_record(self, record: TuneRecord, scroll: bool = True) -> None:
+        view = self.query_one("#gen-abc", AbcView)
+        error = None
+        check = record.check
+        if check is not None and not check.valid and check.first_error and check.first_error.line:
+            offset = record.line_offset
+            error = (check.first_error.line + offset, check.first_error.column)
+        if view.text != record.text:
+            view.follow = False
+            view.set_text(record.text, error)
+        elif view.error != error:
+            view.set_error(error)
+        text, cls = self._badge(record)
+        badge = self.query_one("#badge", Static)
+        badge.update(text)
+        badge.set_classes(cls)
+        self._show_status()
+        self.refresh_bindings()
+
+    @on(OptionList.OptionSelected, "#history")
+    def history_selected(self, event: OptionList.OptionSelected) -> None:
+        if self.streaming:
+            self.run_id += 1  # drop the tune being streamed
+            self.workers.cancel_group(self, "sample")
+            self.streaming = False
+        number = int(event.option.id or 0)
+        record = next((r for r in self.studio.history if r.number == number), None)
+        if record is not None:
+            self.shown = record
+            self._show_record(record)
+            self.query_one("#piano-roll").display = self._playing_shown()
+
+    # --- temperature -------------------------------------------------------------------------
+
+    def action_temperature(self, direction: int) -> None:
+        field = self.query_one("#temperature", Input)
+        try:
+            value = float(field.value or "1")
+        except ValueError:
+            value = 1.0
+        lo, hi = TEMPERATURE_RANGE
+        value = round(min(hi, max(lo, value + direction * TEMPERATURE_STEP)), 2)
+        field.value = f"{value:g}"
+        self._show_status()
+
+    # --- sound -------------------------------------------------------------------------------
+
+    def _playing_shown(self) -> bool:
+        sound = self.studio.sound
+        playing = sound.now_playing
+        return (
+            playing is not None and self.shown is not None
+            and playing.key == f"tune-{self.shown.number}" and sound.is_playing
+        )  # fmt: skip
+
+    def action_play(self) -> None:
+        record = self.shown
+        if record is None:
+            what = "wait for the tune to finish" if self.streaming else "generate a tune first"
+            self.notify(f"Nothing to play yet: {what}.", severity="warning")
+            return
+        self.studio.toggle_play(record.text, record.title, key=f"tune-{record.number}")
+
+    def action_stop_playing(self) -> None:
+        self.studio.stop_playback()
+
+    def playback_changed(self) -> None:
+        roll = self.query_one("#piano-roll", PianoRoll)
+        playing = self.studio.sound.now_playing
+        shown_key = f"tune-{self.shown.number}" if self.shown is not None else None
+        if playing is not None and playing.key == shown_key and roll.notes is not playing.notes:
+            roll.set_notes(playing.notes, playing.duration_seconds)
+        if self._playing_shown():
+            roll.display = True
+            if self._playhead_timer is None:
+                self._playhead_timer = self.set_interval(1 / 15, self._move_playhead)
+        else:
+            roll.display = False
+            if self._playhead_timer is not None:
+                self._playhead_timer.stop()
+                self._playhead_timer = None
+        self.refresh_bindings()
+
+    def _move_playhead(self) -> None:
+        position = self.studio.sound.position_seconds
+        if position is not None:
+            self.query_one("#piano-roll", PianoRoll).position = position
+
+    # --- saving ------------------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        record = self.shown
+        if record is None:
+            self.notify("Nothing to save yet: generate a tune first.", severity="warning")
+            return
+        self.notify(f"Saving {record.title}…", timeout=2, markup=False)
+        self._save(record.text, record.title)
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _save(self, text: str, title: str) -> None:
+        from core.abc import SoundError
+        from core.paths import output_dir
+
+        try:
+            paths, warning = self.studio.sound.save(text, title, output_dir())
+        except (SoundError, OSError) as e:
+            self.post_message(TuneSaved([], None, str(e)))
+            return
+        self.post_message(TuneSaved(paths, warning, None))
+
+    def on_tune_saved(self, message: TuneSaved) -> None:
+        if message.error:
+            self.notify(message.error, title="Cannot save", severity="error", markup=False)
+            return
+        if self.shown is not None:
+            self.shown.saved = message.paths
+        names = ", ".join(p.name for p in message.paths)
+        folder = message.paths[0].parent if message.paths else ""
+        if message.warning:
+            self.notify(f"Saved only {names} in {folder}: {message.warning}",
+                        severity="warning", markup=False)  # fmt: skip
+        else:
+            self.notify(f"Saved {names} in {folder}", markup=False)
+
+    # --- status line -------------------------------------------------------------------------
+
+    def _show_status(self) -> None:
+        parts: list[str] = []
+        model = self.studio.model
+        parts.append(f"model {model.label}" if model else "no model")
+        record = self.shown
+        if self.streaming and self.stream_options is not None:
+            parts.append(f"seed {self.stream_options.seed}")
+            parts.append(f"T {self.stream_options.temperature:g}")
+        elif record is not None:
+            parts.append(f"#{record.number} seed {record.seed}")
+            parts.append(f"T {record.temperature:g}")
+            parts.append(f"{len(record.text) - len(record.prompt)} chars")
+        try:
+            t = float(self.query_one("#temperature", Input).value or "1")
+            parts.append(f"next T {t:g}")
+        except ValueError:
+            pass
+        self.query_one("#gen-status", Static).update(" · ".join(parts))

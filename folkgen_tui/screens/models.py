@@ -1,0 +1,276 @@
+"""Models: the checkpoints on disk with their corpus, size, step and validation loss; load one
+for generation or to resume training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
+
+from core.paths import checkpoint_files, checkpoints_dir
+from folkgen_tui.format import file_size, number
+from folkgen_tui.screens.base import StudioScreen
+
+
+@dataclass
+class CheckpointInfo:
+    """What the table shows of one checkpoint file (read on a worker: it needs torch)."""
+
+    corpus: str
+    tunes: int | None
+    model: str
+    parameters: int
+    step: int
+    val_bpc: float | None
+    best_val_bpc: float | None
+    detail: str
+
+
+@dataclass
+class CheckpointRead(Message):
+    path: Path
+    stamp: tuple[float, int]
+    info: CheckpointInfo | None
+    error: str | None
+
+
+def describe(ckpt: Any) -> CheckpointInfo:
+    m, t = ckpt.model_config, ckpt.train_config
+    params = sum(int(v.numel()) for v in ckpt.model_state.values())
+    model = f"LSTM {m.hidden_size}" + (f"×{m.num_layers}" if m.num_layers > 1 else "")
+    corpus = ckpt.corpus.get("name") or "?"
+    tunes = ckpt.corpus.get("tunes")
+    metrics = ckpt.metrics
+    schedule = f"{t.schedule}" + (f", warm-up {t.warmup_steps}" if t.warmup_steps else "")
+    detail = (
+        f"{ckpt.path}\n"
+        f"model: {model}, embedding {m.embedding_dim}, dropout {m.dropout:g}, "
+        f"{params:,} parameters, vocabulary {m.vocab_size}\n"
+        f"recipe: {t.steps} steps, batch {t.batch_size} × {t.seq_length}, lr {t.learning_rate:g} "
+        f"({schedule}), clip {t.grad_clip if t.grad_clip else 'off'}\n"
+        f"corpus: {corpus} ({tunes if tunes is not None else '?'} tunes) {ckpt.corpus.get('path') or ''}\n"
+        f"trained {ckpt.step} steps in {number(metrics.get('elapsed_s'), 0)} s; "
+        f"validation {number(metrics.get('val_bpc'))} bits/char (best {number(metrics.get('best_val_bpc'))})"
+    )
+    return CheckpointInfo(
+        corpus=corpus, tunes=tunes, model=model, parameters=params, step=ckpt.step,
+        val_bpc=metrics.get("val_bpc"), best_val_bpc=metrics.get("best_val_bpc"), detail=detail,
+    )  # fmt: skip
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def clip_middle(text: str, width: int) -> str:
+    """Long file names keep their end (the date and suffix): 'irish-mi…-013434.pt'."""
+    if len(text) <= width:
+        return text
+    tail = width * 3 // 5
+    return text[: width - tail - 1] + "…" + text[-tail:]
+
+
+class ModelsScreen(StudioScreen):
+    MODE = "models"
+    TITLE_TEXT = "Models"
+    HELP = (
+        "Every checkpoint in folkgen's folder (newest first) and the shipped default model. "
+        "Pick one to generate with, or to continue its training on the Train screen."
+    )
+    BINDINGS = [
+        Binding(
+            "enter",
+            "use",
+            "Use to generate",
+            tooltip="Generate with the selected model",
+            priority=True,
+        ),  # fmt: skip
+        Binding("r", "resume", "Resume training", tooltip="Continue training the selected model"),
+        Binding("f5", "rescan", "Rescan", tooltip="Look for checkpoints again"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[Path] = []
+        self.infos: dict[Path, tuple[tuple[float, int], CheckpointInfo | None, str | None]] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="models-folder", markup=False)
+        yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="model-detail", markup=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#models-table", DataTable)
+        for label, key in (("", "use"), ("File", "file"), ("Corpus", "corpus"),
+                           ("Model", "model"), ("Step", "step"), ("Val bpc", "val"),
+                           ("Size", "size"), ("Saved", "saved")):  # fmt: skip
+            table.add_column(label, key=key)
+        self.query_one("#model-detail").border_title = "Details"
+        self.rescan()
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.rescan()
+
+    # --- listing -----------------------------------------------------------------------------
+
+    def found_paths(self) -> list[Path]:
+        from core.paths import shipped_model_path
+
+        paths = checkpoint_files()
+        shipped = shipped_model_path()
+        if shipped is not None:
+            paths.append(shipped)
+        return paths
+
+    def rescan(self) -> None:
+        self.query_one("#models-folder", Static).update(f"Checkpoints in {checkpoints_dir()}")
+        table = self.query_one("#models-table", DataTable)
+        selected = self.selected_path()
+        self.paths = self.found_paths()
+        table.clear()
+        in_use = self.studio.model.path if self.studio.model else None
+        for path in self.paths:
+            stamp = self._stamp(path)
+            saved = datetime.fromtimestamp(stamp[0]).strftime("%Y-%m-%d %H:%M") if stamp[0] else ""
+            cells = self._info_cells(path, stamp)
+            table.add_row("●" if path == in_use else "", clip_middle(path.name, 32), *cells,
+                          file_size(stamp[1]), saved, key=str(path))  # fmt: skip
+        if not self.paths:
+            self.query_one("#model-detail", Static).update(
+                "No checkpoints yet. Train a model on the Train screen (t): it is saved here."
+            )
+        elif selected in self.paths:
+            table.move_cursor(row=self.paths.index(selected))
+        self._show_detail()
+        if self.studio.torch_state == "ready":
+            self._read_infos([p for p in self.paths if self._needs_read(p)])
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[float, int]:
+        try:
+            st = path.stat()
+        except OSError:
+            return (0.0, 0)
+        return (st.st_mtime, st.st_size)
+
+    def _needs_read(self, path: Path) -> bool:
+        known = self.infos.get(path)
+        return known is None or known[0] != self._stamp(path)
+
+    def _info_cells(self, path: Path, stamp: tuple[float, int]) -> list[str]:
+        known = self.infos.get(path)
+        if known is None or known[0] != stamp:
+            return ["…", "…", "…", "…"]
+        _, info, error = known
+        if info is None:
+            return ["unreadable", "", "", ""]
+        return [clip(info.corpus, 16), info.model, f"{info.step:,}", number(info.val_bpc)]
+
+    @work(thread=True, group="model-infos", exclusive=True, exit_on_error=False)
+    def _read_infos(self, paths: list[Path]) -> None:
+        from core.checkpoint import CheckpointError, load_checkpoint
+
+        worker = get_current_worker()
+        for path in paths:
+            if worker.is_cancelled:
+                return
+            stamp = self._stamp(path)
+            try:
+                info = describe(load_checkpoint(path))
+            except CheckpointError as e:
+                self.post_message(CheckpointRead(path, stamp, None, str(e)))
+            except Exception as e:  # an odd file must not stop the listing
+                self.post_message(CheckpointRead(path, stamp, None, f"{type(e).__name__}: {e}"))
+            else:
+                self.post_message(CheckpointRead(path, stamp, info, None))
+
+    def on_checkpoint_read(self, message: CheckpointRead) -> None:
+        self.infos[message.path] = (message.stamp, message.info, message.error)
+        if message.path not in self.paths:
+            return
+        table = self.query_one("#models-table", DataTable)
+        row_key = str(message.path)
+        for column, value in zip(("corpus", "model", "step", "val"),
+                                 self._info_cells(message.path, message.stamp), strict=True):  # fmt: skip
+            table.update_cell(row_key, column, value, update_width=True)
+        self._show_detail()
+
+    # --- selection ---------------------------------------------------------------------------
+
+    def selected_path(self) -> Path | None:
+        table = self.query_one("#models-table", DataTable)
+        if not self.paths or not table.row_count:
+            return None
+        row = table.cursor_row
+        return self.paths[row] if 0 <= row < len(self.paths) else None
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        path = self.selected_path()
+        detail = self.query_one("#model-detail", Static)
+        if path is None:
+            return
+        known = self.infos.get(path)
+        if known is None:
+            reading = "reading…" if self.studio.torch_state == "ready" else "waiting for torch…"
+            detail.update(f"{path}\n{reading}")
+        elif known[1] is None:
+            detail.update(f"{path}\ncannot be read: {known[2]}")
+        else:
+            detail.update(known[1].detail)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_use()
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def action_use(self) -> None:
+        path = self.selected_path()
+        if path is None:
+            self.notify("No checkpoint to load: train a model first (t).", severity="warning")
+            return
+        if self.studio.torch_state != "ready":
+            self.notify("torch is still loading — try again in a moment.", severity="warning")
+            return
+        self.studio.load_model(path, "chosen")
+
+    def action_resume(self) -> None:
+        path = self.selected_path()
+        if path is None:
+            self.notify("No checkpoint to resume: train a model first (t).", severity="warning")
+            return
+        job = self.studio.training
+        if job is not None and job.running:
+            self.notify("Training is running: stop it first (Train screen, x).", severity="warning")
+            return
+        if self.studio.torch_state != "ready":
+            self.notify("torch is still loading — try again in a moment.", severity="warning")
+            return
+        self.studio.resume_training(path)
+
+    def action_rescan(self) -> None:
+        self.rescan()
+
+    # --- shared state ------------------------------------------------------------------------
+
+    def model_changed(self) -> None:
+        in_use = self.studio.model.path if self.studio.model else None
+        table = self.query_one("#models-table", DataTable)
+        for path in self.paths:
+            table.update_cell(str(path), "use", "●" if path == in_use else "")
+
+    def torch_changed(self) -> None:
+        self.rescan()

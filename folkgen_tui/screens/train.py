@@ -1,0 +1,473 @@
+"""Train: pick a preset or edit the recipe; start, pause, resume and stop; watch the loss fall.
+
+Training runs on a worker thread owned by this screen (screens of modes stay alive, so leaving
+the screen does not stop it); progress arrives as throttled `TrainProgress` messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Label, Log, ProgressBar, Select, Sparkline, Static
+from textual.worker import get_current_worker
+
+from core.paths import checkpoints_dir
+from core.presets import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
+from folkgen_tui.format import duration, number, slug
+from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
+
+DEFAULT_PRESET = "tiny"
+
+# (field, label, kind): kind is int, float, "int?" / "float?" (blank means off) or a choice tuple.
+MODEL_FIELDS: tuple[tuple[str, str, Any], ...] = (
+    ("embedding_dim", "Embedding", int),
+    ("hidden_size", "LSTM units", int),
+    ("num_layers", "Layers", int),
+    ("dropout", "Dropout", float),
+)
+TRAIN_FIELDS: tuple[tuple[str, str, Any], ...] = (
+    ("steps", "Steps", int),
+    ("minutes", "Minutes", "float?"),
+    ("batch_size", "Batch size", int),
+    ("seq_length", "Sequence", int),
+    ("learning_rate", "Learning rate", float),
+    ("schedule", "Schedule", ("constant", "cosine")),
+    ("warmup_steps", "Warm-up steps", int),
+    ("grad_clip", "Grad clip", "float?"),
+    ("weight_decay", "Weight decay", float),
+    ("batching", "Batching", ("random", "sequential")),
+    ("eval_every", "Eval every", int),
+    ("checkpoint_every", "Save every", int),
+    ("seed", "Seed", int),
+)
+
+
+class FormError(ValueError):
+    pass
+
+
+def show_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parse_value(label: str, kind: Any, text: str) -> Any:
+    text = text.strip()
+    if isinstance(kind, tuple):
+        return text
+    if kind in ("float?", "int?") and not text:
+        return None
+    try:
+        value = float(text) if kind in (float, "float?") else int(text)
+    except ValueError:
+        raise FormError(f"{label}: {text!r} is not a number") from None
+    if value < 0:
+        raise FormError(f"{label} must not be negative")
+    return value
+
+
+@dataclass
+class ResumeLoaded(Message):
+    checkpoint: Any  # core.checkpoint.Checkpoint
+
+
+@dataclass
+class ResumeFailed(Message):
+    error: str
+
+
+class TrainScreen(StudioScreen):
+    MODE = "train"
+    TITLE_TEXT = "Train"
+    HELP = (
+        "Pick a preset (seed is the MIT lab's exact recipe) or edit the numbers, then start. "
+        "Training runs in the background: switch screens freely; quitting saves a checkpoint."
+    )
+    BINDINGS = [
+        Binding("s", "start", "Start", tooltip="Start training with this recipe"),
+        Binding("p", "pause", "Pause", tooltip="Pause training"),
+        Binding("p", "resume", "Resume", tooltip="Resume paused training"),
+        Binding("x", "stop", "Stop", tooltip="Stop training (saves a checkpoint)"),
+        Binding("n", "new_model", "New model", tooltip="Train a new model, not the checkpoint"),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.job: TrainJob | None = None
+        self.preset: Preset = get_preset(DEFAULT_PRESET)
+        self.resume_checkpoint: Any | None = None  # core.checkpoint.Checkpoint
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="train-body"):
+            with VerticalScroll(id="recipe") as recipe:
+                recipe.border_title = "Recipe"
+                yield Select(
+                    [(name, name) for name in PRESETS], value=DEFAULT_PRESET, allow_blank=False,
+                    compact=True, id="preset",
+                )  # fmt: skip
+                yield Static("", id="preset-about", markup=False)
+                yield Static("", id="resume-note", markup=False)
+                yield Label("Model", classes="form-section")
+                for name, label, kind in MODEL_FIELDS:
+                    yield from self._field(name, label, kind)
+                yield Label("Training", classes="form-section")
+                for name, label, kind in TRAIN_FIELDS:
+                    yield from self._field(name, label, kind)
+            with Vertical(id="progress-panel") as panel:
+                panel.border_title = "Progress"
+                yield Static("", id="train-state", markup=False)
+                yield ProgressBar(id="train-progress", show_eta=False)
+                yield Static("", id="train-numbers")
+                yield Label("loss per step", classes="spark-label")
+                yield Sparkline([], id="loss-raw", summary_function=_mean)
+                yield Label("smoothed loss", classes="spark-label")
+                yield Sparkline([], id="loss-smooth", summary_function=_mean)
+                yield Log(id="train-log", max_lines=500)
+
+    def _field(self, name: str, label: str, kind: Any) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label(label, classes="form-label")
+            if isinstance(kind, tuple):
+                yield Select([(c, c) for c in kind], allow_blank=False, compact=True,
+                             id=f"f-{name}")  # fmt: skip
+            else:
+                placeholder = "off" if kind in ("float?", "int?") else ""
+                yield Input(
+                    placeholder=placeholder, compact=True, id=f"f-{name}",
+                    type="integer" if kind is int else "number",
+                )  # fmt: skip
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.fill_form(self.preset.model, self.preset.train)
+        self._show_numbers(None)
+        self.query_one("#train-progress", ProgressBar).update(total=1, progress=0)
+        self._show_state()
+        self.call_after_refresh(self.refresh_bindings)
+
+    # --- the form ----------------------------------------------------------------------------
+
+    def fill_form(self, model: ModelConfig, cfg: TrainConfig) -> None:
+        for name, _, kind in MODEL_FIELDS:
+            self._set_field(name, kind, getattr(model, name))
+        for name, _, kind in TRAIN_FIELDS:
+            self._set_field(name, kind, getattr(cfg, name))
+        self._show_preset_note()
+
+    def _set_field(self, name: str, kind: Any, value: Any) -> None:
+        if isinstance(kind, tuple):
+            self.query_one(f"#f-{name}", Select).value = value
+        else:
+            self.query_one(f"#f-{name}", Input).value = show_value(value)
+
+    def read_form(self) -> tuple[ModelConfig, TrainConfig]:
+        """The recipe in the form, on top of the preset's; FormError says what is wrong."""
+        values: dict[str, Any] = {}
+        for name, label, kind in MODEL_FIELDS + TRAIN_FIELDS:
+            if isinstance(kind, tuple):
+                values[name] = self.query_one(f"#f-{name}", Select).value
+            else:
+                values[name] = parse_value(label, kind, self.query_one(f"#f-{name}", Input).value)
+        model_names = {f.name for f in fields(ModelConfig)}
+        model = replace(self.preset.model, **{k: v for k, v in values.items() if k in model_names})
+        cfg = replace(
+            self.preset.train, **{k: v for k, v in values.items() if k not in model_names}
+        )
+        for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "seq_length"):
+            source = model if name in model_names else cfg
+            if getattr(source, name) < 1:
+                raise FormError(f"{name.replace('_', ' ')} must be at least 1")
+        if not 0 <= model.dropout < 1:
+            raise FormError("dropout must be between 0 and 1")
+        if cfg.learning_rate <= 0:
+            raise FormError("learning rate must be more than 0")
+        if cfg.steps < 1 and not cfg.minutes:
+            raise FormError("steps must be at least 1 (or set minutes)")
+        return model, cfg
+
+    @on(Select.Changed, "#preset")
+    def preset_chosen(self, event: Select.Changed) -> None:
+        if not isinstance(event.value, str) or event.value == self.preset.name:
+            return
+        self.preset = get_preset(event.value)
+        if self.resume_checkpoint is None:
+            self.fill_form(self.preset.model, self.preset.train)
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def field_edited(self, event: Input.Changed | Select.Changed) -> None:
+        if event.control.id != "preset":
+            self._show_preset_note()
+
+    def _show_preset_note(self) -> None:
+        try:
+            edited = self.read_form() != (self.preset.model, self.preset.train)
+        except FormError:
+            edited = True
+        note = " (edited)" if edited and self.resume_checkpoint is None else ""
+        self.query_one("#preset-about", Static).update(self.preset.description + note)
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)
+
+    # --- resuming a checkpoint ---------------------------------------------------------------
+
+    def request_resume(self, path: Path) -> None:
+        """Prepare to resume training from a checkpoint (the Models screen calls this)."""
+        self.query_one("#resume-note", Static).update(f"reading {path.name}…")
+        self._read_checkpoint(path)
+
+    @work(thread=True, group="resume", exclusive=True, exit_on_error=False)
+    def _read_checkpoint(self, path: Path) -> None:
+        from core.checkpoint import CheckpointError, load_checkpoint
+
+        try:
+            ckpt = load_checkpoint(path)
+        except CheckpointError as e:
+            self.post_message(ResumeFailed(str(e)))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(ResumeLoaded(ckpt))
+
+    def on_resume_loaded(self, message: ResumeLoaded) -> None:
+        ckpt = message.checkpoint
+        self.resume_checkpoint = ckpt
+        cfg = ckpt.train_config
+        if ckpt.step >= cfg.steps and not cfg.minutes:
+            cfg = replace(cfg, steps=ckpt.step + cfg.steps)  # finished: as many steps again
+        self.fill_form(ckpt.model_config, cfg)
+        self._show_resume_note()
+        self.refresh_bindings()
+        self.notify(
+            f"Ready to resume {ckpt.path.name} from step {ckpt.step}: press s.", markup=False
+        )
+
+    def on_resume_failed(self, message: ResumeFailed) -> None:
+        self._show_resume_note()
+        self.notify(message.error, title="Cannot resume", severity="error", markup=False)
+
+    def _show_resume_note(self) -> None:
+        note = self.query_one("#resume-note", Static)
+        ckpt = self.resume_checkpoint
+        if ckpt is None:
+            note.update("")
+            return
+        corpus = ckpt.corpus.get("name", "?")
+        note.update(f"Resuming {ckpt.path.name}: step {ckpt.step}, trained on {corpus}. "
+                    "Model size comes from the checkpoint (n: new model).")  # fmt: skip
+
+    def action_new_model(self) -> None:
+        self.resume_checkpoint = None
+        self._show_resume_note()
+        self.fill_form(self.preset.model, self.preset.train)
+        self.refresh_bindings()
+
+    # --- start / pause / stop ----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        job = self.job
+        running = job is not None and job.running
+        if action == "start":
+            return None if running else True
+        paused = running and job is not None and bool(job.control.paused)
+        if action == "pause":
+            return False if paused else (True if running else None)
+        if action == "resume":
+            return paused
+        if action == "stop":
+            return True if running else None
+        if action == "new_model":
+            return self.resume_checkpoint is not None and not running
+        return True
+
+    def action_start(self) -> None:
+        studio = self.studio
+        if self.job is not None and self.job.running:
+            self.notify("Training is already running.", severity="warning")
+            return
+        if studio.torch_state != "ready":
+            why = (
+                "torch is still loading — try again in a moment"
+                if studio.torch_state == "loading"
+                else "torch is not available"
+            )
+            self.notify(f"Cannot train yet: {why}.", severity="warning")
+            return
+        corpus = studio.corpus
+        if corpus is None:
+            self.notify("Cannot train: no corpus is loaded.", severity="error")
+            return
+        try:
+            model, cfg = self.read_form()
+        except FormError as e:
+            self.notify(str(e), title="Check the recipe", severity="error", markup=False)
+            return
+        ckpt = self.resume_checkpoint
+        if ckpt is not None and ckpt.path is not None:
+            path = Path(ckpt.path)
+        else:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = (
+                checkpoints_dir()
+                / f"{slug(corpus.name, 30) or 'corpus'}-{self.preset.name}-{stamp}.pt"
+            )
+        self.job = TrainJob(self, corpus, model, cfg, path, resume=ckpt)
+        studio.training = self.job
+        self.query_one("#loss-raw", Sparkline).data = []
+        self.query_one("#loss-smooth", Sparkline).data = []
+        bar = self.query_one("#train-progress", ProgressBar)
+        bar.update(total=None if cfg.minutes else cfg.steps, progress=ckpt.step if ckpt else 0)
+        log = self.query_one("#train-log", Log)
+        what = f"resuming {path.name} at step {ckpt.step}" if ckpt else f"new model → {path.name}"
+        log.write_line(f"start: {what}; {corpus.name}, {len(corpus.tunes):,} tunes")
+        self.job.start()
+        self._show_state()
+        self.refresh_bindings()
+
+    def action_pause(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.control.pause()
+            self._show_state("pausing…")
+            self.refresh_bindings()
+
+    def action_resume(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.control.resume()
+            self._show_state("resuming…")
+            self.refresh_bindings()
+
+    def action_stop(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.control.stop()
+            self._show_state("stopping: saving a checkpoint…")
+            self.refresh_bindings()
+
+    # --- progress ----------------------------------------------------------------------------
+
+    def on_train_progress(self, message: TrainProgress) -> None:
+        if self.job is None:
+            return
+        e = message.event
+        self.query_one("#loss-raw", Sparkline).data = message.losses
+        self.query_one("#loss-smooth", Sparkline).data = message.smooth
+        bar = self.query_one("#train-progress", ProgressBar)
+        if e.total_steps:
+            bar.update(total=e.total_steps, progress=e.step)
+        self._show_numbers(e)
+        log = self.query_one("#train-log", Log)
+        if e.kind == "eval":
+            log.write_line(f"step {e.step}: validation {e.val_bpc:.3f} bits/char")
+        elif e.kind == "checkpoint" and e.checkpoint:
+            name = Path(e.checkpoint).name
+            log.write_line(f"step {e.step}: checkpoint saved → {name}")
+            if ".best." not in name:
+                self.notify(f"Checkpoint saved at step {e.step}: {name}", markup=False)
+        elif e.kind == "warning":
+            log.write_line(f"warning: {e.message}")
+            self.notify(e.message, severity="warning", markup=False)
+        elif e.kind in ("paused", "resumed"):
+            log.write_line(f"step {e.step}: {e.kind}")
+            self.refresh_bindings()
+        self._show_state()
+
+    def on_train_finished(self, message: TrainFinished) -> None:
+        job = self.job
+        log = self.query_one("#train-log", Log)
+        if message.error:
+            log.write_line(f"failed: {message.error}")
+            self.notify(message.error, title="Training stopped", severity="error", markup=False)
+        elif message.result is not None:
+            r = message.result
+            how = "stopped" if r.stopped else "done"
+            val = f", validation {r.val_bpc:.3f} bits/char" if r.val_bpc is not None else ""
+            log.write_line(f"{how} after {r.step} steps in {duration(r.elapsed_s)}{val}")
+            if r.checkpoint is not None:
+                log.write_line(f"checkpoint: {Path(r.checkpoint).name}")
+                self.notify(f"Training {how}: {Path(r.checkpoint).name} is ready to generate with.",
+                            markup=False)  # fmt: skip
+                if not self.studio._quitting:
+                    self.studio.load_model(Path(r.checkpoint), "just trained", announce=False)
+            self.resume_checkpoint = None
+            self._show_resume_note()
+        if job is not None and job.last_event is not None:
+            self._show_numbers(job.last_event)
+        self._show_state()
+        self.refresh_bindings()
+
+    def _show_state(self, override: str | None = None) -> None:
+        job = self.job
+        state = self.query_one("#train-state", Static)
+        if override:
+            text = override
+        elif job is None:
+            corpus = self.studio.corpus
+            where = f" on {len(corpus.tunes):,} tunes" if corpus else ""
+            text = f"Ready to train{where}: press s."
+        else:
+            e = job.last_event
+            step = e.step if e else 0
+            total = f"/{e.total_steps}" if e and e.total_steps else ""
+            if not job.running:
+                text = f"Finished at step {step}{total}. Press s to train again."
+            elif job.control.stopped:
+                text = "Stopping: saving a checkpoint…"
+            elif job.control.paused:
+                text = f"Paused at step {step}{total}. Press p to resume."
+            else:
+                text = f"Training: step {step}{total}"
+        state.update(text)
+        if job is not None and job.running:
+            e = job.last_event
+            step = (
+                f"{e.step}/{e.total_steps}" if e and e.total_steps else (str(e.step) if e else "0")
+            )
+            paused = " (paused)" if job.control.paused else ""
+            self.studio.train_status = f"training {step}{paused}"
+        else:
+            self.studio.train_status = ""
+
+    def _show_numbers(self, e: Any | None) -> None:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(no_wrap=True)
+        if e is None:
+            rows = [("step", "–", "chars/s", "–"), ("loss", "–", "elapsed", "–"),
+                    ("smoothed", "–", "ETA", "–"), ("val bits/char", "–", "best", "–")]  # fmt: skip
+        else:
+            step = f"{e.step:,}" + (f" / {e.total_steps:,}" if e.total_steps else "")
+            rows = [
+                ("step", step, "chars/s", f"{e.chars_per_sec:,.0f}"),
+                ("loss", number(e.loss), "elapsed", duration(e.elapsed_s)),
+                ("smoothed", number(e.smooth_loss), "ETA", duration(e.eta_s)),
+                ("val bits/char", number(e.val_bpc), "best", number(e.best_val_bpc)),
+            ]
+        for a, b, c, d in rows:
+            table.add_row(a, Text(b), c, Text(d))
+        self.query_one("#train-numbers", Static).update(table)
+
+    def corpus_changed(self) -> None:
+        self._show_state()
+
+    def torch_changed(self) -> None:
+        self.refresh_bindings()
+
+
+def _mean(values: Any) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0

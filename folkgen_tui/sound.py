@@ -1,0 +1,91 @@
+"""The studio's sound: render a tune (abc2midi + timidity, via core.audio) into a scratch folder,
+play it, read its notes for the piano roll, and save the files. All slow calls here run on
+worker threads; their errors are `core.abc.SoundError`s with sentences for a person."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Playable:
+    """A tune rendered for listening: its files in the scratch folder and its notes."""
+
+    key: str  # what was rendered (e.g. "tune-3" or "corpus-17")
+    title: str
+    rendered: Any  # core.audio.Rendered
+    notes: list[Any] = field(default_factory=list)  # core.audio.Note
+
+    @property
+    def duration_seconds(self) -> float:
+        return float(self.rendered.duration_seconds)
+
+
+class Sound:
+    """One player for the whole app and a cache of rendered tunes (keyed by their text)."""
+
+    def __init__(self) -> None:
+        self._player: Any = None
+        self._scratch: Path | None = None
+        self._cache: dict[str, Playable] = {}
+        self.now_playing: Playable | None = None
+
+    def scratch(self) -> Path:
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="folkgen-tui-"))
+        return self._scratch
+
+    def prepare(self, key: str, abc_text: str, title: str) -> Playable:
+        """Render (or reuse) the tune's MIDI and WAV and read its notes. Worker thread only."""
+        cached = self._cache.get(abc_text)
+        if cached is not None and cached.rendered.wav_path and cached.rendered.wav_path.exists():
+            return Playable(key, title, cached.rendered, cached.notes)
+        from core.audio import midi_notes, render
+
+        rendered = render(abc_text, self.scratch(), title=title)
+        notes = midi_notes(rendered.midi_path) if rendered.midi_path else []
+        playable = Playable(key, title, rendered, notes)
+        self._cache[abc_text] = playable
+        return playable
+
+    def play(self, playable: Playable) -> None:
+        """Start playing (stops what played). Raises core.audio.PlaybackUnavailable."""
+        from core.audio import Player
+
+        if self._player is None:
+            self._player = Player()
+        self.stop()
+        self._player.play(playable.rendered.wav_path)
+        self.now_playing = playable
+
+    def stop(self) -> None:
+        if self._player is not None:
+            self._player.stop()
+        self.now_playing = None
+
+    @property
+    def is_playing(self) -> bool:
+        return self._player is not None and bool(self._player.is_playing)
+
+    @property
+    def position_seconds(self) -> float | None:
+        return self._player.position_seconds if self._player is not None else None
+
+    def save(self, abc_text: str, title: str, folder: Path) -> tuple[list[Path], str | None]:
+        """Write title.abc, .mid and .wav into folder (free names, never overwriting).
+        Returns the files written and, when only the ABC could be saved, why. Worker thread."""
+        from core.audio import save_tune
+
+        saved = save_tune(abc_text, folder, title=title)
+        return list(saved.paths), saved.problem
+
+    def close(self) -> None:
+        self.stop()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+        self._cache.clear()

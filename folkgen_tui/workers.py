@@ -1,0 +1,197 @@
+"""Background work of the train and generate screens, reporting through throttled messages.
+
+Training calls back once per step (thousands a second for small models); the job keeps the loss
+history on its own thread and posts a `TrainProgress` at most a few times a second, plus one for
+every event worth seeing at once (eval, checkpoint, pause, warning). Sampling yields one
+character at a time; `stream_tune` posts the text in chunks every ~30 ms. Both check for
+cancellation between steps / characters, so quitting never waits on them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual.dom import DOMNode
+from textual.message import Message
+from textual.worker import Worker, get_current_worker
+
+PROGRESS_INTERVAL = 0.25  # seconds between step reports
+CHUNK_INTERVAL = 0.03  # seconds between streamed text chunks
+SPARK_POINTS = 400  # loss points handed to a sparkline (bucket means of the whole history)
+
+
+# --- training ----------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainProgress(Message):
+    event: Any  # core.train.TrainEvent
+    losses: list[float]
+    smooth: list[float]
+
+
+@dataclass
+class TrainFinished(Message):
+    result: Any | None  # core.train.TrainResult, None when training failed
+    error: str | None
+    checkpoint_path: Path | None
+
+
+def bucket_means(values: list[float], points: int = SPARK_POINTS) -> list[float]:
+    """At most `points` values: the means of equal runs of `values` (the shape of the curve)."""
+    if len(values) <= points:
+        return list(values)
+    import numpy as np  # not at import time: the first frame should not wait for it
+
+    arr = np.asarray(values, dtype=np.float64)
+    edges = np.linspace(0, len(arr), points + 1).astype(int)
+    sums = np.add.reduceat(arr, edges[:-1])
+    return (sums / np.diff(edges)).tolist()
+
+
+@dataclass
+class TrainJob:
+    """One training run: its settings, its control, and the reporting from its thread."""
+
+    target: DOMNode  # the screen that receives the messages
+    corpus: Any  # core.corpus.Corpus
+    model_config: Any  # core.presets.ModelConfig
+    train_config: Any  # core.presets.TrainConfig
+    checkpoint_path: Path
+    resume: Any | None = None  # core.checkpoint.Checkpoint
+    interval: float = PROGRESS_INTERVAL
+    control: Any = None  # core.train.TrainControl, made in __post_init__
+    worker: Worker[None] | None = None
+    losses: list[float] = field(default_factory=list)
+    smooth: list[float] = field(default_factory=list)
+    last_event: Any = None
+    finished: bool = False
+    _last_post: float = 0.0
+
+    def __post_init__(self) -> None:
+        from core.train import TrainControl  # torch is loaded before a job is made
+
+        self.control = TrainControl()
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and not self.finished
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.control.paused) and self.running
+
+    def start(self) -> Worker[None]:
+        self.worker = self.target.run_worker(
+            self.run, name="training", group="train", thread=True, exit_on_error=False
+        )
+        return self.worker
+
+    async def stop_and_wait(self) -> None:
+        """Stop (the loop saves a checkpoint on its way out) and wait for the thread."""
+        self.control.stop()
+        if self.worker is not None:
+            await self.worker.wait()
+
+    def run(self) -> None:
+        """The worker thread: train, reporting through messages; never raises."""
+        from core.checkpoint import CheckpointError
+        from core.train import TrainError, train
+
+        worker = get_current_worker()
+        try:
+            result = train(
+                self.corpus,
+                self.model_config,
+                self.train_config,
+                checkpoint_path=self.checkpoint_path,
+                resume=self.resume,
+                on_event=lambda e: self.on_event(e, worker),
+                control=self.control,
+            )
+        except (TrainError, CheckpointError, ValueError) as e:
+            self.finished = True
+            self.target.post_message(TrainFinished(None, str(e), self.checkpoint_path))
+            return
+        except Exception as e:  # out of memory, a torch error: a notice, not a traceback
+            self.finished = True
+            self.target.post_message(
+                TrainFinished(
+                    None, f"training failed: {type(e).__name__}: {e}", self.checkpoint_path
+                )
+            )
+            return
+        self.finished = True
+        self.target.post_message(TrainFinished(result, None, self.checkpoint_path))
+
+    def on_event(self, event: Any, worker: Worker[None]) -> None:
+        """Called by the training loop on its thread, once per step and per event."""
+        if event.kind == "step":
+            self.losses.append(event.loss)
+            self.smooth.append(event.smooth_loss)
+        self.last_event = event
+        if worker.is_cancelled and not self.control.stopped:
+            self.control.stop()  # the app is closing: stop, which saves a checkpoint
+        now = time.monotonic()
+        if event.kind == "step" and now - self._last_post < self.interval:
+            return
+        self._last_post = now
+        self.target.post_message(
+            TrainProgress(event, bucket_means(self.losses), bucket_means(self.smooth))
+        )
+
+
+# --- sampling ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SampleChunk(Message):
+    run: int
+    text: str
+
+
+@dataclass
+class SampleDone(Message):
+    run: int
+    text: str  # the generated characters (without the prompt)
+    seconds: float
+    cancelled: bool
+
+
+@dataclass
+class SampleFailed(Message):
+    run: int
+    error: str
+
+
+def stream_tune(target: DOMNode, run: int, sampler: Any, options: Any) -> None:
+    """Worker thread: sample one tune, posting chunks of text; stops when cancelled."""
+    worker = get_current_worker()
+    t0 = time.perf_counter()
+    parts: list[str] = []
+    pending: list[str] = []
+    last = t0
+    try:
+        for ch in sampler.stream(options):
+            if worker.is_cancelled:
+                target.post_message(SampleDone(run, "".join(parts), time.perf_counter() - t0, True))
+                return
+            parts.append(ch)
+            pending.append(ch)
+            now = time.perf_counter()
+            if now - last >= CHUNK_INTERVAL:
+                target.post_message(SampleChunk(run, "".join(pending)))
+                pending.clear()
+                last = now
+    except ValueError as e:  # UnknownCharacters is a ValueError
+        target.post_message(SampleFailed(run, str(e)))
+        return
+    except Exception as e:
+        target.post_message(SampleFailed(run, f"sampling failed: {type(e).__name__}: {e}"))
+        return
+    if pending:
+        target.post_message(SampleChunk(run, "".join(pending)))
+    target.post_message(SampleDone(run, "".join(parts), time.perf_counter() - t0, False))

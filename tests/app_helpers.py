@@ -1,0 +1,101 @@
+"""Helpers shared by the app's pilot and snapshot tests."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from folkgen_tui.app import FolkgenApp
+
+DATA = Path(__file__).parent / "data"
+ALSA_NULL = DATA / "alsa-null.conf"
+FIXED_MTIME = 1_700_000_000  # 2023-11-14 22:13:20 UTC: checkpoint dates in snapshots
+
+
+async def wait_for(
+    pilot: Pilot[Any], predicate: Callable[[], object], what: str, timeout: float = 20.0
+) -> None:
+    """Let the app run until `predicate()` is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def wait_ready(pilot: Pilot[Any], model: bool = False) -> None:
+    """The corpus is loaded and torch is imported (and, with model=True, a model is loaded)."""
+    app = pilot.app
+    assert isinstance(app, FolkgenApp)
+    await wait_for(pilot, lambda: app.stats is not None or app.corpus_error, "the corpus")
+    await wait_for(pilot, lambda: app.torch_state != "loading", "torch", timeout=60)
+    assert app.torch_state == "ready", app.torch_error
+    if model:
+        await wait_for(pilot, lambda: app.model is not None, "the model")
+    await pilot.pause()
+
+
+async def type_into(pilot: Pilot[Any], selector: str, text: str) -> None:
+    """Focus an input, replace its text by typing, and leave it with escape."""
+    field = pilot.app.screen.query_one(selector, Input)
+    field.focus()
+    await pilot.pause()
+    field.value = ""
+    await pilot.press(*(text if text else []))
+    await pilot.press("escape")
+    assert field.value == text, (selector, field.value)
+
+
+def plain_text(renderable: Any, width: int = 100) -> str:
+    """What a rich renderable shows, as plain text."""
+    console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def record_notices(app: FolkgenApp) -> list[tuple[str, str]]:
+    """Collect (message, severity) of every notification the app shows from now on."""
+    notices: list[tuple[str, str]] = []
+    original = app.notify
+
+    def notify(message: str, **kwargs: Any) -> None:
+        notices.append((message, kwargs.get("severity", "information")))
+        original(message, **kwargs)
+
+    app.notify = notify  # type: ignore[method-assign]
+    return notices
+
+
+def make_checkpoint(path: Path, step: int = 120, hidden: int = 32) -> Path:
+    """A small untrained model saved as a real checkpoint, the same bytes on every run."""
+    import torch
+
+    from core.checkpoint import Checkpoint, save_checkpoint
+    from core.corpus import load_corpus
+    from core.model import CharLSTM
+    from core.presets import ModelConfig, TrainConfig
+
+    vocab = load_corpus().vocab
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=len(vocab), embedding_dim=8, hidden_size=hidden)
+    model = CharLSTM(config)
+    ckpt = Checkpoint(
+        model_config=config,
+        train_config=TrainConfig(steps=300),
+        vocab=vocab,
+        model_state={k: v.detach().clone() for k, v in model.state_dict().items()},
+        step=step,
+        metrics={"loss": 1.9, "val_bpc": 2.5, "best_val_bpc": 2.4, "elapsed_s": 12.0},
+        corpus={"name": "irish (mitdeeplearning)", "path": "", "tunes": 817},
+    )
+    save_checkpoint(ckpt, path)
+    os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+    return path

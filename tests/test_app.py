@@ -1,0 +1,413 @@
+"""The studio driven by keys with Textual's pilot: real corpus, real training, real sampling,
+real abc2midi / timidity, playback into ALSA's null device."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, OptionList, Sparkline, Static
+
+import folkgen_tui.workers
+from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.dataset import DatasetScreen
+from folkgen_tui.screens.generate import GenerateScreen
+from folkgen_tui.screens.help import HelpScreen
+from folkgen_tui.screens.models import ModelsScreen
+from folkgen_tui.screens.train import TrainScreen
+from folkgen_tui.widgets import AbcView, BarChart, VocabGrid
+from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.widgets.stat_cards import StatCards
+from tests.app_helpers import (
+    ALSA_NULL,
+    plain_text,
+    record_notices,
+    type_into,
+    wait_for,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.asyncio
+SIZE = (100, 32)
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The recipe of conftest's tiny_checkpoint (250 real steps on the Irish corpus), trained on
+    one thread for the reason given in one_torch_thread."""
+    import torch
+
+    from core.corpus import load_corpus
+    from core.presets import ModelConfig, TrainConfig
+    from core.train import train
+
+    out = tmp_path_factory.mktemp("app-model") / "tiny.pt"
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(
+            load_corpus(),
+            ModelConfig(embedding_dim=32, hidden_size=128),
+            TrainConfig(
+                seq_length=64, batch_size=32, learning_rate=1e-2, steps=250, schedule="cosine",
+                warmup_steps=10, grad_clip=1.0, eval_every=0, checkpoint_every=0,
+            ),
+            checkpoint_path=out,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Train on one thread: this machine's 2 cores are shared, and torch's thread pool slows to
+    a crawl when another process holds a core (what is tested here is the app, not torch)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def text_of(screen: object, selector: str) -> str:
+    return str(screen.query_one(selector, Static).content)  # type: ignore[attr-defined]
+
+
+async def test_dataset_screen_shows_the_corpus_and_loads_another(small_corpus_file: Path) -> None:
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        screen = app.screen
+        assert isinstance(screen, DatasetScreen)
+        cards = dict((caption, value) for value, caption in screen.query_one(StatCards).cards)
+        assert cards["tunes"] == "817" and cards["characters"] == "200,679"
+        assert cards["vocabulary"] == "83"
+        meters = dict(screen.query_one("#meters-chart", BarChart).rows)
+        assert meters["C"] == 400 and meters["6/8"] == 228
+        assert dict(screen.query_one("#keys-chart", BarChart).rows)["G major"] == 249
+        lengths = screen.query_one("#length-chart", BarChart).rows
+        assert sum(n for _, n in lengths) == 817
+
+        await pilot.press("v")
+        grid = screen.query_one(VocabGrid)
+        assert len(grid.entries) == 83 and sum(n for _, n in grid.entries) == 200_679
+
+        await pilot.press("l")
+        table = screen.query_one("#tune-table", DataTable)
+        assert table.row_count == 817 and app.focused is table
+        await pilot.press("down", "down")
+        assert screen.query_one(AbcView).text == app.corpus.tunes[2]  # type: ignore[union-attr]
+        assert "T:Belfast" in screen.query_one(AbcView).text
+
+        # Open another corpus from the dialog, typing its path.
+        await pilot.press("o")
+        await pilot.pause()
+        dialog_input = app.screen.query_one("#path-input", Input)
+        dialog_input.value = str(small_corpus_file.parent) + "/"
+        await pilot.press(*small_corpus_file.name, "enter")
+        await wait_for(
+            pilot, lambda: app.stats is not None and app.stats.tunes == 80, "the new corpus"
+        )
+        assert table.row_count == 80
+        assert screen.query_one(StatCards).cards[0] == ("80", "tunes")
+
+        # A path that is not a corpus is a notice; the loaded corpus stays.
+        notices = record_notices(app)
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("#path-input", Input).value = "/no/such/"
+        await pilot.press(*"tunes.abc", "enter")
+        await wait_for(pilot, lambda: notices, "the error notice")
+        assert notices[0][1] == "error" and "no such file" in notices[0][0]
+        assert app.stats.tunes == 80
+
+
+async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
+    small_corpus_file: Path, folkgen_home: Path, one_torch_thread: None
+) -> None:
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        # A smaller model than "tiny", and more steps than we will wait for (two fields typed,
+        # the rest set directly: pilot key presses are slow).
+        await type_into(pilot, "#f-hidden_size", "64")
+        await type_into(pilot, "#f-steps", "100000")
+        for field, value in (("embedding_dim", "16"), ("batch_size", "8"), ("seq_length", "32"),
+                             ("eval_every", "25"), ("checkpoint_every", "0")):  # fmt: skip
+            screen.query_one(f"#f-{field}", Input).value = value
+        assert "(edited)" in text_of(screen, "#preset-about")
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None and app.training is job
+        await wait_for(pilot, lambda: job.last_event and job.last_event.step >= 30, "30 steps")
+        await wait_for(pilot, lambda: len(screen.query_one("#loss-raw", Sparkline).data or []) >= 5,
+                       "the sparkline")  # fmt: skip
+        assert screen.query_one("#loss-smooth", Sparkline).data
+        await pilot.pause(0.3)
+        state = text_of(screen, "#train-state")
+        assert state.startswith("Training: step ") and state.endswith("/100000"), state
+        assert int(state.split()[2].split("/")[0]) >= 30
+        assert "training" in app.status_line
+
+        await pilot.press("p")
+        await wait_for(pilot, lambda: job.last_event.kind == "paused", "the pause")
+        await pilot.pause(0.1)
+        paused_at = job.last_event.step
+        assert text_of(screen, "#train-state").startswith(f"Paused at step {paused_at}")
+        await pilot.pause(0.3)
+        assert job.last_event.step == paused_at
+
+        await pilot.press("p")  # resume
+        await wait_for(pilot, lambda: job.last_event.step > paused_at + 5, "steps after resuming")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not job.running, "the stop", timeout=30)
+        await pilot.pause(0.1)
+        assert text_of(screen, "#train-state").startswith("Finished at step")
+        log = "\n".join(screen.query_one("#train-log").lines)  # type: ignore[attr-defined]
+        assert "stopped after" in log and "validation" in log
+        saved = list((folkgen_home / "checkpoints").glob("*.pt"))
+        assert any(".best." not in p.name for p in saved)
+        # The new checkpoint becomes the model to generate with.
+        await wait_for(pilot, lambda: app.model is not None, "the trained model")
+        assert app.model.path in saved  # type: ignore[union-attr]
+
+
+async def test_quitting_while_training_saves_a_checkpoint(
+    small_corpus_file: Path, folkgen_home: Path, one_torch_thread: None
+) -> None:
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        for field, value in (("hidden_size", "32"), ("steps", "100000"), ("eval_every", "0"),
+                             ("checkpoint_every", "0")):  # fmt: skip
+            screen.query_one(f"#f-{field}", Input).value = value
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: job.last_event and job.last_event.step >= 5, "5 steps")
+        await pilot.press("d")  # leaving the screen does not stop training
+        await pilot.pause(0.2)
+        assert job.running and not job.control.stopped
+        await pilot.press("q")
+    assert job.finished and job.control.stopped
+    from core.checkpoint import load_checkpoint
+
+    (saved,) = [p for p in (folkgen_home / "checkpoints").glob("*.pt") if ".best." not in p.name]
+    assert load_checkpoint(saved).step >= 5
+
+
+async def test_generation_streams_checks_and_keeps_a_history(
+    trained_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(folkgen_tui.workers, "CHUNK_INTERVAL", 0.002)
+    app = FolkgenApp(model_path=trained_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        await pilot.press("g")
+        screen = app.screen
+        assert isinstance(screen, GenerateScreen)
+        await type_into(pilot, "#seed", "7")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.shown is not None, "the tune")
+        first = screen.shown
+        assert first is not None and first.seed == 7
+        assert screen.stream_chunks >= 3  # the text arrived in pieces while it was sampled
+        view = screen.query_one("#gen-abc", AbcView)
+        assert view.text == first.text and first.text.startswith("X:")
+        await wait_for(pilot, lambda: first.check is not None or first.check_error, "the check")
+        badge = text_of(screen, "#badge")
+        assert badge.startswith("✓" if first.check.valid else "✗"), badge
+        if not first.check.valid and first.check.first_error.line:
+            assert view.error is not None  # the first error's line and column are marked
+
+        # The same seed gives the same tune; the temperature keys step by 0.1.
+        await pilot.press("r")
+        await wait_for(pilot, lambda: len(app.history) == 2, "the second tune")
+        assert app.history[1].text == first.text and app.history[1].seed == 7
+        await pilot.press("plus", "plus", "minus")
+        assert screen.query_one("#temperature", Input).value == "1.1"
+        await pilot.press("n")
+        await wait_for(pilot, lambda: len(app.history) == 3, "the next tune")
+        assert app.history[2].temperature == pytest.approx(1.1)
+        assert screen.query_one("#history", OptionList).option_count == 3
+
+        # Revisit the first tune from the session list.
+        await wait_for(pilot, lambda: app.history[2].check is not None or app.history[2].check_error,
+                       "the third check")  # fmt: skip
+        screen.query_one("#history", OptionList).focus()
+        await pilot.press("home", "enter")
+        assert screen.shown is first and view.text == first.text
+
+        # The quick pickers write the prompt.
+        screen.query_one("#meter").focus()
+        await pilot.press("enter", "down", "enter")  # the first meter after "any"
+        await pilot.pause()
+        prompt = screen.query_one("#prompt", Input).value
+        assert prompt.startswith("X:1\\nM:") and prompt.endswith("\\n")
+
+
+async def test_play_piano_roll_and_save(
+    trained_model: Path, monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
+) -> None:
+    monkeypatch.setenv("ALSA_CONFIG_PATH", str(ALSA_NULL))
+    app = FolkgenApp(model_path=trained_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        notices = record_notices(app)
+        await pilot.press("g")
+        screen = app.screen
+        assert isinstance(screen, GenerateScreen)
+
+        # Tunes from a tiny model are often broken: take the first one abc2midi accepts.
+        def checked() -> bool:
+            return bool(app.history) and (
+                app.history[-1].check is not None or app.history[-1].check_error is not None
+            )
+
+        for attempt in range(30):
+            await pilot.press("n")
+            await wait_for(pilot, lambda n=attempt + 1: len(app.history) == n, "a tune")
+            await wait_for(pilot, checked, "the check")
+            record = app.history[-1]
+            if record.check is not None and record.check.valid:
+                break
+        else:
+            pytest.fail("no valid tune in 30 tries")
+        await pilot.press("p")
+        roll = screen.query_one(PianoRoll)
+        await wait_for(pilot, lambda: roll.notes, "playback to start", timeout=30)
+        assert not [n for n in notices if n[1] == "error"], notices
+        assert app.sound.now_playing is None or app.sound.now_playing.key == f"tune-{record.number}"
+        assert min(n.pitch for n in roll.notes) > 20 and roll.duration > 0
+
+        await pilot.press("s")
+        out = folkgen_home / "tunes"
+        await wait_for(pilot, lambda: len(list(out.glob("*"))) == 3 and any(
+            "Saved" in m for m, _ in notices), "the saved files", timeout=30)  # fmt: skip
+        files = sorted(p.suffix for p in out.iterdir())
+        assert files == [".abc", ".mid", ".wav"]
+        assert (out / next(p.name for p in out.iterdir() if p.suffix == ".abc")).read_text(
+        ).strip() == record.text.strip()  # fmt: skip
+        assert all(p.stat().st_size > 0 for p in out.iterdir())
+
+
+async def test_sound_errors_are_notices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.audio import PlaybackUnavailable
+
+    def no_device(self: object, playable: object) -> None:
+        raise PlaybackUnavailable(Path("/tmp/x.wav"), "no audio device could be opened")
+
+    monkeypatch.setattr("folkgen_tui.sound.Sound.play", no_device)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        notices = record_notices(app)
+        await pilot.press("l", "down", "p")
+        await wait_for(pilot, lambda: any(s == "error" for _, s in notices), "the notice", 30)
+        assert any("no audio device" in m for m, _ in notices)
+        assert app.is_running
+
+
+async def test_models_screen_lists_loads_and_resumes(
+    trained_model: Path, folkgen_home: Path
+) -> None:
+    folder = folkgen_home / "checkpoints"
+    folder.mkdir(parents=True)
+    shutil.copy(trained_model, folder / "tiny.pt")
+    (folder / "broken.pt").write_bytes(b"not a checkpoint")
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        notices = record_notices(app)
+        await pilot.press("m")
+        screen = app.screen
+        assert isinstance(screen, ModelsScreen)
+        mine = {folder / "tiny.pt", folder / "broken.pt"}
+        await wait_for(pilot, lambda: mine <= set(screen.infos), "the checkpoint details")
+        table = screen.query_one("#models-table", DataTable)
+        rows = {table.get_row_at(i)[1]: table.get_row_at(i) for i in range(table.row_count)}
+        assert rows["tiny.pt"][4] == "250" and rows["tiny.pt"][2].startswith("irish")
+        assert rows["broken.pt"][2] == "unreadable"
+        order = [table.get_row_at(i)[1] for i in range(table.row_count)]
+        await pilot.press(*["down"] * order.index("broken.pt"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any(s == "error" for _, s in notices), "the error notice")
+        assert app.model is None and app.is_running
+
+        await pilot.press("home", *["down"] * order.index("tiny.pt"), "enter")
+        await wait_for(pilot, lambda: app.model is not None, "the model")
+        assert app.model.path == folder / "tiny.pt"  # type: ignore[union-attr]
+        assert table.get_row_at(order.index("tiny.pt"))[0] == "●"
+
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen), "the train screen")
+        train = app.screen
+        assert isinstance(train, TrainScreen)
+        await wait_for(pilot, lambda: train.resume_checkpoint is not None, "the resume")
+        assert "Resuming tiny.pt: step 250" in text_of(train, "#resume-note")
+        assert train.query_one("#f-hidden_size", Input).value == "128"
+        assert int(train.query_one("#f-steps", Input).value) > 250
+
+
+async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> None:
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        notices = record_notices(app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = plain_text(app.screen.query_one("#help-text", Static).content)
+        for words in ("Start training", "Play the tune shown", "Continue training", "Dataset"):
+            assert words in help_text
+        await pilot.press("escape")
+        assert isinstance(app.screen, DatasetScreen)
+
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for title in ("Train: Start", "Train: Pause", "Train: Stop", "Generate: Generate",
+                      "Generate: Play", "Generate: Save", "Models: Use to generate",
+                      "Dataset: Open ABC", "Theme"):  # fmt: skip
+            assert title in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Dataset: Vocabulary")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query_one("#dataset-tabs").active == "vocabulary",
+                       "the palette command")  # type: ignore[attr-defined]  # fmt: skip
+
+        await pilot.press("g", "enter")
+        await pilot.pause()
+        assert notices and notices[-1][1] == "warning" and "no model yet" in notices[-1][0]
+        assert app.is_running
+
+        # The theme switcher works, and the choice is remembered.
+        assert app.theme == "gruvbox"
+        app.theme = "nord"
+        await pilot.pause(0.1)
+        assert json.loads((folkgen_home / "tui.json").read_text())["theme"] == "nord"
+    assert FolkgenApp().theme == "nord"
+
+
+async def test_unknown_prompt_characters_are_a_notice(trained_model: Path) -> None:
+    app = FolkgenApp(model_path=trained_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        notices = record_notices(app)
+        await pilot.press("g")
+        screen = app.screen
+        screen.query_one("#prompt", Input).value = "X:1\\nT:Café\\n"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert notices[-1][1] == "error" and "'é'" in notices[-1][0]
+        assert not app.history

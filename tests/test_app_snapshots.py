@@ -1,0 +1,144 @@
+"""Snapshots of every screen (pytest-textual-snapshot). Deterministic: a fixed FOLKGEN_HOME and
+time zone, no shipped model, a checkpoint with fixed bytes and date, torch loaded and the app
+idle before the picture, no notifications. Update with: pytest tests/test_app_snapshots.py
+--snapshot-update (and look at the pictures in snapshot_report.html first)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.generate import GenerateScreen
+from folkgen_tui.screens.models import ModelsScreen
+from tests.app_helpers import make_checkpoint, wait_for, wait_ready
+
+SnapCompare = Callable[..., bool]
+
+
+@pytest.fixture
+def snapshot_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = Path("/tmp/folkgen-tui-snapshots")  # shown on the Models screen: a fixed path
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir()
+    monkeypatch.setenv("FOLKGEN_HOME", str(home))
+    monkeypatch.setattr("core.paths.shipped_model_path", lambda: None)
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield home
+    if old_tz is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old_tz
+    time.tzset()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def make_app(**kwargs: Any) -> FolkgenApp:
+    return FolkgenApp(autoload_model=False, theme="gruvbox", **kwargs)
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    await pilot.pause(0.1)
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
+def test_dataset_summary(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before)
+
+
+def test_dataset_summary_wide(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before, terminal_size=(140, 40))
+
+
+def test_dataset_tunes(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        await pilot.press("l", "down", "down")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before)
+
+
+def test_dataset_vocabulary(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        await pilot.press("v")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before)
+
+
+def test_train(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        await pilot.press("t")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before)
+
+
+def test_generate_a_tune(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    model = make_checkpoint(snapshot_home / "checkpoints" / "snapshot.pt")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot, model=True)
+        await pilot.press("g")
+        screen = pilot.app.screen
+        assert isinstance(screen, GenerateScreen)
+        # Greedy sampling (temperature 0) from a fixed untrained model: the same text always.
+        screen.query_one("#temperature", Input).value = "0"
+        screen.query_one("#max-chars", Input).value = "160"
+        screen.query_one("#seed", Input).value = "1"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.shown is not None, "the tune")
+        record = screen.shown
+        assert record is not None
+        await wait_for(pilot, lambda: record.check is not None or record.check_error, "check")
+        await settle(pilot)
+
+    assert snap_compare(make_app(model_path=model), run_before=run_before, terminal_size=(100, 30))
+
+
+def test_models(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    make_checkpoint(snapshot_home / "checkpoints" / "snapshot.pt")
+    broken = snapshot_home / "checkpoints" / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    os.utime(broken, (1_600_000_000, 1_600_000_000))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        await pilot.press("m")
+        screen = pilot.app.screen
+        assert isinstance(screen, ModelsScreen)
+        await wait_for(pilot, lambda: len(screen.infos) == 2, "the checkpoint details")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before, terminal_size=(100, 30))
+
+
+def test_help(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before)

@@ -1,0 +1,66 @@
+"""The app's own drawing and text helpers, without running the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.style import Style
+
+from folkgen_tui.format import build_prompt, duration, prompt_to_text, show_char, text_to_prompt
+from folkgen_tui.widgets.abc_view import highlight_abc
+from folkgen_tui.widgets.bar_chart import bar
+from folkgen_tui.widgets.piano_roll import AHEAD, EMPTY, PLAYED, SOUNDING, PianoRoll, note_name
+from folkgen_tui.workers import bucket_means
+
+
+@dataclass
+class N:
+    pitch: int
+    start_seconds: float
+    duration_seconds: float
+
+
+def test_bar_lengths_in_eighths() -> None:
+    assert bar(1.0, 4) == "████"
+    assert bar(0.5, 4) == "██"
+    assert bar(1 / 32, 4) == "▏"
+    assert bar(0.0, 4) == ""
+
+
+def test_prompt_helpers() -> None:
+    assert build_prompt() == "X:"
+    assert build_prompt("Kesh", "6/8", "G Major") == "X:1\nT:Kesh\nM:6/8\nL:1/8\nK:G Major\n"
+    assert prompt_to_text(text_to_prompt("X:1\nT:a\n")) == "X:1\nT:a\n"
+    assert show_char("\n") == "⏎" and show_char(" ") == "␣" and show_char("|") == "|"
+    assert duration(65) == "1:05" and duration(3723) == "1:02:03" and duration(None) == "–"
+
+
+def test_abc_is_never_markup_and_the_error_is_marked() -> None:
+    styles = {name: Style(color="red") if name.startswith("error") else Style()
+              for name in ("header", "field", "bar", "muted", "error_line", "error_char")}  # fmt: skip
+    text = highlight_abc("X:1\nK:G\n[|:GA [bold]B|]", error=(3, 5), **styles)
+    assert text.plain == "X:1\nK:G\n[|:GA [bold]B|]"  # brackets are music, kept as they are
+    marked = [span for span in text.spans if span.style == Style(color="red")]
+    line_start = text.plain.index("[|:")
+    assert any(s.start == line_start + 4 and s.end == line_start + 5 for s in marked)
+
+
+def test_piano_roll_states_follow_the_playhead() -> None:
+    roll = PianoRoll()
+    roll.set_notes([N(60, 0.0, 0.5), N(64, 0.5, 0.5), N(67, 1.0, 0.5)], 1.5)
+    roll.position = 0.7  # the first note played, the second sounding, the third ahead
+    grid = roll.render_lines_grid(width=20, height=4)
+    states = {cell for row in grid for cell in row} - {EMPTY}
+    assert states == {PLAYED, SOUNDING, AHEAD}
+    # Higher pitches sit in higher slots; each note spans its duration (0.1 s per cell).
+    rows = {state: i for i, row in enumerate(grid) for state in row if state != EMPTY}
+    assert rows[PLAYED] < rows[SOUNDING] < rows[AHEAD]
+    assert sum(cell == SOUNDING for row in grid for cell in row) == 5
+    assert note_name(60) == "C4" and note_name(69) == "A4"
+
+
+def test_loss_history_is_summarised_for_the_sparkline() -> None:
+    values = [float(i) for i in range(1000)]
+    means = bucket_means(values, points=10)
+    assert len(means) == 10 and means[0] == 49.5 and means[-1] == 949.5
+    assert bucket_means([1.0, 2.0], points=10) == [1.0, 2.0]
