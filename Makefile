@@ -60,5 +60,9 @@ default-model: setup
 	  --out build/default-model/train.pt --json
 	$(BIN)/folkgen export build/default-model/train.best.pt core/models/default.pt
 
+# The README's screenshots are the snapshot tests' SVGs: this regenerates them from the live app.
+screenshots: setup
+	$(BIN)/python -m pytest -q tests/test_app_snapshots.py --snapshot-update
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
