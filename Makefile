@@ -46,6 +46,7 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
+	$(BIN)/python bench/app_startup.py
 	$(BIN)/python bench/sampling_speed.py
 	$(BIN)/python bench/corpus_check.py
 	$(BIN)/python bench/tune_quality.py
