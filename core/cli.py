@@ -308,9 +308,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     ckpt = load_checkpoint(args.model)
     corpus = load_corpus(args.corpus)
-    known = set(ckpt.vocab.chars)
-    unknown = sum(1 for ch in corpus.text if ch not in known)
-    text = "".join(ch for ch in corpus.text if ch in known) if unknown else corpus.text
+    missing = ckpt.vocab.unknown(corpus.text)  # set ops and str methods: no per-character loop
+    unknown = sum(corpus.text.count(c) for c in missing)
+    text = corpus.text.translate({ord(c): None for c in missing})
     ids = ckpt.vocab.encode(text)
     if len(ids) < 2:
         raise CliError("nothing to evaluate: the corpus has no characters the model knows")
