@@ -47,10 +47,13 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/app_startup.py
+	$(BIN)/python bench/app_training.py
 	$(BIN)/python bench/sampling_speed.py
 	$(BIN)/python bench/corpus_check.py
-	$(BIN)/python bench/tune_quality.py
+	$(BIN)/python bench/tune_quality.py --grammar
+	$(BIN)/python bench/tune_quality.py --no-grammar
 	$(BIN)/python bench/time_to_quality.py
+	$(BIN)/python bench/long_session.py  # 30 minutes
 
 # The shipped model: the default recipe on the default corpus, best checkpoint by validation,
 # weights only. DEFAULT_MODEL_STEPS is its length (steps, not minutes, so it reproduces anywhere).

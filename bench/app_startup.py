@@ -3,43 +3,28 @@ the moment torch and the model are loaded in the background. Target: first frame
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import select
-import signal
-import struct
-import sys
 import tempfile
-import termios
 import time
-from pathlib import Path
 
-APP = Path(sys.executable).with_name("folkgen-tui")
+from pty_app import Terminal
 
 
 def measure(home: str) -> tuple[float | None, float | None]:
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ.update(FOLKGEN_HOME=home, TERM="xterm-256color")
-        os.execv(str(APP), [str(APP)])
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    t0 = time.perf_counter()
-    buf = b""
+    term = Terminal(home, cols=80, rows=24)
     first = ready = None
-    while time.perf_counter() - t0 < 20:
-        if select.select([fd], [], [], 0.01)[0]:
-            try:
-                buf += os.read(fd, 65536)
-            except OSError:
+    try:
+        term.wait_for(b"Dataset", timeout=20)
+        first = time.perf_counter() - term.started
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 20:
+            if b"model default" in term.text or b"no model yet" in term.text:
+                ready = time.perf_counter() - term.started
                 break
-            if first is None and b"Dataset" in buf:
-                first = time.perf_counter() - t0
-            if b"model default" in buf or b"no model yet" in buf:
-                ready = time.perf_counter() - t0
-                break
-    os.kill(pid, signal.SIGTERM)
-    os.waitpid(pid, 0)
+            term.read(0.01)
+    except TimeoutError:
+        pass
+    finally:
+        term.close()
     return first, ready
 
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import shutil
 import tempfile
 import time
-import unicodedata
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ from core.abc import (
     run_tool,
 )
 from core.corpus import header_field
-from core.paths import output_dir
+from core.paths import output_dir, slugify
 
 TIMIDITY = "timidity"
 TIMIDITY_PACKAGES = "timidity fluid-soundfont-gm"
@@ -93,13 +91,6 @@ class Rendered:
             "rms": round(self.rms, 6) if self.rms is not None else None,
             "check": self.check.to_dict(),
         }
-
-
-def slugify(title: str, max_len: int = 60) -> str:
-    """A safe file-name stem: 'Paddy Fahey's (No. 2)' -> 'paddy-faheys-no-2'."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower().replace("'", "")).strip("-")
-    return slug[:max_len].rstrip("-") or "untitled"
 
 
 def reserve_paths(folder: Path, stem: str, suffixes: list[str]) -> list[Path]:

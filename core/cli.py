@@ -9,13 +9,12 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from core.abc import SoundError
 from core.corpus import CorpusError, UnknownCharacters, compute_stats, load_corpus
-from core.paths import DefaultCorpusMissing, checkpoints_dir, resolve_model_path
+from core.paths import DefaultCorpusMissing, resolve_model_path, training_output_path
 from core.presets import PRESETS, get_preset, with_overrides
 
 
@@ -79,12 +78,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
 # --- train ------------------------------------------------------------------------------------
 
 
-def _default_out(corpus_name: str, preset: str) -> Path:
-    slug = "-".join("".join(c if c.isalnum() else " " for c in corpus_name.lower()).split())[:30]
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return checkpoints_dir() / f"{slug or 'corpus'}-{preset}-{stamp}.pt"
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -99,6 +92,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=args.steps,
         minutes=args.minutes,
         device=args.device,
+        threads=args.threads,
         seed=args.seed,
         learning_rate=args.lr,
         batch_size=args.batch_size,
@@ -107,8 +101,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.steps is not None:
         cfg = with_overrides(cfg, minutes=None) if args.minutes is None else cfg
     corpus = load_corpus(args.corpus)
-    out = Path(args.out) if args.out else (resume.path if resume else None)
-    out = out or _default_out(corpus.name, preset.name)
+    # Carried over to another vocabulary, the model is a new one: it never replaces the old.
+    resumed = resume.path if resume is not None and not args.new_vocab else None
+    out = Path(args.out) if args.out else training_output_path(corpus.name, preset.name, resumed)
 
     control = TrainControl()
 
@@ -152,6 +147,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 cfg,
                 checkpoint_path=out,
                 resume=resume,
+                allow_new_vocab=args.new_vocab,
                 on_event=on_event,
                 control=control,
             )
@@ -372,7 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="checkpoint file to write (default: in the user data folder)")
     p.add_argument("--resume", help="continue from this checkpoint, at the same step")
+    p.add_argument(
+        "--new-vocab", action="store_true",
+        help="with --resume on a corpus with other characters: carry the model over (shared "
+        "characters keep what they learnt) and save it as a new checkpoint",
+    )  # fmt: skip
     p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument(
+        "--threads", type=int,
+        help="CPU threads (default 0: every core, fewer while other programs keep cores busy)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed")
     p.add_argument("--lr", type=_positive_float, help="learning rate")
     p.add_argument("--batch-size", type=_positive_int, help="sequences per step")

@@ -125,9 +125,11 @@ class Corpus:
     def encode(self) -> np.ndarray:
         return self.vocab.encode(self.text)
 
-    def split(self, val_fraction: float = 0.1) -> Split:
+    def split(self, val_fraction: float = 0.1, vocab: Vocabulary | None = None) -> Split:
         """Deterministic by-tune split: a tune's side depends only on its text, so duplicates
-        (the seed's search yields some tunes twice) always land on the same side."""
+        (the seed's search yields some tunes twice) always land on the same side. Encoded with
+        `vocab` (default: the corpus's own), which must hold every character."""
+        vocab = vocab or self.vocab
         threshold = int(val_fraction * 1000)
         train: list[str] = []
         val: list[str] = []
@@ -139,8 +141,8 @@ class Corpus:
         return Split(
             train_tunes=train,
             val_tunes=val,
-            train_ids=self.vocab.encode(TUNE_SEPARATOR.join(train)),
-            val_ids=self.vocab.encode(TUNE_SEPARATOR.join(val)),
+            train_ids=vocab.encode(TUNE_SEPARATOR.join(train)),
+            val_ids=vocab.encode(TUNE_SEPARATOR.join(val)),
         )
 
 

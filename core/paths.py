@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import unicodedata
+from datetime import datetime
 from pathlib import Path
 
 from platformdirs import user_data_path
@@ -74,3 +77,21 @@ def resolve_model_path(explicit: str | Path | None = None) -> tuple[Path, str]:
     if shipped is not None:
         return shipped, "shipped default model"
     raise FileNotFoundError("no model yet: train one first (folkgen train, or the Train screen)")
+
+
+def slugify(title: str, max_len: int = 60) -> str:
+    """A safe file-name stem: 'Paddy Fahey's (No. 2)' -> 'paddy-faheys-no-2'."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower().replace("'", "")).strip("-")
+    return slug[:max_len].rstrip("-") or "untitled"
+
+
+def training_output_path(corpus_name: str, preset: str, resumed: Path | None = None) -> Path:
+    """Where a training run saves. A resumed user checkpoint is continued in its own file;
+    anything else (a new model, the shipped one, which belongs to the installed package) gets a
+    new file in the checkpoints folder, named after the corpus, the recipe and the time."""
+    shipped = shipped_model_path()
+    if resumed is not None and not (shipped is not None and resumed.resolve() == shipped.resolve()):
+        return resumed
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return checkpoints_dir() / f"{slugify(corpus_name, 30)}-{preset}-{stamp}.pt"

@@ -48,6 +48,7 @@ class TrainConfig(_Config):
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "auto"
+    threads: int = 0  # CPU threads for torch; 0: all cores, fewer while other processes are busy
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,8 @@ PRESETS: dict[str, Preset] = {
             "warm-up + cosine decay",
             ModelConfig(embedding_dim=48, hidden_size=384, dropout=0.4),
             TrainConfig(
-                seq_length=100, batch_size=32, learning_rate=5e-3, steps=3000,
-                schedule="cosine", warmup_steps=50, grad_clip=1.0, weight_decay=0.1, transpose=2,
+                seq_length=100, batch_size=32, learning_rate=1e-2, steps=3000,
+                schedule="cosine", warmup_steps=50, grad_clip=1.0, weight_decay=0.1, transpose=1,
             ),
         ),
         Preset(

@@ -17,9 +17,10 @@ import torch.nn.functional as F
 
 from core.batches import SequentialBatches, get_batch
 from core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from core.corpus import TUNE_SEPARATOR, Corpus
+from core.corpus import TUNE_SEPARATOR, Corpus, Vocabulary
 from core.model import CharLSTM, State, pick_device
 from core.presets import ModelConfig, TrainConfig
+from core.threads import ThreadPolicy
 
 LN2 = math.log(2.0)
 
@@ -43,6 +44,7 @@ class TrainEvent:
     best_val_bpc: float | None = None
     checkpoint: str | None = None
     message: str = ""
+    threads: int = 0  # CPU threads torch trains with at this point
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,24 @@ def evaluate_bpc(
     return total / (per * streams) / LN2
 
 
+def carry_vocabulary(
+    state: dict[str, torch.Tensor], old: Vocabulary, new: Vocabulary, fresh: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """A checkpoint's weights for the same model on another vocabulary: the rows of characters
+    both vocabularies have keep what they learnt; new characters start from `fresh` (a newly
+    initialised model's weights); characters the new corpus lacks are dropped."""
+    old_index = old.char2idx
+    pairs = [(i, old_index[c]) for i, c in enumerate(new.chars) if c in old_index]
+    dst = torch.tensor([i for i, _ in pairs], dtype=torch.long)
+    src = torch.tensor([j for _, j in pairs], dtype=torch.long)
+    out = dict(state)
+    for name in ("embedding.weight", "head.weight", "head.bias"):
+        rows = fresh[name].detach().clone()
+        rows[dst] = state[name][src].to(rows.dtype)
+        out[name] = rows
+    return out
+
+
 def train(
     corpus: Corpus,
     model_config: ModelConfig,
@@ -144,27 +164,61 @@ def train(
     resume: Checkpoint | None = None,
     on_event: Callable[[TrainEvent], None] | None = None,
     control: TrainControl | None = None,
+    allow_new_vocab: bool = False,
 ) -> TrainResult:
-    """Train (or resume) a model on `corpus`; returns when done, stopped, or out of time."""
+    """Train (or resume) a model on `corpus`; returns when done, stopped, or out of time.
+    Resuming on a corpus with other characters is refused unless `allow_new_vocab`. The calling
+    thread's torch thread count is chosen by `ThreadPolicy` and restored afterwards."""
+    before = torch.get_num_threads()
+    try:
+        return _train(
+            corpus, model_config, cfg, checkpoint_path=checkpoint_path, resume=resume,
+            on_event=on_event, control=control, allow_new_vocab=allow_new_vocab,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(
+    corpus: Corpus,
+    model_config: ModelConfig,
+    cfg: TrainConfig,
+    *,
+    checkpoint_path: str | Path | None,
+    resume: Checkpoint | None,
+    on_event: Callable[[TrainEvent], None] | None,
+    control: TrainControl | None,
+    allow_new_vocab: bool,
+) -> TrainResult:
+    threads = ThreadPolicy(cfg.threads)  # measures other processes from now until the loop
     control = control or TrainControl()
     emit = on_event or (lambda e: None)
     device = pick_device(cfg.device)
-    split = corpus.split()
+    vocab = corpus.vocab
+    new_vocab = False
     if resume is not None:
-        if resume.vocab != corpus.vocab:
-            raise TrainError(
-                "the checkpoint was trained on a different vocabulary than this corpus; "
-                "train a new model instead of resuming"
-            )
         model_config = resume.model_config
-    model_config = replace(model_config, vocab_size=len(corpus.vocab))
+        unknown = resume.vocab.unknown(corpus.text)
+        if not unknown:  # the model knows every character (a subset corpus): keep its vocabulary
+            vocab = resume.vocab
+        elif allow_new_vocab:
+            new_vocab = True
+        else:
+            shown = "".join(sorted(unknown))
+            raise TrainError(
+                "the checkpoint was trained on a different vocabulary than this corpus "
+                f"(new characters: {shown!r}); train a new model, or carry this one over to the "
+                "corpus's characters (folkgen train --new-vocab)"
+            )
+    split = corpus.split(vocab=vocab)
+    model_config = replace(model_config, vocab_size=len(vocab))
     train_ids = split.train_ids
     if cfg.transpose:  # more keys, same music: the validation tunes stay as they are
         from core.transpose import augment
 
         shifts = [s for s in range(-cfg.transpose, cfg.transpose + 1) if s]
-        extra = augment(split.train_tunes, shifts, set(corpus.vocab.chars))
-        train_ids = corpus.vocab.encode(TUNE_SEPARATOR.join(split.train_tunes + extra))
+        extra = augment(split.train_tunes, shifts, set(vocab.chars))
+        train_ids = vocab.encode(TUNE_SEPARATOR.join(split.train_tunes + extra))
     if len(train_ids) <= cfg.seq_length + 1:
         raise TrainError(
             f"the corpus is too small ({len(train_ids)} training characters) "
@@ -180,9 +234,14 @@ def train(
     best_val: float | None = None
     elapsed_before = 0.0
     if resume is not None:
-        model.load_state_dict(resume.model_state)
-        if resume.optimizer_state:
-            optimizer.load_state_dict(resume.optimizer_state)
+        if new_vocab:  # the optimizer's moments have the old shapes: they start afresh
+            model.load_state_dict(
+                carry_vocabulary(resume.model_state, resume.vocab, vocab, model.state_dict())
+            )
+        else:
+            model.load_state_dict(resume.model_state)
+            if resume.optimizer_state:
+                optimizer.load_state_dict(resume.optimizer_state)
         step = resume.step
         best_val = resume.metrics.get("best_val_bpc")
         elapsed_before = float(resume.metrics.get("elapsed_s", 0.0))
@@ -235,6 +294,7 @@ def train(
             eta_s=eta,
             val_bpc=val_bpc,
             best_val_bpc=best_val,
+            threads=threads.threads,
             **extra,  # type: ignore[arg-type]
         )
 
@@ -243,7 +303,7 @@ def train(
         ckpt = Checkpoint(
             model_config=model_config,
             train_config=cfg,
-            vocab=corpus.vocab,
+            vocab=vocab,
             model_state={k: v.detach().cpu() for k, v in model.state_dict().items()},
             optimizer_state=optimizer.state_dict(),
             step=step,
@@ -277,7 +337,9 @@ def train(
 
     saved_at = [-1]  # step of the last regular checkpoint, so the final save is not repeated
     stopped = False
+    threads.apply()
     while True:
+        threads.maybe_update()
         elapsed = time.perf_counter() - t0 - paused_for
         if budget is not None and elapsed >= budget:
             break

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from core.novelty import NoveltyIndex
 
 DEFAULT_THEME = "gruvbox"
+UI_SWITCH_INTERVAL = 0.05  # seconds a thread may hold the interpreter (Python's default: 0.005)
 SETTINGS_FILE = "tui.json"
 
 
@@ -112,9 +114,11 @@ class FolkgenApp(App[None]):
         Binding("q", "quit", "Quit", show=False),
     ]
 
-    status_line: reactive[str] = reactive("")
-    torch_state: reactive[str] = reactive("loading")  # loading, ready, failed
-    train_status: reactive[str] = reactive("")
+    # `var`, not `reactive`: a reactive on the App repaints the whole screen when it changes,
+    # and the training status changes several times a second (the nav bar watches these).
+    status_line: var[str] = var("")
+    torch_state: var[str] = var("loading")  # loading, ready, failed
+    train_status: var[str] = var("")
 
     def __init__(
         self,
@@ -148,6 +152,10 @@ class FolkgenApp(App[None]):
     # --- start-up ----------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        # Worker threads (training, sampling) run Python between torch calls; with the default
+        # 5 ms switch interval they take the interpreter back from the UI in the middle of
+        # drawing a screen, again and again. A longer interval lets a redraw finish in one go.
+        sys.setswitchinterval(UI_SWITCH_INTERVAL)
         self.theme_changed_signal.subscribe(self, lambda theme: self._save_theme(theme.name))
         self._refresh_status()
         self.load_corpus(self.corpus_path)
@@ -324,12 +332,24 @@ class FolkgenApp(App[None]):
     @work(thread=True, group="play", exclusive=True, exit_on_error=False)
     def _play(self, abc_text: str, title: str, key: str) -> None:
         from core.abc import SoundError
+        from core.audio import PlaybackUnavailable
+        from core.paths import output_dir
 
         try:
             playable = self.sound.prepare(key, abc_text, title)
             if get_current_worker().is_cancelled:
                 return
             self.sound.play(playable)
+        except PlaybackUnavailable as e:  # no sound card: the WAV is the sound, kept for later
+            try:
+                kept = self.sound.keep_wav(playable, output_dir())
+            except OSError as copy_error:
+                self.post_message(PlaybackFailed(f"{e}; it could not be kept: {copy_error}"))
+                return
+            self.post_message(
+                PlaybackFailed(f"cannot play sound here ({e.reason}); the tune is saved as {kept}")
+            )
+            return
         except SoundError as e:
             self.post_message(PlaybackFailed(str(e)))
             return
@@ -412,6 +432,8 @@ class FolkgenApp(App[None]):
             assert isinstance(cls, type) and issubclass(cls, StudioScreen)
             for binding in cls.BINDINGS:
                 if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                if binding.action == "leave_field":  # a key for typing, not a command
                     continue
                 yield SystemCommand(
                     f"{cls.TITLE_TEXT}: {binding.description}",

@@ -70,8 +70,3 @@ def tune_title(text: str, default: str = "untitled") -> str:
         if line.startswith("T:") and line[2:].strip():
             return line[2:].strip()
     return default
-
-
-def slug(text: str, limit: int = 40) -> str:
-    words = "".join(c if c.isalnum() else " " for c in text.lower()).split()
-    return "-".join(words)[:limit].strip("-")

@@ -32,6 +32,7 @@ class Sound:
         self._player: Any = None
         self._scratch: Path | None = None
         self._cache: dict[str, Playable] = {}
+        self._kept: dict[str, Path] = {}  # scratch WAV -> its copy kept in the tunes folder
         self.now_playing: Playable | None = None
 
     def scratch(self) -> Path:
@@ -61,6 +62,21 @@ class Sound:
         self.stop()
         self._player.play(playable.rendered.wav_path)
         self.now_playing = playable
+
+    def keep_wav(self, playable: Playable, folder: Path) -> Path:
+        """Copy the rendered WAV out of the scratch folder (deleted when the app closes) into
+        `folder`, once per tune: where there is no sound device, that file is the sound."""
+        from core.audio import reserve_paths
+        from core.paths import slugify
+
+        source = playable.rendered.wav_path
+        kept = self._kept.get(str(source))
+        if kept is not None and kept.exists():
+            return kept
+        (target,) = reserve_paths(folder, slugify(playable.title), [".wav"])
+        shutil.copyfile(source, target)
+        self._kept[str(source)] = target
+        return target
 
     def stop(self) -> None:
         if self._player is not None:

@@ -167,9 +167,16 @@ class SampleFailed(Message):
     error: str
 
 
-def stream_tune(target: DOMNode, run: int, sampler: Any, options: Any) -> None:
-    """Worker thread: sample one tune, posting chunks of text; stops when cancelled."""
+def stream_tune(
+    target: DOMNode, run: int, sampler: Any, options: Any, threads: int | None = None
+) -> None:
+    """Worker thread: sample one tune, posting chunks of text; stops when cancelled. `threads`
+    sets this thread's torch threads (1 while a training run holds the cores)."""
     worker = get_current_worker()
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     t0 = time.perf_counter()
     parts: list[str] = []
     pending: list[str] = []

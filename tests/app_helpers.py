@@ -99,3 +99,39 @@ def make_checkpoint(path: Path, step: int = 120, hidden: int = 32) -> Path:
     save_checkpoint(ckpt, path)
     os.utime(path, (FIXED_MTIME, FIXED_MTIME))
     return path
+
+
+class RealtimePlay:
+    """What simpleaudio's PlayObject reports on a real sound card: playing until the samples
+    have had time to sound. (ALSA's null device, which the app tests play into, takes them all
+    at once.)"""
+
+    def __init__(self, played: Any, seconds: float) -> None:
+        self._played = played
+        self._end = time.monotonic() + seconds
+
+    def is_playing(self) -> bool:
+        return time.monotonic() < self._end
+
+    def stop(self) -> None:
+        self._played.stop()
+        self._end = 0.0
+
+    def wait_done(self) -> None:
+        while self.is_playing():
+            time.sleep(0.01)
+
+
+def play_in_real_time(monkeypatch: Any) -> None:
+    """Playback into ALSA's null device (the real simpleaudio path) that lasts as long as the
+    tune, so the piano roll, the playhead and quitting mid-tune can be tested."""
+    import simpleaudio
+
+    monkeypatch.setenv("ALSA_CONFIG_PATH", str(ALSA_NULL))
+    real = simpleaudio.WaveObject.play
+
+    def play(self: Any) -> RealtimePlay:
+        frames = len(self.audio_data) / (self.num_channels * self.bytes_per_sample)
+        return RealtimePlay(real(self), frames / self.sample_rate)
+
+    monkeypatch.setattr(simpleaudio.WaveObject, "play", play)

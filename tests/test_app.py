@@ -7,6 +7,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Input, OptionList, Sparkline, Static
@@ -22,8 +23,8 @@ from folkgen_tui.widgets import AbcView, BarChart, VocabGrid
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.stat_cards import StatCards
 from tests.app_helpers import (
-    ALSA_NULL,
     plain_text,
+    play_in_real_time,
     record_notices,
     type_into,
     wait_for,
@@ -260,7 +261,7 @@ async def test_generation_streams_checks_and_keeps_a_history(
 async def test_play_piano_roll_and_save(
     trained_model: Path, monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
 ) -> None:
-    monkeypatch.setenv("ALSA_CONFIG_PATH", str(ALSA_NULL))
+    play_in_real_time(monkeypatch)
     app = FolkgenApp(model_path=trained_model)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, model=True)
@@ -288,8 +289,12 @@ async def test_play_piano_roll_and_save(
         roll = screen.query_one(PianoRoll)
         await wait_for(pilot, lambda: roll.notes, "playback to start", timeout=30)
         assert not [n for n in notices if n[1] == "error"], notices
-        assert app.sound.now_playing is None or app.sound.now_playing.key == f"tune-{record.number}"
+        assert app.sound.now_playing.key == f"tune-{record.number}"  # type: ignore[union-attr]
         assert min(n.pitch for n in roll.notes) > 20 and roll.duration > 0
+        await wait_for(pilot, lambda: roll.position > 0.2, "the playhead moving")
+        await pilot.press("p")  # stop
+        await wait_for(pilot, lambda: not roll.display, "the roll hidden")
+        assert not app.sound.is_playing
 
         await pilot.press("s")
         out = folkgen_home / "tunes"
@@ -302,11 +307,13 @@ async def test_play_piano_roll_and_save(
         assert all(p.stat().st_size > 0 for p in out.iterdir())
 
 
-async def test_sound_errors_are_notices(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_sound_device_keeps_the_wav_and_says_where(
+    monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
+) -> None:
     from core.audio import PlaybackUnavailable
 
-    def no_device(self: object, playable: object) -> None:
-        raise PlaybackUnavailable(Path("/tmp/x.wav"), "no audio device could be opened")
+    def no_device(self: object, playable: Any) -> None:
+        raise PlaybackUnavailable(playable.rendered.wav_path, "no audio device could be opened")
 
     monkeypatch.setattr("folkgen_tui.sound.Sound.play", no_device)
     app = FolkgenApp(autoload_model=False)
@@ -315,8 +322,15 @@ async def test_sound_errors_are_notices(monkeypatch: pytest.MonkeyPatch) -> None
         notices = record_notices(app)
         await pilot.press("l", "down", "p")
         await wait_for(pilot, lambda: any(s == "error" for _, s in notices), "the notice", 30)
-        assert any("no audio device" in m for m, _ in notices)
+        (wav,) = (folkgen_home / "tunes").glob("*.wav")  # not the scratch folder, deleted on quit
+        assert wav.name == "an-buachaill-dreoite.wav" and wav.stat().st_size > 10_000
+        assert "T:An Buachaill Dreoite" in app.corpus.tunes[1]  # type: ignore[union-attr]
+        assert any("no audio device" in m and str(wav) in m for m, _ in notices)
+        await pilot.press("p")  # again: the same file, not a second copy
+        await wait_for(pilot, lambda: len([s for _, s in notices if s == "error"]) == 2, "again")
+        assert list((folkgen_home / "tunes").glob("*.wav")) == [wav]
         assert app.is_running
+    assert wav.exists()
 
 
 async def test_models_screen_lists_loads_and_resumes(

@@ -181,3 +181,14 @@ def test_generate_valid_only_and_save(
         capsys, *model, "--valid-only", "--no-grammar", "--temperature", "4", "--max-tries", "2"
     )
     assert code == 1 and "no valid tune in 2 tries" in err
+
+
+def test_resuming_the_shipped_model_never_writes_into_the_package(folkgen_home: Path) -> None:
+    from core.paths import shipped_model_path, training_output_path
+
+    shipped = shipped_model_path()
+    assert shipped is not None
+    out = training_output_path("irish (mitdeeplearning)", "default", shipped)
+    assert out.parent == folkgen_home / "checkpoints" and out.name.startswith("irish-mitdeep")
+    mine = folkgen_home / "checkpoints" / "mine.pt"
+    assert training_output_path("x", "default", mine) == mine  # a user's own: continued in place

@@ -105,13 +105,56 @@ def test_resume_continues_at_the_same_step(small_corpus_file: Path, tmp_path: Pa
     assert load_checkpoint(path).step == 30
 
 
-def test_resume_refuses_another_vocabulary(small_corpus_file: Path, tmp_path: Path) -> None:
+def test_resume_on_a_corpus_of_known_characters_keeps_the_vocabulary(
+    small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """Fine-tuning on your own tunes: every character is one the model knows."""
     path = tmp_path / "v.pt"
     train(load_corpus(small_corpus_file), MODEL, replace(CFG, steps=2), checkpoint_path=path)
+    old = load_checkpoint(path)
     other = tmp_path / "other.abc"
     other.write_text("X:1\nT:x\nK:G\n" + "GABc dedB|" * 30 + "\n\n", encoding="utf-8")
-    with pytest.raises(TrainError, match="different vocabulary"):
-        train(load_corpus(other), MODEL, CFG, resume=load_checkpoint(path))
+    corpus = load_corpus(other)
+    assert corpus.vocab != old.vocab
+    result = train(corpus, MODEL, replace(CFG, steps=4), checkpoint_path=path, resume=old)
+    assert result.step == 4 and load_checkpoint(path).vocab == old.vocab
+
+
+def test_resume_on_another_vocabulary_when_asked(small_corpus_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "v.pt"
+    train(load_corpus(small_corpus_file), MODEL, replace(CFG, steps=2), checkpoint_path=path)
+    old = load_checkpoint(path)
+    other = tmp_path / "other.abc"
+    other.write_text("X:1\nT:x\nK:G\n" + "GABc @dedB|" * 30 + "\n\n", encoding="utf-8")
+    corpus = load_corpus(other)
+    assert "@" in corpus.vocab.chars and "@" not in old.vocab.chars
+    with pytest.raises(TrainError, match="different vocabulary.*new characters: '@'.*--new-vocab"):
+        train(corpus, MODEL, CFG, resume=old)
+    result = train(corpus, MODEL, replace(CFG, steps=5), checkpoint_path=tmp_path / "n.pt",
+                   resume=old, allow_new_vocab=True)  # fmt: skip
+    carried = load_checkpoint(tmp_path / "n.pt")
+    assert result.step == 5 and carried.step == 5 and carried.vocab == corpus.vocab
+    assert carried.model_config.hidden_size == old.model_config.hidden_size
+
+
+def test_carry_vocabulary_keeps_shared_rows() -> None:
+    import torch
+
+    from core.corpus import Vocabulary
+    from core.model import CharLSTM
+    from core.train import carry_vocabulary
+
+    old_vocab, new_vocab = Vocabulary(("a", "b", "c")), Vocabulary(("b", "c", "d", "e"))
+    torch.manual_seed(0)
+    old = CharLSTM(replace(MODEL, vocab_size=3)).state_dict()
+    fresh = CharLSTM(replace(MODEL, vocab_size=4)).state_dict()
+    state = carry_vocabulary(old, old_vocab, new_vocab, fresh)
+    model = CharLSTM(replace(MODEL, vocab_size=4))
+    model.load_state_dict(state)  # the shapes fit the new vocabulary
+    for name in ("embedding.weight", "head.weight", "head.bias"):
+        assert torch.equal(state[name][:2], old[name][1:])  # b, c keep what they learnt
+        assert torch.equal(state[name][2:], fresh[name][2:])  # d, e start fresh
+    assert torch.equal(state["lstm.weight_hh_l0"], old["lstm.weight_hh_l0"])
 
 
 def test_too_small_corpus(tmp_path: Path) -> None:

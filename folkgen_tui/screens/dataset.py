@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from folkgen_tui.format import number, show_char
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dialogs import PathDialog
 from folkgen_tui.widgets import AbcView, BarChart, VocabGrid
+from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.stat_cards import StatCards
 
 MAX_LISTED = 20_000  # tunes in the browsable list (the statistics cover them all)
+CORPUS_KEY = "corpus-"  # what the app plays from here is keyed corpus-<row>
 
 
 def header(tune: str, name: str) -> str:
@@ -56,7 +58,9 @@ class DatasetScreen(StudioScreen):
                 yield VocabGrid(id="vocab-grid")
             with TabPane("Tunes", id="tunes"), Horizontal(id="tunes-split"):
                 yield DataTable(id="tune-table", cursor_type="row", zebra_stripes=True)
-                yield AbcView(id="tune-abc", placeholder="select a tune")
+                with Vertical(id="tune-side"):
+                    yield AbcView(id="tune-abc", placeholder="select a tune")
+                    yield PianoRoll(id="corpus-roll")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -72,6 +76,7 @@ class DatasetScreen(StudioScreen):
         table.add_column("M", key="meter")
         table.add_column("K", key="key")
         table.add_column("Chars", key="chars")
+        self.query_one("#corpus-roll", PianoRoll).stop_along()
         self.corpus_changed()
 
     # --- shared state ----------------------------------------------------------------------
@@ -158,7 +163,18 @@ class DatasetScreen(StudioScreen):
         if tune is None:
             self.notify("Open the Tunes tab (l) and pick a tune first.", severity="warning")
             return
-        self.studio.toggle_play(tune, header(tune, "T") or "tune")
+        row = self.query_one("#tune-table", DataTable).cursor_row
+        self.studio.toggle_play(tune, header(tune, "T") or "tune", key=f"{CORPUS_KEY}{row}")
+
+    def playback_changed(self) -> None:
+        """A corpus tune playing shows its piano roll under the ABC."""
+        roll = self.query_one("#corpus-roll", PianoRoll)
+        sound = self.studio.sound
+        playing = sound.now_playing
+        if playing is not None and playing.key.startswith(CORPUS_KEY) and sound.is_playing:
+            roll.play_along(playing.notes, playing.duration_seconds, lambda: sound.position_seconds)
+        else:
+            roll.stop_along()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         corpus = self.studio.corpus

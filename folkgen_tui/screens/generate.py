@@ -16,11 +16,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from core.threads import all_cores
 from folkgen_tui.format import build_prompt, prompt_to_text, text_to_prompt
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.state import TuneRecord
@@ -72,7 +72,12 @@ class GenerateScreen(StudioScreen):
         Binding("s", "save", "Save", tooltip="Save the tune shown as .abc, .mid and .wav"),
         Binding("plus,equals_sign", "temperature(1)", "Temp+", tooltip="Temperature up"),
         Binding("minus", "temperature(-1)", "Temp-", tooltip="Temperature down"),
-        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding(
+            "escape",
+            "leave_field",
+            "Leave field",
+            tooltip="Leave the text field, so that letter keys work as commands again",
+        ),  # fmt: skip
     ]
 
     def __init__(self) -> None:
@@ -84,7 +89,6 @@ class GenerateScreen(StudioScreen):
         self.stream_chars = 0
         self.stream_chunks = 0  # messages the current tune arrived in
         self.shown: TuneRecord | None = None  # the tune in the view (None while streaming)
-        self._playhead_timer: Timer | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="gen-controls"):
@@ -119,7 +123,7 @@ class GenerateScreen(StudioScreen):
         super().on_mount()
         self.query_one("#history").border_title = "Session"
         self.query_one("#tune-panel").border_title = "Tune"
-        self.query_one("#piano-roll").display = False
+        self.query_one("#piano-roll", PianoRoll).stop_along()
         self.corpus_changed()
         self._show_intro()
         self.query_one("#gen-abc").focus()
@@ -213,6 +217,8 @@ class GenerateScreen(StudioScreen):
     # --- generating --------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":  # shown only while typing, when letters are not commands
+            return isinstance(self.focused, Input)
         playing = self._playing_shown()
         if action == "play":
             return False if playing else (True if self.shown is not None else None)
@@ -265,8 +271,12 @@ class GenerateScreen(StudioScreen):
         badge = self.query_one("#badge", Static)
         badge.update(f"generating… (seed {options.seed})")
         badge.set_classes("-pending")
+        # While training runs in the app its threads hold the cores: sample on one thread, as
+        # torch's threads would otherwise keep waiting for each other.
+        training = studio.training is not None and studio.training.running
+        threads = 1 if training else all_cores()
         self.run_worker(
-            partial(stream_tune, self, self.run_id, model.sampler, options),
+            partial(stream_tune, self, self.run_id, model.sampler, options, threads),
             name="sampling", group="sample", thread=True, exclusive=True, exit_on_error=False,
         )  # fmt: skip
         self._show_status()
@@ -420,7 +430,7 @@ class GenerateScreen(StudioScreen):
         if record is not None:
             self.shown = record
             self._show_record(record)
-            self.query_one("#piano-roll").display = self._playing_shown()
+            self.playback_changed()
 
     # --- temperature -------------------------------------------------------------------------
 
@@ -459,24 +469,14 @@ class GenerateScreen(StudioScreen):
     def playback_changed(self) -> None:
         roll = self.query_one("#piano-roll", PianoRoll)
         playing = self.studio.sound.now_playing
-        shown_key = f"tune-{self.shown.number}" if self.shown is not None else None
-        if playing is not None and playing.key == shown_key and roll.notes is not playing.notes:
-            roll.set_notes(playing.notes, playing.duration_seconds)
-        if self._playing_shown():
-            roll.display = True
-            if self._playhead_timer is None:
-                self._playhead_timer = self.set_interval(1 / 15, self._move_playhead)
+        if playing is not None and self._playing_shown():
+            roll.play_along(playing.notes, playing.duration_seconds, self._position)
         else:
-            roll.display = False
-            if self._playhead_timer is not None:
-                self._playhead_timer.stop()
-                self._playhead_timer = None
+            roll.stop_along()
         self.refresh_bindings()
 
-    def _move_playhead(self) -> None:
-        position = self.studio.sound.position_seconds
-        if position is not None:
-            self.query_one("#piano-roll", PianoRoll).position = position
+    def _position(self) -> float | None:
+        return self.studio.sound.position_seconds
 
     # --- saving ------------------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ the screen does not stop it); progress arrives as throttled `TrainProgress` mess
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,16 @@ from textual.message import Message
 from textual.widgets import Input, Label, Log, ProgressBar, Select, Sparkline, Static
 from textual.worker import get_current_worker
 
-from core.paths import checkpoints_dir
+from core.paths import training_output_path
 from core.presets import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
-from folkgen_tui.format import duration, number, slug
+from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
 
 DEFAULT_PRESET = "tiny"
 
-# (field, label, kind): kind is int, float, "int?" / "float?" (blank means off) or a choice tuple.
+# (field, label, kind): kind is int, float, "int?" / "float?" (blank means off), "auto" (an int;
+# blank means 0, which lets the trainer choose) or a choice tuple.
 MODEL_FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("embedding_dim", "Embedding", int),
     ("hidden_size", "LSTM units", int),
@@ -46,9 +46,11 @@ TRAIN_FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("grad_clip", "Grad clip", "float?"),
     ("weight_decay", "Weight decay", float),
     ("batching", "Batching", ("random", "sequential")),
+    ("transpose", "Transpose ±", int),
     ("eval_every", "Eval every", int),
     ("checkpoint_every", "Save every", int),
     ("seed", "Seed", int),
+    ("threads", "Threads", "auto"),
 )
 
 
@@ -70,6 +72,8 @@ def parse_value(label: str, kind: Any, text: str) -> Any:
         return text
     if kind in ("float?", "int?") and not text:
         return None
+    if kind == "auto" and not text:
+        return 0
     try:
         value = float(text) if kind in (float, "float?") else int(text)
     except ValueError:
@@ -102,7 +106,12 @@ class TrainScreen(StudioScreen):
         Binding("p", "resume", "Resume", tooltip="Resume paused training"),
         Binding("x", "stop", "Stop", tooltip="Stop training (saves a checkpoint)"),
         Binding("n", "new_model", "New model", tooltip="Train a new model, not the checkpoint"),
-        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding(
+            "escape",
+            "leave_field",
+            "Leave field",
+            tooltip="Leave the text field, so that letter keys work as commands again",
+        ),  # fmt: skip
     ]
 
     def __init__(self) -> None:
@@ -145,10 +154,10 @@ class TrainScreen(StudioScreen):
                 yield Select([(c, c) for c in kind], allow_blank=False, compact=True,
                              id=f"f-{name}")  # fmt: skip
             else:
-                placeholder = "off" if kind in ("float?", "int?") else ""
+                placeholder = {"float?": "off", "int?": "off", "auto": "auto"}.get(kind, "")
                 yield Input(
                     placeholder=placeholder, compact=True, id=f"f-{name}",
-                    type="integer" if kind is int else "number",
+                    type="integer" if kind in (int, "int?", "auto") else "number",
                 )  # fmt: skip
 
     def on_mount(self) -> None:
@@ -172,7 +181,8 @@ class TrainScreen(StudioScreen):
         if isinstance(kind, tuple):
             self.query_one(f"#f-{name}", Select).value = value
         else:
-            self.query_one(f"#f-{name}", Input).value = show_value(value)
+            shown = "" if kind == "auto" and not value else show_value(value)
+            self.query_one(f"#f-{name}", Input).value = shown
 
     def read_form(self) -> tuple[ModelConfig, TrainConfig]:
         """The recipe in the form, on top of the preset's; FormError says what is wrong."""
@@ -279,6 +289,8 @@ class TrainScreen(StudioScreen):
     # --- start / pause / stop ----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":  # shown only while typing, when letters are not commands
+            return isinstance(self.focused, Input)
         job = self.job
         running = job is not None and job.running
         if action == "start":
@@ -317,14 +329,8 @@ class TrainScreen(StudioScreen):
             self.notify(str(e), title="Check the recipe", severity="error", markup=False)
             return
         ckpt = self.resume_checkpoint
-        if ckpt is not None and ckpt.path is not None:
-            path = Path(ckpt.path)
-        else:
-            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-            path = (
-                checkpoints_dir()
-                / f"{slug(corpus.name, 30) or 'corpus'}-{self.preset.name}-{stamp}.pt"
-            )
+        resumed = Path(ckpt.path) if ckpt is not None and ckpt.path is not None else None
+        path = training_output_path(corpus.name, self.preset.name, resumed)
         self.job = TrainJob(self, corpus, model, cfg, path, resume=ckpt)
         studio.training = self.job
         self.query_one("#loss-raw", Sparkline).data = []
@@ -429,7 +435,7 @@ class TrainScreen(StudioScreen):
                 text = f"Paused at step {step}{total}. Press p to resume."
             else:
                 text = f"Training: step {step}{total}"
-        state.update(text)
+        state.update(text, layout=False)  # fixed height: no relayout of the screen
         if job is not None and job.running:
             e = job.last_event
             step = (
@@ -452,14 +458,22 @@ class TrainScreen(StudioScreen):
         else:
             step = f"{e.step:,}" + (f" / {e.total_steps:,}" if e.total_steps else "")
             rows = [
-                ("step", step, "chars/s", f"{e.chars_per_sec:,.0f}"),
+                (
+                    "step",
+                    step,
+                    "chars/s",
+                    f"{e.chars_per_sec:,.0f}"
+                    + (
+                        f" ({e.threads} thread{'s' if e.threads != 1 else ''})" if e.threads else ""
+                    ),
+                ),
                 ("loss", number(e.loss), "elapsed", duration(e.elapsed_s)),
                 ("smoothed", number(e.smooth_loss), "ETA", duration(e.eta_s)),
                 ("val bits/char", number(e.val_bpc), "best", number(e.best_val_bpc)),
             ]
         for a, b, c, d in rows:
             table.add_row(a, Text(b), c, Text(d))
-        self.query_one("#train-numbers", Static).update(table)
+        self.query_one("#train-numbers", Static).update(table, layout=False)  # fixed size
 
     def corpus_changed(self) -> None:
         self._show_state()

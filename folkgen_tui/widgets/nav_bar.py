@@ -78,4 +78,6 @@ class NavBar(Horizontal):
         self.watch(self.app, "status_line", self._show_status, init=True)
 
     def _show_status(self, text: str) -> None:
-        self.query_one("#nav-status", Static).update(text)
+        # One line of fixed width: updating it (several times a second while training) must
+        # not make the whole screen lay itself out again.
+        self.query_one("#nav-status", Static).update(text, layout=False)

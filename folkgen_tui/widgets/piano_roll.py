@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
 from textual.reactive import reactive
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -48,6 +49,31 @@ class PianoRoll(Widget):
         self.notes: list[Any] = []
         self.duration = 0.0
         self._grid_key: tuple[int, int, int, float] | None = None
+        self._timer: Timer | None = None
+        self._clock: Callable[[], float | None] = lambda: None
+
+    def play_along(
+        self, notes: Sequence[Any], duration: float, clock: Callable[[], float | None]
+    ) -> None:
+        """Show the roll and move its playhead to `clock()` (seconds, None: nothing playing)
+        fifteen times a second, until `stop_along`."""
+        if notes is not self.notes:
+            self.set_notes(notes, duration)
+        self._clock = clock
+        self.display = True
+        if self._timer is None:
+            self._timer = self.set_interval(1 / 15, self._tick)
+
+    def stop_along(self) -> None:
+        self.display = False
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _tick(self) -> None:
+        position = self._clock()
+        if position is not None:
+            self.position = position
 
     def set_notes(self, notes: Sequence[Any], duration: float | None = None) -> None:
         self.notes = notes if isinstance(notes, list) else list(notes)

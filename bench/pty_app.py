@@ -1,0 +1,79 @@
+"""folkgen-tui on a real pseudo-terminal, for the app benches: start it, write keys, and wait for
+words to appear in what it draws (escape sequences removed)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
+TAB, ENTER, UP, DOWN, ESC, CTRL_U = b"\t", b"\r", b"\x1b[A", b"\x1b[B", b"\x1b", b"\x15"
+
+
+class Terminal:
+    """One run of folkgen-tui at `cols` x `rows`, with FOLKGEN_HOME=home (and extra env)."""
+
+    def __init__(
+        self, home: str, cols: int = 100, rows: int = 32, env: dict[str, str] | None = None
+    ) -> None:
+        app = BIN / "folkgen-tui"
+        self.started = time.perf_counter()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.environ.update(FOLKGEN_HOME=home, TERM="xterm-256color", **(env or {}))
+            os.execv(str(app), [str(app)])
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.text = b""
+
+    def read(self, timeout: float) -> None:
+        if select.select([self.fd], [], [], timeout)[0]:
+            try:
+                self.text += ANSI.sub(b"", os.read(self.fd, 1 << 20))
+            except OSError:
+                time.sleep(timeout)
+
+    def wait_for(self, marker: bytes, timeout: float = 60.0, since: int = 0) -> float:
+        """Seconds until `marker` appears in what was drawn after offset `since`."""
+        t0 = time.perf_counter()
+        while marker not in self.text[since:]:
+            if time.perf_counter() - t0 > timeout:
+                tail = self.text[-400:].decode(errors="replace")
+                raise TimeoutError(f"{marker!r} not shown after {timeout:g} s; last: {tail!r}")
+            self.read(0.002)
+        return time.perf_counter() - t0
+
+    def keys(self, *keys: bytes, gap: float = 0.15) -> None:
+        """Write keys one by one, reading the screen for `gap` seconds after each."""
+        for key in keys:
+            os.write(self.fd, key)
+            self.idle(gap)
+
+    def idle(self, seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            self.read(min(0.05, max(0.0, end - time.perf_counter())))
+
+    def rss_mb(self) -> float:
+        """The app's resident memory."""
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        os.waitpid(self.pid, 0)
+        os.close(self.fd)

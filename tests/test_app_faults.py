@@ -1,0 +1,292 @@
+"""The app under pressure (issue 6): quitting in the middle of work, every key on every screen
+before there is a model, a terminal shrunk to 40x12 and back, and twenty generates in a row."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.binding import Binding
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList
+
+from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.screens.generate import GenerateScreen
+from folkgen_tui.screens.train import TrainScreen
+from folkgen_tui.widgets import AbcView
+from folkgen_tui.widgets.piano_roll import PianoRoll
+from tests.app_helpers import (
+    ALSA_NULL,
+    make_checkpoint,
+    play_in_real_time,
+    record_notices,
+    wait_for,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.asyncio
+SIZE = (100, 32)
+QUIT_WITHIN = 1.0  # seconds from the key press to the app having exited
+OUR_CODE = tuple(str(Path(__file__).parents[1] / pkg) for pkg in ("core", "folkgen_tui"))
+
+
+def busy_threads() -> list[str]:
+    """Threads (other than this one) still running folkgen code: a worker left behind. Idle
+    executor threads that Textual's workers ran on are fine; they hold no folkgen frame."""
+    frames = sys._current_frames()
+    names = {t.ident: t.name for t in threading.enumerate()}
+    busy = []
+    for ident, frame in frames.items():
+        if ident == threading.get_ident():
+            continue
+        f: Any = frame
+        while f is not None:
+            if f.f_code.co_filename.startswith(OUR_CODE):
+                busy.append(f"{names.get(ident, ident)} in {f.f_code.co_name}")
+                break
+            f = f.f_back
+    return busy
+
+
+async def quit_and_time(pilot: Pilot[Any]) -> float:
+    """Press q; seconds until the app has stopped running."""
+    app = pilot.app
+    t0 = time.monotonic()
+    await pilot.press("q")
+    while app.is_running and time.monotonic() - t0 < 10:
+        await pilot.pause(0.01)
+    return time.monotonic() - t0
+
+
+@pytest.fixture
+def slow_sampling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every sampled character takes 5 ms, so a tune takes seconds (a big model on a busy CPU)."""
+    from core.sample import Sampler
+
+    real = Sampler.stream
+
+    def slow(self: Sampler, options: Any) -> Iterator[str]:
+        for ch in real(self, options):
+            time.sleep(0.005)
+            yield ch
+
+    monkeypatch.setattr(Sampler, "stream", slow)
+
+
+@pytest.fixture
+def small_model(tmp_path: Path) -> Path:
+    return make_checkpoint(tmp_path / "small.pt", hidden=64)
+
+
+# --- quitting in the middle of work -----------------------------------------------------------
+
+
+async def test_quit_while_training_is_prompt_saves_and_leaves_no_thread(
+    small_corpus_file: Path, folkgen_home: Path
+) -> None:
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        for field, value in (("hidden_size", "64"), ("steps", "100000"), ("eval_every", "0"),
+                             ("checkpoint_every", "0")):  # fmt: skip
+            screen.query_one(f"#f-{field}", Input).value = value
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: job.last_event and job.last_event.step >= 5, "5 steps")
+        assert busy_threads()  # the check below can see a training thread
+        seconds = await quit_and_time(pilot)
+    assert seconds < QUIT_WITHIN, f"quitting took {seconds:.2f} s"
+    assert job.finished and job.control.stopped
+    assert not busy_threads()
+    from core.checkpoint import load_checkpoint
+
+    (saved,) = [p for p in (folkgen_home / "checkpoints").glob("*.pt") if ".best." not in p.name]
+    assert load_checkpoint(saved).step >= 5
+
+
+async def test_quit_while_generating_is_prompt_and_leaves_no_thread(
+    small_model: Path, slow_sampling: None
+) -> None:
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        await pilot.press("g", "enter")
+        screen = app.screen
+        assert isinstance(screen, GenerateScreen)
+        await wait_for(pilot, lambda: screen.stream_chars >= 20, "characters streaming in")
+        assert screen.streaming and busy_threads()
+        seconds = await quit_and_time(pilot)
+    assert seconds < QUIT_WITHIN, f"quitting took {seconds:.2f} s"
+    await_idle = time.monotonic() + QUIT_WITHIN
+    while busy_threads() and time.monotonic() < await_idle:
+        time.sleep(0.01)
+    assert not busy_threads()
+
+
+async def test_quit_while_playing_is_prompt_and_stops_the_sound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    play_in_real_time(monkeypatch)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        notices = record_notices(app)
+        await pilot.press("l", "down", "p")
+        await wait_for(pilot, lambda: app.sound.is_playing, "playback", timeout=30)
+        assert not [n for n in notices if n[1] == "error"], notices
+        # The tune's piano roll shows under its ABC, its playhead moving.
+        roll = app.screen.query_one("#corpus-roll", PianoRoll)
+        await wait_for(pilot, lambda: roll.display and roll.notes, "the piano roll")
+        await wait_for(pilot, lambda: roll.position > 0.2, "the playhead moving")
+        assert roll.region.height >= 4
+        player = app.sound._player
+        scratch = app.sound.scratch()
+        assert any(scratch.iterdir())
+        seconds = await quit_and_time(pilot)
+    assert seconds < QUIT_WITHIN, f"quitting took {seconds:.2f} s"
+    assert not player.is_playing and not scratch.exists()
+    assert not busy_threads()
+
+
+# --- every key, before there is a model --------------------------------------------------------
+
+
+def screen_keys(cls: type[StudioScreen]) -> list[str]:
+    keys: list[str] = []
+    for binding in cls.BINDINGS:
+        assert isinstance(binding, Binding)
+        keys += [k for k in binding.key.split(",") if k not in keys]
+    return keys
+
+
+async def press_every_key(pilot: Pilot[Any], app: FolkgenApp, modes: list[str]) -> list[str]:
+    """On each screen, press each of its keys and the app's keys (but q), going back to the
+    screen after each; returns what was pressed where."""
+    assert sorted(modes) == sorted(FolkgenApp.MODES)
+    pressed = []
+    app_keys = [k for b in FolkgenApp.BINDINGS if isinstance(b, Binding)
+                for k in b.key.split(",") if k != "q"]  # fmt: skip
+    for mode in modes:
+        cls = FolkgenApp.MODES[mode]
+        assert isinstance(cls, type) and issubclass(cls, StudioScreen)
+        for key in screen_keys(cls) + app_keys:
+            await app.switch_mode(mode)
+            await pilot.pause()
+            app.set_focus(None)  # a letter typed into a field would not reach the screen
+            await pilot.press(key)
+            await pilot.pause(0.05)
+            pressed.append(f"{mode}:{key}")
+            while not isinstance(app.screen, StudioScreen):  # help, a dialog: close it
+                await pilot.press("escape")
+                await pilot.pause()
+            assert app.is_running, f"{mode}:{key} ended the app"
+    return pressed
+
+
+async def test_every_key_on_every_screen_without_a_model(
+    small_corpus_file: Path, monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
+) -> None:
+    monkeypatch.setenv("ALSA_CONFIG_PATH", str(ALSA_NULL))
+    real_load_torch = FolkgenApp._load_torch
+    # First round: torch still loading (it stays so until we let it load).
+    monkeypatch.setattr(FolkgenApp, "_load_torch", lambda self: None)
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        notices = record_notices(app)
+        assert app.torch_state == "loading"
+        pressed = await press_every_key(pilot, app, list(FolkgenApp.MODES))
+        assert "train:s" in pressed and "generate:enter" in pressed and "models:r" in pressed
+        assert app.studio_screen("train").job is None  # type: ignore[union-attr]
+        assert any("torch is still loading" in m for m, _ in notices)
+        assert any("no model yet" in m for m, _ in notices)
+
+        # Second round: torch loaded, still no model. Training may start (a tiny recipe), and
+        # must stop again when asked.
+        real_load_torch(app)
+        await wait_ready(pilot)
+        train = app.studio_screen("train")
+        assert isinstance(train, TrainScreen)
+        for field, value in (("hidden_size", "16"), ("steps", "100000"), ("eval_every", "0"),
+                             ("checkpoint_every", "0")):  # fmt: skip
+            train.query_one(f"#f-{field}", Input).value = value
+        notices.clear()
+        # Generate first: Models' enter loads the shipped model, and a stopped training run
+        # leaves one too.
+        await press_every_key(pilot, app, ["generate", "dataset", "models", "train"])
+        assert any("no model yet" in m for m, _ in notices)
+        errors = [m for m, severity in notices if severity == "error"]
+        assert not errors, errors
+        job = train.job
+        if job is not None and job.running:
+            await job.stop_and_wait()
+        generate = app.studio_screen("generate")
+        assert isinstance(generate, GenerateScreen)
+        assert generate.shown is None and not app.history
+
+
+# --- a tiny terminal ---------------------------------------------------------------------------
+
+
+async def test_resize_to_40x12_and_back_on_every_screen(small_model: Path) -> None:
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        await pilot.press("g", "enter")
+        await wait_for(pilot, lambda: app.history, "a tune")
+        for mode in FolkgenApp.MODES:
+            await app.switch_mode(mode)
+            await pilot.pause(0.1)
+            screen = app.screen
+            before = {w.id: w.region for w in screen.query("*") if w.id}
+            await pilot.resize_terminal(40, 12)
+            await pilot.pause(0.1)
+            assert screen.size == (40, 12)
+            # The navigation line and the footer are still on the screen.
+            for widget in screen.query("NavBar, Footer"):
+                assert widget.region.bottom <= 12 and widget.region.height >= 1, widget
+            await pilot.resize_terminal(*SIZE)
+            await pilot.pause(0.1)
+            after = {w.id: w.region for w in screen.query("*") if w.id}
+            assert after == before, mode
+        assert app.is_running
+
+
+# --- twenty generates in a row -----------------------------------------------------------------
+
+
+async def test_twenty_rapid_generates_leave_one_clean_state(
+    small_model: Path, slow_sampling: None
+) -> None:
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        notices = record_notices(app)
+        await pilot.press("g")
+        screen = app.screen
+        assert isinstance(screen, GenerateScreen)
+        await pilot.press(*["n"] * 20)
+        assert screen.run_id == 20
+        last_seed = screen.stream_options.seed
+        await wait_for(pilot, lambda: not screen.streaming, "the last tune", timeout=60)
+        await wait_for(pilot, lambda: app.history[-1].check is not None
+                       or app.history[-1].check_error, "its check")  # fmt: skip
+        await pilot.pause(0.1)
+        # Earlier runs were dropped as the next began: what is shown is the last one asked for.
+        shown = screen.shown
+        assert shown is app.history[-1] and shown.seed == last_seed
+        assert screen.query_one("#gen-abc", AbcView).text == shown.text
+        assert [r.number for r in app.history] == list(range(1, len(app.history) + 1))
+        assert screen.query_one("#history", OptionList).option_count == len(app.history)
+        assert not [n for n in notices if n[1] == "error"], notices
+        assert not busy_threads()

@@ -1,0 +1,57 @@
+"""The trainer's thread count: every core on a quiet machine, fewer while others are busy."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.corpus import load_corpus
+from core.presets import ModelConfig, TrainConfig
+from core.threads import ThreadPolicy, threads_for
+from core.train import TrainEvent, train
+
+
+def test_threads_for() -> None:
+    assert threads_for(2, 0.0) == 2 and threads_for(2, 0.4) == 2
+    assert threads_for(2, 0.9) == 1 and threads_for(2, 2.0) == 1
+    assert threads_for(16, 4.0) == 12 and threads_for(1, 3.0) == 1
+
+
+def test_a_busy_process_is_seen_and_leaves_its_core() -> None:
+    policy = ThreadPolicy(cores=2)
+    time.sleep(0.3)
+    quiet = policy.others_busy()
+    assert quiet is not None
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)
+        before = torch.get_num_threads()
+        assert policy.apply() == 1  # another process holds a core
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(before)
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def test_a_requested_count_is_kept() -> None:
+    policy = ThreadPolicy(3, cores=2)
+    assert policy.apply() == 3 and policy.maybe_update() == 3
+    with pytest.raises(ValueError, match="threads"):
+        ThreadPolicy(-1)
+
+
+def test_training_reports_its_threads_and_restores_the_count(small_corpus_file: Path) -> None:
+    before = torch.get_num_threads()
+    events: list[TrainEvent] = []
+    cfg = TrainConfig(seq_length=32, batch_size=4, steps=3, eval_every=0, checkpoint_every=0)
+    train(load_corpus(small_corpus_file), ModelConfig(embedding_dim=8, hidden_size=16),
+          replace(cfg, threads=1), on_event=events.append)  # fmt: skip
+    assert {e.threads for e in events} == {1}
+    assert torch.get_num_threads() == before
