@@ -181,33 +181,6 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         assert app.model.path in saved  # type: ignore[union-attr]
 
 
-async def test_quitting_while_training_saves_a_checkpoint(
-    small_corpus_file: Path, folkgen_home: Path, one_torch_thread: None
-) -> None:
-    app = FolkgenApp(small_corpus_file, autoload_model=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot)
-        await pilot.press("t")
-        screen = app.screen
-        assert isinstance(screen, TrainScreen)
-        for field, value in (("hidden_size", "32"), ("steps", "100000"), ("eval_every", "0"),
-                             ("checkpoint_every", "0")):  # fmt: skip
-            screen.query_one(f"#f-{field}", Input).value = value
-        await pilot.press("s")
-        job = screen.job
-        assert job is not None
-        await wait_for(pilot, lambda: job.last_event and job.last_event.step >= 5, "5 steps")
-        await pilot.press("d")  # leaving the screen does not stop training
-        await pilot.pause(0.2)
-        assert job.running and not job.control.stopped
-        await pilot.press("q")
-    assert job.finished and job.control.stopped
-    from core.checkpoint import load_checkpoint
-
-    (saved,) = [p for p in (folkgen_home / "checkpoints").glob("*.pt") if ".best." not in p.name]
-    assert load_checkpoint(saved).step >= 5
-
-
 async def test_generation_streams_checks_and_keeps_a_history(
     trained_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -103,6 +103,9 @@ async def test_quit_while_training_is_prompt_saves_and_leaves_no_thread(
         job = screen.job
         assert job is not None
         await wait_for(pilot, lambda: job.last_event and job.last_event.step >= 5, "5 steps")
+        await pilot.press("d")  # leaving the screen does not stop training
+        await pilot.pause(0.2)
+        assert job.running and not job.control.stopped
         assert busy_threads()  # the check below can see a training thread
         seconds = await quit_and_time(pilot)
     assert seconds < QUIT_WITHIN, f"quitting took {seconds:.2f} s"
@@ -290,3 +293,25 @@ async def test_twenty_rapid_generates_leave_one_clean_state(
         assert screen.query_one("#history", OptionList).option_count == len(app.history)
         assert not [n for n in notices if n[1] == "error"], notices
         assert not busy_threads()
+
+
+# --- a long session ----------------------------------------------------------------------------
+
+
+async def test_footer_keys_do_not_pile_up() -> None:
+    """Textual's Footer rebuilds its keys whenever they change and used to keep every old one
+    alive (bench/long_session.py grew by ~30 MB a round); StudioFooter lets them go."""
+    import gc
+
+    from textual.widgets._footer import FooterKey
+
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        for key in "tgmdtgmdtgmdtgmd":
+            await pilot.press(key)
+            await pilot.pause(0.05)
+        gc.collect()
+        gone = [w for w in gc.get_objects() if type(w) is FooterKey and not w.is_attached]
+        shown = len(app.screen.query(FooterKey))  # in one footer
+        assert len(gone) <= 40, (len(gone), shown)  # what the last rebuild of 4 footers left

@@ -6,14 +6,23 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header, Input
 
 from folkgen_tui.widgets import NavBar
+from folkgen_tui.widgets.footer import StudioFooter
 
 if TYPE_CHECKING:
     from folkgen_tui.app import FolkgenApp
+
+
+# Screens with text fields: escape leaves the field, so that letter keys are commands again.
+LEAVE_FIELD = Binding(
+    "escape", "leave_field", "Leave field",
+    tooltip="Leave the text field, so that letter keys work as commands again",
+)  # fmt: skip
 
 
 class StudioScreen(Screen[None]):
@@ -33,7 +42,7 @@ class StudioScreen(Screen[None]):
         yield from self.compose_body()
         with Vertical(id="bottom-bars"):
             yield NavBar(self.MODE)
-            yield Footer(compact=True)
+            yield StudioFooter(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -43,6 +52,10 @@ class StudioScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
         self.studio.register_screen(self)
+
+    def typing(self) -> bool:
+        """A text field has the focus (LEAVE_FIELD is shown only then)."""
+        return isinstance(self.focused, Input)
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Textual restyles every widget of a screen coming back (in case the theme changed while

@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 
 from core.threads import all_cores
 from folkgen_tui.format import build_prompt, prompt_to_text, text_to_prompt
-from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.piano_roll import PianoRoll
@@ -72,12 +72,7 @@ class GenerateScreen(StudioScreen):
         Binding("s", "save", "Save", tooltip="Save the tune shown as .abc, .mid and .wav"),
         Binding("plus,equals_sign", "temperature(1)", "Temp+", tooltip="Temperature up"),
         Binding("minus", "temperature(-1)", "Temp-", tooltip="Temperature down"),
-        Binding(
-            "escape",
-            "leave_field",
-            "Leave field",
-            tooltip="Leave the text field, so that letter keys work as commands again",
-        ),  # fmt: skip
+        LEAVE_FIELD,
     ]
 
     def __init__(self) -> None:
@@ -217,8 +212,8 @@ class GenerateScreen(StudioScreen):
     # --- generating --------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "leave_field":  # shown only while typing, when letters are not commands
-            return isinstance(self.focused, Input)
+        if action == "leave_field":
+            return self.typing()
         playing = self._playing_shown()
         if action == "play":
             return False if playing else (True if self.shown is not None else None)

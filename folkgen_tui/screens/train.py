@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 from core.paths import training_output_path
 from core.presets import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
 from folkgen_tui.format import duration, number
-from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
 
 DEFAULT_PRESET = "tiny"
@@ -106,12 +106,7 @@ class TrainScreen(StudioScreen):
         Binding("p", "resume", "Resume", tooltip="Resume paused training"),
         Binding("x", "stop", "Stop", tooltip="Stop training (saves a checkpoint)"),
         Binding("n", "new_model", "New model", tooltip="Train a new model, not the checkpoint"),
-        Binding(
-            "escape",
-            "leave_field",
-            "Leave field",
-            tooltip="Leave the text field, so that letter keys work as commands again",
-        ),  # fmt: skip
+        LEAVE_FIELD,
     ]
 
     def __init__(self) -> None:
@@ -289,8 +284,8 @@ class TrainScreen(StudioScreen):
     # --- start / pause / stop ----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "leave_field":  # shown only while typing, when letters are not commands
-            return isinstance(self.focused, Input)
+        if action == "leave_field":
+            return self.typing()
         job = self.job
         running = job is not None and job.running
         if action == "start":
