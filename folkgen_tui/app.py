@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from core.novelty import NoveltyIndex
 
 DEFAULT_THEME = "gruvbox"
-UI_SWITCH_INTERVAL = 0.05  # seconds a thread may hold the interpreter (Python's default: 0.005)
 SETTINGS_FILE = "tui.json"
 
 
@@ -172,10 +170,6 @@ class FolkgenApp(App[None]):
     # --- start-up ----------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        # Worker threads (training, sampling) run Python between torch calls; with the default
-        # 5 ms switch interval they take the interpreter back from the UI in the middle of
-        # drawing a screen, again and again. A longer interval lets a redraw finish in one go.
-        sys.setswitchinterval(UI_SWITCH_INTERVAL)
         self.theme_changed_signal.subscribe(self, lambda theme: self._save_theme(theme.name))
         self._refresh_status()
         self.load_corpus(self.corpus_path)

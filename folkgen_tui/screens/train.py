@@ -363,8 +363,9 @@ class TrainScreen(StudioScreen):
         if self.job is None:
             return
         e = message.event
-        self.query_one("#loss-raw", Sparkline).data = message.losses
-        self.query_one("#loss-smooth", Sparkline).data = message.smooth
+        if len(message.losses) > 1:  # one point would fill the whole sparkline
+            self.query_one("#loss-raw", Sparkline).data = message.losses
+            self.query_one("#loss-smooth", Sparkline).data = message.smooth
         bar = self.query_one("#train-progress", ProgressBar)
         if e.total_steps:
             bar.update(total=e.total_steps, progress=e.step)
