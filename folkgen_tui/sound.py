@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,15 @@ class Playable:
 
 
 class Sound:
-    """One player for the whole app and a cache of rendered tunes (keyed by their text)."""
+    """One player for the whole app and a cache of the last CACHED rendered tunes (keyed by their
+    text): a minute of WAV is ~10 MB, so a long session must not keep every one it played."""
+
+    CACHED = 8
 
     def __init__(self) -> None:
         self._player: Any = None
         self._scratch: Path | None = None
-        self._cache: dict[str, Playable] = {}
+        self._cache: OrderedDict[str, Playable] = OrderedDict()
         self._kept: dict[str, Path] = {}  # scratch WAV -> its copy kept in the tunes folder
         self.now_playing: Playable | None = None
 
@@ -44,6 +48,7 @@ class Sound:
         """Render (or reuse) the tune's MIDI and WAV and read its notes. Worker thread only."""
         cached = self._cache.get(abc_text)
         if cached is not None and cached.rendered.wav_path and cached.rendered.wav_path.exists():
+            self._cache.move_to_end(abc_text)
             return Playable(key, title, cached.rendered, cached.notes)
         from core.audio import midi_notes, render
 
@@ -51,6 +56,12 @@ class Sound:
         notes = midi_notes(rendered.midi_path) if rendered.midi_path else []
         playable = Playable(key, title, rendered, notes)
         self._cache[abc_text] = playable
+        while len(self._cache) > self.CACHED:
+            _, old = self._cache.popitem(last=False)
+            if self.now_playing is None or old.rendered is not self.now_playing.rendered:
+                for path in (old.rendered.midi_path, old.rendered.wav_path):
+                    if path is not None:
+                        path.unlink(missing_ok=True)
         return playable
 
     def play(self, playable: Playable) -> None:

@@ -315,3 +315,25 @@ async def test_footer_keys_do_not_pile_up() -> None:
         gone = [w for w in gc.get_objects() if type(w) is FooterKey and not w.is_attached]
         shown = len(app.screen.query(FooterKey))  # in one footer
         assert len(gone) <= 40, (len(gone), shown)  # what the last rebuild of 4 footers left
+
+
+async def test_rendered_tunes_do_not_pile_up_in_the_scratch_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from core.corpus import load_corpus
+    from folkgen_tui.sound import Sound
+
+    monkeypatch.setattr(Sound, "CACHED", 2)
+    sound = Sound()
+    tunes = load_corpus().tunes[:3]
+    try:
+        first = sound.prepare("a", tunes[0], "a")
+        sound.prepare("b", tunes[1], "b")
+        assert first.rendered.wav_path.exists()
+        sound.prepare("c", tunes[2], "c")  # the oldest render goes, its files too
+        assert not first.rendered.wav_path.exists()
+        assert len(list(sound.scratch().glob("*.wav"))) == 2
+        again = sound.prepare("a", tunes[0], "a")  # rendered anew when asked again
+        assert again.rendered.wav_path.exists()
+    finally:
+        sound.close()
