@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home
+from folkgen_tui.memory import limit_malloc_arenas, settle_long_lived_objects
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.screens.generate import GenerateScreen
@@ -38,25 +39,6 @@ if TYPE_CHECKING:
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
-
-
-M_ARENA_MAX = -8  # glibc mallopt: how many malloc arenas threads may create
-MALLOC_ARENAS = 2
-
-
-def limit_malloc_arenas() -> None:
-    """glibc gives threads their own malloc arenas; with worker threads coming and going (each
-    training run, each tune), freed memory stayed spread over many of them and the app's
-    resident memory grew by ~25 MB per train-and-generate round of bench/long_session.py. Two
-    arenas keep it flat. Elsewhere than glibc this does nothing."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-    except (OSError, AttributeError):
-        pass
 
 
 # --- messages from the app's own workers -------------------------------------------------------
@@ -258,6 +240,7 @@ class FolkgenApp(App[None]):
     def on_novelty_ready(self, message: NoveltyReady) -> None:
         if message.corpus is self.corpus:
             self.novelty = message.novelty
+            settle_long_lived_objects()
 
     def on_corpus_loaded(self, message: CorpusLoaded) -> None:
         first = self.corpus is None
@@ -305,6 +288,7 @@ class FolkgenApp(App[None]):
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.model = message.model
         self.model_loading = False
+        settle_long_lived_objects()
         if message.announce:
             self.notify(f"Generating with {message.model.label}.", markup=False)
         self._each_screen("model_changed")

@@ -98,12 +98,26 @@ class TrainJob:
 
     def run(self) -> None:
         """The worker thread: train, reporting through messages; never raises."""
+        worker = get_current_worker()
+        try:
+            result = self._train(worker)
+        finally:
+            # The checkpoint resumed from holds the model's tensors; the job outlives the run
+            # (and the garbage collector does not look at long-lived objects), so drop it.
+            self.resume = None
+        self.finished = True
+        if isinstance(result, str):
+            self.target.post_message(TrainFinished(None, result, self.checkpoint_path))
+        else:
+            self.target.post_message(TrainFinished(result, None, self.checkpoint_path))
+
+    def _train(self, worker: Worker[None]) -> Any:
+        """core.train.train's result, or the sentence saying why it failed."""
         from core.checkpoint import CheckpointError
         from core.train import TrainError, train
 
-        worker = get_current_worker()
         try:
-            result = train(
+            return train(
                 self.corpus,
                 self.model_config,
                 self.train_config,
@@ -113,19 +127,9 @@ class TrainJob:
                 control=self.control,
             )
         except (TrainError, CheckpointError, ValueError) as e:
-            self.finished = True
-            self.target.post_message(TrainFinished(None, str(e), self.checkpoint_path))
-            return
+            return str(e)
         except Exception as e:  # out of memory, a torch error: a notice, not a traceback
-            self.finished = True
-            self.target.post_message(
-                TrainFinished(
-                    None, f"training failed: {type(e).__name__}: {e}", self.checkpoint_path
-                )
-            )
-            return
-        self.finished = True
-        self.target.post_message(TrainFinished(result, None, self.checkpoint_path))
+            return f"training failed: {type(e).__name__}: {e}"
 
     def on_event(self, event: Any, worker: Worker[None]) -> None:
         """Called by the training loop on its thread, once per step and per event."""

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Input
 
+from folkgen_tui.memory import settle_long_lived_objects
 from folkgen_tui.widgets import NavBar
 from folkgen_tui.widgets.footer import StudioFooter
 
@@ -52,6 +53,7 @@ class StudioScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
         self.studio.register_screen(self)
+        self.call_after_refresh(settle_long_lived_objects)  # its widgets live as long as the app
 
     def typing(self) -> bool:
         """A text field has the focus (LEAVE_FIELD is shown only then)."""
