@@ -14,7 +14,7 @@ from pathlib import Path
 from pty_app import Terminal
 
 ALSA_NULL = Path(__file__).parents[1] / "tests" / "data" / "alsa-null.conf"
-DRIFT_BOUND_MB = 25.0  # allowed rise of mean resident memory, second to last quarter
+DRIFT_BOUND_MB = 25.0  # allowed rise of median resident memory, second to last quarter
 
 
 def one_round(term: Terminal, tunes: int) -> None:
@@ -73,8 +73,9 @@ def main() -> None:
     # A leak keeps growing; warming up (caches, allocator pools) does not. So the verdict is on
     # the drift between the second and the last quarter of the session.
     q = max(1, len(samples) // 4)
-    second = statistics.mean(rss for _, rss in samples[q : 2 * q])
-    last = statistics.mean(rss for _, rss in samples[-q:])
+    second = statistics.median(rss for _, rss in samples[q : 2 * q])  # medians: a spike
+    last = statistics.median(rss for _, rss in samples[-q:])  # does not decide
+
     drift = last - second
     print(
         f"{len(samples)} rounds in {samples[-1][0] / 60:.1f} min ({models} checkpoints, "

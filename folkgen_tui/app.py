@@ -187,6 +187,7 @@ class FolkgenApp(App[None]):
 
     def on_torch_loaded(self, message: TorchLoaded) -> None:
         self.torch_seconds = message.seconds
+        settle_long_lived_objects()  # torch's modules: long-lived, and many
         if message.error:
             self.torch_error = message.error
             self.torch_state = "failed"
@@ -288,7 +289,6 @@ class FolkgenApp(App[None]):
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.model = message.model
         self.model_loading = False
-        settle_long_lived_objects()
         if message.announce:
             self.notify(f"Generating with {message.model.label}.", markup=False)
         self._each_screen("model_changed")

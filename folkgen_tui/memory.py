@@ -27,7 +27,9 @@ def settle_long_lived_objects() -> None:
     """Move what exists now (corpus, near-copy index, torch, the model, the screens: hundreds of
     thousands of objects) out of the cyclic garbage collector's sight. Each full collection
     walked them all, 150-200 ms with the UI frozen, a few times a minute while keys were
-    pressed; now a collection only looks at what came later. (Reference counting still frees
-    them when they go; only cycles among them would stay.)"""
+    pressed; now a collection only looks at what came later. Reference counting still frees
+    them when they go, but cycles among them would stay: so this runs only for what lives as
+    long as the app (at start-up, and when a screen is first built), never on every round of
+    work, where it would also catch passing widgets such as notifications."""
     gc.collect()
     gc.freeze()
