@@ -463,15 +463,13 @@ class GenerateScreen(StudioScreen):
 
     def playback_changed(self) -> None:
         roll = self.query_one("#piano-roll", PianoRoll)
-        playing = self.studio.sound.now_playing
+        sound = self.studio.sound
+        playing = sound.now_playing
         if playing is not None and self._playing_shown():
-            roll.play_along(playing.notes, playing.duration_seconds, self._position)
+            roll.play_along(playing.notes, playing.duration_seconds, lambda: sound.position_seconds)
         else:
             roll.stop_along()
         self.refresh_bindings()
-
-    def _position(self) -> float | None:
-        return self.studio.sound.position_seconds
 
     # --- saving ------------------------------------------------------------------------------
 
