@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home
@@ -32,6 +33,7 @@ from folkgen_tui.screens.models import ModelsScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.state import LoadedModel, TuneRecord
+from folkgen_tui.workers import own_thread
 
 if TYPE_CHECKING:
     from core.corpus import Corpus, CorpusStats
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
+PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
 
 
 # --- messages from the app's own workers -------------------------------------------------------
@@ -48,6 +51,10 @@ SETTINGS_FILE = "tui.json"
 class TorchLoaded(Message):
     error: str | None
     seconds: float
+
+
+class TorchWarmedUp(Message):
+    pass
 
 
 @dataclass
@@ -145,6 +152,7 @@ class FolkgenApp(App[None]):
         self.torch_seconds = 0.0
         self._screens: list[StudioScreen] = []
         self._quitting = False
+        self._switching_to_built_screen = False
         self._settings = self._read_settings()
         wanted = theme or self._settings.get("theme") or DEFAULT_THEME
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
@@ -159,6 +167,32 @@ class FolkgenApp(App[None]):
         self.call_after_refresh(self._load_torch)
         self.set_interval(0.25, self._watch_playback)
 
+    # --- screens -----------------------------------------------------------------------------
+
+    def _prebuild_next_screen(self) -> None:
+        """Build the screens not visited yet, one at a time while the app is quiet after start-up:
+        a screen's first build takes ~150 ms, which would otherwise be the wait after its key.
+        Textual has no public call for this; `_init_mode` is what `switch_mode` does for a mode
+        seen for the first time, less making it current (textual is pinned to one version)."""
+        for mode in self.MODES:
+            if mode not in self._screen_stacks:
+                self._init_mode(mode)
+                self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
+                return
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        # Textual holds every screen switch back for 50 ms (`delay_update`) to hide a screen
+        # still being built. A built one can be shown at once: 50 ms less for each key.
+        self._switching_to_built_screen = mode in self._screen_stacks
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self._switching_to_built_screen = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        if not self._switching_to_built_screen:
+            super().delay_update(delay)
+
     def register_screen(self, screen: StudioScreen) -> None:
         if screen not in self._screens:
             self._screens.append(screen)
@@ -172,6 +206,7 @@ class FolkgenApp(App[None]):
                 getattr(screen, hook)()
 
     @work(thread=True, group="torch", exit_on_error=False)
+    @own_thread
     def _load_torch(self) -> None:
         t0 = time.perf_counter()
         try:
@@ -179,11 +214,18 @@ class FolkgenApp(App[None]):
 
             import core.checkpoint  # noqa: F401
             import core.sample  # noqa: F401
-            import core.train  # noqa: F401
+            import core.train
         except Exception as e:  # a broken torch install must not take the app down
             self.post_message(TorchLoaded(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
             return
         self.post_message(TorchLoaded(None, time.perf_counter() - t0))
+        # What torch imports at a first training step, now rather than in the first run.
+        with contextlib.suppress(Exception):  # then training imports it itself
+            core.train.import_optimizer_modules()
+            self.post_message(TorchWarmedUp())
+
+    def on_torch_warmed_up(self, message: TorchWarmedUp) -> None:
+        settle_long_lived_objects()  # the ~800 modules torch's optimizers import
 
     def on_torch_loaded(self, message: TorchLoaded) -> None:
         self.torch_seconds = message.seconds
@@ -203,6 +245,7 @@ class FolkgenApp(App[None]):
                 self._autoload_model()
         self._each_screen("torch_changed")
         self._refresh_status()
+        self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
 
     def _autoload_model(self) -> None:
         from core.paths import resolve_model_path
@@ -270,6 +313,7 @@ class FolkgenApp(App[None]):
         self._load_model(path, why, announce)
 
     @work(thread=True, group="model", exclusive=True, exit_on_error=False)
+    @own_thread
     def _load_model(self, path: Path, why: str, announce: bool) -> None:
         try:
             from core.checkpoint import CheckpointError, load_checkpoint

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, Sparkline, Static
+from textual.widgets import DataTable, Input, OptionList, Static
 
 import folkgen_tui.workers
 from folkgen_tui.app import FolkgenApp
@@ -19,7 +19,8 @@ from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.help import HelpScreen
 from folkgen_tui.screens.models import ModelsScreen
 from folkgen_tui.screens.train import TrainScreen
-from folkgen_tui.widgets import AbcView, BarChart, VocabGrid
+from folkgen_tui.widgets import AbcView, BarChart, LossChart, VocabGrid
+from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.stat_cards import StatCards
 from tests.app_helpers import (
@@ -149,17 +150,18 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         job = screen.job
         assert job is not None and app.training is job
         await wait_for(pilot, lambda: job.last_event and job.last_event.step >= 30, "30 steps")
-        await wait_for(pilot, lambda: len(screen.query_one("#loss-raw", Sparkline).data or []) >= 5,
+        await wait_for(pilot, lambda: len(screen.query_one("#loss-raw", LossChart).data or []) >= 5,
                        "the sparkline")  # fmt: skip
-        assert screen.query_one("#loss-smooth", Sparkline).data
+        assert screen.query_one("#loss-smooth", LossChart).data
         await pilot.pause(0.3)
         state = text_of(screen, "#train-state")
         assert state.startswith("Training: step ") and state.endswith("/100000"), state
         assert int(state.split()[2].split("/")[0]) >= 30
         assert "training" in app.status_line
 
-        await pilot.press("p")
-        await wait_for(pilot, lambda: job.last_event.kind == "paused", "the pause")
+        footer = screen.query_one(StudioFooter)
+        await pilot.click(StudioFooter, offset=(footer.render().plain.index("Pause"), 0))
+        await wait_for(pilot, lambda: job.last_event.kind == "paused", "the pause (clicked)")
         await pilot.pause(0.1)
         paused_at = job.last_event.step
         assert text_of(screen, "#train-state").startswith(f"Paused at step {paused_at}")

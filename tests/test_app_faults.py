@@ -20,6 +20,7 @@ from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.widgets import AbcView
+from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from tests.app_helpers import (
     ALSA_NULL,
@@ -298,23 +299,105 @@ async def test_twenty_rapid_generates_leave_one_clean_state(
 # --- a long session ----------------------------------------------------------------------------
 
 
-async def test_footer_keys_do_not_pile_up() -> None:
-    """Textual's Footer rebuilds its keys whenever they change and used to keep every old one
-    alive (bench/long_session.py grew by ~30 MB a round); StudioFooter lets them go."""
-    import gc
+def footer_text(app: FolkgenApp) -> str:
+    return app.screen.query_one(StudioFooter).render().plain
 
-    from textual.widgets._footer import FooterKey
 
+async def test_footer_is_one_line_that_follows_the_keys() -> None:
+    """The footer draws its keys as one line (Textual's Footer rebuilt a widget per key on each
+    change: ~20 ms of every screen switch, and every old key kept alive). It still follows the
+    keys that apply, and a click on a key presses it."""
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
-        for key in "tgmdtgmdtgmdtgmd":
+        await wait_ready(pilot)
+        for key in "tgmd":
             await pilot.press(key)
             await pilot.pause(0.05)
-        gc.collect()
-        gone = [w for w in gc.get_objects() if type(w) is FooterKey and not w.is_attached]
-        shown = len(app.screen.query(FooterKey))  # in one footer
-        assert len(gone) <= 40, (len(gone), shown)  # what the last rebuild of 4 footers left
+            footer = app.screen.query_one(StudioFooter)
+            assert not footer.children
+            screen = app.screen
+            assert isinstance(screen, StudioScreen)
+            shown = [a.binding.description for a in screen.active_bindings.values()
+                     if a.binding.show]  # fmt: skip
+            text = footer_text(app)
+            assert shown and all(d in text for d in shown), (key, text, shown)
+            assert text.rstrip().endswith("^p palette"), text
+        await pilot.press("t")
+        await pilot.pause(0.05)
+        text = footer_text(app)
+        assert text.startswith("s Start p Pause x Stop "), text  # pause and stop shown dimmed
+        assert "Resume" not in text and "New model" not in text and "Leave field" not in text
+        app.screen.query_one("#f-steps", Input).focus()
+        await pilot.pause(0.05)
+        assert "esc Leave field" in footer_text(app)
+        await pilot.press("escape")
+        await pilot.pause(0.05)
+        assert "Leave field" not in footer_text(app)
+        text = footer_text(app)  # a click on a key presses it
+        await pilot.click(StudioFooter, offset=(text.index("^p") + 1, 0))
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette", "the palette")
+
+
+async def test_screens_are_built_ahead_and_shown_at_once() -> None:
+    """After start-up every screen is built in the background, so that its key does not wait
+    for it; and a built screen is shown at once (Textual holds a screen switch back 50 ms)."""
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await wait_for(pilot, lambda: all(app.studio_screen(m) for m in FolkgenApp.MODES),
+                       "every screen built", timeout=10)  # fmt: skip
+        await pilot.pause(0.2)
+        await pilot.press("g")
+        assert isinstance(app.screen, GenerateScreen)
+        assert app._batch_count == 0  # drawing is not held back
+
+
+async def test_torch_work_runs_on_threads_of_its_own(
+    small_model: Path, folkgen_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch's OpenMP keeps helper threads for each thread that ran parallel work, as long as
+    that thread lives. On Textual's pooled worker threads (asyncio_N, never ended) they stayed,
+    more OpenMP threads than cores made OpenMP stop spinning, and training in the app ran ~0.8x
+    as fast as the CLI. Every worker that uses torch runs on a thread that ends with it."""
+    import core.checkpoint
+    import core.sample
+    import core.train
+
+    used: dict[str, set[str]] = {}
+
+    def record(owner: Any, name: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            used.setdefault(name, set()).add(threading.current_thread().name)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, wrapper)
+
+    record(core.checkpoint, "load_checkpoint")
+    record(core.sample.Sampler, "stream")
+    record(core.train, "train")
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        await pilot.press("g", "enter")
+        await wait_for(pilot, lambda: app.history and app.history[-1].text, "a tune")
+        await pilot.press("m")
+        screen = app.screen
+        await wait_for(pilot, lambda: getattr(screen, "infos", None), "the checkpoint details")
+        await pilot.press("t")
+        train_screen = app.screen
+        assert isinstance(train_screen, TrainScreen)
+        for field, value in (("hidden_size", "16"), ("steps", "3"), ("eval_every", "0"),
+                             ("checkpoint_every", "0")):  # fmt: skip
+            train_screen.query_one(f"#f-{field}", Input).value = value
+        await pilot.press("s")
+        job = train_screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: job.finished, "the training run", timeout=30)
+    assert set(used) == {"load_checkpoint", "stream", "train"}, used
+    threads = set().union(*used.values())
+    assert all(name.startswith("folkgen-") for name in threads), used
 
 
 async def test_rendered_tunes_do_not_pile_up_in_the_scratch_folder(

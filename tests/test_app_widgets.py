@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from rich.style import Style
+from textual.app import App, ComposeResult
 
 from folkgen_tui.format import build_prompt, duration, prompt_to_text, show_char, text_to_prompt
 from folkgen_tui.widgets.abc_view import highlight_abc
 from folkgen_tui.widgets.bar_chart import bar
+from folkgen_tui.widgets.loss_chart import LossChart, column_means
 from folkgen_tui.widgets.piano_roll import AHEAD, EMPTY, PLAYED, SOUNDING, PianoRoll, note_name
 from folkgen_tui.workers import bucket_means
 
@@ -64,3 +67,32 @@ def test_loss_history_is_summarised_for_the_sparkline() -> None:
     means = bucket_means(values, points=10)
     assert len(means) == 10 and means[0] == 49.5 and means[-1] == 949.5
     assert bucket_means([1.0, 2.0], points=10) == [1.0, 2.0]
+
+
+def test_loss_chart_columns_are_run_means() -> None:
+    assert column_means([1.0, 3.0, 5.0, 7.0], 2) == [2.0, 6.0]
+    assert column_means([1.0, 2.0], 4) == [1.0, 1.0, 2.0, 2.0]  # few values: each spans columns
+
+
+class ChartApp(App[None]):
+    CSS = "LossChart { width: 10; height: 2; }"
+
+    def compose(self) -> ComposeResult:
+        yield LossChart()
+
+
+@pytest.mark.asyncio
+async def test_loss_chart_draws_bars_and_redraws_only_for_new_data() -> None:
+    app = ChartApp()
+    async with app.run_test(size=(20, 4)) as pilot:
+        chart = app.query_one(LossChart)
+        await pilot.pause()
+        assert [chart.render_line(y).text for y in (0, 1)] == [" " * 10, "▁" * 10]  # no data
+        chart.data = [float(i) for i in range(10)]  # rising: from nothing to full height
+        top, bottom = (chart.render_line(y).text for y in (0, 1))
+        assert bottom[0] == "▁" and bottom[-1] == "█" and top[0] == " " and top[-1] == "█"
+        assert list(bottom) == sorted(bottom, key="▁▂▃▄▅▆▇█".index)
+        assert chart.render_line(0) is chart.render_line(0)  # kept, not drawn again
+        before = chart.render_line(1)
+        chart.data = [9.0 - i for i in range(10)]
+        assert chart.render_line(1).text == before.text[::-1]

@@ -43,7 +43,7 @@ class StudioScreen(Screen[None]):
         yield from self.compose_body()
         with Vertical(id="bottom-bars"):
             yield NavBar(self.MODE)
-            yield StudioFooter(compact=True)
+            yield StudioFooter()
 
     def compose_body(self) -> ComposeResult:
         yield from ()

@@ -18,6 +18,7 @@ from textual.worker import get_current_worker
 from core.paths import checkpoint_files, checkpoints_dir
 from folkgen_tui.format import file_size, number
 from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.workers import own_thread
 
 
 @dataclass
@@ -178,6 +179,7 @@ class ModelsScreen(StudioScreen):
         return [clip(info.corpus, 16), info.model, f"{info.step:,}", number(info.val_bpc)]
 
     @work(thread=True, group="model-infos", exclusive=True, exit_on_error=False)
+    @own_thread
     def _read_infos(self, paths: list[Path]) -> None:
         from core.checkpoint import CheckpointError, load_checkpoint
 

@@ -9,21 +9,21 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Label, Log, ProgressBar, Select, Sparkline, Static
+from textual.widgets import Input, Label, Log, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
 from core.paths import training_output_path
 from core.presets import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
 from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
-from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
+from folkgen_tui.widgets import LossChart
+from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress, own_thread
 
 DEFAULT_PRESET = "tiny"
 
@@ -137,9 +137,9 @@ class TrainScreen(StudioScreen):
                 yield ProgressBar(id="train-progress", show_eta=False)
                 yield Static("", id="train-numbers")
                 yield Label("loss per step", classes="spark-label")
-                yield Sparkline([], id="loss-raw", summary_function=_mean)
+                yield LossChart(id="loss-raw")
                 yield Label("smoothed loss", classes="spark-label")
-                yield Sparkline([], id="loss-smooth", summary_function=_mean)
+                yield LossChart(id="loss-smooth")
                 yield Log(id="train-log", max_lines=500)
 
     def _field(self, name: str, label: str, kind: Any) -> ComposeResult:
@@ -237,6 +237,7 @@ class TrainScreen(StudioScreen):
         self._read_checkpoint(path)
 
     @work(thread=True, group="resume", exclusive=True, exit_on_error=False)
+    @own_thread
     def _read_checkpoint(self, path: Path) -> None:
         from core.checkpoint import CheckpointError, load_checkpoint
 
@@ -328,8 +329,8 @@ class TrainScreen(StudioScreen):
         path = training_output_path(corpus.name, self.preset.name, resumed)
         self.job = TrainJob(self, corpus, model, cfg, path, resume=ckpt)
         studio.training = self.job
-        self.query_one("#loss-raw", Sparkline).data = []
-        self.query_one("#loss-smooth", Sparkline).data = []
+        self.query_one("#loss-raw", LossChart).data = []
+        self.query_one("#loss-smooth", LossChart).data = []
         bar = self.query_one("#train-progress", ProgressBar)
         bar.update(total=None if cfg.minutes else cfg.steps, progress=ckpt.step if ckpt else 0)
         log = self.query_one("#train-log", Log)
@@ -363,9 +364,9 @@ class TrainScreen(StudioScreen):
         if self.job is None:
             return
         e = message.event
-        if len(message.losses) > 1:  # one point would fill the whole sparkline
-            self.query_one("#loss-raw", Sparkline).data = message.losses
-            self.query_one("#loss-smooth", Sparkline).data = message.smooth
+        if len(message.losses) > 1:  # one point would fill the whole chart
+            self.query_one("#loss-raw", LossChart).data = message.losses
+            self.query_one("#loss-smooth", LossChart).data = message.smooth
         bar = self.query_one("#train-progress", ProgressBar)
         if e.total_steps:
             bar.update(total=e.total_steps, progress=e.step)
@@ -443,41 +444,30 @@ class TrainScreen(StudioScreen):
             self.studio.train_status = ""
 
     def _show_numbers(self, e: Any | None) -> None:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column(no_wrap=True)
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column(no_wrap=True)
         if e is None:
             rows = [("step", "–", "chars/s", "–"), ("loss", "–", "elapsed", "–"),
                     ("smoothed", "–", "ETA", "–"), ("val bits/char", "–", "best", "–")]  # fmt: skip
         else:
             step = f"{e.step:,}" + (f" / {e.total_steps:,}" if e.total_steps else "")
+            threads = f" ({e.threads} thread{'s' if e.threads != 1 else ''})" if e.threads else ""
             rows = [
-                (
-                    "step",
-                    step,
-                    "chars/s",
-                    f"{e.chars_per_sec:,.0f}"
-                    + (
-                        f" ({e.threads} thread{'s' if e.threads != 1 else ''})" if e.threads else ""
-                    ),
-                ),
+                ("step", step, "chars/s", f"{e.chars_per_sec:,.0f}{threads}"),
                 ("loss", number(e.loss), "elapsed", duration(e.elapsed_s)),
                 ("smoothed", number(e.smooth_loss), "ETA", duration(e.eta_s)),
                 ("val bits/char", number(e.val_bpc), "best", number(e.best_val_bpc)),
             ]
-        for a, b, c, d in rows:
-            table.add_row(a, Text(b), c, Text(d))
-        self.query_one("#train-numbers", Static).update(table, layout=False)  # fixed size
+        # Plain text in columns (a Rich Table re-measured itself on every update, 4 a second).
+        widths = [max(len(row[i]) for row in rows) + 2 for i in range(3)]
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, (a, b, c, d) in enumerate(rows):
+            text.append(a.ljust(widths[0]), "bold")
+            text.append(b.ljust(widths[1]))
+            text.append(c.ljust(widths[2]), "bold")
+            text.append(d + ("\n" if i < len(rows) - 1 else ""))
+        self.query_one("#train-numbers", Static).update(text, layout=False)  # fixed size
 
     def corpus_changed(self) -> None:
         self._show_state()
 
     def torch_changed(self) -> None:
         self.refresh_bindings()
-
-
-def _mean(values: Any) -> float:
-    values = list(values)
-    return sum(values) / len(values) if values else 0.0

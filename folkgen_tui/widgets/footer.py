@@ -1,19 +1,111 @@
-"""Textual's Footer without its leak."""
+"""The footer: the current screen's keys in plain words, drawn as one line of text."""
 
 from __future__ import annotations
 
-from textual.widgets import Footer
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import events
+from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+# (key as shown, description, enabled, key to simulate when clicked)
+FooterEntry = tuple[str, str, bool, str]
 
 
-class StudioFooter(Footer):
-    """The Footer recomposes whenever the keys that apply change (several times per generated
-    tune here), and binds each new key to its `compact` setting with a watcher. Textual prunes
-    those watchers only when `compact` changes, which it never does, so every removed key stayed
-    alive: 456 widgets per round of bench/long_session.py, about 30 MB. This drops them."""
+class StudioFooter(Widget):
+    """Like Textual's Footer, but one widget: Textual's rebuilds a widget per key whenever the
+    keys that apply change (several times per screen switch), which cost ~20 ms of each switch
+    and, through a watcher Textual never prunes, kept every old key alive. This one redraws its
+    line only when the keys differ."""
 
-    async def recompose(self) -> None:
-        await super().recompose()
-        watchers: dict[str, list[tuple[object, object]]] = getattr(self, "__watchers", {})
-        for bound in watchers.values():
-            bound[:] = [(node, callback) for node, callback in bound
-                        if getattr(node, "is_attached", True)]  # fmt: skip
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {"studio-footer--key", "studio-footer--description"}
+    DEFAULT_CSS = """
+    StudioFooter {
+        height: 1;
+        background: $footer-background;
+        color: $footer-foreground;
+        text-wrap: nowrap;
+        .studio-footer--key {
+            color: $footer-key-foreground;
+            background: $footer-key-background;
+            text-style: bold;
+        }
+        .studio-footer--description {
+            color: $footer-description-foreground;
+            background: $footer-description-background;
+        }
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: tuple[FooterEntry, ...] = ()
+        self.palette: FooterEntry | None = None
+        self._spans: list[tuple[int, int, str]] = []  # (start, end, key): what a click presses
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self.call_after_refresh(self._update_entries)
+
+    def on_unmount(self) -> None:
+        self.screen.bindings_updated_signal.unsubscribe(self)
+
+    def _bindings_changed(self, screen: Screen[object]) -> None:
+        if self.is_attached and screen is self.screen:
+            self._update_entries()
+
+    def _update_entries(self) -> None:
+        bindings = self.screen.active_bindings
+        entries: dict[str, FooterEntry] = {}  # one per action, as Textual's Footer shows them
+        for _node, binding, enabled, _tooltip in bindings.values():
+            if binding.show and binding.action not in entries:
+                display = self.app.get_key_display(binding)
+                entries[binding.action] = (display, binding.description, enabled, binding.key)
+        palette: FooterEntry | None = None
+        if self.app.ENABLE_COMMAND_PALETTE and self.app.COMMAND_PALETTE_BINDING in bindings:
+            _node, binding, enabled, _tooltip = bindings[self.app.COMMAND_PALETTE_BINDING]
+            display = self.app.get_key_display(binding)
+            palette = (display, binding.description, enabled, binding.key)
+        if (tuple(entries.values()), palette) != (self.entries, self.palette):
+            self.entries, self.palette = tuple(entries.values()), palette
+            self.refresh()  # one line of fixed height: no layout
+
+    def render(self) -> Text:
+        key_style = self.get_component_rich_style("studio-footer--key")
+        description_style = self.get_component_rich_style("studio-footer--description")
+        line = Text(no_wrap=True, overflow="crop", end="")
+        self._spans = []
+
+        def add(entry: FooterEntry) -> None:
+            display, description, enabled, key = entry
+            start = len(line)
+            line.append(display, key_style)
+            if description:
+                line.append(f" {description}", description_style)
+            if not enabled:
+                line.stylize("dim", start)
+            self._spans.append((start, len(line), key))
+
+        for entry in self.entries:
+            add(entry)
+            line.append(" ")
+        if self.palette is not None:  # on the right, where Textual's Footer puts it
+            display, description = self.palette[:2]
+            gap = (
+                self.size.width - len(line) - len(display) - len(description) - 3
+            )  # and a space after
+            if gap > 0:
+                line.append(" " * gap + "▏")  # the separator Textual's Footer draws
+                add(self.palette)
+        return line
+
+    def on_click(self, event: events.Click) -> None:
+        for start, end, key in self._spans:
+            if start <= event.x < end:
+                event.stop()
+                self.app.simulate_key(key)
+                return
