@@ -15,6 +15,8 @@ import os
 import time
 
 CHECK_EVERY_S = 2.0
+MIN_WINDOW_TICKS = 25  # per CPU (0.25 s at 100 Hz): in a shorter look, one tick of another
+# process reads as a busy core (training started in the app with 1 thread on an idle machine)
 
 
 def _cpu_sample() -> tuple[int, int, int, int] | None:
@@ -63,13 +65,15 @@ class ThreadPolicy:
         self.threads = requested or self.cores
 
     def others_busy(self) -> float | None:
-        """Cores other processes used since the last look (None without /proc)."""
+        """Cores other processes used since the last look (None without /proc, or when the last
+        look was too recent to judge)."""
         now = _cpu_sample()
         last, self._last = self._last, now
         if now is None or last is None:
             return None
         total, idle, ours = (a - b for a, b in zip(now[:3], last[:3], strict=True))
-        if total <= 0:
+        if total < MIN_WINDOW_TICKS * now[3]:
+            self._last = last  # too short to judge: keep looking from the earlier sample
             return None
         return max(0.0, (total - idle - ours) / (total / now[3]))
 

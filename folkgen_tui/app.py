@@ -6,8 +6,12 @@ on a worker thread right after it, while the screens show that they are waiting 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
+import select
+import signal
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -153,6 +157,7 @@ class FolkgenApp(App[None]):
         self._screens: list[StudioScreen] = []
         self._quitting = False
         self._switching_to_built_screen = False
+        self._terminal_gone = False
         self._settings = self._read_settings()
         wanted = theme or self._settings.get("theme") or DEFAULT_THEME
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
@@ -166,6 +171,27 @@ class FolkgenApp(App[None]):
         # torch after the first frame: its import takes seconds and holds the interpreter.
         self.call_after_refresh(self._load_torch)
         self.set_interval(0.25, self._watch_playback)
+        if not self.is_headless:
+            self._watch_terminal()
+
+    def _watch_terminal(self) -> None:
+        """Closing the terminal (its window, tmux, an SSH link) must not lose a training run:
+        SIGHUP and SIGTERM quit as q does, which saves a checkpoint first. And when no signal
+        comes (killing tmux around `make run` left the app spinning on a dead terminal, 100 % of
+        a core), a hung-up terminal is noticed within a second."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(AttributeError, NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._terminal_lost)
+        stdin = sys.__stdin__
+        if stdin is not None and stdin.isatty():
+            fd = stdin.fileno()
+            self.set_interval(1.0, lambda: self._terminal_lost() if hung_up(fd) else None)
+
+    def _terminal_lost(self) -> None:
+        if not self._terminal_gone:
+            self._terminal_gone = True
+            self.call_later(self.action_quit)
 
     # --- screens -----------------------------------------------------------------------------
 
@@ -519,6 +545,13 @@ class FolkgenApp(App[None]):
                 f"{event.worker.name or 'background task'} failed: {type(error).__name__}: {error}",
                 severity="error", timeout=15, markup=False,
             )  # fmt: skip
+
+
+def hung_up(fd: int) -> bool:
+    """The terminal on `fd` has gone: its other end was closed."""
+    poller = select.poll()
+    poller.register(fd, 0)  # hang-ups and errors are reported whatever is asked for
+    return bool(poller.poll(0))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

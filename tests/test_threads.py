@@ -25,7 +25,7 @@ def test_threads_for() -> None:
 
 def test_a_busy_process_is_seen_and_leaves_its_core() -> None:
     policy = ThreadPolicy(cores=2)
-    time.sleep(0.3)
+    time.sleep(0.4)
     quiet = policy.others_busy()
     assert quiet is not None
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -38,6 +38,16 @@ def test_a_busy_process_is_seen_and_leaves_its_core() -> None:
     finally:
         busy.kill()
         busy.wait()
+
+
+def test_a_look_too_short_to_judge_keeps_all_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training looks at the machine when its loop starts, a moment after the policy was made:
+    one tick of another process in that moment must not read as a busy core."""
+    samples = iter([(0, 0, 0, 2), (2, 0, 1, 2), (200, 0, 100, 2)])  # (total, idle, ours, cpus)
+    monkeypatch.setattr("core.threads._cpu_sample", lambda: next(samples))
+    policy = ThreadPolicy(cores=2)
+    assert policy.others_busy() is None  # 1 tick of 2: too short a look
+    assert policy.others_busy() == 1.0  # measured from the first sample: one core busy
 
 
 def test_a_requested_count_is_kept() -> None:
