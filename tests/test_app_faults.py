@@ -22,6 +22,7 @@ from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.workers import TrainJob
 from tests.app_helpers import (
     ALSA_NULL,
     make_checkpoint,
@@ -85,6 +86,19 @@ def small_model(tmp_path: Path) -> Path:
     return make_checkpoint(tmp_path / "small.pt", hidden=64)
 
 
+async def start_training(pilot: Pilot[Any], hidden_size: int, steps: int) -> TrainJob:
+    """On the Train screen, a small recipe without evaluations or checkpoints; started."""
+    await pilot.press("t")
+    screen = pilot.app.screen
+    assert isinstance(screen, TrainScreen)
+    for field, value in (("hidden_size", hidden_size), ("steps", steps), ("eval_every", 0),
+                         ("checkpoint_every", 0)):  # fmt: skip
+        screen.query_one(f"#f-{field}", Input).value = str(value)
+    await pilot.press("s")
+    assert screen.job is not None
+    return screen.job
+
+
 # --- quitting in the middle of work -----------------------------------------------------------
 
 
@@ -94,15 +108,7 @@ async def test_quit_while_training_is_prompt_saves_and_leaves_no_thread(
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot)
-        await pilot.press("t")
-        screen = app.screen
-        assert isinstance(screen, TrainScreen)
-        for field, value in (("hidden_size", "64"), ("steps", "100000"), ("eval_every", "0"),
-                             ("checkpoint_every", "0")):  # fmt: skip
-            screen.query_one(f"#f-{field}", Input).value = value
-        await pilot.press("s")
-        job = screen.job
-        assert job is not None
+        job = await start_training(pilot, hidden_size=64, steps=100000)
         await wait_for(pilot, lambda: job.last_event and job.last_event.step >= 5, "5 steps")
         await pilot.press("d")  # leaving the screen does not stop training
         await pilot.pause(0.2)
@@ -385,15 +391,7 @@ async def test_torch_work_runs_on_threads_of_its_own(
         await pilot.press("m")
         screen = app.screen
         await wait_for(pilot, lambda: getattr(screen, "infos", None), "the checkpoint details")
-        await pilot.press("t")
-        train_screen = app.screen
-        assert isinstance(train_screen, TrainScreen)
-        for field, value in (("hidden_size", "16"), ("steps", "3"), ("eval_every", "0"),
-                             ("checkpoint_every", "0")):  # fmt: skip
-            train_screen.query_one(f"#f-{field}", Input).value = value
-        await pilot.press("s")
-        job = train_screen.job
-        assert job is not None
+        job = await start_training(pilot, hidden_size=16, steps=3)
         await wait_for(pilot, lambda: job.finished, "the training run", timeout=30)
     assert set(used) == {"load_checkpoint", "stream", "train"}, used
     threads = set().union(*used.values())
