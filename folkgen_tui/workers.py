@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import functools
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -147,8 +148,9 @@ class TrainJob:
         # as it wakes (a key answered in a median of 17 ms instead of 21, the 90th percentile
         # 25 instead of 40, measured here). Linux niceness is per thread, and torch's OpenMP
         # helpers, started from this thread, inherit it; the thread ends with the run.
-        with contextlib.suppress(AttributeError, OSError):  # not on Linux: the same priority
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
+        if sys.platform.startswith("linux"):  # elsewhere the id is not a thread's: no change
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
         try:
             result = self._train(worker)
         finally:
