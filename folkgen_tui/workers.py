@@ -25,6 +25,8 @@ from textual.dom import DOMNode
 from textual.message import Message
 from textual.worker import Worker, get_current_worker
 
+from folkgen_tui.widgets.loss_chart import bucket_means
+
 PROGRESS_INTERVAL = 0.25  # seconds between step reports
 TRAINING_NICE = 5  # the training thread's niceness (the UI thread's is 0)
 CHUNK_INTERVAL = 0.03  # seconds between streamed text chunks
@@ -82,18 +84,6 @@ class TrainFinished(Message):
     result: Any | None  # core.train.TrainResult, None when training failed
     error: str | None
     checkpoint_path: Path | None
-
-
-def bucket_means(values: list[float], points: int = SPARK_POINTS) -> list[float]:
-    """At most `points` values: the means of equal runs of `values` (the shape of the curve)."""
-    if len(values) <= points:
-        return list(values)
-    import numpy as np  # not at import time: the first frame should not wait for it
-
-    arr = np.asarray(values, dtype=np.float64)
-    edges = np.linspace(0, len(arr), points + 1).astype(int)
-    sums = np.add.reduceat(arr, edges[:-1])
-    return (sums / np.diff(edges)).tolist()
 
 
 @dataclass
@@ -196,7 +186,11 @@ class TrainJob:
             return
         self._last_post = now
         self.target.post_message(
-            TrainProgress(event, bucket_means(self.losses), bucket_means(self.smooth))
+            TrainProgress(
+                event,
+                bucket_means(self.losses, SPARK_POINTS),
+                bucket_means(self.smooth, SPARK_POINTS),
+            )
         )
 
 

@@ -11,9 +11,8 @@ from textual.app import App, ComposeResult
 from folkgen_tui.format import build_prompt, duration, prompt_to_text, show_char, text_to_prompt
 from folkgen_tui.widgets.abc_view import highlight_abc
 from folkgen_tui.widgets.bar_chart import bar
-from folkgen_tui.widgets.loss_chart import LossChart, column_means
+from folkgen_tui.widgets.loss_chart import LossChart, bucket_means, column_means
 from folkgen_tui.widgets.piano_roll import AHEAD, EMPTY, PLAYED, SOUNDING, PianoRoll, note_name
-from folkgen_tui.workers import bucket_means
 
 
 @dataclass

@@ -13,16 +13,24 @@ BARS = "▁▂▃▄▅▆▇█"
 COLOR_LEVELS = 32  # bar colours are quantised, so that neighbouring bars share one segment
 
 
+def bucket_means(values: Sequence[float], points: int) -> list[float]:
+    """At most `points` values: the means of equal runs of `values` (the shape of the curve)."""
+    if len(values) <= points:
+        return list(values)
+    import numpy as np  # not at import time: the first frame should not wait for it
+
+    arr = np.asarray(values, dtype=np.float64)
+    edges = np.linspace(0, len(arr), points + 1).astype(int)
+    sums = np.add.reduceat(arr, edges[:-1])
+    return (sums / np.diff(edges)).tolist()
+
+
 def column_means(values: Sequence[float], width: int) -> list[float]:
     """`width` values: the means of equal runs of `values`; with fewer values than columns,
     each value spans several columns."""
     n = len(values)
     if n >= width:
-        out = []
-        for c in range(width):
-            part = values[n * c // width : n * (c + 1) // width]
-            out.append(sum(part) / len(part))
-        return out
+        return bucket_means(values, width)
     return [values[c * n // width] for c in range(width)]
 
 
