@@ -13,6 +13,7 @@ import secrets
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -36,9 +37,18 @@ class SampleOptions:
     stop_at_tune_end: bool = True  # stop at the blank line that ends a tune
     grammar: bool = False  # draw only characters ABC syntax allows next (core/abc_grammar.py)
 
+    # Below this the tempered logits overflow float32 (1e-308 gave NaN and numpy warnings), and
+    # the draw is the greedy one anyway: 0 asks for greedy.
+    MIN_TEMPERATURE: ClassVar[float] = 1e-3
+
     def validate(self, vocab: Vocabulary) -> None:
         if not np.isfinite(self.temperature) or self.temperature < 0:
             raise ValueError(f"temperature must be 0 or more, not {self.temperature}")
+        if 0 < self.temperature < self.MIN_TEMPERATURE:
+            raise ValueError(
+                f"temperature must be 0 (greedy) or at least {self.MIN_TEMPERATURE:g}, "
+                f"not {self.temperature:g}"
+            )
         if self.top_k is not None and self.top_k < 0:
             raise ValueError(f"top-k must be 0 (off) or more, not {self.top_k}")
         if not 0 <= self.max_chars <= MAX_CHARS_LIMIT:
