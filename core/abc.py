@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
 import tempfile
+import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,6 +25,10 @@ from core.corpus import header_field, normalize_key
 ABC2MIDI = "abc2midi"
 ABC2MIDI_PACKAGE = "abcmidi"
 CHECK_TIMEOUT = 10.0
+MIB = 1 << 20
+# What a tool may print that is kept; the rest is dropped (a 10 MB file of junk makes abc2midi
+# print an error per character).
+MAX_OUTPUT = MIB
 
 # abc2midi prints these for nearly every tune with repeats (781 and 794 of the 817 corpus tunes):
 # kept apart from the warnings a person is shown.
@@ -68,37 +75,105 @@ def find_tool(tool: str, packages: str) -> str:
     return path
 
 
-def run_tool(
-    args: list[str], *, cwd: Path, timeout: float, error: type[ToolTimeout] = ToolTimeout
-) -> tuple[int, str]:
-    """Run a program (no shell) and return (exit status, stdout and stderr together).
+@dataclass(frozen=True)
+class Limits:
+    """What a child program may use: bytes of address space and bytes per file it writes."""
 
-    The program gets its own process group, and on timeout the whole group is killed: a wrapper
-    script's children would otherwise keep the output pipe open and the wait would hang too.
+    memory: int  # RLIMIT_AS
+    file_size: int  # RLIMIT_FSIZE: past it the kernel stops the program (SIGXFSZ)
+
+
+# abc2midi needs under 16 MB and writes a MIDI file of kilobytes; these bound a hostile tune.
+ABC2MIDI_LIMITS = Limits(memory=512 * MIB, file_size=64 * MIB)
+
+
+def _rlimit(kind: int, value: int) -> tuple[int, int]:
+    """(soft, hard) at most `value`, and never above the current hard limit (only root may)."""
+    hard = resource.getrlimit(kind)[1]
+    bound = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    return bound, bound
+
+
+def _limiter(limits: Limits) -> Callable[[], None]:
+    """The function the child runs between fork and exec to take on `limits`."""
+    memory = _rlimit(resource.RLIMIT_AS, limits.memory)
+    file_size = _rlimit(resource.RLIMIT_FSIZE, limits.file_size)
+
+    def apply() -> None:  # in the forked child: values computed above, nothing imported here
+        resource.setrlimit(resource.RLIMIT_AS, memory)
+        resource.setrlimit(resource.RLIMIT_FSIZE, file_size)
+
+    return apply
+
+
+def run_tool(
+    args: list[str],
+    *,
+    cwd: Path,
+    timeout: float,
+    limits: Limits,
+    error: type[ToolTimeout] = ToolTimeout,
+) -> tuple[int, str]:
+    """Run a program (no shell) under `limits` and return (exit status, its output).
+
+    stdout and stderr go to one temporary file, bounded by the file-size limit; the first
+    MAX_OUTPUT bytes are read back. The program gets its own process group, killed whole on
+    timeout and after it exits: a wrapper script's children must not outlive the run.
     """
-    proc = subprocess.Popen(
-        args,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # Safe with threads: the child only calls setrlimit with values made beforehand.
+            preexec_fn=_limiter(limits),
+        )
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise error(Path(args[0]).name, timeout) from None
+        except BaseException:  # Ctrl+C: its own session keeps the child from seeing it
+            _kill_group(proc)
+            raise
         _kill_group(proc)
-        raise error(Path(args[0]).name, timeout) from None
-    except BaseException:  # Ctrl+C: its own session keeps the child from seeing it
-        _kill_group(proc)
-        raise
-    return proc.returncode, out.decode("utf-8", errors="replace")
+        out.seek(0)
+        data = out.read(MAX_OUTPUT + 1)
+    text = data[:MAX_OUTPUT].decode("utf-8", errors="replace")
+    if len(data) > MAX_OUTPUT:
+        text += f"\n[output cut at {MAX_OUTPUT // MIB} MB]\n"
+    return rc, text
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    proc.wait()
+
+
+def stopped_how(tool: str, rc: int, limits: Limits) -> str:
+    """Why a tool ended with a non-zero status, for a person."""
+    if rc == -signal.SIGXFSZ:
+        return f"{tool} was stopped: it wrote a file over {limits.file_size // MIB} MB"
+    if rc < 0:
+        return f"{tool} stopped with signal {-rc}"
+    return f"{tool} stopped with exit status {rc}"
+
+
+_HIDDEN = ("Cc", "Cf", "Cs")  # control (ESC, BEL, C1), format (bidi overrides), surrogates
+
+
+def printable(text: str) -> str:
+    """`text` without control and format characters, tabs as spaces: tune text and what tools
+    echo of it, safe to show on a terminal (an ESC in a T: line could retitle or clear it)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        " " if c == "\t" else c for c in text if c == "\t" or unicodedata.category(c) not in _HIDDEN
+    )
 
 
 # --- tunes in text ------------------------------------------------------------------------------
@@ -119,7 +194,8 @@ class Tune:
 
     @property
     def title(self) -> str:
-        return self.field("T") or "Untitled"
+        """The T: line, printable (no terminal escapes), or "Untitled"."""
+        return printable(self.field("T") or "") or "Untitled"
 
     @property
     def key(self) -> str | None:
@@ -243,7 +319,7 @@ def parse_abc2midi_output(output: str, line_offset: int, lines: list[str]) -> Tu
     lines = lines or [""]
     last = len(lines)
     for raw in output.splitlines():
-        raw = raw.strip()
+        raw = printable(raw).strip()  # abc2midi echoes tune text: no escapes may pass
         m = _LINE_CHAR.match(raw)
         if m:
             kind, text = m.group(1), m.group(4).strip()
@@ -291,37 +367,78 @@ def midi_facts(midi_path: Path) -> tuple[float, int]:
     return float(mid.length), int(round(bars))
 
 
-def _prepare(abc_text: str) -> tuple[str, int, list[str]]:
-    """The file text for abc2midi, the line offset from the file to abc_text, abc_text's lines."""
+# Directives abc2midi obeys by opening a file the tune names (abc2midi 4.84 source:
+# parse_abc_include in parseabc.c; "ptstress" in store.c, reached by %%MIDI, I:MIDI, [I:MIDI …]
+# and %%MIDIdef macros). A shared tune could make it read any path: /dev/zero grows it to
+# gigabytes, a FIFO hangs it. Matched loosely (case, spacing): a false match only costs a line.
+_READS_A_FILE = re.compile(r"abc-include|ptstress", re.I)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The file abc2midi reads, made from a tune's text."""
+
+    file_text: str
+    offset: int  # file line number minus the text's line number
+    lines: list[str]  # the text's lines
+    refused: list[AbcMessage]  # lines left out because they would make abc2midi read a file
+
+
+def _prepare(abc_text: str) -> Prepared:
+    """The one gate between tune text and abc2midi: X: added when missing, and every line that
+    would make abc2midi open a file replaced by an empty comment (line numbers stay)."""
     lines = abc_text.replace("\r\n", "\n").replace("\r", "\n").rstrip("\n").split("\n")
     leading = next(i for i, line in enumerate(lines) if line.strip())
-    text = "\n".join(lines[leading:]) + "\n"
+    kept: list[str] = []
+    refused: list[AbcMessage] = []
+    for number, line in enumerate(lines[leading:], start=leading + 1):
+        found = _READS_A_FILE.search(line)
+        if found:
+            refused.append(AbcMessage(number, found.start() + 1, _refusal(found.group())))
+            line = "%"
+        kept.append(line)
+    text = "\n".join(kept) + "\n"
     if text.startswith("X:"):
-        return text, -leading, lines
+        return Prepared(text, -leading, lines, refused)
     # abc2midi ignores a tune without its X: line ("No tune processed"); generated text may lack it.
-    return "X:1\n" + text, 1 - leading, lines
+    return Prepared("X:1\n" + text, 1 - leading, lines, refused)
+
+
+def _refusal(word: str) -> str:
+    return (
+        f"{word} makes abc2midi read another file, which a tune may not do here: "
+        "folkgen left this line out"
+    )
 
 
 def run_abc2midi(
     abc_text: str, keep_midi: Path | None = None, timeout: float = CHECK_TIMEOUT
 ) -> TuneCheck:
-    """Check one tune with abc2midi; its MIDI file (if one was written) is moved to keep_midi."""
+    """Check one tune with abc2midi; its MIDI file (if one was written) is moved to keep_midi.
+
+    Every run of abc2midi goes through here: lines naming files are left out (_prepare) and
+    the program runs under ABC2MIDI_LIMITS.
+    """
     if not abc_text.strip():
         return TuneCheck(valid=False, errors=[AbcMessage(0, 0, "the tune is empty")])
     exe = find_tool(ABC2MIDI, ABC2MIDI_PACKAGE)
-    file_text, offset, lines = _prepare(abc_text)
+    prepared = _prepare(abc_text)
     with tempfile.TemporaryDirectory(prefix="folkgen-abc-") as tmp:
         work = Path(tmp)
-        (work / "tune.abc").write_text(file_text, encoding="utf-8")
+        (work / "tune.abc").write_text(prepared.file_text, encoding="utf-8")
         rc, output = run_tool(
-            [exe, "tune.abc", "-o", "tune.mid"], cwd=work, timeout=timeout, error=AbcTimeout
+            [exe, "tune.abc", "-o", "tune.mid"],
+            cwd=work,
+            timeout=timeout,
+            limits=ABC2MIDI_LIMITS,
+            error=AbcTimeout,
         )
-        check = parse_abc2midi_output(output, offset, lines)
+        check = parse_abc2midi_output(output, prepared.offset, prepared.lines)
+        check.errors[:0] = prepared.refused
         made = work / "tune.mid"
         check.midi_written = made.is_file() and made.stat().st_size > 0
         if rc != 0 and not check.errors:
-            how = f"signal {-rc}" if rc < 0 else f"exit status {rc}"
-            check.errors.append(AbcMessage(0, 0, f"abc2midi stopped with {how}"))
+            check.errors.append(AbcMessage(0, 0, stopped_how("abc2midi", rc, ABC2MIDI_LIMITS)))
         if check.midi_written:
             try:
                 check.duration_seconds, check.bars = midi_facts(made)

@@ -20,11 +20,16 @@ import numpy as np
 
 from core.abc import (
     CHECK_TIMEOUT,
+    MIB,
+    Limits,
     SoundError,
     TuneCheck,
     find_tool,
+    midi_facts,
+    printable,
     run_abc2midi,
     run_tool,
+    stopped_how,
 )
 from core.corpus import header_field
 from core.paths import output_dir, slugify
@@ -36,6 +41,12 @@ RENDER_TIMEOUT = 120.0
 PATCH_CONFIGS = (Path("/etc/timidity/fluidr3_gm.cfg"), Path("/etc/timidity/freepats.cfg"))
 # Full scale is 1.0; a real render of a tune sits near 0.01, timidity without patches near 2e-5.
 SILENCE_RMS = 1e-4
+# Longest tune rendered to sound: 10 minutes of WAV is 106 MB at 44.1 kHz. A slow Q: makes a
+# few notes last hours, and timidity would write gigabytes for it.
+MAX_RENDER_SECONDS = 600.0
+RING_OUT_SECONDS = 30.0  # timidity lets the last notes sound past the MIDI's end
+TIMIDITY_MEMORY = 1024 * MIB  # it needs about 40 MB with FluidR3
+WAV_CHUNK_FRAMES = 1 << 16  # frames read at a time when measuring a WAV
 
 
 class InvalidTune(SoundError):
@@ -59,6 +70,24 @@ class SilentRender(SoundError):
             "timidity wrote a silent WAV: it has no instrument sounds. "
             "Install a General MIDI sound font: sudo apt-get install fluid-soundfont-gm"
         )
+
+
+class TooLong(SoundError):
+    """The tune would play too long to render to sound (known from its MIDI)."""
+
+    def __init__(self, seconds: float, limit: float):
+        self.seconds = seconds
+        self.limit = limit
+        super().__init__(
+            f"this tune would play for {_clock(seconds)}, longer than the {limit / 60:g} minutes "
+            "folkgen renders to sound; check its Q: (tempo) and L: (note length) lines"
+        )
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 class PlaybackUnavailable(SoundError):
@@ -121,15 +150,28 @@ def timidity_config() -> Path | None:
 
 
 def wav_facts(wav_path: Path) -> tuple[float, float]:
-    """(seconds, RMS of all samples with full scale 1.0) of a 16-bit PCM WAV file."""
+    """(seconds, RMS of all samples with full scale 1.0) of a 16-bit PCM WAV file.
+
+    Read in chunks: a WAV may be far larger than the memory one should spend measuring it.
+    """
     with wave.open(str(wav_path), "rb") as w:
         frames, rate, width = w.getnframes(), w.getframerate(), w.getsampwidth()
-        data = w.readframes(frames)
-    if width != 2:
-        raise RenderFailed(f"{wav_path}: expected 16-bit samples, found {8 * width}-bit")
-    samples = np.frombuffer(data, dtype="<i2").astype(np.float64) / 32768.0
-    rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+        if width != 2:
+            raise RenderFailed(f"{wav_path}: expected 16-bit samples, found {8 * width}-bit")
+        squares, count = 0.0, 0
+        while chunk := w.readframes(WAV_CHUNK_FRAMES):
+            samples = np.frombuffer(chunk, dtype="<i2").astype(np.float64)
+            squares += float(np.dot(samples, samples))
+            count += samples.size
+    rms = float(np.sqrt(squares / count)) / 32768.0 if count else 0.0
     return frames / rate if rate else 0.0, rms
+
+
+def timidity_limits(max_seconds: float, sample_rate: int) -> Limits:
+    """Memory, and a WAV size a little over max_seconds of 16-bit stereo: a second line of
+    defence behind the length check, for a MIDI timidity plays longer than it reads."""
+    wav_bytes = int((max_seconds + RING_OUT_SECONDS) * sample_rate * 4)
+    return Limits(memory=TIMIDITY_MEMORY, file_size=wav_bytes + MIB)
 
 
 def synthesize(
@@ -140,21 +182,34 @@ def synthesize(
     sample_rate: int = 44100,
     timeout: float = RENDER_TIMEOUT,
     expect_sound: bool = True,
+    max_seconds: float = MAX_RENDER_SECONDS,
 ) -> tuple[float, float]:
     """MIDI -> 16-bit stereo WAV with timidity; returns (seconds, RMS).
 
-    Raises SilentRender when the WAV is silent although expect_sound (the MIDI has notes).
+    Every run of timidity goes through here. Raises TooLong (before timidity runs) when the
+    MIDI plays longer than max_seconds, SilentRender when the WAV is silent although
+    expect_sound (the MIDI has notes).
     """
+    try:
+        midi_seconds = midi_facts(midi_path)[0]
+    except (OSError, ValueError, EOFError, KeyError, IndexError) as e:  # mido, bad file
+        raise RenderFailed(f"{midi_path}: not a MIDI file timidity could play ({e})") from None
+    if midi_seconds > max_seconds:
+        raise TooLong(midi_seconds, max_seconds)
     exe = find_tool(TIMIDITY, TIMIDITY_PACKAGES)
     cfg = Path(config) if config is not None else timidity_config()
     # --preserve-silence: keep a leading rest, so the WAV's clock is the MIDI's (the playhead).
     args = [exe, "-Ow", "--preserve-silence", "-s", str(sample_rate), "-o", str(wav_path)]
     if cfg is not None:
         args += ["-c", str(cfg)]
-    rc, output = run_tool([*args, str(midi_path)], cwd=wav_path.parent, timeout=timeout)
+    limits = timidity_limits(max_seconds, sample_rate)
+    rc, output = run_tool(
+        [*args, str(midi_path)], cwd=wav_path.parent, timeout=timeout, limits=limits
+    )
     if rc != 0 or not wav_path.is_file():
         last = output.strip().splitlines()[-1:] or ["no output"]
-        raise RenderFailed(f"timidity could not write the WAV (exit status {rc}): {last[0]}")
+        why = stopped_how(TIMIDITY, rc, limits) if rc else "it wrote no file"
+        raise RenderFailed(f"timidity could not write the WAV ({why}): {printable(last[0])}")
     seconds, rms = wav_facts(wav_path)
     if expect_sound and rms < SILENCE_RMS:
         raise SilentRender(rms)
@@ -185,7 +240,7 @@ def render(
     wav = wav or wav_to is not None
     if not (midi or wav):
         raise ValueError("render: ask for a MIDI file, a WAV file or both")
-    title = title or header_field(abc_text, "T") or "Untitled"
+    title = printable(title or header_field(abc_text, "T") or "") or "Untitled"
     folder = Path(out_dir).expanduser() if out_dir is not None else output_dir()
     with tempfile.TemporaryDirectory(prefix="folkgen-render-") as tmp:
         work = Path(tmp)
@@ -213,31 +268,45 @@ def render(
 
 @dataclass(frozen=True)
 class SavedTune:
-    paths: list[Path]  # the .abc, and the .mid and .wav when the tune renders
-    problem: str | None  # why only the .abc was written, else None
+    paths: list[Path]  # the .abc, then the .mid and .wav that could be made
+    problem: str | None  # why a .mid or .wav is missing, else None
 
 
 def save_tune(
     abc_text: str, folder: str | Path | None = None, *, title: str | None = None
 ) -> SavedTune:
     """Save a tune as title.abc, .mid and .wav side by side (one free stem, never overwriting).
-    A tune abc2midi cannot turn into MIDI is still saved as .abc, with the reason."""
+
+    The .abc is always written: a tune abc2midi cannot turn into MIDI is saved as .abc, one
+    that cannot become sound (no timidity, too long, silent) as .abc and .mid, with the reason.
+    """
     title = title or header_field(abc_text, "T") or "Untitled"
     where = Path(folder).expanduser() if folder is not None else output_dir()
     text = abc_text.strip("\n") + "\n"
     with tempfile.TemporaryDirectory(prefix="folkgen-save-") as tmp:
-        try:
-            rendered = render(abc_text, tmp, title="tune")
-        except InvalidTune as e:
-            (abc_path,) = reserve_paths(where, slugify(title), [".abc"])
-            abc_path.write_text(text, encoding="utf-8")
-            return SavedTune([abc_path], str(e))
-        assert rendered.midi_path is not None and rendered.wav_path is not None
-        paths = reserve_paths(where, slugify(title), [".abc", ".mid", ".wav"])
+        made, problem = _render_what_can_be(abc_text, Path(tmp))
+        paths = reserve_paths(where, slugify(title), [".abc", *made])
         paths[0].write_text(text, encoding="utf-8")
-        shutil.move(rendered.midi_path, paths[1])
-        shutil.move(rendered.wav_path, paths[2])
-    return SavedTune(paths, None)
+        for made_path, path in zip(made.values(), paths[1:], strict=True):
+            shutil.move(made_path, path)
+    return SavedTune(paths, problem)
+
+
+def _render_what_can_be(abc_text: str, work: Path) -> tuple[dict[str, Path], str | None]:
+    """The tune's MIDI and WAV in `work` as far as they can be made ({suffix: file}), and why
+    the rest could not be."""
+    midi = work / "tune.mid"
+    try:
+        check = run_abc2midi(abc_text, midi)
+    except SoundError as e:  # abc2midi missing or hanging
+        return {}, str(e)
+    if not check.midi_written:
+        return {}, str(InvalidTune(check))
+    try:
+        synthesize(midi, work / "tune.wav", expect_sound=bool(midi_notes(midi)))
+    except SoundError as e:
+        return {".mid": midi}, f"no WAV: {e}"
+    return {".mid": midi, ".wav": work / "tune.wav"}, None
 
 
 def _place(

@@ -9,18 +9,36 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.abc import AbcMessage, SoundError, Tune, TuneCheck, check_tune, extract_tunes
+from core.abc import (
+    AbcMessage,
+    SoundError,
+    Tune,
+    TuneCheck,
+    check_tune,
+    extract_tunes,
+    printable,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
+# An ABC file larger than this is refused unread (the 817-tune default corpus is 0.2 MB).
+MAX_ABC_BYTES = 10 * 1024 * 1024
+
+
+def _say(text: str = "") -> None:
+    """Print lines for a person: tune text and tool messages never reach the terminal raw."""
+    print("\n".join(printable(line) for line in text.split("\n")))
+
 
 def _fail(msg: str) -> int:
-    print(f"folkgen: error: {msg}", file=sys.stderr)
+    print(f"folkgen: error: {printable(msg)}", file=sys.stderr)
     return 1
 
 
@@ -46,10 +64,52 @@ class AbcFileError(SoundError):
     """An .abc file could not be read as tunes."""
 
 
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _not_regular(path: Path, mode: int) -> AbcFileError:
+    kind = _KINDS.get(stat.S_IFMT(mode), "a special file")
+    return AbcFileError(f"{path}: {kind}, not an ABC file")
+
+
+def _too_large(path: Path) -> AbcFileError:
+    return AbcFileError(
+        f"{path}: larger than an ABC file may be here (the limit is {MAX_ABC_BYTES // 2**20} MB)"
+    )
+
+
+def read_abc_bytes(path: Path) -> bytes:
+    """A regular file's bytes, at most MAX_ABC_BYTES of them.
+
+    Checked with stat before opening: opening a FIFO blocks, and reading /dev/zero never ends.
+    O_NONBLOCK and fstat cover a file swapped for something else between the two.
+    """
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_regular(path, st.st_mode)
+    if st.st_size > MAX_ABC_BYTES:
+        raise _too_large(path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        data = f.read(MAX_ABC_BYTES + 1)  # a file may grow, or lie about its size (/proc)
+    if len(data) > MAX_ABC_BYTES:
+        raise _too_large(path)
+    return data
+
+
 def read_tunes(file: str) -> list[Tune]:
     """The tunes of an .abc file (its end closes the last tune)."""
     path = Path(file).expanduser()
-    data = path.read_bytes()
+    data = read_abc_bytes(path)
     try:
         text = data.decode("utf-8").lstrip("\ufeff")
     except UnicodeDecodeError as e:
@@ -112,15 +172,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = [_tune_json(i, t) | _check_json(t, c) for i, (t, c) in enumerate(results, start=1)]
         print(json.dumps({"file": args.file, "tunes": report, "valid": valid, "count": len(tunes)}))
         return 0 if valid == len(tunes) else 1
-    print(f"{args.file}: {len(tunes)} tune(s), {valid} valid")
+    _say(f"{args.file}: {len(tunes)} tune(s), {valid} valid")
     for i, (tune, check) in enumerate(results, start=1):
         verdict = "valid" if check.valid else "INVALID"
         facts = f", {check.bars} bars, {_duration(check.duration_seconds)}" if check.valid else ""
-        print(f"  {i}. {tune.title} (line {tune.start_line}): {verdict}{facts}")
+        _say(f"  {i}. {tune.title} (line {tune.start_line}): {verdict}{facts}")
         if not tune.complete:
-            print(f"    incomplete: {tune.incomplete_reason}")
+            _say(f"    incomplete: {tune.incomplete_reason}")
         for line in _messages(args.file, tune, check):
-            print(line)
+            _say(line)
     return 0 if valid == len(tunes) else 1
 
 
@@ -129,14 +189,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 @_guarded
 def cmd_render(args: argparse.Namespace) -> int:
-    from core.audio import InvalidTune, render
+    from core.audio import InvalidTune, TooLong, render
 
     tunes = read_tunes(args.file)
     explicit = args.wav is not None or args.midi is not None
     report: list[dict[str, Any]] = []
     failed = 0
     if not args.json:
-        print(f"{args.file}: {len(tunes)} tune(s)")
+        _say(f"{args.file}: {len(tunes)} tune(s)")
     for i, tune in enumerate(tunes, start=1):
         entry = _tune_json(i, tune)
         try:
@@ -151,18 +211,24 @@ def cmd_render(args: argparse.Namespace) -> int:
             failed += 1
             entry |= {"rendered": False, "error": str(e), "check": _check_json(tune, e.check)}
             if not args.json:
-                print(f"  {i}. {tune.title}: not rendered, abc2midi made no MIDI:")
-                print("\n".join(_messages(args.file, tune, e.check)))
+                _say(f"  {i}. {tune.title}: not rendered, abc2midi made no MIDI:")
+                _say("\n".join(_messages(args.file, tune, e.check)))
             report.append(entry)
+            continue
+        except TooLong as e:
+            failed += 1
+            report.append(entry | {"rendered": False, "error": str(e)})
+            if not args.json:
+                _say(f"  {i}. {tune.title}: not rendered: {e}")
             continue
         entry |= {"rendered": True} | done.to_dict() | {"check": _check_json(tune, done.check)}
         report.append(entry)
         if not args.json:
             files = ", ".join(str(p) for p in (done.wav_path, done.midi_path) if p)
-            print(f"  {i}. {tune.title}: {files} ({_duration(done.duration_seconds)})")
+            _say(f"  {i}. {tune.title}: {files} ({_duration(done.duration_seconds)})")
             if not done.check.valid:
-                print("    abc2midi reported errors; the files hold what it made of the tune:")
-                print("\n".join(_messages(args.file, tune, done.check)))
+                _say("    the tune has errors; the files hold what abc2midi made of it:")
+                _say("\n".join(_messages(args.file, tune, done.check)))
     if args.json:
         print(json.dumps({"file": args.file, "tunes": report, "rendered": len(tunes) - failed}))
     return 1 if failed else 0
@@ -185,7 +251,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         for tune in tunes:
             done = render(tune.text, midi=False)
             assert done.wav_path is not None  # wav=True
-            print(f"playing {tune.title} ({_duration(done.duration_seconds)}): {done.wav_path}")
+            _say(f"playing {tune.title} ({_duration(done.duration_seconds)}): {done.wav_path}")
             player.play(done.wav_path)
             player.wait()
     except KeyboardInterrupt:
