@@ -72,8 +72,56 @@ class Terminal:
                     return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS")
 
+    def end(self, how: str) -> None:
+        """End the app's terminal: "close" closes its other end (as tmux and terminal windows
+        do), or a signal by name (SIGHUP, SIGTERM, SIGINT) is sent to the app."""
+        if how == "close":
+            os.close(self.fd)
+            self.fd = -1
+        else:
+            os.kill(self.pid, getattr(signal, how))
+
+    def wait_gone(self, timeout: float) -> tuple[float, int] | None:
+        """(seconds until the app's process ended, its wait status), or None if it still runs
+        after `timeout`, reading what it draws meanwhile (a full pty would block it)."""
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < timeout:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.pid = 0
+                return time.perf_counter() - t0, status
+            if self.fd >= 0:
+                self.read(0.01)
+            else:
+                time.sleep(0.01)
+        return None
+
     def close(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        os.waitpid(self.pid, 0)
-        os.close(self.fd)
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def adopt_orphans() -> None:
+    """Make this process the subreaper of what it starts (Linux): a child process that an app
+    leaves behind is re-parented here instead of to init, so `children()` finds it."""
+    import ctypes
+
+    PR_SET_CHILD_SUBREAPER = 36
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def children() -> dict[int, str]:
+    """This process's child processes and their command names."""
+    from folkgen_tui.lifeline import child_pids
+
+    found = {}
+    for pid in child_pids():
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
+            found[pid] = f.read().strip()
+    return found

@@ -6,12 +6,8 @@ on a worker thread right after it, while the screens show that they are waiting 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
-import select
-import signal
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +24,7 @@ from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home
+from folkgen_tui.lifeline import Lifeline
 from folkgen_tui.memory import limit_malloc_arenas, settle_long_lived_objects
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
@@ -55,6 +52,10 @@ PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the ne
 class TorchLoaded(Message):
     error: str | None
     seconds: float
+
+
+class TerminalLost(Message):
+    """The terminal has gone (posted by folkgen_tui.lifeline from its thread): quit as q does."""
 
 
 class TorchWarmedUp(Message):
@@ -171,27 +172,27 @@ class FolkgenApp(App[None]):
         # torch after the first frame: its import takes seconds and holds the interpreter.
         self.call_after_refresh(self._load_torch)
         self.set_interval(0.25, self._watch_playback)
-        if not self.is_headless:
-            self._watch_terminal()
 
-    def _watch_terminal(self) -> None:
-        """Closing the terminal (its window, tmux, an SSH link) must not lose a training run:
-        SIGHUP and SIGTERM quit as q does, which saves a checkpoint first. And when no signal
-        comes (killing tmux around `make run` left the app spinning on a dead terminal, 100 % of
-        a core), a hung-up terminal is noticed within a second."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            with contextlib.suppress(AttributeError, NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self._terminal_lost)
-        stdin = sys.__stdin__
-        if stdin is not None and stdin.isatty():
-            fd = stdin.fileno()
-            self.set_interval(1.0, lambda: self._terminal_lost() if hung_up(fd) else None)
-
-    def _terminal_lost(self) -> None:
+    def on_terminal_lost(self, _: TerminalLost) -> None:
         if not self._terminal_gone:
             self._terminal_gone = True
             self.call_later(self.action_quit)
+
+    def terminal_lost(self) -> None:
+        """For the lifeline, from its thread (post_message is thread-safe)."""
+        self.post_message(TerminalLost())
+
+    def finish_work(self, deadline: float) -> None:
+        """For the lifeline, on its own thread, when the terminal has gone: stop a training run
+        (its loop saves a checkpoint on the way out) and wait for it until `deadline`, then stop
+        the sound. Works while the UI thread is blocked: nothing here waits on the event loop."""
+        job = self.training
+        if job is not None and job.running:
+            job.control.stop(hurry=True)
+            while not job.finished and time.monotonic() < deadline:
+                time.sleep(0.02)
+        with contextlib.suppress(Exception):  # the UI may be closing it at the same moment
+            self.sound.close()
 
     # --- screens -----------------------------------------------------------------------------
 
@@ -547,13 +548,6 @@ class FolkgenApp(App[None]):
             )  # fmt: skip
 
 
-def hung_up(fd: int) -> bool:
-    """The terminal on `fd` has gone: its other end was closed."""
-    poller = select.poll()
-    poller.register(fd, 0)  # hang-ups and errors are reported whatever is asked for
-    return bool(poller.poll(0))
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="folkgen-tui", description="folkgen's studio: dataset, training, generation, models."
@@ -566,10 +560,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None, lifeline: Lifeline | None = None) -> None:
+    """The app on this terminal (folkgen_tui/__main__.py installs the lifeline first)."""
     args = parse_args(argv)
-    FolkgenApp(args.corpus, args.model, theme=args.theme).run()
-
-
-if __name__ == "__main__":
-    main()
+    app = FolkgenApp(args.corpus, args.model, theme=args.theme)
+    if lifeline is not None:
+        lifeline.attach(app.terminal_lost, app.finish_work)
+    app.run()

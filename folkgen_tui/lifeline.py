@@ -1,0 +1,162 @@
+"""However its terminal ends, the app saves its work and exits: a watch that does not depend on
+the UI's event loop, nor on Textual writing to a terminal that is gone.
+
+Closing a terminal (its window, tmux, an SSH link) comes as SIGHUP, as a hang-up on the terminal
+with no signal at all, or as the process being sent SIGTERM or SIGINT. Any of them can arrive
+while the UI thread is blocked: Textual's shutdown once waited for ever on its writer thread,
+which had stopped writing to the dead terminal. So the signals are caught by a handler that only
+writes a byte to a socket (`signal.set_wakeup_fd`, done by the C-level handler whatever the main
+thread is doing), and a thread of its own waits on that socket and on the terminal. When the
+terminal is lost it asks the app to quit as `q` does, finishes the work itself (a training run
+stops and saves its checkpoint), ends any child process (abc2midi, timidity), and if the process
+is still alive a moment later, restores the terminal's settings and ends it. Standard library
+only: it is installed before the app's modules are imported. Linux and other POSIX systems.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import sys
+import termios
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+DEADLINE = 4.5  # seconds from the terminal's end to the process's end, whatever happens
+SETTLE = 1.0  # once the work is finished, how long the UI may take to close by itself
+POLL = 0.25  # seconds between looks at the terminal when no signal comes
+# What the terminal is given back on a forced exit: the main screen, the cursor, no mouse
+# reporting, no bracketed paste (Textual turns these on; its own shutdown turns them off).
+RESET = b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?2004l\x1b[?25h\x1b[?1049l"
+
+
+def hung_up(fd: int) -> bool:
+    """The terminal on `fd` has gone: its other end was closed."""
+    poller = select.poll()
+    poller.register(fd, 0)  # hang-ups and errors are reported whatever is asked for
+    return bool(poller.poll(0))
+
+
+def child_pids(pid: int | None = None) -> list[int]:
+    """The direct children of a process (default: this one), from /proc; [] where there is none."""
+    pid = pid or os.getpid()
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+                found.extend(int(p) for p in f.read().split())
+    return found
+
+
+def end_children() -> None:
+    """Kill this process's children and their process groups (abc2midi and timidity run in
+    sessions of their own, so no signal to ours would reach them)."""
+    for pid in child_pids():
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+class Lifeline:
+    """The watch over one run of the app. `install()` on the main thread before anything else;
+    `attach()` gives it the app's two hooks once the app exists:
+    `request_quit()` asks the UI to quit as `q` does (called from the watch's thread, so it must
+    be thread-safe), and `finish_work(deadline)` stops and saves what is running, returning by
+    `deadline` (time.monotonic())."""
+
+    def __init__(self, fd: int | None = None) -> None:
+        self.fd = fd if fd is not None else _terminal_fd()
+        self.lost_at: float | None = None
+        self.reason = ""
+        self._request_quit: Callable[[], None] | None = None
+        self._finish_work: Callable[[float], None] | None = None
+        self._attrs: list[Any] | None = None  # termios attributes, restored on a forced exit
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._thread = threading.Thread(target=self._watch, name="folkgen-lifeline", daemon=True)
+
+    def install(self) -> None:
+        for sock in (self._wake_r, self._wake_w):
+            sock.setblocking(False)
+        if self.fd is not None:
+            with contextlib.suppress(termios.error):
+                self._attrs = termios.tcgetattr(self.fd)
+        # The C-level handler writes the signal's number to the socket at once; the Python-level
+        # handler (run whenever the main thread gets to it) has nothing left to do.
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        for sig in SIGNALS:
+            signal.signal(sig, _ignore)
+        self._thread.start()
+
+    def attach(
+        self, request_quit: Callable[[], None], finish_work: Callable[[float], None]
+    ) -> None:
+        self._request_quit = request_quit
+        self._finish_work = finish_work
+
+    def _watch(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        if self.fd is not None:
+            poller.register(self.fd, 0)  # hang-ups are reported whatever is asked for
+        while True:
+            events = dict(poller.poll(POLL * 1000))
+            if self._wake_r.fileno() in events:
+                # Every signal with a Python handler comes here (Textual's SIGWINCH too).
+                with contextlib.suppress(OSError):
+                    ours = [n for n in self._wake_r.recv(64) if n in SIGNALS]
+                    if ours:
+                        self._end(f"signal {signal.Signals(ours[0]).name}")
+                        return
+            if self.fd is not None and self.fd in events:
+                self._end("terminal hung up")
+                return
+
+    def _end(self, reason: str) -> None:
+        self.lost_at = now = time.monotonic()
+        self.reason = reason
+        deadline = now + DEADLINE
+        if self._request_quit is not None:
+            with contextlib.suppress(Exception):  # an app not running yet: the exit below
+                self._request_quit()
+        if self._finish_work is not None:
+            with contextlib.suppress(Exception):
+                self._finish_work(deadline)
+        end_children()
+        settle = min(deadline, time.monotonic() + SETTLE) if self._request_quit else 0.0
+        while time.monotonic() < settle:  # the UI closes by itself and restores the terminal
+            time.sleep(0.02)
+        self._force_exit()
+
+    def _force_exit(self) -> None:
+        end_children()
+        if self.fd is not None and not hung_up(self.fd):
+            with contextlib.suppress(OSError, termios.error):
+                if self._attrs is not None:
+                    termios.tcsetattr(self.fd, termios.TCSANOW, self._attrs)
+                os.set_blocking(self.fd, False)
+                os.write(self.fd, RESET)
+        os._exit(0)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """The wakeup socket carries the signal to the watch."""
+
+
+def _terminal_fd() -> int | None:
+    stdin = sys.__stdin__
+    if stdin is None:
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        if stdin.isatty():
+            return stdin.fileno()
+    return None
