@@ -52,6 +52,7 @@ bench: setup
 	$(BIN)/python bench/corpus_check.py
 	$(BIN)/python bench/tune_quality.py --grammar
 	$(BIN)/python bench/tune_quality.py --no-grammar
+	$(BIN)/python bench/music_quality.py
 	$(BIN)/python bench/time_to_quality.py
 	$(BIN)/python bench/long_session.py  # 30 minutes
 
