@@ -75,7 +75,13 @@ def int8_supported() -> bool:
 
 class _Int8Linear:
     """x @ W.T with W quantised per output channel to int8 (fbgemm's dynamic quantised GEMM):
-    a quarter of the memory traffic of float32, which is what bounds one stream's step."""
+    a quarter of the memory traffic of float32, which is what bounds one stream's step.
+
+    Activations are quantised to 7 bits (`reduce_range`): on x86 without VNNI (AVX2 only),
+    fbgemm multiplies them with `vpmaddubsw`, whose int16 pair sums saturate with 8-bit
+    activations (255 * 127 * 2 > 32767), and the logits were then off by up to a fifth of their
+    range (pytorch#44939). With 7 bits every x86 kernel computes the same numbers, so a seed
+    draws the same tune on any machine (tests/test_sample.py checks AVX2 and the native set)."""
 
     def __init__(self, weight: np.ndarray):  # weight: (out, in), torch layout
         w = torch.from_numpy(np.ascontiguousarray(weight))
@@ -88,7 +94,7 @@ class _Int8Linear:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         # No grad-mode context needed (nothing here requires grad); entering one costs ~30 us.
-        return torch.ops.quantized.linear_dynamic(torch.from_numpy(x), self.packed).numpy()
+        return torch.ops.quantized.linear_dynamic(torch.from_numpy(x), self.packed, True).numpy()
 
 
 class _Float32Linear:
