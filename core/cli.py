@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.abc import SoundError
 from core.corpus import CorpusError, UnknownCharacters, compute_stats, load_corpus
 from core.paths import DefaultCorpusMissing, resolve_model_path, training_output_path
 from core.presets import PRESETS, get_preset, with_overrides
+
+if TYPE_CHECKING:
+    from core.novelty import NoveltyIndex
 
 
 class CliError(Exception):
@@ -26,8 +30,19 @@ def _err(msg: str) -> None:
     print(f"folkgen: error: {msg}", file=sys.stderr)
 
 
-def _emit_json(obj: Any) -> None:
-    print(json.dumps(obj, ensure_ascii=False))
+def _finite(obj: object) -> object:
+    """JSON has no NaN or infinity: a number that is not finite is written as null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    return obj
+
+
+def _emit_json(obj: object) -> None:
+    print(json.dumps(_finite(obj), ensure_ascii=False, allow_nan=False))
 
 
 def _positive_int(text: str) -> int:
@@ -82,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from core.checkpoint import load_checkpoint
-    from core.train import TrainControl, TrainEvent, train
+    from core.train import TrainControl, TrainEvent, check_training_destination, train
 
     preset = get_preset(args.preset)
     resume = load_checkpoint(args.resume) if args.resume else None
@@ -98,12 +113,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seq_length=args.seq_length,
     )
-    if args.steps is not None:
-        cfg = with_overrides(cfg, minutes=None) if args.minutes is None else cfg
     corpus = load_corpus(args.corpus)
     # Carried over to another vocabulary, the model is a new one: it never replaces the old.
     resumed = resume.path if resume is not None and not args.new_vocab else None
     out = Path(args.out) if args.out else training_output_path(corpus.name, preset.name, resumed)
+    check_training_destination(out, replace_any=args.force)
 
     control = TrainControl()
 
@@ -153,7 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
     finally:
         signal.signal(signal.SIGINT, previous)
-    summary = {
+    summary: dict[str, object] = {
         "steps": result.step,
         "stopped": result.stopped,
         "loss": result.loss,
@@ -177,7 +191,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"checkpoint: {result.checkpoint}")
         if result.best_checkpoint:
             print(f"best by validation: {result.best_checkpoint} ({result.best_val_bpc:.3f})")
-    return 0
+    return _train_saved(result.step, result.checkpoint_step, out)
+
+
+def _train_saved(step: int, saved_step: int | None, out: Path) -> int:
+    """Exit status of a run: 1, with the reason, when its last state is not in a checkpoint."""
+    if saved_step == step:
+        return 0
+    if saved_step is None:
+        _err(f"nothing was saved to {out} (see the warnings above)")
+    else:
+        _err(f"{out} holds step {saved_step}, not the run's last step {step} (see the warnings)")
+    return 1
 
 
 # --- generate ---------------------------------------------------------------------------------
@@ -196,21 +221,21 @@ def load_sampler(model: str | None, precision: str = "auto") -> tuple[Any, Any, 
     return Sampler(ckpt.build_model(), ckpt.vocab, precision), ckpt, why
 
 
-def novelty_index_for(corpus_info: dict[str, Any]) -> Any:
-    """The near-copy index of the corpus a model was trained on, when it can still be read."""
+def novelty_index_for(
+    corpus_info: dict[str, str | int], corpus_path: str | None = None
+) -> NoveltyIndex | None:
+    """The near-copy index for a model's tunes: of the corpus the user names, else of the
+    default corpus when the model was trained on it (found by identity, never by a path the
+    checkpoint holds: that names a place on the machine that trained it). None otherwise."""
     from core.novelty import NoveltyIndex
-    from core.paths import default_corpus_path
 
-    path = corpus_info.get("path") or None
+    if corpus_path is not None:
+        return NoveltyIndex(load_corpus(corpus_path).tunes)  # asked for: its errors are shown
     try:
-        default = str(default_corpus_path())
-    except DefaultCorpusMissing:
-        default = None
-    try:
-        corpus = load_corpus(None if path in (None, default) else path)
+        corpus = load_corpus()
     except (CorpusError, DefaultCorpusMissing, OSError):
         return None
-    return NoveltyIndex(corpus.tunes)
+    return NoveltyIndex(corpus.tunes) if corpus.is_described_by(corpus_info) else None
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -218,9 +243,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from core.audio import save_tune
     from core.sample import SampleOptions, random_seed
 
+    if args.save and Path(args.save).expanduser().exists() and not Path(args.save).is_dir():
+        raise CliError(f"{args.save} exists and is not a folder (--save takes a folder)")
     sampler, ckpt, why = load_sampler(args.model, args.precision)
     print(f"model: {ckpt.path} ({why})", file=sys.stderr)
-    novelty = novelty_index_for(ckpt.corpus)
+    novelty = novelty_index_for(ckpt.corpus, args.corpus)
     seed = args.seed if args.seed is not None else random_seed()
     prompt = args.prompt.replace("\\n", "\n")
     stream_out = not args.json and not args.valid_only
@@ -259,7 +286,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         match = novelty.closest(text) if novelty is not None else None
         saved = save_tune(text, args.save) if args.save else None
         if args.json:
-            obj: dict[str, Any] = {
+            obj: dict[str, object] = {
                 "text": text, "chars": len(generated), "seconds": round(seconds, 4),
                 "seed": opts.seed, "model": str(ckpt.path),
             }  # fmt: skip
@@ -328,10 +355,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.checkpoint import load_checkpoint, save_checkpoint, slim
+    from core.checkpoint import check_destination, load_checkpoint, save_checkpoint, slim
 
     ckpt = load_checkpoint(args.model)
-    out = save_checkpoint(slim(ckpt, half=args.half), args.out)
+    out = save_checkpoint(
+        slim(ckpt, half=args.half), check_destination(args.out, replace_any=args.force)
+    )
     size = out.stat().st_size / 1e6
     print(
         f"wrote {out} ({size:.1f} MB, step {ckpt.step}, weights only{', float16' if args.half else ''})"
@@ -367,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--minutes", type=_positive_float, help="wall-clock budget (fractions allowed)"
     )
     p.add_argument("--out", help="checkpoint file to write (default: in the user data folder)")
+    p.add_argument(
+        "--force", action="store_true", help="replace --out even if it is not a folkgen checkpoint"
+    )
     p.add_argument("--resume", help="continue from this checkpoint, at the same step")
     p.add_argument(
         "--new-vocab", action="store_true",
@@ -423,6 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--save", metavar="DIR", help="save each tune as .abc, .mid and .wav in DIR")
     p.add_argument(
+        "--corpus",
+        help="flag near-copies of this corpus's tunes (default: the model's own corpus, when it "
+        "is the default one)",
+    )
+    p.add_argument(
         "--json", action="store_true", help="one JSON object per tune, nothing else on stdout"
     )
     p.set_defaults(func=cmd_generate)
@@ -441,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="checkpoint to read")
     p.add_argument("out", help="file to write")
     p.add_argument("--half", action="store_true", help="store the weights as float16")
+    p.add_argument(
+        "--force", action="store_true", help="replace OUT even if it is not a folkgen checkpoint"
+    )
     p.set_defaults(func=cmd_export)
 
     try:
@@ -466,13 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         SoundError,
     ) as e:
         _err(str(e))
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+    except BrokenPipeError:
+        return 0
+    except OSError as e:  # a file or folder that cannot be used; said in one line
         _err(f"{e.filename or ''}: {e.strerror}" if e.strerror else str(e))
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
-    except BrokenPipeError:
-        return 0
     return 1
 
 

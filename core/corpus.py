@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +18,9 @@ from core.paths import default_corpus_path
 
 DEFAULT_CORPUS_NAME = "irish (mitdeeplearning)"
 TUNE_SEPARATOR = "\n\n"
+# Per file and per corpus: 250 times the default corpus, and what training holds comfortably in
+# memory (its text, the encoded ids at 8 bytes a character, the transposed copies).
+MAX_CORPUS_BYTES = 50_000_000
 
 
 class CorpusError(ValueError):
@@ -125,6 +132,24 @@ class Corpus:
     def encode(self) -> np.ndarray:
         return self.vocab.encode(self.text)
 
+    @cached_property
+    def sha256(self) -> str:
+        """The identity of the corpus's text: the same tunes anywhere, wherever the file is."""
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def identity(self) -> dict[str, str | int]:
+        """What a checkpoint records about its corpus: what it is (name, content hash, tunes),
+        not where it was (a path means nothing on another machine)."""
+        return {"name": self.name, "sha256": self.sha256, "tunes": len(self.tunes)}
+
+    def is_described_by(self, info: dict[str, str | int]) -> bool:
+        """Whether a checkpoint's corpus description is this corpus. Checkpoints from before the
+        hash recorded only a name and a path; of those, only the default corpus's name is
+        trusted (its file is the same everywhere)."""
+        if "sha256" in info:
+            return info["sha256"] == self.sha256
+        return self.name == DEFAULT_CORPUS_NAME and info.get("name") == DEFAULT_CORPUS_NAME
+
     def split(self, val_fraction: float = 0.1, vocab: Vocabulary | None = None) -> Split:
         """Deterministic by-tune split: a tune's side depends only on its text, so duplicates
         (the seed's search yields some tunes twice) always land on the same side. Encoded with
@@ -146,8 +171,34 @@ class Corpus:
         )
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB"
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A regular file's bytes, up to the corpus bound. Opened without blocking and checked on the
+    open file: a FIFO or a device (/dev/zero) is refused, never read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise CorpusError(
+                f"{path}: not a regular file (a device, pipe or socket); "
+                "give an .abc file or a folder of them"
+            )
+        if info.st_size > MAX_CORPUS_BYTES:
+            raise CorpusError(
+                f"{path}: {_megabytes(info.st_size)} is more than a corpus file may be "
+                f"({_megabytes(MAX_CORPUS_BYTES)}); split it or use part of it"
+            )
+        data = f.read(MAX_CORPUS_BYTES + 1)  # the file may grow after the check
+    if len(data) > MAX_CORPUS_BYTES:
+        raise CorpusError(f"{path}: more than {_megabytes(MAX_CORPUS_BYTES)}, too large a corpus")
+    return data
+
+
 def _read_abc(path: Path) -> str:
-    data = path.read_bytes()
+    data = _read_bytes(path)
     if b"\x00" in data[:65536]:
         raise CorpusError(f"{path}: looks like a binary file, not ABC text")
     try:
@@ -168,13 +219,19 @@ def load_corpus(path: str | Path | None = None) -> Corpus:
     source = Path(path).expanduser()
     if not source.exists():
         raise CorpusError(f"{source}: no such file or folder")
-    if source.is_file():
+    if not source.is_dir():  # a file, or something that is refused with the reason
         return Corpus(source.name, split_user_tunes(_read_abc(source)), source)
     tunes: list[str] = []
     skipped: list[str] = []
     files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() == ".abc")
     if not files:
         raise CorpusError(f"{source}: no .abc files in this folder")
+    total = sum(f.stat().st_size for f in files)
+    if total > MAX_CORPUS_BYTES:
+        raise CorpusError(
+            f"{source}: its .abc files hold {_megabytes(total)}, more than a corpus may "
+            f"({_megabytes(MAX_CORPUS_BYTES)}); use a part of the folder"
+        )
     for f in files:
         try:
             tunes.extend(split_user_tunes(_read_abc(f)))

@@ -1,11 +1,66 @@
-"""Named training recipes. Plain data, no torch, so the UI can list them before torch loads."""
+"""Named training recipes, and the one check of a recipe's values. Plain data, no torch, so the UI
+can list and check them before torch loads."""
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, TypeVar
 
 C = TypeVar("C", bound="_Config")
+
+# Bounds: far above any recipe here, low enough that nothing read or typed can ask for more memory
+# than a laptop has. The seed model has 5.4M parameters; a checkpoint with AdamW's two moments
+# stores 12 bytes per parameter (core/checkpoint.py bounds files by this).
+MAX_VOCAB = 4096
+MAX_WIDTH = 4096  # embedding and LSTM units
+MAX_LAYERS = 8
+MAX_PARAMETERS = 25_000_000
+MAX_CHARS_PER_STEP = 65_536  # batch x sequence length: 20x the default recipe's 3,200
+MAX_STEPS = 100_000_000
+MAX_MINUTES = 7 * 24 * 60.0
+MAX_THREADS = 256
+MAX_TRANSPOSE = 6  # scale steps up and down; 7 would be the same tune an octave away
+MAX_SEED = 2**63 - 1
+SCHEDULES = ("constant", "cosine")
+BATCHINGS = ("random", "sequential")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d{1,2})?")
+
+
+class ConfigError(ValueError):
+    """A recipe value is of the wrong kind or out of range; the message says which, for a person."""
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _whole(label: str, value: object, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(
+            f"{label} must be a whole number from {lo:,} to {hi:,}, not {_shown(value)}"
+        )
+
+
+def _number(label: str, value: object, lo: float, hi: float, *, above: bool = False) -> None:
+    """A finite int or float in [lo, hi] ((lo, hi] when `above`)."""
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > lo if above else value >= lo)
+        and value <= hi
+    )
+    if not ok:
+        low = f"more than {lo:g}" if above else f"at least {lo:g}"
+        raise ConfigError(f"{label} must be a number {low} and at most {hi:g}, not {_shown(value)}")
+
+
+def _choice(label: str, value: object, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"{label} must be one of {', '.join(options)}, not {_shown(value)}")
 
 
 class _Config:
@@ -15,9 +70,17 @@ class _Config:
         return asdict(self)  # type: ignore[call-overload]
 
     @classmethod
-    def from_dict(cls: type[C], d: dict[str, Any]) -> C:
+    def from_dict(cls: type[C], d: object) -> C:
+        """The config in `d` (missing keys take their defaults), validated: ConfigError if not."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"settings must be a table of names and values, not {_shown(d)}")
         names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in d.items() if k in names})
+        config = cls(**{k: v for k, v in d.items() if k in names})
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -27,6 +90,29 @@ class ModelConfig(_Config):
     hidden_size: int = 1024
     num_layers: int = 1
     dropout: float = 0.0
+
+    def num_parameters(self) -> int:
+        """CharLSTM's parameter count, by arithmetic (nothing is allocated)."""
+        v, e, h = self.vocab_size, self.embedding_dim, self.hidden_size
+        lstm = sum(
+            4 * h * ((e if layer == 0 else h) + h) + 8 * h for layer in range(self.num_layers)
+        )
+        return v * e + lstm + h * v + v
+
+    def validate(self) -> None:
+        """Types and ranges, checked before a model of this size is ever built."""
+        _whole("vocabulary size", self.vocab_size, 1, MAX_VOCAB)
+        _whole("embedding size", self.embedding_dim, 1, MAX_WIDTH)
+        _whole("hidden size", self.hidden_size, 1, MAX_WIDTH)
+        _whole("number of layers", self.num_layers, 1, MAX_LAYERS)
+        _number("dropout", self.dropout, 0.0, 1.0)
+        if self.dropout == 1.0:
+            raise ConfigError("dropout must be less than 1 (1 drops everything)")
+        if self.num_parameters() > MAX_PARAMETERS:
+            raise ConfigError(
+                f"a model of {self.num_parameters():,} parameters is more than folkgen trains "
+                f"(at most {MAX_PARAMETERS:,}); use fewer hidden units or layers"
+            )
 
 
 @dataclass(frozen=True)
@@ -49,6 +135,37 @@ class TrainConfig(_Config):
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # CPU threads for torch; 0: all cores, fewer while other processes are busy
+
+    def validate(self) -> None:
+        """Types, ranges and finiteness of every value, with the limit in the message."""
+        _whole("sequence length", self.seq_length, 1, MAX_CHARS_PER_STEP)
+        _whole("batch size", self.batch_size, 1, MAX_CHARS_PER_STEP)
+        if self.seq_length * self.batch_size > MAX_CHARS_PER_STEP:
+            raise ConfigError(
+                f"batch size × sequence length must be at most {MAX_CHARS_PER_STEP:,} characters "
+                f"per step, not {self.batch_size:,} × {self.seq_length:,}"
+            )
+        _number("learning rate", self.learning_rate, 0.0, 1.0, above=True)
+        if self.minutes is not None:
+            _number("minutes", self.minutes, 0.0, MAX_MINUTES, above=True)
+        # With a wall-clock budget the steps only shape nothing; 0 is allowed there.
+        _whole("steps", self.steps, 0 if self.minutes is not None else 1, MAX_STEPS)
+        _choice("schedule", self.schedule, SCHEDULES)
+        _whole("warm-up steps", self.warmup_steps, 0, MAX_STEPS)
+        _number("minimum learning-rate ratio", self.min_lr_ratio, 0.0, 1.0)
+        _number("weight decay", self.weight_decay, 0.0, 1.0)
+        if self.grad_clip is not None:  # 0: off, as None
+            _number("gradient clip", self.grad_clip, 0.0, 1e6)
+        _choice("batching", self.batching, BATCHINGS)
+        _whole("transpose", self.transpose, 0, MAX_TRANSPOSE)
+        _whole("evaluation interval", self.eval_every, 0, MAX_STEPS)
+        _whole("checkpoint interval", self.checkpoint_every, 0, MAX_STEPS)
+        _whole("seed", self.seed, 0, MAX_SEED)
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
+            raise ConfigError(
+                f"device must be auto, cpu, cuda or cuda:N, not {_shown(self.device)}"
+            )
+        _whole("threads", self.threads, 0, MAX_THREADS)
 
 
 @dataclass(frozen=True)
@@ -99,5 +216,31 @@ def get_preset(name: str) -> Preset:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}") from None
 
 
-def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
-    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+def with_overrides(
+    cfg: TrainConfig,
+    *,
+    steps: int | None = None,
+    minutes: float | None = None,
+    seed: int | None = None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    seq_length: int | None = None,
+    device: str | None = None,
+    threads: int | None = None,
+) -> TrainConfig:
+    """`cfg` with the values given (None: not given), validated (ConfigError). Steps given
+    without minutes replace a wall-clock budget the recipe had: the budget asked for counts."""
+    given: dict[str, int | float | str | None] = {
+        k: v
+        for k, v in (
+            ("steps", steps), ("minutes", minutes), ("seed", seed),
+            ("learning_rate", learning_rate), ("batch_size", batch_size),
+            ("seq_length", seq_length), ("device", device), ("threads", threads),
+        )
+        if v is not None
+    }  # fmt: skip
+    if steps is not None and minutes is None:
+        given["minutes"] = None
+    new = replace(cfg, **given)  # type: ignore[arg-type]
+    new.validate()
+    return new

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from core.batches import SequentialBatches, get_batch
-from core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from core.checkpoint import Checkpoint, CheckpointError, check_destination, save_checkpoint
 from core.corpus import TUNE_SEPARATOR, Corpus, Vocabulary
 from core.model import CharLSTM, State, pick_device
 from core.presets import ModelConfig, TrainConfig
@@ -58,6 +58,7 @@ class TrainResult:
     chars_per_sec: float
     checkpoint: Path | None
     best_checkpoint: Path | None
+    checkpoint_step: int | None = None  # the step `checkpoint` holds (the last save that worked)
 
 
 class TrainControl:
@@ -92,6 +93,14 @@ class TrainControl:
 
 def best_path_for(path: Path) -> Path:
     return path.with_name(f"{path.stem}.best{path.suffix}")
+
+
+def check_training_destination(path: Path, *, replace_any: bool = False) -> None:
+    """Before a run, so that one that cannot save is refused rather than found out at its end:
+    `path` and the best-so-far file beside it can be written (CheckpointError says why not).
+    `replace_any` (the user's --force) covers `path` only; the user did not name the other."""
+    check_destination(path, replace_any=replace_any)
+    check_destination(best_path_for(path))
 
 
 def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
@@ -167,8 +176,13 @@ def train(
     allow_new_vocab: bool = False,
 ) -> TrainResult:
     """Train (or resume) a model on `corpus`; returns when done, stopped, or out of time.
-    Resuming on a corpus with other characters is refused unless `allow_new_vocab`. The calling
-    thread's torch thread count is chosen by `ThreadPolicy` and restored afterwards."""
+    Resuming on a corpus with other characters is refused unless `allow_new_vocab`. The recipe
+    is validated first (ConfigError); a loss or weights that stop being finite numbers end the
+    run with a TrainError, and that state is never saved. The calling thread's torch thread
+    count is chosen by `ThreadPolicy` and restored afterwards.
+
+    A checkpoint that cannot be written mid-run is a warning (the state is still in memory);
+    drivers check the destination before starting with `check_training_destination`."""
     before = torch.get_num_threads()
     try:
         return _train(
@@ -203,6 +217,7 @@ def _train(
     control: TrainControl | None,
     allow_new_vocab: bool,
 ) -> TrainResult:
+    cfg.validate()
     threads = ThreadPolicy(cfg.threads)  # measures other processes from now until the loop
     control = control or TrainControl()
     emit = on_event or (lambda e: None)
@@ -210,6 +225,11 @@ def _train(
     vocab = corpus.vocab
     new_vocab = False
     if resume is not None:
+        if cfg.minutes is None and cfg.steps <= resume.step:
+            raise TrainError(
+                f"the checkpoint is already at step {resume.step}, and {cfg.steps} steps were "
+                f"asked for: ask for more than {resume.step} steps to continue it"
+            )
         model_config = resume.model_config
         unknown = resume.vocab.unknown(corpus.text)
         if not unknown:  # the model knows every character (a subset corpus): keep its vocabulary
@@ -225,6 +245,7 @@ def _train(
             )
     split = corpus.split(vocab=vocab)
     model_config = replace(model_config, vocab_size=len(vocab))
+    model_config.validate()  # before a model of that size is built
     train_ids = split.train_ids
     if cfg.transpose:  # more keys, same music: the validation tunes stay as they are
         from core.transpose import augment
@@ -257,7 +278,7 @@ def _train(
                 optimizer.load_state_dict(resume.optimizer_state)
         step = resume.step
         best_val = resume.metrics.get("best_val_bpc")
-        elapsed_before = float(resume.metrics.get("elapsed_s", 0.0))
+        elapsed_before = resume.metrics.get("elapsed_s") or 0.0
     model.train()
 
     path = Path(checkpoint_path) if checkpoint_path else None
@@ -269,7 +290,7 @@ def _train(
         else None
     )
     state: State | None = None
-    budget = cfg.minutes * 60 if cfg.minutes else None
+    budget = cfg.minutes * 60 if cfg.minutes is not None else None
     total_steps = None if budget else cfg.steps
     chars_per_step = cfg.seq_length * cfg.batch_size
     start_step = step
@@ -280,11 +301,7 @@ def _train(
     smooth_acc, smooth_w = 0.0, 0.0
     val_bpc: float | None = None
     last_ckpt: Path | None = None
-    corpus_info = {
-        "name": corpus.name,
-        "path": str(corpus.source or ""),
-        "tunes": len(corpus.tunes),
-    }
+    corpus_info = corpus.identity()
 
     def snapshot(kind: str, **extra: object) -> TrainEvent:
         elapsed = time.perf_counter() - t0 - paused_for
@@ -312,8 +329,19 @@ def _train(
             **extra,  # type: ignore[arg-type]
         )
 
+    def require_finite(what: str, value: float) -> None:
+        """A loss or weights that are not finite numbers cannot recover: stop before saving."""
+        if math.isfinite(value) and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            return
+        kept = f"; the checkpoint of step {saved_at[0]} is kept" if last_ckpt else ""
+        raise TrainError(
+            f"training diverged at step {step} (the {what} or the weights are no longer finite "
+            f"numbers), so that state was not saved{kept}. Lower the learning rate"
+        )
+
     def save(target: Path) -> None:
         nonlocal last_ckpt
+        require_finite("loss", loss_value)
         ckpt = Checkpoint(
             model_config=model_config,
             train_config=cfg,
@@ -342,6 +370,7 @@ def _train(
     def evaluate() -> None:
         nonlocal val_bpc, best_val
         val_bpc = evaluate_bpc(model, split.val_ids, device)
+        require_finite("validation loss", val_bpc)
         improved = best_val is None or val_bpc < best_val
         if improved:
             best_val = val_bpc
@@ -390,9 +419,11 @@ def _train(
         loss.backward()
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            require_finite("loss", loss_value)
         optimizer.step()
         step += 1
-        loss_value = loss.item()
         smooth_acc = 0.95 * smooth_acc + 0.05 * loss_value
         smooth_w = 0.95 * smooth_w + 0.05
         smooth = smooth_acc / smooth_w
@@ -418,4 +449,5 @@ def _train(
         chars_per_sec=final.chars_per_sec,
         checkpoint=last_ckpt,
         best_checkpoint=best_path if best_path and best_path.exists() else None,
+        checkpoint_step=saved_at[0] if last_ckpt else None,
     )
