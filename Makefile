@@ -48,6 +48,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/app_startup.py
 	$(BIN)/python bench/app_training.py
+	$(BIN)/python bench/terminal_end.py
 	$(BIN)/python bench/sampling_speed.py
 	$(BIN)/python bench/corpus_check.py
 	$(BIN)/python bench/tune_quality.py --grammar

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -257,11 +256,9 @@ def test_every_corpus_key_is_understood(corpus_tunes: list[str]) -> None:
 # --- augment ------------------------------------------------------------------------------------
 
 
-def test_augment_all_tunes_quickly(corpus_tunes: list[str], vocab: set[str]) -> None:
-    start = time.perf_counter()
+def test_augment_all_tunes(corpus_tunes: list[str], vocab: set[str]) -> None:
+    # Its speed is measured by bench/corpus_check.py, beside abc2midi's.
     copies = augment(corpus_tunes, vocab_chars=vocab)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0
     counts = {s: sum(transpose_tune(t, s, vocab) is not None for t in corpus_tunes) for s in SHIFTS}
     assert len(copies) == sum(counts[s] for s in (-2, -1, 1, 2)) > 2 * len(corpus_tunes)
     assert min(counts[s] for s in (-3, -1, 1, 3)) > 0.9 * len(corpus_tunes)
