@@ -68,6 +68,7 @@ class TrainControl:
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
+        self.hurry = False  # stopping because the process is ending: save, skip the last eval
 
     def pause(self) -> None:
         self._running.clear()
@@ -75,7 +76,10 @@ class TrainControl:
     def resume(self) -> None:
         self._running.set()
 
-    def stop(self) -> None:
+    def stop(self, hurry: bool = False) -> None:
+        """Stop between steps; the loop saves a checkpoint on its way out. `hurry` (the app's
+        terminal has gone, and the process ends within seconds) skips the final evaluation."""
+        self.hurry = self.hurry or hurry
         self._stop.set()
         self._running.set()
 
@@ -433,7 +437,8 @@ def _train(
         if path is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
             save(path)
 
-    if step > start_step and (val_bpc is None or not cfg.eval_every or step % cfg.eval_every):
+    evaluated = val_bpc is not None and cfg.eval_every and not step % cfg.eval_every
+    if step > start_step and not evaluated and not control.hurry:
         evaluate()
     if path is not None and step > start_step and saved_at[0] != step:
         save(path)

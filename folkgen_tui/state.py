@@ -46,6 +46,7 @@ class TuneRecord:
     check_error: str | None = None  # why it could not be checked (e.g. abc2midi missing)
     line_offset: int = 0  # lines of the text before the checked tune (error lines are relative)
     novelty: str = ""  # "close to <corpus tune> (93%)" when it nearly copies one
+    music: str = ""  # the musical verdict: "16 bars · AABB · ends on G"
     rendered: Any | None = None  # core.audio.Rendered
     notes: list[Any] = field(default_factory=list)
     saved: list[Path] = field(default_factory=list)

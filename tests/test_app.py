@@ -13,6 +13,7 @@ import pytest
 from textual.widgets import DataTable, Input, OptionList, Static
 
 import folkgen_tui.workers
+from core.judge import judge
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.screens.generate import GenerateScreen
@@ -204,6 +205,8 @@ async def test_generation_streams_checks_and_keeps_a_history(
         await wait_for(pilot, lambda: first.check is not None or first.check_error, "the check")
         badge = text_of(screen, "#badge")
         assert badge.startswith("✓" if first.check.valid else "✗"), badge
+        music = judge(first.text, check=False).musical_verdict  # "16 bars · AABB · ends on G"
+        assert " bars" in music and f"· {music}" in badge, (music, badge)
         if not first.check.valid and first.check.first_error.line:
             assert view.error is not None  # the first error's line and column are marked
 

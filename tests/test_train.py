@@ -83,6 +83,35 @@ def test_pause_resume_and_stop_from_another_thread(small_corpus_file: Path) -> N
     assert result[0].stopped and 5 < result[0].step < 10_000
 
 
+@pytest.mark.parametrize("hurry", [False, True])
+def test_a_hurried_stop_saves_without_the_last_evaluation(
+    small_corpus_file: Path, tmp_path: Path, hurry: bool
+) -> None:
+    """When the process is about to end (the app's terminal has gone) the stop saves at once; a
+    plain stop evaluates the step it reached first."""
+    control = TrainControl()
+    kinds: list[str] = []
+
+    def on_event(e: TrainEvent) -> None:
+        kinds.append(e.kind)
+        if e.kind == "step" and e.step == 7:
+            control.stop(hurry=hurry)
+
+    cfg = replace(CFG, steps=10_000, eval_every=5, checkpoint_every=0)
+    out = tmp_path / "h.pt"
+    result = train(
+        load_corpus(small_corpus_file),
+        MODEL,
+        cfg,
+        checkpoint_path=out,
+        on_event=on_event,
+        control=control,
+    )
+    assert result.stopped and result.step == 7 and load_checkpoint(out).step == 7
+    after_last_step = kinds[len(kinds) - kinds[::-1].index("step") :]
+    assert ("eval" in after_last_step) is not hurry, kinds
+
+
 def test_wall_clock_budget(small_corpus_file: Path) -> None:
     cfg = replace(CFG, minutes=0.02, steps=1, eval_every=0, schedule="cosine")
     events: list[TrainEvent] = []

@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -28,6 +28,9 @@ from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, stream_tune
 
+if TYPE_CHECKING:
+    from core.judge import Judgement
+
 TEMPERATURE_STEP = 0.1
 TEMPERATURE_RANGE = (0.1, 3.0)
 DEFAULT_METERS = ("C", "6/8", "C|", "2/4", "9/8", "3/4", "4/4")
@@ -37,11 +40,7 @@ DEFAULT_KEYS = ("G Major", "D Major", "A Dorian", "D Mixolydian", "E Dorian", "A
 @dataclass
 class TuneChecked(Message):
     number: int
-    check: Any | None  # core.abc.TuneCheck
-    error: str | None  # why it could not be checked
-    incomplete: str  # why the text is not a whole tune ("" when it is)
-    line_offset: int  # lines before the tune in the shown text
-    novelty: str  # "close to …" when the tune nearly copies a corpus tune
+    judgement: Judgement  # abc2midi's check, the closest corpus tune, the musical verdict
 
 
 @dataclass
@@ -339,36 +338,24 @@ class GenerateScreen(StudioScreen):
 
     @work(thread=True, group="check", exit_on_error=False)
     def _check(self, number: int, text: str) -> None:
-        from core.abc import SoundError, check_tune, extract_tunes
+        from core.judge import judge
 
-        tunes = extract_tunes(text)
-        tune = tunes[0] if tunes else None
-        incomplete = tune.incomplete_reason if tune else "no tune in the text"
-        offset = tune.start_line - 1 if tune else 0
-        novelty = ""
-        index = self.studio.novelty
-        if tune is not None and index is not None:
-            match = index.closest(tune.text)
-            if match is not None and match.is_near_copy:
-                novelty = match.describe()
-        try:
-            check = check_tune(tune.text) if tune is not None else None
-        except SoundError as e:
-            self.post_message(TuneChecked(number, None, str(e), incomplete, offset, novelty))
-            return
+        judgement = judge(text, self.studio.novelty)
         if not get_current_worker().is_cancelled:
-            self.post_message(TuneChecked(number, check, None, incomplete, offset, novelty))
+            self.post_message(TuneChecked(number, judgement))
 
     def on_tune_checked(self, message: TuneChecked) -> None:
         record = next((r for r in self.studio.history if r.number == message.number), None)
         if record is None:
             return
-        record.check = message.check
-        record.check_error = message.error or (message.incomplete or None)
-        record.line_offset = message.line_offset
-        record.novelty = message.novelty
-        if message.error:
-            self.notify(message.error, title="Cannot check the tune", severity="error",
+        judged = message.judgement
+        record.check = judged.check
+        record.check_error = judged.check_error or judged.incomplete or None
+        record.line_offset = judged.line_offset
+        record.novelty = judged.near_copy
+        record.music = judged.musical_verdict
+        if judged.check_error:
+            self.notify(judged.check_error, title="Cannot check the tune", severity="error",
                         markup=False)  # fmt: skip
         history = self.query_one("#history", OptionList)
         index = record.number - 1
@@ -379,8 +366,7 @@ class GenerateScreen(StudioScreen):
 
     def _badge(self, record: TuneRecord) -> tuple[str, str]:
         check = record.check
-        novelty = record.novelty
-        extra = f" · {novelty}" if novelty else ""
+        extra = "".join(f" · {part}" for part in (record.music, record.novelty) if part)
         if check is None:
             return f"? not checked: {record.check_error or 'checking…'}", "-pending"
         if check.valid:
