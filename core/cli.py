@@ -239,14 +239,14 @@ def novelty_index_for(
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from core.abc import check_tune
     from core.audio import save_tune
+    from core.judge import judge
     from core.sample import SampleOptions, random_seed
 
     if args.save and Path(args.save).expanduser().exists() and not Path(args.save).is_dir():
         raise CliError(f"{args.save} exists and is not a folder (--save takes a folder)")
     sampler, ckpt, why = load_sampler(args.model, args.precision)
-    print(f"model: {ckpt.path} ({why})", file=sys.stderr)
+    print(f"model: {ckpt.path} ({why}; {sampler.precision} sampling)", file=sys.stderr)
     novelty = novelty_index_for(ckpt.corpus, args.corpus)
     seed = args.seed if args.seed is not None else random_seed()
     prompt = args.prompt.replace("\\n", "\n")
@@ -274,30 +274,42 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 generated = sampler.generate(opts)
             seconds = time.perf_counter() - t0
             text = prompt + generated
-            check = check_tune(text) if args.valid_only or args.save else None
-            if check is None or check.valid or not args.valid_only:
+            verdict = judge(text, novelty)  # the app's verdict, through the same call
+            if verdict.check_error and (args.valid_only or args.save):
+                raise CliError(verdict.check_error)
+            check = verdict.check
+            if not args.valid_only or (check is not None and check.valid):
                 break
             rejected += 1
-            print(f"[seed {opts.seed}: rejected, {check.first_error}]", file=sys.stderr)
+            first = check.first_error if check is not None else verdict.incomplete
+            print(f"[seed {opts.seed}: rejected, {first}]", file=sys.stderr)
         else:
             raise CliError(
                 f"no valid tune in {args.max_tries} tries; lower the temperature or train longer"
             )
-        match = novelty.closest(text) if novelty is not None else None
+        match = verdict.closest
         saved = save_tune(text, args.save) if args.save else None
         if args.json:
             obj: dict[str, object] = {
                 "text": text, "chars": len(generated), "seconds": round(seconds, 4),
-                "seed": opts.seed, "model": str(ckpt.path),
+                "seed": opts.seed, "model": str(ckpt.path), "precision": sampler.precision,
             }  # fmt: skip
             if check is not None:
                 obj["valid"] = check.valid
                 obj["errors"] = [str(m) for m in check.errors]
+            if verdict.music is not None:
+                music = verdict.music
+                obj["music"] = {
+                    "verdict": verdict.musical_verdict, "bars": music.bars, "form": music.form,
+                    "bars_off": music.bars_off, "ends_on_tonic": music.ends_on_tonic,
+                    "key": music.key, "meter": music.meter,
+                }  # fmt: skip
             if match is not None:
                 obj["closest"] = {"title": match.title, "similarity": round(match.similarity, 3)}
                 obj["near_copy"] = match.is_near_copy
             if saved is not None:
                 obj["saved"] = [str(p) for p in saved.paths]
+                obj["save_problem"] = saved.problem
             _emit_json(obj)
             continue
         if not stream_out:
@@ -308,6 +320,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         notes = [f"seed {opts.seed}", f"{len(generated)} characters in {seconds:.2f}s"]
         if check is not None:
             notes.append("valid" if check.valid else f"invalid: {check.first_error}")
+        elif verdict.check_error:
+            notes.append(f"not checked: {verdict.check_error}")
+        if verdict.musical_verdict:
+            notes.append(verdict.musical_verdict)
         if match is not None and match.is_near_copy:
             notes.append(match.describe())
         if saved is not None:

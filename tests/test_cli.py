@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
+from core.judge import judge
+from core.paths import shipped_model_path
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -44,6 +46,14 @@ def test_train_generate_evaluate(
     assert "newest checkpoint" in err
     code, out2, _ = run(capsys, "generate", "--json", "--seed", "5", "--max-chars", "120")
     assert json.loads(out2)["text"] == tunes[0]["text"]
+
+    # The verdict on the shipped model's tune is the app's (core.judge.judge, the same call).
+    code, out, err = run(capsys, "generate", "--json", "--model", str(shipped_model_path()))
+    tune = json.loads(out)
+    same = judge(tune["text"])
+    assert same.check is not None and tune["valid"] == same.check.valid
+    assert tune["music"]["verdict"] == same.musical_verdict and " bars" in same.musical_verdict
+    assert tune["precision"] in ("fp32", "int8") and f"{tune['precision']} sampling" in err
 
     code, out, _ = run(
         capsys, "generate", "--seed", "1", "--max-chars", "60", "--prompt", r"X:1\nT:"
