@@ -45,11 +45,14 @@ class CheckpointRead(Message):
 
 def describe(ckpt: Any) -> CheckpointInfo:
     m, t = ckpt.model_config, ckpt.train_config
-    params = sum(int(v.numel()) for v in ckpt.model_state.values())
+    params = m.num_parameters()
     model = f"LSTM {m.hidden_size}" + (f"×{m.num_layers}" if m.num_layers > 1 else "")
     corpus = ckpt.corpus.get("name") or "?"
     tunes = ckpt.corpus.get("tunes")
     metrics = ckpt.metrics
+    # What the corpus is (its content hash), not where it was on the machine that trained it.
+    digest = ckpt.corpus.get("sha256")
+    fingerprint = f", sha256 {digest[:12]}" if isinstance(digest, str) else ""
     schedule = f"{t.schedule}" + (f", warm-up {t.warmup_steps}" if t.warmup_steps else "")
     detail = (
         f"{ckpt.path}\n"
@@ -57,7 +60,7 @@ def describe(ckpt: Any) -> CheckpointInfo:
         f"{params:,} parameters, vocabulary {m.vocab_size}\n"
         f"recipe: {t.steps} steps, batch {t.batch_size} × {t.seq_length}, lr {t.learning_rate:g} "
         f"({schedule}), clip {t.grad_clip if t.grad_clip else 'off'}\n"
-        f"corpus: {corpus} ({tunes if tunes is not None else '?'} tunes) {ckpt.corpus.get('path') or ''}\n"
+        f"corpus: {corpus} ({tunes if tunes is not None else '?'} tunes){fingerprint}\n"
         f"trained {ckpt.step} steps in {number(metrics.get('elapsed_s'), 0)} s; "
         f"validation {number(metrics.get('val_bpc'))} bits/char (best {number(metrics.get('best_val_bpc'))})"
     )

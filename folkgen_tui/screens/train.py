@@ -19,7 +19,7 @@ from textual.widgets import Input, Label, Log, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
 from core.paths import training_output_path
-from core.presets import PRESETS, ModelConfig, Preset, TrainConfig, get_preset
+from core.presets import PRESETS, ConfigError, ModelConfig, Preset, TrainConfig, get_preset
 from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
@@ -192,16 +192,11 @@ class TrainScreen(StudioScreen):
         cfg = replace(
             self.preset.train, **{k: v for k, v in values.items() if k not in model_names}
         )
-        for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "seq_length"):
-            source = model if name in model_names else cfg
-            if getattr(source, name) < 1:
-                raise FormError(f"{name.replace('_', ' ')} must be at least 1")
-        if not 0 <= model.dropout < 1:
-            raise FormError("dropout must be between 0 and 1")
-        if cfg.learning_rate <= 0:
-            raise FormError("learning rate must be more than 0")
-        if cfg.steps < 1 and not cfg.minutes:
-            raise FormError("steps must be at least 1 (or set minutes)")
+        try:  # core's one check of a recipe, as for the CLI and checkpoints
+            model.validate()
+            cfg.validate()
+        except ConfigError as e:
+            raise FormError(str(e)) from None
         return model, cfg
 
     @on(Select.Changed, "#preset")
@@ -327,6 +322,14 @@ class TrainScreen(StudioScreen):
         ckpt = self.resume_checkpoint
         resumed = Path(ckpt.path) if ckpt is not None and ckpt.path is not None else None
         path = training_output_path(corpus.name, self.preset.name, resumed)
+        from core.checkpoint import CheckpointError
+        from core.train import check_training_destination  # torch is loaded by now
+
+        try:  # a run that could never save is refused before its first step
+            check_training_destination(path)
+        except CheckpointError as e:
+            self.notify(str(e), title="Cannot train", severity="error", markup=False)
+            return
         self.job = TrainJob(self, corpus, model, cfg, path, resume=ckpt)
         studio.training = self.job
         self.query_one("#loss-raw", LossChart).data = []
