@@ -113,7 +113,7 @@ def test_a_hurried_stop_saves_without_the_last_evaluation(
 
 
 def test_wall_clock_budget(small_corpus_file: Path) -> None:
-    cfg = replace(CFG, minutes=0.02, steps=1, eval_every=0, schedule="cosine")
+    cfg = replace(CFG, minutes=0.05, steps=1, eval_every=0, schedule="cosine")
     events: list[TrainEvent] = []
     result = train(load_corpus(small_corpus_file), MODEL, cfg, on_event=events.append)
     steps = [e for e in events if e.kind == "step"]
