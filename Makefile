@@ -4,8 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.folkgen-setup
-# Debian packages: abc2midi, timidity with a real General MIDI patch set, ALSA headers for simpleaudio.
-DEBS := abcmidi timidity fluid-soundfont-gm libasound2-dev
+# Debian packages: abc2midi, timidity with a real General MIDI patch set, ALSA headers for simpleaudio,
+# and a serif font for the scores' titles and tempo (resvg draws text with the system's fonts).
+DEBS := abcmidi timidity fluid-soundfont-gm libasound2-dev fonts-dejavu-core
 MITDL := mitdeeplearning==0.7.5
 
 .PHONY: setup sysdeps run test lint bench screenshots default-model clean
@@ -54,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/tune_quality.py --grammar
 	$(BIN)/python bench/tune_quality.py --no-grammar
 	$(BIN)/python bench/music_quality.py
+	$(BIN)/python bench/score_engraving.py
 	$(BIN)/python bench/time_to_quality.py
 	$(BIN)/python bench/long_session.py  # 30 minutes
 

@@ -268,28 +268,46 @@ def render(
 
 @dataclass(frozen=True)
 class SavedTune:
-    paths: list[Path]  # the .abc, then the .mid and .wav that could be made
-    problem: str | None  # why a .mid or .wav is missing, else None
+    paths: list[Path]  # the .abc, then the .mid, .wav, .svg, .png and .pdf that could be made
+    problem: str | None  # why a .mid, .wav or score is missing, else None
 
 
 def save_tune(
     abc_text: str, folder: str | Path | None = None, *, title: str | None = None
 ) -> SavedTune:
-    """Save a tune as title.abc, .mid and .wav side by side (one free stem, never overwriting).
+    """Save a tune as title.abc, .mid, .wav and its score (.svg, .png, .pdf) side by side (one
+    free stem, never overwriting).
 
     The .abc is always written: a tune abc2midi cannot turn into MIDI is saved as .abc, one
-    that cannot become sound (no timidity, too long, silent) as .abc and .mid, with the reason.
+    that cannot become sound (no timidity, too long, silent) as .abc and .mid, with the reason;
+    a score verovio cannot engrave is left out, with its reason, and the rest is saved.
     """
     title = title or header_field(abc_text, "T") or "Untitled"
     where = Path(folder).expanduser() if folder is not None else output_dir()
     text = abc_text.strip("\n") + "\n"
     with tempfile.TemporaryDirectory(prefix="folkgen-save-") as tmp:
         made, problem = _render_what_can_be(abc_text, Path(tmp))
-        paths = reserve_paths(where, slugify(title), [".abc", *made])
+        score, score_problem = _score_what_can_be(abc_text)
+        paths = reserve_paths(where, slugify(title), [".abc", *made, *score])
         paths[0].write_text(text, encoding="utf-8")
-        for made_path, path in zip(made.values(), paths[1:], strict=True):
+        for made_path, path in zip(made.values(), paths[1 : 1 + len(made)], strict=True):
             shutil.move(made_path, path)
-    return SavedTune(paths, problem)
+        for data, path in zip(score.values(), paths[1 + len(made) :], strict=True):
+            path.write_bytes(data)
+    problems = [p for p in (problem, score_problem) if p]
+    return SavedTune(paths, "; ".join(problems) or None)
+
+
+def _score_what_can_be(abc_text: str) -> tuple[dict[str, bytes], str | None]:
+    """The tune's score files ({suffix: bytes}), or none and why (a saved tune without them)."""
+    from core.score import score_files
+
+    try:
+        return score_files(abc_text), None
+    except SoundError as e:  # ScoreError, or the engraver's process could not start
+        return {}, f"no score: {e}"
+    except (ImportError, OSError) as e:  # verovio / resvg / Pillow missing or broken
+        return {}, f"no score: {e}"
 
 
 def _render_what_can_be(abc_text: str, work: Path) -> tuple[dict[str, Path], str | None]:

@@ -504,6 +504,11 @@ def bar_lengths(tune: str) -> list[Fraction]:
     return [bar.duration for bar in _Reader(tune).bars]
 
 
+def bar_notes(tune: str) -> list[int]:
+    """Each bar's count of notes (not rests), as written: what an engraving must show."""
+    return [sum(pitch is not None for pitch, _ in bar.events) for bar in _Reader(tune).bars]
+
+
 def analyse_tune(tune: str) -> TuneAnalysis:
     """The measures of one ABC tune (header and body)."""
     reader = _Reader(tune)

@@ -276,10 +276,10 @@ async def test_play_piano_roll_and_save(
 
         await pilot.press("s")
         out = folkgen_home / "tunes"
-        await wait_for(pilot, lambda: len(list(out.glob("*"))) == 3 and any(
+        await wait_for(pilot, lambda: len(list(out.glob("*"))) == 6 and any(
             "Saved" in m for m, _ in notices), "the saved files", timeout=30)  # fmt: skip
         files = sorted(p.suffix for p in out.iterdir())
-        assert files == [".abc", ".mid", ".wav"]
+        assert files == [".abc", ".mid", ".pdf", ".png", ".svg", ".wav"]
         assert (out / next(p.name for p in out.iterdir() if p.suffix == ".abc")).read_text(
         ).strip() == record.text.strip()  # fmt: skip
         assert all(p.stat().st_size > 0 for p in out.iterdir())

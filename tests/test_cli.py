@@ -183,7 +183,7 @@ def test_generate_valid_only_and_save(
     assert check_tune(tune["text"]).valid
     assert "rejected" in err and tune["closest"]["similarity"] < 0.8
     saved = [Path(p) for p in tune["saved"]]
-    assert [p.suffix for p in saved] == [".abc", ".mid", ".wav"] and all(
+    assert [p.suffix for p in saved] == [".abc", ".mid", ".wav", ".svg", ".png", ".pdf"] and all(
         p.stat().st_size for p in saved
     )
     assert saved[0].read_text(encoding="utf-8").strip() == tune["text"].strip()

@@ -23,6 +23,7 @@ import pytest
 
 from core.abc import check_tune
 from core.audio import RenderFailed, TooLong, render, save_tune, wav_facts
+from core.score import SCORE_SUFFIXES
 from tests.test_audio import SCALE, sound_cli
 
 ROOT = Path(__file__).parent.parent
@@ -273,11 +274,11 @@ def test_save_without_timidity_keeps_the_abc_and_midi(
 ) -> None:
     monkeypatch.setenv("PATH", path_with_only(tmp_path, "abc2midi"))
     saved = save_tune(SCALE, tmp_path / "out")
-    assert [p.name for p in saved.paths] == ["scale-etude.abc", "scale-etude.mid"]
+    assert [p.suffix for p in saved.paths] == [".abc", ".mid", *SCORE_SUFFIXES]
     assert saved.paths[0].read_text(encoding="utf-8") == SCALE
-    assert saved.paths[1].stat().st_size > 0
+    assert all(p.stat().st_size > 0 for p in saved.paths[1:])
     assert saved.problem is not None and "no WAV: timidity is not installed" in saved.problem
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [p.name for p in saved.paths]
+    assert sorted((tmp_path / "out").iterdir()) == sorted(saved.paths)
 
 
 def test_save_without_abc2midi_keeps_the_abc(
@@ -285,11 +286,11 @@ def test_save_without_abc2midi_keeps_the_abc(
 ) -> None:
     monkeypatch.setenv("PATH", path_with_only(tmp_path, "timidity"))
     saved = save_tune(SCALE, tmp_path / "out")
-    assert [p.name for p in saved.paths] == ["scale-etude.abc"]
+    assert [p.name for p in saved.paths] == [f"scale-etude{s}" for s in (".abc", *SCORE_SUFFIXES)]
     assert saved.problem is not None and "abc2midi is not installed" in saved.problem
 
 
 def test_save_a_too_long_tune_keeps_the_abc_and_midi(tmp_path: Path) -> None:
     saved = save_tune(SLOW, tmp_path)
-    assert [p.suffix for p in saved.paths] == [".abc", ".mid"]
+    assert [p.suffix for p in saved.paths] == [".abc", ".mid", *SCORE_SUFFIXES]
     assert saved.problem is not None and "would play for 16:00" in saved.problem

@@ -1,0 +1,209 @@
+"""Sheet music: one tune's ABC text -> SVG (verovio), PNG (resvg) and an A4 PDF page (Pillow).
+
+No torch, no textual. verovio runs in a child process (core.engraver); resvg and Pillow are
+imported inside the functions that need them, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from core.abc import SoundError, printable
+from core.corpus import header_field
+from core.engraver import ENGRAVER, EngraverCrashed
+
+PAGE_WIDTH = 2100  # verovio's units: tenths of a millimetre, so A4's 210 mm
+A4_MM = (210, 297)
+PDF_DPI = 200  # a staff line stays crisp in print; a page is ~100 kB
+MAX_PAGE_HEIGHT = 60_000  # verovio's largest
+STAFF_SPACE = 18  # verovio's distance between staff lines, in its pixels at scale 100
+# Texts verovio writes in "Times, serif"; resvg asks the system's font database for them.
+SERIF = "DejaVu Serif"
+
+
+class ScoreError(SoundError):
+    """verovio could not engrave the tune; the message is one line for a person."""
+
+    def __init__(self, message: str, line: int | None = None):
+        self.line = line  # the tune's line (1-based) verovio could not read, when known
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Colours:
+    ink: str = "#000000"  # staff, notes and text
+    paper: str | None = "#ffffff"  # None: transparent
+
+
+LIGHT = Colours()
+
+
+@dataclass(frozen=True)
+class Score:
+    title: str
+    pages: list[str]  # SVG; a folk tune fits one page, as wide as asked and as tall as it needs
+
+    @property
+    def svg(self) -> str:
+        return self.pages[0]
+
+
+_Q_LINE = re.compile(r"^Q:\s*([^\"\n]*?)\s*$", re.M)
+_BEAT_SIGNS = {Fraction(1, 4): "♩", Fraction(3, 8): "♩.", Fraction(1, 8): "♪", Fraction(1, 2): "𝅗𝅥"}
+
+
+def _tempo_label(value: str) -> str | None:
+    """'1/4=120' -> '♩ = 120' (verovio prints only a Q: line's quoted text)."""
+    beat, _, bpm = value.rpartition("=")
+    if not bpm.strip().isdigit():
+        return None
+    try:
+        sign = _BEAT_SIGNS.get(Fraction(beat.strip())) if beat.strip() else None
+    except (ValueError, ZeroDivisionError):
+        sign = None
+    if beat.strip() and sign is None:
+        sign = beat.strip()
+    return f"{sign or '♩'} = {bpm.strip()}"
+
+
+def _line_for_verovio(line: str) -> str:
+    # A lone "!" ending a music line is ABC 2.0's line break (abc2midi reads it; most of the
+    # default corpus has it); verovio aborts on it. Decorations come in pairs: "!trill!".
+    if line.endswith("!") and line.count("!") % 2 == 1 and not _is_field(line):
+        return line[:-1]
+    return line
+
+
+def _is_field(line: str) -> bool:
+    return len(line) >= 2 and line[1] == ":" and line[0].isalpha()
+
+
+def _for_verovio(abc: str) -> str:
+    """The tune as verovio reads it best, line for line (line numbers stay the tune's)."""
+
+    def label(m: re.Match[str]) -> str:
+        text = _tempo_label(m.group(1))
+        return f'Q:"{text}" {m.group(1)}' if text else m.group(0)
+
+    abc = "\n".join(_line_for_verovio(line) for line in abc.split("\n"))
+    return _Q_LINE.sub(label, abc, count=1)
+
+
+def _coloured(svg: str, ink: str) -> str:
+    # verovio draws everything in currentColor under one color="black" group; text uses fill.
+    return svg.replace('color="black"', f'color="{ink}" fill="{ink}"', 1)
+
+
+def _pages(abc: str, width: int) -> list[str]:
+    options = {
+        "pageWidth": width,
+        "pageHeight": MAX_PAGE_HEIGHT,  # one page, however long the tune at this width
+        "adjustPageHeight": True,  # as tall as the music: no blank A4 below a reel
+        "breaks": "auto",  # wrap to the width, not to the ABC's line ends
+        "footer": "none",
+        "header": "auto",
+    }
+    return ENGRAVER.engrave(abc, options)
+
+
+def _failing_line(abc: str, width: int) -> int | None:
+    """The tune's line (1-based) at which verovio first crashes: the shortest crashing prefix."""
+    lines = abc.split("\n")
+    head = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), 0)
+    lo, hi = head, len(lines)  # prefixes of lo lines engrave (or are only headers); of hi crash
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            _pages("\n".join(lines[:mid]) + "\n", width)
+            lo = mid
+        except EngraverCrashed:
+            hi = mid
+    return hi if hi > head else None
+
+
+def engrave(abc: str, *, width: int = PAGE_WIDTH, colours: Colours = LIGHT) -> Score:
+    """The tune's score as SVG, `width` tenths of a millimetre wide (A4 by default).
+
+    Title (T:), tempo (Q:) and the key and time signatures are on the page; long tunes wrap
+    across systems. Raises ScoreError naming the line verovio could not read.
+    """
+    text = _for_verovio(abc.rstrip("\n") + "\n")
+    try:
+        pages = _pages(text, width)
+    except EngraverCrashed as e:
+        line = _failing_line(text, width)
+        where = "its header"
+        if line:
+            where = f"line {line}: {printable(text.split(chr(10))[line - 1].strip())[:40]}"
+        raise ScoreError(f"verovio cannot read this tune at {where} ({e})", line) from None
+    except SoundError as e:
+        raise ScoreError(str(e)) from None
+    if not pages or 'class="note"' not in pages[0] and 'class="rest"' not in pages[0]:
+        raise ScoreError("verovio found no music in this tune (is there a K: line and notes?)")
+    title = printable(header_field(abc, "T") or "") or "Untitled"
+    return Score(title, [_coloured(page, colours.ink) for page in pages])
+
+
+def svg_size(svg: str) -> tuple[int, int]:
+    """(width, height) in pixels of verovio's SVG (its root's width="…px" height="…px")."""
+    m = re.search(r'<svg[^>]*?width="(\d+)px" height="(\d+)px"', svg)
+    if not m:
+        raise ScoreError("not an SVG verovio wrote")
+    return int(m.group(1)), int(m.group(2))
+
+
+def to_png(svg: str, *, width: int | None = None, paper: str | None = "#ffffff") -> bytes:
+    """PNG bytes of an SVG, `width` pixels wide (default: the SVG's own size)."""
+    import resvg_py
+
+    return bytes(
+        resvg_py.svg_to_bytes(svg_string=svg, width=width, background=paper, serif_family=SERIF)
+    )
+
+
+def to_pdf(svgs: list[str], *, dpi: int = PDF_DPI) -> bytes:
+    """A PDF with one A4 page per SVG (a tune), each score at the top of its page.
+
+    Pages are images drawn by resvg and put together by Pillow: both install from wheels with
+    no system libraries, and a folk tune's page stays small.
+    """
+    from PIL import Image
+
+    page_px = (round(A4_MM[0] / 25.4 * dpi), round(A4_MM[1] / 25.4 * dpi))
+    margin = round(10 / 25.4 * dpi)
+    pages = []
+    for svg in svgs:
+        width, height = svg_size(svg)
+        fit = min((page_px[0] - 2 * margin) / width, (page_px[1] - 2 * margin) / height)
+        image = Image.open(io.BytesIO(to_png(svg, width=round(width * fit), paper="#ffffff")))
+        page = Image.new("L", page_px, 255)
+        page.paste(image.convert("L"), (margin, margin))
+        pages.append(page)
+    if not pages:
+        raise ScoreError("no tunes to put in a PDF")
+    out = io.BytesIO()
+    pages[0].save(out, "PDF", resolution=dpi, save_all=True, append_images=pages[1:])
+    return out.getvalue()
+
+
+SCORE_SUFFIXES = (".svg", ".png", ".pdf")
+
+
+def file_bytes(svg: str, suffix: str) -> bytes:
+    """One score file's bytes from its SVG: .svg as it is, .png, or .pdf (one A4 page)."""
+    if suffix == ".svg":
+        return svg.encode("utf-8")
+    if suffix == ".png":
+        return to_png(svg)
+    if suffix == ".pdf":
+        return to_pdf([svg])
+    raise ValueError(f"no score file of kind {suffix}")
+
+
+def score_files(abc: str, suffixes: tuple[str, ...] = SCORE_SUFFIXES) -> dict[str, bytes]:
+    """The tune's score as the bytes of each file asked for (.svg, .png, .pdf), black on white."""
+    svg = engrave(abc).svg
+    return {suffix: file_bytes(svg, suffix) for suffix in suffixes}

@@ -1,0 +1,171 @@
+"""Sheet music (core/score.py, `folkgen score`): what verovio engraves is counted against our
+own reading of the ABC, the PNG is looked at row by row, and a tune verovio rejects (it crashes
+on some) is one line naming the line, with the engraver alive afterwards."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.cli import main
+from core.music_analysis import bar_lengths, bar_notes
+from core.score import Colours, ScoreError, engrave, svg_size, to_pdf, to_png
+
+# Two parts with repeats and first/second endings, a pickup, an accidental, 6/8 in G.
+JIG = """X:1
+T:The Counted Jig
+R:jig
+M:6/8
+L:1/8
+Q:3/8=116
+K:G
+D|:GAB dBG|c2e dBG|FGA ^cBA|1 G3 G2D:|2 G3 G2B|
+|:d2e fed|e2f gfe|dBG cAF|G3 G3:|
+"""
+LONG = "X:2\nT:Long Reel\nM:4/4\nL:1/8\nK:D\n" + "|".join(["dAFA dAFA"] * 32) + "|]\n"
+
+
+def count(svg: str, cls: str) -> int:
+    return len(re.findall(rf'class="{cls}"', svg))
+
+
+def test_the_svg_holds_every_note_bar_and_the_signatures() -> None:
+    score = engrave(JIG)
+    svg = score.svg
+    assert count(svg, "note") == sum(bar_notes(JIG)) == 42
+    assert count(svg, "measure") == len(bar_lengths(JIG)) == 10
+    first_key = svg.split('class="keySig"', 1)[1].split("</g>", 1)[0]
+    assert count(first_key, "keyAccid") == 1  # G major: one sharp
+    meter = svg.split('class="meterSig"', 1)[1].split("</g>", 2)[0]
+    assert "#E086" in meter and "#E088" in meter  # SMuFL's time-signature 6 and 8
+    assert score.title == "The Counted Jig" and "The Counted Jig" in svg
+    assert "♩. = 116" in svg  # the tempo is printed (verovio shows only Q:'s quoted text)
+    assert count(svg, "system") == 2  # one per line of music, as the ABC has them
+
+
+def test_a_long_tune_wraps_across_systems_at_the_width_asked() -> None:
+    wide, narrow = engrave(LONG), engrave(LONG, width=1200)
+    assert count(narrow.svg, "system") > count(wide.svg, "system") > 1
+    assert count(narrow.svg, "measure") == len(bar_lengths(LONG)) == 32
+    assert len(narrow.pages) == 1
+    assert svg_size(narrow.svg)[0] == 1200 and svg_size(wide.svg)[0] == 2100
+
+
+def staff_rows(png: bytes, *, dark_ink: bool = True) -> list[int]:
+    """The y of each run of rows inked nearly all across a band left of the middle: staff lines
+    (a last system may stop short of the right edge; notes and beams leave gaps)."""
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.int16)
+    band = grey[:, grey.shape[1] // 10 : grey.shape[1] * 3 // 10]
+    inked = band < 128 if dark_ink else band > 128
+    lines = np.flatnonzero(inked.mean(axis=1) > 0.9)
+    return [int(y) for i, y in enumerate(lines) if i == 0 or y != lines[i - 1] + 1]
+
+
+def test_the_png_is_not_blank_and_shows_five_staff_lines_per_system() -> None:
+    score = engrave(LONG)
+    png = to_png(score.svg)
+    image = Image.open(io.BytesIO(png))
+    assert image.size == svg_size(score.svg)
+    systems = count(score.svg, "system")
+    rows = staff_rows(png)
+    assert len(rows) == 5 * systems
+    for first in range(0, len(rows), 5):  # evenly spaced, as a staff is
+        gaps = np.diff(rows[first : first + 5])
+        assert gaps.max() - gaps.min() <= 2
+    grey = np.asarray(image.convert("L"))
+    assert 0.02 < (grey < 128).mean() < 0.3  # notes and lines on mostly white paper
+
+
+def test_dark_theme_draws_light_ink_on_dark_paper() -> None:
+    dark = Colours(ink="#e0e0e0", paper="#1e1e1e")
+    png = to_png(engrave(JIG, colours=dark).svg, paper=dark.paper)
+    grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert grey.mean() < 80 and len(staff_rows(png, dark_ink=False)) == 10  # two systems
+
+
+def test_the_pdf_has_one_a4_page_per_tune() -> None:
+    pdf = to_pdf([engrave(JIG).svg, engrave(LONG).svg])
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type /Page\b(?!s)", pdf)) == 2
+    boxes = re.findall(rb"/MediaBox \[ 0 0 ([\d.]+) ([\d.]+) \]", pdf)
+    assert [(round(float(w) / 72 * 25.4), round(float(h) / 72 * 25.4)) for w, h in boxes] == [
+        (210, 297),
+        (210, 297),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tune", "line"),
+    [
+        ("X:1\nT:Broken\nM:4/4\nK:C\nCDEF|GABc|\nGA [[[ ]] |\n", 6),
+        ("X:1\nT:Broken\nK:C\nCD ]] |\n", 4),
+    ],
+)
+def test_a_tune_verovio_rejects_is_one_line_naming_the_line(tune: str, line: int) -> None:
+    with pytest.raises(ScoreError) as caught:
+        engrave(tune)
+    message = str(caught.value)
+    assert "\n" not in message and caught.value.line == line and f"line {line}:" in message
+    assert count(engrave(JIG).svg, "note") == 42  # the engraver came back
+
+
+def test_text_with_no_music_is_refused() -> None:
+    with pytest.raises(ScoreError, match="no music|cannot read"):
+        engrave("X:1\nT:Only a header\nK:C\n")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_score_writes_files_and_never_overwrites(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, folkgen_home: Path
+) -> None:
+    abc = tmp_path / "two.abc"
+    abc.write_text(JIG + "\n" + LONG, encoding="utf-8")
+    code, out, _ = run(capsys, "score", str(abc), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["engraved"] == 2
+    first = report["tunes"][0]
+    assert Path(first["svg"]) == folkgen_home / "tunes" / "the-counted-jig.svg"
+    assert {Path(first[k]).suffix for k in ("svg", "png", "pdf")} == {".svg", ".png", ".pdf"}
+    assert Image.open(first["png"]).size[0] == 2100
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    taken = mine / "jig.svg"
+    taken.write_text("mine", encoding="utf-8")
+    code, out, _ = run(
+        capsys, "score", str(abc), "--tune", "1", "--svg", str(taken), "--pdf", str(mine / "b")
+    )
+    assert code == 0 and taken.read_text(encoding="utf-8") == "mine"
+    assert (mine / "jig-2.svg").read_text(encoding="utf-8").count('class="note"') == 42
+    assert (mine / "b.pdf").read_bytes().startswith(b"%PDF")
+    assert sorted(p.name for p in mine.iterdir()) == ["b.pdf", "jig-2.svg", "jig.svg"]
+
+
+def test_cli_score_reports_a_rejected_tune_by_its_line_in_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    abc = tmp_path / "mixed.abc"
+    abc.write_text(JIG + "\nX:3\nT:Broken\nK:C\nCD ]] |\n", encoding="utf-8")
+    code, out, err = run(capsys, "score", str(abc), "--svg", str(tmp_path / "out"))
+    assert code == 1 and "Traceback" not in err
+    broken = [line for line in out.splitlines() if "Broken" in line]
+    assert len(broken) == 1 and f"{abc}:14" in broken[0] and "not engraved" in broken[0]
+    assert (tmp_path / "out.svg").is_file()
+    code, _, err = run(capsys, "score", str(abc), "--tune", "5")
+    assert code == 1 and err.count("\n") == 1 and "--tune must be 1 to 2" in err
+
+
+def test_the_old_line_break_sign_is_read_as_abc2midi_reads_it() -> None:
+    # Most of the default corpus ends its music lines with "!"; verovio alone aborts on it.
+    marked = JIG.replace("G2B|\n", "G2B|!\n").replace("G3:|\n", "!trill!G3:|!\n")
+    assert count(engrave(marked).svg, "note") == 42
