@@ -469,7 +469,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-grammar", dest="grammar", action="store_false",
         help="raw model output: do not restrict sampling to what ABC syntax allows",
     )  # fmt: skip
-    p.add_argument("--save", metavar="DIR", help="save each tune as .abc, .mid, .wav and its score (.svg, .png, .pdf) in DIR")
+    p.add_argument(
+        "--save",
+        metavar="DIR",
+        help="save each tune as .abc, .mid, .wav and its score (.svg, .png, .pdf) in DIR",
+    )
     p.add_argument(
         "--corpus",
         help="flag near-copies of this corpus's tunes (default: the model's own corpus, when it "

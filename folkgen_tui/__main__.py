@@ -13,8 +13,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     lifeline = Lifeline()
     lifeline.install()
+    from folkgen_tui import graphics
+
+    graphics.start()  # asks the terminal what images it shows while the app's modules import
     from folkgen_tui.app import run
 
+    graphics.wait()
     run(argv, lifeline)
 
 

@@ -96,6 +96,20 @@ def test_train(snap_compare: SnapCompare, snapshot_home: Path) -> None:
     assert snap_compare(make_app(), run_before=run_before)
 
 
+def test_score_view(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    """The Dataset's first tune as sheet music in Unicode half blocks (no terminal graphics)."""
+    from folkgen_tui.widgets.score_view import ScoreView
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        await pilot.press("l", "v")
+        score = pilot.app.screen.query_one("#tune-score", ScoreView)
+        await wait_for(pilot, lambda: score.engraved and score.up_to_date, "the score")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before, terminal_size=(130, 40))
+
+
 def test_generate_a_tune(snap_compare: SnapCompare, snapshot_home: Path) -> None:
     model = make_checkpoint(snapshot_home / "checkpoints" / "snapshot.pt")
 

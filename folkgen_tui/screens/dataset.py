@@ -12,6 +12,7 @@ from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dialogs import PathDialog
 from folkgen_tui.widgets import AbcView, BarChart, VocabGrid
 from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.stat_cards import StatCards
 
 MAX_LISTED = 20_000  # tunes in the browsable list (the statistics cover them all)
@@ -39,6 +40,8 @@ class DatasetScreen(StudioScreen):
         Binding(
             "v", "show_tab('vocabulary')", "Vocabulary", tooltip="Every character with its count"
         ),  # fmt: skip
+        # On the Tunes tab `v` is the score's: the tab's own key (s, l) and a click reach the rest.
+        Binding("v", "toggle_score", "Score", tooltip="Show the tune as sheet music (again: ABC)"),
         Binding("l", "show_tab('tunes')", "Tunes", tooltip="The list of tunes, each shown as ABC"),
         Binding("p", "play", "Play/Stop", tooltip="Play the selected tune (again: stop)"),
     ]
@@ -60,6 +63,7 @@ class DatasetScreen(StudioScreen):
                 yield DataTable(id="tune-table", cursor_type="row", zebra_stripes=True)
                 with Vertical(id="tune-side"):
                     yield AbcView(id="tune-abc", placeholder="select a tune")
+                    yield ScoreView(id="tune-score")
                     yield PianoRoll(id="corpus-roll")
 
     def on_mount(self) -> None:
@@ -126,6 +130,33 @@ class DatasetScreen(StudioScreen):
 
     # --- actions ---------------------------------------------------------------------------
 
+    def _on_tunes_tab(self) -> bool:
+        tabs = self.query("#dataset-tabs").results(TabbedContent)
+        return any(t.active == "tunes" for t in tabs)  # none before the screen is composed
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_score":
+            return self._on_tunes_tab()
+        if action == "show_tab" and parameters == ("vocabulary",):
+            return not self._on_tunes_tab()  # `v` is the score's there
+        return True
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
+
+    def action_toggle_score(self) -> None:
+        """The selected tune as sheet music in place of its ABC text, and back."""
+        score = self.query_one("#tune-score", ScoreView)
+        text = self.query_one("#tune-abc", AbcView)
+        score.display = not score.display
+        text.display = not score.display
+        self._update_score()
+
+    def _update_score(self) -> None:
+        score = self.query_one("#tune-score", ScoreView)
+        if score.display:
+            score.show(self.selected_tune() or "", "select a tune")
+
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#dataset-tabs", TabbedContent).active = tab
         focus = {
@@ -183,3 +214,4 @@ class DatasetScreen(StudioScreen):
         index = event.cursor_row
         if 0 <= index < len(corpus.tunes):
             self.query_one("#tune-abc", AbcView).set_text(corpus.tunes[index])
+            self._update_score()

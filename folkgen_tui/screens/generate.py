@@ -26,6 +26,7 @@ from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, stream_tune
 
 if TYPE_CHECKING:
@@ -59,8 +60,9 @@ class GenerateScreen(StudioScreen):
     TITLE_TEXT = "Generate"
     HELP = (
         "Write a prompt or use the pickers (meter, key, title), then generate: characters stream "
-        "in, and a finished tune is checked by abc2midi. Play it, save it (.abc .mid .wav), try "
-        "the same seed at another temperature, and revisit earlier tunes in the session list."
+        "in, and a finished tune is checked by abc2midi. Play it, see it as sheet music (v), save "
+        "it (.abc .mid .wav and the score), try the same seed at another temperature, and revisit "
+        "earlier tunes in the session list."
     )
     BINDINGS = [
         Binding("enter", "generate", "Generate", tooltip="Generate a tune with these settings"),
@@ -68,7 +70,8 @@ class GenerateScreen(StudioScreen):
         Binding("r", "same_seed", "Same seed", tooltip="Regenerate with the last tune's seed"),
         Binding("p", "play", "Play", tooltip="Play the tune shown (again: stop)"),
         Binding("p", "stop_playing", "Stop", tooltip="Stop playing"),
-        Binding("s", "save", "Save", tooltip="Save the tune shown as .abc, .mid and .wav"),
+        Binding("s", "save", "Save", tooltip="Save the tune shown as .abc, .mid, .wav and score"),
+        Binding("v", "toggle_score", "Score", tooltip="Show the tune as sheet music (again: ABC)"),
         Binding("plus,equals_sign", "temperature(1)", "Temp+", tooltip="Temperature up"),
         Binding("minus", "temperature(-1)", "Temp-", tooltip="Temperature down"),
         LEAVE_FIELD,
@@ -109,6 +112,7 @@ class GenerateScreen(StudioScreen):
             with Vertical(id="tune-panel"):
                 yield Static("", id="badge", markup=False)
                 yield AbcView(id="gen-abc", placeholder="")
+                yield ScoreView(id="gen-score")
                 yield PianoRoll(id="piano-roll")
             yield OptionList(id="history")
         yield Static("", id="gen-status", markup=False)
@@ -262,6 +266,7 @@ class GenerateScreen(StudioScreen):
         view = self.query_one("#gen-abc", AbcView)
         view.follow = True
         view.set_text(options.prompt)
+        self._update_score()
         badge = self.query_one("#badge", Static)
         badge.update(f"generating… (seed {options.seed})")
         badge.set_classes("-pending")
@@ -313,6 +318,7 @@ class GenerateScreen(StudioScreen):
         view.follow = False
         view.set_text(record.text)
         self._add_history(record)
+        self._update_score()
         badge = self.query_one("#badge", Static)
         badge.update("checking with abc2midi…")
         badge.set_classes("-pending")
@@ -391,6 +397,7 @@ class GenerateScreen(StudioScreen):
         if view.text != record.text:
             view.follow = False
             view.set_text(record.text, error)
+            self._update_score()
         elif view.error != error:
             view.set_error(error)
         text, cls = self._badge(record)
@@ -412,6 +419,23 @@ class GenerateScreen(StudioScreen):
             self.shown = record
             self._show_record(record)
             self.playback_changed()
+
+    # --- score -------------------------------------------------------------------------------
+
+    def action_toggle_score(self) -> None:
+        """The tune as sheet music in place of its ABC text, and back."""
+        score = self.query_one("#gen-score", ScoreView)
+        text = self.query_one("#gen-abc", AbcView)
+        score.display = not score.display
+        text.display = not score.display
+        self._update_score()
+        (score if score.display else text).focus()
+
+    def _update_score(self) -> None:
+        score = self.query_one("#gen-score", ScoreView)
+        if score.display:
+            waiting = "the score appears when the tune is complete" if self.streaming else ""
+            score.show(self.shown.text if self.shown else "", waiting or "generate a tune first")
 
     # --- temperature -------------------------------------------------------------------------
 

@@ -1,0 +1,108 @@
+"""The score view (v) in the app: on the Dataset tune list and on Generate it takes the ABC
+text's place and gives it back; it follows the tune shown, the terminal's size and the theme,
+plays beside the piano roll, and below a legible width it names the saved SVG instead. Tests run
+without a terminal, so the picture is drawn in half blocks (the fallback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widget import Widget
+
+from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.generate import GenerateScreen
+from folkgen_tui.state import TuneRecord
+from folkgen_tui.widgets import AbcView
+from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.widgets.score_view import ScoreView
+from tests.app_helpers import play_in_real_time, wait_for, wait_ready
+from tests.test_score import JIG
+
+pytestmark = pytest.mark.asyncio
+
+
+def image_of(score: ScoreView) -> Widget:
+    return score.query_one(".score-image")
+
+
+async def drawn(pilot: Pilot[Any], score: ScoreView, before: int, what: str) -> None:
+    """A picture newer than the `before`-th is up, for what was last asked, and laid out."""
+
+    def up() -> bool:
+        images = score.query(".score-image")
+        laid_out = all(image.size.width > 0 for image in images)
+        return score.engraved > before and score.up_to_date and laid_out
+
+    await wait_for(pilot, up, what)
+
+
+async def test_v_shows_the_score_on_the_dataset_tune_list(
+    monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
+) -> None:
+    play_in_real_time(monkeypatch)
+    app = FolkgenApp(autoload_model=False, theme="gruvbox")
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("l")
+        screen = app.screen
+        score = screen.query_one("#tune-score", ScoreView)
+        text = screen.query_one("#tune-abc", AbcView)
+        await pilot.press("v")
+        assert score.display and not text.display
+        await drawn(pilot, score, 0, "the first tune's score")
+        columns = score.scrollable_content_region.width
+        assert image_of(score).size.width == columns >= 60
+        assert image_of(score).size.height > 10  # scrolls: taller than it is wide in rows
+
+        shown = score.engraved
+        await pilot.press("down")  # the next tune
+        await drawn(pilot, score, shown, "the next tune's score")
+        await pilot.press("p")  # plays, with the piano roll under the score
+        roll = screen.query_one("#corpus-roll", PianoRoll)
+        await wait_for(pilot, lambda: roll.display and roll.position > 0.1, "the playhead")
+        assert score.display and score.region.height > 0
+        await pilot.press("p")
+
+        shown = score.engraved
+        app.theme = "textual-light"  # dark ink on light paper: drawn again
+        await drawn(pilot, score, shown, "the score in the new theme")
+        paper = image_of(score).image.convert("L").getpixel((0, 0))  # type: ignore[attr-defined]
+        assert paper > 200
+        shown = score.engraved
+        await pilot.resize_terminal(150, 40)
+        await drawn(pilot, score, shown, "the score at the new width")
+        assert image_of(score).size.width == score.scrollable_content_region.width > columns
+
+        await pilot.resize_terminal(80, 30)  # the side panel is too narrow to read a staff
+        await wait_for(pilot, lambda: "too narrow" in score.notice, "the notice")
+        saved = sorted((folkgen_home / "tunes").glob("*.svg"))
+        assert len(saved) == 1 and str(saved[0]) in score.notice
+        assert not score.query(".score-image")
+
+        await pilot.press("v")
+        assert text.display and not score.display
+
+
+async def test_v_shows_the_score_on_generate(folkgen_home: Path) -> None:
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("g")
+        screen = app.screen
+        assert isinstance(screen, GenerateScreen)
+        score = screen.query_one("#gen-score", ScoreView)
+        await pilot.press("v")
+        assert score.display and "generate a tune first" in score.notice
+        # a finished tune, as the stream leaves one (no model needed for the view)
+        record = TuneRecord(1, "X:", JIG, 1, 1.0, None, 1000, "test")
+        app.history.append(record)
+        screen.shown = record
+        screen._add_history(record)
+        screen._show_record(record)
+        await drawn(pilot, score, 0, "the tune's score")
+        assert image_of(score).size.width == score.scrollable_content_region.width
+        await pilot.press("v")
+        assert screen.query_one("#gen-abc", AbcView).display and not score.display
