@@ -70,11 +70,30 @@ def _tempo_label(value: str) -> str | None:
 
 
 def _line_for_verovio(line: str) -> str:
-    # A lone "!" ending a music line is ABC 2.0's line break (abc2midi reads it; most of the
-    # default corpus has it); verovio aborts on it. Decorations come in pairs: "!trill!".
-    if line.endswith("!") and line.count("!") % 2 == 1 and not _is_field(line):
-        return line[:-1]
-    return line
+    """One line as verovio can read it. It aborts or crashes on what abc2midi skips with a
+    warning: a lone "!" (ABC 2.0's line break, ending most default-corpus lines; decorations
+    come in pairs, "!trill!"), a "]" that closes nothing, an X: that is not a number."""
+    if _is_field(line):
+        return "X:1" if line.startswith("X:") and not line[2:].strip().isdigit() else line
+    if line.count("!") % 2 == 1:
+        cut = line.rfind("!")
+        line = line[:cut] + line[cut + 1 :]
+    return _without_stray_brackets(line)
+
+
+def _without_stray_brackets(line: str) -> str:
+    out: list[str] = []
+    open_ = 0  # chords "[CEG" and inline fields "[K:G" waiting for their "]"
+    for i, ch in enumerate(line):
+        if ch == "[" and line[i + 1 : i + 2] not in ("|", "") and not line[i + 1].isdigit():
+            open_ += 1
+        elif ch == "]":
+            if open_:
+                open_ -= 1
+            elif not out or out[-1] not in "|:":  # "|]" is a bar line
+                continue
+        out.append(ch)
+    return "".join(out)
 
 
 def _is_field(line: str) -> bool:
@@ -130,6 +149,9 @@ def engrave(abc: str, *, width: int = PAGE_WIDTH, colours: Colours = LIGHT) -> S
     Title (T:), tempo (Q:) and the key and time signatures are on the page; long tunes wrap
     across systems. Raises ScoreError naming the line verovio could not read.
     """
+    if not any(line.startswith("K:") for line in abc.split("\n")):
+        # verovio crashes without one; abc2midi too reads no music before a K: line
+        raise ScoreError("this tune has no K: (key) line, so no music to engrave")
     text = _for_verovio(abc.rstrip("\n") + "\n")
     try:
         pages = _pages(text, width)

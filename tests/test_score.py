@@ -103,7 +103,7 @@ def test_the_pdf_has_one_a4_page_per_tune() -> None:
     ("tune", "line"),
     [
         ("X:1\nT:Broken\nM:4/4\nK:C\nCDEF|GABc|\nGA [[[ ]] |\n", 6),
-        ("X:1\nT:Broken\nK:C\nCD ]] |\n", 4),
+        ("X:1\nT:Broken\nK:C\nCD [[[ ]] |\n", 4),
     ],
 )
 def test_a_tune_verovio_rejects_is_one_line_naming_the_line(tune: str, line: int) -> None:
@@ -155,7 +155,7 @@ def test_cli_score_reports_a_rejected_tune_by_its_line_in_the_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     abc = tmp_path / "mixed.abc"
-    abc.write_text(JIG + "\nX:3\nT:Broken\nK:C\nCD ]] |\n", encoding="utf-8")
+    abc.write_text(JIG + "\nX:3\nT:Broken\nK:C\nCD [[[ ]] |\n", encoding="utf-8")
     code, out, err = run(capsys, "score", str(abc), "--svg", str(tmp_path / "out"))
     assert code == 1 and "Traceback" not in err
     broken = [line for line in out.splitlines() if "Broken" in line]
@@ -169,3 +169,16 @@ def test_the_old_line_break_sign_is_read_as_abc2midi_reads_it() -> None:
     # Most of the default corpus ends its music lines with "!"; verovio alone aborts on it.
     marked = JIG.replace("G2B|\n", "G2B|!\n").replace("G3:|\n", "!trill!G3:|!\n")
     assert count(engrave(marked).svg, "note") == 42
+
+
+@pytest.mark.parametrize(
+    "slip",  # what the shipped model's tunes had where verovio crashed and abc2midi read on
+    [("G2B|\n", "G2B ]!\n"), ("dBG|c2e", "dBG|!c2e"), ("X:1\n", "X:TidB\n")],
+)
+def test_slips_abc2midi_reads_past_do_not_crash_verovio(slip: tuple[str, str]) -> None:
+    assert count(engrave(JIG.replace(*slip)).svg, "note") == 42
+
+
+def test_a_tune_without_a_key_line_is_refused_before_verovio() -> None:
+    with pytest.raises(ScoreError, match="no K:"):
+        engrave("X:1\nc|dGG2 dGBG|dGBd g2de|!\n")
