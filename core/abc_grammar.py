@@ -1,9 +1,11 @@
-"""Which characters ABC syntax allows next: a character-level automaton for grammar-aware sampling.
+"""Which characters ABC allows next: a character-level automaton for grammar-aware sampling.
 
 The sampler sets the logits of forbidden characters to -inf before its usual tempered, top-k
 draw, so a tune stays an exact sample from the model's distribution renormalised over what the
-grammar allows. The grammar is the practical subset of ABC 2.1 that the Irish corpus uses, with
-the rules abc2midi enforces (found by sampling, checking and tightening):
+grammar allows. Two layers of rules.
+
+Syntax: the practical subset of ABC 2.1 that the Irish corpus uses, with the rules abc2midi
+enforces (found by sampling, checking and tightening):
 
 * header: `X:` digits first; then `T:` (title characters), `Z:` (anything), `M:` (C, C| or n/d
   with d a power of two), `L:` (1/d), in any order; `K:` (tonic, optional # or b, optional
@@ -11,31 +13,81 @@ the rules abc2midi enforces (found by sampling, checking and tightening):
 * body lines: notes `[_^=]*[A-Ga-g][,']*` with a length from a fixed set (2, 3, /, 3/2 ...),
   rests `z`, bar lines `|` `||` `|]` `:|` `|:` `::`, endings `[1` `|1` `[2` `:|2`, tuplets `(2`
   to `(9` (not nested), ties `-` (the next note has the same spelling), broken rhythm `>` `<`
-  between two notes or rests of the same written length (not chained), grace notes `{ag}`
-  (where the vocabulary has braces), guitar chords `"Am7"` with names abc2midi knows, `!` only
-  right after a bar line at the end of a line, `K:` `M:` `L:` lines; chords `[CEG]` and slurs
-  `(...)` only when asked for (see AbcGrammar);
+  between two notes or rests of the same written length (not chained, not across a tuplet's
+  end), grace notes `{ag}` (where the vocabulary has braces), guitar chords `"Am7"` with names
+  abc2midi knows, `!` only right after a bar line at the end of a line, `K:` `M:` `L:` lines;
+  chords `[CEG]` and slurs `(...)` only when asked for (see AbcGrammar);
 * repeats as abc2midi plays them: a first ending only where no `:|` has been played since the
-  tune start, a `|:` or the end of a second ending; a second ending only right after the `:|`
-  that closes a first ending; a first ending closes with `:|`; `|:` not twice without a `:|`;
-* the blank line that ends a tune only outside a first ending, with no `|:` left open, no slur
-  open, and some music written; chords, grace notes and guitar chords close before a line ends.
+  tune start, a `|:` or the end of a second ending; `::` only where none has been played since
+  the tune start or a `|:`; a second ending only right after the `:|` that closes a first
+  ending; a first ending closes with `:|`; `|:` not twice without a `:|`;
+* the blank line that ends a tune only outside first and second endings, with no `|:` left
+  open, no slur open, and some music written; chords, grace notes and guitar chords close
+  before a line ends.
 
-Each state is a small hashable key. A state's mask and its transitions for every character are
-computed once, on first visit, and cached, so a step costs a list lookup. A character that the
-grammar forbids (a prompt that breaks it, or a caller that ignores the mask) moves the stream to
-a free state that allows everything until the next line, where the grammar picks up again.
+Music (on by default; `metre`, `form` and `tonic` turn them off), so that core/music_analysis.py
+finds every tune right:
+
+* metre: the header gives M: (once, before K:) and at most one L:, making a bar of 1 to 32
+  units of L: on a grid of half units; note lengths are the corpus's (1 2 3 4 6 8 12 16 / 3/2).
+  The time used in the bar is kept exactly (integer ticks) through notes and rests, broken
+  rhythm (both notes), tuplets (ABC 2.1's q, by the metre), chords (first note) and grace
+  notes (none). No note, length digit, tuplet or broken pair may overflow the bar or leave it
+  unable to end on the grid. A plain bar line comes only when the bar is full, except after a
+  part's first bar (a pickup of any length); a bar line that closes a part (`:|` `||` `|]`
+  `|:` `::`, a first ending's `:|`, the tune's end) comes after a full bar or one that
+  completes the part's pickup. Body M: L: K: lines and endings only between bars; ties stay
+  within a bar. So every bar the analyser checks is right, and none is too long.
+* form: a part closes when it holds 8 bars (written bars less the pickup, second endings left
+  out, as the analyser counts them), and its 8th bar must close it; the first two parts close
+  with a repeat (the corpus repeats 93 % of first and 80 % of second parts); a first ending is
+  followed by its second ending, of as many bars; a tune holds two to four parts (the corpus:
+  97 % at most four).
+* tonic: a part that could end the tune (the second onwards) ends on the tonic of the key in
+  force, held a unit or more. In its last bar the note that ends the bar sounds the tonic (by
+  its accidental, else one written earlier in the bar on the same letter and octave, else the
+  key signature); no note ends within the bar's last unit except on its end, no tuplet ends
+  it; a shorter last bar (completing a pickup) closes only on the tonic. So every tune ends on
+  the tonic (the corpus: 76 %).
+* keys: with `keys`, K: lines name only those keys (tonic + mode, as normalize_key writes it).
+* spaces as the corpus writes them: one between tokens, none at a line's start or end, so a
+  model kept from what it wants (the close its part needs) cannot mark time in blank-ish
+  lines; and no line starts with a lone note and ":" (the analyser reads "g:|" as a field).
+
+Each state is a small hashable key (the lexical place, repeats, the time used in the bar). A
+state's mask, its transitions for every character and their effects are computed once, on first
+visit, and cached, so a step costs a list lookup. What a key cannot hold without multiplying the
+states (the pitch being written, the pickup, the bars of the part, parts so far, the last note
+against the tonic, accidentals of the bar) lives in each stream's GrammarState, updated by the
+cached effects; the few characters that depend on it (a part's closing bar line, a cadence's
+last note, a tied note, the tune's end) are gated per stream, with masks cached per (state,
+characters shut). Every gate leaves something to draw, and none leads to a dead end. A
+character that the grammar forbids (a prompt that breaks it, or a caller that ignores the mask)
+moves the stream to a free state that allows everything until the next line, where the grammar
+picks up again; a character only a gate forbids (a prompt closing a part early) is followed.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from functools import cache, lru_cache
+from math import gcd
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from core.corpus import Vocabulary
+from core.corpus import Vocabulary, normalize_key
+from core.music_analysis import (
+    default_unit,
+    note_length,
+    parse_meter,
+    parse_unit,
+    tonic_pitch_class,
+    tuplet_factor,
+)
+from core.transpose import ACCIDENTALS as ACCIDENTAL_OFFSETS
+from core.transpose import LETTERS, NATURAL_SEMITONES, parse_key
 
 NOTE_LETTERS = "ABCDEFGabcdefg"
 ACCIDENTALS = ("", "^", "^^", "_", "__", "=")
@@ -46,6 +98,9 @@ LENGTHS = (
     "", "2", "3", "4", "5", "6", "7", "8", "12", "16",
     "/", "//", "/2", "/4", "/8", "3/", "3/2", "3/4", "5/2", "7/2",
 )  # fmt: skip
+# With the metre rule, only the lengths the corpus writes (and longer even ones): a rarer length
+# or spelling (3/4, /8, //, /2) would only be where the rule pushed a model that meant another.
+MUSIC_LENGTHS = ("", "2", "3", "4", "6", "8", "12", "16", "/", "3/2")
 MAX_OCTAVE_MARKS = 2
 MAX_CHORD_NOTES = 4
 MAX_X_DIGITS = 6
@@ -75,11 +130,26 @@ ENUM_FIELDS = {"M": METER_VALUES, "L": UNIT_VALUES, "K": KEY_VALUES}
 BODY_FIELDS = "KML"  # fields a body line may hold (abc2midi rejects most others there)
 
 # Repeat states, as abc2midi plays repeats.
-R_OPEN = 0  # a first ending may start (tune start, after |: or ::, after a second ending)
+R_OPEN = 0  # a first ending may start, and :: (tune start, after |: or ::)
 R_PLAYED = 1  # a :| was played since: a first ending would need a |: first
 R_FIRST = 2  # inside a first ending: it must close with :|
 R_FIRST_DONE = 3  # just after the :| that closed a first ending: a second ending may start
 R_SECOND = 4  # inside a second ending: it closes at || |] :| or |:
+R_REOPENED = 5  # after a second ending: a first ending may start, :: not (a :| was played)
+
+# Time: integer ticks per unit of L:, exact for halves, broken rhythm, tuplets of 2 to 9 and a
+# chord's own length (2^10 * lcm(1..9) / 8).
+TICKS = 2**10 * 9 * 5 * 7
+GRID = TICKS // 2  # the shortest music length (/): a bar ends on this grid
+MAX_BAR_UNITS = 32
+PART_BARS = (8,)  # bars a part closes at (the analyser's AABB phrase; see AbcGrammar)
+MIN_PARTS = 2
+MAX_PARTS = 4  # the corpus: 97 % of tunes; more only run on towards the length limit
+REPEAT_PARTS = 2  # leading parts that close with a repeat (:| ::, or their endings)
+ONE = (1, 1)  # a multiplier as (numerator, denominator)
+
+# Where a bar stands, for counting the part's bars.
+W_PART, W_FIRST, W_SECOND = 0, 1, 2
 
 
 class _Words:
@@ -103,15 +173,125 @@ class _Words:
 
 
 _LEN = _Words(LENGTHS)
+_MUSIC_LEN = _Words(MUSIC_LENGTHS)
 _PITCH = _Words(
     a + n + ("," if n.isupper() else "'") * k
     for a in ACCIDENTALS
     for n in NOTE_LETTERS
     for k in range(MAX_OCTAVE_MARKS + 1)
 )
-_ENUM = {f: _Words(v) for f, v in ENUM_FIELDS.items()}
 _GCHORD = _Words(GUITAR_CHORDS)
 _NOTE_START = frozenset(NOTE_LETTERS + "^_=")
+_BODY = ("", 0)  # a note's context in the body (see below)
+_BODY_BOL = ("", 0, "bol")  # ... at a line's start, where "g:|" reads as a field line
+
+# --- time ------------------------------------------------------------------------------------
+
+_LEN_TICKS = {w: int(note_length(w) * TICKS) for w in LENGTHS}
+# Per written prefix, the lengths (ticks) of the music lengths it may still become.
+_LEN_ENDS = {
+    p: tuple(sorted({_LEN_TICKS[w] for w in MUSIC_LENGTHS if w.startswith(p)}))
+    for p in _MUSIC_LEN.next
+}
+
+
+def _mul(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    n, d = a[0] * b[0], a[1] * b[1]
+    g = gcd(n, d)
+    return n // g, d // g
+
+
+def _scale(ticks: int, mul: tuple[int, int]) -> int:
+    return ticks * mul[0] // mul[1]
+
+
+@cache
+def _sums(notes: int) -> tuple[int, ...]:
+    """The sums, in grid steps and ascending, that `notes` written lengths can make."""
+    if notes == 0:
+        return (0,)
+    steps = {_LEN_TICKS[w] // GRID for w in MUSIC_LENGTHS}
+    return tuple(sorted({s + x for s in _sums(notes - 1) for x in steps}))
+
+
+@lru_cache(maxsize=1 << 16)
+def _fits(t: int, bar: int, left: int, tf: tuple[int, int], cad: bool = False) -> bool:
+    """Whether a bar at `t` can still end on the grid by `bar`, after the `left` notes an open
+    tuplet (factor `tf`) still needs: a bar that cannot is never entered. In a cadence (`cad`:
+    the bar that ends the tune's part) the final note lasts a unit or more, so no note ends
+    within the last unit but on the bar's end, and no tuplet ends there."""
+    if left == 0:
+        return t % GRID == 0 and (t == bar or t <= (bar - TICKS if cad else bar))
+    limit = bar - TICKS if cad else bar
+    for s in _sums(left):
+        end = t + _scale(s * GRID, tf)
+        if end > limit:
+            return False
+        if end % GRID == 0:
+            return True
+    return False
+
+
+@lru_cache(maxsize=1 << 16)
+def _length_fits(
+    t: int, bar: int, left: int, tf: tuple[int, int], mul: tuple[int, int], prefix: str,
+    first: int = TICKS, cad: bool = False,
+) -> bool:  # fmt: skip
+    """Whether some length starting with `prefix` (times `first` / TICKS: a chord's first note,
+    times `mul`: tuplet and broken rhythm) keeps the bar fillable."""
+    return any(
+        _fits(t + _scale(first * v // TICKS, mul), bar, left, tf, cad) for v in _LEN_ENDS[prefix]
+    )
+
+
+@cache
+def _bar_ticks(meter: str, unit: str) -> int:
+    """A bar of `meter` in ticks of `unit`; 0 when the pair makes no bar of 1 to 32 units on the
+    grid (M:3/16 with L:1/4), which the header then refuses."""
+    m, u = parse_meter(meter), parse_unit(unit)
+    if m is None or u is None:
+        return 0
+    units = m.bar / u
+    if (units * TICKS / GRID).denominator != 1 or not 1 <= units <= MAX_BAR_UNITS:
+        return 0
+    return int(units * TICKS)
+
+
+def _default_unit(meter: str) -> str:
+    return f"1/{default_unit(parse_meter(meter)).denominator}"
+
+
+@cache
+def _tuplet_tf(p: int, meter: str) -> tuple[int, int]:
+    f = tuplet_factor(p, None, parse_meter(meter))
+    return f.numerator, f.denominator
+
+
+# --- pitch against the tonic -------------------------------------------------------------------
+
+
+@cache
+def _key_context(value: str) -> tuple[tuple[int, ...], int | None]:
+    """A K: value -> (per-letter key signature, tonic pitch class), as the analyser reads it."""
+    key = parse_key(value)
+    return (key.signature() if key is not None else (0,) * 7), tonic_pitch_class(value)
+
+
+@cache
+def _pitch_parts(pitch: str) -> tuple[int, int | None]:
+    """A written pitch -> (diatonic index of letter and octave, explicit accidental or None)."""
+    i = len(pitch) - len(pitch.lstrip("^_="))
+    letter, marks = pitch[i], pitch[i + 1 :]
+    index = LETTERS.index(letter.upper()) + (7 if letter.islower() else 0)
+    index += 7 * (marks.count("'") - marks.count(","))
+    return index, (ACCIDENTAL_OFFSETS[pitch[:i]] if i else None)
+
+
+def _shape(pitch: str) -> str:
+    """A written pitch as the pitch table needs it: accidentals and octave marks, the letter only
+    as its case. The letter itself lives in the stream (GrammarState.pitch), not in the state."""
+    return "".join(("C" if c.isupper() else "c") if c.isalpha() else c for c in pitch)
+
 
 # A lexical state is a tuple whose first item names it; the others, per name:
 #   S                          tune start (X: next)
@@ -123,20 +303,25 @@ _NOTE_START = frozenset(NOTE_LETTERS + "^_=")
 #   BF, field                  after K, M or L at a body line start (":" next)
 #   N, prev                    between tokens in the body; prev: what came just before
 #                              (bar, sp, note, chord, end, gch, bol, other)
-#   P, sofar, need_pitch, need_len, ctx       pitch of a note so far
-#   L, kind, pitch, sofar, need_len, ctx      length of a note (kind n) or rest (kind r) so far
-#   TIE, pitch, barred         after "-": the same pitch next (a single bar line may come first)
-#   BR, length                 after ">" or "<": a note or rest of that length next
+#   P, shape, tied, need_len, ctx, mul    pitch of a note so far (tied: it repeats a tied pitch)
+#   L, kind, sofar, need_len, ctx, mul    length of a note (kind n) or rest (kind r) so far
+#   TIE, barred                after "-": the same pitch next (a single bar line may come first)
+#   BR, length, mul            after ">" or "<": a note or rest of that length next, scaled by mul
 #   TP / TN                    after "(" / after "(n": notes next
 #   LB                         after "[" in the body: an ending number or a chord
-#   IN, bracket, count         inside a chord "[" or grace group "{", count notes so far
-#   CE, sofar                  length of a chord after "]"
+#   IN, bracket, count, first, mul   inside a chord "[" or grace group "{", count notes so far
+#                              (a chord: its first note's length in ticks and its multiplier)
+#   CE, sofar, first, mul      length of a chord after "]"
 #   GE                         after a grace group: its note next
 #   G, sofar                   inside a guitar chord
-#   PI / CO / CP               after "|" / ":" / ":|"
+#   PI, plain, close, filled, check   after "|": may the line stay plain, may it close a part,
+#                              did the part hold music, the bar's length to check against the
+#                              pickup (None: nothing to check)
+#   CO, filled / CP            after ":" / ":|"
 #   BANG                       after a line-end "!": newline next
 #   F                          free: anything, until the next newline
-# ctx of a note: ("", 0) in the body, ("[", count) in a chord, ("{", count) in a grace group.
+# ctx of a note: ("", 0) in the body, ("[", count, first, mul) in a chord, ("{", count) in a
+# grace group. mul: what its written length is multiplied by (tuplet, broken rhythm).
 
 
 class _Key(NamedTuple):
@@ -146,22 +331,100 @@ class _Key(NamedTuple):
     slur: int  # 1 while a slur is open
     nb: int  # 1 once the body holds a note, rest or chord
     tup: int  # notes still to come in the current tuplet
-    lex: tuple[object, ...]
+    lex: tuple[Any, ...]
+    meter: str = ""  # M: in force
+    unit: str = ""  # L: in force ("" in the header until one is given)
+    bar: int = 0  # a bar's length in ticks; 0: no time kept (no metre, or the rule is off)
+    t: int = 0  # time used in the current bar in ticks (without a metre: 1 once it has notes)
+    tf: tuple[int, int] = ONE  # factor of the open tuplet
+    first: int = 1  # 1 in a part's first bar (a pickup may end it anywhere)
+    done: int = 0  # 1 once the tune holds its largest number of parts: only its end may come
+    last: int = 0  # 1 in a bar that must end its part (its 8th, a second ending's last); 2 if
+    # that part could end the tune: a cadence, its last note the tonic (a unit or longer)
 
 
 _START = _Key("S", R_OPEN, 0, 0, 0, 0, ("S",))
+# A gate: a condition on what a stream counted, for one character of a state. An effect: what a
+# character does to those counts. Both are small tuples led by their kind (see _gate_open and
+# _apply).
+Gate = tuple[Any, ...]
+Effect = tuple[Any, ...]
+
+
+def _where(rep: int) -> int:
+    return W_FIRST if rep == R_FIRST else W_SECOND if rep == R_SECOND else W_PART
+
+
+def _timed(ctx: tuple[Any, ...]) -> bool:
+    """A note that takes time: in the body, or a chord's first note."""
+    return ctx[0] == "" or (ctx[0] == "[" and ctx[1] == 1)
 
 
 class GrammarState:
-    """One stream's place in the grammar (an index into the grammar's state table)."""
+    """One stream's place in the grammar: an index into the grammar's state table, and what the
+    rules count along the way."""
 
-    __slots__ = ("sid",)
+    __slots__ = (
+        "sid", "bars", "ending", "second", "parts", "pick", "tonic", "sig", "tpc", "accs",
+        "pitch", "tied",
+    )  # fmt: skip
 
     def __init__(self, sid: int):
         self.sid = sid
+        self.bars = 0  # counted bars of the current part
+        self.ending = 0  # bars of the part's first ending
+        self.second = 0  # bars of its second ending so far
+        self.parts = 0  # parts closed in this tune
+        self.pick: int | None = None  # the part's pickup in ticks (0: none; None: not yet known)
+        self.tonic = False  # the last note sounds the tonic
+        self.sig: tuple[int, ...] = (0,) * 7  # key signature in force, per letter C..B
+        self.tpc: int | None = None  # its tonic's pitch class
+        self.accs: dict[int, int] = {}  # accidentals written in this bar, per letter and octave
+        self.pitch = ""  # the pitch being (or last) written
+        self.tied = ""  # the pitch a tie waits for
 
     def copy(self) -> GrammarState:
-        return GrammarState(self.sid)
+        new = GrammarState(self.sid)
+        for name in self.__slots__[1:]:
+            setattr(new, name, getattr(self, name))
+        new.accs = dict(self.accs)
+        return new
+
+
+def _completes_pickup(state: GrammarState, check: int | None, bar: int) -> bool:
+    """Whether a part's short last bar (`check`, None for a full one) completes its pickup."""
+    return check is None or check == bar - (state.pick or 0)
+
+
+def _could_end(state: GrammarState) -> bool:
+    """Whether the part being written could be the tune's last (the second part onwards)."""
+    return state.parts + 1 >= MIN_PARTS
+
+
+def _sounding(state: GrammarState, pitch: str) -> int:
+    """The pitch class a written pitch sounds here: its accidental, else one written earlier in
+    the bar on the same letter and octave, else the key signature."""
+    index, acc = _pitch_parts(pitch)
+    offset = acc if acc is not None else state.accs.get(index, state.sig[index % 7])
+    return (NATURAL_SEMITONES[index % 7] + offset) % 12
+
+
+def _may_sound_tonic(state: GrammarState, sofar: str) -> bool:
+    """Whether a pitch written so far sounds the tonic, or (accidentals only) still can."""
+    if state.tpc is None:
+        return True
+    if sofar[-1] in "^_=":
+        return any(_sounding(state, sofar + letter) == state.tpc for letter in LETTERS)
+    return _sounding(state, sofar) == state.tpc
+
+
+@lru_cache(maxsize=1 << 16)
+def _only_bar_end(
+    t: int, bar: int, left: int, tf: tuple[int, int], mul: tuple[int, int], ends: tuple[int, ...]
+) -> bool:
+    """Whether every length in `ends` that fits a cadence makes the note end the bar."""
+    hits = [e for e in (t + _scale(v, mul) for v in ends) if _fits(e, bar, left, tf, True)]
+    return bool(hits) and all(e == bar for e in hits)
 
 
 class AbcGrammar:
@@ -172,19 +435,61 @@ class AbcGrammar:
     `chords` allows chords `[CEG]` and `slurs` slurs `(...)`; both are off by default because
     the Irish corpus has neither. After "[" its model means an ending: where none may start, a
     chord would only hold the notes it was pushed into. And it never learnt to close a slur:
-    one opened by chance keeps the tune from ending until the length limit cuts it off."""
+    one opened by chance keeps the tune from ending until the length limit cuts it off.
 
-    def __init__(self, vocab: Vocabulary, *, chords: bool = False, slurs: bool = False):
+    `metre`, `form` and `tonic` switch the music rules (see the module's docstring); `keys`
+    (tonic + mode values, e.g. core.music_analysis.corpus_keys(tunes)) limits what K: names;
+    `part_bars` are the bar counts a part may close at (its largest forces the close), the
+    first `repeat_parts` parts close with a repeat and a tune holds at most `max_parts`."""
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        *,
+        chords: bool = False,
+        slurs: bool = False,
+        metre: bool = True,
+        form: bool = True,
+        tonic: bool = True,
+        keys: Iterable[str] | None = None,
+        part_bars: Iterable[int] = PART_BARS,
+        repeat_parts: int = REPEAT_PARTS,
+        max_parts: int = MAX_PARTS,
+    ):
         self.vocab = vocab
         self.chars: tuple[str, ...] = tuple(vocab.chars)
         self.char2idx = vocab.char2idx
+        self.chords, self.slurs = chords, slurs
+        self.metre, self.form, self.tonic = metre, form, tonic
+        self.part_bars = tuple(sorted(set(part_bars)))
+        self.repeat_parts = repeat_parts
+        self.max_parts = max(max_parts, MIN_PARTS)
+        self._len = _MUSIC_LEN if metre else _LEN
+        # Spaces as the corpus writes them (one, between tokens): a model held back from what it
+        # wants (the close a cadence needs) cannot then mark time in spaces and blank-ish lines.
+        self._tidy = metre or form or tonic
+        self._enum = {f: _Words(v) for f, v in ENUM_FIELDS.items()}
+        if keys is not None:
+            wanted = {normalize_key(k) for k in keys}
+            values = [v for v in KEY_VALUES if normalize_key(v) in wanted]
+            if not values:
+                raise ValueError(f"none of these keys can be written as a K: value: {wanted}")
+            self._enum["K"] = _Words(values)
+        self._fitting: dict[tuple[str, str], _Words] = {}  # M: or L: values per the other
         self._ids: dict[_Key, int] = {}
         self._keys: list[_Key] = []
         self._next: list[list[int] | None] = []  # per state: next state id for every character
+        self._fx: list[dict[int, tuple[Effect, ...]] | None] = []  # per state: effects by char
+        # per state: the gated characters, each with its gates and how many of the character's
+        # effects come first (a gate judges the stream as those leave it)
+        self._gates: list[tuple[tuple[int, tuple[tuple[int, Gate], ...]], ...] | None] = []
         self._masks = np.zeros((64, len(self.chars)), dtype=bool)
-        self.chords = chords
-        self.slurs = slurs
+        self._gated: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+        self._variants: dict[tuple[int, str, int], int] = {}  # (state, field, value) -> id
+        self._events: list[Effect] = []  # filled while a transition is computed (under the lock)
+        self._gates_now: list[tuple[int, Gate]] = []
         self._lock = threading.Lock()  # the table grows; samplers may run in worker threads
+        self.gate_fallbacks = 0  # gated masks that shut every character: none by construction
         self._start_id = self._id(_START)
 
     # --- public API ------------------------------------------------------------------------
@@ -200,7 +505,9 @@ class AbcGrammar:
         """Characters allowed next, as a bool array over the vocabulary (never all False)."""
         if self._next[state.sid] is None:
             self._build(state.sid)
-        return self._masks[state.sid]
+        if self._gates[state.sid] is None:
+            return self._masks[state.sid]
+        return self._gated_mask(state)
 
     def masks(self, states: Sequence[GrammarState]) -> np.ndarray:
         """Masks of many streams at once, (len(states), V)."""
@@ -208,18 +515,27 @@ class AbcGrammar:
         for sid in sids:
             if self._next[sid] is None:
                 self._build(sid)
-        return self._masks[sids]
+        out = self._masks[sids]
+        for j, state in enumerate(states):
+            if self._gates[state.sid] is not None:
+                out[j] = self._gated_mask(state)
+        return out
 
     def advance(self, state: GrammarState, ch: str) -> None:
-        """Move past `ch`. A character the mask forbids moves the stream to the free state."""
-        row = self._next[state.sid]
+        """Move past `ch`. A character the mask forbids moves the stream to the free state
+        (one only a gate forbids is followed: a prompt may close a part anywhere)."""
+        sid = state.sid
+        row = self._next[sid]
         if row is None:
-            row = self._build(state.sid)
+            row = self._build(sid)
         i = self.char2idx.get(ch)
         if i is not None:
             state.sid = row[i]
+            fx = self._fx[sid]
+            if fx is not None and i in fx:
+                self._apply(state, fx[i])
             return
-        key = self._keys[state.sid]  # a character outside the vocabulary (prompts only)
+        key = self._keys[sid]  # a character outside the vocabulary (prompts only)
         with self._lock:
             state.sid = self._id(self._fallback(key, ch))
 
@@ -257,6 +573,8 @@ class AbcGrammar:
             sid = self._ids[key] = len(self._keys)
             self._keys.append(key)
             self._next.append(None)
+            self._fx.append(None)
+            self._gates.append(None)
         return sid
 
     def _build(self, sid: int) -> list[int]:
@@ -267,9 +585,20 @@ class AbcGrammar:
 
     def _build_locked(self, sid: int) -> list[int]:
         key = self._keys[sid]
-        targets: list[_Key | None] = [self._step(key, ch) for ch in self.chars]
+        targets: list[_Key | None] = []
+        effects: dict[int, tuple[Effect, ...]] = {}
+        gates: list[tuple[int, tuple[tuple[int, Gate], ...]]] = []
+        for i, ch in enumerate(self.chars):
+            self._events, self._gates_now = [], []
+            target = self._step(key, ch)
+            targets.append(target)
+            if target is not None and self._events:
+                effects[i] = tuple(self._events)
+            if target is not None and self._gates_now:
+                gates.append((i, tuple(self._gates_now)))
         if all(t is None for t in targets):  # never leave a stream with nothing to draw
             targets = [self._free(key)] * len(self.chars)
+            effects, gates = {}, []
         allowed = np.array([t is not None for t in targets])
         row = [
             self._id(t if t is not None else self._fallback(key, ch))
@@ -278,17 +607,203 @@ class AbcGrammar:
         while sid >= len(self._masks):
             self._masks = np.concatenate([self._masks, np.zeros_like(self._masks)])
         self._masks[sid] = allowed
+        self._fx[sid] = effects or None
+        self._gates[sid] = tuple(gates) or None
         self._next[sid] = row
         return row
 
     def _fallback(self, key: _Key, ch: str) -> _Key:
-        return self._after_free_newline(key) if ch == "\n" else self._free(key)
+        if ch == "\n":
+            return self._after_free_newline(key)
+        if key.lex == ("HL",) and ch == "K":  # a prompt's header without M:: no metre kept
+            return key._replace(lex=("HF", "K"))
+        return self._free(key)
+
+    # --- what streams count: effects and gates -----------------------------------------------
+
+    def _emit(self, effect: Effect) -> None:
+        self._events.append(effect)
+
+    def _gate(self, gate: Gate) -> None:
+        self._gates_now.append((len(self._events), gate))
+
+    def _gated_mask(self, state: GrammarState) -> np.ndarray:
+        sid = state.sid
+        gates = self._gates[sid]
+        assert gates is not None
+        shut = tuple(i for i, gs in gates if not self._gates_open(state, i, gs))
+        if not shut:
+            return self._masks[sid]
+        mask = self._gated.get((sid, shut))
+        if mask is None:
+            mask = self._masks[sid].copy()
+            mask[list(shut)] = False
+            if not mask.any():  # cannot happen by construction; never leave nothing to draw
+                self.gate_fallbacks += 1
+                mask = self._masks[sid]
+            self._gated[(sid, shut)] = mask
+        return mask
+
+    def _gates_open(self, state: GrammarState, i: int, gates: tuple[tuple[int, Gate], ...]) -> bool:
+        """Whether character i passes its gates, each judged after the effects before it (the
+        note that character completes counts before the cadence of the note it starts)."""
+        probe, applied = state, 0
+        for before, gate in gates:
+            if before > applied:
+                fx = self._fx[state.sid]
+                assert fx is not None
+                probe = probe.copy() if probe is state else probe
+                self._apply(probe, fx[i][applied:before])
+                applied = before
+            if not self._gate_open(gate, probe, self.chars[i]):
+                return False
+        return True
+
+    def _gate_open(self, gate: Gate, state: GrammarState, ch: str) -> bool:
+        kind = gate[0]
+        if kind == "tie":  # the tied note repeats the tied pitch, character by character
+            return gate[1] < len(state.tied) and state.tied[gate[1]] == ch
+        if kind == "tie_end":
+            return gate[1] == len(state.tied)
+        if kind.startswith("cad"):  # a part that could end the tune ends on the tonic
+            return self._cadence_open(gate, state, ch)
+        if kind == "close":
+            return self._close_open(gate, state)
+        _, inc, where, filled, check, bar = gate  # "end": the tune ends, closing its open part
+        if not _completes_pickup(state, check, bar):
+            return False
+        if self.form:
+            if filled and not self._part_may_close(state, inc, where):
+                return False
+            if filled and where != W_SECOND and state.parts < self.repeat_parts:  # no :| yet
+                return False
+            if state.parts + filled < MIN_PARTS:
+                return False
+        return not self.tonic or state.tonic
+
+    def _close_open(self, gate: Gate, state: GrammarState) -> bool:
+        """A bar line closes a part: ("close", bars added, where, filled, check, bar, repeat,
+        opens: it leaves a repeat open, so another part must follow)."""
+        _, inc, where, filled, check, bar, repeat, opens = gate
+        if not _completes_pickup(state, check, bar):
+            return False
+        if not filled:
+            return True
+        if self.form:
+            if not self._part_may_close(state, inc, where):
+                return False
+            if not repeat and state.parts < self.repeat_parts:
+                return False
+            if opens and state.parts + 1 >= self.max_parts:
+                return False
+        cadence = self.tonic and where != W_FIRST and _could_end(state)
+        return not cadence or state.tonic
+
+    @staticmethod
+    def _cadence_open(gate: Gate, state: GrammarState, ch: str) -> bool:
+        kind = gate[0]
+        if kind == "cad_pitch":  # the pitch of a note that ends the part
+            return _may_sound_tonic(state, state.pitch[: gate[1]] + ch)
+        if kind == "cad_note":  # a length that ends the part with the note written
+            return state.tpc is None or _sounding(state, state.pitch) == state.tpc
+        if kind == "cad_rest":  # a rest ends the part after the last note
+            return state.tonic
+        return False  # "cad_chord": a chord would end the part on a note left unchecked
+
+    def _part_may_close(self, state: GrammarState, inc: int, where: int) -> bool:
+        if where == W_SECOND:
+            return state.second + inc == state.ending
+        return state.bars + inc in self.part_bars
+
+    def _apply(self, state: GrammarState, effects: tuple[Effect, ...]) -> None:
+        last = 0
+        for effect in effects:
+            kind = effect[0]
+            if kind == "pitch":
+                state.pitch = effect[1]
+            elif kind == "pitch+":
+                state.pitch += effect[1]
+            elif kind == "note":
+                self._note_sounds(state, effect[1])
+            elif kind == "tie":
+                state.tied = state.pitch
+            elif kind == "bar":
+                self._bar_counted(state, *effect[1:])
+            elif kind == "newbar":  # the bar now starting: must it end the part?
+                if effect[1] == W_SECOND:
+                    last = self._last_level(state, state.second + 1 == state.ending)
+                else:
+                    last = self._last_level(state, state.bars + 1 == self.part_bars[-1])
+            elif kind == "close":
+                state.parts += effect[1]
+                state.bars = state.ending = state.second = 0
+                state.pick = None
+                if self.form and state.parts >= self.max_parts:
+                    state.sid = self._variant(state.sid, "done", 1)
+            elif kind == "first":
+                state.ending = 0
+            elif kind == "second":
+                state.second = 0
+                last = self._last_level(state, state.ending == 1)
+            elif kind == "key":
+                state.sig, state.tpc = _key_context(effect[1])
+            elif kind == "end":
+                fresh = GrammarState(state.sid)
+                for name in GrammarState.__slots__[1:]:
+                    setattr(state, name, getattr(fresh, name))
+        if last and self.form:
+            state.sid = self._variant(state.sid, "last", last)
+
+    @staticmethod
+    def _bar_counted(state: GrammarState, inc: int, where: int, pick: int | None) -> None:
+        """A bar line: the bar counts (or not) in its part or ending; a first bar sets the
+        pickup; accidentals end."""
+        if where == W_SECOND:
+            state.second += inc
+        else:
+            state.bars += inc
+            if where == W_FIRST:
+                state.ending += inc
+        if pick is not None:
+            state.pick = pick
+        if state.accs:
+            state.accs = {}
+
+    @staticmethod
+    def _note_sounds(state: GrammarState, melody: bool) -> None:
+        """A note was written: its accidental holds for the bar; a melody note (not a grace
+        note, a chord's first) becomes the last note, on the tonic or not."""
+        index, acc = _pitch_parts(state.pitch)
+        if acc is not None:
+            state.accs[index] = acc
+        if melody:
+            state.tonic = state.tpc is None or _sounding(state, state.pitch) == state.tpc
+
+    def _last_level(self, state: GrammarState, last: bool) -> int:
+        """0: the new bar need not end its part; 1: it must; 2: and it is a cadence."""
+        if not last:
+            return 0
+        return 2 if self.tonic and _could_end(state) else 1
+
+    def _variant(self, sid: int, field: str, value: int) -> int:
+        """The same state with a field the stream's counts decide: `last` (1: the bar must end
+        its part, 2: as a cadence) or `done` (the tune holds all the parts it may)."""
+        other = self._variants.get((sid, field, value))
+        if other is None:
+            with self._lock:
+                key = self._keys[sid]
+                other = self._id(
+                    key._replace(last=value) if field == "last" else key._replace(done=value)
+                )
+            self._variants[(sid, field, value)] = other
+        return other
 
     # --- the automaton -----------------------------------------------------------------------
 
     @staticmethod
     def _free(key: _Key) -> _Key:
-        return key._replace(sec="H" if key.sec == "S" else key.sec, lex=("F",))
+        sec = "H" if key.sec == "S" else key.sec
+        return key._replace(sec=sec, lex=("F",), t=0, tup=0, tf=ONE, last=0)
 
     @staticmethod
     def _after_free_newline(key: _Key) -> _Key:
@@ -300,12 +815,12 @@ class AbcGrammar:
         lex = key.lex
         kind = lex[0]
         if kind == "N":
-            return self._neutral(key, ch, str(lex[1]))
+            return self._neutral(key, ch, lex[1])
         if kind == "P":
-            return self._pitch(key, ch, *lex[1:])  # type: ignore[arg-type]
+            return self._pitch(key, ch, *lex[1:])
         if kind == "L":
-            return self._length(key, ch, *lex[1:])  # type: ignore[arg-type]
-        handler = getattr(self, "_st_" + str(kind))
+            return self._length(key, ch, *lex[1:])
+        handler = getattr(self, "_st_" + kind)
         result: _Key | None = handler(key, ch)
         return result
 
@@ -319,6 +834,11 @@ class AbcGrammar:
         return None
 
     def _st_HL(self, key: _Key, ch: str) -> _Key | None:
+        if self.metre:
+            if ch == "K" and not key.meter:  # M: first: the bar must be known
+                return None
+            if (ch == "M" and key.meter) or (ch == "L" and key.unit):
+                return None  # once each: the analyser reads the first, abc2midi the last
         if ch in FREE_TEXT_FIELDS or ch in ENUM_FIELDS:
             return key._replace(lex=("HF", ch))
         return None
@@ -329,69 +849,185 @@ class AbcGrammar:
     def _st_BF(self, key: _Key, ch: str) -> _Key | None:
         return self._st_HF(key, ch)
 
+    def _words(self, field: str, key: _Key) -> _Words:
+        """The values a field may take here: with the metre rule, M: and L: only make bars of 1
+        to 32 units of L: on the grid (the default L: follows the header's M:)."""
+        if field == "K" or not self.metre:
+            return self._enum[field]
+        other = key.unit if field == "M" else key.meter
+        words = self._fitting.get((field, other))
+        if words is None:
+            if field == "M":
+                ok = [m for m in METER_VALUES if _bar_ticks(m, other or _default_unit(m))]
+            else:
+                ok = [u for u in UNIT_VALUES if not other or _bar_ticks(other, u)]
+            words = self._fitting[(field, other)] = _Words(ok)
+        return words
+
     def _st_HV(self, key: _Key, ch: str) -> _Key | None:
-        field, sofar = str(key.lex[1]), str(key.lex[2])
+        field, sofar = key.lex[1], key.lex[2]
         if ch == "\n":
             if field == "X":
                 done = sofar != ""
-            elif field in _ENUM:
-                done = _ENUM[field].complete(sofar)
+            elif field in ENUM_FIELDS:
+                done = self._words(field, key).complete(sofar)
             else:
                 done = field != "T" or sofar != ""
-            if not done:
-                return None
-            if key.sec == "B":
-                return key._replace(lex=("BL",))
-            if field == "K":
-                return key._replace(sec="B", lex=("BL",))
-            return key._replace(lex=("HL",))
+            return self._field_done(key, field, sofar) if done else None
         if field == "X":
             ok = ch in DIGITS and len(sofar) < MAX_X_DIGITS and not (sofar == "" and ch == "0")
             return key._replace(lex=("HV", field, sofar + ch)) if ok else None
-        if field in _ENUM:
-            words = _ENUM[field]
-            return key._replace(lex=("HV", field, sofar + ch)) if words.extends(sofar, ch) else None
+        if field in ENUM_FIELDS:
+            ok = self._words(field, key).extends(sofar, ch)
+            return key._replace(lex=("HV", field, sofar + ch)) if ok else None
         if field == "T":
             if ch not in TITLE_CHARS:
                 return None
             return key._replace(lex=("HV", field, "1" if ch != " " or sofar else ""))
         return key  # other free text: anything but a newline, state unchanged
 
+    def _field_done(self, key: _Key, field: str, value: str) -> _Key:
+        """A field line ends: K: sets the key (and, in the header, starts the body with its
+        bar); M: and L: set the metre."""
+        if field == "K":
+            self._emit(("key", value))
+        if field in "ML":
+            meter, unit = (value, key.unit) if field == "M" else (key.meter, value)
+            key = key._replace(meter=meter, unit=unit)
+            if key.sec == "B" and self.metre and meter:
+                key = key._replace(bar=_bar_ticks(meter, unit))
+        if key.sec == "B":
+            return key._replace(lex=("BL",))
+        if field != "K":
+            return key._replace(lex=("HL",))
+        unit = key.unit or _default_unit(key.meter)
+        bar = _bar_ticks(key.meter, unit) if self.metre and key.meter else 0
+        return key._replace(sec="B", unit=unit, bar=bar, lex=("BL",))
+
+    # body: time
+
+    def _add_time(self, key: _Key, ticks: int) -> _Key | None:
+        if not key.bar:
+            return key._replace(t=1)
+        t = key.t + ticks
+        return key._replace(t=t) if self._fit(key, t, key.tup) else None
+
+    def _fit(self, key: _Key, t: int, left: int) -> bool:
+        """_fits for this bar: its length, the open tuplet, a cadence."""
+        return _fits(t, key.bar, left, key.tf, self._cadence(key))
+
+    def _can_start(self, key: _Key) -> bool:
+        """Whether a note of some length still fits the bar."""
+        if not key.bar:
+            return True
+        mul, left = (key.tf, key.tup - 1) if key.tup else (ONE, 0)
+        return _length_fits(key.t, key.bar, left, key.tf, mul, "", TICKS, self._cadence(key))
+
+    def _tuplet_fits(self, key: _Key, p: int) -> bool:
+        if not key.bar:
+            return True
+        return _fits(key.t, key.bar, p, _tuplet_tf(p, key.meter), self._cadence(key))
+
+    def _counts(self, key: _Key) -> int:
+        """1 when the bar being closed counts among its part's bars (not empty, not a pickup)."""
+        return int(key.t > 0 and (not key.first or not key.bar or key.t >= key.bar))
+
+    def _bar_kinds(self, key: _Key) -> tuple[bool, bool, int | None] | None:
+        """(may a plain bar line come now, may a part-closing one, the bar's length that the
+        closing one needs to complete the pickup); None for no bar line."""
+        if not key.bar:
+            return not key.last, True, None
+        if key.tup:
+            return None
+        t = key.t
+        if t == 0:  # no bar to close: a plain line is a no-op; only an empty part may close
+            return True, bool(key.first), None
+        if key.first:  # the part's first bar: a pickup of any length
+            return True, True, None
+        full = t == key.bar
+        return full and not key.last, True, None if full else t
+
     # body
 
     def _closable(self, key: _Key) -> bool:
-        return bool(key.nb) and key.rep != R_FIRST and not key.pend and not key.slur
+        if not key.nb or key.rep in (R_FIRST, R_SECOND) or key.pend or key.slur:
+            return False  # abc2midi wants a second ending closed by a bar line too
+        return not (self.form and key.rep == R_FIRST_DONE)
 
     def _st_BL(self, key: _Key, ch: str) -> _Key | None:
         if ch == "\n":  # the blank line that ends the tune
-            return _START if self._closable(key) else None
+            return self._tune_end(key)
+        if key.done:  # only the end (and a slur's close) may follow the last part
+            return self._neutral(key, ch, "bol") if ch == ")" else None
         if ch in BODY_FIELDS:
+            if key.bar and (key.t or key.tup):  # fields only between bars
+                return None
+            if self.form and key.rep == R_FIRST_DONE:  # the second ending comes first
+                return None
             rep = R_PLAYED if key.rep == R_FIRST_DONE else key.rep
             return key._replace(rep=rep, lex=("BF", ch))
         return self._neutral(key, ch, "bol")
 
+    def _tune_end(self, key: _Key) -> _Key | None:
+        if not self._closable(key) or (key.bar and key.tup):
+            return None
+        filled = int(not (key.first and key.t == 0))
+        check = None
+        if key.bar and filled and not key.first and key.t < key.bar:  # the last bar
+            if key.last and key.t == 0:  # it has not started
+                return None
+            check = key.t or None  # short: it completes the pickup
+        self._gate(("end", self._counts(key), _where(key.rep), filled, check, key.bar))
+        self._emit(("end",))
+        return _START
+
     def _note_start(
-        self, key: _Key, ch: str, need_len: str | None, ctx: tuple[str, int]
-    ) -> _Key | None:
+        self, key: _Key, ch: str, need_len: str | None, ctx: tuple[Any, ...],
+        broken: tuple[int, int] = ONE, tied: bool = False,
+    ) -> _Key | None:  # fmt: skip
         """Start a note or rest with `ch` (an accidental, a letter or z)."""
         if key.rep == R_FIRST_DONE:
+            if self.form:  # a first ending's :| is followed by the second ending
+                return None
             key = key._replace(rep=R_PLAYED)
-        if key.tup and ctx[0] != "{" and ctx[1] <= 1:  # a note or the first note of a chord
-            key = key._replace(tup=key.tup - 1)
-        if ch == "z" and ctx[0] == "":
-            return key._replace(nb=1, lex=("L", "r", "z", "", need_len, ctx))
-        if _PITCH.extends("", ch):
-            return key._replace(nb=1, lex=("P", ch, None, need_len, ctx))
-        return None
+        mul = ONE
+        if key.tup and ctx[0] != "{" and ctx[1] <= 1:
+            mul = key.tf  # a note or the first note of a chord, in a tuplet
+            key = key._replace(tup=key.tup - 1, tf=key.tf if key.tup > 1 else ONE)
+        mul = _mul(mul, broken)
+        if key.bar and _timed(ctx) and not self._room(key, mul, need_len):
+            return None
+        ends_part = self._cadence(key) and _timed(ctx) and self._ends_bar(key, mul, "", need_len)
+        if ch == "z" and ctx[0] == "" and not tied:
+            if ends_part:
+                self._gate(("cad_rest",))
+            return key._replace(nb=1, lex=("L", "r", "", need_len, ctx, mul))
+        if not _PITCH.extends("", ch):
+            return None
+        if ends_part:
+            self._gate(("cad_pitch", 0))
+        if tied:
+            self._gate(("tie", 0))
+        self._emit(("pitch", ch))
+        return key._replace(nb=1, lex=("P", _shape(ch), tied, need_len, ctx, mul))
+
+    def _room(self, key: _Key, mul: tuple[int, int], need_len: str | None) -> bool:
+        """Whether the note starting now (scaled by mul) has a length that fits."""
+        if need_len is not None:
+            return self._fit(key, key.t + _scale(_LEN_TICKS[need_len], mul), key.tup)
+        return _length_fits(key.t, key.bar, key.tup, key.tf, mul, "", TICKS, self._cadence(key))
 
     def _neutral(self, key: _Key, ch: str, prev: str) -> _Key | None:
         if ch == " ":
+            if self._tidy and (prev in ("sp", "bol") or key.done):
+                return None
             return key._replace(lex=("N", "sp"))
+        if key.done and ch not in "\n!)":  # the last part closed: the line ends, then the tune
+            return None
         if ch in _NOTE_START or ch == "z":
-            return self._note_start(key, ch, None, ("", 0))
-        after_ending = prev == "end"
+            return self._note_start(key, ch, None, _BODY_BOL if prev == "bol" else _BODY)
         if ch == "\n":
-            if after_ending:
+            if prev == "end" or (self._tidy and prev == "sp"):
                 return None
             return key._replace(lex=("BL",))
         if ch == "!":
@@ -399,111 +1035,249 @@ class AbcGrammar:
         if ch in "|:":
             if prev in ("bar", "end") or key.rep == R_FIRST_DONE:
                 return None
-            return key._replace(lex=("PI",) if ch == "|" else ("CO",))
+            return self._bar_line(key, ch)
         if ch == "[":  # an ending or a chord must be able to follow
-            if self.chords or key.rep in (R_OPEN, R_FIRST_DONE):
-                return key._replace(lex=("LB",))
-            return None
-        rep = R_PLAYED if key.rep == R_FIRST_DONE else key.rep
+            chord = self.chords and self._can_start(key)
+            ending = self._ending_may_start(key)
+            if chord and not ending and self._cadence(key):
+                self._gate(("cad_chord",))
+            return key._replace(lex=("LB",)) if chord or ending else None
+        if key.rep == R_FIRST_DONE:
+            if self.form:
+                return None
+            key = key._replace(rep=R_PLAYED)
         if ch == "(":  # a tuplet or a slur must be able to follow
-            ok = not key.tup or (self.slurs and not key.slur)
-            return key._replace(rep=rep, lex=("TP",)) if ok else None
+            tuplet = not key.tup and any(self._tuplet_fits(key, p) for p in range(2, 10))
+            slur = self.slurs and not key.slur and self._can_start(key)
+            return key._replace(lex=("TP",)) if tuplet or slur else None
         if ch == ")":
-            if key.slur and prev in ("note", "chord"):
-                return key._replace(rep=rep, slur=0, lex=("N", "other"))
+            if key.slur and (prev in ("note", "chord") or key.done):
+                return key._replace(slur=0, lex=("N", "other"))
             return None
-        if ch == '"':
-            return key._replace(rep=rep, lex=("G", ""))
+        if ch == '"':  # a guitar chord, and a note to carry it
+            return key._replace(lex=("G", "")) if self._can_start(key) else None
         if ch == "{":
-            return key._replace(rep=rep, lex=("IN", "{", 0))
+            return key._replace(lex=("IN", "{", 0, 0, ONE)) if self._can_start(key) else None
         return None
 
+    def _ending_may_start(self, key: _Key) -> bool:
+        return key.rep == R_FIRST_DONE or self._first_ending_may_start(key)
+
+    def _first_ending_may_start(self, key: _Key) -> bool:
+        if key.rep not in (R_OPEN, R_REOPENED) or (key.bar and key.t):  # between bars
+            return False
+        return not (self.form and key.first)  # not as a part's first bar
+
+    def _bar_line(self, key: _Key, ch: str) -> _Key | None:
+        """A bar line begins with `ch` ("|", or ":" of :| and ::): the bar ends here."""
+        kinds = self._bar_kinds(key)
+        if kinds is None:
+            return None
+        plain, close, check = kinds
+        filled = int(not (key.first and key.t == 0))
+        inc, where = self._counts(key), _where(key.rep)
+        if ch == "|":
+            if not plain and not (close and key.rep != R_FIRST):  # nothing could follow "|"
+                return None
+            if not plain:  # only || |] |: may follow: gated as they are
+                self._close_gate(key, inc, filled, check, where == W_SECOND, bool(key.pend))
+        elif not close:
+            return None
+        else:  # :| (it closes an open |:) or ::
+            self._close_gate(key, inc, filled, check, True)
+        pick = (key.t if key.t < key.bar else 0) if key.first and key.t else None
+        self._emit(("bar", inc, where, pick))
+        if ch == "|" and plain:
+            self._emit(("newbar", where))
+        key = key._replace(t=0, first=int(key.first and not key.t), last=0)
+        if ch == "|":
+            return key._replace(lex=("PI", plain, close, filled, check))
+        return key._replace(lex=("CO", filled))
+
+    def _close_gate(
+        self, key: _Key, inc: int, filled: int, check: int | None, repeat: bool,
+        opens: bool = False,
+    ) -> None:  # fmt: skip
+        """Gate a part-closing bar line on the bars counted, the pickup, a repeat where the part
+        needs one, the tonic where the part could end the tune, and the number of parts."""
+        if check is not None or (filled and (self.form or self.tonic)):
+            self._gate(("close", inc, _where(key.rep), filled, check, key.bar, repeat, opens))
+
+    def _cadence(self, key: _Key) -> bool:
+        """Whether this bar ends a part that could end the tune (not in a first ending)."""
+        return key.last == 2 and key.rep != R_FIRST and bool(key.bar)
+
+    def _ends_bar(self, key: _Key, mul: tuple[int, int], prefix: str, need: str | None) -> bool:
+        """Whether every length of this note that fits (from `prefix`, or `need`) ends the bar."""
+        ends = (_LEN_TICKS[need],) if need is not None else _LEN_ENDS[prefix]
+        return _only_bar_end(key.t, key.bar, key.tup, key.tf, mul, ends)
+
     def _pitch(
-        self, key: _Key, ch: str, sofar: str, need_pitch: str | None, need_len: str | None,
-        ctx: tuple[str, int],
+        self, key: _Key, ch: str, shape: str, tied: bool, need_len: str | None,
+        ctx: tuple[Any, ...], mul: tuple[int, int],
     ) -> _Key | None:  # fmt: skip
-        if _PITCH.extends(sofar, ch) and (need_pitch is None or need_pitch.startswith(sofar + ch)):
-            return key._replace(lex=("P", sofar + ch, need_pitch, need_len, ctx))
-        if _PITCH.complete(sofar) and (need_pitch is None or need_pitch == sofar):
-            return self._length(key, ch, "n", sofar, "", need_len, ctx)
+        if _PITCH.extends(shape, ch):
+            if self._cadence(key) and _timed(ctx) and self._ends_bar(key, mul, "", need_len):
+                self._gate(("cad_pitch", len(shape)))
+            if tied:
+                self._gate(("tie", len(shape)))
+            self._emit(("pitch+", ch))
+            return key._replace(lex=("P", _shape(shape + ch), tied, need_len, ctx, mul))
+        if _PITCH.complete(shape):
+            if self._tidy and ch == ":" and ctx == _BODY_BOL and len(shape) == 1:
+                return None  # "g:|" at a line's start reads as a field line to the analyser
+            if tied:
+                self._gate(("tie_end", len(shape)))
+            return self._length(key, ch, "n", "", need_len, ctx, mul)
         return None
 
     def _length(
-        self, key: _Key, ch: str, kind: str, pitch: str, sofar: str, need_len: str | None,
-        ctx: tuple[str, int],
+        self, key: _Key, ch: str, kind: str, sofar: str, need_len: str | None,
+        ctx: tuple[Any, ...], mul: tuple[int, int],
     ) -> _Key | None:  # fmt: skip
-        if _LEN.extends(sofar, ch) and (need_len is None or need_len.startswith(sofar + ch)):
-            return key._replace(lex=("L", kind, pitch, sofar + ch, need_len, ctx))
-        if not _LEN.complete(sofar) or (need_len is not None and sofar != need_len):
+        lengths = self._len if need_len is None else _LEN
+        if lengths.extends(sofar, ch) and (need_len is None or need_len.startswith(sofar + ch)):
+            if key.bar and _timed(ctx) and need_len is None:  # the length must fit the bar
+                cad = self._cadence(key)
+                if not _length_fits(key.t, key.bar, key.tup, key.tf, mul, sofar + ch, TICKS, cad):
+                    return None
+                if cad and self._ends_bar(key, mul, sofar + ch, None):
+                    self._gate(("cad_note",) if kind == "n" else ("cad_rest",))
+            return key._replace(lex=("L", kind, sofar + ch, need_len, ctx, mul))
+        if not lengths.complete(sofar) or (need_len is not None and sofar != need_len):
             return None
-        bracket, count = ctx
-        if bracket:  # a note inside a chord or grace group ends
-            return self._st_IN(key._replace(lex=("IN", bracket, count)), ch)
-        if ch == "-" and kind == "n":
-            return key._replace(lex=("TIE", pitch, 0))
+        if self._tidy and ch == ":" and ctx == _BODY_BOL and kind == "r" and not sofar:
+            return None  # "z:" likewise
+        ticks = _LEN_TICKS[sofar]
+        if kind == "n":
+            self._emit(("note", _timed(ctx)))
+        bracket = ctx[0]
+        if bracket == "{":  # a grace note ends
+            return self._st_IN(key._replace(lex=("IN", "{", ctx[1], 0, ONE)), ch)
+        if bracket == "[":  # a chord's note ends; the first one gives the chord its length
+            if ctx[1] == 1:
+                end = key.t + _scale(ticks, mul)
+                if key.bar and not self._fit(key, end, key.tup):
+                    return None
+                first, cmul = ticks, mul
+            else:
+                first, cmul = ctx[2], ctx[3]
+            return self._st_IN(key._replace(lex=("IN", "[", ctx[1], first, cmul)), ch)
         if ch in "<>" and need_len is None:
-            return key._replace(lex=("BR", sofar))
-        return self._neutral(key, ch, "note")
+            return self._broken(key, ch, ticks, mul, sofar)
+        timed_key = self._add_time(key, _scale(ticks, mul))
+        if timed_key is None:
+            return None
+        if self._cadence(key) and timed_key.t == key.bar and not key.tup:  # the part's end
+            self._gate(("cad_note",) if kind == "n" else ("cad_rest",))
+        if ch == "-" and kind == "n":
+            return self._tie(timed_key)
+        return self._neutral(timed_key, ch, "note")
+
+    def _broken(
+        self, key: _Key, ch: str, ticks: int, mul: tuple[int, int], written: str
+    ) -> _Key | None:
+        """`>` dots the note just written and halves the next (of the same written length);
+        `<` the reverse. The pair must fit the bar together."""
+        if mul != ONE and not key.tup:  # a tuplet's last note and one outside it: abc2midi
+            return None  # wants equal durations
+        before = _scale(ticks, mul)
+        after = (1, 2) if ch == ">" else (3, 2)
+        if not key.bar:
+            return key._replace(t=1, lex=("BR", written, after))
+        t = key.t + before + (before // 2 if ch == ">" else -(before // 2))  # the first, altered
+        nxt = _scale(ticks, _mul(key.tf if key.tup else ONE, after))
+        if not self._fit(key, t + nxt, max(key.tup - 1, 0)):
+            return None
+        return key._replace(t=t, lex=("BR", written, after))
+
+    def _tie(self, key: _Key) -> _Key | None:
+        if key.bar and not self._can_start(key):  # the tied note stays in this bar
+            return None
+        mul = key.tf if key.tup else ONE
+        ahead = key._replace(tup=max(key.tup - 1, 0))
+        if self._cadence(key) and self._ends_bar(ahead, mul, "", None):  # it ends the part
+            self._gate(("cad_note",))
+        self._emit(("tie",))
+        return key._replace(lex=("TIE", 0))
 
     def _st_TIE(self, key: _Key, ch: str) -> _Key | None:
-        pitch, barred = str(key.lex[1]), key.lex[2]
         if ch == " ":
             return key
-        if ch == "|" and not barred:
-            return key._replace(lex=("TIE", pitch, 1))
-        if pitch.startswith(ch):
-            return key._replace(lex=("P", ch, pitch, None, ("", 0)))
+        if ch == "|" and not key.lex[1] and not (self.metre or self.form):
+            return key._replace(lex=("TIE", 1))
+        if ch in _NOTE_START:
+            return self._note_start(key, ch, None, _BODY, tied=True)
         return None
 
     def _st_BR(self, key: _Key, ch: str) -> _Key | None:
         if ch in _NOTE_START or ch == "z":
-            return self._note_start(key, ch, str(key.lex[1]), ("", 0))
+            return self._note_start(key, ch, key.lex[1], _BODY, key.lex[2])
         return None
 
     def _st_TP(self, key: _Key, ch: str) -> _Key | None:
         if ch in "23456789" and not key.tup:
-            return key._replace(tup=int(ch), lex=("TN",))
+            p = int(ch)
+            if not self._tuplet_fits(key, p):
+                return None
+            return key._replace(tup=p, tf=_tuplet_tf(p, key.meter), lex=("TN",))
         if (ch in _NOTE_START or ch == "z") and self.slurs and not key.slur:
-            return self._note_start(key._replace(slur=1), ch, None, ("", 0))
+            return self._note_start(key._replace(slur=1), ch, None, _BODY)
         return None
 
     def _st_TN(self, key: _Key, ch: str) -> _Key | None:
         if ch in _NOTE_START or ch == "z":
-            return self._note_start(key, ch, None, ("", 0))
+            return self._note_start(key, ch, None, _BODY)
         return None
 
     def _st_LB(self, key: _Key, ch: str) -> _Key | None:
         if ch == "1":
-            return key._replace(rep=R_FIRST, lex=("N", "end")) if key.rep == R_OPEN else None
+            if not self._first_ending_may_start(key):
+                return None
+            self._emit(("first",))
+            return key._replace(rep=R_FIRST, lex=("N", "end"))
         if ch == "2":
-            return key._replace(rep=R_SECOND, lex=("N", "end")) if key.rep == R_FIRST_DONE else None
+            if key.rep != R_FIRST_DONE:
+                return None
+            self._emit(("second",))
+            return key._replace(rep=R_SECOND, lex=("N", "end"))
         if ch in _NOTE_START and self.chords:
-            return self._st_IN(key._replace(lex=("IN", "[", 0)), ch)
+            if self._cadence(key):
+                self._gate(("cad_chord",))
+            return self._st_IN(key._replace(lex=("IN", "[", 0, 0, ONE)), ch)
         return None
 
     def _st_IN(self, key: _Key, ch: str) -> _Key | None:
-        bracket, count = str(key.lex[1]), int(key.lex[2])  # type: ignore[call-overload]
+        bracket, count, first, mul = key.lex[1:5]
         if ch in _NOTE_START and count < MAX_CHORD_NOTES:
-            return self._note_start(key, ch, None, (bracket, count + 1))
+            ctx = (bracket, count + 1, first, mul) if bracket == "[" else (bracket, count + 1)
+            return self._note_start(key, ch, None, ctx)
         if count and ch == ("]" if bracket == "[" else "}"):
-            return key._replace(lex=("CE", "") if bracket == "[" else ("GE",))
+            return key._replace(lex=("CE", "", first, mul) if bracket == "[" else ("GE",))
         return None
 
     def _st_CE(self, key: _Key, ch: str) -> _Key | None:
-        sofar = str(key.lex[1])
-        if _LEN.extends(sofar, ch):
-            return key._replace(lex=("CE", sofar + ch))
-        if _LEN.complete(sofar):
-            return self._neutral(key, ch, "chord")
+        _, sofar, first, mul = key.lex
+        if self._len.extends(sofar, ch):
+            limit = key.bar
+            cad = self._cadence(key)
+            if key.bar and not _length_fits(
+                key.t, limit, key.tup, key.tf, mul, sofar + ch, first, cad
+            ):
+                return None
+            return key._replace(lex=("CE", sofar + ch, first, mul))
+        if self._len.complete(sofar):
+            timed = self._add_time(key, _scale(first * _LEN_TICKS[sofar] // TICKS, mul))
+            return None if timed is None else self._neutral(timed, ch, "chord")
         return None
 
     def _st_GE(self, key: _Key, ch: str) -> _Key | None:
         if ch in _NOTE_START:
-            return self._note_start(key, ch, None, ("", 0))
+            return self._note_start(key, ch, None, _BODY)
         return None
 
     def _st_G(self, key: _Key, ch: str) -> _Key | None:
-        sofar = str(key.lex[1])
+        sofar = key.lex[1]
         if _GCHORD.extends(sofar, ch):
             return key._replace(lex=("G", sofar + ch))
         if ch == '"' and _GCHORD.complete(sofar):
@@ -511,31 +1285,51 @@ class AbcGrammar:
         return None
 
     def _st_PI(self, key: _Key, ch: str) -> _Key | None:
+        _, plain, close, filled, check = key.lex
         rep, pend = key.rep, key.pend
-        if ch in "|]":  # || or |]
-            if rep == R_FIRST:
+        if ch in "|]:":  # || |] |: close the part
+            if not close or rep == R_FIRST or (ch == ":" and pend):
                 return None
-            return key._replace(rep=R_OPEN if rep == R_SECOND else rep, lex=("N", "bar"))
-        if ch == ":":  # |:
-            if pend or rep == R_FIRST:
-                return None
-            return key._replace(rep=R_OPEN, pend=1, lex=("N", "bar"))
+            self._close_gate(key, 0, filled, check, rep == R_SECOND, ch == ":" or bool(pend))
+            self._emit(("close", filled))
+            if ch == ":":
+                return key._replace(rep=R_OPEN, pend=1, first=1, last=0, lex=("N", "bar"))
+            rep = R_REOPENED if rep == R_SECOND else rep
+            return key._replace(rep=rep, first=1, last=0, lex=("N", "bar"))
+        if not plain:
+            return None
         if ch == "1":  # |1
-            return key._replace(rep=R_FIRST, lex=("N", "end")) if rep == R_OPEN else None
+            if not self._first_ending_may_start(key):
+                return None
+            self._emit(("first",))
+            return key._replace(rep=R_FIRST, lex=("N", "end"))
         return self._neutral(key._replace(lex=("N", "bar")), ch, "bar")
 
     def _st_CO(self, key: _Key, ch: str) -> _Key | None:
-        rep = key.rep
+        rep, filled = key.rep, key.lex[1]
         if ch == "|":  # :|
-            after = {R_OPEN: R_PLAYED, R_PLAYED: R_PLAYED, R_FIRST: R_FIRST_DONE, R_SECOND: R_OPEN}
-            return key._replace(rep=after[rep], pend=0, lex=("CP",))
-        if ch == ":":  # ::
-            return key._replace(pend=1, lex=("N", "bar")) if rep == R_OPEN else None
+            if rep == R_FIRST:  # the first ending's end: the part goes on in its second ending
+                return key._replace(rep=R_FIRST_DONE, pend=0, last=0, lex=("CP",))
+            self._emit(("close", filled))
+            after = {
+                R_OPEN: R_PLAYED,
+                R_PLAYED: R_PLAYED,
+                R_SECOND: R_REOPENED,
+                R_REOPENED: R_PLAYED,
+            }
+            return key._replace(rep=after[rep], pend=0, first=1, last=0, lex=("CP",))
+        if ch == ":" and rep == R_OPEN:  # ::
+            self._close_gate(key, 0, filled, None, True, True)
+            self._emit(("close", filled))
+            return key._replace(pend=1, first=1, last=0, lex=("N", "bar"))
         return None
 
     def _st_CP(self, key: _Key, ch: str) -> _Key | None:
         if ch == "2":  # :|2
-            return key._replace(rep=R_SECOND, lex=("N", "end")) if key.rep == R_FIRST_DONE else None
+            if key.rep != R_FIRST_DONE:
+                return None
+            self._emit(("second",))
+            return key._replace(rep=R_SECOND, lex=("N", "end"))
         return self._neutral(key, ch, "bar")
 
     def _st_BANG(self, key: _Key, ch: str) -> _Key | None:

@@ -126,7 +126,13 @@ class Sampler:
     weight matrices per output channel, about 1.5x as fast for one stream and 4x for a batch of
     16; "auto" picks int8 for models of 512 hidden units or more where fbgemm is available."""
 
-    def __init__(self, model: CharLSTM, vocab: Vocabulary, precision: str = "auto"):
+    def __init__(
+        self,
+        model: CharLSTM,
+        vocab: Vocabulary,
+        precision: str = "auto",
+        keys: frozenset[str] | None = None,
+    ):
         cfg = model.config
         if cfg.vocab_size != len(vocab):
             raise ValueError("the vocabulary does not match the model")
@@ -173,13 +179,15 @@ class Sampler:
             ]
             self.head = linear(w_head)
         self.newline = vocab.char2idx.get("\n")
+        self.keys = keys  # K: values the grammar allows (its training corpus's); None: any
         self._grammar: AbcGrammar | None = None
 
     @property
     def grammar(self) -> AbcGrammar:
-        """The ABC grammar for this vocabulary; its state table fills as streams visit states."""
+        """The ABC grammar for this vocabulary (and `keys`); its state table fills as streams
+        visit states."""
         if self._grammar is None:
-            self._grammar = AbcGrammar(self.vocab)
+            self._grammar = AbcGrammar(self.vocab, keys=self.keys)
         return self._grammar
 
     def zero_state(self, batch: int) -> StreamState:

@@ -1,6 +1,8 @@
-"""Grammar-aware sampling (core/abc_grammar.py) against the real abc2midi: the grammar's rules
-agree with abc2midi, it accepts the corpus tunes abc2midi accepts, its masks never empty, and
-sampling with it is reproducible and gives valid tunes far more often than without it."""
+"""Grammar-aware sampling (core/abc_grammar.py). Syntax, against the real abc2midi: the rules
+agree with abc2midi, the grammar accepts the corpus tunes abc2midi accepts, its masks never
+empty, and sampling with it is reproducible and gives valid tunes far more often than without it.
+Music, against core/music_analysis.py: bars fill exactly, parts close after 8 bars, the tune ends
+after two parts on the tonic, K: names only the keys given; and sampled tunes are so."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ from core.abc import check_tune
 from core.abc_grammar import AbcGrammar
 from core.checkpoint import load_checkpoint
 from core.corpus import Vocabulary, load_corpus
+from core.music_analysis import analyse_tune, corpus_keys, summarize
 from core.paths import shipped_model_path
-from core.sample import SampleOptions, Sampler
+from core.sample import DEFAULT_PROMPT, SampleOptions, Sampler
 
 HEADER = "X:1\nT:Test\nM:6/8\nL:1/8\nK:G Major\n"
+BAR = "GAB cde"  # a full bar of 6/8 (it ends on E, not on G, the tonic)
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +30,12 @@ def vocab() -> Vocabulary:
 
 @pytest.fixture(scope="module")
 def grammar(vocab: Vocabulary) -> AbcGrammar:
+    """ABC syntax only: abc2midi is its oracle (the music rules have the analyser)."""
+    return AbcGrammar(vocab, metre=False, form=False, tonic=False)
+
+
+@pytest.fixture(scope="module")
+def music(vocab: Vocabulary) -> AbcGrammar:
     return AbcGrammar(vocab)
 
 
@@ -50,9 +60,13 @@ BODIES = [
     ("|:ABc def|", False),  # a |: never closed
     ("|:ABc|:def:|", False),
     ("ABc def:|ABc::def:|", False),
+    ("ABc|[1 def:|[2 fed|]ABc::def:|", False),  # a second ending's close leaves :| played ...
+    ("ABc|[1 def:|[2 fed|]\n|:ABc::def:|", True),  # ... until a |:
     ("A>B c>d|", True),
     ("A>B2 c|", False),  # broken rhythm between notes of unequal length
     ("A>B>c d|", False),  # chained
+    ("(3ABc>d e2f|", False),  # a tuplet's last note and a note outside it
+    ("(3A>Bc d2e|", True),
     ("A2-A2 B-|B c|", True),
     ("A2-B2 c|", False),  # a tie to another pitch
     ("(3ABc (3def|", True),
@@ -112,7 +126,7 @@ def test_masks_never_empty_and_walks_stay_in_the_grammar(
 ) -> None:
     """Random walks over allowed characters: every state allows something, and no allowed
     character leads to a dead end (which would drop the stream into the free state)."""
-    g = AbcGrammar(vocab, **features)
+    g = AbcGrammar(vocab, metre=False, form=False, tonic=False, **features)
     rng = np.random.default_rng(0)
     ends = 0
     for _ in range(40):
@@ -182,8 +196,9 @@ def test_a_prompt_outside_the_grammar_frees_the_stream_until_the_next_line(
 
 def test_chords_only_when_asked_for(vocab: Vocabulary) -> None:
     tune = HEADER + "[CEG]2 [ce]A|\n\n"
-    assert not AbcGrammar(vocab).accepts(tune)
-    assert AbcGrammar(vocab, chords=True).accepts(tune)
+    syntax = {"metre": False, "form": False, "tonic": False}
+    assert not AbcGrammar(vocab, **syntax).accepts(tune)
+    assert AbcGrammar(vocab, chords=True, **syntax).accepts(tune)
     assert check_tune(tune).valid
 
 
@@ -245,3 +260,156 @@ def test_grammar_sampling_gives_valid_tunes(shipped: Sampler, tiny_checkpoint: P
     valid = _valid_counts(Sampler(ckpt.build_model(), ckpt.vocab), n)
     assert valid[True] >= 0.9 * n
     assert valid[True] - valid[False] >= 0.3 * n, valid
+
+
+# --- music: metre, form, tonic, keys (core/music_analysis.py's definitions) -----------------------
+
+
+def allowed(g: AbcGrammar, text: str, chars: str) -> set[str]:
+    """Which of `chars` may come after `text`."""
+    state = g.start(text)
+    return {c for c in chars if g.allows(state, c)}
+
+
+def part(bars: list[str], close: str = ":|") -> str:
+    return "|".join(bars) + close + "!\n"
+
+
+PART_A = part([BAR] * 8)
+CADENCE = "GAB g3"  # a last bar ending on the tonic, held
+PART_B = part([BAR] * 7 + [CADENCE])
+
+
+def test_a_bar_line_comes_only_when_the_bar_is_full(music: AbcGrammar) -> None:
+    assert allowed(music, HEADER + BAR + "|GAB", "|:") == set()  # 3/8 of the second bar
+    assert "|" in allowed(music, HEADER + BAR + "|" + BAR, "|")
+    # The first bar of a part is a pickup of any length (so after "|:GAB" a bar line may come).
+    assert allowed(music, HEADER + "GAB", "|") == {"|"}
+    assert allowed(music, HEADER + "|:GAB", "|") == {"|"}
+
+
+def test_no_length_tuplet_or_broken_rhythm_overflows_the_bar(music: AbcGrammar) -> None:
+    after_d = HEADER + BAR + "|GAB cd"  # d starts at 4/8: its length is next
+    assert allowed(music, after_d, "234/") == {"2", "3", "/"}  # d2, d3/2, d/: not d3 or d4
+    assert allowed(music, after_d, ">") == {">"}  # d> e/ ends the bar exactly
+    assert allowed(music, after_d + "e", ">(A") == set()  # the bar is full
+    assert allowed(music, HEADER + BAR + "|GAB c", "(") == {"("}  # (3 of quavers: 2/8
+    assert allowed(music, HEADER + BAR + "|GAB c(", "3") == {"3"}
+
+
+def test_the_header_gives_one_metre_before_the_key(music: AbcGrammar) -> None:
+    assert allowed(music, "X:1\nT:t\n", "KM") == {"M"}
+    assert allowed(music, "X:1\nT:t\nM:6/8\n", "KML") == {"K", "L"}
+    assert not music.allows(music.start("X:1\nT:t\nL:1/4\nM:3/1"), "6")  # 3/16 of a 1/4 unit
+
+
+def test_a_part_closes_after_eight_bars_with_a_repeat(music: AbcGrammar) -> None:
+    assert allowed(music, HEADER + "|".join([BAR] * 4), "|:") == {"|"}  # plain only
+    # The eighth bar must close the part; the first two parts close with :|, not || |] |:.
+    assert allowed(music, HEADER + "|".join([BAR] * 8), "|:") == {":"}
+    assert allowed(music, HEADER + PART_A + "|".join([BAR] * 7 + [CADENCE]), "|:") == {":"}
+
+
+def test_the_last_bar_of_a_part_completes_its_pickup(music: AbcGrammar) -> None:
+    tune = HEADER + "D|" + "|".join([BAR] * 7) + "|GAB c"  # a pickup of 1/8
+    assert allowed(music, tune, ":") == set()  # 4/8
+    assert allowed(music, tune + "d", ":") == {":"}  # 5/8, which the pickup completes
+    assert allowed(music, tune + "de", ":") == {":"}  # or a full bar
+
+
+def test_the_tune_ends_after_two_parts_on_the_tonic(music: AbcGrammar) -> None:
+    assert allowed(music, HEADER + PART_A, "\n") == set()  # one part
+    assert allowed(music, HEADER + PART_A + PART_B, "\n") == {"\n"}
+    # The second part's last note, which ends the bar, is the tonic G, held a unit or more …
+    last_bar = HEADER + PART_A + "|".join([BAR] * 7) + "|GAB c"
+    assert allowed(music, last_bar, "deg") == {"d", "e", "g"}  # each may still go on
+    assert allowed(music, last_bar + "d", "eg") == {"g"}  # this one ends the bar
+    assert allowed(music, last_bar + "dg", "/") == set()  # not a half unit
+    # … and a prompt that closes it elsewhere (prompts pass the form rules) cannot end there.
+    assert allowed(music, HEADER + PART_A + part([BAR] * 8), "\n") == set()
+
+
+def test_a_tune_holds_at_most_four_parts(music: AbcGrammar) -> None:
+    three = HEADER + PART_A + PART_B + part([BAR] * 7 + [CADENCE], "|]")
+    assert allowed(music, three, "\nGz|") == {"\n", "G", "z", "|"}
+    four = three + part([BAR] * 7 + [CADENCE], "|]")
+    assert allowed(music, four, "\nGz|") == {"\n"}
+
+
+def test_spaces_and_line_starts_as_the_corpus_writes_them(
+    vocab: Vocabulary, music: AbcGrammar, grammar: AbcGrammar
+) -> None:
+    for g, expected in ((music, set()), (grammar, {" "})):
+        assert allowed(g, HEADER + "GAB ", " ") == expected  # no double space
+        assert allowed(g, HEADER + BAR + "|\n", " ") == expected  # no line starting with one
+    tonic_only = AbcGrammar(vocab, metre=False, form=False)  # bar lines anywhere
+    assert allowed(tonic_only, HEADER + BAR + "|\ng2", ":") == {":"}
+    assert allowed(tonic_only, HEADER + BAR + "|\ng", ":") == set()  # "g:|" reads as a field
+
+
+def test_keys_limit_what_k_names(vocab: Vocabulary) -> None:
+    g = AbcGrammar(vocab, keys={"G major", "A Dorian"})
+    assert allowed(g, "X:1\nT:t\nM:6/8\nK:", "ADEG") == {"A", "G"}
+    assert allowed(g, "X:1\nT:t\nM:6/8\nK:A", "\n ") == {" "}  # A major is not among them
+    assert allowed(g, "X:1\nT:t\nM:6/8\nK:A ", "DMm") == {"D"}
+    assert allowed(g, "X:1\nT:t\nM:6/8\nK:G", "\n ") == {"\n", " "}
+    with pytest.raises(ValueError):
+        AbcGrammar(vocab, keys={"H minor"})
+
+
+def test_music_walks_never_stall_and_end_right(vocab: Vocabulary) -> None:
+    """Random walks that favour notes and bar lines: every mask allows something, no gate shuts
+    a state's last character (the gated mask is never the fallback), no allowed character
+    leads out of the grammar, spaces never run on, and every tune that ends is right by the
+    analyser's measures, whatever was drawn: bars, tonic, 2 to 4 parts of 8 bars."""
+    g = AbcGrammar(vocab)
+    rng = np.random.default_rng(1)
+    favour = np.array([5.0 if c in "ABCDEFGabcdefg|:2/\n" else 1.0 for c in g.chars])
+    tunes = []
+    for _ in range(12):
+        state, text, spaces, section = g.start("X:"), "X:", 0, "H"
+        for _ in range(700):
+            mask = g.mask(state)
+            assert mask.any() and g.gate_fallbacks == 0
+            p = favour * mask
+            ch = g.chars[int(rng.choice(len(p), p=p / p.sum()))]
+            g.advance(state, ch)
+            text += ch
+            assert not g.is_free(state)
+            was, section = section, g._keys[state.sid].sec
+            if was == "B" and section == "S":  # the blank line that ends a tune
+                tunes.append(text)
+                text = ""
+            spaces = spaces + 1 if ch in " \n" and section == "B" else 0
+            assert spaces <= 2
+    assert len(tunes) >= 3
+    for tune in tunes:
+        assert check_tune(tune).valid, tune
+        a = analyse_tune(tune)
+        assert a.all_right and a.ends_on_tonic and not a.meter_mismatch, tune
+        assert 2 <= a.parts <= 4 and set(a.bars_per_part) == {8}, tune
+
+
+@pytest.fixture(scope="module")
+def keyed() -> Sampler:
+    """The shipped model as `folkgen generate` should build it: K: limited to its corpus's keys."""
+    path = shipped_model_path()
+    assert path is not None
+    ckpt = load_checkpoint(path)
+    return Sampler(ckpt.build_model(), ckpt.vocab, "fp32", keys=corpus_keys(load_corpus().tunes))
+
+
+def test_sampled_tunes_are_musically_right(keyed: Sampler) -> None:
+    """30 tunes at temperature 1.0: every one complete and abc2midi-clean, bars right, ending on
+    the tonic after two to four parts of 8 bars (the first two repeated), in the corpus's keys.
+    Whether a tune ends after two parts (AABB) or goes on is the model's choice."""
+    opts = SampleOptions(seed=1000, max_chars=1500, grammar=True)
+    tunes = [DEFAULT_PROMPT + t for t in keyed.generate_batch(30, opts)]
+    assert all(t.endswith("\n\n") for t in tunes)
+    analyses = [analyse_tune(t) for t in tunes]
+    s = summarize(analyses, corpus_keys(load_corpus().tunes))
+    assert s.bars_right_pct == 100 and s.all_right_pct == 100 and s.meter_mismatch_pct == 0
+    assert s.tonic_ending_pct == 100 and s.one_part_pct == 0 and s.unknown_key_pct == 0
+    for a in analyses:
+        assert 2 <= a.parts <= 4 and set(a.bars_per_part) == {8} and a.form.startswith("AABB")
+    assert all(check_tune(t).valid for t in tunes)
