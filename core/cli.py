@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.abc import SoundError
 from core.corpus import CorpusError, UnknownCharacters, compute_stats, load_corpus
@@ -19,6 +19,8 @@ from core.paths import DefaultCorpusMissing, resolve_model_path, training_output
 from core.presets import PRESETS, get_preset, with_overrides
 
 if TYPE_CHECKING:
+    from core.corpus import Corpus
+    from core.generation import Generator
     from core.novelty import NoveltyIndex
 
 
@@ -208,34 +210,25 @@ def _train_saved(step: int, saved_step: int | None, out: Path) -> int:
 # --- generate ---------------------------------------------------------------------------------
 
 
-def load_sampler(model: str | None, precision: str = "auto") -> tuple[Any, Any, str]:
-    """(Sampler, Checkpoint, why this model) for generation."""
-    from core.checkpoint import load_checkpoint
-    from core.sample import Sampler
+def load_generator_for(model: str | None, precision: str = "auto") -> tuple[Generator, str]:
+    """The model to generate with (core.generation, as the app) and why it was chosen."""
+    from core.generation import load_generator
 
     try:
         path, why = resolve_model_path(model)
     except FileNotFoundError as e:
         raise CliError(str(e)) from None
-    ckpt = load_checkpoint(path)
-    return Sampler(ckpt.build_model(), ckpt.vocab, precision), ckpt, why
+    return load_generator(path, precision), why
 
 
-def novelty_index_for(
-    corpus_info: dict[str, str | int], corpus_path: str | None = None
-) -> NoveltyIndex | None:
+def novelty_index_for(corpus: Corpus | None, corpus_path: str | None = None) -> NoveltyIndex | None:
     """The near-copy index for a model's tunes: of the corpus the user names, else of the
-    default corpus when the model was trained on it (found by identity, never by a path the
-    checkpoint holds: that names a place on the machine that trained it). None otherwise."""
+    model's training corpus when it is known here. None otherwise."""
     from core.novelty import NoveltyIndex
 
     if corpus_path is not None:
         return NoveltyIndex(load_corpus(corpus_path).tunes)  # asked for: its errors are shown
-    try:
-        corpus = load_corpus()
-    except (CorpusError, DefaultCorpusMissing, OSError):
-        return None
-    return NoveltyIndex(corpus.tunes) if corpus.is_described_by(corpus_info) else None
+    return NoveltyIndex(corpus.tunes) if corpus is not None else None
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -245,9 +238,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     if args.save and Path(args.save).expanduser().exists() and not Path(args.save).is_dir():
         raise CliError(f"{args.save} exists and is not a folder (--save takes a folder)")
-    sampler, ckpt, why = load_sampler(args.model, args.precision)
+    generator, why = load_generator_for(args.model, args.precision)
+    sampler, ckpt = generator.sampler, generator.checkpoint
     print(f"model: {ckpt.path} ({why}; {sampler.precision} sampling)", file=sys.stderr)
-    novelty = novelty_index_for(ckpt.corpus, args.corpus)
+    novelty = novelty_index_for(generator.corpus, args.corpus)
     seed = args.seed if args.seed is not None else random_seed()
     prompt = args.prompt.replace("\\n", "\n")
     stream_out = not args.json and not args.valid_only

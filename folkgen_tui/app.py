@@ -343,11 +343,11 @@ class FolkgenApp(App[None]):
     @own_thread
     def _load_model(self, path: Path, why: str, announce: bool) -> None:
         try:
-            from core.checkpoint import CheckpointError, load_checkpoint
-            from core.sample import Sampler
+            from core.checkpoint import CheckpointError
+            from core.generation import load_generator  # as the CLI: the same keys, the same tunes
 
-            ckpt = load_checkpoint(path)
-            sampler = Sampler(ckpt.build_model(), ckpt.vocab)
+            generator = load_generator(path)
+            ckpt, sampler = generator.checkpoint, generator.sampler
         except CheckpointError as e:
             self.post_message(ModelFailed(str(e)))
             return

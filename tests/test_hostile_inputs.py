@@ -30,6 +30,7 @@ from core.checkpoint import (
 )
 from core.cli import main, novelty_index_for
 from core.corpus import DEFAULT_CORPUS_NAME, MAX_CORPUS_BYTES, CorpusError, Vocabulary, load_corpus
+from core.generation import training_corpus
 from core.model import CharLSTM
 from core.presets import ConfigError, ModelConfig, TrainConfig
 from core.sample import SampleOptions
@@ -448,16 +449,16 @@ def test_checkpoints_record_what_the_corpus_is(small_corpus_file: Path, tmp_path
 
 def test_near_copy_check_finds_the_default_corpus_on_any_machine(tmp_path: Path) -> None:
     elsewhere = {"name": DEFAULT_CORPUS_NAME, "path": "/home/builder/irish.abc", "tunes": 817}
-    index = novelty_index_for(elsewhere)  # the shipped model's field, from another machine
-    assert index is not None
-    assert novelty_index_for(load_corpus().identity()) is not None
-    assert novelty_index_for({**load_corpus().identity(), "sha256": "0" * 64}) is None
+    corpus = training_corpus(elsewhere)  # the shipped model's field, from another machine
+    assert corpus is not None and novelty_index_for(corpus) is not None
+    assert training_corpus(load_corpus().identity()) is not None
+    assert training_corpus({**load_corpus().identity(), "sha256": "0" * 64}) is None
 
 
 def test_near_copy_check_never_reads_a_path_from_a_checkpoint(tmp_path: Path) -> None:
     (tmp_path / "tunes").mkdir()
     (tmp_path / "tunes" / "a.abc").write_text("X:1\nT:A\nK:G\nGABc dedB|\n", encoding="utf-8")
-    assert novelty_index_for({"name": "tunes/", "path": str(tmp_path / "tunes")}) is None
+    assert training_corpus({"name": "tunes/", "path": str(tmp_path / "tunes")}) is None
 
 
 def test_generate_checks_near_copies_against_a_corpus_the_user_names(
@@ -508,3 +509,17 @@ def test_a_vanishing_temperature_is_refused(tiny_checkpoint: Path) -> None:
         SampleOptions(temperature=1e-308).validate(vocab)
     SampleOptions(temperature=0).validate(vocab)
     SampleOptions(temperature=0.001).validate(vocab)
+
+
+def test_the_shipped_model_generates_in_its_corpus_keys_only() -> None:
+    """The grammar's keys come from the model's training corpus, found by what it is (issue 12:
+    no tune in a key the corpus never uses); a model of an unknown corpus may use any key."""
+    from core.generation import load_generator
+    from core.music_analysis import corpus_keys
+    from core.paths import shipped_model_path
+
+    path = shipped_model_path()
+    assert path is not None
+    generator = load_generator(path)
+    assert generator.corpus is not None
+    assert generator.sampler.keys == corpus_keys(load_corpus().tunes)

@@ -1,0 +1,40 @@
+"""A model made ready to generate tunes, one call for the CLI and the app: its checkpoint, a
+sampler whose grammar allows only the keys of the model's training corpus, and that corpus when
+it can be had here (for near-copy checks). The corpus is found by what it is (its content hash),
+never by a path a checkpoint holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.checkpoint import Checkpoint, load_checkpoint
+from core.corpus import Corpus, CorpusError, load_corpus
+from core.music_analysis import corpus_keys
+from core.paths import DefaultCorpusMissing
+from core.sample import Sampler
+
+
+@dataclass
+class Generator:
+    checkpoint: Checkpoint
+    sampler: Sampler
+    corpus: Corpus | None  # the training corpus, when it is known here; None otherwise
+
+
+def training_corpus(info: dict[str, str | int]) -> Corpus | None:
+    """The corpus a checkpoint describes, when it is the default corpus installed here."""
+    try:
+        corpus = load_corpus()
+    except (CorpusError, DefaultCorpusMissing, OSError):
+        return None
+    return corpus if corpus.is_described_by(info) else None
+
+
+def load_generator(path: str | Path, precision: str = "auto") -> Generator:
+    """CheckpointError when the file is not a loadable checkpoint."""
+    ckpt = load_checkpoint(path)
+    corpus = training_corpus(ckpt.corpus)
+    keys = corpus_keys(corpus.tunes) if corpus is not None else None  # None: any key
+    sampler = Sampler(ckpt.build_model(), ckpt.vocab, precision, keys=keys)
+    return Generator(ckpt, sampler, corpus)
