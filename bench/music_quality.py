@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 from core.abc import check_tune
-from core.checkpoint import load_checkpoint
 from core.corpus import load_corpus
+from core.generation import load_generator
 from core.music_analysis import (
     ROWS,
     MusicSummary,
@@ -147,8 +147,8 @@ def main() -> None:
     args = ap.parse_args()
 
     path, why = resolve_model_path(args.model)
-    ckpt = load_checkpoint(path)
-    sampler = Sampler(ckpt.build_model(), ckpt.vocab)
+    generator = load_generator(path)  # as `folkgen generate` and the app: the corpus's keys
+    sampler = generator.sampler
     corpus = load_corpus()
     tunes = distinct_tunes(corpus.tunes)
     keys = corpus_keys(tunes)
