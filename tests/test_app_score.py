@@ -106,3 +106,25 @@ async def test_v_shows_the_score_on_generate(folkgen_home: Path) -> None:
         assert image_of(score).size.width == score.scrollable_content_region.width
         await pilot.press("v")
         assert screen.query_one("#gen-abc", AbcView).display and not score.display
+
+
+@pytest.mark.parametrize("kind", ["sixel", "tgp"])
+async def test_a_graphics_terminal_gets_a_real_image_a_cell_per_column(
+    kind: str, monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
+) -> None:
+    from folkgen_tui import graphics
+
+    monkeypatch.setattr(graphics, "_found", graphics.Graphics(kind, (9, 18)))
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("l", "v")
+        score = app.screen.query_one("#tune-score", ScoreView)
+        await drawn(pilot, score, 0, "the score")
+        image = image_of(score)
+        images = graphics.load_textual_image()
+        assert isinstance(image, {"sixel": images.SixelImage, "tgp": images.TGPImage}[kind])
+        pixels = image.image.size  # type: ignore[attr-defined]
+        columns = score.scrollable_content_region.width
+        assert pixels[0] == 9 * columns and image.size.width == columns
+        assert image.size.height == -(-pixels[1] // 18)  # rows of 18-pixel cells
