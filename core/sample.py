@@ -1,10 +1,25 @@
-"""Fast sampling: the trained LSTM stepped one character at a time in numpy.
+"""Fast sampling: the trained LSTM stepped one character at a time in numpy, its distribution
+mixed with a copy model of the tune so far, drawn under the ABC grammar's mask.
 
 Calling `nn.LSTM` once per character spends almost all its time in per-call framework overhead
 (about 140 characters per second for the seed-size model on 2 CPU cores). Here the embedding and
 the first layer's input weights fold into one table lookup per character, and each step is one
-matrix product per layer on pre-transposed float32 weights. Sampling is an exact categorical draw
-(inverse CDF) from the tempered, optionally top-k-filtered softmax.
+matrix product per layer on pre-transposed float32 weights.
+
+Each draw is an exact categorical draw (inverse CDF, one uniform per stream and step) from
+
+    p(c) ∝ allowed(c) * [(1 - lam) * p_model(c) + lam * p_copy(c)]
+
+where p_model is the tempered softmax, p_copy the copy model of core/copy_model.py (a pointer to
+what followed earlier places of this tune that match its last characters, preferring the same
+bar of an earlier phrase or part) and lam its gate, at most `SampleOptions.copy` (0: the model
+alone, drawn exactly as before the copy existed). Temperature shapes the model's part only: the
+copy is a memory of what this tune already played, not a guess to sharpen or flatten. Top-k
+keeps the k most likely characters of the mixture, and temperature 0 takes the most likely
+character of the untempered mixture (so top-k 1 at temperature 1 is greedy, as without copy);
+greedy decoding with the copy on tends to loop on a bar, being the most likely thing to do.
+With the shipped model the mixture lowers the held-out bits per character of the default
+corpus's validation tunes from 1.438 to 1.157.
 """
 
 from __future__ import annotations
@@ -19,6 +34,7 @@ import numpy as np
 import torch
 
 from core.abc_grammar import AbcGrammar
+from core.copy_model import CopyCache, CopyRule, mix_weights
 from core.corpus import UnknownCharacters, Vocabulary
 from core.model import CharLSTM
 
@@ -36,6 +52,8 @@ class SampleOptions:
     max_chars: int = 1000  # characters generated after the prompt
     stop_at_tune_end: bool = True  # stop at the blank line that ends a tune
     grammar: bool = False  # draw only characters ABC syntax allows next (core/abc_grammar.py)
+    # The copy model's largest weight (lam for a long match), in [0, 1); 0 turns it off.
+    copy: float = CopyRule().weight
 
     # Below this the tempered logits overflow float32 (1e-308 gave NaN and numpy warnings), and
     # the draw is the greedy one anyway: 0 asks for greedy.
@@ -49,6 +67,8 @@ class SampleOptions:
                 f"temperature must be 0 (greedy) or at least {self.MIN_TEMPERATURE:g}, "
                 f"not {self.temperature:g}"
             )
+        if not (np.isfinite(self.copy) and 0 <= self.copy < 1):
+            raise ValueError(f"copy must be at least 0 (off) and below 1, not {self.copy}")
         if self.top_k is not None and self.top_k < 0:
             raise ValueError(f"top-k must be 0 (off) or more, not {self.top_k}")
         if not 0 <= self.max_chars <= MAX_CHARS_LIMIT:
@@ -222,23 +242,44 @@ class Sampler:
         opts: SampleOptions,
         rngs: Sequence[np.random.Generator],
         allowed: np.ndarray | None = None,
+        copy: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """One exact categorical draw per row (inverse CDF) from the tempered, top-k softmax;
-        with `allowed` (bool, like logits), over the allowed characters only (renormalised)."""
+        """One exact categorical draw per row (inverse CDF) from the tempered softmax, mixed
+        with `copy` = (lam, p_copy) where given, then top-k filtered; with `allowed` (bool,
+        like logits), over the allowed characters only (renormalised). A row with lam 0 draws
+        exactly as without `copy`."""
         z = logits.astype(np.float64)
         if allowed is not None:
             allowed = allowed | ~allowed.any(axis=1, keepdims=True)  # an empty row allows all
             z = np.where(allowed, z, -np.inf)
+        if copy is not None and not copy[0].any():
+            copy = None
         if opts.temperature == 0:
-            return z.argmax(axis=1)
+            return self._greedy(z, allowed, copy)
         if opts.temperature != 1:
             z /= opts.temperature
+        w = np.exp(z - z.max(axis=1, keepdims=True))
+        if copy is not None:
+            w = mix_weights(w, *copy, allowed)
         if opts.top_k and opts.top_k < z.shape[1]:
-            kth = np.partition(z, -opts.top_k, axis=1)[:, -opts.top_k][:, None]
-            z = np.where(z >= kth, z, -np.inf)
-        cdf = np.exp(z - z.max(axis=1, keepdims=True)).cumsum(axis=1)
+            # Rank by the mixture where a row mixes, by the logits (as without copy) elsewhere.
+            rank = z if copy is None else np.where(copy[0][:, None] > 0, w, z)
+            kth = np.partition(rank, -opts.top_k, axis=1)[:, -opts.top_k][:, None]
+            w = np.where(rank >= kth, w, 0.0)
+        cdf = w.cumsum(axis=1)
         u = np.array([r.random() for r in rngs]) * cdf[:, -1]
         return np.minimum((cdf <= u[:, None]).sum(axis=1), z.shape[1] - 1)
+
+    @staticmethod
+    def _greedy(
+        z: np.ndarray, allowed: np.ndarray | None, copy: tuple[np.ndarray, np.ndarray] | None
+    ) -> np.ndarray:
+        """The most likely character: of the model's logits, or of the untempered mixture for
+        rows that copy (the others keep the logits' argmax, ties and all)."""
+        if copy is None:
+            return z.argmax(axis=1)
+        mixed = mix_weights(np.exp(z - z.max(axis=1, keepdims=True)), *copy, allowed)
+        return np.where(copy[0] > 0, mixed.argmax(axis=1), z.argmax(axis=1))
 
     def _primed(self, prompt: str, batch: int) -> tuple[np.ndarray, StreamState]:
         """State after reading the prompt (an empty prompt reads a tune separator instead)."""
@@ -258,6 +299,7 @@ class Sampler:
         if n == 0 or opts.max_chars == 0:
             return
         logits, st = self._primed(opts.prompt, n)
+        cache = self._copy_cache(n, opts)
         active = list(range(n))
         tails = [opts.prompt[-1:]] * n  # last character so far, to spot the blank line
         has_body = [bool(opts.prompt.strip())] * n
@@ -266,25 +308,69 @@ class Sampler:
         states = [gram.start(opts.prompt) for _ in range(n)] if gram else []
         for _ in range(opts.max_chars):
             allowed = gram.masks([states[b] for b in active]) if gram else None
-            ids = self._draw(logits, opts, [rngs[b] for b in active] if n > 1 else rngs, allowed)
-            ended = []
+            copy = cache.predict() if cache else None
+            rows = [rngs[b] for b in active] if n > 1 else rngs
+            ids = self._draw(logits, opts, rows, allowed, copy)
+            tune_ends = []
             for j, b in enumerate(active):
                 ch = chars[ids[j]]
                 yield b, ch
                 if gram:
                     gram.advance(states[b], ch)
-                if opts.stop_at_tune_end and ch == "\n" and tails[b] == "\n" and has_body[b]:
-                    ended.append(j)
+                if ch == "\n" and tails[b] == "\n" and has_body[b]:
+                    tune_ends.append(j)
                 tails[b] = ch
                 has_body[b] = has_body[b] or not ch.isspace()
-            if ended:
+            if cache:
+                cache.push(ids)
+                if tune_ends and not opts.stop_at_tune_end:
+                    cache.reset(tune_ends)  # the next tune copies nothing from this one
+            if tune_ends and opts.stop_at_tune_end:
                 keep = np.ones(len(active), dtype=bool)
-                keep[ended] = False
+                keep[tune_ends] = False
                 active = [b for j, b in enumerate(active) if keep[j]]
                 if not active:
                     return
                 ids, st = ids[keep], st.select(keep)
+                if cache:
+                    cache.select(keep)
             logits = self.step(ids, st)
+
+    def _copy_cache(self, n: int, opts: SampleOptions) -> CopyCache | None:
+        """The copy model for `n` streams, holding the prompt (None when `opts.copy` is 0)."""
+        if opts.copy == 0:
+            return None
+        cache = CopyCache(n, self.vocab, CopyRule(weight=opts.copy))
+        cache.push_text(self.vocab.encode(opts.prompt))
+        return cache
+
+    def bits_per_char(self, tunes: Sequence[str], rule: CopyRule | None = None) -> float:
+        """Held-out bits per character of whole tunes, under the model alone or mixed with the
+        copy model `rule`: each tune read from a zero state (as the sampler starts), every
+        character after its first predicted, the blank line that ends it included. No grammar
+        mask (it would help both alike). All tunes are stepped at once as one batch."""
+        texts = [self.vocab.encode(t + TUNE_END) for t in tunes]
+        lengths = np.array([len(t) for t in texts])
+        ids = np.zeros((len(texts), lengths.max()), np.int64)
+        for b, text in enumerate(texts):
+            ids[b, : len(text)] = text
+        st = self.zero_state(len(texts))
+        cache = None
+        if rule and rule.weight:
+            cache = CopyCache(len(texts), self.vocab, rule)
+        rows = np.arange(len(texts))
+        nats = 0.0
+        for t in range(ids.shape[1] - 1):
+            z = self.step(ids[:, t], st).astype(np.float64)
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            if cache:
+                cache.push(ids[:, t])
+                p = mix_weights(p, *cache.predict())
+                p /= p.sum(axis=1, keepdims=True)
+            live = t + 1 < lengths
+            nats -= np.log(p[rows, ids[:, t + 1]][live]).sum()
+        return float(nats / (lengths - 1).sum() / np.log(2))
 
     def stream(self, opts: SampleOptions) -> Iterator[str]:
         """One tune, character by character."""
