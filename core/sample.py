@@ -33,7 +33,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from core.abc_grammar import AbcGrammar
+from core.abc_grammar import AbcGrammar, draw_parts
 from core.copy_model import CopyCache, CopyRule, mix_weights
 from core.corpus import UnknownCharacters, Vocabulary
 from core.model import CharLSTM
@@ -305,7 +305,10 @@ class Sampler:
         has_body = [bool(opts.prompt.strip())] * n
         chars = self.vocab.chars
         gram = self.grammar if opts.grammar else None
-        states = [gram.start(opts.prompt) for _ in range(n)] if gram else []
+        # Each tune's number of parts is drawn as the corpus has them, from a generator of its
+        # own (the characters' draws stay as they were for a seed).
+        forms = [draw_parts(np.random.default_rng([base + b, 1])) for b in range(n)]
+        states = [gram.start(opts.prompt, forms[b]) for b in range(n)] if gram else []
         for _ in range(opts.max_chars):
             allowed = gram.masks([states[b] for b in active]) if gram else None
             copy = cache.predict() if cache else None

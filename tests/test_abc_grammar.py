@@ -6,13 +6,14 @@ after two parts on the tonic, K: names only the keys given; and sampled tunes ar
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.abc import check_tune
-from core.abc_grammar import AbcGrammar
+from core.abc_grammar import PARTS_PRIOR, AbcGrammar, GrammarState, draw_parts
 from core.checkpoint import load_checkpoint
 from core.corpus import Vocabulary, load_corpus
 from core.music_analysis import analyse_tune, corpus_keys, summarize
@@ -336,6 +337,22 @@ def test_a_tune_holds_at_most_four_parts(music: AbcGrammar) -> None:
     assert allowed(music, four, "\nGz|") == {"\n"}
 
 
+def test_a_tune_ends_after_the_parts_it_drew(music: AbcGrammar) -> None:
+    """Each stream draws its tune's number of parts as the corpus has them; its end comes then."""
+    two, three = HEADER + PART_A + PART_B, HEADER + PART_A + PART_B + PART_B
+    assert allowed_in(music, music.start(two, parts=2), "\nGz|") == {"\n"}  # no third part
+    assert allowed_in(music, music.start(two, parts=3), "\nGz|") == {"\n", "G", "z", "|"}
+    assert allowed_in(music, music.start(three, parts=3), "\nGz|") == {"\n"}
+    draws = Counter(draw_parts(np.random.default_rng(seed)) for seed in range(2000))
+    assert set(draws) == set(PARTS_PRIOR)
+    share = {k: v / sum(PARTS_PRIOR.values()) for k, v in PARTS_PRIOR.items()}
+    assert all(abs(draws[k] / 2000 - share[k]) < 0.03 for k in PARTS_PRIOR), draws
+
+
+def allowed_in(g: AbcGrammar, state: GrammarState, chars: str) -> set[str]:
+    return {c for c in chars if g.allows(state, c)}
+
+
 def test_spaces_and_line_starts_as_the_corpus_writes_them(
     vocab: Vocabulary, music: AbcGrammar, grammar: AbcGrammar
 ) -> None:
@@ -401,8 +418,8 @@ def keyed() -> Sampler:
 
 def test_sampled_tunes_are_musically_right(keyed: Sampler) -> None:
     """30 tunes at temperature 1.0: every one complete and abc2midi-clean, bars right, ending on
-    the tonic after two to four parts of 8 bars (the first two repeated), in the corpus's keys.
-    Whether a tune ends after two parts (AABB) or goes on is the model's choice."""
+    the tonic after two to four parts of 8 bars (the first two repeated), in the corpus's keys;
+    as many parts as each stream drew (mostly two: AABB)."""
     opts = SampleOptions(seed=1000, max_chars=1500, grammar=True)
     tunes = [DEFAULT_PROMPT + t for t in keyed.generate_batch(30, opts)]
     assert all(t.endswith("\n\n") for t in tunes)
