@@ -377,7 +377,12 @@ class GenerateScreen(StudioScreen):
             return f"? not checked: {record.check_error or 'checking…'}", "-pending"
         if check.valid:
             cut = f" · {record.check_error}" if record.check_error else ""
-            return f"✓ {check.summary()}{cut}{extra}", "-valid" if not cut else "-warning"
+            # The written bars and form come with the music; abc2midi adds how long it plays.
+            verdict = check.summary() if not record.music else (
+                ("valid" if check.clean else f"valid, {len(check.warnings)} warning(s)")
+                + f", {check.duration_seconds:.0f} s"
+            )  # fmt: skip
+            return f"✓ {verdict}{cut}{extra}", "-valid" if not cut else "-warning"
         first = check.first_error
         offset = record.line_offset
         where = (
