@@ -3,7 +3,6 @@ checked with abc2midi when they end, can be played (with a piano roll), saved an
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
@@ -188,7 +187,7 @@ class GenerateScreen(StudioScreen):
 
     def read_options(self, seed: int | None) -> Any:
         """SampleOptions from the fields; `seed` None takes the seed field, else a random one."""
-        from core.sample import SampleOptions
+        from core.sample import SampleOptions, random_seed  # a seed means one tune everywhere
 
         def field(id_: str) -> str:
             return self.query_one(f"#{id_}", Input).value.strip()
@@ -198,7 +197,7 @@ class GenerateScreen(StudioScreen):
             top_k = int(field("top-k")) if field("top-k") else None
             max_chars = int(field("max-chars") or "1000")
             if seed is None:
-                seed = int(field("seed")) if field("seed") else random.randrange(100_000)
+                seed = int(field("seed")) if field("seed") else random_seed()
         except ValueError as e:
             raise OptionsError(f"not a number: {e}") from None
         if max_chars < 1:
@@ -231,7 +230,7 @@ class GenerateScreen(StudioScreen):
 
     def action_next_tune(self) -> None:
         self.query_one("#seed", Input).value = ""
-        self._generate(random.randrange(100_000))
+        self._generate(None)  # an empty seed field: a fresh seed, drawn as the CLI draws it
 
     def action_same_seed(self) -> None:
         record = self.shown or (self.studio.history[-1] if self.studio.history else None)
