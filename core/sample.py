@@ -307,8 +307,11 @@ class Sampler:
         gram = self.grammar if opts.grammar else None
         # Each tune's number of parts is drawn as the corpus has them, from a generator of its
         # own (the characters' draws stay as they were for a seed).
-        forms = [draw_parts(np.random.default_rng([base + b, 1])) for b in range(n)]
-        states = [gram.start(opts.prompt, forms[b]) for b in range(n)] if gram else []
+        states = (
+            [gram.start(opts.prompt, draw_parts(np.random.default_rng([base + b, 1])))
+             for b in range(n)]
+            if gram else []
+        )  # fmt: skip
         for _ in range(opts.max_chars):
             allowed = gram.masks([states[b] for b in active]) if gram else None
             copy = cache.predict() if cache else None
