@@ -5,12 +5,13 @@ never by a path a checkpoint holds."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.checkpoint import Checkpoint, load_checkpoint
 from core.corpus import Corpus, CorpusError, load_corpus
 from core.music_analysis import corpus_keys
+from core.novelty import NoveltyIndex
 from core.paths import DefaultCorpusMissing
 from core.sample import Sampler
 
@@ -20,6 +21,15 @@ class Generator:
     checkpoint: Checkpoint
     sampler: Sampler
     corpus: Corpus | None  # the training corpus, when it is known here; None otherwise
+    _novelty: NoveltyIndex | None = field(default=None, init=False, repr=False)
+
+    @property
+    def novelty(self) -> NoveltyIndex | None:
+        """The near-copy index of the training corpus (built at first use, ~70 ms); None when
+        the corpus is not known here."""
+        if self._novelty is None and self.corpus is not None:
+            self._novelty = NoveltyIndex(self.corpus.tunes)
+        return self._novelty
 
 
 def training_corpus(info: dict[str, str | int]) -> Corpus | None:

@@ -347,7 +347,7 @@ class FolkgenApp(App[None]):
             from core.generation import load_generator  # as the CLI: the same keys, the same tunes
 
             generator = load_generator(path)
-            ckpt, sampler = generator.checkpoint, generator.sampler
+            _ = generator.novelty  # the training corpus's near-copy index, built on this thread
         except CheckpointError as e:
             self.post_message(ModelFailed(str(e)))
             return
@@ -355,7 +355,7 @@ class FolkgenApp(App[None]):
             self.post_message(ModelFailed(f"{path}: cannot load this model ({e})"))
             return
         if not get_current_worker().is_cancelled:
-            self.post_message(ModelLoaded(LoadedModel(path, why, ckpt, sampler), announce))
+            self.post_message(ModelLoaded(LoadedModel(path, why, generator), announce))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.model = message.model

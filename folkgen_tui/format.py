@@ -63,10 +63,3 @@ def build_prompt(title: str = "", meter: str = "", key: str = "") -> str:
         lines.append("L:1/8")
         lines.append(f"K:{key}")
     return "\n".join(lines) + "\n" if (meter or key or title.strip()) else "X:"
-
-
-def tune_title(text: str, default: str = "untitled") -> str:
-    for line in text.splitlines():
-        if line.startswith("T:") and line[2:].strip():
-            return line[2:].strip()
-    return default

@@ -1,24 +1,46 @@
 """What the studio holds between screens: the model in use and the session's tunes.
 
-Nothing here imports torch: the model objects are typed loosely and built by workers."""
+Nothing here imports torch at run time: core's types are imported for the type checker only,
+and the objects are built by workers once torch has loaded."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from folkgen_tui.format import tune_title
+from core.corpus import header_field
+
+if TYPE_CHECKING:
+    from core.abc import TuneCheck
+    from core.audio import Note, Rendered
+    from core.checkpoint import Checkpoint
+    from core.generation import Generator
+    from core.novelty import NoveltyIndex
+    from core.sample import Sampler
 
 
 @dataclass
 class LoadedModel:
-    """A checkpoint loaded for generation, with its fast sampler."""
+    """A model loaded for generation (core.generation, as the CLI loads it): its checkpoint, its
+    sampler, and its training corpus's near-copy index when that corpus is known here."""
 
     path: Path | None
     why: str  # "chosen", "newest checkpoint", "just trained"…
-    checkpoint: Any  # core.checkpoint.Checkpoint
-    sampler: Any  # core.sample.Sampler
+    generator: Generator
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        return self.generator.checkpoint
+
+    @property
+    def sampler(self) -> Sampler:
+        return self.generator.sampler
+
+    @property
+    def novelty(self) -> NoveltyIndex | None:
+        """The training corpus's index (what the CLI compares with); None when not known here."""
+        return self.generator.novelty
 
     @property
     def label(self) -> str:
@@ -42,18 +64,18 @@ class TuneRecord:
     max_chars: int
     model_label: str
     seconds: float = 0.0
-    check: Any | None = None  # core.abc.TuneCheck
+    check: TuneCheck | None = None
     check_error: str | None = None  # why it could not be checked (e.g. abc2midi missing)
     line_offset: int = 0  # lines of the text before the checked tune (error lines are relative)
     novelty: str = ""  # "close to <corpus tune> (93%)" when it nearly copies one
     music: str = ""  # the musical verdict: "16 bars · AABB · ends on G"
-    rendered: Any | None = None  # core.audio.Rendered
-    notes: list[Any] = field(default_factory=list)
+    rendered: Rendered | None = None
+    notes: list[Note] = field(default_factory=list)
     saved: list[Path] = field(default_factory=list)
 
     @property
     def title(self) -> str:
-        return tune_title(self.text, f"tune {self.number}")
+        return header_field(self.text, "T") or f"tune {self.number}"
 
     @property
     def valid(self) -> bool | None:

@@ -30,6 +30,7 @@ from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, stream_tu
 
 if TYPE_CHECKING:
     from core.judge import Judgement
+    from core.novelty import NoveltyIndex
 
 TEMPERATURE_STEP = 0.1
 TEMPERATURE_RANGE = (0.1, 3.0)
@@ -321,7 +322,11 @@ class GenerateScreen(StudioScreen):
         badge = self.query_one("#badge", Static)
         badge.update("checking with abc2midi…")
         badge.set_classes("-pending")
-        self._check(record.number, record.text)
+        # Near-copies of the model's training corpus, as the CLI judges them; the Dataset
+        # screen's corpus only when the training corpus is not known here.
+        model = studio.model
+        novelty = model.novelty if model is not None else None
+        self._check(record.number, record.text, novelty if novelty is not None else studio.novelty)
         self._show_status()
         self.refresh_bindings()
 
@@ -342,10 +347,10 @@ class GenerateScreen(StudioScreen):
     # --- checking ----------------------------------------------------------------------------
 
     @work(thread=True, group="check", exit_on_error=False)
-    def _check(self, number: int, text: str) -> None:
+    def _check(self, number: int, text: str, novelty: NoveltyIndex | None) -> None:
         from core.judge import judge
 
-        judgement = judge(text, self.studio.novelty)
+        judgement = judge(text, novelty)
         if not get_current_worker().is_cancelled:
             self.post_message(TuneChecked(number, judgement))
 
