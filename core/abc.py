@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from core.corpus import header_field, normalize_key
+from core.voice import Voice, original_line, voice_tune
 
 ABC2MIDI = "abc2midi"
 ABC2MIDI_PACKAGE = "abcmidi"
@@ -313,8 +314,11 @@ class TuneCheck:
         }
 
 
-def parse_abc2midi_output(output: str, line_offset: int, lines: list[str]) -> TuneCheck:
-    """abc2midi's printed messages -> errors, warnings and ignored notices (validity unset)."""
+def parse_abc2midi_output(
+    output: str, line_offset: int, lines: list[str], inserted: tuple[int, ...] = ()
+) -> TuneCheck:
+    """abc2midi's printed messages -> errors, warnings and ignored notices (validity unset).
+    `inserted`: lines of abc2midi's file that are not in the text (a voice's directives)."""
     check = TuneCheck(valid=False, log=output)
     lines = lines or [""]
     last = len(lines)
@@ -323,7 +327,8 @@ def parse_abc2midi_output(output: str, line_offset: int, lines: list[str]) -> Tu
         m = _LINE_CHAR.match(raw)
         if m:
             kind, text = m.group(1), m.group(4).strip()
-            line, column = int(m.group(2)) - line_offset, int(m.group(3)) + 1
+            line = original_line(int(m.group(2)), inserted) - line_offset
+            column = int(m.group(3)) + 1
             if line > last:  # reported after the last line: the end of the tune
                 line, column = last, len(lines[-1]) + 1
             msg = AbcMessage(max(line, 1), column, text)
@@ -382,6 +387,7 @@ class Prepared:
     offset: int  # file line number minus the text's line number
     lines: list[str]  # the text's lines
     refused: list[AbcMessage]  # lines left out because they would make abc2midi read a file
+    inserted: tuple[int, ...] = ()  # lines of file_text added by a voice (1-based)
 
 
 def _prepare(abc_text: str) -> Prepared:
@@ -411,18 +417,31 @@ def _refusal(word: str) -> str:
     )
 
 
+def _voiced(prepared: Prepared, voice: Voice | None) -> Prepared:
+    """The voice's directives, added after _prepare's cleaning: the cleaning never sees (or
+    drops) them, and what the tune itself says on instrument, tempo or transpose is replaced."""
+    if voice is None or voice.plain:
+        return prepared
+    done = voice_tune(prepared.file_text, voice)
+    return Prepared(done.text, prepared.offset, prepared.lines, prepared.refused, done.inserted)
+
+
 def run_abc2midi(
-    abc_text: str, keep_midi: Path | None = None, timeout: float = CHECK_TIMEOUT
+    abc_text: str,
+    keep_midi: Path | None = None,
+    timeout: float = CHECK_TIMEOUT,
+    voice: Voice | None = None,
 ) -> TuneCheck:
     """Check one tune with abc2midi; its MIDI file (if one was written) is moved to keep_midi.
 
     Every run of abc2midi goes through here: lines naming files are left out (_prepare) and
-    the program runs under ABC2MIDI_LIMITS.
+    the program runs under ABC2MIDI_LIMITS. `voice` (core.voice) picks the instrument, tempo
+    and transpose of the MIDI; messages keep the lines of `abc_text`.
     """
     if not abc_text.strip():
         return TuneCheck(valid=False, errors=[AbcMessage(0, 0, "the tune is empty")])
     exe = find_tool(ABC2MIDI, ABC2MIDI_PACKAGE)
-    prepared = _prepare(abc_text)
+    prepared = _voiced(_prepare(abc_text), voice)
     with tempfile.TemporaryDirectory(prefix="folkgen-abc-") as tmp:
         work = Path(tmp)
         (work / "tune.abc").write_text(prepared.file_text, encoding="utf-8")
@@ -433,7 +452,7 @@ def run_abc2midi(
             limits=ABC2MIDI_LIMITS,
             error=AbcTimeout,
         )
-        check = parse_abc2midi_output(output, prepared.offset, prepared.lines)
+        check = parse_abc2midi_output(output, prepared.offset, prepared.lines, prepared.inserted)
         check.errors[:0] = prepared.refused
         made = work / "tune.mid"
         check.midi_written = made.is_file() and made.stat().st_size > 0

@@ -33,6 +33,7 @@ from core.abc import (
 )
 from core.corpus import header_field
 from core.paths import output_dir, slugify
+from core.voice import Voice
 
 TIMIDITY = "timidity"
 TIMIDITY_PACKAGES = "timidity fluid-soundfont-gm"
@@ -228,12 +229,14 @@ def render(
     timidity_cfg: str | Path | None = None,
     sample_rate: int = 44100,
     timeout: float = RENDER_TIMEOUT,
+    voice: Voice | None = None,
 ) -> Rendered:
     """Render one tune to MIDI and/or WAV files, never overwriting a file.
 
     Files go to out_dir (default: the folkgen tunes folder), named after the title (default:
     the T: line); midi_to / wav_to name a file instead (a taken name gets -2, -3… too).
-    timidity_cfg picks the patch set (default: FluidR3, else freepats). Raises InvalidTune when
+    timidity_cfg picks the patch set (default: FluidR3, else freepats). `voice` (core.voice)
+    sets the instrument, tempo and transpose the files play in. Raises InvalidTune when
     abc2midi makes no MIDI, SilentRender when timidity has no patches, ToolMissing, ToolTimeout.
     """
     midi = midi or midi_to is not None
@@ -244,7 +247,7 @@ def render(
     folder = Path(out_dir).expanduser() if out_dir is not None else output_dir()
     with tempfile.TemporaryDirectory(prefix="folkgen-render-") as tmp:
         work = Path(tmp)
-        check = run_abc2midi(abc_text, work / "tune.mid", min(timeout, CHECK_TIMEOUT))
+        check = run_abc2midi(abc_text, work / "tune.mid", min(timeout, CHECK_TIMEOUT), voice)
         if not check.midi_written:
             raise InvalidTune(check)
         duration, rms = check.duration_seconds, None
@@ -273,10 +276,18 @@ class SavedTune:
 
 
 def save_tune(
-    abc_text: str, folder: str | Path | None = None, *, title: str | None = None
+    abc_text: str,
+    folder: str | Path | None = None,
+    *,
+    title: str | None = None,
+    voice: Voice | None = None,
 ) -> SavedTune:
     """Save a tune as title.abc, .mid, .wav and its score (.svg, .png, .pdf) side by side (one
     free stem, never overwriting).
+
+    The .mid and .wav play in `voice` (instrument, tempo, transpose); the .abc and the score
+    stay the tune as written: the voice's %%MIDI and Q: lines are for abc2midi, not the user's
+    file, so the saved tune reads (and re-imports) as it was made.
 
     The .abc is always written: a tune abc2midi cannot turn into MIDI is saved as .abc, one
     that cannot become sound (no timidity, too long, silent) as .abc and .mid, with the reason;
@@ -286,7 +297,7 @@ def save_tune(
     where = Path(folder).expanduser() if folder is not None else output_dir()
     text = abc_text.strip("\n") + "\n"
     with tempfile.TemporaryDirectory(prefix="folkgen-save-") as tmp:
-        made, problem = _render_what_can_be(abc_text, Path(tmp))
+        made, problem = _render_what_can_be(abc_text, Path(tmp), voice)
         score, score_problem = _score_what_can_be(abc_text)
         paths = reserve_paths(where, slugify(title), [".abc", *made, *score])
         paths[0].write_text(text, encoding="utf-8")
@@ -310,12 +321,14 @@ def _score_what_can_be(abc_text: str) -> tuple[dict[str, bytes], str | None]:
         return {}, f"no score: {e}"
 
 
-def _render_what_can_be(abc_text: str, work: Path) -> tuple[dict[str, Path], str | None]:
+def _render_what_can_be(
+    abc_text: str, work: Path, voice: Voice | None = None
+) -> tuple[dict[str, Path], str | None]:
     """The tune's MIDI and WAV in `work` as far as they can be made ({suffix: file}), and why
     the rest could not be."""
     midi = work / "tune.mid"
     try:
-        check = run_abc2midi(abc_text, midi)
+        check = run_abc2midi(abc_text, midi, voice=voice)
     except SoundError as e:  # abc2midi missing or hanging
         return {}, str(e)
     if not check.midi_written:

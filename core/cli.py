@@ -233,6 +233,7 @@ def novelty_index_for(corpus: Corpus | None, corpus_path: str | None = None) -> 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from core.audio import save_tune
+    from core.cli_sound import voice_from_args
     from core.judge import judge
     from core.sample import SampleOptions, random_seed
 
@@ -282,7 +283,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 f"no valid tune in {args.max_tries} tries; lower the temperature or train longer"
             )
         match = verdict.closest
-        saved = save_tune(text, args.save) if args.save else None
+        saved = save_tune(text, args.save, voice=voice_from_args(args)) if args.save else None
         if args.json:
             obj: dict[str, object] = {
                 "text": text, "chars": len(generated), "seconds": round(seconds, 4),
@@ -468,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="save each tune as .abc, .mid, .wav and its score (.svg, .png, .pdf) in DIR",
     )
+    from core.cli_sound import add_voice_arguments
+
+    add_voice_arguments(p)  # the voice of --save's .mid and .wav
     p.add_argument(
         "--corpus",
         help="flag near-copies of this corpus's tunes (default: the model's own corpus, when it "

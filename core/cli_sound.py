@@ -25,6 +25,7 @@ from core.abc import (
     extract_tunes,
     printable,
 )
+from core.voice import TEMPO_RANGE, TRANSPOSE_RANGE, Voice, VoiceError, instrument_names
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -192,11 +193,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     from core.audio import InvalidTune, TooLong, render
 
     tunes = read_tunes(args.file)
+    voice = voice_from_args(args)
     explicit = args.wav is not None or args.midi is not None
     report: list[dict[str, Any]] = []
     failed = 0
     if not args.json:
-        _say(f"{args.file}: {len(tunes)} tune(s)")
+        played = "" if voice.plain else f", played as {voice.describe()}"
+        _say(f"{args.file}: {len(tunes)} tune(s){played}")
     for i, tune in enumerate(tunes, start=1):
         entry = _tune_json(i, tune)
         try:
@@ -206,6 +209,7 @@ def cmd_render(args: argparse.Namespace) -> int:
                 wav=not explicit,
                 midi_to=args.midi,
                 wav_to=args.wav,
+                voice=voice,
             )
         except InvalidTune as e:
             failed += 1
@@ -230,7 +234,8 @@ def cmd_render(args: argparse.Namespace) -> int:
                 _say("    the tune has errors; the files hold what abc2midi made of it:")
                 _say("\n".join(_messages(args.file, tune, done.check)))
     if args.json:
-        print(json.dumps({"file": args.file, "tunes": report, "rendered": len(tunes) - failed}))
+        summary = {"file": args.file, "voice": voice.to_dict(), "tunes": report}
+        print(json.dumps(summary | {"rendered": len(tunes) - failed}))
     return 1 if failed else 0
 
 
@@ -246,10 +251,11 @@ def cmd_play(args: argparse.Namespace) -> int:
         if not 1 <= args.tune <= len(tunes):
             return _fail(f"{args.file} has {len(tunes)} tune(s); --tune must be 1 to {len(tunes)}")
         tunes = [tunes[args.tune - 1]]
+    voice = voice_from_args(args)
     player = Player()
     try:
         for tune in tunes:
-            done = render(tune.text, midi=False)
+            done = render(tune.text, midi=False, voice=voice)
             assert done.wav_path is not None  # wav=True
             _say(f"playing {tune.title} ({_duration(done.duration_seconds)}): {done.wav_path}")
             player.play(done.wav_path)
@@ -259,6 +265,51 @@ def cmd_play(args: argparse.Namespace) -> int:
         print("stopped", file=sys.stderr)
         return 130
     return 0
+
+
+# --- voice --------------------------------------------------------------------------------------
+
+
+def _voice_type(field: str) -> Callable[[str], object]:
+    """An argparse type that checks one field of a Voice, with core.voice's message."""
+
+    def parse(text: str) -> object:
+        try:
+            if field == "instrument":
+                return Voice(instrument=text).instrument
+            if field == "tempo":
+                return Voice(tempo=int(text)).tempo
+            return Voice(transpose=int(text)).transpose
+        except VoiceError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+    return parse
+
+
+def add_voice_arguments(p: argparse.ArgumentParser) -> None:
+    """--instrument, --tempo and --transpose: the voice the MIDI and WAV play in."""
+    p.add_argument(
+        "--instrument", type=_voice_type("instrument"), metavar="NAME",
+        help=f"play on this instrument (a General MIDI sound): {instrument_names()}; "
+        "default: the tune's own (abc2midi: piano)",
+    )  # fmt: skip
+    p.add_argument(
+        "--tempo", type=_voice_type("tempo"), metavar="BPM",
+        help=f"quarter notes a minute, {TEMPO_RANGE[0]}-{TEMPO_RANGE[1]}, in place of the "
+        "tune's Q: (default: its Q:, else 120)",
+    )  # fmt: skip
+    p.add_argument(
+        "--transpose", type=_voice_type("transpose"), default=0, metavar="N",
+        help=f"play N semitones higher ({TRANSPOSE_RANGE[0]} to {TRANSPOSE_RANGE[1]}; "
+        "the ABC is not changed)",
+    )  # fmt: skip
+
+
+def voice_from_args(args: argparse.Namespace) -> Voice:
+    """The Voice of add_voice_arguments' flags (each already checked by argparse)."""
+    return Voice(args.instrument, args.tempo, args.transpose)
 
 
 # --- registration -------------------------------------------------------------------------------
@@ -287,6 +338,7 @@ def add_sound_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--wav", metavar="OUT", help="write the WAV file here (only what is asked for)")
     p.add_argument("--midi", metavar="OUT", help="write the MIDI file here")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_voice_arguments(p)
     p.set_defaults(func=cmd_render)
 
     p = subparsers.add_parser(
@@ -297,4 +349,5 @@ def add_sound_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
     p.add_argument("file", metavar="FILE.abc", help="ABC file (tunes separated by blank lines)")
     p.add_argument("--tune", type=int, metavar="N", help="play only the N-th tune (from 1)")
+    add_voice_arguments(p)
     p.set_defaults(func=cmd_play)
