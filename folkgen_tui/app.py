@@ -34,11 +34,12 @@ from folkgen_tui.screens.models import ModelsScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.state import LoadedModel, TuneRecord
-from folkgen_tui.workers import own_thread
+from folkgen_tui.workers import TrainJob, own_thread
 
 if TYPE_CHECKING:
     from core.corpus import Corpus, CorpusStats
     from core.novelty import NoveltyIndex
+    from folkgen_tui.studio import Studio
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
@@ -152,7 +153,7 @@ class FolkgenApp(App[None]):
         self.autoload_model = autoload_model
         self.history: list[TuneRecord] = []
         self.sound = Sound()
-        self.training: Any = None  # the train screen's TrainJob while one exists
+        self.training: TrainJob | None = None  # the train screen's job while one exists
         self.torch_error: str | None = None
         self.torch_seconds = 0.0
         self._screens: list[StudioScreen] = []
@@ -162,6 +163,11 @@ class FolkgenApp(App[None]):
         self._settings = self._read_settings()
         wanted = theme or self._settings.get("theme") or DEFAULT_THEME
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+
+    @property
+    def quitting(self) -> bool:
+        """On the way out: a training run is being stopped before the app exits."""
+        return self._quitting
 
     # --- start-up ----------------------------------------------------------------------------
 
@@ -546,6 +552,10 @@ class FolkgenApp(App[None]):
                 f"{event.worker.name or 'background task'} failed: {type(error).__name__}: {error}",
                 severity="error", timeout=15, markup=False,
             )  # fmt: skip
+
+
+if TYPE_CHECKING:  # the screens' view of the app (folkgen_tui.studio) is what the app offers
+    _studio: type[Studio] = FolkgenApp
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

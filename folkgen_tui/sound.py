@@ -9,7 +9,10 @@ import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.audio import Note, Rendered
 
 
 @dataclass
@@ -18,8 +21,8 @@ class Playable:
 
     key: str  # what was rendered (e.g. "tune-3" or "corpus-17")
     title: str
-    rendered: Any  # core.audio.Rendered
-    notes: list[Any] = field(default_factory=list)  # core.audio.Note
+    rendered: Rendered
+    notes: list[Note] = field(default_factory=list)
 
     @property
     def duration_seconds(self) -> float:
@@ -81,6 +84,8 @@ class Sound:
         from core.paths import slugify
 
         source = playable.rendered.wav_path
+        if source is None:
+            raise OSError("no WAV was rendered")
         kept = self._kept.get(str(source))
         if kept is not None and kept.exists():
             return kept

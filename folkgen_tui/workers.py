@@ -19,13 +19,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.worker import Worker, get_current_worker
 
 from folkgen_tui.widgets.loss_chart import bucket_means
+
+if TYPE_CHECKING:  # core's torch modules load on a worker, after the first frame
+    from core.checkpoint import Checkpoint
+    from core.corpus import Corpus
+    from core.presets import ModelConfig, TrainConfig
+    from core.sample import SampleOptions, Sampler
+    from core.train import TrainControl, TrainEvent, TrainResult
 
 PROGRESS_INTERVAL = 0.25  # seconds between step reports
 TRAINING_NICE = 5  # the training thread's niceness (the UI thread's is 0)
@@ -50,21 +57,21 @@ def own_thread(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         context = contextvars.copy_context()  # the worker, the app: get_current_worker() works
-        outcome: list[Any] = []
+        results: list[R] = []
+        errors: list[BaseException] = []
 
         def target() -> None:
             try:
-                outcome.append((True, context.run(fn, *args, **kwargs)))
+                results.append(context.run(fn, *args, **kwargs))
             except BaseException as e:  # handed to the worker, which reports it
-                outcome.append((False, e))
+                errors.append(e)
 
         thread = threading.Thread(target=target, name=f"folkgen-{fn.__name__}", daemon=True)
         thread.start()
         thread.join()
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value
+        if errors:
+            raise errors[0]
+        return results[0]
 
     return run
 
@@ -74,14 +81,14 @@ def own_thread(fn: Callable[P, R]) -> Callable[P, R]:
 
 @dataclass
 class TrainProgress(Message):
-    event: Any  # core.train.TrainEvent
+    event: TrainEvent
     losses: list[float]
     smooth: list[float]
 
 
 @dataclass
 class TrainFinished(Message):
-    result: Any | None  # core.train.TrainResult, None when training failed
+    result: TrainResult | None  # None when training failed
     error: str | None
     checkpoint_path: Path | None
 
@@ -91,17 +98,17 @@ class TrainJob:
     """One training run: its settings, its control, and the reporting from its thread."""
 
     target: DOMNode  # the screen that receives the messages
-    corpus: Any  # core.corpus.Corpus
-    model_config: Any  # core.presets.ModelConfig
-    train_config: Any  # core.presets.TrainConfig
+    corpus: Corpus
+    model_config: ModelConfig
+    train_config: TrainConfig
     checkpoint_path: Path
-    resume: Any | None = None  # core.checkpoint.Checkpoint
+    resume: Checkpoint | None = None
     interval: float = PROGRESS_INTERVAL
-    control: Any = None  # core.train.TrainControl, made in __post_init__
+    control: TrainControl = field(init=False)  # made in __post_init__
     worker: Worker[None] | None = None
     losses: list[float] = field(default_factory=list)
     smooth: list[float] = field(default_factory=list)
-    last_event: Any = None
+    last_event: TrainEvent | None = None
     finished: bool = False
     _last_post: float = 0.0
 
@@ -153,7 +160,7 @@ class TrainJob:
         else:
             self.target.post_message(TrainFinished(result, None, self.checkpoint_path))
 
-    def _train(self, worker: Worker[None]) -> Any:
+    def _train(self, worker: Worker[None]) -> TrainResult | str:
         """core.train.train's result, or the sentence saying why it failed."""
         from core.checkpoint import CheckpointError
         from core.train import TrainError, train
@@ -173,7 +180,7 @@ class TrainJob:
         except Exception as e:  # out of memory, a torch error: a notice, not a traceback
             return f"training failed: {type(e).__name__}: {e}"
 
-    def on_event(self, event: Any, worker: Worker[None]) -> None:
+    def on_event(self, event: TrainEvent, worker: Worker[None]) -> None:
         """Called by the training loop on its thread, once per step and per event."""
         if event.kind == "step":
             self.losses.append(event.loss)
@@ -219,7 +226,7 @@ class SampleFailed(Message):
 
 @own_thread
 def stream_tune(
-    target: DOMNode, run: int, sampler: Any, options: Any, threads: int | None = None
+    target: DOMNode, run: int, sampler: Sampler, options: SampleOptions, threads: int | None = None
 ) -> None:
     """Worker thread: sample one tune, posting chunks of text; stops when cancelled. `threads`
     sets this thread's torch threads (1 while a training run holds the cores)."""

@@ -16,7 +16,7 @@ from folkgen_tui.widgets import NavBar
 from folkgen_tui.widgets.footer import StudioFooter
 
 if TYPE_CHECKING:
-    from folkgen_tui.app import FolkgenApp
+    from folkgen_tui.studio import Studio
 
 
 # Screens with text fields: escape leaves the field, so that letter keys are commands again.
@@ -35,8 +35,9 @@ class StudioScreen(Screen[None]):
     HELP: ClassVar[str] = ""  # one paragraph for the help screen
 
     @property
-    def studio(self) -> FolkgenApp:
-        return cast("FolkgenApp", self.app)
+    def studio(self) -> Studio:
+        """The app, as far as screens need it (they never import folkgen_tui.app)."""
+        return cast("Studio", self.app)
 
     def compose(self) -> ComposeResult:
         yield Header(icon="♫")

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -31,6 +31,7 @@ from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, stream_tu
 if TYPE_CHECKING:
     from core.judge import Judgement
     from core.novelty import NoveltyIndex
+    from core.sample import SampleOptions
 
 TEMPERATURE_STEP = 0.1
 TEMPERATURE_RANGE = (0.1, 3.0)
@@ -82,7 +83,7 @@ class GenerateScreen(StudioScreen):
         self.run_id = 0
         self.streaming = False
         self.stream_prompt = ""
-        self.stream_options: Any = None
+        self.stream_options: SampleOptions | None = None
         self.stream_chars = 0
         self.stream_chunks = 0  # messages the current tune arrived in
         self.shown: TuneRecord | None = None  # the tune in the view (None while streaming)
@@ -186,7 +187,7 @@ class GenerateScreen(StudioScreen):
 
     # --- options -----------------------------------------------------------------------------
 
-    def read_options(self, seed: int | None) -> Any:
+    def read_options(self, seed: int | None) -> SampleOptions:
         """SampleOptions from the fields; `seed` None takes the seed field, else a random one."""
         from core.sample import SampleOptions, random_seed  # a seed means one tune everywhere
 
@@ -300,6 +301,8 @@ class GenerateScreen(StudioScreen):
             return
         self.streaming = False
         opts = self.stream_options
+        if opts is None or opts.seed is None:  # read_options always sets both
+            return
         studio = self.studio
         record = TuneRecord(
             number=len(studio.history) + 1,

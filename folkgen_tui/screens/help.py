@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from rich.console import Group
 from rich.table import Table
@@ -57,11 +57,11 @@ class HelpScreen(ModalScreen[None]):
     """
 
     def compose(self) -> ComposeResult:
-        from folkgen_tui.app import FolkgenApp
-
         parts: list[Any] = [section("Everywhere", list(GLOBAL_KEYS))]
-        for cls in FolkgenApp.MODES.values():
-            screen = cast(type[StudioScreen], cls)
+        for cls in self.app.MODES.values():  # the app's screens, asked of the app at run time
+            if not (isinstance(cls, type) and issubclass(cls, StudioScreen)):
+                continue
+            screen = cls
             rows = [
                 (key_names(b.key), b.tooltip or b.description)
                 for b in screen.BINDINGS

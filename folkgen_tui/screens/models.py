@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,6 +19,9 @@ from core.paths import checkpoint_files, checkpoints_dir
 from folkgen_tui.format import file_size, number
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.workers import own_thread
+
+if TYPE_CHECKING:
+    from core.checkpoint import Checkpoint
 
 
 @dataclass
@@ -43,12 +46,13 @@ class CheckpointRead(Message):
     error: str | None
 
 
-def describe(ckpt: Any) -> CheckpointInfo:
+def describe(ckpt: Checkpoint) -> CheckpointInfo:
     m, t = ckpt.model_config, ckpt.train_config
     params = m.num_parameters()
     model = f"LSTM {m.hidden_size}" + (f"×{m.num_layers}" if m.num_layers > 1 else "")
-    corpus = ckpt.corpus.get("name") or "?"
-    tunes = ckpt.corpus.get("tunes")
+    corpus = str(ckpt.corpus.get("name") or "?")
+    counted = ckpt.corpus.get("tunes")
+    tunes = counted if isinstance(counted, int) else None
     metrics = ckpt.metrics
     # What the corpus is (its content hash), not where it was on the machine that trained it.
     digest = ckpt.corpus.get("sha256")

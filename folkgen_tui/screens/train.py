@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -24,6 +24,10 @@ from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
 from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress, own_thread
+
+if TYPE_CHECKING:
+    from core.checkpoint import Checkpoint
+    from core.train import TrainEvent
 
 DEFAULT_PRESET = "tiny"
 
@@ -85,7 +89,7 @@ def parse_value(label: str, kind: Any, text: str) -> Any:
 
 @dataclass
 class ResumeLoaded(Message):
-    checkpoint: Any  # core.checkpoint.Checkpoint
+    checkpoint: Checkpoint
 
 
 @dataclass
@@ -113,7 +117,7 @@ class TrainScreen(StudioScreen):
         super().__init__()
         self.job: TrainJob | None = None
         self.preset: Preset = get_preset(DEFAULT_PRESET)
-        self.resume_checkpoint: Any | None = None  # core.checkpoint.Checkpoint
+        self.resume_checkpoint: Checkpoint | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="train-body"):
@@ -253,9 +257,8 @@ class TrainScreen(StudioScreen):
         self.fill_form(ckpt.model_config, cfg)
         self._show_resume_note()
         self.refresh_bindings()
-        self.notify(
-            f"Ready to resume {ckpt.path.name} from step {ckpt.step}: press s.", markup=False
-        )
+        name = ckpt.path.name if ckpt.path else "the checkpoint"  # a loaded one has its path
+        self.notify(f"Ready to resume {name} from step {ckpt.step}: press s.", markup=False)
 
     def on_resume_failed(self, message: ResumeFailed) -> None:
         self._show_resume_note()
@@ -268,7 +271,8 @@ class TrainScreen(StudioScreen):
             note.update("")
             return
         corpus = ckpt.corpus.get("name", "?")
-        note.update(f"Resuming {ckpt.path.name}: step {ckpt.step}, trained on {corpus}. "
+        name = ckpt.path.name if ckpt.path else "the checkpoint"
+        note.update(f"Resuming {name}: step {ckpt.step}, trained on {corpus}. "
                     "Model size comes from the checkpoint (n: new model).")  # fmt: skip
 
     def action_new_model(self) -> None:
@@ -405,7 +409,7 @@ class TrainScreen(StudioScreen):
                 log.write_line(f"checkpoint: {Path(r.checkpoint).name}")
                 self.notify(f"Training {how}: {Path(r.checkpoint).name} is ready to generate with.",
                             markup=False)  # fmt: skip
-                if not self.studio._quitting:
+                if not self.studio.quitting:
                     self.studio.load_model(Path(r.checkpoint), "just trained", announce=False)
             self.resume_checkpoint = None
             self._show_resume_note()
@@ -438,15 +442,13 @@ class TrainScreen(StudioScreen):
         state.update(text, layout=False)  # fixed height: no relayout of the screen
         if job is not None and job.running:
             e = job.last_event
-            step = (
-                f"{e.step}/{e.total_steps}" if e and e.total_steps else (str(e.step) if e else "0")
-            )
+            at = f"{e.step}/{e.total_steps}" if e and e.total_steps else (str(e.step) if e else "0")
             paused = " (paused)" if job.control.paused else ""
-            self.studio.train_status = f"training {step}{paused}"
+            self.studio.train_status = f"training {at}{paused}"
         else:
             self.studio.train_status = ""
 
-    def _show_numbers(self, e: Any | None) -> None:
+    def _show_numbers(self, e: TrainEvent | None) -> None:
         if e is None:
             rows = [("step", "–", "chars/s", "–"), ("loss", "–", "elapsed", "–"),
                     ("smoothed", "–", "ETA", "–"), ("val bits/char", "–", "best", "–")]  # fmt: skip

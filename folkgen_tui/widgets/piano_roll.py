@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.style import Style
@@ -16,6 +16,9 @@ from textual.widget import Widget
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 EMPTY, AHEAD, PLAYED, SOUNDING = 0, 1, 2, 3
 GUTTER = 4
+
+if TYPE_CHECKING:
+    from core.audio import Note
 
 
 def note_name(pitch: int) -> str:
@@ -46,14 +49,14 @@ class PianoRoll(Widget):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.notes: list[Any] = []
+        self.notes: list[Note] = []
         self.duration = 0.0
         self._grid_key: tuple[int, int, int, float] | None = None
         self._timer: Timer | None = None
         self._clock: Callable[[], float | None] = lambda: None
 
     def play_along(
-        self, notes: Sequence[Any], duration: float, clock: Callable[[], float | None]
+        self, notes: Sequence[Note], duration: float, clock: Callable[[], float | None]
     ) -> None:
         """Show the roll and move its playhead to `clock()` (seconds, None: nothing playing)
         fifteen times a second, until `stop_along`."""
@@ -75,7 +78,7 @@ class PianoRoll(Widget):
         if position is not None:
             self.position = position
 
-    def set_notes(self, notes: Sequence[Any], duration: float | None = None) -> None:
+    def set_notes(self, notes: Sequence[Note], duration: float | None = None) -> None:
         self.notes = notes if isinstance(notes, list) else list(notes)
         end = max((n.start_seconds + n.duration_seconds for n in self.notes), default=0.0)
         self.duration = max(end, duration or 0.0)
