@@ -39,7 +39,7 @@ def generated(n: int, seed: int) -> list[str]:
 
     ckpt = load_checkpoint(resolve_model_path(None)[0])
     sampler = Sampler(ckpt.build_model(), ckpt.vocab)
-    texts = sampler.generate_batch(n, SampleOptions(seed=seed))
+    texts = sampler.generate_batch(n, SampleOptions(seed=seed, grammar=True))  # as the app draws
     return [extract_tunes(DEFAULT_PROMPT + t, eof_ends_tune=True)[0].text for t in texts]
 
 

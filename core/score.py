@@ -14,6 +14,7 @@ from fractions import Fraction
 from core.abc import SoundError, printable
 from core.corpus import header_field
 from core.engraver import ENGRAVER, EngraverCrashed
+from core.music_analysis import default_unit, parse_meter, parse_unit
 
 PAGE_WIDTH = 2100  # verovio's units: tenths of a millimetre, so A4's 210 mm
 A4_MM = (210, 297)
@@ -45,6 +46,7 @@ LIGHT = Colours()
 class Score:
     title: str
     pages: list[str]  # SVG; a folk tune fits one page, as wide as asked and as tall as it needs
+    empty: bool = False  # the tune has a header and no notes: drawn as one empty bar
 
     @property
     def svg(self) -> str:
@@ -111,6 +113,35 @@ def _for_verovio(abc: str) -> str:
     return _Q_LINE.sub(label, abc, count=1)
 
 
+_MUSIC = re.compile(r"[A-Ga-gzZx]")
+_QUOTED = re.compile(r'"[^"]*"|![^!\n]*!|\+[^+\n]*\+')
+
+
+def _has_music(abc: str) -> bool:
+    """Whether any line after the K: line holds a note or a rest (chord names, decorations,
+    fields and comments are not music)."""
+    lines = abc.split("\n")
+    start = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), len(lines))
+    for line in lines[start:]:
+        if _is_field(line) or line.startswith("%"):
+            continue
+        if _MUSIC.search(_QUOTED.sub("", line.split("%")[0])):
+            return True
+    return False
+
+
+def _empty_bar(abc: str) -> str:
+    """One bar of invisible rest (`x`) as long as the metre's bar: a header-only tune (the
+    corpus has two) is engraved as its title, clef, key and time signatures on an empty staff."""
+    meter = parse_meter(header_field(abc, "M"))
+    unit = parse_unit(header_field(abc, "L")) or default_unit(meter)
+    units = (meter.bar if meter else Fraction(1)) / unit
+    length = (
+        str(units.numerator) if units.denominator == 1 else f"{units.numerator}/{units.denominator}"
+    )
+    return f"x{length}|]\n"
+
+
 def _coloured(svg: str, ink: str) -> str:
     # verovio draws everything in currentColor under one color="black" group; text uses fill.
     return svg.replace('color="black"', f'color="{ink}" fill="{ink}"', 1)
@@ -152,7 +183,10 @@ def engrave(abc: str, *, width: int = PAGE_WIDTH, colours: Colours = LIGHT) -> S
     if not any(line.startswith("K:") for line in abc.split("\n")):
         # verovio crashes without one; abc2midi too reads no music before a K: line
         raise ScoreError("this tune has no K: (key) line, so no music to engrave")
+    empty = not _has_music(abc)
     text = _for_verovio(abc.rstrip("\n") + "\n")
+    if empty:
+        text += _empty_bar(abc)
     try:
         pages = _pages(text, width)
     except EngraverCrashed as e:
@@ -163,10 +197,11 @@ def engrave(abc: str, *, width: int = PAGE_WIDTH, colours: Colours = LIGHT) -> S
         raise ScoreError(f"verovio cannot read this tune at {where} ({e})", line) from None
     except SoundError as e:
         raise ScoreError(str(e)) from None
-    if not pages or 'class="note"' not in pages[0] and 'class="rest"' not in pages[0]:
+    drawn = ("note", "rest", "measure") if empty else ("note", "rest")
+    if not pages or not any(f'class="{kind}"' in pages[0] for kind in drawn):
         raise ScoreError("verovio found no music in this tune (is there a K: line and notes?)")
     title = printable(header_field(abc, "T") or "") or "Untitled"
-    return Score(title, [_coloured(page, colours.ink) for page in pages])
+    return Score(title, [_coloured(page, colours.ink) for page in pages], empty)
 
 
 def svg_size(svg: str) -> tuple[int, int]:

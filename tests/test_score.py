@@ -114,9 +114,22 @@ def test_a_tune_verovio_rejects_is_one_line_naming_the_line(tune: str, line: int
     assert count(engrave(JIG).svg, "note") == 42  # the engraver came back
 
 
-def test_text_with_no_music_is_refused() -> None:
-    with pytest.raises(ScoreError, match="no music|cannot read"):
-        engrave("X:1\nT:Only a header\nK:C\n")
+@pytest.mark.parametrize(
+    ("tune", "meter_signs"),
+    [
+        ("X:298\nT:Providence\nZ: id:dc-reel-387\nM:C\nL:1/8\nK:D Major", 1),  # from the corpus
+        ("X:1\nT:Only a header\nK:C\n", 0),
+        ('X:1\nT:Only a header\nM:6/8\nK:G\n"G"!trill!|\n', 1),  # a chord name is not a note
+    ],
+)
+def test_a_tune_with_a_header_and_no_notes_is_an_empty_staff(tune: str, meter_signs: int) -> None:
+    score = engrave(tune)
+    title = tune.split("T:")[1].split("\n")[0]
+    assert score.empty and score.title == title and title in score.svg
+    assert count(score.svg, "note") == 0 and count(score.svg, "rest") == 0
+    assert count(score.svg, "measure") == 1 and count(score.svg, "keySig") == 1
+    assert count(score.svg, "meterSig") == meter_signs
+    assert not engrave(JIG).empty
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
