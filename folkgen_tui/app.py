@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widget import AwaitMount
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home
@@ -34,6 +33,7 @@ from folkgen_tui.screens.models import ModelsScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.state import LoadedModel, TuneRecord
+from folkgen_tui.textual_internals import QuickModeSwitch, build_mode, built_modes
 from folkgen_tui.workers import TrainJob, own_thread
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class PlaybackFailed(Message):
     error: str
 
 
-class FolkgenApp(App[None]):
+class FolkgenApp(QuickModeSwitch):
     """The studio. `corpus_path` / `model_path` pick what to open (default: the Irish corpus and
     the newest checkpoint); tests turn `autoload_model` off for a known start."""
 
@@ -158,7 +158,6 @@ class FolkgenApp(App[None]):
         self.torch_seconds = 0.0
         self._screens: list[StudioScreen] = []
         self._quitting = False
-        self._switching_to_built_screen = False
         self._terminal_gone = False
         self._settings = self._read_settings()
         wanted = theme or self._settings.get("theme") or DEFAULT_THEME
@@ -205,26 +204,13 @@ class FolkgenApp(App[None]):
     def _prebuild_next_screen(self) -> None:
         """Build the screens not visited yet, one at a time while the app is quiet after start-up:
         a screen's first build takes ~150 ms, which would otherwise be the wait after its key.
-        Textual has no public call for this; `_init_mode` is what `switch_mode` does for a mode
-        seen for the first time, less making it current (textual is pinned to one version)."""
+        (A built screen is then shown at once: QuickModeSwitch.)"""
+        built = built_modes(self)
         for mode in self.MODES:
-            if mode not in self._screen_stacks:
-                self._init_mode(mode)
-                self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
+            if mode not in built:
+                if build_mode(self, mode):
+                    self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
                 return
-
-    def switch_mode(self, mode: str) -> AwaitMount:
-        # Textual holds every screen switch back for 50 ms (`delay_update`) to hide a screen
-        # still being built. A built one can be shown at once: 50 ms less for each key.
-        self._switching_to_built_screen = mode in self._screen_stacks
-        try:
-            return super().switch_mode(mode)
-        finally:
-            self._switching_to_built_screen = False
-
-    def delay_update(self, delay: float = 0.05) -> None:
-        if not self._switching_to_built_screen:
-            super().delay_update(delay)
 
     def register_screen(self, screen: StudioScreen) -> None:
         if screen not in self._screens:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, cast
 
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Input
 
 from folkgen_tui.memory import settle_long_lived_objects
+from folkgen_tui.textual_internals import skip_restyle
 from folkgen_tui.widgets import NavBar
 from folkgen_tui.widgets.footer import StudioFooter
 
@@ -60,14 +61,14 @@ class StudioScreen(Screen[None]):
         """A text field has the focus (LEAVE_FIELD is shown only then)."""
         return isinstance(self.focused, Input)
 
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+    @on(events.ScreenResume)
+    def restyle_only_when_changed(self, event: events.ScreenResume) -> None:
         # Textual restyles every widget of a screen coming back (in case the theme changed while
         # it was away): about 80 ms for these screens, on every switch. Only do it when needed.
         styled_for = (self.app.theme, str(self.app.size))
         if self._styled_for == styled_for:
-            event.refresh_styles = False
+            skip_restyle(event)
         self._styled_for = styled_for
-        super()._on_screen_resume(event)
 
     # Hooks the app calls (on the UI thread) when shared state changes.
     def corpus_changed(self) -> None:

@@ -1,0 +1,66 @@
+"""Every use of Textual's private API or unpromised behaviour, in one place (textual is pinned).
+
+Each is a speed trick: a screen built before its key is pressed, a built screen shown without
+Textual's 50 ms hold, a screen coming back without restyling every widget. When a Textual upgrade
+renames what these lean on, each falls back to Textual's own way (slower, never broken), and
+tests/test_textual_internals.py fails loudly so that someone looks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+
+if TYPE_CHECKING:
+    from textual.events import ScreenResume
+    from textual.widget import AwaitMount
+
+
+def built_modes(app: App[Any]) -> Collection[str]:
+    """The modes whose screens exist (shown once, or built ahead); none when Textual no longer
+    keeps its stacks in `_screen_stacks`."""
+    stacks = getattr(app, "_screen_stacks", None)
+    return stacks.keys() if isinstance(stacks, dict) else ()
+
+
+def build_mode(app: App[Any], mode: str) -> bool:
+    """Build a mode's screen without showing it: `_init_mode` is what `switch_mode` does for a
+    mode seen for the first time, less making it current (Textual has no public call for this).
+    False when it cannot be done here: the screen is then built when first shown."""
+    init: Callable[[str], object] | None = getattr(app, "_init_mode", None)
+    if init is None or not callable(init) or not hasattr(app, "_screen_stacks"):
+        return False
+    init(mode)
+    return True
+
+
+class QuickModeSwitch(App[None]):
+    """An app whose switch to an already built screen is drawn at once.
+
+    Textual holds every mode switch back for 50 ms (`switch_mode` calls `delay_update` first) to
+    hide a screen still being built; a built one needs no hiding. This leans on `switch_mode`
+    calling `delay_update` synchronously: if it stops doing so, the hold simply stays."""
+
+    _switching_to_built_screen = False
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        self._switching_to_built_screen = mode in built_modes(self)
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self._switching_to_built_screen = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        if not self._switching_to_built_screen:
+            super().delay_update(delay)
+
+
+def skip_restyle(event: ScreenResume) -> None:
+    """Tell Textual not to restyle every widget of a screen coming back (~80 ms for ours).
+
+    Called from a screen's `on_screen_resume`, which Textual runs before `Screen`'s own
+    `_on_screen_resume` (handlers go from the subclass to the base), where `refresh_styles` is
+    read. Without that field the screen is restyled as Textual does by default."""
+    if hasattr(event, "refresh_styles"):
+        event.refresh_styles = False

@@ -1,0 +1,120 @@
+"""What folkgen_tui/textual_internals.py leans on in Textual: fails loudly when an upgrade
+renames it or changes how it behaves (the app would still work, only slower)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+from textual import events
+from textual.app import App
+from textual.screen import Screen
+
+from folkgen_tui.textual_internals import (
+    QuickModeSwitch,
+    build_mode,
+    built_modes,
+    skip_restyle,
+)
+
+
+class Blank(Screen[None]):
+    pass
+
+
+class Probe(QuickModeSwitch):
+    """Counts Textual's own delay_update calls, and whether they came inside switch_mode."""
+
+    MODES = {"one": Blank, "two": Blank, "three": Blank}
+    DEFAULT_MODE = "one"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_switch = False
+        self.delays: list[bool] = []  # in_switch at each call that reached Textual
+
+    def switch_mode(self, mode: str) -> Any:
+        self.in_switch = True
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self.in_switch = False
+
+
+def test_textual_still_has_the_names_we_use() -> None:
+    assert list(inspect.signature(App._init_mode).parameters) == ["self", "mode"]
+    assert list(inspect.signature(App.switch_mode).parameters) == ["self", "mode"]
+    assert list(inspect.signature(App.delay_update).parameters) == ["self", "delay"]
+    resume = inspect.signature(Screen._on_screen_resume)
+    assert list(resume.parameters) == ["self", "event"]
+    # Screen's handler reads the field skip_restyle sets.
+    assert "event.refresh_styles" in inspect.getsource(Screen._on_screen_resume)
+    assert events.ScreenResume().refresh_styles is True
+    assert isinstance(App()._screen_stacks, dict)
+
+
+@pytest.mark.asyncio
+async def test_switch_mode_calls_delay_update_synchronously_and_built_screens_skip_it() -> None:
+    app = Probe()
+    original = App.delay_update
+
+    def recording(self: App[Any], delay: float = 0.05) -> None:
+        assert isinstance(self, Probe)
+        self.delays.append(self.in_switch)
+        original(self, delay)
+
+    App.delay_update = recording  # type: ignore[method-assign]
+    try:
+        async with app.run_test() as pilot:
+            assert set(built_modes(app)) == {"one"}
+            await app.switch_mode("two")  # not built yet: Textual holds the frame back
+            await pilot.pause()
+            assert app.delays == [True], "switch_mode no longer calls delay_update synchronously"
+            assert build_mode(app, "three") and set(built_modes(app)) == {"one", "two", "three"}
+            assert app.current_mode == "two"  # built, not shown
+            await app.switch_mode("three")  # built: shown at once
+            await app.switch_mode("one")
+            await pilot.pause()
+            assert app.delays == [True] and app.current_mode == "one"
+    finally:
+        App.delay_update = original  # type: ignore[method-assign]
+
+
+@pytest.mark.asyncio
+async def test_a_screen_handler_runs_before_screens_own_resume() -> None:
+    """skip_restyle is called from a subclass's handler: it must run before Screen's."""
+    order: list[str] = []
+    original = Screen._on_screen_resume
+
+    class Watched(Screen[None]):
+        def on_screen_resume(self, event: events.ScreenResume) -> None:
+            order.append("subclass")
+            skip_restyle(event)
+
+    def recording(self: Screen[None], event: events.ScreenResume) -> None:
+        order.append(f"screen refresh_styles={event.refresh_styles}")
+        original(self, event)
+
+    class Host(App[None]):
+        MODES = {"a": Watched, "b": Blank}
+        DEFAULT_MODE = "a"
+
+    Screen._on_screen_resume = recording  # type: ignore[method-assign]
+    try:
+        app = Host()
+        async with app.run_test() as pilot:
+            await app.switch_mode("b")
+            await app.switch_mode("a")
+            await pilot.pause()
+    finally:
+        Screen._on_screen_resume = original  # type: ignore[method-assign]
+    assert order[-2:] == ["subclass", "screen refresh_styles=False"]
+
+
+def test_without_textuals_names_the_tricks_step_aside() -> None:
+    class Bare:
+        pass
+
+    assert built_modes(Bare()) == () and build_mode(Bare(), "x") is False  # type: ignore[arg-type]
+    skip_restyle(Bare())  # type: ignore[arg-type]  # no field: Textual restyles, no error
