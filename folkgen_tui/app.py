@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home
+from core.voice import Voice
 from folkgen_tui.lifeline import Lifeline
 from folkgen_tui.memory import limit_malloc_arenas, settle_long_lived_objects
 from folkgen_tui.screens.base import StudioScreen
@@ -160,6 +161,7 @@ class FolkgenApp(QuickModeSwitch):
         self._quitting = False
         self._terminal_gone = False
         self._settings = self._read_settings()
+        self._voice = Voice.from_dict(self._settings.get("voice"))
         wanted = theme or self._settings.get("theme") or DEFAULT_THEME
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
 
@@ -376,28 +378,43 @@ class FolkgenApp(QuickModeSwitch):
 
     # --- sound -------------------------------------------------------------------------------
 
-    def toggle_play(self, abc_text: str, title: str, key: str = "") -> None:
-        """Play a tune (rendering it first), or stop it when it is the one playing."""
+    @property
+    def voice(self) -> Voice:
+        """The instrument, tempo and transpose tunes are played and saved in (set on Generate,
+        remembered in the settings; every screen that plays a tune uses this one)."""
+        return self._voice
+
+    @voice.setter
+    def voice(self, voice: Voice) -> None:
+        if voice != self._voice:
+            self._voice = voice
+            self.remember("voice", voice.to_dict())
+
+    def toggle_play(
+        self, abc_text: str, title: str, key: str = "", voice: Voice | None = None
+    ) -> None:
+        """Play a tune (rendering it first) in `voice` (default: the app's), or stop it when it
+        is the one playing."""
         playing = self.sound.now_playing
         if self.sound.is_playing and playing is not None and playing.key == (key or abc_text):
             self.stop_playback()
             return
         self.sound.stop()
         self.notify(f"Rendering {title}…", timeout=2, markup=False)
-        self._play(abc_text, title, key or abc_text)
+        self._play(abc_text, title, key or abc_text, voice or self.voice)
 
     def stop_playback(self) -> None:
         self.sound.stop()
         self._each_screen("playback_changed")
 
     @work(thread=True, group="play", exclusive=True, exit_on_error=False)
-    def _play(self, abc_text: str, title: str, key: str) -> None:
+    def _play(self, abc_text: str, title: str, key: str, voice: Voice) -> None:
         from core.abc import SoundError
         from core.audio import PlaybackUnavailable
         from core.paths import output_dir
 
         try:
-            playable = self.sound.prepare(key, abc_text, title)
+            playable = self.sound.prepare(key, abc_text, title, voice)
             if get_current_worker().is_cancelled:
                 return
             self.sound.play(playable)
@@ -520,13 +537,22 @@ class FolkgenApp(QuickModeSwitch):
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _save_theme(self, name: str) -> None:
-        self._settings["theme"] = name
+    def setting(self, name: str) -> object:
+        """A remembered setting (None when unset); the caller checks its type: the file is
+        the user's and may hold anything."""
+        return self._settings.get(name)
+
+    def remember(self, name: str, value: object) -> None:
+        """Keep a setting (a JSON value) in the settings file for the next start."""
+        self._settings[name] = value
         try:
             data_home().mkdir(parents=True, exist_ok=True)
             (data_home() / SETTINGS_FILE).write_text(json.dumps(self._settings), encoding="utf-8")
         except OSError:
-            pass  # a read-only home only loses the theme choice
+            pass  # a read-only home only loses the choice
+
+    def _save_theme(self, name: str) -> None:
+        self.remember("theme", name)
 
     # --- errors from workers -----------------------------------------------------------------
 

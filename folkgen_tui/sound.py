@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.audio import Note, Rendered
+    from core.voice import Voice
 
 
 @dataclass
@@ -31,14 +32,14 @@ class Playable:
 
 class Sound:
     """One player for the whole app and a cache of the last CACHED rendered tunes (keyed by their
-    text): a minute of WAV is ~10 MB, so a long session must not keep every one it played."""
+    text and voice): a minute of WAV is ~10 MB, so a long session must not keep every one."""
 
     CACHED = 8
 
     def __init__(self) -> None:
         self._player: Any = None
         self._scratch: Path | None = None
-        self._cache: OrderedDict[str, Playable] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, Voice | None], Playable] = OrderedDict()
         self._kept: dict[str, Path] = {}  # scratch WAV -> its copy kept in the tunes folder
         self.now_playing: Playable | None = None
 
@@ -47,18 +48,20 @@ class Sound:
             self._scratch = Path(tempfile.mkdtemp(prefix="folkgen-tui-"))
         return self._scratch
 
-    def prepare(self, key: str, abc_text: str, title: str) -> Playable:
-        """Render (or reuse) the tune's MIDI and WAV and read its notes. Worker thread only."""
-        cached = self._cache.get(abc_text)
+    def prepare(self, key: str, abc_text: str, title: str, voice: Voice | None = None) -> Playable:
+        """Render (or reuse) the tune's MIDI and WAV in `voice` and read its notes. Worker
+        thread only."""
+        cache_key = (abc_text, voice)
+        cached = self._cache.get(cache_key)
         if cached is not None and cached.rendered.wav_path and cached.rendered.wav_path.exists():
-            self._cache.move_to_end(abc_text)
+            self._cache.move_to_end(cache_key)
             return Playable(key, title, cached.rendered, cached.notes)
         from core.audio import midi_notes, render
 
-        rendered = render(abc_text, self.scratch(), title=title)
+        rendered = render(abc_text, self.scratch(), title=title, voice=voice)
         notes = midi_notes(rendered.midi_path) if rendered.midi_path else []
         playable = Playable(key, title, rendered, notes)
-        self._cache[abc_text] = playable
+        self._cache[cache_key] = playable
         while len(self._cache) > self.CACHED:
             _, old = self._cache.popitem(last=False)
             if self.now_playing is None or old.rendered is not self.now_playing.rendered:
@@ -107,12 +110,15 @@ class Sound:
     def position_seconds(self) -> float | None:
         return self._player.position_seconds if self._player is not None else None
 
-    def save(self, abc_text: str, title: str, folder: Path) -> tuple[list[Path], str | None]:
-        """Write title.abc, .mid and .wav into folder (free names, never overwriting).
-        Returns the files written and, when only the ABC could be saved, why. Worker thread."""
+    def save(
+        self, abc_text: str, title: str, folder: Path, voice: Voice | None = None
+    ) -> tuple[list[Path], str | None]:
+        """Write title.abc, .mid and .wav into folder (free names, never overwriting); the .mid
+        and .wav in `voice`, the .abc as written. Returns the files written and, when only the
+        ABC could be saved, why. Worker thread."""
         from core.audio import save_tune
 
-        saved = save_tune(abc_text, folder, title=title)
+        saved = save_tune(abc_text, folder, title=title, voice=voice)
         return list(saved.paths), saved.problem
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from core.corpus import Corpus, CorpusStats
     from core.novelty import NoveltyIndex
+    from core.voice import Voice
     from folkgen_tui.screens.base import StudioScreen
     from folkgen_tui.sound import Sound
     from folkgen_tui.state import LoadedModel, TuneRecord
@@ -47,6 +48,15 @@ class Studio(Protocol):
 
     def resume_training(self, path: Path) -> None: ...
 
-    def toggle_play(self, abc_text: str, title: str, key: str = "") -> None: ...
+    # the voice tunes are played and saved in (Generate's controls; the settings)
+    voice: Voice
+
+    def setting(self, name: str) -> object: ...
+
+    def remember(self, name: str, value: object) -> None: ...
+
+    def toggle_play(
+        self, abc_text: str, title: str, key: str = "", voice: Voice | None = None
+    ) -> None: ...
 
     def stop_playback(self) -> None: ...

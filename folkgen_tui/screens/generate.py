@@ -4,6 +4,7 @@ checked with abc2midi when they end, can be played (with a piano roll), saved an
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -15,11 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.validation import Function
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from core.threads import all_cores
+from core.voice import INSTRUMENTS, Voice, VoiceError
 from folkgen_tui.format import build_prompt, prompt_to_text, text_to_prompt
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
@@ -32,6 +35,21 @@ if TYPE_CHECKING:
     from core.judge import Judgement
     from core.novelty import NoveltyIndex
     from core.sample import SampleOptions
+
+
+def _voice_field(name: str) -> Callable[[str], bool]:
+    """Whether a tempo or transpose field's text is a value Voice takes (empty: unset)."""
+
+    def valid(text: str) -> bool:
+        try:
+            number = int(text) if text.strip() else None
+            Voice(tempo=number) if name == "tempo" else Voice(transpose=number or 0)
+        except ValueError:  # VoiceError, or not a whole number
+            return False
+        return True
+
+    return valid
+
 
 TEMPERATURE_STEP = 0.1
 TEMPERATURE_RANGE = (0.1, 3.0)
@@ -63,7 +81,8 @@ class GenerateScreen(StudioScreen):
         "Write a prompt or use the pickers (meter, key, title), then generate: characters stream "
         "in, and a finished tune is checked by abc2midi. Play it, see it as sheet music (v), save "
         "it (.abc .mid .wav and the score), try the same seed at another temperature, and revisit "
-        "earlier tunes in the session list."
+        "earlier tunes in the session list. Voice: the instrument, tempo (quarter notes a minute) "
+        "and transpose that play and save use, remembered for the next start."
     )
     BINDINGS = [
         Binding("enter", "generate", "Generate", tooltip="Generate a tune with these settings"),
@@ -109,6 +128,25 @@ class GenerateScreen(StudioScreen):
                 yield Input(placeholder="random", compact=True, id="seed", type="integer")
                 yield Label("Max", classes="gen-label-short")
                 yield Input("1000", compact=True, id="max-chars", type="integer")
+            voice = self.studio.voice
+            with Horizontal(classes="gen-row"):
+                yield Label("Voice", classes="gen-label")
+                yield Select(
+                    [(name, name) for name in sorted(INSTRUMENTS)], prompt="as written",
+                    value=voice.instrument or Select.NULL, compact=True, id="instrument",
+                )  # fmt: skip
+                yield Label("Tempo", classes="gen-label-short")
+                tempo = str(voice.tempo) if voice.tempo else ""
+                yield Input(
+                    tempo, placeholder="tune's", compact=True, id="tempo", type="integer",
+                    validators=[Function(_voice_field("tempo"), "tempo out of range")],
+                )  # fmt: skip
+                yield Label("Transpose", classes="gen-label-short")
+                transpose = str(voice.transpose) if voice.transpose else ""
+                yield Input(
+                    transpose, placeholder="0", compact=True, id="transpose", type="integer",
+                    validators=[Function(_voice_field("transpose"), "transpose out of range")],
+                )  # fmt: skip
         with Horizontal(id="gen-main"):
             with Vertical(id="tune-panel"):
                 yield Static("", id="badge", markup=False)
@@ -212,6 +250,42 @@ class GenerateScreen(StudioScreen):
             max_chars=max_chars,
             grammar=True,  # only what ABC syntax allows: tunes abc2midi accepts
         )
+
+    # --- voice -------------------------------------------------------------------------------
+
+    def _voice_number(self, id_: str) -> int | None:
+        text = self.query_one(f"#{id_}", Input).value.strip()
+        try:
+            return int(text) if text else None
+        except ValueError:
+            raise VoiceError(f"the {id_} must be a whole number, not {text!r}") from None
+
+    def read_voice(self) -> Voice:
+        """The Voice of the instrument, tempo and transpose fields; VoiceError when one is off."""
+        instrument = self.query_one("#instrument", Select).value
+        return Voice(
+            instrument if isinstance(instrument, str) else None,
+            self._voice_number("tempo"),
+            self._voice_number("transpose") or 0,
+        )
+
+    @on(Select.Changed, "#instrument")
+    @on(Input.Changed, "#tempo, #transpose")
+    def voice_changed(self) -> None:
+        """A valid voice becomes the app's (remembered); the fields' validators mark the rest."""
+        try:
+            self.studio.voice = self.read_voice()
+        except VoiceError:
+            return
+        self._show_status()
+
+    def _sound_voice(self) -> Voice | None:
+        """The voice to play or save in, or None after saying which field is off."""
+        try:
+            return self.read_voice()
+        except VoiceError as e:
+            self.notify(str(e), title="Check the voice", severity="error", markup=False)
+            return None
 
     # --- generating --------------------------------------------------------------------------
 
@@ -478,7 +552,12 @@ class GenerateScreen(StudioScreen):
             what = "wait for the tune to finish" if self.streaming else "generate a tune first"
             self.notify(f"Nothing to play yet: {what}.", severity="warning")
             return
-        self.studio.toggle_play(record.text, record.title, key=f"tune-{record.number}")
+        if self._playing_shown():  # p stops whatever the fields say
+            self.studio.stop_playback()
+            return
+        voice = self._sound_voice()
+        if voice is not None:
+            self.studio.toggle_play(record.text, record.title, f"tune-{record.number}", voice)
 
     def action_stop_playing(self) -> None:
         self.studio.stop_playback()
@@ -500,16 +579,19 @@ class GenerateScreen(StudioScreen):
         if record is None:
             self.notify("Nothing to save yet: generate a tune first.", severity="warning")
             return
+        voice = self._sound_voice()
+        if voice is None:
+            return
         self.notify(f"Saving {record.title}…", timeout=2, markup=False)
-        self._save(record.text, record.title)
+        self._save(record.text, record.title, voice)
 
     @work(thread=True, group="save", exit_on_error=False)
-    def _save(self, text: str, title: str) -> None:
+    def _save(self, text: str, title: str, voice: Voice) -> None:
         from core.abc import SoundError
         from core.paths import output_dir
 
         try:
-            paths, warning = self.studio.sound.save(text, title, output_dir())
+            paths, warning = self.studio.sound.save(text, title, output_dir(), voice)
         except (SoundError, OSError) as e:
             self.post_message(TuneSaved([], None, str(e)))
             return
@@ -548,4 +630,7 @@ class GenerateScreen(StudioScreen):
             parts.append(f"next T {t:g}")
         except ValueError:
             pass
+        voice = self.studio.voice
+        if not voice.plain:
+            parts.append(f"plays as {voice.describe()}")
         self.query_one("#gen-status", Static).update(" · ".join(parts))
