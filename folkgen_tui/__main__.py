@@ -9,6 +9,9 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from folkgen_tui import process
+
+    process.configure()  # process-wide settings first, before any thread starts
     from folkgen_tui.lifeline import Lifeline
 
     lifeline = Lifeline()

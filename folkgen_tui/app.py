@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from core.paths import data_home
 from core.voice import Voice
 from folkgen_tui.lifeline import Lifeline
-from folkgen_tui.memory import limit_malloc_arenas, settle_long_lived_objects
+from folkgen_tui.process import configure, settle_long_lived_objects
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.screens.generate import GenerateScreen
@@ -142,7 +142,6 @@ class FolkgenApp(QuickModeSwitch):
         theme: str | None = None,
     ) -> None:
         super().__init__()
-        limit_malloc_arenas()
         self.corpus_path: Path | None = Path(corpus_path).expanduser() if corpus_path else None
         self.corpus: Corpus | None = None
         self.stats: CorpusStats | None = None
@@ -159,6 +158,7 @@ class FolkgenApp(QuickModeSwitch):
         self.torch_seconds = 0.0
         self._screens: list[StudioScreen] = []
         self._quitting = False
+        self._settle_pending = False
         self._terminal_gone = False
         self._settings = self._read_settings()
         self._voice = Voice.from_dict(self._settings.get("voice"))
@@ -217,6 +217,19 @@ class FolkgenApp(QuickModeSwitch):
     def register_screen(self, screen: StudioScreen) -> None:
         if screen not in self._screens:
             self._screens.append(screen)
+            self._settle_soon()  # its widgets live as long as the app
+
+    def _settle_soon(self) -> None:
+        """Long-lived objects were just made (torch's modules, the corpus's index, a screen):
+        move them out of the garbage collector's sight after the next frame, once for all that
+        came together (folkgen_tui.process says why)."""
+        if not self._settle_pending:
+            self._settle_pending = True
+            self.call_after_refresh(self._settle)
+
+    def _settle(self) -> None:
+        self._settle_pending = False
+        settle_long_lived_objects()
 
     def studio_screen(self, mode: str) -> StudioScreen | None:
         return next((s for s in self._screens if mode == s.MODE), None)
@@ -246,11 +259,11 @@ class FolkgenApp(QuickModeSwitch):
             self.post_message(TorchWarmedUp())
 
     def on_torch_warmed_up(self, message: TorchWarmedUp) -> None:
-        settle_long_lived_objects()  # the ~800 modules torch's optimizers import
+        self._settle_soon()  # the ~800 modules torch's optimizers import
 
     def on_torch_loaded(self, message: TorchLoaded) -> None:
         self.torch_seconds = message.seconds
-        settle_long_lived_objects()  # torch's modules: long-lived, and many
+        self._settle_soon()  # torch's modules: long-lived, and many
         if message.error:
             self.torch_error = message.error
             self.torch_state = "failed"
@@ -305,7 +318,7 @@ class FolkgenApp(QuickModeSwitch):
     def on_novelty_ready(self, message: NoveltyReady) -> None:
         if message.corpus is self.corpus:
             self.novelty = message.novelty
-            settle_long_lived_objects()
+            self._settle_soon()
 
     def on_corpus_loaded(self, message: CorpusLoaded) -> None:
         first = self.corpus is None
@@ -584,6 +597,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def run(argv: Sequence[str] | None, lifeline: Lifeline | None = None) -> None:
     """The app on this terminal (folkgen_tui/__main__.py installs the lifeline first)."""
+    configure()  # the process's settings, if __main__ has not made them yet
     args = parse_args(argv)
     app = FolkgenApp(args.corpus, args.model, theme=args.theme)
     if lifeline is not None:

@@ -1,4 +1,9 @@
-"""Memory housekeeping for a long-running app: malloc arenas and the cyclic garbage collector."""
+"""Process-wide settings of the studio, in one place: glibc's malloc arenas, set once at start-up,
+and the cyclic garbage collector's view of what lives as long as the app.
+
+Both act on the whole process, not on one app object: they are made here, from the process's
+start (folkgen_tui/__main__.py, before any thread exists) and from the app's one settling call
+(FolkgenApp._settle), never from screens or constructors (tests build many apps in one process)."""
 
 from __future__ import annotations
 
@@ -6,6 +11,19 @@ import gc
 
 M_ARENA_MAX = -8  # glibc mallopt: how many malloc arenas threads may create
 MALLOC_ARENAS = 2
+
+_configured = False
+
+
+def configure() -> None:
+    """The process's settings, once (later calls do nothing). First thing at start-up: glibc
+    gives each thread that allocates its own arena when it starts, so the limit must come before
+    the lifeline's and the terminal query's threads."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    limit_malloc_arenas()
 
 
 def limit_malloc_arenas() -> None:
@@ -29,7 +47,8 @@ def settle_long_lived_objects() -> None:
     walked them all, 150-200 ms with the UI frozen, a few times a minute while keys were
     pressed; now a collection only looks at what came later. Reference counting still frees
     them when they go, but cycles among them would stay: so this runs only for what lives as
-    long as the app (at start-up, and when a screen is first built), never on every round of
-    work, where it would also catch passing widgets such as notifications."""
+    long as the app (torch, the corpus's index, each screen's first build: the app calls it
+    once after each), never on every round of work, where it would also catch passing widgets
+    such as notifications."""
     gc.collect()
     gc.freeze()

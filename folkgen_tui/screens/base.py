@@ -11,7 +11,6 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Input
 
-from folkgen_tui.memory import settle_long_lived_objects
 from folkgen_tui.textual_internals import skip_restyle
 from folkgen_tui.widgets import NavBar
 from folkgen_tui.widgets.footer import StudioFooter
@@ -54,8 +53,7 @@ class StudioScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
-        self.studio.register_screen(self)
-        self.call_after_refresh(settle_long_lived_objects)  # its widgets live as long as the app
+        self.studio.register_screen(self)  # the app then settles its long-lived widgets
 
     def typing(self) -> bool:
         """A text field has the focus (LEAVE_FIELD is shown only then)."""
