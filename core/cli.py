@@ -95,12 +95,43 @@ def cmd_stats(args: argparse.Namespace) -> int:
 # --- train ------------------------------------------------------------------------------------
 
 
+def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """`folkgen train --nproc N`: the same command as N ranks on this machine, under torchrun
+    (which sets each one's RANK, LOCAL_RANK and WORLD_SIZE)."""
+    import os
+    import subprocess
+
+    if "WORLD_SIZE" in os.environ:
+        raise CliError("--nproc starts torchrun itself; under torchrun, leave it out")
+    rest = [a for i, a in enumerate(argv) if not _is_nproc(argv, i)]
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        f"--nproc-per-node={args.nproc}", "-m", "core.cli", *rest,
+    ]  # fmt: skip
+    proc = subprocess.Popen(command)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # the ranks got the Ctrl+C too: they save and end
+            continue
+
+
+def _is_nproc(argv: Sequence[str], i: int) -> bool:
+    """Whether argv[i] is --nproc, its value, or --nproc=N."""
+    a = argv[i]
+    return a == "--nproc" or a.startswith("--nproc=") or (i > 0 and argv[i - 1] == "--nproc")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if args.nproc:  # before torch is imported: this process only waits for torchrun
+        return _launch_ranks(args, sys.argv[1:] if args.argv is None else args.argv)
+    from core import distributed
     from core.checkpoint import load_checkpoint
     from core.train import TrainControl, TrainEvent, check_training_destination, train
 
+    ranks = distributed.from_env()
     preset = get_preset(args.preset)
     resume = load_checkpoint(args.resume) if args.resume else None
     cfg = preset.train if resume is None else resume.train_config
@@ -119,7 +150,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Carried over to another vocabulary, the model is a new one: it never replaces the old.
     resumed = resume.path if resume is not None and not args.new_vocab else None
     out = Path(args.out) if args.out else training_output_path(corpus.name, preset.name, resumed)
-    check_training_destination(out, replace_any=args.force)
+    if ranks.master:  # rank 0 alone writes, on its machine
+        check_training_destination(out, replace_any=args.force)
 
     control = TrainControl()
 
@@ -127,8 +159,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         control.stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C aborts
 
+    def on_sigterm(signum: int, frame: object) -> None:
+        # Asked to end (a job scheduler, torchrun, kill): save at once, without the last
+        # evaluation; under torchrun every rank stops at the next step. A second one ends it.
+        control.stop(hurry=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
     previous = signal.signal(signal.SIGINT, on_sigint)
-    quiet = args.json or not sys.stderr.isatty() and not args.progress
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
+    quiet = args.json or not sys.stderr.isatty() and not args.progress or not ranks.master
     total = None if cfg.minutes else cfg.steps
     progress = Progress(
         TextColumn("[bold]training"),
@@ -166,9 +205,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                 allow_new_vocab=args.new_vocab,
                 on_event=on_event,
                 control=control,
+                ranks=ranks,
             )
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+    if not ranks.master:  # rank 0 reports and saves
+        return 0
     summary: dict[str, object] = {
         "steps": result.step,
         "stopped": result.stopped,
@@ -233,6 +276,7 @@ def novelty_index_for(corpus: Corpus | None, corpus_path: str | None = None) -> 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from core.audio import save_tune
+    from core.cli_library import GenerateHistory
     from core.cli_sound import voice_from_args
     from core.judge import judge
     from core.sample import SampleOptions, random_seed
@@ -243,6 +287,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     sampler, ckpt = generator.sampler, generator.checkpoint
     print(f"model: {ckpt.path} ({why}; {sampler.precision} sampling)", file=sys.stderr)
     novelty = novelty_index_for(generator.corpus, args.corpus)
+    history = GenerateHistory(ckpt.path)  # every tune shown goes into the tunebook's history
     seed = args.seed if args.seed is not None else random_seed()
     prompt = args.prompt.replace("\\n", "\n")
     stream_out = not args.json and not args.valid_only
@@ -284,6 +329,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             )
         match = verdict.closest
         saved = save_tune(text, args.save, voice=voice_from_args(args)) if args.save else None
+        tune_id = history.record(text, opts, verdict, saved.paths if saved is not None else None)
         if args.json:
             obj: dict[str, object] = {
                 "text": text, "chars": len(generated), "seconds": round(seconds, 4),
@@ -305,6 +351,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             if saved is not None:
                 obj["saved"] = [str(p) for p in saved.paths]
                 obj["save_problem"] = saved.problem
+            obj["tunebook_id"] = tune_id
             _emit_json(obj)
             continue
         if not stream_out:
@@ -325,9 +372,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
             notes.append("saved " + ", ".join(p.name for p in saved.paths))
             if saved.problem:
                 notes.append(saved.problem)
+        if tune_id is not None:
+            notes.append(f"{'tunebook' if saved is not None else 'history'} #{tune_id}")
         print(f"[{'; '.join(notes)}]", file=sys.stderr)
     if args.valid_only:
         print(f"[{rejected} invalid tune(s) rejected]", file=sys.stderr)
+    history.close()
     return 0
 
 
@@ -416,7 +466,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --resume on a corpus with other characters: carry the model over (shared "
         "characters keep what they learnt) and save it as a new checkpoint",
     )  # fmt: skip
-    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument(
+        "--device", help="auto (default: a CUDA or Apple GPU when there is one), cpu, cuda or mps"
+    )
+    p.add_argument(
+        "--nproc", type=_positive_int,
+        help="train as this many processes on this machine (one per GPU, or CPU cores shared), "
+        "through torchrun; see the README for several machines",
+    )  # fmt: skip
     p.add_argument(
         "--threads", type=int,
         help="CPU threads (default 0: every core, fewer while other programs keep cores busy)",
@@ -510,12 +567,16 @@ def build_parser() -> argparse.ArgumentParser:
     from core.cli_score import add_score_command
 
     add_score_command(sub)
+    from core.cli_library import add_library_command
+
+    add_library_command(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else None  # train --nproc passes them on
     try:
         return int(args.func(args) or 0)
     except (

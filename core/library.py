@@ -1,0 +1,880 @@
+"""The tunebook: every generated tune (the session history) and the tunes a person keeps, rates
+and imports, in one SQLite file in the data folder. Standard library sqlite3 only; no torch.
+
+WAL mode lets the app and the CLI read while the other writes; every write is one short
+`BEGIN IMMEDIATE` transaction, and busy_timeout makes a second writer wait instead of failing.
+`PRAGMA user_version` is the schema's version: a file of an older version is migrated on open,
+a damaged one is moved aside (kept, for a person to look at) and a fresh one made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+from core.abc import printable
+from core.corpus import MAX_CORPUS_BYTES, CorpusError, header_field, load_corpus
+from core.judge import Judgement, judge
+from core.paths import data_home
+
+LIBRARY_FILE = "tunebook.sqlite3"
+BUSY_TIMEOUT_S = 15.0  # a writer waits this long for another (the app, a CLI import) to finish
+HISTORY_KEEP = 10_000  # session-history tunes kept (the tunebook itself is never pruned)
+SORTS = ("rating", "created", "title", "key", "metre")
+SOURCES = ("generated", "imported")
+
+Verdict = Judgement  # the musical verdict `add` stores: core.judge's, as the CLI and app show it
+
+# --- schema ---------------------------------------------------------------------------------------
+
+# Version 1, the previous schema: the rendered files as one newline-separated text column, no
+# play count or notes. Kept verbatim: the migration reads files made by it (and tests make them).
+SCHEMA_V1 = """
+CREATE TABLE tunes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    abc TEXT NOT NULL,
+    title TEXT NOT NULL,
+    metre TEXT NOT NULL DEFAULT '',
+    key TEXT NOT NULL DEFAULT '',
+    bars INTEGER NOT NULL DEFAULT 0,
+    valid INTEGER,
+    bars_right INTEGER,
+    tonic_ending INTEGER,
+    form TEXT NOT NULL DEFAULT '',
+    model_name TEXT NOT NULL DEFAULT '',
+    model_hash TEXT NOT NULL DEFAULT '',
+    seed INTEGER,
+    temperature REAL,
+    top_k INTEGER,
+    prompt TEXT NOT NULL DEFAULT '',
+    max_chars INTEGER,
+    source TEXT NOT NULL DEFAULT 'generated',
+    created REAL NOT NULL,
+    rating INTEGER NOT NULL DEFAULT 0 CHECK (rating BETWEEN 0 AND 5),
+    favourite INTEGER NOT NULL DEFAULT 0,
+    in_tunebook INTEGER NOT NULL DEFAULT 0,
+    files TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX tunes_by_book ON tunes (in_tunebook, created);
+"""
+
+# Version 2 (current): play count, notes and whether sampling used the grammar (it changes the
+# tune a seed gives; NULL: not known); the files in a table of their own, one row each,
+# gone with their tune (foreign key, ON DELETE CASCADE).
+_TUNES_V2 = """
+CREATE TABLE {name} (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    abc TEXT NOT NULL,
+    title TEXT NOT NULL,
+    metre TEXT NOT NULL DEFAULT '',
+    key TEXT NOT NULL DEFAULT '',
+    bars INTEGER NOT NULL DEFAULT 0,
+    valid INTEGER,
+    bars_right INTEGER,
+    tonic_ending INTEGER,
+    form TEXT NOT NULL DEFAULT '',
+    model_name TEXT NOT NULL DEFAULT '',
+    model_hash TEXT NOT NULL DEFAULT '',
+    seed INTEGER,
+    temperature REAL,
+    top_k INTEGER,
+    prompt TEXT NOT NULL DEFAULT '',
+    max_chars INTEGER,
+    source TEXT NOT NULL DEFAULT 'generated',
+    created REAL NOT NULL,
+    rating INTEGER NOT NULL DEFAULT 0 CHECK (rating BETWEEN 0 AND 5),
+    favourite INTEGER NOT NULL DEFAULT 0,
+    play_count INTEGER NOT NULL DEFAULT 0,
+    notes TEXT NOT NULL DEFAULT '',
+    in_tunebook INTEGER NOT NULL DEFAULT 0,
+    grammar INTEGER
+);
+"""
+_FILES_V2 = """
+CREATE TABLE files (
+    tune_id INTEGER NOT NULL REFERENCES tunes (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    PRIMARY KEY (tune_id, position)
+);
+CREATE INDEX tunes_by_book ON tunes (in_tunebook, created);
+"""
+SCHEMA_VERSION = 2
+
+# Columns of a tune row, in LibraryTune's order (files come from their own table).
+_COLUMNS = (
+    "id", "abc", "title", "metre", "key", "bars", "valid", "bars_right", "tonic_ending", "form",
+    "model_name", "model_hash", "seed", "temperature", "top_k", "prompt", "max_chars", "source",
+    "created", "rating", "favourite", "play_count", "notes", "in_tunebook",
+)  # fmt: skip
+_V1_COLUMNS = tuple(c for c in _COLUMNS if c not in ("play_count", "notes"))
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Each statement of `script` inside the open transaction (executescript would commit)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _create_v2(db: sqlite3.Connection) -> None:
+    _run_script(db, _TUNES_V2.format(name="tunes") + _FILES_V2)
+
+
+def _migrate_v1_to_v2(db: sqlite3.Connection) -> None:
+    """Rebuild `tunes` without the files column (SQLite cannot drop it in place before 3.35),
+    keeping ids and the AUTOINCREMENT counter, and move each tune's files into their table."""
+    cols = ", ".join(_V1_COLUMNS)
+    files = db.execute("SELECT id, files FROM tunes WHERE files != ''").fetchall()
+    seq = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'tunes'").fetchone()
+    db.execute(_TUNES_V2.format(name="tunes_v2"))
+    db.execute(f"INSERT INTO tunes_v2 ({cols}) SELECT {cols} FROM tunes")
+    db.execute("DROP TABLE tunes")
+    db.execute("ALTER TABLE tunes_v2 RENAME TO tunes")
+    db.execute("DELETE FROM sqlite_sequence WHERE name = 'tunes_v2'")
+    if seq is not None:  # ids of tunes deleted under v1 are never given out again
+        db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'tunes'", seq)
+    _run_script(db, _FILES_V2)
+    db.executemany(
+        "INSERT INTO files (tune_id, position, path) VALUES (?, ?, ?)",
+        [(i, n, p) for i, text in files for n, p in enumerate(text.split("\n")) if p],
+    )
+
+
+# --- records --------------------------------------------------------------------------------------
+
+
+class LibraryError(Exception):
+    """A tunebook operation failed; the message is for a person, shown as it is."""
+
+
+@dataclass(frozen=True)
+class LibraryTune:
+    id: int
+    abc: str
+    title: str
+    metre: str
+    key: str
+    bars: int
+    valid: bool | None  # abc2midi's verdict; None when it could not check
+    bars_right: bool | None
+    tonic_ending: bool | None
+    form: str
+    model_name: str
+    model_hash: str
+    seed: int | None
+    temperature: float | None
+    top_k: int | None
+    prompt: str
+    max_chars: int | None
+    source: str  # "generated" | "imported"
+    created: float
+    rating: int
+    favourite: bool
+    play_count: int
+    notes: str
+    in_tunebook: bool  # False: session history only
+    files: tuple[Path, ...]  # rendered files on disk (.abc/.mid/.wav/.svg/.png/.pdf)
+    grammar: bool | None = None  # sampled with the ABC grammar (None: not known, e.g. imported)
+
+
+@dataclass(frozen=True)
+class TuneRow:
+    """The light row a 10,000-tune table lists, sorts and filters in memory."""
+
+    id: int
+    title: str
+    key: str
+    metre: str
+    bars: int
+    rating: int
+    favourite: bool
+    created: float
+    form: str
+    search_text: str  # lower-cased title, key, metre and ABC, for filtering as one types
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: tuple[int, ...]  # ids of the new tunebook tunes
+    already: int  # tunes the tunebook held already (same music and title), not added again
+    invalid: int  # of the added, tunes abc2midi found errors in (kept, with that verdict)
+    skipped: tuple[str, ...]  # files and pieces of text that are no tune, each with the reason
+    files: int  # .abc files read
+
+
+def _opt_bool(value: int | None) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _tune(row: sqlite3.Row, files: Sequence[str]) -> LibraryTune:
+    return LibraryTune(
+        id=row["id"], abc=row["abc"], title=row["title"], metre=row["metre"], key=row["key"],
+        bars=row["bars"], valid=_opt_bool(row["valid"]), bars_right=_opt_bool(row["bars_right"]),
+        tonic_ending=_opt_bool(row["tonic_ending"]), form=row["form"],
+        model_name=row["model_name"], model_hash=row["model_hash"], seed=row["seed"],
+        temperature=row["temperature"], top_k=row["top_k"], prompt=row["prompt"],
+        max_chars=row["max_chars"], source=row["source"], created=row["created"],
+        rating=row["rating"], favourite=bool(row["favourite"]), play_count=row["play_count"],
+        notes=row["notes"], in_tunebook=bool(row["in_tunebook"]),
+        files=tuple(Path(p) for p in files), grammar=_opt_bool(row["grammar"]),
+    )  # fmt: skip
+
+
+def search_text(title: str, key: str, metre: str, abc: str) -> str:
+    return f"{title}\n{key}\n{metre}\n{abc}".lower()
+
+
+def filter_rows(rows: Sequence[TuneRow], text: str) -> list[TuneRow]:
+    """The rows whose title, key, metre or ABC hold every word of `text` (any case)."""
+    words = text.lower().split()
+    if not words:
+        return list(rows)
+    return [r for r in rows if all(w in r.search_text for w in words)]
+
+
+def sort_rows(
+    rows: Sequence[TuneRow], sort: str = "created", descending: bool = True
+) -> list[TuneRow]:
+    """The rows in the order `Library.search` gives (ties by creation, then title)."""
+    if sort not in SORTS:
+        raise LibraryError(f"cannot sort by {sort!r}; choose one of {', '.join(SORTS)}")
+    keys = {
+        "rating": lambda r: (r.rating, r.created, r.id),
+        "created": lambda r: (r.created, r.id),
+        "title": lambda r: (r.title.casefold(), r.id),
+        "key": lambda r: (r.key.casefold(), r.title.casefold(), r.id),
+        "metre": lambda r: (r.metre, r.title.casefold(), r.id),
+    }
+    return sorted(rows, key=keys[sort], reverse=descending)
+
+
+def _row_of(tune: LibraryTune) -> TuneRow:
+    return TuneRow(
+        tune.id, tune.title, tune.key, tune.metre, tune.bars, tune.rating, tune.favourite,
+        tune.created, tune.form, search_text(tune.title, tune.key, tune.metre, tune.abc),
+    )  # fmt: skip
+
+
+def model_hash(path: Path) -> str:
+    """A checkpoint file's content hash (sha256, first 16 hex): the model, wherever it lies."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+# --- the tune text --------------------------------------------------------------------------------
+
+_T_LINE = re.compile(r"^T:.*$", re.M)
+_X_LINE = re.compile(r"^X:.*$", re.M)
+
+
+def _clean_title(title: str) -> str:
+    cleaned = printable(" ".join(title.split())).strip()
+    if not cleaned:
+        raise LibraryError("a title needs some text")
+    return cleaned
+
+
+def retitled(abc: str, title: str) -> str:
+    """`abc` with its first T: line saying `title` (one is added after X: when there is none)."""
+    if _T_LINE.search(abc):
+        return _T_LINE.sub(lambda _: f"T:{title}", abc, count=1)
+    x = _X_LINE.search(abc)
+    at = x.end() + 1 if x is not None else 0
+    return abc[:at] + f"T:{title}\n" + abc[at:]
+
+
+def _numbered(abc: str, number: int) -> str:
+    """The tune's text as a tunebook entry: without blank lines around it, X: set to `number`."""
+    text = abc.strip("\n").replace("\n\n", "\n")  # a blank line would end the tune in the book
+    if _X_LINE.search(text):
+        return _X_LINE.sub(f"X:{number}", text, count=1)
+    return f"X:{number}\n{text}"
+
+
+def _music_key(abc: str) -> str:
+    """What makes two texts the same tune for import: everything but X: lines and blank edges."""
+    return "\n".join(line for line in abc.strip().splitlines() if not line.startswith("X:"))
+
+
+def _facts(abc: str, verdict: Judgement) -> dict[str, object]:
+    """The columns of the tune's header (title, metre) and of its verdict (key, bars, valid,
+    bars right, tonic, form)."""
+    music, check = verdict.music, verdict.check
+    title = printable(" ".join((header_field(abc, "T") or "").split())).strip()
+    return {
+        "title": title or "Untitled",
+        "metre": printable(header_field(abc, "M") or ""),
+        "key": music.key if music is not None else "?",
+        "bars": music.bars if music is not None else 0,
+        "valid": check.valid if check is not None else None,
+        "bars_right": music.all_right if music is not None else None,
+        "tonic_ending": music.ends_on_tonic if music is not None else None,
+        "form": music.form if music is not None else "",
+    }
+
+
+# --- opening: create, migrate, recover ------------------------------------------------------------
+
+
+def _is_damage(e: sqlite3.DatabaseError) -> bool:
+    """A file SQLite cannot read as a database (not one, or corrupt), as against a busy or
+    read-only one, which are reported and never moved aside."""
+    name = getattr(e, "sqlite_errorname", "")
+    text = str(e).lower()
+    return (
+        name in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+        or "malformed" in text
+        or "not a database" in text
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    """Settings, then the schema brought to SCHEMA_VERSION in one exclusive transaction (two
+    processes opening a new file at once: the second finds it made)."""
+    db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    db.execute("PRAGMA foreign_keys = ON")
+    if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+        raise LibraryError("the tunebook's folder does not allow SQLite's write-ahead log")
+    db.execute("PRAGMA synchronous = NORMAL")  # with WAL: consistent after a crash, fast commits
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if problem != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({problem})")
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LibraryError(
+                f"the tunebook was written by a newer folkgen (schema {version}; this one "
+                f"reads up to {SCHEMA_VERSION}): update folkgen"
+            )
+        if version == 0:
+            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise sqlite3.DatabaseError("file is not a database: it is some other database")
+            _create_v2(db)
+        elif version == 1:
+            _migrate_v1_to_v2(db)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+@contextlib.contextmanager
+def _recovery_lock(path: Path) -> Iterator[None]:
+    """One process at a time moves a damaged file aside (the others then find the fresh one)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the damaged file (and its write-ahead log) to a dated name beside it."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 2
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+        n += 1
+    os.replace(path, aside)
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            os.replace(extra, aside.with_name(aside.name + suffix))
+    return aside
+
+
+def _sqlite_failure(e: sqlite3.Error, path: Path) -> LibraryError:
+    text = str(e)
+    if "locked" in text or "busy" in text:
+        return LibraryError(f"{path}: the tunebook is busy (another folkgen is writing); try again")
+    if "readonly" in text or "read-only" in text:
+        return LibraryError(f"{path}: the tunebook cannot be written here (read-only)")
+    return LibraryError(f"{path}: {text}")
+
+
+# --- the tunebook ---------------------------------------------------------------------------------
+
+
+class Library:
+    """One open tunebook. Safe to share between threads (one lock around the connection)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, recovered_from: Path | None) -> None:
+        self._db = db
+        self._lock = threading.RLock()
+        self._deleted: list[tuple[dict[str, object], list[str]]] = []  # this process's deletes
+        self.path = path
+        self.recovered_from = recovered_from  # where a damaged file was moved, when one was
+        self.recovery_reason = ""
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> Library:
+        """Open (creating or migrating) the tunebook; a damaged file is moved aside, named in
+        `recovered_from`, and a fresh tunebook made. LibraryError when it cannot be opened."""
+        path = Path(path) if path is not None else data_home() / LIBRARY_FILE
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LibraryError(
+                f"{path.parent}: cannot make the tunebook's folder ({e.strerror})"
+            ) from None
+        try:
+            return cls(cls._ready(path), path, None)
+        except sqlite3.DatabaseError as e:
+            if not _is_damage(e):
+                raise _sqlite_failure(e, path) from None
+            reason = " ".join(str(e).split())  # quick_check's report spans lines
+        with _recovery_lock(path):
+            try:  # another process may have recovered it meanwhile
+                return cls(cls._ready(path), path, None)
+            except sqlite3.DatabaseError as e:
+                if not _is_damage(e):
+                    raise _sqlite_failure(e, path) from None
+            try:
+                aside = _move_aside(path)
+                library = cls(cls._ready(path), path, aside)
+            except (OSError, sqlite3.Error) as e:
+                raise LibraryError(
+                    f"{path}: damaged ({reason}), and no fresh one could be made: {e}"
+                ) from None
+        library.recovery_reason = reason
+        return library
+
+    @staticmethod
+    def _ready(path: Path) -> sqlite3.Connection:
+        db = _connect(path)
+        try:
+            _prepare(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @property
+    def recovery_message(self) -> str:
+        """A line for a person when a damaged tunebook was replaced, else ""."""
+        if self.recovered_from is None:
+            return ""
+        return (
+            f"the tunebook {self.path} could not be read ({self.recovery_reason}); it is kept as "
+            f"{self.recovered_from} and a new, empty tunebook was started"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing --
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (BEGIN IMMEDIATE: a busy writer is waited for,
+        never a deadlock between two readers turning writers)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as e:
+                raise _sqlite_failure(e, self.path) from None
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as e:
+                raise _sqlite_failure(e, self.path) from None
+
+    @staticmethod
+    def _files(
+        db: sqlite3.Connection, tune_id: int | None = None, *, in_tunebook: bool = True
+    ) -> dict[int, list[str]]:
+        """Each tune's files: of one tune, or of every tune in the tunebook (or history)."""
+        if tune_id is not None:
+            rows = db.execute(
+                "SELECT tune_id, path FROM files WHERE tune_id = ? ORDER BY position", (tune_id,)
+            )
+        else:
+            rows = db.execute(
+                "SELECT tune_id, path FROM files JOIN tunes ON tunes.id = tune_id "
+                "WHERE in_tunebook = ? ORDER BY tune_id, position",
+                (int(in_tunebook),),
+            )
+        out: dict[int, list[str]] = {}
+        for tune_id, p in rows:
+            out.setdefault(tune_id, []).append(p)
+        return out
+
+    @staticmethod
+    def _add_files(db: sqlite3.Connection, tune_id: int, files: Sequence[Path]) -> None:
+        start = db.execute(
+            "SELECT coalesce(max(position) + 1, 0) FROM files WHERE tune_id = ?", (tune_id,)
+        ).fetchone()[0]
+        known = {r[0] for r in db.execute("SELECT path FROM files WHERE tune_id = ?", (tune_id,))}
+        new = [str(Path(p)) for p in files if str(Path(p)) not in known]
+        db.executemany(
+            "INSERT INTO files (tune_id, position, path) VALUES (?, ?, ?)",
+            [(tune_id, start + n, p) for n, p in enumerate(new)],
+        )
+
+    def _update(self, tune_id: int, sql: str, params: Sequence[object]) -> None:
+        with self._write() as db:
+            if db.execute(sql, [*params, tune_id]).rowcount == 0:
+                raise LibraryError(f"no tune #{tune_id} in the tunebook")
+
+    # -- adding --
+
+    def add(
+        self,
+        abc: str,
+        *,
+        source: str = "generated",
+        model_name: str = "",
+        model_hash: str = "",
+        seed: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        prompt: str = "",
+        max_chars: int | None = None,
+        in_tunebook: bool = False,
+        files: Sequence[Path] = (),
+        verdict: Verdict | None = None,
+        grammar: bool | None = None,
+    ) -> int:
+        """Store a tune (history, or the tunebook with in_tunebook) with its settings and
+        verdict (judged here, abc2midi included, when not given); its id."""
+        if source not in SOURCES:
+            raise LibraryError(f"a tune's source is one of {', '.join(SOURCES)}, not {source!r}")
+        facts = _facts(abc, verdict if verdict is not None else judge(abc))
+        values: dict[str, object] = facts | {
+            "abc": abc, "model_name": model_name, "model_hash": model_hash, "seed": seed,
+            "temperature": temperature, "top_k": top_k, "prompt": prompt,
+            "max_chars": max_chars, "source": source, "created": time.time(),
+            "in_tunebook": int(in_tunebook), "grammar": grammar,
+        }  # fmt: skip
+        cols = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        with self._write() as db:
+            cursor = db.execute(
+                f"INSERT INTO tunes ({cols}) VALUES ({marks})", list(values.values())
+            )
+            tune_id = cursor.lastrowid
+            assert tune_id is not None
+            self._add_files(db, tune_id, files)
+            if not in_tunebook:
+                self._prune_history(db)
+        return tune_id
+
+    @staticmethod
+    def _prune_history(db: sqlite3.Connection) -> None:
+        db.execute(
+            "DELETE FROM tunes WHERE in_tunebook = 0 AND id < (SELECT id FROM tunes WHERE "
+            "in_tunebook = 0 ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (HISTORY_KEEP - 1,),
+        )
+
+    def add_files(self, tune_id: int, files: Sequence[Path]) -> None:
+        """Record more files made of a tune (a render, a score); known ones are not repeated."""
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM tunes WHERE id = ?", (tune_id,)).fetchone() is None:
+                raise LibraryError(f"no tune #{tune_id} in the tunebook")
+            self._add_files(db, tune_id, files)
+
+    def keep(self, tune_id: int, files: Sequence[Path] = ()) -> None:
+        """Move a history tune into the tunebook (what saving does), with its saved files."""
+        with self._write() as db:
+            if (
+                db.execute("UPDATE tunes SET in_tunebook = 1 WHERE id = ?", (tune_id,)).rowcount
+                == 0
+            ):
+                raise LibraryError(f"no tune #{tune_id} in the tunebook")
+            self._add_files(db, tune_id, files)
+
+    # -- reading --
+
+    def get(self, tune_id: int) -> LibraryTune:
+        with self._read() as db:
+            row = db.execute("SELECT * FROM tunes WHERE id = ?", (tune_id,)).fetchone()
+            if row is None:
+                raise LibraryError(f"no tune #{tune_id} in the tunebook")
+            return _tune(row, self._files(db, tune_id).get(tune_id, []))
+
+    def rows(self, *, in_tunebook: bool = True) -> list[TuneRow]:
+        """The tunebook's (or the history's) rows, newest first: one query."""
+        with self._read() as db:
+            cursor = db.execute(
+                "SELECT id, title, key, metre, bars, rating, favourite, created, form, abc "
+                "FROM tunes WHERE in_tunebook = ? ORDER BY created DESC, id DESC",
+                (int(in_tunebook),),
+            )
+            return [
+                TuneRow(i, t, k, m, b, r, bool(f), c, form, search_text(t, k, m, abc))
+                for i, t, k, m, b, r, f, c, form, abc in cursor
+            ]
+
+    def search(
+        self,
+        *,
+        sort: str = "created",
+        descending: bool = True,
+        text: str = "",
+        favourites: bool = False,
+        in_tunebook: bool = True,
+    ) -> list[LibraryTune]:
+        """Tunes sorted by rating, created, title, key or metre, holding every word of `text`
+        (as `filter_rows` reads it), only favourites if asked."""
+        if sort not in SORTS:
+            raise LibraryError(f"cannot sort by {sort!r}; choose one of {', '.join(SORTS)}")
+        with self._read() as db:
+            where = "in_tunebook = ?" + (" AND favourite = 1" if favourites else "")
+            tunes = [
+                _tune(row, [])
+                for row in db.execute(f"SELECT * FROM tunes WHERE {where}", (int(in_tunebook),))
+            ]
+            files = self._files(db, in_tunebook=in_tunebook)
+        rows = sort_rows(filter_rows([_row_of(t) for t in tunes], text), sort, descending)
+        by_id = {t.id: t for t in tunes}
+        return [
+            replace(by_id[r.id], files=tuple(Path(p) for p in files.get(r.id, []))) for r in rows
+        ]
+
+    def count(self, *, in_tunebook: bool = True) -> int:
+        with self._read() as db:
+            return int(
+                db.execute(
+                    "SELECT count(*) FROM tunes WHERE in_tunebook = ?", (int(in_tunebook),)
+                ).fetchone()[0]
+            )
+
+    # -- changing --
+
+    def rate(self, tune_id: int, stars: int) -> None:
+        """0 to 5 stars; 0 clears the rating."""
+        if not 0 <= stars <= 5:
+            raise LibraryError(f"a rating is 0 to 5 stars, not {stars}")
+        self._update(tune_id, "UPDATE tunes SET rating = ? WHERE id = ?", (stars,))
+
+    def set_favourite(self, tune_id: int, on: bool) -> None:
+        self._update(tune_id, "UPDATE tunes SET favourite = ? WHERE id = ?", (int(on),))
+
+    def set_notes(self, tune_id: int, notes: str) -> None:
+        self._update(tune_id, "UPDATE tunes SET notes = ? WHERE id = ?", (notes,))
+
+    def rename(self, tune_id: int, title: str) -> None:
+        """A new title, written into the stored ABC's T: line too."""
+        title = _clean_title(title)
+        with self._write() as db:
+            row = db.execute("SELECT abc FROM tunes WHERE id = ?", (tune_id,)).fetchone()
+            if row is None:
+                raise LibraryError(f"no tune #{tune_id} in the tunebook")
+            db.execute(
+                "UPDATE tunes SET title = ?, abc = ? WHERE id = ?",
+                (title, retitled(row["abc"], title), tune_id),
+            )
+
+    def played(self, tune_id: int) -> None:
+        self._update(tune_id, "UPDATE tunes SET play_count = play_count + 1 WHERE id = ?", ())
+
+    def delete(self, tune_id: int) -> None:
+        """Remove a tune (its files on disk stay); `undo_delete` brings it back."""
+        with self._write() as db:
+            row = db.execute("SELECT * FROM tunes WHERE id = ?", (tune_id,)).fetchone()
+            if row is None:
+                raise LibraryError(f"no tune #{tune_id} in the tunebook")
+            files = self._files(db, tune_id).get(tune_id, [])
+            db.execute("DELETE FROM tunes WHERE id = ?", (tune_id,))  # files: ON DELETE CASCADE
+        self._deleted.append((dict(zip(row.keys(), tuple(row), strict=True)), files))
+
+    def undo_delete(self) -> int | None:
+        """Restore the last tune this process deleted, with its id; None when there is none."""
+        with self._lock:
+            if not self._deleted:
+                return None
+            values, files = self._deleted[-1]
+            cols = ", ".join(values)
+            with self._write() as db:
+                db.execute(
+                    f"INSERT INTO tunes ({cols}) VALUES ({', '.join('?' * len(values))})",
+                    list(values.values()),
+                )
+                tune_id = int(str(values["id"]))
+                self._add_files(db, tune_id, [Path(p) for p in files])
+            self._deleted.pop()
+            return tune_id
+
+    # -- export and import --
+
+    def _tunes(self, ids: Sequence[int]) -> list[LibraryTune]:
+        if not ids:
+            raise LibraryError("no tunes to export")
+        return [self.get(i) for i in ids]
+
+    def export_abc(self, ids: Sequence[int], out: Path) -> Path:
+        """One .abc tunebook of the tunes in `ids` order, X: 1..n, titles kept. Never
+        overwrites: a taken name gets -2, -3… (as render does); the file written."""
+        from core.audio import reserve_paths
+
+        tunes = self._tunes(ids)
+        text = "\n\n".join(_numbered(t.abc, n) for n, t in enumerate(tunes, start=1)) + "\n"
+        out = Path(out).expanduser()
+        path = reserve_paths(
+            out.parent, out.stem if out.suffix else out.name, [out.suffix or ".abc"]
+        )[0]
+        try:
+            path.write_text(text, encoding="utf-8")
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    def export_midi(
+        self, ids: Sequence[int], folder: Path, problems: list[str] | None = None
+    ) -> list[Path]:
+        """A MIDI file per tune in `folder`, named after its title, never overwriting. A tune
+        abc2midi cannot make MIDI of raises LibraryError, or, given `problems`, is noted there
+        and the rest are made."""
+        from core.abc import SoundError
+        from core.audio import render
+
+        made: list[Path] = []
+        for tune in self._tunes(ids):
+            try:
+                done = render(tune.abc, Path(folder).expanduser(), midi=True, wav=False)
+            except SoundError as e:
+                if problems is None:
+                    raise LibraryError(f"#{tune.id} {tune.title}: {e}") from None
+                problems.append(f"#{tune.id} {tune.title}: {e}")
+                continue
+            assert done.midi_path is not None
+            made.append(done.midi_path)
+        return made
+
+    def export_pdf(
+        self, ids: Sequence[int], out: Path, problems: list[str] | None = None
+    ) -> Path | None:
+        """One PDF, a page per tune verovio can engrave (the others noted in `problems`, or
+        LibraryError); never overwrites. None when no tune could be engraved."""
+        from core.audio import reserve_paths
+        from core.score import ScoreError, engrave, to_pdf
+
+        pages: list[str] = []
+        for tune in self._tunes(ids):
+            try:
+                pages.append(engrave(tune.abc).svg)
+            except ScoreError as e:
+                if problems is None:
+                    raise LibraryError(f"#{tune.id} {tune.title}: {e}") from None
+                problems.append(f"#{tune.id} {tune.title}: {e}")
+        if not pages:
+            return None
+        data = to_pdf(pages)
+        out = Path(out).expanduser()
+        path = reserve_paths(
+            out.parent, out.stem if out.suffix else out.name, [out.suffix or ".pdf"]
+        )[0]
+        try:
+            path.write_bytes(data)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    def import_path(self, path: Path) -> ImportReport:
+        """Take an .abc file, or a folder of them, into the tunebook: each tune checked by
+        abc2midi and heard (the verdicts stored), tunes it holds already left out, files and
+        text that are no tune reported. Read through core.corpus's guards (regular files only,
+        size limits, UTF-8)."""
+        path = Path(path).expanduser()
+        if not path.exists():
+            raise LibraryError(f"{path}: no such file or folder")
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".abc")
+            if path.is_dir()
+            else [path]
+        )
+        if not files:
+            raise LibraryError(f"{path}: no .abc files in this folder")
+        if path.is_dir() and sum(f.stat().st_size for f in files) > MAX_CORPUS_BYTES:
+            raise LibraryError(
+                f"{path}: its .abc files hold more than {MAX_CORPUS_BYTES // 1_000_000} MB; "
+                "import a part of the folder"
+            )
+        skipped: list[str] = []
+        texts: list[str] = []
+        for f in files:
+            try:
+                texts += load_corpus(f).tunes
+            except (CorpusError, OSError) as e:
+                if not path.is_dir():
+                    raise LibraryError(str(e)) from None
+                skipped.append(str(e) if isinstance(e, CorpusError) else f"{f}: {e.strerror or e}")
+        with self._read() as db:
+            known = {
+                _music_key(abc)
+                for (abc,) in db.execute("SELECT abc FROM tunes WHERE in_tunebook = 1")
+            }
+        fresh: list[str] = []
+        already = 0
+        for text in texts:
+            key = _music_key(text)
+            if key in known:
+                already += 1
+                continue
+            known.add(key)
+            fresh.append(text.strip("\n") + "\n\n")  # a blank line ends it, as in a file
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # abc2midi per tune
+            verdicts = list(pool.map(judge, fresh))
+        added: list[int] = []
+        invalid = 0
+        for text, verdict in zip(fresh, verdicts, strict=True):
+            if verdict.incomplete:
+                first = text.strip().splitlines()[0][:40]
+                skipped.append(f"{printable(first)!r}…: not a tune ({verdict.incomplete})")
+                continue
+            added.append(self.add(text, source="imported", in_tunebook=True, verdict=verdict))
+            invalid += verdict.check is not None and not verdict.check.valid
+        return ImportReport(tuple(added), already, invalid, tuple(skipped), len(files))

@@ -1,0 +1,443 @@
+"""The tunebook (core/library.py) and `folkgen library`: schema and migration, two writers at
+once, a damaged file, rating / favourites / filter / sort, delete and undo, rename, export and
+import, and the CLI through core.cli.main."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.judge import judge
+from core.library import (
+    LIBRARY_FILE,
+    SCHEMA_V1,
+    SCHEMA_VERSION,
+    Library,
+    LibraryError,
+    filter_rows,
+    model_hash,
+    sort_rows,
+)
+from core.paths import shipped_model_path
+
+ROOT = Path(__file__).parent.parent
+DATA = Path(__file__).parent / "data"
+
+
+def tune(title: str, key: str = "G", metre: str = "4/4", notes: str = "GABc dedB|dedB dedB") -> str:
+    return f"X:1\nT:{title}\nM:{metre}\nL:1/8\nK:{key}\n|:{notes}|c2ec B2dB|c2A2 A2BA:|\n\n"
+
+
+def body(abc: str) -> str:
+    """The tune without its X: line: what export renumbers."""
+    return "\n".join(line for line in abc.strip().splitlines() if not line.startswith("X:"))
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- schema, migration, two writers, damage -------------------------------------------------------
+
+
+def test_a_new_tunebook_in_an_empty_data_folder(folkgen_home: Path) -> None:
+    assert not folkgen_home.exists()
+    with Library.open() as library:
+        assert library.path == folkgen_home / LIBRARY_FILE and library.recovered_from is None
+        tune_id = library.add(tune("First"), in_tunebook=True)
+        assert [r.id for r in library.rows()] == [tune_id] and library.rows(in_tunebook=False) == []
+    db = sqlite3.connect(folkgen_home / LIBRARY_FILE)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"tunes", "files"} <= tables
+
+
+def test_a_version_1_tunebook_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_V1)
+    rows = [
+        (tune("Kept"), "Kept", "4/4", "G major", 4, 1, 1, 0, "AA", "m.pt", "abc", 7, 0.8, 5,
+         "X:", 1000, "generated", 100.0, 4, 1, 1, "/t/kept.abc\n/t/kept.mid"),
+        (tune("Gone"), "Gone", "4/4", "G major", 4, 1, 1, 0, "AA", "", "", None, None, None,
+         "", None, "imported", 101.0, 0, 0, 1, ""),
+        (tune("Later"), "Later", "6/8", "D major", 4, None, 0, 1, "AA", "", "", None, None,
+         None, "", None, "imported", 102.0, 0, 0, 0, "/t/later.abc"),
+    ]  # fmt: skip
+    db.executemany(
+        "INSERT INTO tunes (abc, title, metre, key, bars, valid, bars_right, tonic_ending, form, "
+        "model_name, model_hash, seed, temperature, top_k, prompt, max_chars, source, created, "
+        "rating, favourite, in_tunebook, files) VALUES (" + ", ".join("?" * 22) + ")",
+        rows,
+    )
+    db.execute("DELETE FROM tunes WHERE title = 'Later'")  # id 3 was given out under v1
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+
+    with Library.open(path) as library:
+        kept, gone = library.get(1), library.get(2)
+        assert kept.files == (Path("/t/kept.abc"), Path("/t/kept.mid")) and gone.files == ()
+        assert (kept.title, kept.seed, kept.temperature, kept.top_k, kept.rating) == (
+            "Kept",
+            7,
+            0.8,
+            5,
+            4,
+        )
+        assert kept.valid is True and kept.tonic_ending is False and kept.favourite
+        assert (kept.play_count, kept.notes, kept.grammar) == (0, "", None)
+        assert library.add(tune("New")) == 4  # never 3 again
+        library.played(1)
+        assert library.get(1).play_count == 1
+        library.delete(1)  # its files go with it (foreign key, cascade)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT count(*) FROM files").fetchone()[0] == 0
+    columns = {r[1] for r in db.execute("PRAGMA table_info(tunes)")}
+    assert "files" not in columns and {"play_count", "notes"} <= columns
+
+
+def test_a_newer_schema_is_refused_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite3"
+    sqlite3.connect(path).execute("PRAGMA user_version = 9").connection.commit()
+    with pytest.raises(LibraryError, match="newer folkgen"):
+        Library.open(path)
+    assert path.is_file() and list(tmp_path.glob("*damaged*")) == []
+
+
+WRITER = """
+    import sys, time
+    from pathlib import Path
+    from core.judge import judge
+    from core.library import Library
+    name, go = sys.argv[1], Path(sys.argv[2])
+    text = "X:1\\nT:{}\\nM:4/4\\nL:1/8\\nK:G\\n|:GABc dedB|dedB dedB|c2ec B2dB|c2A2 A2BA:|\\n\\n"
+    verdict = judge(text.format("x"), check=False)
+    library = Library.open()
+    while not go.exists():
+        time.sleep(0.005)
+    ids = []
+    for i in range(200):
+        ids.append(library.add(text.format(f"{name} {i}"), verdict=verdict))
+        time.sleep(0.001)  # an add takes ~0.1 ms: give the other writer its turns
+    print(",".join(map(str, ids)))
+"""
+
+
+def test_two_processes_adding_at_once_lose_none(folkgen_home: Path, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WRITER), name, str(go)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for name in ("app", "cli")
+    ]
+    Library.open().close()  # made before either writer starts
+    holder = sqlite3.connect(folkgen_home / LIBRARY_FILE, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a third writer holds the lock as they start
+    time.sleep(0.5)
+    go.touch()  # both start writing together, and first wait for the holder
+    time.sleep(0.3)
+    holder.execute("COMMIT")
+    holder.close()
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    ids = [set(map(int, out.strip().split(","))) for out, _ in outs]
+    assert len(ids[0]) == len(ids[1]) == 200 and not ids[0] & ids[1]
+    with Library.open() as library:
+        titles = [r.title for r in library.rows(in_tunebook=False)]
+    assert len(titles) == 400
+    assert sorted(titles) == sorted(f"{n} {i}" for n in ("app", "cli") for i in range(200))
+    # Interleaved, not one after the other: each writer's ids are not one unbroken run.
+    assert max(ids[0]) > min(ids[1]) and max(ids[1]) > min(ids[0])
+
+
+@pytest.mark.parametrize("damage", ["not a database", "malformed"])
+def test_a_damaged_file_is_kept_aside_and_a_fresh_one_made(
+    damage: str, tmp_path: Path, folkgen_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = folkgen_home / LIBRARY_FILE
+    folkgen_home.mkdir()
+    if damage == "not a database":
+        bad = b"these are not the bytes of a database\n" * 200
+    else:
+        with Library.open() as library:
+            verdict = judge(tune("x"), check=False)
+            for i in range(300):
+                library.add(tune(f"Reel {i}") * 3, verdict=verdict, in_tunebook=True)
+        good = path.read_bytes()
+        bad = good[: 4096 * 3] + b"\xff" * 4096 + good[4096 * 4 :]  # a page of the table
+    path.write_bytes(bad)
+
+    code, out, err = run(capsys, "library", "list")
+    assert code == 0 and "no tunes in the tunebook" in out
+    [warning] = err.splitlines()
+    aside = next(folkgen_home.glob(f"{LIBRARY_FILE}.damaged-*"))
+    assert warning.startswith("folkgen: warning: the tunebook ") and str(aside) in warning
+    assert damage in warning and "a new, empty tunebook was started" in warning
+    assert aside.read_bytes() == bad  # kept as it was, for a person to look at
+
+    with Library.open() as library:  # the fresh one works, and is not moved again
+        assert library.recovered_from is None
+        tune_id = library.add(tune("After"), in_tunebook=True)
+        assert library.get(tune_id).title == "After"
+    assert len(list(folkgen_home.glob("*damaged*"))) == 1
+
+
+# --- rating, favourites, filter, sort; delete and undo; rename --------------------------------------
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Library:
+    with Library.open(tmp_path / "book.sqlite3") as lib:
+        yield lib  # type: ignore[misc]
+
+
+def fill(library: Library) -> dict[str, int]:
+    specs = [("Morning Dew", "Em", "4/4"), ("Banish Misfortune", "D", "6/8"),
+             ("Cooley's", "Em", "4/4"), ("Athole Highlanders", "A", "6/8")]  # fmt: skip
+    ids = {}
+    for title, key, metre in specs:
+        ids[title] = library.add(tune(title, key, metre), in_tunebook=True, seed=1)
+        time.sleep(0.002)  # distinct creation times
+    library.add(tune("Only In History"))
+    return ids
+
+
+def test_rate_favourite_filter_and_sort(library: Library) -> None:
+    ids = fill(library)
+    library.rate(ids["Cooley's"], 5)
+    library.rate(ids["Banish Misfortune"], 3)
+    library.set_favourite(ids["Banish Misfortune"], True)
+    library.set_favourite(ids["Morning Dew"], True)
+    library.set_favourite(ids["Morning Dew"], False)
+
+    def titles(**kw: object) -> list[str]:
+        return [t.title for t in library.search(**kw)]  # type: ignore[arg-type]
+
+    assert titles(sort="rating")[:2] == ["Cooley's", "Banish Misfortune"]
+    assert titles(sort="title", descending=False) == [
+        "Athole Highlanders", "Banish Misfortune", "Cooley's", "Morning Dew"
+    ]  # fmt: skip
+    assert titles(sort="created") == [
+        "Athole Highlanders", "Cooley's", "Banish Misfortune", "Morning Dew"
+    ]  # fmt: skip
+    assert titles(sort="key", descending=False) == [
+        "Athole Highlanders", "Banish Misfortune", "Cooley's", "Morning Dew"
+    ]  # fmt: skip
+    assert titles(sort="metre", descending=False)[2:] == ["Athole Highlanders", "Banish Misfortune"]
+    assert titles(favourites=True) == ["Banish Misfortune"]
+    assert titles(text="e MINOR") == ["Cooley's", "Morning Dew"]  # key words, any case
+    assert titles(text="6/8 banish") == ["Banish Misfortune"]  # every word must match
+    assert titles(text="dedb") == titles()  # the ABC itself is searched
+    assert titles(in_tunebook=False) == ["Only In History"]
+    # The screen's in-memory path gives what the query gives.
+    rows = library.rows()
+    assert [r.title for r in sort_rows(filter_rows(rows, "e minor"), "title", False)] == [
+        "Cooley's", "Morning Dew"
+    ]  # fmt: skip
+    cooleys = library.get(ids["Cooley's"])
+    assert cooleys.rating == 5 and not cooleys.favourite and cooleys.key == "E minor"
+    library.rate(ids["Cooley's"], 0)
+    assert library.get(ids["Cooley's"]).rating == 0
+    with pytest.raises(LibraryError, match="0 to 5"):
+        library.rate(ids["Cooley's"], 6)
+    with pytest.raises(LibraryError, match="no tune #999"):
+        library.rate(999, 1)
+    with pytest.raises(LibraryError, match="cannot sort by"):
+        library.search(sort="colour")
+
+
+def test_delete_and_undo(library: Library) -> None:
+    ids = fill(library)
+    target = ids["Cooley's"]
+    library.rate(target, 4)
+    library.keep(target, [Path("/t/cooleys.abc"), Path("/t/cooleys.wav")])
+    before = library.get(target)
+    library.delete(target)
+    with pytest.raises(LibraryError, match=f"no tune #{target}"):
+        library.get(target)
+    assert "Cooley's" not in [r.title for r in library.rows()]
+    later = library.add(tune("Made After"), in_tunebook=True)
+    assert later > max(ids.values()) + 1  # ids are never given out twice
+    assert library.undo_delete() == target
+    assert library.get(target) == before  # rating, files, times: all of it
+    assert library.undo_delete() is None
+
+
+def test_rename_rewrites_the_title_line(library: Library) -> None:
+    tune_id = library.add(tune("Old Name"), in_tunebook=True)
+    library.rename(tune_id, "  The New\nName  ")
+    renamed = library.get(tune_id)
+    assert renamed.title == "The New Name"
+    assert renamed.abc.splitlines()[:2] == ["X:1", "T:The New Name"]
+    assert renamed.abc.count("T:") == 1 and "Old Name" not in renamed.abc
+    untitled = library.add("X:7\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|\n\n", in_tunebook=True)
+    assert library.get(untitled).title == "Untitled"
+    library.rename(untitled, "Named At Last")
+    assert library.get(untitled).abc.startswith("X:7\nT:Named At Last\nM:4/4\n")
+    with pytest.raises(LibraryError, match="needs some text"):
+        library.rename(untitled, " \n ")
+
+
+# --- export and import ----------------------------------------------------------------------------
+
+
+def test_export_then_import_gives_the_same_tunes(library: Library, tmp_path: Path) -> None:
+    ids = fill(library)
+    order = [ids["Cooley's"], ids["Morning Dew"], ids["Banish Misfortune"]]
+    out = library.export_abc(order, tmp_path / "book.abc")
+    text = out.read_text(encoding="utf-8")
+    assert [line for line in text.splitlines() if line.startswith("X:")] == ["X:1", "X:2", "X:3"]
+    assert library.export_abc(order, tmp_path / "book.abc") == tmp_path / "book-2.abc"  # kept
+    assert out.read_text(encoding="utf-8") == text
+
+    with Library.open(tmp_path / "other.sqlite3") as other:
+        report = other.import_path(out)
+        assert (len(report.added), report.already, report.invalid, report.skipped) == (3, 0, 0, ())
+        got = [other.get(i) for i in report.added]
+        want = [library.get(i) for i in order]
+        assert [t.title for t in got] == [t.title for t in want]
+        assert [body(t.abc) for t in got] == [body(t.abc) for t in want]
+        assert all(t.source == "imported" and t.in_tunebook and t.valid for t in got)
+        assert [(t.key, t.metre, t.bars, t.form) for t in got] == [
+            (t.key, t.metre, t.bars, t.form) for t in want
+        ]
+        again = other.import_path(out)
+        assert again.added == () and again.already == 3
+
+
+def test_import_of_a_folder_reports_the_bad_file(library: Library, tmp_path: Path) -> None:
+    folder = tmp_path / "tunes"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "mixed.abc").write_bytes((DATA / "tunes.abc").read_bytes())
+    (folder / "latin1.abc").write_bytes("X:1\nT:Caf\xe9\nK:G\nGABc|\n".encode("latin-1"))
+    (folder / "readme.txt").write_text("not an abc file")
+    report = library.import_path(folder)
+    assert report.files == 2 and len(report.added) == 3 and report.invalid == 1
+    [bad_file, keyless] = report.skipped
+    assert "latin1.abc" in bad_file and "not UTF-8" in bad_file
+    assert "no K: (key) line" in keyless
+    titles = {library.get(i).title: library.get(i) for i in report.added}
+    assert set(titles) == {"Good Scale", "Open Chord", "Long Bar"}
+    assert titles["Open Chord"].valid is False and titles["Good Scale"].valid is True
+    with pytest.raises(LibraryError, match="no such file"):
+        library.import_path(tmp_path / "missing.abc")
+    with pytest.raises(LibraryError, match="not UTF-8"):
+        library.import_path(folder / "latin1.abc")
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+
+def test_cli_generate_keeps_history_and_save_keeps_the_tune(
+    capsys: pytest.CaptureFixture[str], folkgen_home: Path, tmp_path: Path
+) -> None:
+    model = shipped_model_path()
+    assert model is not None
+    common = [
+        "generate",
+        "--json",
+        "--model",
+        str(model),
+        "--max-chars",
+        "60",
+        "--temperature",
+        "0.5",
+    ]
+    code, out, _ = run(capsys, *common, "--seed", "11", "--top-k", "7")
+    history = json.loads(out)
+    code, out, _ = run(capsys, *common, "--seed", "12", "--save", str(tmp_path / "kept"))
+    saved = json.loads(out)
+    assert code == 0
+    with Library.open() as library:
+        first, second = library.get(history["tunebook_id"]), library.get(saved["tunebook_id"])
+    assert not first.in_tunebook and second.in_tunebook
+    assert first.abc == history["text"] and second.abc == saved["text"]
+    assert (first.seed, first.temperature, first.top_k, first.max_chars) == (11, 0.5, 7, 60)
+    assert first.model_name == "default.pt" and first.model_hash == model_hash(model)
+    assert len(first.model_hash) == 16 and first.grammar is True and first.prompt == "X:"
+    assert second.files == tuple(Path(p) for p in saved["saved"]) and second.files[0].is_file()
+
+    code, out, _ = run(capsys, "library", "list", "--json")
+    assert [t["id"] for t in json.loads(out)] == [second.id]
+    code, out, _ = run(capsys, "library", "list", "--history", "--json")
+    assert [t["seed"] for t in json.loads(out)] == [11]
+
+
+def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run(capsys, "library", "import", str(DATA / "tunes.abc"))
+    assert code == 0 and "imported 3 tune(s) (1 with abc2midi errors) from 1 file(s)" in out
+    assert err.splitlines() == [
+        "folkgen: skipped: 'X:4'…: not a tune (no K: (key) line, so no tune body)"
+    ]
+    code, out, _ = run(capsys, "library", "list", "--json", "--sort", "title")
+    listed = {t["title"]: t["id"] for t in json.loads(out)}
+    assert list(listed) == ["Good Scale", "Long Bar", "Open Chord"]
+    good = listed["Good Scale"]
+
+    assert run(capsys, "library", "rate", str(good), "4")[:2] == (0, f"#{good} Good Scale: ★★★★·\n")
+    assert run(capsys, "library", "favourite", str(good))[0] == 0
+    code, out, _ = run(capsys, "library", "list", "--favourites")
+    assert code == 0 and "Good Scale" in out and "Long Bar" not in out and "★★★★·  ♥" in out
+    code, out, _ = run(capsys, "library", "list", "--filter", "G MAJOR bar")  # every word
+    assert "Long Bar" in out and "Good Scale" not in out and "1 tune(s)" in out
+    code, out, _ = run(capsys, "library", "show", str(good))
+    assert code == 0 and "CDEF GABc|cBAG FEDC" in out and "abc2midi-clean" in out
+
+    code, out, _ = run(capsys, "library", "export", "--favourites", str(tmp_path / "fav.abc"),
+                       "--midi", str(tmp_path / "midi"))  # fmt: skip
+    assert code == 0 and (tmp_path / "fav.abc").read_text().startswith("X:1\nT:Good Scale\n")
+    assert [p.name for p in (tmp_path / "midi").iterdir()] == ["good-scale.mid"]
+    code, _, err = run(capsys, "library", "export", "--ids", f"{good},999", str(tmp_path / "x.abc"))
+    assert (code, err) == (1, "folkgen: error: no tune #999 in the tunebook\n")
+    assert not (tmp_path / "x.abc").exists()
+
+    code, out, _ = run(capsys, "library", "delete", str(good))
+    assert code == 0 and f"deleted #{good} Good Scale" in out
+    for argv in (["rate", str(good), "3"], ["show", str(good)], ["play", str(good)]):
+        code, out, err = run(capsys, "library", *argv)
+        assert (code, out, err) == (1, "", f"folkgen: error: no tune #{good} in the tunebook\n")
+    code, _, err = run(capsys, "library", "import", str(tmp_path / "nothing"))
+    assert code == 1 and err.count("\n") == 1 and "no such file or folder" in err
+
+
+def test_cli_play_renders_once_and_counts(folkgen_home: Path) -> None:
+    with Library.open() as library:
+        tune_id = library.add(tune("Played"), in_tunebook=True)
+    code = "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "ALSA_CONFIG_PATH": str(DATA / "alsa-null.conf")}
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "library", "play", str(tune_id)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert (
+            proc.returncode == 0
+            and proc.stderr == ""
+            and f"playing #{tune_id} Played" in proc.stdout
+        )
+    with Library.open() as library:
+        played = library.get(tune_id)
+    assert played.play_count == 2
+    assert played.files == (folkgen_home / "tunes" / "played.wav",)  # rendered once, then reused
+    assert list((folkgen_home / "tunes").iterdir()) == [folkgen_home / "tunes" / "played.wav"]
