@@ -30,11 +30,13 @@ from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.help import HelpScreen
+from folkgen_tui.screens.library import LibraryScreen
 from folkgen_tui.screens.models import ModelsScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.state import LoadedModel, TuneRecord
 from folkgen_tui.textual_internals import QuickModeSwitch, build_mode, built_modes
+from folkgen_tui.tunebook import Tunebook
 from folkgen_tui.workers import TrainJob, own_thread
 
 if TYPE_CHECKING:
@@ -114,6 +116,7 @@ class FolkgenApp(QuickModeSwitch):
         "train": TrainScreen,
         "generate": GenerateScreen,
         "models": ModelsScreen,
+        "library": LibraryScreen,
     }
     DEFAULT_MODE = "dataset"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -123,6 +126,7 @@ class FolkgenApp(QuickModeSwitch):
         Binding("t", "switch_mode('train')", "Train", show=False),
         Binding("g", "switch_mode('generate')", "Generate", show=False),
         Binding("m", "switch_mode('models')", "Models", show=False),
+        Binding("l", "switch_mode('library')", "Library", show=False),
         Binding("question_mark,f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit", show=False),
     ]
@@ -153,6 +157,7 @@ class FolkgenApp(QuickModeSwitch):
         self.autoload_model = autoload_model
         self.history: list[TuneRecord] = []
         self.sound = Sound()
+        self.tunebook = Tunebook()  # the database opens on first use, on its own thread
         self.training: TrainJob | None = None  # the train screen's job while one exists
         self.torch_error: str | None = None
         self.torch_seconds = 0.0
@@ -179,6 +184,8 @@ class FolkgenApp(QuickModeSwitch):
         # torch after the first frame: its import takes seconds and holds the interpreter.
         self.call_after_refresh(self._load_torch)
         self.set_interval(0.25, self._watch_playback)
+        self.tunebook.on_open = self._tunebook_opened
+        self.tunebook.on_error = self._tunebook_failed
 
     def on_terminal_lost(self, _: TerminalLost) -> None:
         if not self._terminal_gone:
@@ -468,6 +475,23 @@ class FolkgenApp(QuickModeSwitch):
         if job is not None and job.running:
             job.control.stop()  # the loop saves a checkpoint on its way out
         self.sound.close()
+        self.tunebook.close()
+
+    # --- tunebook ----------------------------------------------------------------------------
+
+    def _tunebook_opened(self, tunebook: Tunebook) -> None:
+        if tunebook.error is not None:
+            self.notify(f"The tunebook cannot be opened, so tunes are not kept: {tunebook.error}",
+                        title="Tunebook", severity="error", timeout=15, markup=False)  # fmt: skip
+        elif tunebook.recovered_from is not None:
+            self.notify(
+                f"The tunebook could not be read: the damaged file is kept as "
+                f"{tunebook.recovered_from} and a new, empty tunebook was started.",
+                title="Tunebook", severity="warning", timeout=15, markup=False,
+            )  # fmt: skip
+
+    def _tunebook_failed(self, error: str) -> None:
+        self.notify(error, title="Tunebook", severity="error", timeout=10, markup=False)
 
     # --- status line -------------------------------------------------------------------------
 
@@ -513,7 +537,8 @@ class FolkgenApp(QuickModeSwitch):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for key, label, mode in (("d", "Dataset", "dataset"), ("t", "Train", "train"),
-                                 ("g", "Generate", "generate"), ("m", "Models", "models")):  # fmt: skip
+                                 ("g", "Generate", "generate"), ("m", "Models", "models"),
+                                 ("l", "Library", "library")):  # fmt: skip
             yield SystemCommand(
                 f"Go to {label}", f"Switch to the {label} screen (key {key})",
                 lambda mode=mode: self.switch_mode(mode),

@@ -72,6 +72,7 @@ class TuneRecord:
     rendered: Rendered | None = None
     notes: list[Note] = field(default_factory=list)
     saved: list[Path] = field(default_factory=list)
+    library_id: int | None = None  # its row in the tunebook (core.library), once stored
 
     @property
     def title(self) -> str:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from folkgen_tui.screens.base import StudioScreen
     from folkgen_tui.sound import Sound
     from folkgen_tui.state import LoadedModel, TuneRecord
+    from folkgen_tui.tunebook import Tunebook
     from folkgen_tui.workers import TrainJob
 
 
@@ -32,6 +33,7 @@ class Studio(Protocol):
     # the session
     history: list[TuneRecord]
     sound: Sound
+    tunebook: Tunebook  # the tunebook database (core.library), on its own thread
     training: TrainJob | None  # the Train screen's job while one exists
     train_status: str
 

@@ -100,7 +100,7 @@ async def test_dataset_screen_shows_the_corpus_and_loads_another(small_corpus_fi
         grid = screen.query_one(VocabGrid)
         assert len(grid.entries) == 83 and sum(n for _, n in grid.entries) == 200_679
 
-        await pilot.press("l")
+        await pilot.press("u")
         table = screen.query_one("#tune-table", DataTable)
         assert table.row_count == 817 and app.focused is table
         await pilot.press("down", "down")
@@ -298,7 +298,7 @@ async def test_no_sound_device_keeps_the_wav_and_says_where(
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.stats is not None, "the corpus")
         notices = record_notices(app)
-        await pilot.press("l", "down", "p")
+        await pilot.press("u", "down", "p")
         await wait_for(pilot, lambda: any(s == "error" for _, s in notices), "the notice", 30)
         (wav,) = (folkgen_home / "tunes").glob("*.wav")  # not the scratch folder, deleted on quit
         assert wav.name == "an-buachaill-dreoite.wav" and wav.stat().st_size > 10_000

@@ -163,7 +163,7 @@ async def test_quit_while_playing_is_prompt_and_stops_the_sound(
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.stats is not None, "the corpus")
         notices = record_notices(app)
-        await pilot.press("l", "down", "p")
+        await pilot.press("u", "down", "p")
         await wait_for(pilot, lambda: app.sound.is_playing, "playback", timeout=30)
         assert not [n for n in notices if n[1] == "error"], notices
         # The tune's piano roll shows under its ABC, its playhead moving.

@@ -46,7 +46,7 @@ async def test_v_shows_the_score_on_the_dataset_tune_list(
     app = FolkgenApp(autoload_model=False, theme="gruvbox")
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_ready(pilot)
-        await pilot.press("l")
+        await pilot.press("u")
         screen = app.screen
         score = screen.query_one("#tune-score", ScoreView)
         text = screen.query_one("#tune-abc", AbcView)
@@ -118,7 +118,7 @@ async def test_a_graphics_terminal_gets_a_real_image_a_cell_per_column(
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_ready(pilot)
-        await pilot.press("l", "v")
+        await pilot.press("u", "v")
         score = app.screen.query_one("#tune-score", ScoreView)
         await drawn(pilot, score, 0, "the score")
         image = image_of(score)

@@ -72,7 +72,7 @@ def test_dataset_summary_wide(snap_compare: SnapCompare, snapshot_home: Path) ->
 def test_dataset_tunes(snap_compare: SnapCompare, snapshot_home: Path) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await wait_ready(pilot)
-        await pilot.press("l", "down", "down")
+        await pilot.press("u", "down", "down")
         await settle(pilot)
 
     assert snap_compare(make_app(), run_before=run_before)
@@ -102,7 +102,7 @@ def test_score_view(snap_compare: SnapCompare, snapshot_home: Path) -> None:
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await wait_ready(pilot)
-        await pilot.press("l", "v")
+        await pilot.press("u", "v")
         score = pilot.app.screen.query_one("#tune-score", ScoreView)
         await wait_for(pilot, lambda: score.engraved and score.up_to_date, "the score")
         await settle(pilot)

@@ -40,9 +40,9 @@ class DatasetScreen(StudioScreen):
         Binding(
             "v", "show_tab('vocabulary')", "Vocabulary", tooltip="Every character with its count"
         ),  # fmt: skip
-        # On the Tunes tab `v` is the score's: the tab's own key (s, l) and a click reach the rest.
+        # On the Tunes tab `v` is the score's: the tab's own key (s, u) and a click reach the rest.
         Binding("v", "toggle_score", "Score", tooltip="Show the tune as sheet music (again: ABC)"),
-        Binding("l", "show_tab('tunes')", "Tunes", tooltip="The list of tunes, each shown as ABC"),
+        Binding("u", "show_tab('tunes')", "Tunes", tooltip="The list of tunes, each shown as ABC"),
         Binding("p", "play", "Play/Stop", tooltip="Play the selected tune (again: stop)"),
     ]
 
@@ -192,7 +192,7 @@ class DatasetScreen(StudioScreen):
     def action_play(self) -> None:
         tune = self.selected_tune()
         if tune is None:
-            self.notify("Open the Tunes tab (l) and pick a tune first.", severity="warning")
+            self.notify("Open the Tunes tab (u) and pick a tune first.", severity="warning")
             return
         row = self.query_one("#tune-table", DataTable).cursor_row
         self.studio.toggle_play(tune, header(tune, "T") or "tune", key=f"{CORPUS_KEY}{row}")

@@ -1,4 +1,4 @@
-"""Small modal dialogs: ask for a file or folder path."""
+"""Small modal dialogs: ask for a file or folder path, a yes or no, a line of text."""
 
 from __future__ import annotations
 
@@ -77,6 +77,72 @@ class PathDialog(ModalScreen[str | None]):
         event.stop()
         value = event.value.strip()
         self.dismiss(value or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Asks a yes/no question; dismisses with True on y or enter, False on n or escape."""
+
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    ConfirmDialog > Vertical {
+        width: 60; max-width: 95%; height: auto;
+        border: round $error; background: $surface; padding: 0 1;
+    }
+    ConfirmDialog .hint { color: $text-muted; }
+    """
+
+    def __init__(self, title: str, question: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.title_text
+            yield Label(self.question, markup=False)
+            yield Static("y or enter: yes · n or escape: no", classes="hint", markup=False)
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class TextDialog(ModalScreen[str | None]):
+    """Asks for one line of text; dismisses with it (stripped), or None on escape."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    TextDialog { align: center middle; }
+    TextDialog > Vertical {
+        width: 70; max-width: 95%; height: auto;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    TextDialog Label { width: 1fr; margin-bottom: 1; }
+    TextDialog .hint { color: $text-muted; }
+    """
+
+    def __init__(self, title: str, hint: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.hint = hint
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = self.title_text
+            yield Label(self.hint, markup=False)
+            yield Input(self.value, id="text-input")
+            yield Static("enter keeps it, escape cancels", classes="hint", markup=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -33,6 +33,7 @@ from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, stream_tu
 
 if TYPE_CHECKING:
     from core.judge import Judgement
+    from core.library import LibraryTune
     from core.novelty import NoveltyIndex
     from core.sample import SampleOptions
 
@@ -106,6 +107,7 @@ class GenerateScreen(StudioScreen):
         self.stream_chars = 0
         self.stream_chunks = 0  # messages the current tune arrived in
         self.shown: TuneRecord | None = None  # the tune in the view (None while streaming)
+        self.opening: Path | None = None  # the model a tunebook tune waits for, to generate
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="gen-controls"):
@@ -185,6 +187,11 @@ class GenerateScreen(StudioScreen):
         if self.shown is None and not self.streaming:
             self._show_intro()
         self._show_status()
+        path = self.studio.model.path if self.studio.model is not None else None
+        waiting = self.opening
+        if waiting is not None and path is not None and path.resolve() == waiting.resolve():
+            self.opening = None
+            self._generate(None)  # the tunebook tune's seed is in the field
 
     def torch_changed(self) -> None:
         if self.shown is None and not self.streaming:
@@ -390,6 +397,7 @@ class GenerateScreen(StudioScreen):
             seconds=message.seconds,
         )
         studio.history.append(record)
+        studio.tunebook.remember(record, studio.model.path if studio.model else None)
         self.shown = record
         view = self.query_one("#gen-abc", AbcView)
         view.follow = False
@@ -523,6 +531,27 @@ class GenerateScreen(StudioScreen):
             waiting = "the score appears when the tune is complete" if self.streaming else ""
             score.show(self.shown.text if self.shown else "", waiting or "generate a tune first")
 
+    # --- a tunebook tune again ---------------------------------------------------------------
+
+    def open_tune_settings(self, tune: LibraryTune, model_path: Path) -> None:
+        """Generate a tunebook tune again: its prompt, seed and settings with the model that
+        made it (loaded first when another is in use), so the same text comes back."""
+        fields = {
+            "prompt": text_to_prompt(tune.prompt),
+            "temperature": repr(tune.temperature if tune.temperature is not None else 1.0),
+            "top-k": str(tune.top_k) if tune.top_k else "",
+            "seed": str(tune.seed) if tune.seed is not None else "",
+            "max-chars": str(tune.max_chars or 1000),
+        }
+        for id_, value in fields.items():
+            self.query_one(f"#{id_}", Input).value = value
+        current = self.studio.model.path if self.studio.model is not None else None
+        if current is not None and current.resolve() == model_path.resolve():
+            self._generate(None)
+        else:
+            self.opening = model_path
+            self.studio.load_model(model_path, "chosen")
+
     # --- temperature -------------------------------------------------------------------------
 
     def action_temperature(self, direction: int) -> None:
@@ -603,6 +632,7 @@ class GenerateScreen(StudioScreen):
             return
         if self.shown is not None:
             self.shown.saved = message.paths
+            self.studio.tunebook.keep(self.shown, message.paths)  # saved: kept in the tunebook
         names = ", ".join(p.name for p in message.paths)
         folder = message.paths[0].parent if message.paths else ""
         if message.warning:

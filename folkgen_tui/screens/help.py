@@ -16,7 +16,7 @@ from textual.widgets import Static
 from folkgen_tui.screens.base import StudioScreen
 
 GLOBAL_KEYS = (
-    ("d / t / g / m", "Go to Dataset, Train, Generate or Models"),
+    ("d / t / g / m / l", "Go to Dataset, Train, Generate, Models or Library"),
     ("? / F1", "This help"),
     ("ctrl+p", "Command palette: every action, and the theme switcher"),
     ("tab / shift+tab", "Move between fields and lists"),
@@ -26,7 +26,7 @@ GLOBAL_KEYS = (
 
 
 def key_names(key: str) -> str:
-    names = {"question_mark": "?", "plus": "+", "minus": "-", "equals_sign": "=",
+    names = {"question_mark": "?", "plus": "+", "minus": "-", "equals_sign": "=", "slash": "/",
              "space": "space", "enter": "enter", "escape": "escape"}  # fmt: skip
     return " / ".join(names.get(k.strip(), k.strip()) for k in key.split(","))
 
@@ -63,7 +63,7 @@ class HelpScreen(ModalScreen[None]):
                 continue
             screen = cls
             rows = [
-                (key_names(b.key), b.tooltip or b.description)
+                (b.key_display or key_names(b.key), b.tooltip or b.description)
                 for b in screen.BINDINGS
                 if isinstance(b, Binding) and b.description
             ]

@@ -14,6 +14,7 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
     ("t", "Train", "train"),
     ("g", "Generate", "generate"),
     ("m", "Models", "models"),
+    ("l", "Library", "library"),
 )
 
 
@@ -36,8 +37,9 @@ class NavKey(Static):
 
 
 class NavBar(Horizontal):
-    """Docked at the bottom, above the footer: d Dataset, t Train, g Generate, m Models, ? Help,
-    then the studio's state (torch loading, training progress, the model in use)."""
+    """Docked at the bottom, above the footer: d Dataset, t Train, g Generate, m Models,
+    l Library, ? Help, then the studio's state (torch loading, training progress, the model in
+    use)."""
 
     DEFAULT_CSS = """
     NavBar {

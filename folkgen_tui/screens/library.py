@@ -1,0 +1,519 @@
+"""Library: the tunebook (core.library) as a table to sort, filter, play, rate, keep favourites,
+see as a score, open again in Generate (the same tune comes back), rename, delete and export.
+
+The rows live in memory (core.library.TuneRow, light); sorting and filtering are list work on
+the UI thread (milliseconds for 10,000 tunes), and the table draws only the rows in view. Every
+database call runs on the tunebook's own thread (folkgen_tui.tunebook)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Static
+
+from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.screens.dialogs import ConfirmDialog, TextDialog
+from folkgen_tui.widgets import AbcView
+from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.widgets.score_view import ScoreView
+from folkgen_tui.widgets.tune_table import TuneHighlighted, TuneTable, stars
+
+if TYPE_CHECKING:
+    from core.library import Library, LibraryTune, TuneRow
+    from folkgen_tui.tunebook import Tunebook
+
+LIBRARY_KEY = "library-"  # what the app plays from here is keyed library-<id>
+
+# The sort key cycles through these: (shown as, core.library's sort, descending).
+SORTS: tuple[tuple[str, str, bool], ...] = (
+    ("date", "created", True),
+    ("rating", "rating", True),
+    ("title", "title", False),
+    ("key", "key", False),
+    ("metre", "metre", False),
+)
+
+
+def sort_rows(rows: Sequence[TuneRow], sort: str) -> list[TuneRow]:
+    from core.library import sort_rows as core_sort  # the CLI's order, ties and all
+
+    _, by, descending = next(s for s in SORTS if s[0] == sort)
+    return core_sort(rows, by, descending)
+
+
+def filter_rows(rows: Sequence[TuneRow], text: str) -> list[TuneRow]:
+    from core.library import filter_rows as core_filter  # what `library list --filter` keeps
+
+    return core_filter(rows, text)
+
+
+class LibraryScreen(StudioScreen):
+    MODE = "library"
+    TITLE_TEXT = "Library"
+    HELP = (
+        "The tunebook: tunes you saved on Generate (s) or imported (folkgen library import). "
+        "Sort, filter as you type, play, rate, keep favourites, see the score, open a tune again "
+        "in Generate with its model, seed and settings, rename, delete (u undoes) and export. "
+        "Every tune generated in the app is also kept in the session history."
+    )
+    BINDINGS = [
+        Binding("p", "play", "Play", tooltip="Play the tune with its piano roll (again: stop)"),
+        Binding(
+            "enter,o",
+            "open",
+            "Open",
+            tooltip="Open in Generate: the same model, seed and settings make the same tune again",
+        ),  # fmt: skip
+        Binding("slash", "filter", "Filter", tooltip="Filter as you type (title, key, metre, ABC)"),
+        Binding("escape", "clear_filter", "Clear", tooltip="Clear the filter"),
+        Binding("s", "sort", "Sort", tooltip="Sort by date, rating, title, key or metre, in turn"),
+        Binding(
+            "1",
+            "rate(1)",
+            "Rate",
+            key_display="1-5",
+            tooltip="Rate the tune 1 to 5 stars (keys 1-5; 0 clears the rating)",
+        ),  # fmt: skip
+        Binding("2", "rate(2)", "", show=False),
+        Binding("3", "rate(3)", "", show=False),
+        Binding("4", "rate(4)", "", show=False),
+        Binding("5", "rate(5)", "", show=False),
+        Binding("0", "rate(0)", "", show=False),
+        Binding("f", "favourite", "Fav", tooltip="Mark the tune a favourite (again: unmark)"),
+        Binding("space", "mark", "Mark", tooltip="Select the tune for export (again: unselect)"),
+        Binding("v", "toggle_score", "Score", tooltip="Show the tune as sheet music (again: ABC)"),
+        Binding("e", "rename", "Title", tooltip="Edit the tune's title"),
+        Binding("x,delete", "delete", "Delete", tooltip="Delete the tune (asks first)"),
+        Binding("u", "undo", "Undo", tooltip="Bring back the last deleted tune"),
+        Binding(
+            "E",
+            "export",
+            "Export",
+            tooltip="Export the selected tunes (else the favourites) "
+            "to one .abc file in the tunes folder",
+        ),  # fmt: skip
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.all_rows: list[TuneRow] = []  # the tunebook, in the current sort
+        self.shown_rows: list[TuneRow] = []  # after the filter
+        self.sort = "date"
+        self.filter_text = ""
+        self.marked: set[int] = set()
+        self.loaded = False
+        self.loading = False
+        self.load_seconds = 0.0  # the last rows() query (for the bench)
+        self.tune: LibraryTune | None = None  # the tune under the cursor, read in full
+        self._details: dict[int, LibraryTune] = {}
+
+    @property
+    def tunebook(self) -> Tunebook:
+        return self.studio.tunebook
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="lib-main"):
+            with Vertical(id="lib-list"):
+                yield Input(placeholder="filter: title, key, metre, ABC…", compact=True,
+                            id="lib-filter")  # fmt: skip
+                yield TuneTable(id="lib-table")
+            with Vertical(id="lib-side"):
+                yield Static("", id="lib-badge", markup=False)
+                yield AbcView(id="lib-abc", placeholder="")
+                yield ScoreView(id="lib-score")
+                yield PianoRoll(id="lib-roll")
+        yield Static("", id="lib-status", markup=False)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#lib-filter").display = False
+        self.query_one("#lib-side").border_title = "Tune"
+        self.query_one("#lib-roll", PianoRoll).stop_along()
+        self.query_one("#lib-score").display = False
+        table = self.query_one(TuneTable)
+        table.empty_text = "opening the tunebook…"
+        table.focus()
+        self.reload()
+
+    @on(events.ScreenResume)
+    def reload_on_resume(self, event: events.ScreenResume) -> None:
+        if self.loaded:
+            self.reload()  # tunes saved on Generate or by the CLI meanwhile
+
+    # --- loading -----------------------------------------------------------------------------
+
+    def reload(self, keep_id: int | None = None) -> None:
+        if self.loading:
+            return
+        self.loading = True
+        started = time.perf_counter()
+        keep = keep_id if keep_id is not None else self._current_id()
+
+        def done(rows: list[TuneRow]) -> None:
+            self.loading = False
+            self.load_seconds = time.perf_counter() - started
+            self.set_rows(rows, keep)
+
+        def failed(error: str) -> None:
+            self.loading = False
+            self.query_one(TuneTable).empty_text = f"no tunebook: {error}"
+            self.query_one(TuneTable).refresh()
+            self._show_status()
+
+        self.tunebook.call(lambda library: library.rows(), done, failed)
+
+    def set_rows(self, rows: list[TuneRow], keep_id: int | None = None) -> None:
+        self.loaded = True
+        self._details.clear()
+        present = {r.id for r in rows}
+        self.marked &= present
+        self.all_rows = sort_rows(rows, self.sort)
+        table = self.query_one(TuneTable)
+        table.empty_text = "no tunes yet: save one on Generate (s), or folkgen library import"
+        self._refilter(keep_id)
+
+    def _refilter(self, keep_id: int | None = None, narrower: bool = False) -> None:
+        source = self.shown_rows if narrower else self.all_rows
+        self.shown_rows = filter_rows(source, self.filter_text)
+        table = self.query_one(TuneTable)
+        if self.filter_text and not self.shown_rows:
+            table.empty_text = "no tune matches the filter (escape clears it)"
+        table.set_rows(self.shown_rows, keep_id if keep_id is not None else self._current_id())
+        self._show_status()
+
+    def _current_id(self) -> int | None:
+        row = self.query_one(TuneTable).current
+        return row.id if row is not None else None
+
+    def _current(self) -> TuneRow | None:
+        return cast("TuneRow | None", self.query_one(TuneTable).current)
+
+    # --- the tune under the cursor -----------------------------------------------------------
+
+    @on(TuneHighlighted)
+    def row_highlighted(self, event: TuneHighlighted) -> None:
+        row = event.row
+        if row is None:
+            self._show_tune(None)
+            return
+        cached = self._details.get(row.id)
+        if cached is not None:
+            self._show_tune(cached)
+            return
+        wanted = row.id
+
+        def done(tune: LibraryTune) -> None:
+            self._details[tune.id] = tune
+            if self._current_id() == wanted:
+                self._show_tune(tune)
+
+        self.tunebook.call(lambda library: library.get(wanted), done, lambda _: None)
+
+    def _show_tune(self, tune: LibraryTune | None) -> None:
+        self.tune = tune
+        badge = self.query_one("#lib-badge", Static)
+        view = self.query_one("#lib-abc", AbcView)
+        if tune is None:
+            badge.update("")
+            view.set_text("")
+        else:
+            badge.update(describe(tune))
+            if view.text != tune.abc:
+                view.set_text(tune.abc)
+        self._update_score()
+        self.playback_changed()
+
+    # --- sorting and filtering ---------------------------------------------------------------
+
+    def action_sort(self) -> None:
+        names = [name for name, _, _ in SORTS]
+        self.sort = names[(names.index(self.sort) + 1) % len(names)]
+        self.all_rows = sort_rows(self.all_rows, self.sort)
+        self._refilter()
+        self.notify(f"Sorted by {self.sort}.", timeout=2)
+
+    def action_filter(self) -> None:
+        field = self.query_one("#lib-filter", Input)
+        field.display = True
+        field.focus()
+
+    def action_clear_filter(self) -> None:
+        field = self.query_one("#lib-filter", Input)
+        field.display = False
+        self.query_one(TuneTable).focus()
+        if field.value:
+            field.value = ""  # Input.Changed refilters
+
+    @on(Input.Changed, "#lib-filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        old, new = self.filter_text, event.value
+        self.filter_text = new
+        # A longer filter keeps a subset of what shows: search only that.
+        narrower = (
+            bool(old)
+            and new.lower().startswith(old.lower())
+            and len(new.split()) == len(old.split())
+        )
+        self._refilter(narrower=narrower)
+        self.refresh_bindings()
+
+    @on(Input.Submitted, "#lib-filter")
+    def filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one(TuneTable).focus()  # the filter stays; the keys are commands again
+        if not self.filter_text:
+            self.query_one("#lib-filter").display = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return bool(self.filter_text) or self.typing()
+        if action in ("play", "open", "rate", "favourite", "mark", "rename", "delete"):
+            return True if self._current() is not None else None
+        return True
+
+    # --- rating, favourites, marks -----------------------------------------------------------
+
+    def _replace_row(self, row: TuneRow) -> None:
+        for rows in (self.all_rows, self.shown_rows):
+            for i, old in enumerate(rows):
+                if old.id == row.id:
+                    rows[i] = row
+                    break
+        self.query_one(TuneTable).update_row(row)
+        self._details.pop(row.id, None)
+
+    def action_rate(self, stars_: int) -> None:
+        row = self._current()
+        if row is None:
+            return
+        self._replace_row(dataclasses.replace(row, rating=stars_))
+        tune_id = row.id
+        self.tunebook.call(lambda library: library.rate(tune_id, stars_), self._refresh_tune)
+
+    def action_favourite(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        on_ = not row.favourite
+        self._replace_row(dataclasses.replace(row, favourite=on_))
+        tune_id = row.id
+        self.tunebook.call(lambda library: library.set_favourite(tune_id, on_), self._refresh_tune)
+
+    def _refresh_tune(self, _: object = None) -> None:
+        row = self._current()
+        if row is not None:
+            self.row_highlighted(TuneHighlighted(self.query_one(TuneTable), row))
+
+    def action_mark(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        self.marked ^= {row.id}
+        table = self.query_one(TuneTable)
+        table.marked = self.marked
+        table.update_row(row)
+        table.cursor += 1
+        self._show_status()
+
+    # --- playing and the score ---------------------------------------------------------------
+
+    def action_play(self) -> None:
+        tune = self.tune
+        if tune is None:
+            self.notify("Pick a tune first (it is still being read).", severity="warning")
+            return
+        self.studio.toggle_play(tune.abc, tune.title, key=f"{LIBRARY_KEY}{tune.id}")
+        tune_id = tune.id
+        self.tunebook.call(lambda library: library.played(tune_id), lambda _: None)
+
+    def playback_changed(self) -> None:
+        roll = self.query_one("#lib-roll", PianoRoll)
+        sound = self.studio.sound
+        playing = sound.now_playing
+        mine = self.tune is not None and playing is not None and (
+            playing.key == f"{LIBRARY_KEY}{self.tune.id}"
+        )  # fmt: skip
+        if playing is not None and mine and sound.is_playing:
+            roll.play_along(playing.notes, playing.duration_seconds, lambda: sound.position_seconds)
+        else:
+            roll.stop_along()
+
+    def action_toggle_score(self) -> None:
+        score = self.query_one("#lib-score", ScoreView)
+        text = self.query_one("#lib-abc", AbcView)
+        score.display = not score.display
+        text.display = not score.display
+        self._update_score()
+
+    def _update_score(self) -> None:
+        score = self.query_one("#lib-score", ScoreView)
+        if score.display:
+            score.show(self.tune.abc if self.tune else "", "pick a tune")
+
+    # --- open in Generate --------------------------------------------------------------------
+
+    def action_open(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        tune_id = row.id
+        tunebook = self.tunebook
+
+        def find(library: Library) -> tuple[LibraryTune, Path | None, str]:
+            tune = library.get(tune_id)
+            path, problem = find_model(tunebook, tune.model_name, tune.model_hash)
+            return tune, path, problem
+
+        def found(result: tuple[LibraryTune, Path | None, str]) -> None:
+            tune, path, problem = result
+            if tune.seed is None or tune.source != "generated":
+                self.notify(f"{tune.title} was not generated here: no model and seed to make it "
+                            "again.", severity="warning", markup=False)  # fmt: skip
+                return
+            if path is None:
+                self.notify(problem, title="Cannot open in Generate", severity="error",
+                            markup=False)  # fmt: skip
+                return
+            if problem:
+                self.notify(problem, severity="warning", timeout=8, markup=False)
+            self.call_later(self._open_in_generate, tune, path)
+
+        self.tunebook.call(find, found)
+
+    async def _open_in_generate(self, tune: LibraryTune, path: Path) -> None:
+        from folkgen_tui.screens.generate import GenerateScreen
+
+        await self.app.switch_mode("generate")
+        screen = self.app.screen
+        if isinstance(screen, GenerateScreen):
+            screen.open_tune_settings(tune, path)
+
+    # --- title, delete, undo -----------------------------------------------------------------
+
+    def action_rename(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        tune_id = row.id
+
+        def done(title: str | None) -> None:
+            if title and title != row.title:
+                self.tunebook.call(lambda library: library.rename(tune_id, title),
+                                   lambda _: self.reload(tune_id))  # fmt: skip
+
+        self.app.push_screen(TextDialog("Title", "The tune's title (its T: line):", row.title),
+                             done)  # fmt: skip
+
+    def action_delete(self) -> None:
+        row = self._current()
+        if row is None:
+            return
+        tune_id = row.id
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            table = self.query_one(TuneTable)
+            index = table.cursor
+            self.all_rows = [r for r in self.all_rows if r.id != tune_id]
+            self.shown_rows = [r for r in self.shown_rows if r.id != tune_id]
+            self.marked.discard(tune_id)
+            rows = self.shown_rows
+            table.set_rows(rows, rows[min(index, len(rows) - 1)].id if rows else None)
+            self._show_status()
+            self.tunebook.call(lambda library: library.delete(tune_id), lambda _: self.notify(
+                f"Deleted {row.title} (u brings it back).", markup=False))  # fmt: skip
+
+        self.app.push_screen(ConfirmDialog("Delete", f"Delete {row.title} from the tunebook?"),
+                             done)  # fmt: skip
+
+    def action_undo(self) -> None:
+        def done(tune_id: int | None) -> None:
+            if tune_id is None:
+                self.notify("Nothing to undo: no tune was deleted.", severity="warning")
+                return
+            self.notify("The tune is back.")
+            self.loading = False
+            self.reload(tune_id)
+
+        self.tunebook.call(lambda library: library.undo_delete(), done)
+
+    # --- export ------------------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        ids = [r.id for r in self.all_rows if r.id in self.marked]
+        what = "selected"
+        if not ids:
+            ids = [r.id for r in self.all_rows if r.favourite]
+            what = "favourite"
+        if not ids:
+            self.notify("Nothing to export: select tunes (space) or mark favourites (f) first.",
+                        severity="warning")  # fmt: skip
+            return
+
+        def export(library: Library) -> Path:
+            from core.paths import output_dir
+
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            return library.export_abc(ids, output_dir() / f"tunebook-{stamp}.abc")
+
+        count = len(ids)
+        self.tunebook.call(export, lambda path: self.notify(
+            f"Exported {count} {what} tune(s) to {path}", markup=False))  # fmt: skip
+
+    # --- status line -------------------------------------------------------------------------
+
+    def _show_status(self) -> None:
+        total, shown = len(self.all_rows), len(self.shown_rows)
+        parts = [f"{total:,} tunes" if shown == total else f"{shown:,} of {total:,} tunes"]
+        parts.append(f"sorted by {self.sort}")
+        if self.filter_text:
+            parts.append(f"filter “{self.filter_text}”")
+        if self.marked:
+            parts.append(f"{len(self.marked)} selected")
+        self.query_one("#lib-status", Static).update(" · ".join(parts))
+
+
+def describe(tune: LibraryTune) -> str:
+    """The badge over the ABC: where the tune came from and how it sounds."""
+    parts = [tune.title, stars(tune.rating)]
+    if tune.source == "generated":
+        top_k = f"top-k {tune.top_k}" if tune.top_k else "top-k off"
+        temperature = f"T {tune.temperature:g}" if tune.temperature is not None else "T ?"
+        parts.append(f"{tune.model_name or '?'} · seed {tune.seed} · {temperature} · {top_k}")
+    else:
+        parts.append("imported")
+    music = " · ".join(p for p in (f"{tune.bars} bars" if tune.bars else "", tune.form) if p)
+    if music:
+        parts.append(music)
+    if tune.play_count:
+        parts.append(f"played {tune.play_count}×")
+    return "\n".join((" · ".join(parts[:2]), " · ".join(parts[2:])))
+
+
+def find_model(tunebook: Tunebook, name: str, content_hash: str) -> tuple[Path | None, str]:
+    """The checkpoint that made a tune: by name in the checkpoints folder, else the shipped
+    default model, checked by content hash. (path, "") when found; (path, warning) when only a
+    file of that name with other contents is there; (None, why) when none. Tunebook thread."""
+    from core.paths import checkpoints_dir, shipped_model_path
+
+    named = checkpoints_dir() / name if name else None
+    candidates = [p for p in (named, shipped_model_path()) if p is not None and p.is_file()]
+    for path in candidates:
+        if content_hash and tunebook.model_hash(path) == content_hash:
+            return path, ""
+    if named is not None and named.is_file():
+        return named, (f"{name} has changed since the tune was made (its contents differ): "
+                       "the tune may come out different.")  # fmt: skip
+    return None, (
+        f"the model {name or '(unknown)'} that made this tune is neither in the "
+        f"checkpoints folder ({checkpoints_dir()}) nor the shipped default model."
+    )

@@ -1,0 +1,150 @@
+"""The app's one connection to the tunebook database (core.library), kept on its own thread.
+
+The database is opened lazily, on first use, on that thread: the first frame never waits for
+sqlite, and every call goes through the same thread in order (a tune's `add` always lands
+before the `keep` that follows it), whatever thread rules the connection has. Results come
+back to the UI thread through the event loop, without blocking either side."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from core.library import Library
+    from folkgen_tui.state import TuneRecord
+
+T = TypeVar("T")
+
+
+class Tunebook:
+    """`call(job, done, failed)`: `job(library)` runs on the tunebook's thread; `done(result)` or
+    `failed(message)` then runs on the UI thread. `opened(library)` runs (on the UI thread)
+    once the database is open, with what it had to recover from."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path  # None: core.library's place in the data folder
+        self.error: str | None = None  # why it could not be opened at all
+        self.recovered_from: Path | None = None
+        self.version = 0  # bumped by every change the app makes (screens reload on a new one)
+        self._library: Library | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._hashes: dict[tuple[str, int, int], str] = {}
+        self.on_open: Callable[[Tunebook], None] | None = None  # set by the app
+        self.on_error: Callable[[str], None] | None = None  # for calls given no `failed`
+        self._reported = ""  # the last error reported through on_error (said once, not per tune)
+
+    def call(
+        self,
+        job: Callable[[Library], T],
+        done: Callable[[T], None] | None = None,
+        failed: Callable[[str], None] | None = None,
+        *,
+        changes: bool = False,
+    ) -> None:
+        loop = asyncio.get_running_loop()  # the UI's: call() is made on the UI thread
+        context = contextvars.copy_context()  # the app's context, for notify() in callbacks
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="folkgen-tunebook")
+
+        def back(fn: Callable[..., None], *args: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the app has closed its loop
+                loop.call_soon_threadsafe(fn, *args, context=context)
+
+        def run() -> None:
+            first = self._library is None and self.error is None
+            try:
+                library = self._open()
+                result = job(library)
+            except Exception as e:  # LibraryError, sqlite3 and OS errors: a sentence, no trace
+                message = message_of(e)
+                if failed is not None:
+                    back(failed, message)
+                elif self.on_error is not None and message != self._reported:
+                    self._reported = message
+                    back(self.on_error, message)
+                return
+            finally:
+                if first and self.on_open is not None:
+                    back(self.on_open, self)
+            if changes:
+                self.version += 1
+            if done is not None:
+                back(done, result)
+
+        self._executor.submit(run)
+
+    def _open(self) -> Library:
+        if self._library is None:
+            if self.error is not None:
+                raise RuntimeError(self.error)
+            from core.library import Library
+
+            try:
+                self._library = Library.open(self.path)
+            except Exception as e:
+                self.error = message_of(e)
+                raise
+            self.recovered_from = self._library.recovered_from
+        return self._library
+
+    def model_hash(self, path: Path) -> str:
+        """The checkpoint's content hash, once per file version (tunebook thread only)."""
+        from core.library import model_hash
+
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key not in self._hashes:
+            self._hashes[key] = model_hash(path)
+        return self._hashes[key]
+
+    def remember(self, record: TuneRecord, model_path: Path | None) -> None:
+        """A tune generated in the app goes into the session history, with what made it
+        (`record.library_id` is set on this thread, so a later `keep` always finds it)."""
+
+        def add(library: Library) -> int:
+            digest = self.model_hash(model_path) if model_path and model_path.is_file() else ""
+            record.library_id = library.add(
+                record.text, model_name=record.model_label, model_hash=digest, seed=record.seed,
+                temperature=record.temperature, top_k=record.top_k, prompt=record.prompt,
+                max_chars=record.max_chars,
+            )  # fmt: skip
+            return record.library_id
+
+        self.call(add, changes=True)
+
+    def keep(self, record: TuneRecord, files: list[Path]) -> None:
+        """Saving a tune keeps it in the tunebook, with its saved files."""
+
+        def keep(library: Library) -> None:
+            if record.library_id is None:  # its history entry failed: nothing to keep yet
+                raise RuntimeError(f"{record.title} is not in the tunebook's history")
+            library.keep(record.library_id, files)
+
+        self.call(keep, changes=True)
+
+    def close(self, wait: bool = True) -> None:
+        """Close the database on its thread and end the thread (when the app ends)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+
+        def close() -> None:
+            if self._library is not None:
+                with contextlib.suppress(Exception):
+                    self._library.close()
+                self._library = None
+
+        executor.submit(close)
+        executor.shutdown(wait=wait)
+
+
+def message_of(error: BaseException) -> str:
+    if type(error).__module__ == "sqlite3":  # sqlite3 not imported here: the first frame
+        return f"the tunebook database failed: {error}"
+    return str(error) or type(error).__name__

@@ -1,0 +1,213 @@
+"""The tunebook's table: draws only the rows in view, over an in-memory list of light rows.
+
+Textual's DataTable builds and measures every row it is given: for 10,000 tunes that is most of
+a second to fill and again for each filter keystroke (bench/library_screen.py). This one keeps
+the rows as they are and formats the few that show, so filling it costs nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class Row(Protocol):
+    """What the table shows of a tune (core.library.TuneRow has these)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def metre(self) -> str: ...
+    @property
+    def bars(self) -> int: ...
+    @property
+    def form(self) -> str: ...
+    @property
+    def rating(self) -> int: ...
+    @property
+    def favourite(self) -> bool: ...
+    @property
+    def created(self) -> float: ...
+
+
+# (heading, width); the title takes what the others leave.
+COLUMNS: tuple[tuple[str, int], ...] = (
+    (" ", 1), ("♥", 1), ("Title", 0), ("Key", 9), ("M", 5), ("Bars", 4), ("Form", 6),
+    ("Rating", 5), ("Created", 10),
+)  # fmt: skip
+MIN_TITLE = 12
+
+
+def stars(rating: int) -> str:
+    return "★" * rating + "☆" * (5 - rating) if rating else "·"
+
+
+def fit(text: str, width: int, right: bool = False) -> str:
+    if len(text) > width:
+        return text[: width - 1] + "…" if width > 1 else text[:width]
+    return text.rjust(width) if right else text.ljust(width)
+
+
+def cells(row: Row, marked: bool = False) -> tuple[str, ...]:
+    created = time.strftime("%Y-%m-%d", time.localtime(row.created))
+    return (
+        "✓" if marked else " ", "♥" if row.favourite else " ", row.title or "untitled", row.key, row.metre,
+        str(row.bars) if row.bars else "", row.form, stars(row.rating), created,
+    )  # fmt: skip
+
+
+@dataclass
+class TuneHighlighted(Message):
+    """The cursor is on another row (None: the table is empty)."""
+
+    table: TuneTable
+    row: Row | None
+
+
+class TuneTable(ScrollView, can_focus=True):
+    """A header line and one line per row; the cursor row is highlighted and kept in view."""
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "move(-1000000000)", "First", show=False),
+        Binding("end", "move(1000000000)", "Last", show=False),
+    ]
+    COMPONENT_CLASSES = {
+        "tune-table--header", "tune-table--cursor", "tune-table--favourite",
+        "tune-table--rating", "tune-table--muted",
+    }  # fmt: skip
+    DEFAULT_CSS = """
+    TuneTable { height: 1fr; overflow-x: hidden; }
+    TuneTable > .tune-table--header { text-style: bold; color: $text-accent; }
+    TuneTable > .tune-table--cursor { background: $block-cursor-blurred-background; }
+    TuneTable:focus > .tune-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+    }
+    TuneTable > .tune-table--favourite { color: $error; }
+    TuneTable > .tune-table--rating { color: $warning; }
+    TuneTable > .tune-table--muted { color: $text-muted; }
+    """
+
+    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: Sequence[Row] = ()
+        self.empty_text = ""
+        self.marked: set[int] = set()  # ids selected (for export)
+
+    # --- data ----------------------------------------------------------------------------------
+
+    def set_rows(self, rows: Sequence[Row], keep_id: int | None = None) -> None:
+        """Show `rows`; the cursor stays on the tune `keep_id` when it is among them."""
+        self.rows = rows
+        index = 0
+        if keep_id is not None:
+            index = next((i for i, r in enumerate(rows) if r.id == keep_id), 0)
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        self.cursor = index  # posts TuneHighlighted, scrolls to it
+        self.refresh()
+
+    def update_row(self, row: Row) -> None:
+        """A row changed in place (rating, favourite, title): redraw it."""
+        for i, old in enumerate(self.rows):
+            if old.id == row.id:
+                if isinstance(self.rows, list):
+                    self.rows[i] = row
+                self.refresh_line(i + 1)
+                return
+
+    @property
+    def current(self) -> Row | None:
+        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+
+    def validate_cursor(self, value: int) -> int:
+        return max(0, min(value, len(self.rows) - 1))
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        self.refresh_line(old + 1)
+        self.refresh_line(new + 1)
+        self._scroll_to_cursor()
+        self.post_message(TuneHighlighted(self, self.current))
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)  # less the header
+        top = round(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + visible:
+            self.scroll_to(y=self.cursor - visible + 1, animate=False, immediate=True)
+
+    # --- keys and mouse ------------------------------------------------------------------------
+
+    def action_move(self, step: int) -> None:
+        self.cursor = self.cursor + step
+
+    def action_page(self, direction: int) -> None:
+        self.cursor = self.cursor + direction * max(1, self.scrollable_content_region.height - 2)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y >= 1:
+            self.cursor = round(self.scroll_y) + event.y - 1
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.virtual_size = Size(event.size.width, len(self.rows) + 1)
+        self._scroll_to_cursor()
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    def widths(self, width: int) -> list[int]:
+        fixed = sum(w for _, w in COLUMNS) + len(COLUMNS) - 1  # one space between columns
+        title = max(MIN_TITLE, width - fixed)
+        return [w or title for _, w in COLUMNS]
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            header = self.get_component_rich_style("tune-table--header")
+            widths = self.widths(width)
+            line = " ".join(fit(h, w) for (h, _), w in zip(COLUMNS, widths, strict=True))
+            return Strip([Segment(fit(line, width), base + header)]).crop(0, width)
+        index = round(self.scroll_y) + y - 1
+        if not 0 <= index < len(self.rows):
+            if index == 0 and self.empty_text:
+                muted = self.get_component_rich_style("tune-table--muted")
+                return Strip([Segment(fit(self.empty_text, width), base + muted)])
+            return Strip.blank(width, base)
+        row = self.rows[index]
+        style = base
+        if index == self.cursor:
+            style = base + self.get_component_rich_style("tune-table--cursor")
+        segments: list[Segment] = []
+        accents = {
+            0: self.get_component_rich_style("tune-table--rating"),
+            1: self.get_component_rich_style("tune-table--favourite"),
+            7: self.get_component_rich_style("tune-table--rating"),
+        }
+        right = {5}
+        texts = cells(row, row.id in self.marked)
+        for i, (text, w) in enumerate(zip(texts, self.widths(width), strict=True)):
+            if i:
+                segments.append(Segment(" ", style))
+            cell_style = style + Style(color=accents[i].color) if i in accents else style
+            segments.append(Segment(fit(text, w, i in right), cell_style))
+        return Strip(segments).crop(0, width).extend_cell_length(width, style)

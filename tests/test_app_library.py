@@ -1,0 +1,198 @@
+"""The Library screen (l) driven by keys: a tune generated in the app with a small model from
+the checkpoints folder goes into the session history, saving keeps it in the tunebook, and the screen lists,
+rates, marks favourites, filters, sorts, plays, renames, deletes (undo), exports and opens it again
+in Generate, where the same text comes back. A damaged database is set aside with a notice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Static
+
+from core.corpus import load_corpus
+from core.library import LIBRARY_FILE, Library, LibraryError
+from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.generate import GenerateScreen
+from folkgen_tui.screens.help import HelpScreen
+from folkgen_tui.screens.library import LibraryScreen
+from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.widgets.tune_table import TuneTable
+from tests.app_helpers import (
+    make_checkpoint,
+    plain_text,
+    play_in_real_time,
+    record_notices,
+    type_into,
+    wait_for,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.asyncio
+SIZE = (110, 32)
+
+
+def seed_tunebook(home: Path, count: int) -> list[int]:
+    """The corpus's first tunes in the tunebook, as `folkgen library import` would keep them."""
+    tunes = load_corpus().tunes[:count]
+    with Library.open(home / LIBRARY_FILE) as library:
+        return [library.add(t, source="imported", in_tunebook=True) for t in tunes]
+
+
+def stored(home: Path, tune_id: int) -> object:
+    """The tune as the database holds it now (a second connection, as the CLI would open)."""
+    with Library.open(home / LIBRARY_FILE) as library:
+        try:
+            return library.get(tune_id)
+        except LibraryError:
+            return None
+
+
+async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_home: Path) -> None:
+    model = make_checkpoint(folkgen_home / "checkpoints" / "tiny.pt")  # found again by name
+    play_in_real_time(monkeypatch)
+    corpus_ids = seed_tunebook(folkgen_home, 3)
+    app = FolkgenApp(model_path=model, theme="gruvbox")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        notices = record_notices(app)
+
+        # Generate one tune: it lands in the history, and s keeps it in the tunebook.
+        await pilot.press("g")
+        generate = app.screen
+        assert isinstance(generate, GenerateScreen)
+        await type_into(pilot, "#seed", "7")
+        await type_into(pilot, "#max-chars", "300")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: generate.shown is not None, "the tune")
+        record = generate.shown
+        assert record is not None
+        await wait_for(pilot, lambda: record.library_id is not None, "the history entry")
+        tune_id = record.library_id
+        assert tune_id is not None
+        history = stored(folkgen_home, tune_id)
+        assert history is not None and not history.in_tunebook  # type: ignore[attr-defined]
+        assert history.abc == record.text and history.seed == 7  # type: ignore[attr-defined]
+        assert history.model_name == "tiny.pt"  # type: ignore[attr-defined]
+        await pilot.press("s")
+        await wait_for(pilot, lambda: getattr(stored(folkgen_home, tune_id), "in_tunebook", False),
+                       "the tune kept", timeout=30)  # fmt: skip
+        kept = stored(folkgen_home, tune_id)
+        assert {p.suffix for p in kept.files} >= {".abc", ".mid", ".wav"}  # type: ignore[attr-defined]
+
+        # The Library lists the four tunes, newest (the generated one) first.
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, LibraryScreen)
+        table = screen.query_one(TuneTable)
+        await wait_for(pilot, lambda: len(table.rows) == 4, "the tunebook's rows")
+        assert app.focused is table and table.rows[0].id == tune_id
+        await pilot.press("home")
+        assert table.current is not None and table.current.id == tune_id
+        await wait_for(pilot, lambda: screen.tune is not None, "the tune's text")
+        assert screen.tune is not None and screen.tune.abc == record.text
+
+        # Rate, favourite: at once on screen, and in the database.
+        await pilot.press("4", "f")
+        assert table.current.rating == 4 and table.current.favourite
+        await wait_for(pilot, lambda: getattr(stored(folkgen_home, tune_id), "favourite", False),
+                       "the favourite stored")  # fmt: skip
+        assert stored(folkgen_home, tune_id).rating == 4  # type: ignore[attr-defined]
+        await pilot.press("down", "2", "down", "0")
+        assert [r.rating for r in table.rows] == [4, 2, 0, 0]
+
+        # Sort: date -> rating (the 4-star tune first, then the 2-star one) -> title.
+        await pilot.press("s")
+        assert screen.sort == "rating"
+        assert [r.rating for r in table.rows][:2] == [4, 2]
+        await pilot.press("s")
+        titles = [r.title for r in table.rows]
+        assert screen.sort == "title" and titles == sorted(titles, key=str.casefold)
+
+        # Filter as you type; escape clears it.
+        target = next(r for r in table.rows if r.id == corpus_ids[1])
+        word = target.title.split()[0].lower()
+        await pilot.press("slash", *word)
+        assert screen.query_one("#lib-filter", Input).value == word
+        assert table.rows and all(word in r.search_text for r in table.rows)  # type: ignore[attr-defined]
+        assert len(table.rows) < 4 and target in table.rows
+        await pilot.press("escape")
+        assert len(table.rows) == 4 and app.focused is table
+
+        # Play: the piano roll runs under the ABC; p again stops.
+        table.cursor = next(i for i, r in enumerate(table.rows) if r.id == tune_id)
+        await wait_for(pilot, lambda: screen.tune is not None and screen.tune.id == tune_id, "tune")
+        await pilot.press("p")
+        roll = screen.query_one("#lib-roll", PianoRoll)
+        await wait_for(pilot, lambda: roll.display and roll.notes, "the piano roll", timeout=30)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not roll.display, "the roll stopped")
+
+        # Rename: the title and the T: line of the stored ABC.
+        await pilot.press("e")
+        await pilot.pause()
+        field = app.screen.query_one("#text-input", Input)
+        field.value = ""
+        await pilot.press(*"Seed Seven", "enter")
+        await wait_for(pilot, lambda: any(r.title == "Seed Seven" for r in table.rows), "rename")
+        assert "T:Seed Seven" in stored(folkgen_home, tune_id).abc  # type: ignore[attr-defined]
+
+        # Delete asks; u brings the tune back.
+        victim = corpus_ids[2]
+        table.cursor = next(i for i, r in enumerate(table.rows) if r.id == victim)
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: stored(folkgen_home, victim) is None, "the delete")
+        assert len(table.rows) == 3 and victim not in [r.id for r in table.rows]
+        await pilot.press("u")
+        await wait_for(pilot, lambda: len(table.rows) == 4, "the undo")
+        assert stored(folkgen_home, victim) is not None
+
+        # Export the favourites: one .abc in the tunes folder, named in a notice.
+        await pilot.press("E")
+        await wait_for(pilot, lambda: any("Exported" in m for m, _ in notices), "the export")
+        (exported,) = (folkgen_home / "tunes").glob("tunebook-*.abc")
+        assert exported.name in next(m for m, _ in notices if "Exported" in m)
+        assert "T:Seed Seven" in exported.read_text(encoding="utf-8")
+
+        # Open in Generate: the same model, seed and settings give back the identical text.
+        table.cursor = next(i for i, r in enumerate(table.rows) if r.id == tune_id)
+        before = len(app.history)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.history) == before + 1, "the tune again")
+        assert app.screen is generate
+        again = app.history[-1]
+        assert again.seed == 7 and again.text == record.text
+        assert not [n for n in notices if n[1] == "error"], notices
+
+
+async def test_damaged_tunebook_is_set_aside_and_help_lists_the_keys(folkgen_home: Path) -> None:
+    folkgen_home.mkdir(parents=True, exist_ok=True)
+    (folkgen_home / LIBRARY_FILE).write_bytes(b"this is no database " * 100)
+    app = FolkgenApp(autoload_model=False, theme="gruvbox")
+    async with app.run_test(size=SIZE) as pilot:
+        notices = record_notices(app)
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, LibraryScreen)
+        await wait_for(pilot, lambda: screen.loaded, "the (fresh) tunebook")
+        assert screen.query_one(TuneTable).rows == []
+        aside = app.tunebook.recovered_from
+        assert aside is not None and aside.exists() and aside != folkgen_home / LIBRARY_FILE
+        assert aside.read_bytes().startswith(b"this is no database")
+        await wait_for(pilot, lambda: any(str(aside) in m for m, _ in notices), "the notice")
+
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = plain_text(app.screen.query_one("#help-text", Static).content, width=88)
+        lines = [line.rstrip() for line in text.splitlines()]
+        library = "\n".join(lines[lines.index("Library") :])
+        for key, words in (("1-5", "Rate"), ("f", "favourite"), ("/", "Filter"), ("s", "Sort"),
+                           ("enter / o", "Open in Generate"), ("x / delete", "Delete"),
+                           ("u", "Bring back"), ("E", "Export"), ("v", "sheet music"),
+                           ("p", "Play"), ("e", "title")):  # fmt: skip
+            assert any(line.lstrip().startswith(key) and words in line
+                       for line in library.splitlines()), (key, library)  # fmt: skip
+        dataset = "\n".join(lines[lines.index("Dataset") : lines.index("Train")])
+        assert any(line.startswith("u ") and "tunes" in line for line in dataset.splitlines())
