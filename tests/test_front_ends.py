@@ -1,0 +1,104 @@
+"""One engine, two front ends: the same model, seed and settings through `folkgen generate` and
+through the app's Generate screen give the same tune and the same verdicts (abc2midi's, the
+musical one, the closest tune of the model's training corpus), and a seed either one prints
+brings back the same tune in the other."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Static
+
+from core.cli import main
+from core.judge import Judgement
+from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.generate import GenerateScreen, TuneChecked
+from folkgen_tui.state import TuneRecord
+from tests.app_helpers import type_into, wait_for, wait_ready
+
+SETTINGS = {"temperature": "0.8", "top-k": "20", "max-chars": "700"}
+# The Dataset screen shows another corpus: near-copies must still be judged against the model's.
+OTHER_CORPUS = """X:1
+T:Probe Reel
+M:4/4
+L:1/8
+K:D
+|:DFAd fdAF|GBdg fdAF|DFAd fdAF|GEFD E2D2:|
+
+X:2
+T:Probe Jig
+M:6/8
+L:1/8
+K:G
+|:GAB cBA|BGE D3|GAB cBA|BGG G3:|
+"""
+
+
+def cli_tune(capsys: pytest.CaptureFixture[str], model: Path, seed: int | None) -> dict[str, Any]:
+    args = ["generate", "--model", str(model), "--json"]
+    args += [a for name, value in SETTINGS.items() for a in (f"--{name}", value)]
+    args += ["--seed", str(seed)] if seed is not None else []
+    assert main(args) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    result: dict[str, Any] = json.loads(line)
+    return result
+
+
+def assert_same(record: TuneRecord, judged: Judgement, cli: dict[str, Any]) -> None:
+    assert record.text == cli["text"] and record.seed == cli["seed"]
+    assert record.check is not None and record.valid == cli["valid"]
+    assert [str(m) for m in record.check.errors] == cli["errors"]
+    assert record.music == cli["music"]["verdict"] and record.music
+    closest = judged.closest
+    assert closest is not None, "the app compared with no corpus"
+    assert (closest.title, round(closest.similarity, 3)) == (
+        cli["closest"]["title"], cli["closest"]["similarity"],
+    )  # fmt: skip
+    assert bool(record.novelty) == cli["near_copy"] and record.novelty == judged.near_copy
+
+
+@pytest.mark.asyncio
+async def test_the_cli_and_the_app_give_the_same_tune_and_verdicts(
+    tiny_checkpoint: Path,  # trained on the default corpus, found here by what it is
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    corpus = tmp_path / "other.abc"
+    corpus.write_text(OTHER_CORPUS, encoding="utf-8")
+    judged: dict[int, Judgement] = {}
+    on_checked = GenerateScreen.on_tune_checked
+
+    def record_judgement(screen: GenerateScreen, message: TuneChecked) -> None:
+        judged[message.number] = message.judgement
+        on_checked(screen, message)
+
+    monkeypatch.setattr(GenerateScreen, "on_tune_checked", record_judgement)
+
+    from_cli = cli_tune(capsys, tiny_checkpoint, None)  # the CLI draws the seed and prints it
+    app = FolkgenApp(corpus, model_path=tiny_checkpoint)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_ready(pilot, model=True)
+        assert app.corpus is not None and len(app.corpus.tunes) == 2  # the Dataset corpus
+        await pilot.press("g")
+        screen = app.screen
+        assert isinstance(screen, GenerateScreen)
+        for field, value in SETTINGS.items():
+            await type_into(pilot, f"#{field}", value)
+        await type_into(pilot, "#seed", str(from_cli["seed"]))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: 1 in judged, "the first tune's verdict")
+        assert_same(app.history[0], judged[1], from_cli)
+
+        await pilot.press("n")  # a fresh seed drawn by the app, shown on the status line
+        await wait_for(pilot, lambda: 2 in judged, "the second tune's verdict")
+        status = str(screen.query_one("#gen-status", Static).content)
+        shown = re.search(r"#2 seed (\d+)", status)
+        assert shown is not None, status
+        second = app.history[1]
+        assert int(shown.group(1)) == second.seed and second.seed != from_cli["seed"]
+    assert_same(second, judged[2], cli_tune(capsys, tiny_checkpoint, second.seed))
