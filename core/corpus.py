@@ -90,16 +90,39 @@ class Vocabulary:
 
     def encode(self, text: str) -> np.ndarray:
         """Text -> int64 indices, vectorised (no Python loop per character)."""
+        return self.encode_compact(text).astype(np.int64)
+
+    @property
+    def id_dtype(self) -> type[np.unsignedinteger]:
+        """The smallest unsigned type that holds every index and one spare (a 'no such
+        character' mark): one byte a character for a vocabulary under 256."""
+        return np.uint8 if len(self.chars) <= 255 else np.uint16  # MAX_VOCAB is 4096
+
+    def encode_compact(self, text: str) -> np.ndarray:
+        """Text -> indices of `id_dtype` in one vectorised pass: ASCII text (ABC almost always)
+        is read as its bytes through a 128-entry table; other text through its code points."""
+        dtype = self.id_dtype
         if not text:
-            return np.zeros(0, dtype=np.int64)
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        table = np.array([ord(c) for c in self.chars], dtype=np.uint32)
-        idx = np.searchsorted(table, codes)
-        idx_clipped = np.minimum(idx, len(table) - 1)
-        bad = table[idx_clipped] != codes
+            return np.zeros(0, dtype=dtype)
+        missing = np.iinfo(dtype).max
+        if text.isascii():  # a flag CPython keeps: no scan
+            table = np.full(128, missing, dtype=dtype)
+            for i, c in enumerate(self.chars):
+                if ord(c) < 128:
+                    table[ord(c)] = i
+            ids = table[np.frombuffer(text.encode("ascii"), dtype=np.uint8)]
+            bad = ids == missing
+            if bad.any():
+                codes = np.unique(np.frombuffer(text.encode("ascii"), dtype=np.uint8)[bad])
+                raise UnknownCharacters(chr(int(c)) for c in codes)
+            return ids
+        codes32 = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        points = np.array([ord(c) for c in self.chars], dtype=np.uint32)
+        idx = np.searchsorted(points, codes32)
+        bad = points[np.minimum(idx, len(points) - 1)] != codes32
         if bad.any():
-            raise UnknownCharacters(chr(int(c)) for c in np.unique(codes[bad]))
-        return idx.astype(np.int64)
+            raise UnknownCharacters(chr(int(c)) for c in np.unique(codes32[bad]))
+        return idx.astype(dtype)
 
     def decode(self, ids: Iterable[int]) -> str:
         chars = self.chars
@@ -150,10 +173,13 @@ class Corpus:
             return info["sha256"] == self.sha256
         return self.name == DEFAULT_CORPUS_NAME and info.get("name") == DEFAULT_CORPUS_NAME
 
-    def split(self, val_fraction: float = 0.1, vocab: Vocabulary | None = None) -> Split:
+    def split(
+        self, val_fraction: float = 0.1, vocab: Vocabulary | None = None, compact: bool = False
+    ) -> Split:
         """Deterministic by-tune split: a tune's side depends only on its text, so duplicates
         (the seed's search yields some tunes twice) always land on the same side. Encoded with
-        `vocab` (default: the corpus's own), which must hold every character."""
+        `vocab` (default: the corpus's own), which must hold every character; as int64, or
+        `compact`: the vocabulary's `id_dtype` (a byte a character, what training holds)."""
         vocab = vocab or self.vocab
         threshold = int(val_fraction * 1000)
         train: list[str] = []
@@ -163,11 +189,12 @@ class Corpus:
             (val if h < threshold else train).append(tune)
         if not val or not train:  # tiny corpora: hold out the last tune
             train, val = self.tunes[:-1] or self.tunes, self.tunes[-1:]
+        encode = vocab.encode_compact if compact else vocab.encode
         return Split(
             train_tunes=train,
             val_tunes=val,
-            train_ids=vocab.encode(TUNE_SEPARATOR.join(train)),
-            val_ids=vocab.encode(TUNE_SEPARATOR.join(val)),
+            train_ids=encode(TUNE_SEPARATOR.join(train)),
+            val_ids=encode(TUNE_SEPARATOR.join(val)),
         )
 
 

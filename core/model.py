@@ -35,11 +35,17 @@ class CharLSTM(nn.Module):
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """auto: a CUDA GPU, else Apple's GPU (MPS), else the CPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for, but no CUDA GPU is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' was asked for, but Apple's GPU (MPS) is not available")
     try:
         return torch.device(name)
     except RuntimeError:
-        raise ValueError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or mps") from None

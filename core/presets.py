@@ -25,7 +25,7 @@ MAX_TRANSPOSE = 6  # scale steps up and down; 7 would be the same tune an octave
 MAX_SEED = 2**63 - 1
 SCHEDULES = ("constant", "cosine")
 BATCHINGS = ("random", "sequential")
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d{1,2})?")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 
 
 class ConfigError(ValueError):
@@ -163,7 +163,7 @@ class TrainConfig(_Config):
         _whole("seed", self.seed, 0, MAX_SEED)
         if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
             raise ConfigError(
-                f"device must be auto, cpu, cuda or cuda:N, not {_shown(self.device)}"
+                f"device must be auto, cpu, cuda, cuda:N or mps, not {_shown(self.device)}"
             )
         _whole("threads", self.threads, 0, MAX_THREADS)
 

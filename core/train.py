@@ -4,25 +4,33 @@ stop from another thread. Progress goes to a plain callback as `TrainEvent`s."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.batches import SequentialBatches, get_batch
+from core import distributed
+from core.batches import SequentialBatches, get_batch, random_starts
 from core.checkpoint import Checkpoint, CheckpointError, check_destination, save_checkpoint
 from core.corpus import TUNE_SEPARATOR, Corpus, Vocabulary
+from core.distributed import Ranks
 from core.model import CharLSTM, State, pick_device
 from core.presets import ModelConfig, TrainConfig
-from core.threads import ThreadPolicy
+from core.threads import ThreadPolicy, all_cores
 
 LN2 = math.log(2.0)
+# On a GPU, steps between reads of the loss and, under torchrun, between the ranks' agreements
+# on stopping and the clock: each read waits for the GPU to finish its queued work.
+GPU_SYNC_EVERY = 16
 
 
 class TrainError(ValueError):
@@ -178,6 +186,7 @@ def train(
     on_event: Callable[[TrainEvent], None] | None = None,
     control: TrainControl | None = None,
     allow_new_vocab: bool = False,
+    ranks: Ranks | None = None,
 ) -> TrainResult:
     """Train (or resume) a model on `corpus`; returns when done, stopped, or out of time.
     Resuming on a corpus with other characters is refused unless `allow_new_vocab`. The recipe
@@ -186,14 +195,23 @@ def train(
     count is chosen by `ThreadPolicy` and restored afterwards.
 
     A checkpoint that cannot be written mid-run is a warning (the state is still in memory);
-    drivers check the destination before starting with `check_training_destination`."""
+    drivers check the destination before starting with `check_training_destination`.
+
+    Under torchrun (`ranks` from core.distributed.from_env) every rank calls this: the model is
+    wrapped in DistributedDataParallel, rank 0 alone evaluates, reports and saves."""
     before = torch.get_num_threads()
+    ranks = ranks or Ranks()
+    started = False
     try:
-        return _train(
+        trainer = Trainer(
             corpus, model_config, cfg, checkpoint_path=checkpoint_path, resume=resume,
-            on_event=on_event, control=control, allow_new_vocab=allow_new_vocab,
+            on_event=on_event, control=control, allow_new_vocab=allow_new_vocab, ranks=ranks,
         )  # fmt: skip
+        started = distributed.start(ranks, trainer.device)
+        return trainer.run()
     finally:
+        if started:
+            distributed.stop()
         torch.set_num_threads(before)
 
 
@@ -210,249 +228,427 @@ def import_optimizer_modules() -> None:
     optimizer.step()
 
 
-def _train(
-    corpus: Corpus,
-    model_config: ModelConfig,
-    cfg: TrainConfig,
-    *,
-    checkpoint_path: str | Path | None,
-    resume: Checkpoint | None,
-    on_event: Callable[[TrainEvent], None] | None,
-    control: TrainControl | None,
-    allow_new_vocab: bool,
-) -> TrainResult:
-    cfg.validate()
-    threads = ThreadPolicy(cfg.threads)  # measures other processes from now until the loop
-    control = control or TrainControl()
-    emit = on_event or (lambda e: None)
-    device = pick_device(cfg.device)
-    vocab = corpus.vocab
-    new_vocab = False
-    if resume is not None:
-        if cfg.minutes is None and cfg.steps <= resume.step:
-            raise TrainError(
-                f"the checkpoint is already at step {resume.step}, and {cfg.steps} steps were "
-                f"asked for: ask for more than {resume.step} steps to continue it"
-            )
-        model_config = resume.model_config
-        unknown = resume.vocab.unknown(corpus.text)
-        if not unknown:  # the model knows every character (a subset corpus): keep its vocabulary
-            vocab = resume.vocab
-        elif allow_new_vocab:
-            new_vocab = True
-        else:
-            shown = "".join(sorted(unknown))
-            raise TrainError(
-                "the checkpoint was trained on a different vocabulary than this corpus "
-                f"(new characters: {shown!r}); train a new model, or carry this one over to the "
-                "corpus's characters (folkgen train --new-vocab)"
-            )
-    split = corpus.split(vocab=vocab)
-    model_config = replace(model_config, vocab_size=len(vocab))
-    model_config.validate()  # before a model of that size is built
-    train_ids = split.train_ids
-    if cfg.transpose:  # more keys, same music: the validation tunes stay as they are
-        from core.transpose import augment
+def _on_cpu(value: Any) -> Any:
+    """Tensors in nested dicts and lists moved to host memory: a checkpoint written on a GPU
+    loads anywhere (the optimizer's moments live where the weights trained)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_on_cpu(v) for v in value]
+    return value
 
-        shifts = [s for s in range(-cfg.transpose, cfg.transpose + 1) if s]
-        extra = augment(split.train_tunes, shifts, set(vocab.chars))
-        train_ids = vocab.encode(TUNE_SEPARATOR.join(split.train_tunes + extra))
-    if len(train_ids) <= cfg.seq_length + 1:
-        raise TrainError(
-            f"the corpus is too small ({len(train_ids)} training characters) "
-            f"for sequences of {cfg.seq_length}"
+
+class Trainer:
+    """One training run, in the same loop for a process on a CPU, on a GPU and for each rank of
+    a torchrun: `run` repeats `step`, with `evaluate` and `save` every so many steps."""
+
+    def __init__(
+        self,
+        corpus: Corpus,
+        model_config: ModelConfig,
+        cfg: TrainConfig,
+        *,
+        checkpoint_path: str | Path | None = None,
+        resume: Checkpoint | None = None,
+        on_event: Callable[[TrainEvent], None] | None = None,
+        control: TrainControl | None = None,
+        allow_new_vocab: bool = False,
+        ranks: Ranks | None = None,
+    ) -> None:
+        cfg.validate()
+        self.ranks = ranks = ranks or Ranks()
+        # Ranks on one machine share its cores: a fixed share each, never a core between two.
+        requested = cfg.threads or (
+            distributed.threads_per_rank(all_cores(), ranks) if ranks.enabled else 0
         )
+        self.threads = ThreadPolicy(requested)  # measures other processes from now until the loop
+        self.control = control or TrainControl()
+        self.on_event = on_event if ranks.master else None
+        self.cfg = cfg
+        self.device = pick_device(distributed.device_for(cfg.device, ranks))
+        self.on_gpu = self.device.type != "cpu"
+        vocab = corpus.vocab
+        new_vocab = False
+        if resume is not None:
+            if cfg.minutes is None and cfg.steps <= resume.step:
+                raise TrainError(
+                    f"the checkpoint is already at step {resume.step}, and {cfg.steps} steps "
+                    f"were asked for: ask for more than {resume.step} steps to continue it"
+                )
+            model_config = resume.model_config
+            unknown = resume.vocab.unknown(corpus.text)
+            if not unknown:  # the model knows every character (a subset corpus): keep its vocab
+                vocab = resume.vocab
+            elif allow_new_vocab:
+                new_vocab = True
+            else:
+                shown = "".join(sorted(unknown))
+                raise TrainError(
+                    "the checkpoint was trained on a different vocabulary than this corpus "
+                    f"(new characters: {shown!r}); train a new model, or carry this one over to "
+                    "the corpus's characters (folkgen train --new-vocab)"
+                )
+        self.vocab = vocab
+        self.split = split = corpus.split(vocab=vocab, compact=True)
+        self.model_config = model_config = replace(model_config, vocab_size=len(vocab))
+        model_config.validate()  # before a model of that size is built
+        train_ids = split.train_ids
+        if cfg.transpose:  # more keys, same music: the validation tunes stay as they are
+            from core.transpose import augment
 
-    torch.manual_seed(cfg.seed)
-    model = CharLSTM(model_config).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
-    )
-    step = 0
-    best_val: float | None = None
-    elapsed_before = 0.0
-    if resume is not None:
-        if new_vocab:  # the optimizer's moments have the old shapes: they start afresh
-            model.load_state_dict(
-                carry_vocabulary(resume.model_state, resume.vocab, vocab, model.state_dict())
+            shifts = [s for s in range(-cfg.transpose, cfg.transpose + 1) if s]
+            extra = augment(split.train_tunes, shifts, set(vocab.chars))
+            train_ids = vocab.encode_compact(TUNE_SEPARATOR.join(split.train_tunes + extra))
+        if len(train_ids) <= cfg.seq_length + 1:
+            raise TrainError(
+                f"the corpus is too small ({len(train_ids)} training characters) "
+                f"for sequences of {cfg.seq_length}"
             )
-        else:
-            model.load_state_dict(resume.model_state)
-            if resume.optimizer_state:
-                optimizer.load_state_dict(resume.optimizer_state)
-        step = resume.step
-        best_val = resume.metrics.get("best_val_bpc")
-        elapsed_before = resume.metrics.get("elapsed_s") or 0.0
-    model.train()
 
-    path = Path(checkpoint_path) if checkpoint_path else None
-    best_path = best_path_for(path) if path else None
-    rng = np.random.default_rng([cfg.seed, step])
-    sequential = (
-        SequentialBatches(train_ids, cfg.seq_length, cfg.batch_size, offset=step)
-        if cfg.batching == "sequential"
-        else None
-    )
-    state: State | None = None
-    budget = cfg.minutes * 60 if cfg.minutes is not None else None
-    total_steps = None if budget else cfg.steps
-    chars_per_step = cfg.seq_length * cfg.batch_size
-    start_step = step
-    import_optimizer_modules()
-    t0 = time.perf_counter()
-    paused_for = 0.0
-    loss_value = smooth = float("nan")
-    smooth_acc, smooth_w = 0.0, 0.0
-    val_bpc: float | None = None
-    last_ckpt: Path | None = None
-    corpus_info = corpus.identity()
+        torch.manual_seed(cfg.seed)
+        self.model = model = CharLSTM(model_config).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
+        self.step_count = 0
+        self.best_val: float | None = None
+        self.elapsed_before = 0.0
+        if resume is not None:
+            if new_vocab:  # the optimizer's moments have the old shapes: they start afresh
+                model.load_state_dict(
+                    carry_vocabulary(resume.model_state, resume.vocab, vocab, model.state_dict())
+                )
+            else:
+                model.load_state_dict(resume.model_state)
+                if resume.optimizer_state:
+                    self.optimizer.load_state_dict(resume.optimizer_state)
+            self.step_count = resume.step
+            self.best_val = resume.metrics.get("best_val_bpc")
+            self.elapsed_before = resume.metrics.get("elapsed_s") or 0.0
+        model.train()
+        self.net: torch.nn.Module = model
+        if ranks.enabled:
+            # Same first weights everywhere (DDP also copies rank 0's), then each rank its own
+            # dropout masks and windows: no two ranks train on the same batch.
+            torch.manual_seed(cfg.seed + ranks.rank)
+        self.path = Path(checkpoint_path) if checkpoint_path else None
+        self.best_path = best_path_for(self.path) if self.path else None
+        self.corpus_info = corpus.identity()
+        self._batches_for(train_ids)
+        self._precision()
+        # The run's own state, set afresh by `run`.
+        self.budget: float | None = cfg.minutes * 60 if cfg.minutes is not None else None
+        self.total_steps: int | None = None if self.budget else cfg.steps
+        self.chars_per_step = cfg.seq_length * cfg.batch_size
+        self.start_step = self.step_count
+        self.loss_value = self.smooth = float("nan")
+        self.smooth_acc, self.smooth_w = 0.0, 0.0
+        self.loss_sum: torch.Tensor | None = None  # GPU: the losses since the last read
+        self.loss_count = 0
+        self.val_bpc: float | None = None
+        self.last_ckpt: Path | None = None
+        self.saved_at = -1  # step of the last regular checkpoint: the final save is not repeated
+        self.stop_agreed = False
+        self.t0 = time.perf_counter()
+        self.paused_for = 0.0
+        self.clock = 0.0  # under torchrun: rank 0's elapsed seconds at the last agreement
 
-    def snapshot(kind: str, **extra: object) -> TrainEvent:
-        elapsed = time.perf_counter() - t0 - paused_for
-        done_steps = step - start_step
-        cps = done_steps * chars_per_step / elapsed if elapsed > 0 else 0.0
-        if budget:
-            eta: float | None = max(0.0, budget - elapsed)
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def _batches_for(self, train_ids: np.ndarray) -> None:
+        cfg, ranks = self.cfg, self.ranks
+        seed = [cfg.seed, self.step_count]
+        if ranks.enabled:
+            seed += [ranks.rank, ranks.world_size]
+        self.rng = np.random.default_rng(seed)
+        self.sequential: SequentialBatches | None = None
+        if cfg.batching == "sequential":
+            if ranks.enabled:  # each rank reads its own stretch of the text
+                per = len(train_ids) // ranks.world_size
+                train_ids = train_ids[ranks.rank * per : (ranks.rank + 1) * per]
+            self.sequential = SequentialBatches(
+                train_ids, cfg.seq_length, cfg.batch_size, offset=self.step_count
+            )
+        self.train_ids = train_ids
+        self.data: torch.Tensor | None = None
+        if self.on_gpu and self.sequential is None:  # the text goes to the GPU once
+            self.data = torch.from_numpy(train_ids).to(self.device)
+            self.window = torch.arange(cfg.seq_length, device=self.device)
+        self.state: State | None = None
+
+    def _precision(self) -> None:
+        """bf16 autocast on GPUs that have it, else fp16 with a grad scaler; fp32 elsewhere."""
+        self.amp_dtype: torch.dtype | None = None
+        self.scaler: torch.amp.GradScaler | None = None
+        if self.device.type == "cuda":
+            if torch.cuda.is_bf16_supported():
+                self.amp_dtype = torch.bfloat16
+            else:
+                self.amp_dtype = torch.float16
+                self.scaler = torch.amp.GradScaler("cuda")
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # --- reporting ------------------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0 - self.paused_for
+
+    def snapshot(self, kind: str, **extra: object) -> TrainEvent:
+        elapsed = self.elapsed()
+        done_steps = self.step_count - self.start_step
+        cps = done_steps * self.chars_per_step / elapsed if elapsed > 0 else 0.0
+        if self.budget:
+            eta: float | None = max(0.0, self.budget - elapsed)
         elif done_steps:
-            eta = (cfg.steps - step) * elapsed / done_steps
+            eta = (self.cfg.steps - self.step_count) * elapsed / done_steps
         else:
             eta = None
         return TrainEvent(
             kind=kind,
-            step=step,
-            total_steps=total_steps,
-            loss=loss_value,
-            smooth_loss=smooth,
-            lr=optimizer.param_groups[0]["lr"],
+            step=self.step_count,
+            total_steps=self.total_steps,
+            loss=self.loss_value,
+            smooth_loss=self.smooth,
+            lr=self.optimizer.param_groups[0]["lr"],
             chars_per_sec=cps,
             elapsed_s=elapsed,
             eta_s=eta,
-            val_bpc=val_bpc,
-            best_val_bpc=best_val,
-            threads=threads.threads,
+            val_bpc=self.val_bpc,
+            best_val_bpc=self.best_val,
+            threads=self.threads.threads,
             **extra,  # type: ignore[arg-type]
         )
 
-    def require_finite(what: str, value: float) -> None:
+    def emit(self, kind: str, **extra: object) -> None:
+        if self.on_event is not None:
+            self.on_event(self.snapshot(kind, **extra))
+
+    def require_finite(self, what: str, value: float) -> None:
         """A loss or weights that are not finite numbers cannot recover: stop before saving."""
+        model = self.model
         if math.isfinite(value) and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
             return
-        kept = f"; the checkpoint of step {saved_at[0]} is kept" if last_ckpt else ""
+        kept = f"; the checkpoint of step {self.saved_at} is kept" if self.last_ckpt else ""
         raise TrainError(
-            f"training diverged at step {step} (the {what} or the weights are no longer finite "
-            f"numbers), so that state was not saved{kept}. Lower the learning rate"
+            f"training diverged at step {self.step_count} (the {what} or the weights are no "
+            f"longer finite numbers), so that state was not saved{kept}. Lower the learning rate"
         )
 
-    def save(target: Path) -> None:
-        nonlocal last_ckpt
-        require_finite("loss", loss_value)
+    # --- evaluation and checkpoints (rank 0) ----------------------------------------------------
+
+    def save(self, target: Path) -> None:
+        self.require_finite("loss", self.loss_value)
         ckpt = Checkpoint(
-            model_config=model_config,
-            train_config=cfg,
-            vocab=vocab,
-            model_state={k: v.detach().cpu() for k, v in model.state_dict().items()},
-            optimizer_state=optimizer.state_dict(),
-            step=step,
+            model_config=self.model_config,
+            train_config=self.cfg,
+            vocab=self.vocab,
+            model_state={k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            optimizer_state=_on_cpu(self.optimizer.state_dict()) if self.on_gpu
+            else self.optimizer.state_dict(),
+            step=self.step_count,
             metrics={
-                "loss": loss_value,
-                "val_bpc": val_bpc,
-                "best_val_bpc": best_val,
-                "elapsed_s": elapsed_before + time.perf_counter() - t0 - paused_for,
+                "loss": self.loss_value,
+                "val_bpc": self.val_bpc,
+                "best_val_bpc": self.best_val,
+                "elapsed_s": self.elapsed_before + self.elapsed(),
             },
-            corpus=corpus_info,
-        )
+            corpus=self.corpus_info,
+        )  # fmt: skip
         try:
             save_checkpoint(ckpt, target)
         except CheckpointError as e:  # keep training: the state is still in memory
-            emit(snapshot("warning", message=str(e)))
+            self.emit("warning", message=str(e))
             return
-        if target == path:
-            last_ckpt = target
-            saved_at[0] = step
-        emit(snapshot("checkpoint", checkpoint=str(target)))
+        if target == self.path:
+            self.last_ckpt = target
+            self.saved_at = self.step_count
+        self.emit("checkpoint", checkpoint=str(target))
 
-    def evaluate() -> None:
-        nonlocal val_bpc, best_val
-        val_bpc = evaluate_bpc(model, split.val_ids, device)
-        require_finite("validation loss", val_bpc)
-        improved = best_val is None or val_bpc < best_val
+    def evaluate(self) -> None:
+        self.val_bpc = val_bpc = evaluate_bpc(self.model, self.split.val_ids, self.device)
+        self.require_finite("validation loss", val_bpc)
+        improved = self.best_val is None or val_bpc < self.best_val
         if improved:
-            best_val = val_bpc
-        emit(snapshot("eval"))
-        if improved and best_path is not None:
-            save(best_path)
+            self.best_val = val_bpc
+        self.emit("eval")
+        if improved and self.best_path is not None:
+            self.save(self.best_path)
 
-    saved_at = [-1]  # step of the last regular checkpoint, so the final save is not repeated
-    stopped = False
-    threads.apply()
-    while True:
-        threads.maybe_update()
-        elapsed = time.perf_counter() - t0 - paused_for
-        if budget is not None and elapsed >= budget:
-            break
-        if budget is None and step >= cfg.steps:
-            break
-        if control.paused:
-            emit(snapshot("paused"))
-            pause_start = time.perf_counter()
-            control.wait_while_paused()
-            paused_for += time.perf_counter() - pause_start
-            if not control.stopped:
-                emit(snapshot("resumed"))
-        if control.stopped:
-            stopped = True
-            break
+    # --- one step -------------------------------------------------------------------------------
 
-        progress = elapsed / budget if budget else step / max(cfg.steps, 1)
-        lr = learning_rate(cfg, step, progress)
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        if self.sequential is not None:
+            xb, yb, reset = self.sequential.next()
+            if reset:
+                self.state = None
+        elif self.data is not None:  # windows cut on the GPU: only their starts travel
+            starts = torch.from_numpy(
+                random_starts(len(self.train_ids), cfg.seq_length, cfg.batch_size, self.rng)
+            )
+            if self.device.type == "cuda":
+                starts = starts.pin_memory()
+            idx = starts.to(self.device, non_blocking=True)[:, None] + self.window
+            return self.data[idx].long(), self.data[idx + 1].long()
+        else:
+            xb, yb = get_batch(self.train_ids, cfg.seq_length, cfg.batch_size, self.rng)
+        x = torch.from_numpy(xb).to(self.device, torch.long, non_blocking=self.on_gpu)
+        y = torch.from_numpy(yb).to(self.device, torch.long, non_blocking=self.on_gpu)
+        return x, y
+
+    def step(self, progress: float) -> None:
+        """One optimizer step at the schedule's learning rate for `progress` (0..1)."""
+        cfg, optimizer = self.cfg, self.optimizer
+        lr = learning_rate(cfg, self.step_count, progress)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        if sequential is not None:
-            xb, yb, reset = sequential.next()
-            if reset:
-                state = None
-        else:
-            xb, yb = get_batch(train_ids, cfg.seq_length, cfg.batch_size, rng)
-        x = torch.from_numpy(xb).to(device)
-        y = torch.from_numpy(yb).to(device)
-        logits, new_state = model(x, state)
-        if sequential is not None:
-            state = (new_state[0].detach(), new_state[1].detach())
-        loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        x, y = self.next_batch()
+        with self._autocast():
+            logits, new_state = self.net(x, self.state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
+        if self.sequential is not None:
+            self.state = (new_state[0].detach(), new_state[1].detach())
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(optimizer)  # clip the true gradients
+        else:
+            loss.backward()
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
-            require_finite("loss", loss_value)
-        optimizer.step()
-        step += 1
-        smooth_acc = 0.95 * smooth_acc + 0.05 * loss_value
-        smooth_w = 0.95 * smooth_w + 0.05
-        smooth = smooth_acc / smooth_w
-        emit(snapshot("step"))
-        if cfg.eval_every and step % cfg.eval_every == 0:
-            evaluate()
-        if path is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-            save(path)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.read_loss(loss)
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
+        self.step_count += 1
 
-    evaluated = val_bpc is not None and cfg.eval_every and not step % cfg.eval_every
-    if step > start_step and not evaluated and not control.hurry:
-        evaluate()
-    if path is not None and step > start_step and saved_at[0] != step:
-        save(path)
-    final = snapshot("done")
-    emit(final)
-    return TrainResult(
-        step=step,
-        stopped=stopped,
-        loss=loss_value,
-        val_bpc=val_bpc,
-        best_val_bpc=best_val,
-        elapsed_s=final.elapsed_s,
-        chars_per_sec=final.chars_per_sec,
-        checkpoint=last_ckpt,
-        best_checkpoint=best_path if best_path and best_path.exists() else None,
-        checkpoint_step=saved_at[0] if last_ckpt else None,
-    )
+    def read_loss(self, loss: torch.Tensor) -> None:
+        """The loss as a number: every step on a CPU (reading it costs nothing there), every
+        GPU_SYNC_EVERY steps on a GPU (their mean). Under torchrun, the mean over the ranks."""
+        if not self.on_gpu:
+            value = distributed.mean_loss(loss) if self.ranks.enabled else loss
+            self.loss_value = value.item()
+            self._smooth_with(self.loss_value)
+        else:
+            detached = loss.detach().float()
+            self.loss_sum = detached if self.loss_sum is None else self.loss_sum + detached
+            self.loss_count += 1
+            if (self.step_count + 1 - self.start_step) % GPU_SYNC_EVERY:
+                return
+            total = self.loss_sum / self.loss_count
+            self.loss_sum, self.loss_count = None, 0
+            value = distributed.mean_loss(total) if self.ranks.enabled else total
+            self.loss_value = value.item()
+            self._smooth_with(self.loss_value)
+        if not math.isfinite(self.loss_value):
+            self.require_finite("loss", self.loss_value)
+
+    def _smooth_with(self, value: float) -> None:
+        self.smooth_acc = 0.95 * self.smooth_acc + 0.05 * value
+        self.smooth_w = 0.95 * self.smooth_w + 0.05
+        self.smooth = self.smooth_acc / self.smooth_w
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def _agree(self) -> None:
+        """Under torchrun, the ranks agree on stopping and on rank 0's clock at the same steps
+        (every step on CPUs, every GPU_SYNC_EVERY on GPUs); a stop asked on one rank stops all."""
+        every = GPU_SYNC_EVERY if self.on_gpu else 1
+        if (self.step_count - self.start_step) % every:
+            return
+        control = self.control
+        stop, hurry, clock = distributed.agree(
+            control.stopped, control.hurry, self.elapsed(), self.device
+        )
+        self.clock = clock
+        self.stop_agreed = stop
+        if stop and not control.stopped:
+            control.stop(hurry=hurry)
+        elif hurry and not control.hurry:
+            control.stop(hurry=True)
+
+    def run(self) -> TrainResult:
+        cfg, control, ranks = self.cfg, self.control, self.ranks
+        if ranks.enabled:
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+            distributed.report_for_tests(ranks, pid=os.getpid())
+        budget = self.budget
+        import_optimizer_modules()
+        self.t0 = time.perf_counter()
+        self.paused_for = 0.0
+        self.clock = 0.0
+        stopped = False
+        self.threads.apply()
+        while True:
+            self.threads.maybe_update()
+            if ranks.enabled:
+                self._agree()
+            elapsed = self.clock if ranks.enabled else self.elapsed()
+            if budget is not None and elapsed >= budget:
+                break
+            if budget is None and self.step_count >= cfg.steps:
+                break
+            if control.paused:
+                self.emit("paused")
+                pause_start = time.perf_counter()
+                control.wait_while_paused()
+                self.paused_for += time.perf_counter() - pause_start
+                if not control.stopped:
+                    self.emit("resumed")
+            if self.stop_agreed if ranks.enabled else control.stopped:
+                stopped = True
+                break
+            self.step(elapsed / budget if budget else self.step_count / max(cfg.steps, 1))
+            self.emit("step")
+            step = self.step_count
+            if ranks.master and cfg.eval_every and step % cfg.eval_every == 0:
+                self.evaluate()
+            every = cfg.checkpoint_every
+            if self.path is not None and ranks.master and every and step % every == 0:
+                self.save(self.path)
+        return self.finish(stopped)
+
+    def finish(self, stopped: bool) -> TrainResult:
+        cfg, step = self.cfg, self.step_count
+        if self.loss_sum is not None:  # a GPU run's last steps since the loss was read
+            self.loss_value = (self.loss_sum / self.loss_count).item()
+            self._smooth_with(self.loss_value)
+            self.loss_sum = None
+        if self.ranks.master:
+            evaluated = self.val_bpc is not None and cfg.eval_every and not step % cfg.eval_every
+            if step > self.start_step and not evaluated and not self.control.hurry:
+                self.evaluate()
+            if self.path is not None and step > self.start_step and self.saved_at != step:
+                self.save(self.path)
+        if self.ranks.enabled:
+            distributed.report_for_tests(
+                self.ranks, sha=distributed.weights_hash(self.model.state_dict()), step=step,
+                stopped=stopped,
+            )  # fmt: skip
+            distributed.barrier()  # rank 0 has saved before any rank leaves
+        final = self.snapshot("done")
+        if self.on_event is not None:
+            self.on_event(final)
+        best = self.best_path
+        return TrainResult(
+            step=step,
+            stopped=stopped,
+            loss=self.loss_value,
+            val_bpc=self.val_bpc,
+            best_val_bpc=self.best_val,
+            elapsed_s=final.elapsed_s,
+            chars_per_sec=final.chars_per_sec,
+            checkpoint=self.last_ckpt,
+            best_checkpoint=best if best and self.ranks.master and best.exists() else None,
+            checkpoint_step=self.saved_at if self.last_ckpt else None,
+        )

@@ -1,0 +1,140 @@
+"""Data-parallel training on CPUs: two real gloo ranks under torchrun (the tiny preset on a small
+corpus), and the one-pass encoding of big corpora."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoint import load_checkpoint
+from core.corpus import Vocabulary, load_corpus
+from core.distributed import REPORT_ENV, weights_hash
+from core.model import CharLSTM
+from core.sample import SampleOptions, Sampler
+from core.train import evaluate_bpc, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Run:
+    out: Path
+    reports: dict[int, dict[str, object]]
+    summary: dict[str, object]
+
+
+def _env(reports: Path, home: Path) -> dict[str, str]:
+    env = dict(os.environ, FOLKGEN_HOME=str(home), PYTHONPATH=str(ROOT))
+    env[REPORT_ENV] = str(reports)
+    return env
+
+
+def _reports(folder: Path) -> dict[int, dict[str, object]]:
+    return {r: json.loads((folder / f"rank{r}.json").read_text()) for r in (0, 1)}
+
+
+@pytest.fixture(scope="module")
+def two_ranks(small_corpus_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """`folkgen train --nproc 2` (torchrun starts two ranks on this machine) for as long as it
+    takes rank 0 to evaluate and save its best-so-far once (step 50); then rank 0 is sent
+    SIGTERM. One run for every check below: each start of torch costs seconds on 2 cores."""
+    folder = tmp_path_factory.mktemp("ddp")
+    reports, out = folder / "reports", folder / "out" / "d.pt"
+    reports.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "train", "--nproc", "2", "--preset", "tiny",
+         "--corpus", str(small_corpus_file), "--steps", "100000", "--out", str(out), "--json"],
+        cwd=ROOT, env=_env(reports, folder / "home"), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        best = out.with_name("d.best.pt")
+        while not best.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert best.exists(), "rank 0 saved no evaluation in time"
+        os.kill(int(_reports(reports)[0]["pid"]), signal.SIGTERM)  # type: ignore[call-overload]
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr[-3000:]
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 1, stdout  # rank 0's summary only
+    return Run(out, _reports(reports), json.loads(lines[0]))
+
+
+def test_sigterm_to_rank0_stops_both_ranks_at_one_step(two_ranks: Run) -> None:
+    r0, r1 = two_ranks.reports[0], two_ranks.reports[1]
+    assert r0["pid"] != r1["pid"]  # two processes
+    assert r0["stopped"] and r1["stopped"]  # rank 1 stopped too, at the same step
+    assert r0["step"] == r1["step"] and int(r0["step"]) > 50  # type: ignore[call-overload]
+    assert two_ranks.summary["stopped"] and two_ranks.summary["steps"] == r0["step"]
+
+
+def test_the_ranks_train_one_model_and_rank0_alone_saves_it(
+    two_ranks: Run, small_corpus_file: Path
+) -> None:
+    r0, r1 = two_ranks.reports[0], two_ranks.reports[1]
+    assert r0["sha"] == r1["sha"]  # DDP kept the weights identical
+    # One checkpoint with its best-so-far file, holding the ranks' weights at the last step.
+    assert sorted(p.name for p in two_ranks.out.parent.iterdir()) == ["d.best.pt", "d.pt"]
+    ckpt = load_checkpoint(two_ranks.out)
+    assert ckpt.step == r0["step"] and weights_hash(ckpt.model_state) == r0["sha"]
+    # The validation loss went down: the trained weights against the same model untrained.
+    val = load_corpus(small_corpus_file).split(vocab=ckpt.vocab).val_ids
+    torch.manual_seed(ckpt.train_config.seed)
+    untrained = evaluate_bpc(CharLSTM(ckpt.model_config).eval(), val)
+    best = load_checkpoint(two_ranks.out.with_name("d.best.pt"))
+    assert best.metrics["val_bpc"] == pytest.approx(evaluate_bpc(best.build_model(), val))
+    assert evaluate_bpc(ckpt.build_model(), val) < untrained - 1.5, untrained
+
+
+def test_a_single_process_resumes_the_ranks_checkpoint_and_samples(
+    two_ranks: Run, small_corpus_file: Path, tmp_path: Path
+) -> None:
+    ckpt = load_checkpoint(two_ranks.out)
+    steps: list[int] = []
+    result = train(
+        load_corpus(small_corpus_file), ckpt.model_config,
+        replace(ckpt.train_config, steps=ckpt.step + 3, device="cpu"),
+        checkpoint_path=tmp_path / "r.pt", resume=ckpt,
+        on_event=lambda e: steps.append(e.step) if e.kind == "step" else None,
+    )  # fmt: skip
+    assert steps[0] == ckpt.step + 1 and result.step == ckpt.step + 3
+    resumed = load_checkpoint(tmp_path / "r.pt")
+    assert resumed.step == ckpt.step + 3 and resumed.optimizer_state
+    sampler = Sampler(resumed.build_model(), resumed.vocab)
+    tune = sampler.generate(SampleOptions(seed=1, max_chars=120))
+    assert tune and set(tune) <= set(resumed.vocab.chars)
+
+
+def _per_character(vocab: Vocabulary, text: str) -> np.ndarray:
+    """The encoding as it was written first: a dictionary look-up per character."""
+    index = vocab.char2idx
+    return np.array([index[c] for c in text], dtype=np.int64)
+
+
+def test_the_vectorised_encoding_is_the_per_character_one() -> None:
+    corpus = load_corpus()
+    compact = corpus.vocab.encode_compact(corpus.text)
+    assert compact.dtype == np.uint8  # a byte a character
+    assert np.array_equal(compact, _per_character(corpus.vocab, corpus.text))
+    text = "X:1\nT:Café Ölfäßchen ☃ 𝄞\nK:G\n|:GAB cBA|\n" * 3  # not ASCII: the code-point path
+    vocab = Vocabulary.from_text(text)
+    assert np.array_equal(vocab.encode_compact(text), _per_character(vocab, text))
+    assert np.array_equal(vocab.encode(text), _per_character(vocab, text))
+    wide = Vocabulary(tuple(chr(0x100 + i) for i in range(300)))  # more than a byte holds
+    sample = "".join(reversed(wide.chars))
+    assert wide.encode_compact(sample).dtype == np.uint16
+    assert np.array_equal(wide.encode_compact(sample), _per_character(wide, sample))
