@@ -284,6 +284,16 @@ def test_delete_and_undo(library: Library) -> None:
     assert library.undo_delete() is None
 
 
+def test_history_is_pruned_and_the_tunebook_never(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("core.library.HISTORY_KEEP", 3)
+    kept = library.add(tune("Kept"), in_tunebook=True)
+    history = [library.add(tune(f"Drawn {i}")) for i in range(5)]
+    assert [r.id for r in library.rows(in_tunebook=False)] == history[:1:-1]  # the newest 3
+    assert [r.id for r in library.rows()] == [kept]
+
+
 def test_rename_rewrites_the_title_line(library: Library) -> None:
     tune_id = library.add(tune("Old Name"), in_tunebook=True)
     library.rename(tune_id, "  The New\nName  ")
@@ -408,6 +418,11 @@ def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path
                        "--midi", str(tmp_path / "midi"))  # fmt: skip
     assert code == 0 and (tmp_path / "fav.abc").read_text().startswith("X:1\nT:Good Scale\n")
     assert [p.name for p in (tmp_path / "midi").iterdir()] == ["good-scale.mid"]
+    code, out, _ = run(capsys, "library", "export", "--ids", f"{good},{listed['Long Bar']}",
+                       "--pdf", str(tmp_path / "book.pdf"))  # fmt: skip
+    pdf = (tmp_path / "book.pdf").read_bytes()
+    assert code == 0 and f"wrote a PDF tunebook to {tmp_path / 'book.pdf'}" in out
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") == 2  # a page a tune
     code, _, err = run(capsys, "library", "export", "--ids", f"{good},999", str(tmp_path / "x.abc"))
     assert (code, err) == (1, "folkgen: error: no tune #999 in the tunebook\n")
     assert not (tmp_path / "x.abc").exists()
