@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core.corpus import header_field, normalize_key
+from core.corpus import header_field, normalize_key, tune_chunks
 from core.voice import Voice, original_line, voice_tune
 
 ABC2MIDI = "abc2midi"
@@ -227,30 +227,18 @@ def extract_tunes(text: str, *, eof_ends_tune: bool = False) -> list[Tune]:
     Generated text ends a tune with a blank line, so text that stops without one was cut off by
     the length limit; for a file, pass eof_ends_tune=True: its end closes the last tune.
     """
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the newline that ends the last line is not a blank line
     tunes: list[Tune] = []
-    start: int | None = None
-    for i, line in enumerate([*lines, None]):
-        if line is not None and line.strip():
-            if start is None:
-                start = i
-            continue
-        if start is None:
-            continue
-        chunk = lines[start:i]
-        ended = line is not None or eof_ends_tune
-        if not ended:
+    for chunk in tune_chunks(text):  # the one splitter (core.corpus)
+        lines = chunk.text.split("\n")
+        if not (chunk.closed or eof_ends_tune):
             reason = "cut off: the text ends before the blank line that closes a tune"
-        elif not any(c.startswith("K:") for c in chunk):
+        elif not any(c.startswith("K:") for c in lines):
             reason = "no K: (key) line, so no tune body"
-        elif not _body_after_key(chunk):
+        elif not _body_after_key(lines):
             reason = "no music after the K: line"
         else:
             reason = ""
-        tunes.append(Tune("\n".join(chunk), not reason, reason, start + 1))
-        start = None
+        tunes.append(Tune(chunk.text, not reason, reason, chunk.start_line))
     return tunes
 
 

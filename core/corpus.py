@@ -37,13 +37,46 @@ class UnknownCharacters(ValueError):
         super().__init__(f"characters not in the model's vocabulary: {shown}{more}")
 
 
-def split_tunes(text: str) -> list[str]:
-    """Split ABC text into tunes exactly as the MIT lab does.
+@dataclass(frozen=True)
+class TuneChunk:
+    """One tune's lines in a text: `start_line` is 1-based; `closed` when a blank line ends it
+    (not the end of the text)."""
 
-    The lab runs `(^|\\n\\n)(.*?)\\n\\n` with `regex`'s overlapped search: every tune ends at a blank
-    line, and a run of three newlines yields the following tune twice (once with a leading "\\n").
-    Text after the last blank line is not a tune (it is usually cut off).
+    text: str
+    start_line: int
+    closed: bool
+
+
+def tune_chunks(text: str) -> list[TuneChunk]:
+    """The tunes of ABC text with where they stand: blank lines (empty or only spaces, as ABC
+    has it) separate them; line ends are normalised to "\\n". core.abc.extract_tunes judges
+    each one; split_tunes gives their texts."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline that ends the last line is not a blank line
+    chunks: list[TuneChunk] = []
+    start: int | None = None
+    for i, line in enumerate([*lines, None]):
+        if line is not None and line.strip():
+            if start is None:
+                start = i
+            continue
+        if start is not None:
+            chunks.append(TuneChunk("\n".join(lines[start:i]), start + 1, line is not None))
+            start = None
+    return chunks
+
+
+def split_tunes(text: str, *, lab: bool = False) -> list[str]:
+    """The tunes of ABC text: separated by blank lines, the last one ending with the text.
+
+    `lab`: exactly as the MIT lab splits its corpus (the default corpus, so that its 817 tunes
+    are the seed's): `(^|\\n\\n)(.*?)\\n\\n` with `regex`'s overlapped search, so every tune ends
+    at a blank line, a run of three newlines yields the following tune twice (once with a
+    leading "\\n"), and text after the last blank line is not a tune (it is usually cut off).
     """
+    if not lab:
+        return [chunk.text for chunk in tune_chunks(text)]
     starts = [0]
     pos = text.find(TUNE_SEPARATOR)
     while pos >= 0:
@@ -55,13 +88,6 @@ def split_tunes(text: str) -> list[str]:
         if end >= 0:
             tunes.append(text[begin:end])
     return tunes
-
-
-def split_user_tunes(text: str) -> list[str]:
-    """Tunes of a user's file: blank-line separated, last one kept even without a trailing blank."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    chunks = [c.strip("\n") for c in text.split(TUNE_SEPARATOR)]
-    return [c for c in chunks if c.strip()]
 
 
 @dataclass(frozen=True)
@@ -242,12 +268,12 @@ def load_corpus(path: str | Path | None = None) -> Corpus:
     """The default Irish corpus (seed-compatible), or a user's .abc file or folder of them."""
     if path is None:
         source = default_corpus_path()
-        return Corpus(DEFAULT_CORPUS_NAME, split_tunes(_read_abc(source)), source)
+        return Corpus(DEFAULT_CORPUS_NAME, split_tunes(_read_abc(source), lab=True), source)
     source = Path(path).expanduser()
     if not source.exists():
         raise CorpusError(f"{source}: no such file or folder")
     if not source.is_dir():  # a file, or something that is refused with the reason
-        return Corpus(source.name, split_user_tunes(_read_abc(source)), source)
+        return Corpus(source.name, split_tunes(_read_abc(source)), source)
     tunes: list[str] = []
     skipped: list[str] = []
     files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() == ".abc")
@@ -261,7 +287,7 @@ def load_corpus(path: str | Path | None = None) -> Corpus:
         )
     for f in files:
         try:
-            tunes.extend(split_user_tunes(_read_abc(f)))
+            tunes.extend(split_tunes(_read_abc(f)))
         except (CorpusError, OSError) as e:
             skipped.append(str(e))
     if not tunes:

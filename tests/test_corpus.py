@@ -14,6 +14,7 @@ from core.corpus import (
     load_corpus,
     normalize_key,
     split_tunes,
+    tune_chunks,
 )
 from core.paths import DefaultCorpusMissing, default_corpus_path
 
@@ -29,7 +30,21 @@ def test_default_corpus_matches_the_seed() -> None:
 def test_split_tunes_follows_the_overlapped_regex() -> None:
     text = "X:1\nA\n\nX:2\nB\n\n\nX:3\nC\n\ntrailing"
     # A triple newline yields the next tune twice (with and without its leading newline).
-    assert split_tunes(text) == ["X:1\nA", "X:2\nB", "\nX:3\nC", "X:3\nC"]
+    assert split_tunes(text, lab=True) == ["X:1\nA", "X:2\nB", "\nX:3\nC", "X:3\nC"]
+
+
+def test_one_splitter_for_files_and_generated_text() -> None:
+    """Blank lines (empty or only spaces) separate tunes, line ends of any kind; the last tune
+    ends with the text. extract_tunes (generated text, files to play) reads the same chunks."""
+    from core.abc import extract_tunes
+
+    text = "\nX:1\r\nK:G\r\nGAB|\r\n  \nX:2\nK:D\nDEF|\n\n\n\nX:3\nK:A\nABc|"
+    assert split_tunes(text) == ["X:1\nK:G\nGAB|", "X:2\nK:D\nDEF|", "X:3\nK:A\nABc|"]
+    chunks = tune_chunks(text)
+    assert [(c.start_line, c.closed) for c in chunks] == [(2, True), (6, True), (12, False)]
+    tunes = extract_tunes(text)
+    assert [t.text for t in tunes] == split_tunes(text)
+    assert [t.start_line for t in tunes] == [2, 6, 12] and not tunes[-1].complete
 
 
 def test_vocabulary_encodes_vectorised_and_round_trips() -> None:
