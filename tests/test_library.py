@@ -1,4 +1,4 @@
-"""The tunebook (core/library.py) and `folkgen library`: schema and migration, two writers at
+"""The tunebook (core/library.py, core/library_db.py) and `folkgen library`: schema and migration, two writers at
 once, a damaged file, rating / favourites / filter / sort, delete and undo, rename, export and
 import, and the CLI through core.cli.main."""
 
@@ -17,16 +17,8 @@ import pytest
 
 from core.cli import main
 from core.judge import judge
-from core.library import (
-    LIBRARY_FILE,
-    SCHEMA_V1,
-    SCHEMA_VERSION,
-    Library,
-    LibraryError,
-    filter_rows,
-    model_hash,
-    sort_rows,
-)
+from core.library import LIBRARY_FILE, Library, LibraryError, filter_rows, model_hash, sort_rows
+from core.library_db import SCHEMA_V1, SCHEMA_VERSION
 from core.paths import shipped_model_path
 
 ROOT = Path(__file__).parent.parent
