@@ -313,21 +313,45 @@ def header_field(tune: str, name: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class KeyValue:
+    """What a K: value says, read once (read_key): normalize_key names it, and
+    core.transpose.parse_key makes a key signature of the exact ones."""
+
+    tonic: str  # the letter in upper case and its accidental: "F#", "Bb", "G"
+    mode: str | None  # "major", "minor", "Dorian"…; None when the word names no mode
+    rest: str  # what follows the tonic, stripped: the mode word and anything after it
+    exact: bool  # an upper-case tonic, at most one word, and that word a mode: nothing else
+
+    @property
+    def name(self) -> str:
+        return f"{self.tonic} {self.mode}" if self.mode else f"{self.tonic} {self.rest}"
+
+
+def read_key(value: str) -> KeyValue | None:
+    """The one reader of K: values; None without a tonic letter. Mode words as ABC has them
+    (their first three letters, any case; 'm' is minor); names go on leniently (a word starting
+    with 'm' reads as minor) but only an exact value counts for a key signature."""
+    text = value.split("%")[0].strip()
+    if not text or text[0].upper() not in "ABCDEFG":
+        return None
+    tonic, rest = text[0].upper(), text[1:]
+    if rest[:1] in ("#", "b"):
+        tonic, rest = tonic + rest[0], rest[1:]
+    rest = rest.strip()
+    word = rest.split(" ")[0].lower() if rest else ""
+    if not word:
+        return KeyValue(tonic, "major", rest, text[0].isupper())
+    exact_mode = _MODES.get(word[:3]) if len(word) >= 3 else _MODES.get(word)
+    mode = _MODES.get(word[:3]) or _MODES.get(word[:1])
+    exact = text[0].isupper() and rest.isalpha() and exact_mode is not None
+    return KeyValue(tonic, mode, rest, exact)
+
+
 def normalize_key(value: str) -> str:
     """'D Major' / 'Ador' / 'Em' / 'G' -> 'D major' / 'A Dorian' / 'E minor' / 'G major'."""
-    value = value.split("%")[0].strip()
-    if not value or value[0].upper() not in "ABCDEFG":
-        return value or "?"
-    tonic = value[0].upper()
-    rest = value[1:]
-    if rest[:1] in ("#", "b"):
-        tonic += rest[0]
-        rest = rest[1:]
-    mode_word = rest.strip().split(" ")[0].lower() if rest.strip() else ""
-    if not mode_word:
-        return f"{tonic} major"
-    mode = _MODES.get(mode_word[:3]) or _MODES.get(mode_word[:1]) if mode_word else None
-    return f"{tonic} {mode}" if mode else f"{tonic} {rest.strip()}"
+    key = read_key(value)
+    return key.name if key is not None else value.split("%")[0].strip() or "?"
 
 
 @dataclass

@@ -25,6 +25,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.corpus import read_key
+
 LETTERS = "CDEFGAB"
 NATURAL_SEMITONES = (0, 2, 4, 5, 7, 9, 11)  # C D E F G A B
 MAJOR_SHARPS = {"C": 0, "D": 2, "E": 4, "F": -1, "G": 1, "A": 3, "B": 5}
@@ -40,18 +42,12 @@ MODE_SHARPS = {
     "minor": -3,
     "locrian": -5,
 }
-_MODE_WORDS = {
-    "maj": "major", "ion": "major", "min": "minor", "m": "minor", "aeo": "minor",
-    "dor": "dorian", "phr": "phrygian", "lyd": "lydian", "mix": "mixolydian", "loc": "locrian",
-}  # fmt: skip
 MAX_NEW_SHARPS = 4  # the new key signature stays within ±4 sharps/flats
 DEFAULT_SHIFTS = (-2, -1, 1, 2)
 
 ACCIDENTALS = {"__": -2, "_": -1, "=": 0, "^": 1, "^^": 2}
 ACCIDENTAL_TEXT = {v: k for k, v in ACCIDENTALS.items()}
 
-# The value of a K: line that can be transposed: a tonic, perhaps a sharp or flat, one mode word.
-_KEY_VALUE = re.compile(r"^(\s*)([A-G])([#b]?)(\s*)([A-Za-z]*)(\s*)$")
 # In a music line: an inline field (left alone, [K:…] refused), a note, or a stray accidental.
 _BODY_TOKEN = re.compile(
     r"(?P<field>\[[A-Za-z]:[^\]]*\])"
@@ -96,18 +92,13 @@ def key_signature(sharps: int) -> tuple[int, ...]:
 
 def parse_key(value: str) -> Key | None:
     """A K: value ('D Major', 'A Dorian', 'Em', 'F#m', 'G') -> Key, or None when not understood
-    (no tonic, an unknown mode, 'none'/'HP', explicit accidentals, clefs, or over 7 sharps/flats)."""
-    m = _KEY_VALUE.match(value.split("%")[0])
-    if m is None:
+    (no tonic, an unknown mode, 'none'/'HP', explicit accidentals, clefs, or over 7 sharps/flats).
+    The value is read by core.corpus.read_key, as every K: value is."""
+    read = read_key(value)
+    if read is None or not read.exact or read.mode is None:
         return None
-    word = m.group(5).lower()
-    if word:
-        mode = _MODE_WORDS.get(word[:3]) if len(word) >= 3 else _MODE_WORDS.get(word)
-        if mode is None:
-            return None
-    else:
-        mode = "major"
-    key = Key(LETTERS.index(m.group(2)), {"#": 1, "b": -1, "": 0}[m.group(3)], mode)
+    accidental = {"#": 1, "b": -1, "": 0}[read.tonic[1:]]
+    key = Key(LETTERS.index(read.tonic[0]), accidental, read.mode.lower())
     return key if abs(key.sharps) <= 7 else None
 
 
@@ -220,10 +211,11 @@ def _transpose(tune: str, degrees: int) -> str | None:
         cache[text] = done
         return done
 
-    m = _KEY_VALUE.match(value.split("%")[0])
-    assert m is not None  # parse_key accepted it
+    # The new tonic in place of the old one and its accidental; the rest of the line stays.
+    lead = len(value) - len(value.lstrip())
+    tonic_end = lead + (2 if key.accidental else 1)
     out = lines[:key_at]
-    out.append("K:" + m.group(1) + LETTERS[new_key.letter] + value[m.end(3) :])
+    out.append("K:" + value[:lead] + LETTERS[new_key.letter] + value[tonic_end:])
     if not any(line.strip() and not _is_field_line(line) for line in lines[key_at + 1 :]):
         return None  # no music: nothing to transpose, and an empty copy teaches nothing
     try:
