@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from textual.widgets import Input, Select
 
-from core.abc import run_abc2midi
+from core.abc import SoundError, run_abc2midi
 from core.audio import Rendered, midi_notes, render, save_tune
 from core.cli import build_parser, main
 from core.cli_sound import voice_from_args
@@ -304,7 +304,9 @@ async def test_generate_remembers_the_voice_across_restarts(
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, GenerateScreen), "Generate")
-        app.screen.query_one("#instrument", Select).value = "fiddle"
+        app.screen.query_one("#instrument", Select).focus()
+        await pilot.press("enter", *"fidd", "enter")  # the list opens; typing finds the name
+        await wait_for(pilot, lambda: app.voice.instrument == "fiddle", "the fiddle")
         await type_into(pilot, "#tempo", "140")
         await type_into(pilot, "#transpose", "-2")
         await pilot.pause()
@@ -328,3 +330,16 @@ async def test_generate_remembers_the_voice_across_restarts(
         assert "plays as fiddle, ♩=140, -2 semitones" in str(
             screen.query_one("#gen-status").render()
         )
+        # Any screen's play (the Library's too) renders in the app's voice.
+        asked: list[Voice | None] = []
+
+        def prepare(
+            self: Sound, key: str, text: str, title: str, voice: Voice | None = None
+        ) -> Any:
+            asked.append(voice)
+            raise SoundError("not rendered in this test")
+
+        monkeypatch.setattr(Sound, "prepare", prepare)
+        again.toggle_play(REEL, "Voice Reel")
+        await wait_for(pilot, lambda: asked, "the render")
+        assert asked == [Voice("fiddle", 140, -2)]
