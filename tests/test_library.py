@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
+from core.cli_library import GenerateHistory
 from core.judge import judge
 from core.library import LIBRARY_FILE, Library, LibraryError, filter_rows, model_hash, sort_rows
 from core.library_db import SCHEMA_V1, SCHEMA_VERSION
@@ -344,6 +345,9 @@ def test_import_of_a_folder_reports_the_bad_file(library: Library, tmp_path: Pat
     assert titles["Open Chord"].valid is False and titles["Good Scale"].valid is True
     with pytest.raises(LibraryError, match="no such file"):
         library.import_path(tmp_path / "missing.abc")
+    os.mkfifo(tmp_path / "pipe.abc")  # refused unread: opening a FIFO to read would block
+    with pytest.raises(LibraryError, match="not a regular file"):
+        library.import_path(tmp_path / "pipe.abc")
     with pytest.raises(LibraryError, match="not UTF-8"):
         library.import_path(folder / "latin1.abc")
 
@@ -384,6 +388,24 @@ def test_cli_generate_keeps_history_and_save_keeps_the_tune(
     assert [t["id"] for t in json.loads(out)] == [second.id]
     code, out, _ = run(capsys, "library", "list", "--history", "--json")
     assert [t["seed"] for t in json.loads(out)] == [11]
+
+
+def test_generating_goes_on_when_the_tunebook_cannot_be_written(
+    folkgen_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from core.sample import SampleOptions
+
+    (folkgen_home / LIBRARY_FILE).mkdir(parents=True)  # in the way: no database can be made
+    history = GenerateHistory(None)
+    text = tune("Drawn")
+    verdict = judge(text, check=False)
+    assert [history.record(text, SampleOptions(seed=s), verdict, None) for s in (1, 2)] == [
+        None
+    ] * 2
+    [warning] = capsys.readouterr().err.splitlines()  # said once
+    assert warning.startswith("folkgen: warning: tunes are not kept in the history: ")
+    assert str(folkgen_home / LIBRARY_FILE) in warning
+    history.close()
 
 
 def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
