@@ -23,27 +23,3 @@ def get_batch(
     offsets = starts[:, None] + np.arange(seq_length)[None, :]
     return data[offsets], data[offsets + 1]
 
-
-class SequentialBatches:
-    """Consecutive windows for truncated BPTT: row b of batch n+1 continues row b of batch n, so
-    the LSTM state can be carried across windows. Each row reads its own stretch of the text."""
-
-    def __init__(self, data: np.ndarray, seq_length: int, batch_size: int, offset: int = 0):
-        per_row = (len(data) - 1) // batch_size
-        if per_row <= seq_length:
-            raise ValueError(
-                f"text of {len(data)} characters is too short for {batch_size} rows of {seq_length}"
-            )
-        self.data = data
-        self.seq_length = seq_length
-        self.windows = per_row // seq_length
-        self.rows = np.arange(batch_size)[:, None] * per_row
-        self.position = offset % self.windows
-
-    def next(self) -> tuple[np.ndarray, np.ndarray, bool]:
-        """(x, y, reset): reset is True when the rows wrapped to their start (drop the state)."""
-        reset = self.position == 0
-        start = self.position * self.seq_length
-        idx = self.rows + start + np.arange(self.seq_length)[None, :]
-        self.position = (self.position + 1) % self.windows
-        return self.data[idx], self.data[idx + 1], reset

@@ -24,7 +24,7 @@ MAX_THREADS = 256
 MAX_TRANSPOSE = 6  # scale steps up and down; 7 would be the same tune an octave away
 MAX_SEED = 2**63 - 1
 SCHEDULES = ("constant", "cosine")
-BATCHINGS = ("random", "sequential")
+BATCHINGS = ("random",)  # windows at random places, as the seed (the form still shows the field)
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 
 
@@ -128,7 +128,7 @@ class TrainConfig(_Config):
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.0
     grad_clip: float | None = None
-    batching: str = "random"  # "random" windows (the seed) or "sequential" (state carried, TBPTT)
+    batching: str = "random"  # the one kind left (BATCHINGS); checkpoints record it
     transpose: int = 0  # add training copies shifted 1..n scale steps up and down (0: off)
     eval_every: int = 100
     checkpoint_every: int = 500

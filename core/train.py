@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from core import distributed
-from core.batches import SequentialBatches, get_batch, random_starts
+from core.batches import get_batch, random_starts
 from core.checkpoint import Checkpoint, CheckpointError, check_destination, save_checkpoint
 from core.corpus import TUNE_SEPARATOR, Corpus, Vocabulary
 from core.distributed import Ranks
@@ -363,20 +363,11 @@ class Trainer:
         if ranks.enabled:
             seed += [ranks.rank, ranks.world_size]
         self.rng = np.random.default_rng(seed)
-        self.sequential: SequentialBatches | None = None
-        if cfg.batching == "sequential":
-            if ranks.enabled:  # each rank reads its own stretch of the text
-                per = len(train_ids) // ranks.world_size
-                train_ids = train_ids[ranks.rank * per : (ranks.rank + 1) * per]
-            self.sequential = SequentialBatches(
-                train_ids, cfg.seq_length, cfg.batch_size, offset=self.step_count
-            )
         self.train_ids = train_ids
         self.data: torch.Tensor | None = None
-        if self.on_gpu and self.sequential is None:  # the text goes to the GPU once
+        if self.on_gpu:  # the text goes to the GPU once
             self.data = torch.from_numpy(train_ids).to(self.device)
             self.window = torch.arange(cfg.seq_length, device=self.device)
-        self.state: State | None = None
 
     def _precision(self) -> None:
         """bf16 autocast on GPUs that have it, else fp16 with a grad scaler; fp32 elsewhere."""
@@ -484,11 +475,7 @@ class Trainer:
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.cfg
-        if self.sequential is not None:
-            xb, yb, reset = self.sequential.next()
-            if reset:
-                self.state = None
-        elif self.data is not None:  # windows cut on the GPU: only their starts travel
+        if self.data is not None:  # windows cut on the GPU: only their starts travel
             starts = torch.from_numpy(
                 random_starts(len(self.train_ids), cfg.seq_length, cfg.batch_size, self.rng)
             )
@@ -510,10 +497,8 @@ class Trainer:
             group["lr"] = lr
         x, y = self.next_batch()
         with self._autocast():
-            logits, new_state = self.net(x, self.state)
+            logits, _ = self.net(x)
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
-        if self.sequential is not None:
-            self.state = (new_state[0].detach(), new_state[1].detach())
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()

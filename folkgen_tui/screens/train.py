@@ -19,7 +19,15 @@ from textual.widgets import Input, Label, Log, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
 from core.paths import training_output_path
-from core.presets import PRESETS, ConfigError, ModelConfig, Preset, TrainConfig, get_preset
+from core.presets import (
+    BATCHINGS,
+    PRESETS,
+    ConfigError,
+    ModelConfig,
+    Preset,
+    TrainConfig,
+    get_preset,
+)
 from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
@@ -49,7 +57,7 @@ TRAIN_FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("warmup_steps", "Warm-up steps", int),
     ("grad_clip", "Grad clip", "float?"),
     ("weight_decay", "Weight decay", float),
-    ("batching", "Batching", ("random", "sequential")),
+    ("batching", "Batching", BATCHINGS),
     ("transpose", "Transpose ±", int),
     ("eval_every", "Eval every", int),
     ("checkpoint_every", "Save every", int),
