@@ -169,18 +169,28 @@ def _blank(match: re.Match[str]) -> str:
 
 
 def voice_tune(abc_text: str, voice: Voice) -> Voiced:
-    """The tune with `voice` applied (see the module's doc), and where lines were added.
-
-    One tune per call: a text with several X: lines is refused. A text without a K: line has
-    no header end to place the voice after; it is returned as it is (abc2midi refuses it).
-    """
+    """The text with `voice` applied to each of its tunes (see the module's doc), and where
+    lines were added. A tune starts at an X: line (a text without one is one tune); the file
+    header before the first X: is left alone, as abc2midi ignores MIDI directives there. A tune
+    without a K: line has no header end to place the voice after and is left as it is."""
     lines = abc_text.split("\n")
-    tunes = sum(1 for line in lines if line.startswith("X:"))
-    if tunes > 1:
-        raise VoiceError(f"a voice applies to one tune at a time; this text has {tunes} X: lines")
-    key = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
-    if voice.plain or key is None:
+    if voice.plain:
         return Voiced(abc_text, ())
+    starts = [i for i, line in enumerate(lines) if line.startswith("X:")] or [0]
+    out = lines[: starts[0]]
+    inserted: list[int] = []
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        tune, added = _voice_one(lines[start:end], voice)
+        inserted += [len(out) + n for n in added]
+        out += tune
+    return Voiced("\n".join(out), tuple(inserted))
+
+
+def _voice_one(lines: list[str], voice: Voice) -> tuple[list[str], list[int]]:
+    """One tune's lines with the voice, and the 1-based numbers of the added lines."""
+    key = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
+    if key is None:
+        return lines, []
     program, tempo, transpose = voice.program, voice.tempo, voice.transpose
     beat = f"Q:1/4={tempo}"
     tempo_written = False
@@ -216,7 +226,7 @@ def voice_tune(abc_text: str, voice: Voice) -> Voiced:
                 add(f"%%MIDI transpose {transpose}")
         elif i > key and program is not None and line.startswith("V:"):
             add(f"%%MIDI program {program}")  # each voice has its own channel and program
-    return Voiced("\n".join(out), tuple(inserted))
+    return out, inserted
 
 
 def apply_voice(abc_text: str, voice: Voice) -> str:

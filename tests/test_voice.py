@@ -119,9 +119,14 @@ def test_every_voice_of_a_tune_gets_the_instrument() -> None:
     assert out.count("%%MIDI program 110") == 3  # the header's, then one per V: line
 
 
-def test_one_tune_at_a_time_and_none_without_a_key_line() -> None:
-    with pytest.raises(VoiceError, match="one tune at a time"):
-        apply_voice(REEL + "\n" + REEL, Voice("flute"))
+def test_each_tune_of_a_text_gets_the_voice_and_one_without_a_key_line_none() -> None:
+    header = "%%MIDI program 20\n\n"  # the file header: abc2midi ignores MIDI directives there
+    two = header + REEL + "\n" + REEL.replace("X:1", "X:2")
+    voiced = voice_tune(two, Voice("flute", 100))
+    assert voiced.text.startswith(header)
+    assert voiced.text.count("%%MIDI program 73") == 2 and voiced.text.count("Q:1/4=100") == 2
+    assert voiced.inserted == (8, 9, 17, 18)  # after each K: (lines 7 and 14 of the text)
+    assert [original_line(n, voiced.inserted) for n in (7, 8, 10, 18)] == [7, 7, 8, 14]
     keyless = "X:1\nT:No key\nCDEF|\n"
     assert apply_voice(keyless, Voice("flute", 100, 2)) == keyless
 
