@@ -6,7 +6,7 @@ directives (checked against abc2midi 4.84):
   instrument, and again after each body `V:` line, as each voice starts on its own channel
   with abc2midi's default, program 0 (acoustic grand piano). A value over 127 makes abc2midi
   write a MIDI file no reader accepts, so programs come from INSTRUMENTS only.
-- `Q:1/4=BPM` replaces the header's Q: line or, without one, follows the K: line. abc2midi
+- `Q:1/4=BPM` replaces the header's Q: line or, without one, goes before the K: line. abc2midi
   4.84 reads a bare `Q:120` as quarter notes a minute whatever L: says, and plays a tune with
   no Q: at 120 of them; the voice's tempo is always written with its beat, `1/4=`.
 - `%%MIDI transpose N` after the K: line moves every voice N semitones.
@@ -215,11 +215,11 @@ def _voice_one(lines: list[str], voice: Voice) -> tuple[list[str], list[int]]:
                 line = "%" if tempo_written or i > key else beat
                 tempo_written = True
             line = _TEMPO_INLINE.sub(_blank, line)
+        if i == key and tempo is not None and not tempo_written:
+            add(beat)  # a header field: before K:, so the MIDI starts at this tempo
+            tempo_written = True
         out.append(line)
         if i == key:
-            if tempo is not None and not tempo_written:
-                add(beat)
-                tempo_written = True
             if program is not None:
                 add(f"%%MIDI program {program}")
             if transpose:
@@ -236,6 +236,6 @@ def apply_voice(abc_text: str, voice: Voice) -> str:
 
 def original_line(line: int, inserted: tuple[int, ...]) -> int:
     """A line number of voice_tune's text -> the line of the text it was given (an added
-    line maps to the line before it: the K: or V: line it follows)."""
+    line maps to the line before it)."""
     before = sum(1 for n in inserted if n < line)
     return line - before - (1 if line in inserted else 0)

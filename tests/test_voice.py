@@ -69,11 +69,11 @@ def audible_seconds(path: Path) -> float:
 def test_voice_lines_follow_the_key_line_and_fill_the_tempo() -> None:
     voiced = voice_tune(REEL, Voice("flute", 140, -2))
     lines = voiced.text.split("\n")
-    assert lines[:5] == REEL.split("\n")[:5]  # header as written, up to and with K:
-    assert lines[5:8] == ["Q:1/4=140", "%%MIDI program 73", "%%MIDI transpose -2"]
+    assert lines[:4] == REEL.split("\n")[:4]  # header as written, up to K:
+    assert lines[4:8] == ["Q:1/4=140", "K:D", "%%MIDI program 73", "%%MIDI transpose -2"]
     assert lines[8] == REEL.split("\n")[5]
-    assert voiced.inserted == (6, 7, 8)
-    assert [original_line(n, voiced.inserted) for n in (5, 6, 8, 9)] == [5, 5, 5, 6]
+    assert voiced.inserted == (5, 7, 8)
+    assert [original_line(n, voiced.inserted) for n in (4, 5, 6, 8, 9)] == [4, 4, 5, 5, 6]
 
 
 @pytest.mark.parametrize("written", ["Q:120", "Q:1/4=90", "Q:3/8=80", 'Q:"Allegro" 1/4=60'])
@@ -87,7 +87,7 @@ def test_the_header_tempo_is_replaced_in_place(written: str) -> None:
 def test_later_tempo_changes_give_way_to_the_voice_columns_kept() -> None:
     tune = REEL.replace("EFGA BcdB|", "[Q:1/4=60]EFGA BcdB|\nQ:1/4=300\n")
     out = apply_voice(tune, Voice(tempo=150)).split("\n")
-    assert out[5] == "Q:1/4=150"
+    assert out[4:6] == ["Q:1/4=150", "K:D"]
     body = out[6:]
     assert body[0] == "DFAd fdAF|GBdg fdAF|" + " " * len("[Q:1/4=60]") + "EFGA BcdB|"
     assert body[1] == "%"
@@ -125,8 +125,8 @@ def test_each_tune_of_a_text_gets_the_voice_and_one_without_a_key_line_none() ->
     voiced = voice_tune(two, Voice("flute", 100))
     assert voiced.text.startswith(header)
     assert voiced.text.count("%%MIDI program 73") == 2 and voiced.text.count("Q:1/4=100") == 2
-    assert voiced.inserted == (8, 9, 17, 18)  # after each K: (lines 7 and 14 of the text)
-    assert [original_line(n, voiced.inserted) for n in (7, 8, 10, 18)] == [7, 7, 8, 14]
+    assert voiced.inserted == (7, 9, 16, 18)  # around each K: (lines 7 and 14 of the text)
+    assert [original_line(n, voiced.inserted) for n in (8, 10, 17, 19)] == [7, 8, 14, 15]
     keyless = "X:1\nT:No key\nCDEF|\n"
     assert apply_voice(keyless, Voice("flute", 100, 2)) == keyless
 
@@ -302,10 +302,12 @@ def test_generate_save_takes_the_voice_flags(capsys: pytest.CaptureFixture[str])
 
 @pytest.mark.asyncio
 async def test_generate_remembers_the_voice_across_restarts(
-    folkgen_home: Path, monkeypatch: pytest.MonkeyPatch
+    folkgen_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(FolkgenApp, "_load_torch", lambda self: None)  # not needed here
-    app = FolkgenApp(autoload_model=False)
+    corpus = tmp_path / "one.abc"  # a corpus of one tune: quick to load, nothing to index
+    corpus.write_text(REEL, encoding="utf-8")
+    app = FolkgenApp(corpus, autoload_model=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("g")
         await wait_for(pilot, lambda: isinstance(app.screen, GenerateScreen), "Generate")
@@ -323,7 +325,7 @@ async def test_generate_remembers_the_voice_across_restarts(
     settings = json.loads((folkgen_home / "tui.json").read_text(encoding="utf-8"))
     assert settings["voice"] == {"instrument": "fiddle", "tempo": 140, "transpose": -2}
 
-    again = FolkgenApp(autoload_model=False)
+    again = FolkgenApp(corpus, autoload_model=False)
     async with again.run_test(size=(100, 30)) as pilot:
         assert again.voice == Voice("fiddle", 140, -2)
         await pilot.press("g")
