@@ -154,6 +154,9 @@ REPEAT_PARTS = 2  # leading parts that close with a repeat (:| ::, or their endi
 PARTS_PRIOR = {2: 655, 3: 82, 4: 36}
 ONE = (1, 1)  # a multiplier as (numerator, denominator)
 
+UNBUILT = -1  # a state table row's entry for a forbidden character whose fallback is not found yet
+MEMO_LIMIT = 1 << 17  # gated masks remembered by (state, counts) before the memo starts over
+
 # Where a bar stands, for counting the part's bars.
 W_PART, W_FIRST, W_SECOND = 0, 1, 2
 
@@ -363,7 +366,8 @@ def _where(rep: int) -> int:
 
 def _timed(ctx: tuple[Any, ...]) -> bool:
     """A note that takes time: in the body, or a chord's first note."""
-    return ctx[0] == "" or (ctx[0] == "[" and ctx[1] == 1)
+    timed: bool = ctx[0] == "" or (ctx[0] == "[" and ctx[1] == 1)
+    return timed
 
 
 class GrammarState:
@@ -389,6 +393,15 @@ class GrammarState:
         self.accs: dict[int, int] = {}  # accidentals written in this bar, per letter and octave
         self.pitch = ""  # the pitch being (or last) written
         self.tied = ""  # the pitch a tie waits for
+
+    def counts(self) -> tuple[Any, ...]:
+        """What the gates may read (all but sid), as a hashable key: equal counts in the same
+        state shut the same characters."""
+        return (
+            self.bars, self.ending, self.second, self.parts, self.pick, self.tonic, self.sig,
+            self.tpc, tuple(self.accs.items()) if self.accs else (), self.pitch, self.tied,
+            self.max_parts,
+        )  # fmt: skip
 
     def copy(self) -> GrammarState:
         new = GrammarState(self.sid)
@@ -498,6 +511,10 @@ class AbcGrammar:
         self._gates: list[tuple[tuple[int, tuple[tuple[int, Gate], ...]], ...] | None] = []
         self._masks = np.zeros((64, len(self.chars)), dtype=bool)
         self._gated: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+        # A gated state's mask by the stream's counts: judging the gates costs tens of
+        # microseconds (probe copies, effects applied), a lookup one; streams revisit the same
+        # (state, counts) pairs, so after a tune or two nearly every gated step is a hit.
+        self._by_counts: dict[tuple[int, tuple[Any, ...]], np.ndarray] = {}
         self._variants: dict[tuple[int, str, int], int] = {}  # (state, field, value) -> id
         self._events: list[Effect] = []  # filled while a transition is computed (under the lock)
         self._gates_now: list[tuple[int, Gate]] = []
@@ -521,7 +538,8 @@ class AbcGrammar:
         if self._next[state.sid] is None:
             self._build(state.sid)
         if self._gates[state.sid] is None:
-            return self._masks[state.sid]
+            mask: np.ndarray = self._masks[state.sid]
+            return mask
         return self._gated_mask(state)
 
     def masks(self, states: Sequence[GrammarState]) -> np.ndarray:
@@ -545,7 +563,11 @@ class AbcGrammar:
             row = self._build(sid)
         i = self.char2idx.get(ch)
         if i is not None:
-            state.sid = row[i]
+            nxt = row[i]
+            if nxt == UNBUILT:
+                with self._lock:
+                    nxt = row[i] = self._id(self._fallback(self._keys[sid], ch))
+            state.sid = nxt
             fx = self._fx[sid]
             if fx is not None and i in fx:
                 self._apply(state, fx[i])
@@ -573,7 +595,8 @@ class AbcGrammar:
 
     def is_free(self, state: GrammarState) -> bool:
         """Whether the stream left the grammar (and allows anything until the next line)."""
-        return self._keys[state.sid].lex[0] == "F"
+        free: bool = self._keys[state.sid].lex[0] == "F"
+        return free
 
     @property
     def states_seen(self) -> int:
@@ -615,10 +638,9 @@ class AbcGrammar:
             targets = [self._free(key)] * len(self.chars)
             effects, gates = {}, []
         allowed = np.array([t is not None for t in targets])
-        row = [
-            self._id(t if t is not None else self._fallback(key, ch))
-            for ch, t in zip(self.chars, targets, strict=True)
-        ]
+        # A forbidden character's fallback is found when a stream takes it (seldom: a prompt,
+        # or a caller ignoring the mask), not for every state: most characters are forbidden.
+        row = [UNBUILT if t is None else self._id(t) for t in targets]
         while sid >= len(self._masks):
             self._masks = np.concatenate([self._masks, np.zeros_like(self._masks)])
         self._masks[sid] = allowed
@@ -643,12 +665,22 @@ class AbcGrammar:
         self._gates_now.append((len(self._events), gate))
 
     def _gated_mask(self, state: GrammarState) -> np.ndarray:
+        memo = (state.sid, state.counts())
+        mask = self._by_counts.get(memo)
+        if mask is None:
+            if len(self._by_counts) >= MEMO_LIMIT:  # bound memory in very long sessions
+                self._by_counts.clear()
+            mask = self._by_counts[memo] = self._judge_gates(state)
+        return mask
+
+    def _judge_gates(self, state: GrammarState) -> np.ndarray:
         sid = state.sid
         gates = self._gates[sid]
         assert gates is not None
         shut = tuple(i for i, gs in gates if not self._gates_open(state, i, gs))
         if not shut:
-            return self._masks[sid]
+            open_mask: np.ndarray = self._masks[sid]
+            return open_mask
         mask = self._gated.get((sid, shut))
         if mask is None:
             mask = self._masks[sid].copy()
@@ -679,7 +711,8 @@ class AbcGrammar:
         if kind == "tie":  # the tied note repeats the tied pitch, character by character
             return gate[1] < len(state.tied) and state.tied[gate[1]] == ch
         if kind == "tie_end":
-            return gate[1] == len(state.tied)
+            ended: bool = gate[1] == len(state.tied)
+            return ended
         if kind.startswith("cad"):  # a part that could end the tune ends on the tonic
             return self._cadence_open(gate, state, ch)
         if kind == "close":

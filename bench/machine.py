@@ -1,0 +1,68 @@
+"""What the benches print about the machine they ran on, and `--avx2`: the benches' figures
+from an AVX-512 machine emulating an AVX2-only x86 (a laptop-class CPU: no AVX-512, no VNNI).
+
+The emulation picks the AVX2 kernels of every library that dispatches on the CPU: torch's own
+(ATEN_CPU_CAPABILITY), fbgemm's int8 GEMMs (FBGEMM_ENABLE_INSTRUCTIONS), OpenBLAS (numpy's
+matrix products: OPENBLAS_CORETYPE), MKL, and numpy's ufuncs (NPY_DISABLE_CPU_FEATURES). Each
+library reads its variable once, at load: the emulation holds in child processes started with
+`avx2_env()`. It does not emulate a smaller cache or less memory bandwidth."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+AVX2_ENV = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+    "OPENBLAS_CORETYPE": "Haswell",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+}
+EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((set(line.split()[2:]) for line in f if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
+def emulating_avx2() -> bool:
+    return all(os.environ.get(k) == v for k, v in AVX2_ENV.items())
+
+
+def vector_extensions() -> str:
+    """The CPU's vector extensions that decide which kernels run, e.g. "avx2 avx512f"."""
+    flags = cpu_flags()
+    return " ".join(e for e in EXTENSIONS if e in flags) or "none of " + "/".join(EXTENSIONS)
+
+
+def load_average() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "load average unknown"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def describe() -> str:
+    """One line for a bench's header: the CPU's extensions, the load, and the emulation."""
+    line = f"CPU vector extensions: {vector_extensions()}; {load_average()}"
+    if emulating_avx2():
+        line += "\nemulating an AVX2-only CPU: " + " ".join(f"{k}={v}" for k, v in AVX2_ENV.items())
+    return line
+
+
+def avx2_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    return {**(os.environ if base is None else base), **AVX2_ENV}
+
+
+def rerun_emulating_avx2(script: str, argv: list[str]) -> None:
+    """Run this bench again in a child process with the AVX2 kernels chosen, and exit with its
+    status (the libraries read their variables when they load: too late in this process)."""
+    args = [a for a in argv if a != "--avx2"]
+    sys.exit(subprocess.run([sys.executable, script, *args], env=avx2_env()).returncode)
