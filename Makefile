@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python bench/score_engraving.py
 	$(BIN)/python bench/library_speed.py
 	$(BIN)/python bench/time_to_quality.py
+	$(BIN)/python bench/train_scale.py
 	$(BIN)/python bench/long_session.py  # 30 minutes
 
 # The shipped model: the default recipe on the default corpus, best checkpoint by validation,
