@@ -22,6 +22,7 @@ from folkgen_tui.screens.models import ModelsScreen
 from tests.app_helpers import make_checkpoint, wait_for, wait_ready
 
 SnapCompare = Callable[..., bool]
+FIXED_CREATED = 1_700_000_000.0  # tunebook dates in the Library snapshot (2023-11-14 UTC)
 
 
 @pytest.fixture
@@ -147,6 +148,38 @@ def test_models(snap_compare: SnapCompare, snapshot_home: Path) -> None:
         await settle(pilot)
 
     assert snap_compare(make_app(), run_before=run_before, terminal_size=(100, 30))
+
+
+def test_library(snap_compare: SnapCompare, snapshot_home: Path) -> None:
+    """The tunebook of six tunes (fixed creation times, ratings, favourites), newest first."""
+    from core.corpus import load_corpus
+    from core.library import LIBRARY_FILE, Library
+    from folkgen_tui.screens.library import LibraryScreen
+
+    tunes = load_corpus().tunes[:6]
+    with Library.open(snapshot_home / LIBRARY_FILE) as library:
+        for n, tune in enumerate(tunes):
+            created = FIXED_CREATED + n * 86_400
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr("core.library.time.time", lambda created=created: created)
+                generated = n % 2 == 0
+                tune_id = library.add(
+                    tune, source="generated" if generated else "imported", in_tunebook=True,
+                    model_name="snapshot.pt" if generated else "", seed=n if generated else None,
+                    temperature=1.0 if generated else None,
+                )  # fmt: skip
+            library.rate(tune_id, n % 6)
+            library.set_favourite(tune_id, n in (1, 5))
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_ready(pilot)
+        await pilot.press("l")
+        screen = pilot.app.screen
+        assert isinstance(screen, LibraryScreen)
+        await wait_for(pilot, lambda: screen.loaded and screen.tune is not None, "the tunebook")
+        await settle(pilot)
+
+    assert snap_compare(make_app(), run_before=run_before, terminal_size=(110, 30))
 
 
 def test_help(snap_compare: SnapCompare, snapshot_home: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -17,6 +18,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from folkgen_tui.screens.base import StudioScreen
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from folkgen_tui.tunebook import Tunebook
 
 LIBRARY_KEY = "library-"  # what the app plays from here is keyed library-<id>
+DETAIL_DELAY = 0.05  # seconds the cursor rests on a row before its whole tune is read
 
 # The sort key cycles through these: (shown as, core.library's sort, descending).
 SORTS: tuple[tuple[str, str, bool], ...] = (
@@ -114,6 +117,7 @@ class LibraryScreen(StudioScreen):
         self.load_seconds = 0.0  # the last rows() query (for the bench)
         self.tune: LibraryTune | None = None  # the tune under the cursor, read in full
         self._details: dict[int, LibraryTune] = {}
+        self._fetch_timer: Timer | None = None
 
     @property
     def tunebook(self) -> Tunebook:
@@ -173,9 +177,10 @@ class LibraryScreen(StudioScreen):
     def set_rows(self, rows: list[TuneRow], keep_id: int | None = None) -> None:
         self.loaded = True
         self._details.clear()
-        present = {r.id for r in rows}
-        self.marked &= present
-        self.all_rows = sort_rows(rows, self.sort)
+        if self.marked:
+            self.marked &= {r.id for r in rows}
+        # rows() lists the newest first, the date order: 10,000 rows need no sorting again.
+        self.all_rows = rows if self.sort == "date" else sort_rows(rows, self.sort)
         table = self.query_one(TuneTable)
         table.empty_text = "no tunes yet: save one on Generate (s), or folkgen library import"
         self._refilter(keep_id)
@@ -208,7 +213,16 @@ class LibraryScreen(StudioScreen):
         if cached is not None:
             self._show_tune(cached)
             return
-        wanted = row.id
+        # Read the whole tune once the cursor rests (a held arrow key or a filter being
+        # typed passes over many rows: each would lay out the ABC view for nothing).
+        if self._fetch_timer is not None:
+            self._fetch_timer.stop()
+        self._fetch_timer = self.set_timer(DETAIL_DELAY, partial(self._fetch_tune, row.id))
+
+    def _fetch_tune(self, wanted: int) -> None:
+        self._fetch_timer = None
+        if self._current_id() != wanted:
+            return
 
         def done(tune: LibraryTune) -> None:
             self._details[tune.id] = tune
@@ -263,7 +277,8 @@ class LibraryScreen(StudioScreen):
             and len(new.split()) == len(old.split())
         )
         self._refilter(narrower=narrower)
-        self.refresh_bindings()
+        if bool(old) != bool(new):
+            self.refresh_bindings()  # escape clears a filter only while there is one
 
     @on(Input.Submitted, "#lib-filter")
     def filter_submitted(self, event: Input.Submitted) -> None:

@@ -48,7 +48,7 @@ class Row(Protocol):
 # (heading, width); the title takes what the others leave.
 COLUMNS: tuple[tuple[str, int], ...] = (
     (" ", 1), ("♥", 1), ("Title", 0), ("Key", 9), ("M", 5), ("Bars", 4), ("Form", 6),
-    ("Rating", 5), ("Created", 10),
+    ("Stars", 5), ("Created", 10),
 )  # fmt: skip
 MIN_TITLE = 12
 
@@ -80,7 +80,9 @@ class TuneHighlighted(Message):
 
 
 class TuneTable(ScrollView, can_focus=True):
-    """A header line and one line per row; the cursor row is highlighted and kept in view."""
+    """A header line and one line per row; the cursor row is highlighted and kept in view.
+    Its styles are in folkgen.tcss: a DEFAULT_CSS would make Textual parse the stylesheet and
+    restyle every screen again when the Library screen is first built, on the `l` key."""
 
     BINDINGS = [
         Binding("up", "move(-1)", "Up", show=False),
@@ -94,17 +96,6 @@ class TuneTable(ScrollView, can_focus=True):
         "tune-table--header", "tune-table--cursor", "tune-table--favourite",
         "tune-table--rating", "tune-table--muted",
     }  # fmt: skip
-    DEFAULT_CSS = """
-    TuneTable { height: 1fr; overflow-x: hidden; }
-    TuneTable > .tune-table--header { text-style: bold; color: $text-accent; }
-    TuneTable > .tune-table--cursor { background: $block-cursor-blurred-background; }
-    TuneTable:focus > .tune-table--cursor {
-        background: $block-cursor-background; color: $block-cursor-foreground;
-    }
-    TuneTable > .tune-table--favourite { color: $error; }
-    TuneTable > .tune-table--rating { color: $warning; }
-    TuneTable > .tune-table--muted { color: $text-muted; }
-    """
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
 
