@@ -57,6 +57,7 @@ bench: setup
 	$(BIN)/python bench/music_quality.py
 	$(BIN)/python bench/score_engraving.py
 	$(BIN)/python bench/library_speed.py
+	$(BIN)/python bench/library_screen.py
 	$(BIN)/python bench/time_to_quality.py
 	$(BIN)/python bench/train_scale.py
 	$(BIN)/python bench/long_session.py  # 30 minutes
