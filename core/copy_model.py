@@ -97,7 +97,8 @@ class CopyRule:
                 table[:, index[ch]] = value
         for i, j in _pairs(vocab, PART_ENDS):
             table[i, j] = self.after_part
-        return np.exp(table)
+        weights: np.ndarray = np.exp(table)
+        return weights
 
 
 def _pairs(vocab: Vocabulary, pairs: tuple[str, ...]) -> list[tuple[int, int]]:
@@ -125,7 +126,8 @@ def mix_weights(
     scale = lam / (1.0 - lam) * w_model.sum(axis=1)
     if allowed is not None:
         p_copy = p_copy * allowed
-    return w_model + scale[:, None] * p_copy
+    mixed: np.ndarray = w_model + scale[:, None] * p_copy
+    return mixed
 
 
 class CopyCache:

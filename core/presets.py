@@ -67,7 +67,8 @@ class _Config:
     """Plain-dict round trip for checkpoints; unknown keys (from other versions) are ignored."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
+        fields_: dict[str, Any] = asdict(self)  # type: ignore[call-overload]
+        return fields_
 
     @classmethod
     def from_dict(cls: type[C], d: object) -> C:

@@ -114,7 +114,9 @@ class _Int8Linear:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         # No grad-mode context needed (nothing here requires grad); entering one costs ~30 us.
-        return torch.ops.quantized.linear_dynamic(torch.from_numpy(x), self.packed, True).numpy()
+        x_t = torch.from_numpy(x)
+        y: np.ndarray = torch.ops.quantized.linear_dynamic(x_t, self.packed, True).numpy()
+        return y
 
 
 class _Float32Linear:
@@ -122,7 +124,8 @@ class _Float32Linear:
         self.w_t = np.ascontiguousarray(weight.T)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return x @ self.w_t
+        y: np.ndarray = x @ self.w_t
+        return y
 
 
 @dataclass
@@ -228,13 +231,15 @@ class Sampler:
             h[0], c[0] = self._cell(self.in_table[ids] + st.rec, c[0])
             out = self.fused(h[0])
             st.rec = out[:, : 4 * self.hidden]
-            return out[:, 4 * self.hidden :] + self.b_out
+            logits: np.ndarray = out[:, 4 * self.hidden :] + self.b_out
+            return logits
         h[0], c[0] = self._cell(self.in_table[ids] + self.rec0(h[0]), c[0])
         for layer in range(1, self.layers):
             x = np.concatenate([h[layer - 1], h[layer]], axis=1)
             gates = self.rec_up[layer - 1](x) + self.b_up[layer - 1]
             h[layer], c[layer] = self._cell(gates, c[layer])
-        return self.head(h[-1]) + self.b_out
+        top: np.ndarray = self.head(h[-1]) + self.b_out
+        return top
 
     def _draw(
         self,
@@ -268,7 +273,8 @@ class Sampler:
             w = np.where(rank >= kth, w, 0.0)
         cdf = w.cumsum(axis=1)
         u = np.array([r.random() for r in rngs]) * cdf[:, -1]
-        return np.minimum((cdf <= u[:, None]).sum(axis=1), z.shape[1] - 1)
+        drawn: np.ndarray = np.minimum((cdf <= u[:, None]).sum(axis=1), z.shape[1] - 1)
+        return drawn
 
     @staticmethod
     def _greedy(
@@ -276,10 +282,12 @@ class Sampler:
     ) -> np.ndarray:
         """The most likely character: of the model's logits, or of the untempered mixture for
         rows that copy (the others keep the logits' argmax, ties and all)."""
+        best: np.ndarray = z.argmax(axis=1)
         if copy is None:
-            return z.argmax(axis=1)
+            return best
         mixed = mix_weights(np.exp(z - z.max(axis=1, keepdims=True)), *copy, allowed)
-        return np.where(copy[0] > 0, mixed.argmax(axis=1), z.argmax(axis=1))
+        best = np.where(copy[0] > 0, mixed.argmax(axis=1), best)
+        return best
 
     def _primed(self, prompt: str, batch: int) -> tuple[np.ndarray, StreamState]:
         """State after reading the prompt (an empty prompt reads a tune separator instead)."""

@@ -223,11 +223,11 @@ def import_optimizer_modules() -> None:
     (torch._dynamo, sympy: ~800 modules, ~0.8 s here) at an optimizer's first step. Training
     calls this before its clock starts, so that the speed it reports is training's; the app
     calls it while it loads torch, so that its first training run does not wait for the imports
-    and their objects are there when the app settles its long-lived ones (folkgen_tui/memory).
+    and their objects are there when the app settles its long-lived ones (folkgen_tui/process).
     """
     weight = torch.zeros(1, requires_grad=True)
     optimizer = torch.optim.AdamW([weight])
-    weight.sum().backward()
+    torch.autograd.backward(weight.sum())  # Tensor.backward, typed
     optimizer.step()
 
 
@@ -505,10 +505,10 @@ class Trainer:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            torch.autograd.backward(self.scaler.scale(loss))  # Tensor.backward, typed
             self.scaler.unscale_(optimizer)  # clip the true gradients
         else:
-            loss.backward()
+            torch.autograd.backward(loss)
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.read_loss(loss)
