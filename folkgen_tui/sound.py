@@ -9,10 +9,10 @@ import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from core.audio import Note, Rendered
+    from core.audio import Note, Player, Rendered
     from core.voice import Voice
 
 
@@ -37,7 +37,7 @@ class Sound:
     CACHED = 8
 
     def __init__(self) -> None:
-        self._player: Any = None
+        self._player: Player | None = None
         self._scratch: Path | None = None
         self._cache: OrderedDict[tuple[str, Voice | None], Playable] = OrderedDict()
         self._kept: dict[str, Path] = {}  # scratch WAV -> its copy kept in the tunes folder
@@ -72,11 +72,14 @@ class Sound:
 
     def play(self, playable: Playable) -> None:
         """Start playing (stops what played). Raises core.audio.PlaybackUnavailable."""
+        from core.abc import SoundError
         from core.audio import Player
 
         if self._player is None:
             self._player = Player()
         self.stop()
+        if playable.rendered.wav_path is None:
+            raise SoundError("the tune was rendered without a WAV to play")
         self._player.play(playable.rendered.wav_path)
         self.now_playing = playable
 
