@@ -31,7 +31,6 @@ class Tunebook:
         self.path = path  # None: core.library's place in the data folder
         self.error: str | None = None  # why it could not be opened at all
         self.recovered_from: Path | None = None
-        self.version = 0  # bumped by every change the app makes (screens reload on a new one)
         self._library: Library | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._hashes: dict[tuple[str, int, int], str] = {}
@@ -44,8 +43,6 @@ class Tunebook:
         job: Callable[[Library], T],
         done: Callable[[T], None] | None = None,
         failed: Callable[[str], None] | None = None,
-        *,
-        changes: bool = False,
     ) -> None:
         loop = asyncio.get_running_loop()  # the UI's: call() is made on the UI thread
         context = contextvars.copy_context()  # the app's context, for notify() in callbacks
@@ -72,8 +69,6 @@ class Tunebook:
             finally:
                 if first and self.on_open is not None:
                     back(self.on_open, self)
-            if changes:
-                self.version += 1
             if done is not None:
                 back(done, result)
 
@@ -88,7 +83,7 @@ class Tunebook:
             try:
                 self._library = Library.open(self.path)
             except Exception as e:
-                self.error = message_of(e)
+                self.error = self._reported = message_of(e)  # said once, by on_open
                 raise
             self.recovered_from = self._library.recovered_from
         return self._library
@@ -112,11 +107,11 @@ class Tunebook:
             record.library_id = library.add(
                 record.text, model_name=record.model_label, model_hash=digest, seed=record.seed,
                 temperature=record.temperature, top_k=record.top_k, prompt=record.prompt,
-                max_chars=record.max_chars,
+                max_chars=record.max_chars, grammar=True,  # the app samples with the grammar
             )  # fmt: skip
             return record.library_id
 
-        self.call(add, changes=True)
+        self.call(add)
 
     def keep(self, record: TuneRecord, files: list[Path]) -> None:
         """Saving a tune keeps it in the tunebook, with its saved files."""
@@ -126,7 +121,7 @@ class Tunebook:
                 raise RuntimeError(f"{record.title} is not in the tunebook's history")
             library.keep(record.library_id, files)
 
-        self.call(keep, changes=True)
+        self.call(keep)
 
     def close(self, wait: bool = True) -> None:
         """Close the database on its thread and end the thread (when the app ends)."""

@@ -23,7 +23,6 @@ from tests.app_helpers import (
     plain_text,
     play_in_real_time,
     record_notices,
-    type_into,
     wait_for,
     wait_ready,
 )
@@ -61,8 +60,8 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await pilot.press("g")
         generate = app.screen
         assert isinstance(generate, GenerateScreen)
-        await type_into(pilot, "#seed", "7")
-        await type_into(pilot, "#max-chars", "300")
+        generate.query_one("#seed", Input).value = "7"
+        generate.query_one("#max-chars", Input).value = "300"
         await pilot.press("enter")
         await wait_for(pilot, lambda: generate.shown is not None, "the tune")
         record = generate.shown
@@ -89,7 +88,7 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         assert app.focused is table and table.rows[0].id == tune_id
         await pilot.press("home")
         assert table.current is not None and table.current.id == tune_id
-        await wait_for(pilot, lambda: screen.tune is not None, "the tune's text")
+        await wait_for(pilot, lambda: getattr(screen.tune, "id", None) == tune_id, "its text")
         assert screen.tune is not None and screen.tune.abc == record.text
 
         # Rate, favourite: at once on screen, and in the database.
@@ -164,6 +163,15 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         assert app.screen is generate
         again = app.history[-1]
         assert again.seed == 7 and again.text == record.text
+
+        # That tune is in the session history (h), and k keeps it in the tunebook.
+        await wait_for(pilot, lambda: again.library_id is not None, "its history entry")
+        await pilot.press("l", "h")
+        await wait_for(pilot, lambda: [r.id for r in table.rows] == [again.library_id], "history")
+        await pilot.press("k")
+        await wait_for(pilot, lambda: getattr(stored(folkgen_home, again.library_id or 0),
+                                              "in_tunebook", False), "kept")  # fmt: skip
+        assert table.rows == []
         assert not [n for n in notices if n[1] == "error"], notices
 
 

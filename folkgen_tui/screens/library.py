@@ -74,7 +74,7 @@ class LibraryScreen(StudioScreen):
             "open",
             "Open",
             tooltip="Open in Generate: the same model, seed and settings make the same tune again",
-        ),  # fmt: skip
+        ),
         Binding("slash", "filter", "Filter", tooltip="Filter as you type (title, key, metre, ABC)"),
         Binding("escape", "clear_filter", "Clear", tooltip="Clear the filter"),
         Binding("s", "sort", "Sort", tooltip="Sort by date, rating, title, key or metre, in turn"),
@@ -84,7 +84,7 @@ class LibraryScreen(StudioScreen):
             "Rate",
             key_display="1-5",
             tooltip="Rate the tune 1 to 5 stars (keys 1-5; 0 clears the rating)",
-        ),  # fmt: skip
+        ),
         Binding("2", "rate(2)", "", show=False),
         Binding("3", "rate(3)", "", show=False),
         Binding("4", "rate(4)", "", show=False),
@@ -97,12 +97,19 @@ class LibraryScreen(StudioScreen):
         Binding("x,delete", "delete", "Delete", tooltip="Delete the tune (asks first)"),
         Binding("u", "undo", "Undo", tooltip="Bring back the last deleted tune"),
         Binding(
+            "h",
+            "toggle_history",
+            "History",
+            tooltip="The session history: the tunes generated and not kept (again: the tunebook)",
+        ),
+        Binding("k", "keep", "Keep", tooltip="Keep the history tune in the tunebook"),
+        Binding(
             "E",
             "export",
             "Export",
             tooltip="Export the selected tunes (else the favourites) "
             "to one .abc file in the tunes folder",
-        ),  # fmt: skip
+        ),
     ]
 
     def __init__(self) -> None:
@@ -114,6 +121,8 @@ class LibraryScreen(StudioScreen):
         self.marked: set[int] = set()
         self.loaded = False
         self.loading = False
+        self._reloads = 0
+        self.history = False  # showing the session history (tunes generated, not kept)
         self.load_seconds = 0.0  # the last rows() query (for the bench)
         self.tune: LibraryTune | None = None  # the tune under the cursor, read in full
         self._details: dict[int, LibraryTune] = {}
@@ -155,24 +164,29 @@ class LibraryScreen(StudioScreen):
     # --- loading -----------------------------------------------------------------------------
 
     def reload(self, keep_id: int | None = None) -> None:
-        if self.loading:
-            return
+        self._reloads += 1
+        request = self._reloads  # the tunebook thread answers in order: the last one counts
         self.loading = True
         started = time.perf_counter()
         keep = keep_id if keep_id is not None else self._current_id()
+        history = self.history
 
         def done(rows: list[TuneRow]) -> None:
+            if request != self._reloads:
+                return
             self.loading = False
             self.load_seconds = time.perf_counter() - started
             self.set_rows(rows, keep)
 
         def failed(error: str) -> None:
+            if request != self._reloads:
+                return
             self.loading = False
             self.query_one(TuneTable).empty_text = f"no tunebook: {error}"
             self.query_one(TuneTable).refresh()
             self._show_status()
 
-        self.tunebook.call(lambda library: library.rows(), done, failed)
+        self.tunebook.call(lambda library: library.rows(in_tunebook=not history), done, failed)
 
     def set_rows(self, rows: list[TuneRow], keep_id: int | None = None) -> None:
         self.loaded = True
@@ -182,7 +196,11 @@ class LibraryScreen(StudioScreen):
         # rows() lists the newest first, the date order: 10,000 rows need no sorting again.
         self.all_rows = rows if self.sort == "date" else sort_rows(rows, self.sort)
         table = self.query_one(TuneTable)
-        table.empty_text = "no tunes yet: save one on Generate (s), or folkgen library import"
+        table.empty_text = (
+            "no tunes in the history: every tune made on Generate comes here"
+            if self.history
+            else "no tunes yet: save one on Generate (s), or folkgen library import"
+        )
         self._refilter(keep_id)
 
     def _refilter(self, keep_id: int | None = None, narrower: bool = False) -> None:
@@ -290,6 +308,8 @@ class LibraryScreen(StudioScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
             return bool(self.filter_text) or self.typing()
+        if action == "keep":
+            return self.history and self._current() is not None
         if action in ("play", "open", "rate", "favourite", "mark", "rename", "delete"):
             return True if self._current() is not None else None
         return True
@@ -384,6 +404,8 @@ class LibraryScreen(StudioScreen):
 
         def find(library: Library) -> tuple[LibraryTune, Path | None, str]:
             tune = library.get(tune_id)
+            if tune.seed is None or tune.source != "generated":
+                return tune, None, ""
             path, problem = find_model(tunebook, tune.model_name, tune.model_hash)
             return tune, path, problem
 
@@ -456,10 +478,30 @@ class LibraryScreen(StudioScreen):
                 self.notify("Nothing to undo: no tune was deleted.", severity="warning")
                 return
             self.notify("The tune is back.")
-            self.loading = False
             self.reload(tune_id)
 
         self.tunebook.call(lambda library: library.undo_delete(), done)
+
+    # --- the session history ----------------------------------------------------------------
+
+    def action_toggle_history(self) -> None:
+        self.history = not self.history
+        self.marked.clear()
+        self.query_one(TuneTable).marked = self.marked
+        self.all_rows = self.shown_rows = []
+        self.query_one(TuneTable).set_rows([])
+        self.reload()
+        self.refresh_bindings()
+
+    def action_keep(self) -> None:
+        row = self._current()
+        if row is None or not self.history:
+            return
+        tune_id = row.id
+        self.all_rows = [r for r in self.all_rows if r.id != tune_id]
+        self._refilter()
+        self.tunebook.call(lambda library: library.keep(tune_id), lambda _: self.notify(
+            f"Kept {row.title} in the tunebook.", markup=False))  # fmt: skip
 
     # --- export ------------------------------------------------------------------------------
 
@@ -488,13 +530,15 @@ class LibraryScreen(StudioScreen):
 
     def _show_status(self) -> None:
         total, shown = len(self.all_rows), len(self.shown_rows)
-        parts = [f"{total:,} tunes" if shown == total else f"{shown:,} of {total:,} tunes"]
+        parts = ["session history"] if self.history else []
+        parts.append(f"{total:,} tunes" if shown == total else f"{shown:,} of {total:,} tunes")
         parts.append(f"sorted by {self.sort}")
         if self.filter_text:
             parts.append(f"filter “{self.filter_text}”")
         if self.marked:
             parts.append(f"{len(self.marked)} selected")
-        self.query_one("#lib-status", Static).update(" · ".join(parts))
+        # One line of fixed size: no layout of the screen for each keystroke of a filter.
+        self.query_one("#lib-status", Static).update(" · ".join(parts), layout=False)
 
 
 def describe(tune: LibraryTune) -> str:

@@ -113,7 +113,9 @@ class TuneTable(ScrollView, can_focus=True):
         index = 0
         if keep_id is not None:
             index = next((i for i, r in enumerate(rows) if r.id == keep_id), 0)
-        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        size = Size(self.size.width, len(rows) + 1)
+        if size != self.virtual_size:  # a layout of the screen: only when the count changes
+            self.virtual_size = size
         self.cursor = index  # posts TuneHighlighted, scrolls to it
         self.refresh()
 
