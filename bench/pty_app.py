@@ -31,7 +31,12 @@ class Terminal:
         self.started = time.perf_counter()
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
-            os.environ.update(FOLKGEN_HOME=home, TERM="xterm-256color", **(env or {}))
+            # COLUMNS/LINES win over the pty's size (shutil.get_terminal_size), and pytest's
+            # process has COLUMNS=80: without these the app would run at 80 columns under pytest.
+            os.environ.update(
+                FOLKGEN_HOME=home, TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows)
+            )
+            os.environ.update(env or {})
             os.execv(str(app), [str(app)])
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.text = b""
