@@ -3,6 +3,12 @@
 Measure: the Dice coefficient of the two tunes' sets of character 6-grams, taken over the tune
 body (the lines after K:) with spaces and line-end marks removed, so that header differences
 and layout do not count. 1.0 is the same music; a tune is a near-copy at 0.80 or more.
+
+A large corpus (more than EXACT_LIMIT characters of music: IrishMAN, a 100 MB collection) is
+indexed by hashed 6-grams in numpy arrays, keeping the grams whose hash falls in one of K
+buckets (the same grams of every tune, so two copies keep the same ones): about SAMPLED_GRAMS
+in all. The kept grams' Dice coefficient, an estimate, picks the RESCORED closest tunes; their
+exact coefficients decide.
 """
 
 from __future__ import annotations
@@ -11,10 +17,16 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from core.corpus import header_field
 
 NGRAM = 6
 NEAR_COPY = 0.80
+EXACT_LIMIT = 5_000_000  # characters of music indexed gram by gram (25x the default corpus)
+SAMPLED_GRAMS = 8_000_000  # grams kept above it at most: 12 bytes each (hash, tune)
+RESCORED = 8  # candidates from a sampled index whose exact similarity is computed
+_CHUNK = 2_000_000  # characters hashed at a time (eight 8-byte arrays of this size at most)
 
 
 def tune_body(tune: str) -> str:
@@ -48,10 +60,16 @@ class NoveltyIndex:
 
     def __init__(self, tunes: Sequence[str]):
         self.titles = [header_field(t, "T") or f"tune {i + 1}" for i, t in enumerate(tunes)]
+        bodies = [tune_body(t) for t in tunes]
+        self.bodies: list[str] = []  # a sampled index's, for the exact similarity of candidates
+        self.sampled: _SampledGrams | None = None
         self.sizes: list[int] = []
         self.postings: dict[str, list[int]] = defaultdict(list)
-        for i, tune in enumerate(tunes):
-            grams = ngrams(tune_body(tune))
+        if sum(len(b) for b in bodies) > EXACT_LIMIT:
+            self.sampled, self.bodies = _SampledGrams(bodies), bodies
+            return
+        for i, body in enumerate(bodies):
+            grams = ngrams(body)
             self.sizes.append(len(grams))
             for g in grams:
                 self.postings[g].append(i)
@@ -60,6 +78,15 @@ class NoveltyIndex:
         grams = ngrams(tune_body(tune))
         if not grams:
             return None
+        if self.sampled is not None:
+            scored = []
+            for i in self.sampled.candidates(tune_body(tune), RESCORED):
+                theirs = ngrams(self.bodies[i])
+                scored.append((i, 2 * len(grams & theirs) / (len(grams) + len(theirs))))
+            if not scored:
+                return None
+            best, score = max(scored, key=lambda item: item[1])
+            return Match(best, self.titles[best], score)
         shared: Counter[int] = Counter()
         for g in grams:
             shared.update(self.postings.get(g, ()))
@@ -70,3 +97,89 @@ class NoveltyIndex:
             key=lambda item: item[1],
         )
         return Match(best, self.titles[best], score)
+
+
+def _codes(text: str) -> np.ndarray:
+    """Code points of `text` as uint64, from its bytes when it is ASCII."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.uint64)
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+
+
+def _gram_hashes(codes: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of the NGRAM characters from each place in `codes` (len - NGRAM + 1)."""
+    n = len(codes) - NGRAM + 1
+    if n <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    h = codes[:n].copy()
+    for j in range(1, NGRAM):  # a polynomial hash over contiguous slices, then a finaliser
+        h *= np.uint64(1_000_003)
+        h += codes[j : j + n]
+    h ^= h >> np.uint64(31)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(29)
+    return h
+
+
+class _SampledGrams:
+    """Kept gram hashes of every tune as sorted numpy arrays (hash, tune), built in chunks."""
+
+    def __init__(self, bodies: Sequence[str]) -> None:
+        total = sum(max(0, len(b) - NGRAM + 1) for b in bodies)
+        self.keep_every = 1  # K, a power of two: SAMPLED_GRAMS/2 to SAMPLED_GRAMS grams stay
+        while total // self.keep_every > SAMPLED_GRAMS:
+            self.keep_every *= 2
+        hashes: list[np.ndarray] = []
+        owners: list[np.ndarray] = []
+        first = 0
+        while first < len(bodies):
+            last, size = first, 0
+            while last < len(bodies) and (size < _CHUNK or last == first):
+                size += len(bodies[last])
+                last += 1
+            h, owner = self._chunk(bodies[first:last])
+            hashes.append(h)
+            owners.append(owner + first)
+            first = last
+        h = np.concatenate(hashes)
+        owner = np.concatenate(owners).astype(np.int32)
+        order = np.lexsort((owner, h))  # by hash, then tune: a tune's repeats sit together
+        h, owner = h[order], owner[order]
+        fresh = np.ones(len(h), dtype=bool)
+        fresh[1:] = (h[1:] != h[:-1]) | (owner[1:] != owner[:-1])
+        self.hashes, self.owners = h[fresh], owner[fresh]
+        self.sizes = np.bincount(self.owners, minlength=len(bodies))
+
+    def _kept(self, h: np.ndarray) -> np.ndarray:
+        """Whether each hash is one of the kept ones (its low bits are 0)."""
+        kept: np.ndarray = (h & np.uint64(self.keep_every - 1)) == 0
+        return kept
+
+    def _chunk(self, bodies: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Kept hashes of these tunes' grams, with the tune (0-based in `bodies`) of each."""
+        ends = np.cumsum([len(b) for b in bodies], dtype=np.int64)
+        starts = ends - [len(b) for b in bodies]
+        h = _gram_hashes(_codes("".join(bodies)))
+        keep = self._kept(h)
+        # A gram that starts in the last NGRAM-1 places of a tune runs into the next one.
+        crossing = ends[:, None] - np.arange(1, NGRAM)[None, :]
+        crossing = crossing[(crossing >= starts[:, None]) & (crossing < len(h))]
+        keep[crossing] = False
+        places = np.flatnonzero(keep)
+        return h[places], np.searchsorted(ends, places, side="right")
+
+    def candidates(self, body: str, count: int) -> list[int]:
+        """The `count` tunes of the highest estimated similarity to `body`, best first."""
+        h = _gram_hashes(_codes(body))
+        grams = np.unique(h[self._kept(h)])
+        if not len(grams):
+            return []
+        lo = np.searchsorted(self.hashes, grams, side="left")
+        hi = np.searchsorted(self.hashes, grams, side="right")
+        found = [self.owners[a:b] for a, b in zip(lo, hi, strict=True) if b > a]
+        if not found:
+            return []
+        tunes, shared = np.unique(np.concatenate(found), return_counts=True)
+        scores = 2 * shared / (len(grams) + self.sizes[tunes])
+        best = np.argsort(-scores, kind="stable")[:count]
+        return [int(t) for t in tunes[best]]

@@ -138,3 +138,37 @@ def test_the_vectorised_encoding_is_the_per_character_one() -> None:
     sample = "".join(reversed(wide.chars))
     assert wide.encode_compact(sample).dtype == np.uint16
     assert np.array_equal(wide.encode_compact(sample), _per_character(wide, sample))
+
+
+def test_a_large_corpus_gets_a_hashed_near_copy_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above EXACT_LIMIT characters of music the index holds hashed 6-grams in numpy arrays and
+    rescores its best candidates exactly: with every gram kept it answers as the exact index,
+    with one in 8 kept (as on a 100 MB corpus) here too."""
+    import core.novelty as novelty
+
+    tunes = load_corpus().tunes
+    exact = novelty.NoveltyIndex(tunes)
+    assert exact.sampled is None
+    monkeypatch.setattr(novelty, "EXACT_LIMIT", 0)
+    monkeypatch.setattr(novelty, "SAMPLED_GRAMS", 10**9)
+    every = novelty.NoveltyIndex(tunes)
+    assert every.sampled is not None and every.sampled.keep_every == 1
+    monkeypatch.setattr(novelty, "SAMPLED_GRAMS", 25_000)
+    sampled = novelty.NoveltyIndex(tunes)
+    assert sampled.sampled is not None and sampled.sampled.keep_every == 8
+    same: list[bool] = []
+    for i in range(0, len(tunes), 9):
+        lines = tunes[i].splitlines()
+        k = next((n for n, line in enumerate(lines) if line.startswith("K:")), 0)
+        half = k + 1 + (len(lines) - k - 1) // 2  # the second half of the music replaced
+        altered = "\n".join(lines[:half] + ["ceg" * 10 + "|"] * (len(lines) - half))
+        for query in (tunes[i], altered):
+            want, got, estimate = (ix.closest(query) for ix in (exact, every, sampled))
+            if want is None:
+                assert got is None
+                continue
+            assert got is not None and got.similarity == want.similarity
+            same.append(estimate is not None and estimate.similarity == want.similarity)
+        copy = sampled.closest(tunes[i].replace("T:", "T:Not ", 1))
+        assert copy is not None and copy.similarity == 1.0 and copy.is_near_copy
+    assert len(same) > 100 and all(same)  # the closest tune was among the candidates each time
