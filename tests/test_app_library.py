@@ -1,7 +1,9 @@
-"""The Library screen (l) driven by keys: a tune generated in the app with a small model from
-the checkpoints folder goes into the session history, saving keeps it in the tunebook, and the screen lists,
-rates, marks favourites, filters, sorts, plays, renames, deletes (undo), exports and opens it again
-in Generate, where the same text comes back. A damaged database is set aside with a notice."""
+"""The Library screen (l) driven by keys, in one run of the app (each start costs seconds): a
+damaged tunebook is set aside with a notice; a tune generated with a small model from the
+checkpoints folder goes into the session history, saving keeps it in the tunebook, and the
+screen lists, rates, marks favourites, filters, sorts, plays, renames, deletes (undo), exports,
+opens it again in Generate (the same text comes back) and keeps a history tune; ? lists the
+keys."""
 
 from __future__ import annotations
 
@@ -50,11 +52,12 @@ def stored(home: Path, tune_id: int) -> object:
 async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_home: Path) -> None:
     model = make_checkpoint(folkgen_home / "checkpoints" / "tiny.pt")  # found again by name
     play_in_real_time(monkeypatch)
-    corpus_ids = seed_tunebook(folkgen_home, 3)
+    folkgen_home.mkdir(parents=True, exist_ok=True)
+    (folkgen_home / LIBRARY_FILE).write_bytes(b"this is no database " * 100)  # damaged
     app = FolkgenApp(model_path=model, theme="gruvbox")
+    notices = record_notices(app)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, model=True)
-        notices = record_notices(app)
 
         # Generate one tune: it lands in the history, and s keeps it in the tunebook.
         await pilot.press("g")
@@ -73,20 +76,29 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         assert history is not None and not history.in_tunebook  # type: ignore[attr-defined]
         assert history.abc == record.text and history.seed == 7  # type: ignore[attr-defined]
         assert history.model_name == "tiny.pt"  # type: ignore[attr-defined]
+
+        # The damaged tunebook was set aside when the app first opened it, and the app said so.
+        aside = app.tunebook.recovered_from
+        assert aside is not None and aside != folkgen_home / LIBRARY_FILE
+        assert aside.read_bytes().startswith(b"this is no database")
+        await wait_for(pilot, lambda: any(str(aside) in m for m, _ in notices), "the notice")
+        notices.clear()
+        corpus_ids = seed_tunebook(folkgen_home, 3)  # as the CLI would, while the app runs
         await pilot.press("s")
         await wait_for(pilot, lambda: getattr(stored(folkgen_home, tune_id), "in_tunebook", False),
                        "the tune kept", timeout=30)  # fmt: skip
         kept = stored(folkgen_home, tune_id)
         assert {p.suffix for p in kept.files} >= {".abc", ".mid", ".wav"}  # type: ignore[attr-defined]
 
-        # The Library lists the four tunes, newest (the generated one) first.
+        # The Library lists the four tunes, newest first (the generated one, made first, last).
         await pilot.press("l")
         screen = app.screen
         assert isinstance(screen, LibraryScreen)
         table = screen.query_one(TuneTable)
         await wait_for(pilot, lambda: len(table.rows) == 4, "the tunebook's rows")
-        assert app.focused is table and table.rows[0].id == tune_id
-        await pilot.press("home")
+        assert app.focused is table and table.rows[-1].id == tune_id
+        assert [r.id for r in table.rows] == [*reversed(corpus_ids), tune_id]
+        await pilot.press("end")
         assert table.current is not None and table.current.id == tune_id
         await wait_for(pilot, lambda: getattr(screen.tune, "id", None) == tune_id, "its text")
         assert screen.tune is not None and screen.tune.abc == record.text
@@ -97,8 +109,8 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await wait_for(pilot, lambda: getattr(stored(folkgen_home, tune_id), "favourite", False),
                        "the favourite stored")  # fmt: skip
         assert stored(folkgen_home, tune_id).rating == 4  # type: ignore[attr-defined]
-        await pilot.press("down", "2", "down", "0")
-        assert [r.rating for r in table.rows] == [4, 2, 0, 0]
+        await pilot.press("home", "2", "down", "0")
+        assert [r.rating for r in table.rows] == [2, 0, 0, 4]
 
         # Sort: date -> rating (the 4-star tune first, then the 2-star one) -> title.
         await pilot.press("s")
@@ -174,23 +186,7 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         assert table.rows == []
         assert not [n for n in notices if n[1] == "error"], notices
 
-
-async def test_damaged_tunebook_is_set_aside_and_help_lists_the_keys(folkgen_home: Path) -> None:
-    folkgen_home.mkdir(parents=True, exist_ok=True)
-    (folkgen_home / LIBRARY_FILE).write_bytes(b"this is no database " * 100)
-    app = FolkgenApp(autoload_model=False, theme="gruvbox")
-    async with app.run_test(size=SIZE) as pilot:
-        notices = record_notices(app)
-        await pilot.press("l")
-        screen = app.screen
-        assert isinstance(screen, LibraryScreen)
-        await wait_for(pilot, lambda: screen.loaded, "the (fresh) tunebook")
-        assert screen.query_one(TuneTable).rows == []
-        aside = app.tunebook.recovered_from
-        assert aside is not None and aside.exists() and aside != folkgen_home / LIBRARY_FILE
-        assert aside.read_bytes().startswith(b"this is no database")
-        await wait_for(pilot, lambda: any(str(aside) in m for m, _ in notices), "the notice")
-
+        # ? lists the Library's keys (and the Dataset's Tunes tab moved to u).
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = plain_text(app.screen.query_one("#help-text", Static).content, width=88)
@@ -199,7 +195,7 @@ async def test_damaged_tunebook_is_set_aside_and_help_lists_the_keys(folkgen_hom
         for key, words in (("1-5", "Rate"), ("f", "favourite"), ("/", "Filter"), ("s", "Sort"),
                            ("enter / o", "Open in Generate"), ("x / delete", "Delete"),
                            ("u", "Bring back"), ("E", "Export"), ("v", "sheet music"),
-                           ("p", "Play"), ("e", "title")):  # fmt: skip
+                           ("p", "Play"), ("e", "title"), ("h", "history"), ("k", "Keep")):  # fmt: skip
             assert any(line.lstrip().startswith(key) and words in line
                        for line in library.splitlines()), (key, library)  # fmt: skip
         dataset = "\n".join(lines[lines.index("Dataset") : lines.index("Train")])

@@ -104,6 +104,8 @@ class TuneTable(ScrollView, can_focus=True):
         self.rows: Sequence[Row] = ()
         self.empty_text = ""
         self.marked: set[int] = set()  # ids selected (for export)
+        self._styles: dict[str, Style] | None = None
+        self._styles_for: bool | None = None
 
     # --- data ----------------------------------------------------------------------------------
 
@@ -172,35 +174,56 @@ class TuneTable(ScrollView, can_focus=True):
         title = max(MIN_TITLE, width - fixed)
         return [w or title for _, w in COLUMNS]
 
+    def _palette(self) -> dict[str, Style]:
+        """The styles a line is drawn in, worked out once per theme, focus and style change:
+        asking Textual for them on every line was most of a keystroke's drawing."""
+        key = self.has_focus
+        if self._styles is None or self._styles_for != key:
+            base = self.rich_style
+            part = self.get_component_rich_style
+            cursor = base + part("tune-table--cursor")
+            self._styles = {
+                "base": base,
+                "header": base + part("tune-table--header"),
+                "muted": base + part("tune-table--muted"),
+                "cursor": cursor,
+                "rating": base + Style(color=part("tune-table--rating").color),
+                "favourite": base + Style(color=part("tune-table--favourite").color),
+                "cursor-rating": cursor + Style(color=part("tune-table--rating").color),
+                "cursor-favourite": cursor + Style(color=part("tune-table--favourite").color),
+            }
+            self._styles_for = key
+        return self._styles
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None  # the theme or the styles changed
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        styles = self._palette()
+        base = styles["base"]
+        widths = self.widths(width)
         if y == 0:
-            header = self.get_component_rich_style("tune-table--header")
-            widths = self.widths(width)
             line = " ".join(fit(h, w) for (h, _), w in zip(COLUMNS, widths, strict=True))
-            return Strip([Segment(fit(line, width), base + header)]).crop(0, width)
+            return Strip([Segment(fit(line, width), styles["header"])], width)
         index = round(self.scroll_y) + y - 1
         if not 0 <= index < len(self.rows):
             if index == 0 and self.empty_text:
-                muted = self.get_component_rich_style("tune-table--muted")
-                return Strip([Segment(fit(self.empty_text, width), base + muted)])
+                return Strip([Segment(fit(self.empty_text, width), styles["muted"])], width)
             return Strip.blank(width, base)
         row = self.rows[index]
-        style = base
-        if index == self.cursor:
-            style = base + self.get_component_rich_style("tune-table--cursor")
-        segments: list[Segment] = []
+        on_cursor = index == self.cursor
+        style = styles["cursor"] if on_cursor else base
         accents = {
-            0: self.get_component_rich_style("tune-table--rating"),
-            1: self.get_component_rich_style("tune-table--favourite"),
-            7: self.get_component_rich_style("tune-table--rating"),
+            0: styles["cursor-rating" if on_cursor else "rating"],
+            1: styles["cursor-favourite" if on_cursor else "favourite"],
+            7: styles["cursor-rating" if on_cursor else "rating"],
         }
-        right = {5}
+        segments: list[Segment] = []
         texts = cells(row, row.id in self.marked)
-        for i, (text, w) in enumerate(zip(texts, self.widths(width), strict=True)):
+        for i, (text, w) in enumerate(zip(texts, widths, strict=True)):
             if i:
                 segments.append(Segment(" ", style))
-            cell_style = style + Style(color=accents[i].color) if i in accents else style
-            segments.append(Segment(fit(text, w, i in right), cell_style))
+            segments.append(Segment(fit(text, w, i == 5), accents.get(i, style)))
         return Strip(segments).crop(0, width).extend_cell_length(width, style)
