@@ -146,10 +146,21 @@ class CopyCache:
         self.in_part_w = np.exp(np.asarray(rule.in_part))
         self.part_start = pair_table(vocab, PART_STARTS)
         self.part_end = pair_table(vocab, PART_ENDS)
+        # What a character does after the previous one, in one lookup per step: bit 0 a new bar
+        # line (`||` is one), 1 a part starts, 2 a part ends, 3 a line ends (newline or "!").
+        bar_line = np.zeros((len(vocab) + 1, len(vocab)), np.uint8)
+        if self.bar_line != NO_CHAR:
+            bar_line[:, self.bar_line] = 1
+            bar_line[self.bar_line, self.bar_line] = 0
+        line_end = np.zeros(len(vocab), np.uint8)
+        for ch in ("!", "\n"):
+            if ch in vocab.char2idx:
+                line_end[vocab.char2idx[ch]] = 8
+        self.events = bar_line | self.part_start * np.uint8(2) | self.part_end * np.uint8(4)
+        self.events |= line_end
         self.sentinel_w = rule.sentinel_table(vocab)
         self.after_part_line_w = float(np.exp(rule.after_part_line))
         self.line_break = vocab.char2idx.get("\n", NO_CHAR)
-        self.line_mark = vocab.char2idx.get("!", NO_CHAR)  # the corpus's line-end mark
         self.window = max(window, 16)
         self.hist = np.full((batch, self.window), NO_CHAR, np.int32)
         # match[b, i]: how many characters up to i equal those up to now (capped); the newest
@@ -172,16 +183,15 @@ class CopyCache:
         if t:
             same = self.hist[:, :t] == ids[:, None]
             longer = np.minimum(self.match[:, : t - 1] + 1, self.rule.cap)
-            self.match[:, 1:t] = longer * same[:, 1:]
+            np.multiply(longer, same[:, 1:], out=self.match[:, 1:t])
             self.match[:, 0] = same[:, 0]
-        is_bar = ids == self.bar_line
-        self.bars += is_bar & (prev != self.bar_line)  # `||` is one bar line
-        self.part_from = np.where(self.part_start[prev, ids], self.bars, self.part_from)
-        line_end = (ids == self.line_mark) | (ids == self.line_break)
-        self.closed = self.part_end[prev, ids] | (self.closed & line_end)
+        ev = self.events[prev, ids]
+        self.bars += ev & 1
+        self.part_from = np.where(ev & 2, self.bars, self.part_from)
+        self.closed = (ev & 4).astype(bool) | (self.closed & (ev & 8).astype(bool))
         self.bar_no[:, t] = self.bars
         self.part_bar[:, t] = self.bars - self.part_from
-        self.last_bar[is_bar] = t
+        self.last_bar[ids == self.bar_line] = t
         self.hist[:, t] = ids
         self.t = t + 1
 
@@ -222,7 +232,9 @@ class CopyCache:
         if t < 2:
             return np.zeros(batch), np.zeros((batch, size))
         match = self.match[:, : t - 1]  # positions with a next character
-        rows, cols = np.nonzero(match)
+        # Row-major like np.nonzero (so the sums below add in the same order), and far faster
+        # on a batch's 2-D array.
+        rows, cols = np.divmod(np.flatnonzero(match), t - 1)
         length = match[rows, cols]
         back = np.minimum(self.bars[rows] - self.bar_no[rows, cols], len(self.bar_w) - 1)
         # Scores are bounded (|s| < 10), so exp needs no max subtracted.

@@ -255,7 +255,8 @@ class Sampler:
         exactly as without `copy`."""
         z = logits.astype(np.float64)
         if allowed is not None:
-            allowed = allowed | ~allowed.any(axis=1, keepdims=True)  # an empty row allows all
+            if not allowed.any(axis=1).all():  # an empty row allows all (the grammar has none)
+                allowed = allowed | ~allowed.any(axis=1, keepdims=True)
             z = np.where(allowed, z, -np.inf)
         if copy is not None and not copy[0].any():
             copy = None
@@ -272,6 +273,10 @@ class Sampler:
             kth = np.partition(rank, -opts.top_k, axis=1)[:, -opts.top_k][:, None]
             w = np.where(rank >= kth, w, 0.0)
         cdf = w.cumsum(axis=1)
+        if len(rngs) == 1:  # one stream: the same draw in a few scalar steps
+            row = cdf[0]
+            return np.array([min(int(row.searchsorted(rngs[0].random() * row[-1], "right")),
+                                 len(row) - 1)])  # fmt: skip
         u = np.array([r.random() for r in rngs]) * cdf[:, -1]
         drawn: np.ndarray = np.minimum((cdf <= u[:, None]).sum(axis=1), z.shape[1] - 1)
         return drawn
