@@ -22,12 +22,14 @@ TAB, ENTER, UP, DOWN, ESC, CTRL_U = b"\t", b"\r", b"\x1b[A", b"\x1b[B", b"\x1b",
 
 
 class Terminal:
-    """One run of folkgen-tui at `cols` x `rows`, with FOLKGEN_HOME=home (and extra env)."""
+    """One run of folkgen-tui (or `argv`) at `cols` x `rows`, with FOLKGEN_HOME=home (and
+    extra env)."""
 
     def __init__(
-        self, home: str, cols: int = 100, rows: int = 32, env: dict[str, str] | None = None
-    ) -> None:
-        app = BIN / "folkgen-tui"
+        self, home: str, cols: int = 100, rows: int = 32, env: dict[str, str] | None = None,
+        argv: list[str] | None = None,
+    ) -> None:  # fmt: skip
+        argv = argv or [str(BIN / "folkgen-tui")]
         self.started = time.perf_counter()
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
@@ -37,7 +39,7 @@ class Terminal:
                 FOLKGEN_HOME=home, TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows)
             )
             os.environ.update(env or {})
-            os.execv(str(app), [str(app)])
+            os.execv(argv[0], argv)
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
         self.text = b""
 
