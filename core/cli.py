@@ -98,6 +98,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`folkgen train --nproc N`: the same command as N ranks on this machine, under torchrun
     (which sets each one's RANK, LOCAL_RANK and WORLD_SIZE)."""
+    import contextlib
     import os
     import subprocess
 
@@ -109,6 +110,21 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
         f"--nproc-per-node={args.nproc}", "-m", "core.cli", *rest,
     ]  # fmt: skip
     proc = subprocess.Popen(command)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        """Asked to end: the ranks (torchrun's children) save and stop, and torchrun ends with
+        them. Told itself, torchrun would pass it on too, but end with a traceback and status 1."""
+        try:
+            ranks = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        except OSError:  # not Linux: through torchrun
+            ranks = []
+        for pid in ranks:
+            with contextlib.suppress(OSError):
+                os.kill(int(pid), signal.SIGTERM)
+        if not ranks:
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     while True:
         try:
             return proc.wait()
