@@ -19,10 +19,11 @@ from core.paths import default_corpus_path
 DEFAULT_CORPUS_NAME = "irish (mitdeeplearning)"
 TUNE_SEPARATOR = "\n\n"
 # Per file and per corpus, from memory arithmetic: loading and training the tiny recipe on a
-# 100 MB ASCII corpus peaks at ~650 MB above torch's own (6.5 bytes a corpus byte: the text as
+# 100 MB ASCII corpus peaks at ~680 MB above torch's own (6.8 bytes a corpus byte: the text as
 # read, its lines and tunes, the joined corpus, the training text and its one-byte ids;
-# bench/train_scale.py), and the default recipe's transposed copies add ~5 more. At this bound
-# that is 1.3-2.4 GB per training process: a laptop's memory, with room for the rest.
+# bench/train_scale.py); the default recipe's two transposed copies (as text, joined, as ids)
+# add about 8 more, by arithmetic. At this bound: 1.4-3 GB per training process, which a
+# laptop's memory holds with room for the rest.
 MAX_CORPUS_BYTES = 200_000_000
 
 
