@@ -16,6 +16,7 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
     ("m", "Models", "models"),
     ("l", "Library", "library"),
 )
+TIGHT_BELOW = 90
 
 
 class NavKey(Static):
@@ -52,6 +53,9 @@ class NavBar(Horizontal):
         color: $footer-description-foreground;
         margin-right: 1;
     }
+    NavBar.-tight > .nav-key {
+        margin-right: 0;
+    }
     NavBar > .nav-key.-active {
         background: $accent;
         color: $text;
@@ -78,6 +82,10 @@ class NavBar(Horizontal):
 
     def on_mount(self) -> None:
         self.watch(self.app, "status_line", self._show_status, init=True)
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Below 90 columns the keys close up, so the model's name still fits beside them.
+        self.set_class(event.size.width < TIGHT_BELOW, "-tight")
 
     def _show_status(self, text: str) -> None:
         # One line of fixed width: updating it (several times a second while training) must
