@@ -135,6 +135,11 @@ def weights_hash(state: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def reporting() -> bool:
+    """Whether a test asked for reports (REPORT_ENV): the weights' hash is made only then."""
+    return bool(os.environ.get(REPORT_ENV))
+
+
 def report_for_tests(ranks: Ranks, **fields: object) -> None:
     """Under REPORT_ENV only: add `fields` to this rank's report file (JSON)."""
     folder = os.environ.get(REPORT_ENV)

@@ -436,8 +436,16 @@ class Trainer:
 
     # --- evaluation and checkpoints (rank 0) ----------------------------------------------------
 
+    def current_loss(self) -> float:
+        """The loss to check and save: the last one read, or on a GPU the mean of the steps since
+        (this rank's, read without the others: rank 0 alone saves)."""
+        if self.loss_sum is not None:
+            return float((self.loss_sum / self.loss_count).item())
+        return self.loss_value
+
     def save(self, target: Path) -> None:
-        self.require_finite("loss", self.loss_value)
+        loss = self.current_loss()
+        self.require_finite("loss", loss)
         ckpt = Checkpoint(
             model_config=self.model_config,
             train_config=self.cfg,
@@ -447,7 +455,7 @@ class Trainer:
             else self.optimizer.state_dict(),
             step=self.step_count,
             metrics={
-                "loss": self.loss_value,
+                "loss": loss,
                 "val_bpc": self.val_bpc,
                 "best_val_bpc": self.best_val,
                 "elapsed_s": self.elapsed_before + self.elapsed(),
@@ -610,7 +618,8 @@ class Trainer:
     def finish(self, stopped: bool) -> TrainResult:
         cfg, step = self.cfg, self.step_count
         if self.loss_sum is not None:  # a GPU run's last steps since the loss was read
-            self.loss_value = (self.loss_sum / self.loss_count).item()
+            mean = self.loss_sum / self.loss_count  # every rank has the same count here
+            self.loss_value = (distributed.mean_loss(mean) if self.ranks.enabled else mean).item()
             self._smooth_with(self.loss_value)
             self.loss_sum = None
         if self.ranks.master:
@@ -620,10 +629,11 @@ class Trainer:
             if self.path is not None and step > self.start_step and self.saved_at != step:
                 self.save(self.path)
         if self.ranks.enabled:
-            distributed.report_for_tests(
-                self.ranks, sha=distributed.weights_hash(self.model.state_dict()), step=step,
-                stopped=stopped,
-            )  # fmt: skip
+            if distributed.reporting():
+                state = self.model.state_dict()
+                distributed.report_for_tests(
+                    self.ranks, sha=distributed.weights_hash(state), step=step, stopped=stopped
+                )
             distributed.barrier()  # rank 0 has saved before any rank leaves
         final = self.snapshot("done")
         if self.on_event is not None:

@@ -20,6 +20,7 @@ from core.checkpoint import load_checkpoint
 from core.corpus import Vocabulary, load_corpus
 from core.distributed import REPORT_ENV, weights_hash
 from core.model import CharLSTM
+from core.presets import ModelConfig, TrainConfig
 from core.sample import SampleOptions, Sampler
 from core.train import evaluate_bpc, train
 
@@ -172,3 +173,37 @@ def test_a_large_corpus_gets_a_hashed_near_copy_index(monkeypatch: pytest.Monkey
         copy = sampled.closest(tunes[i].replace("T:", "T:Not ", 1))
         assert copy is not None and copy.similarity == 1.0 and copy.is_near_copy
     assert len(same) > 100 and all(same)  # the closest tune was among the candidates each time
+
+
+def test_the_gpu_batches_and_loss_reads_train_as_the_cpu_path(
+    small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """No GPU here: the GPU's way (the text on the device once, windows cut there from the same
+    draws, the loss read every GPU_SYNC_EVERY steps) run on the CPU gives the same weights."""
+    from core.train import GPU_SYNC_EVERY, Trainer
+
+    corpus = load_corpus(small_corpus_file)
+    model = ModelConfig(embedding_dim=16, hidden_size=32)
+    cfg = TrainConfig(
+        seq_length=32, batch_size=8, steps=2 * GPU_SYNC_EVERY + 3, eval_every=0,
+        checkpoint_every=5, device="cpu", threads=1,
+    )  # fmt: skip
+    plain = Trainer(corpus, model, cfg)
+    plain.run()
+    losses: list[float] = []
+    gpu_like = Trainer(
+        corpus, model, cfg, checkpoint_path=tmp_path / "g.pt",
+        on_event=lambda e: losses.append(e.loss) if e.kind == "step" else None,
+    )  # fmt: skip
+    gpu_like.on_gpu = True
+    gpu_like._batches_for(gpu_like.train_ids)
+    assert gpu_like.data is not None  # the windows are cut from the text's tensor
+    result = gpu_like.run()
+    assert weights_hash(gpu_like.model.state_dict()) == weights_hash(plain.model.state_dict())
+    # Read after steps 16 and 32 (the mean of the 16 before), and once more at the end.
+    first, second = GPU_SYNC_EVERY - 1, 2 * GPU_SYNC_EVERY - 1
+    assert all(np.isnan(v) for v in losses[:first]) and not np.isnan(losses[first])
+    assert len(set(losses[first:second])) == 1 and losses[second] != losses[first]
+    assert result.loss != losses[-1] and np.isfinite(result.loss)
+    # Saved at step 5, before the first read: with that rank's own loss so far, a number.
+    assert load_checkpoint(tmp_path / "g.pt").step == cfg.steps
