@@ -632,8 +632,9 @@ class Trainer:
             if distributed.reporting():
                 state = self.model.state_dict()
                 distributed.report_for_tests(
-                    self.ranks, sha=distributed.weights_hash(state), step=step, stopped=stopped
-                )
+                    self.ranks, sha=distributed.weights_hash(state), step=step, stopped=stopped,
+                    threads=self.threads.threads,
+                )  # fmt: skip
             distributed.barrier()  # rank 0 has saved before any rank leaves
         final = self.snapshot("done")
         if self.on_event is not None:

@@ -77,7 +77,8 @@ def two_ranks(small_corpus_file: Path, tmp_path_factory: pytest.TempPathFactory)
 
 def test_sigterm_to_rank0_stops_both_ranks_at_one_step(two_ranks: Run) -> None:
     r0, r1 = two_ranks.reports[0], two_ranks.reports[1]
-    assert r0["pid"] != r1["pid"]  # two processes
+    assert r0["pid"] != r1["pid"]  # two processes, sharing the cores without oversubscribing
+    assert r0["threads"] == r1["threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
     assert r0["stopped"] and r1["stopped"]  # rank 1 stopped too, at the same step
     assert r0["step"] == r1["step"] and int(r0["step"]) > 50  # type: ignore[call-overload]
     assert two_ranks.summary["stopped"] and two_ranks.summary["steps"] == r0["step"]
