@@ -164,6 +164,7 @@ class FolkgenApp(QuickModeSwitch):
         self._screens: list[StudioScreen] = []
         self._quitting = False
         self._settle_pending = False
+        self._warm_started = False  # the training warm-up and screen prebuilds (start-up)
         self._terminal_gone = False
         self._settings = self._read_settings()
         self._voice = Voice.from_dict(self._settings.get("voice"))
@@ -255,12 +256,26 @@ class FolkgenApp(QuickModeSwitch):
 
             import core.checkpoint  # noqa: F401
             import core.sample  # noqa: F401
-            import core.train
+            import core.train  # noqa: F401
         except Exception as e:  # a broken torch install must not take the app down
             self.post_message(TorchLoaded(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
             return
         self.post_message(TorchLoaded(None, time.perf_counter() - t0))
-        # What torch imports at a first training step, now rather than in the first run.
+
+    def _after_model_settles(self) -> None:
+        """Once the first model has loaded (or failed, or none was asked for): the work that
+        would only slow it down, as the GIL shares one core among threads (start-up, issue 14)."""
+        if not self._warm_started:
+            self._warm_started = True
+            self._warm_up_training()
+            self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
+
+    @work(thread=True, group="torch-warm-up", exit_on_error=False)
+    @own_thread
+    def _warm_up_training(self) -> None:
+        """What torch imports at a first training step, now rather than in the first run."""
+        import core.train
+
         with contextlib.suppress(Exception):  # then training imports it itself
             core.train.import_optimizer_modules()
             self.post_message(TorchWarmedUp())
@@ -286,7 +301,8 @@ class FolkgenApp(QuickModeSwitch):
                 self._autoload_model()
         self._each_screen("torch_changed")
         self._refresh_status()
-        self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
+        if not self.model_loading:
+            self._after_model_settles()
 
     def _autoload_model(self) -> None:
         from core.paths import resolve_model_path
@@ -374,6 +390,7 @@ class FolkgenApp(QuickModeSwitch):
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.model = message.model
         self.model_loading = False
+        self._after_model_settles()
         if message.announce:
             self.notify(f"Generating with {message.model.label}.", markup=False)
         self._each_screen("model_changed")
@@ -381,6 +398,7 @@ class FolkgenApp(QuickModeSwitch):
 
     def on_model_failed(self, message: ModelFailed) -> None:
         self.model_loading = False
+        self._after_model_settles()
         self.notify(message.error, title="Cannot load the model", severity="error",
                     timeout=10, markup=False)  # fmt: skip
         self._refresh_status()

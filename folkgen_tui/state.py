@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.corpus import header_field
-
 if TYPE_CHECKING:
     from core.abc import TuneCheck
     from core.audio import Note, Rendered
@@ -76,6 +74,8 @@ class TuneRecord:
 
     @property
     def title(self) -> str:
+        from core.corpus import header_field  # here: core.corpus brings numpy, not needed to start
+
         return header_field(self.text, "T") or f"tune {self.number}"
 
     @property
