@@ -234,7 +234,11 @@ class CopyCache:
         match = self.match[:, : t - 1]  # positions with a next character
         # Row-major like np.nonzero (so the sums below add in the same order), and far faster
         # on a batch's 2-D array.
-        rows, cols = np.divmod(np.flatnonzero(match), t - 1)
+        rows: np.ndarray | int
+        if batch == 1:  # one stream: its row as a scalar, which broadcasts (no gathers)
+            rows, cols = 0, np.flatnonzero(match[0])
+        else:
+            rows, cols = np.divmod(np.flatnonzero(match), t - 1)
         length = match[rows, cols]
         back = np.minimum(self.bars[rows] - self.bar_no[rows, cols], len(self.bar_w) - 1)
         # Scores are bounded (|s| < 10), so exp needs no max subtracted.
@@ -243,7 +247,7 @@ class CopyCache:
         bar_of_part = self.bars - self.part_from
         same_bar = self.part_bar[rows, cols] == bar_of_part[rows]
         in_part = self.in_part_w[np.minimum(bar_of_part, len(self.in_part_w) - 1)]
-        e[same_bar] *= in_part[rows[same_bar]]
+        e[same_bar] *= in_part[rows] if isinstance(rows, int) else in_part[rows[same_bar]]
         flat = np.bincount(rows * size + self.hist[rows, cols + 1], e, batch * size)
         p_copy = np.asarray(flat, np.float64).reshape(batch, size)
         mass = p_copy.sum(axis=1)

@@ -331,8 +331,8 @@ class Sampler:
             rows = [rngs[b] for b in active] if n > 1 else rngs
             ids = self._draw(logits, opts, rows, allowed, copy)
             tune_ends = []
-            for j, b in enumerate(active):
-                ch = chars[ids[j]]
+            for j, (b, i) in enumerate(zip(active, ids.tolist(), strict=True)):
+                ch = chars[i]
                 yield b, ch
                 if gram:
                     gram.advance(states[b], ch)
