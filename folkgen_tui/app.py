@@ -157,7 +157,7 @@ class FolkgenApp(QuickModeSwitch):
         self.autoload_model = autoload_model
         self.history: list[TuneRecord] = []
         self.sound = Sound()
-        self.tunebook = Tunebook()  # the database opens on first use, on its own thread
+        self.tunebook = Tunebook(self.call_later)  # the database opens on first use, on a thread
         self.training: TrainJob | None = None  # the train screen's job while one exists
         self.torch_error: str | None = None
         self.torch_seconds = 0.0

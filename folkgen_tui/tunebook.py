@@ -3,13 +3,12 @@
 The database is opened lazily, on first use, on that thread: the first frame never waits for
 sqlite, and every call goes through the same thread in order (a tune's `add` always lands
 before the `keep` that follows it), whatever thread rules the connection has. Results come
-back to the UI thread through the event loop, without blocking either side."""
+back to the UI thread as messages (`deliver`, the app's thread-safe `call_later`), so they run
+inside the app's message loop as any handler does, without blocking either side."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,10 +23,11 @@ T = TypeVar("T")
 
 class Tunebook:
     """`call(job, done, failed)`: `job(library)` runs on the tunebook's thread; `done(result)` or
-    `failed(message)` then runs on the UI thread. `opened(library)` runs (on the UI thread)
+    `failed(message)` then runs on the UI thread. `on_open(tunebook)` runs (on the UI thread)
     once the database is open, with what it had to recover from."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, deliver: Callable[..., object], path: Path | None = None) -> None:
+        self.deliver = deliver  # deliver(fn, *args) runs fn(*args) on the UI thread, later
         self.path = path  # None: core.library's place in the data folder
         self.error: str | None = None  # why it could not be opened at all
         self.recovered_from: Path | None = None
@@ -44,14 +44,12 @@ class Tunebook:
         done: Callable[[T], None] | None = None,
         failed: Callable[[str], None] | None = None,
     ) -> None:
-        loop = asyncio.get_running_loop()  # the UI's: call() is made on the UI thread
-        context = contextvars.copy_context()  # the app's context, for notify() in callbacks
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="folkgen-tunebook")
 
         def back(fn: Callable[..., None], *args: object) -> None:
             with contextlib.suppress(RuntimeError):  # the app has closed its loop
-                loop.call_soon_threadsafe(fn, *args, context=context)
+                self.deliver(fn, *args)
 
         def run() -> None:
             first = self._library is None and self.error is None

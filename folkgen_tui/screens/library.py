@@ -209,8 +209,11 @@ class LibraryScreen(StudioScreen):
         table = self.query_one(TuneTable)
         if self.filter_text and not self.shown_rows:
             table.empty_text = "no tune matches the filter (escape clears it)"
+        had_rows = bool(table.rows)
         table.set_rows(self.shown_rows, keep_id if keep_id is not None else self._current_id())
         self._show_status()
+        if had_rows != bool(self.shown_rows):
+            self.refresh_bindings()  # the keys that act on a tune come and go with the rows
 
     def _current_id(self) -> int | None:
         row = self.query_one(TuneTable).current
@@ -254,10 +257,10 @@ class LibraryScreen(StudioScreen):
         badge = self.query_one("#lib-badge", Static)
         view = self.query_one("#lib-abc", AbcView)
         if tune is None:
-            badge.update("")
+            badge.update("", layout=False)  # two lines, always: no layout for a new tune
             view.set_text("")
         else:
-            badge.update(describe(tune))
+            badge.update(describe(tune), layout=False)
             if view.text != tune.abc:
                 view.set_text(tune.abc)
         self._update_score()
