@@ -71,9 +71,10 @@ picks up again; a character only a gate forbids (a prompt closing a part early) 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache, lru_cache
 from math import gcd
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -154,6 +155,23 @@ REPEAT_PARTS = 2  # leading parts that close with a repeat (:| ::, or their endi
 PARTS_PRIOR = {2: 655, 3: 82, 4: 36}
 ONE = (1, 1)  # a multiplier as (numerator, denominator)
 
+# What a gate reads of a stream's counts, and what an effect reads or writes before a gate is
+# judged: a gated state's mask is remembered by the values of these fields alone, so a close
+# gate's memo does not split by the pitch just written (a hit far more often than not).
+_FORM_COUNTS = ("pick", "bars", "second", "ending", "parts")
+_PITCH_COUNTS = ("pitch", "accs", "sig", "tpc")
+_GATE_READS: dict[str, tuple[str, ...]] = {
+    "tie": ("tied",), "tie_end": ("tied",), "cad_pitch": _PITCH_COUNTS,
+    "cad_note": _PITCH_COUNTS, "cad_rest": ("tonic",), "cad_chord": (),
+    "close": (*_FORM_COUNTS, "max_parts", "tonic"), "end": (*_FORM_COUNTS, "tonic"),
+}  # fmt: skip
+_EFFECT_USES: dict[str, tuple[str, ...]] = {
+    "pitch": ("pitch",), "pitch+": ("pitch",), "note": (*_PITCH_COUNTS, "tonic"),
+    "tie": ("pitch", "tied"), "bar": (*_FORM_COUNTS, "accs"), "newbar": _FORM_COUNTS,
+    "close": (*_FORM_COUNTS, "max_parts"), "first": ("ending",),
+    "second": ("second", "ending", "parts"), "key": ("sig", "tpc"), "end": ("max_parts",),
+}  # fmt: skip
+_Reads = tuple[Callable[["GrammarState"], tuple[Any, ...]], bool]  # a getter, and accidentals?
 UNBUILT = -1  # a state table row's entry for a forbidden character whose fallback is not found yet
 MEMO_LIMIT = 1 << 17  # gated masks remembered by (state, counts) before the memo starts over
 
@@ -394,15 +412,6 @@ class GrammarState:
         self.pitch = ""  # the pitch being (or last) written
         self.tied = ""  # the pitch a tie waits for
 
-    def counts(self) -> tuple[Any, ...]:
-        """What the gates may read (all but sid), as a hashable key: equal counts in the same
-        state shut the same characters."""
-        return (
-            self.bars, self.ending, self.second, self.parts, self.pick, self.tonic, self.sig,
-            self.tpc, tuple(self.accs.items()) if self.accs else (), self.pitch, self.tied,
-            self.max_parts,
-        )  # fmt: skip
-
     def copy(self) -> GrammarState:
         new = GrammarState(self.sid)
         for name in self.__slots__[1:]:
@@ -514,7 +523,8 @@ class AbcGrammar:
         # A gated state's mask by the stream's counts: judging the gates costs tens of
         # microseconds (probe copies, effects applied), a lookup one; streams revisit the same
         # (state, counts) pairs, so after a tune or two nearly every gated step is a hit.
-        self._by_counts: dict[tuple[int, tuple[Any, ...]], np.ndarray] = {}
+        self._by_counts: dict[tuple[int, tuple[Any, ...], tuple[Any, ...]], np.ndarray] = {}
+        self._reads: dict[int, _Reads] = {}
         self._variants: dict[tuple[int, str, int], int] = {}  # (state, field, value) -> id
         self._events: list[Effect] = []  # filled while a transition is computed (under the lock)
         self._gates_now: list[tuple[int, Gate]] = []
@@ -665,13 +675,31 @@ class AbcGrammar:
         self._gates_now.append((len(self._events), gate))
 
     def _gated_mask(self, state: GrammarState) -> np.ndarray:
-        memo = (state.sid, state.counts())
+        reads = self._reads.get(state.sid)
+        if reads is None:
+            reads = self._reads[state.sid] = self._gate_reads(state.sid)
+        getter, with_accs = reads
+        memo = (state.sid, getter(state), tuple(state.accs.items()) if with_accs else ())
         mask = self._by_counts.get(memo)
         if mask is None:
             if len(self._by_counts) >= MEMO_LIMIT:  # bound memory in very long sessions
                 self._by_counts.clear()
             mask = self._by_counts[memo] = self._judge_gates(state)
         return mask
+
+    def _gate_reads(self, sid: int) -> _Reads:
+        """The counts a state's gates depend on (through the effects before them too): a getter
+        of them as a tuple, and whether the bar's accidentals are among them."""
+        gates, fx = self._gates[sid] or (), self._fx[sid] or {}
+        fields = {"tonic", "max_parts"}  # two at least, so the getter gives a tuple
+        for i, char_gates in gates:
+            for before, gate in char_gates:
+                fields.update(_GATE_READS[gate[0]])
+                for effect in fx.get(i, ())[:before]:
+                    fields.update(_EFFECT_USES[effect[0]])
+        with_accs = "accs" in fields
+        fields.discard("accs")
+        return attrgetter(*sorted(fields)), with_accs
 
     def _judge_gates(self, state: GrammarState) -> np.ndarray:
         sid = state.sid
