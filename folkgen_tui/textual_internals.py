@@ -1,9 +1,10 @@
 """Every use of Textual's private API or unpromised behaviour, in one place (textual is pinned).
 
 Each is a speed trick: a screen built before its key is pressed, a built screen shown without
-Textual's 50 ms hold, a screen coming back without restyling every widget. When a Textual upgrade
-renames what these lean on, each falls back to Textual's own way (slower, never broken), and
-tests/test_textual_internals.py fails loudly so that someone looks."""
+Textual's 50 ms hold, a screen coming back without restyling every widget, a table's row count
+changed without laying out its screen. When a Textual upgrade renames what these lean on, each
+falls back to Textual's own way (slower, never broken), and tests/test_textual_internals.py
+fails loudly so that someone looks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
+from textual.geometry import Size
+from textual.widget import Widget
 
 if TYPE_CHECKING:
     from textual.events import ScreenResume
@@ -64,3 +67,17 @@ def skip_restyle(event: ScreenResume) -> None:
     read. Without that field the screen is restyled as Textual does by default."""
     if hasattr(event, "refresh_styles"):
         event.refresh_styles = False
+
+
+def set_virtual_size_quietly(widget: Widget, size: Size) -> None:
+    """Change a scrolling widget's virtual size without laying out its screen: Textual's
+    `virtual_size` reactive lays out the whole screen (most of a Library filter keystroke beyond
+    the filter itself). Only for a widget whose scrollbars never come or go (`overflow-y:
+    scroll`), whose own size a new virtual size cannot change; `_scroll_update` is what a layout
+    would do for its scrollbars. Without it, the reactive is set the usual way."""
+    update: Callable[[Size], object] | None = getattr(widget, "_scroll_update", None)
+    if update is None or not callable(update):
+        widget.virtual_size = size
+        return
+    widget.set_reactive(Widget.virtual_size, size)
+    update(size)

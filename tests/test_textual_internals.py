@@ -10,6 +10,7 @@ import pytest
 from textual import events
 from textual.app import App
 from textual.screen import Screen
+from textual.widget import Widget
 
 from folkgen_tui.textual_internals import (
     QuickModeSwitch,
@@ -52,6 +53,8 @@ def test_textual_still_has_the_names_we_use() -> None:
     assert "event.refresh_styles" in inspect.getsource(Screen._on_screen_resume)
     assert events.ScreenResume().refresh_styles is True
     assert isinstance(App()._screen_stacks, dict)
+    # set_virtual_size_quietly: what a layout does for a scrolling widget's scrollbars.
+    assert list(inspect.signature(Widget._scroll_update).parameters) == ["self", "virtual_size"]
 
 
 @pytest.mark.asyncio

@@ -21,6 +21,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from folkgen_tui.textual_internals import set_virtual_size_quietly
+
 
 class Row(Protocol):
     """What the table shows of a tune (core.library.TuneRow has these)."""
@@ -116,8 +118,8 @@ class TuneTable(ScrollView, can_focus=True):
         if keep_id is not None:
             index = next((i for i, r in enumerate(rows) if r.id == keep_id), 0)
         size = Size(self.size.width, len(rows) + 1)
-        if size != self.virtual_size:  # a layout of the screen: only when the count changes
-            self.virtual_size = size
+        if size != self.virtual_size:  # no layout: the scrollbar is always there (tcss)
+            set_virtual_size_quietly(self, size)
         self.cursor = index  # posts TuneHighlighted, scrolls to it
         self.refresh()
 
