@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from core.library import Library
     from folkgen_tui.state import TuneRecord
 
@@ -45,6 +46,8 @@ class Tunebook:
         failed: Callable[[str], None] | None = None,
     ) -> None:
         if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor  # not before the first frame
+
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="folkgen-tunebook")
 
         def back(fn: Callable[..., None], *args: object) -> None:
