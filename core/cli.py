@@ -109,7 +109,12 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
         sys.executable, "-m", "torch.distributed.run", "--standalone",
         f"--nproc-per-node={args.nproc}", "-m", "core.cli", *rest,
     ]  # fmt: skip
-    proc = subprocess.Popen(command)
+    # Each rank's share of the cores (training sets it again); said here, torchrun does not
+    # print its banner about choosing 1 for every rank.
+    from core.threads import all_cores
+
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, all_cores() // args.nproc))
+    proc = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads})
 
     def on_sigterm(signum: int, frame: object) -> None:
         """Asked to end: the ranks (torchrun's children) save and stop, and torchrun ends with
