@@ -314,6 +314,7 @@ def _pitch_parts(pitch: str) -> tuple[int, int | None]:
     return index, (ACCIDENTAL_OFFSETS[pitch[:i]] if i else None)
 
 
+@cache
 def _shape(pitch: str) -> str:
     """A written pitch as the pitch table needs it: accidentals and octave marks, the letter only
     as its case. The letter itself lives in the stream (GrammarState.pitch), not in the state."""
@@ -525,6 +526,7 @@ class AbcGrammar:
         # (state, counts) pairs, so after a tune or two nearly every gated step is a hit.
         self._by_counts: dict[tuple[int, tuple[Any, ...], tuple[Any, ...]], np.ndarray] = {}
         self._reads: dict[int, _Reads] = {}
+        self._timed: dict[tuple[int, int], tuple[_Key, _Key | None]] = {}  # within one build
         self._variants: dict[tuple[int, str, int], int] = {}  # (state, field, value) -> id
         self._events: list[Effect] = []  # filled while a transition is computed (under the lock)
         self._gates_now: list[tuple[int, Gate]] = []
@@ -633,6 +635,7 @@ class AbcGrammar:
 
     def _build_locked(self, sid: int) -> list[int]:
         key = self._keys[sid]
+        self._timed.clear()
         targets: list[_Key | None] = []
         effects: dict[int, tuple[Effect, ...]] = {}
         gates: list[tuple[int, tuple[tuple[int, Gate], ...]]] = []
@@ -983,10 +986,18 @@ class AbcGrammar:
     # body: time
 
     def _add_time(self, key: _Key, ticks: int) -> _Key | None:
+        # Every character that ends a note adds the same time to the same key: once per build
+        # (by the key's identity, kept alive in the entry, so an id is never reused wrongly).
+        memo = self._timed.get((id(key), ticks))
+        if memo is not None and memo[0] is key:
+            return memo[1]
         if not key.bar:
-            return key._replace(t=1)
-        t = key.t + ticks
-        return key._replace(t=t) if self._fit(key, t, key.tup) else None
+            timed: _Key | None = key._replace(t=1)
+        else:
+            t = key.t + ticks
+            timed = key._replace(t=t) if self._fit(key, t, key.tup) else None
+        self._timed[(id(key), ticks)] = (key, timed)
+        return timed
 
     def _fit(self, key: _Key, t: int, left: int) -> bool:
         """_fits for this bar: its length, the open tuplet, a cadence."""
