@@ -1,9 +1,9 @@
 """The Library screen (l) driven by keys, in one run of the app (each start costs seconds): a
 damaged tunebook is set aside with a notice; a tune generated with a small model from the
 checkpoints folder goes into the session history, saving keeps it in the tunebook, and the
-screen lists, rates, marks favourites, filters, sorts, plays, renames, deletes (undo), exports,
-opens it again in Generate (the same text comes back) and keeps a history tune; ? lists the
-keys."""
+screen lists, rates, marks favourites, filters, sorts, plays, shows the score, renames, deletes
+(undo), exports, opens it again in Generate (the same text comes back) and keeps a history tune;
+? lists the keys."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.help import HelpScreen
 from folkgen_tui.screens.library import LibraryScreen
 from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.tune_table import TuneTable
 from tests.app_helpers import (
     make_checkpoint,
@@ -64,7 +65,7 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         generate = app.screen
         assert isinstance(generate, GenerateScreen)
         generate.query_one("#seed", Input).value = "7"
-        generate.query_one("#max-chars", Input).value = "300"
+        generate.query_one("#max-chars", Input).value = "150"
         await pilot.press("enter")
         await wait_for(pilot, lambda: generate.shown is not None, "the tune")
         record = generate.shown
@@ -139,7 +140,20 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await pilot.press("p")
         await wait_for(pilot, lambda: not roll.display, "the roll stopped")
 
+        # v: a corpus tune as sheet music in place of its ABC, and back (the side panel is
+        # narrower than a legible score here: the score is saved and named instead).
+        table.cursor = next(i for i, r in enumerate(table.rows) if r.id == corpus_ids[0])
+        await wait_for(pilot, lambda: getattr(screen.tune, "id", None) == corpus_ids[0], "tune")
+        await pilot.press("v")
+        score = screen.query_one("#lib-score", ScoreView)
+        await wait_for(pilot, lambda: score.up_to_date, "the score")
+        assert not screen.query_one("#lib-abc").display
+        assert str(folkgen_home / "tunes") in score.notice and ".svg" in score.notice
+        await pilot.press("v")
+        assert not score.display and screen.query_one("#lib-abc").display
+
         # Rename: the title and the T: line of the stored ABC.
+        table.cursor = next(i for i, r in enumerate(table.rows) if r.id == tune_id)
         await pilot.press("e")
         await pilot.pause()
         field = app.screen.query_one("#text-input", Input)
