@@ -5,6 +5,7 @@ stop from another thread. Progress goes to a plain callback as `TrainEvent`s."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import threading
@@ -205,6 +206,7 @@ def train(
     before = torch.get_num_threads()
     ranks = ranks or Ranks()
     started = False
+    trainer: Trainer | None = None
     try:
         trainer = Trainer(
             corpus, model_config, cfg, checkpoint_path=checkpoint_path, resume=resume,
@@ -214,6 +216,8 @@ def train(
         return trainer.run()
     finally:
         if started:
+            if trainer is not None:
+                trainer.drop_ddp()
             distributed.stop()
         torch.set_num_threads(before)
 
@@ -571,6 +575,13 @@ class Trainer:
             control.stop(hurry=hurry)
         elif hurry and not control.hurry:
             control.stop(hurry=True)
+
+    def drop_ddp(self) -> None:
+        """Let go of the DistributedDataParallel wrapper while the process group lives. Its
+        reducer holds the group; freed last from there, the group is destroyed with the GIL
+        held and waits for gloo's thread, which waits for the GIL (a rank hung at its end)."""
+        self.net = self.model
+        gc.collect()  # the wrapper may sit in a reference cycle
 
     def run(self) -> TrainResult:
         cfg, control, ranks = self.cfg, self.control, self.ranks
