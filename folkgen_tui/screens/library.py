@@ -389,6 +389,8 @@ class LibraryScreen(StudioScreen):
         text = self.query_one("#lib-abc", AbcView)
         score.display = not score.display
         text.display = not score.display
+        # The table gives the score room (its least needed columns step aside).
+        self.query_one("#lib-main").set_class(score.display, "-score")
         self._update_score()
 
     def _update_score(self) -> None:

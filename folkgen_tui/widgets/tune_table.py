@@ -53,6 +53,10 @@ COLUMNS: tuple[tuple[str, int], ...] = (
     ("Stars", 5), ("Created", 10),
 )  # fmt: skip
 MIN_TITLE = 12
+# Columns left out, in this order, when the table is narrower than all of them need.
+DROPPED_FIRST = ("Created", "Form", "Bars", "M")
+ACCENTS = {0: "rating", 1: "favourite", 7: "rating"}  # column -> its colour
+RIGHT_ALIGNED = {5}
 
 
 def stars(rating: int) -> str:
@@ -108,6 +112,8 @@ class TuneTable(ScrollView, can_focus=True):
         self.marked: set[int] = set()  # ids selected (for export)
         self._styles: dict[str, Style] | None = None
         self._styles_for: bool | None = None
+        self._column_layout: list[tuple[int, int]] = []
+        self._columns_for = -1  # the width the column layout was made for
 
     # --- data ----------------------------------------------------------------------------------
 
@@ -171,10 +177,18 @@ class TuneTable(ScrollView, can_focus=True):
 
     # --- drawing -------------------------------------------------------------------------------
 
-    def widths(self, width: int) -> list[int]:
-        fixed = sum(w for _, w in COLUMNS) + len(COLUMNS) - 1  # one space between columns
-        title = max(MIN_TITLE, width - fixed)
-        return [w or title for _, w in COLUMNS]
+    def layout_columns(self, width: int) -> list[tuple[int, int]]:
+        """(column, width) of the columns that fit in `width`, the title taking the rest."""
+        shown = list(range(len(COLUMNS)))
+        dropped = [i for name in DROPPED_FIRST for i, (h, _) in enumerate(COLUMNS) if h == name]
+
+        def needed() -> int:
+            return sum(COLUMNS[i][1] for i in shown) + len(shown) - 1 + MIN_TITLE
+
+        while dropped and needed() > width:
+            shown.remove(dropped.pop(0))
+        title = max(MIN_TITLE, width - needed() + MIN_TITLE)
+        return [(i, COLUMNS[i][1] or title) for i in shown]
 
     def _palette(self) -> dict[str, Style]:
         """The styles a line is drawn in, worked out once per theme, focus and style change:
@@ -205,9 +219,9 @@ class TuneTable(ScrollView, can_focus=True):
         width = self.scrollable_content_region.width
         styles = self._palette()
         base = styles["base"]
-        widths = self.widths(width)
+        columns = self._columns(width)
         if y == 0:
-            line = " ".join(fit(h, w) for (h, _), w in zip(COLUMNS, widths, strict=True))
+            line = " ".join(fit(COLUMNS[i][0], w) for i, w in columns)
             return Strip([Segment(fit(line, width), styles["header"])], width)
         index = round(self.scroll_y) + y - 1
         if not 0 <= index < len(self.rows):
@@ -217,15 +231,19 @@ class TuneTable(ScrollView, can_focus=True):
         row = self.rows[index]
         on_cursor = index == self.cursor
         style = styles["cursor"] if on_cursor else base
-        accents = {
-            0: styles["cursor-rating" if on_cursor else "rating"],
-            1: styles["cursor-favourite" if on_cursor else "favourite"],
-            7: styles["cursor-rating" if on_cursor else "rating"],
-        }
+        prefix = "cursor-" if on_cursor else ""
         segments: list[Segment] = []
         texts = cells(row, row.id in self.marked)
-        for i, (text, w) in enumerate(zip(texts, widths, strict=True)):
-            if i:
+        for n, (i, w) in enumerate(columns):
+            if n:
                 segments.append(Segment(" ", style))
-            segments.append(Segment(fit(text, w, i == 5), accents.get(i, style)))
+            accent = ACCENTS.get(i)
+            cell_style = styles[prefix + accent] if accent else style
+            segments.append(Segment(fit(texts[i], w, i in RIGHT_ALIGNED), cell_style))
         return Strip(segments).crop(0, width).extend_cell_length(width, style)
+
+    def _columns(self, width: int) -> list[tuple[int, int]]:
+        if self._columns_for != width:
+            self._column_layout = self.layout_columns(width)
+            self._columns_for = width
+        return self._column_layout
