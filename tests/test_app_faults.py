@@ -243,9 +243,9 @@ async def test_every_key_on_every_screen_without_a_model(
                              ("checkpoint_every", "0")):  # fmt: skip
             train.query_one(f"#f-{field}", Input).value = value
         notices.clear()
-        # Generate first: Models' enter loads the shipped model, and a stopped training run
+        # Generate and Library first: Models' enter loads the shipped model, and a stopped training run
         # leaves one too.
-        await press_every_key(pilot, app, ["generate", "dataset", "models", "train"])
+        await press_every_key(pilot, app, ["generate", "dataset", "library", "models", "train"])
         assert any("no model yet" in m for m, _ in notices)
         errors = [m for m, severity in notices if severity == "error"]
         assert not errors, errors
