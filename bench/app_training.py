@@ -8,9 +8,13 @@
    run; the latency is the time from writing the key to the terminal showing the other screen
    (the heaviest common key: the whole screen is drawn anew).
 Steps 1 and 2 are repeated in turn (--repeats, default 2) and the speeds averaged: this VM's
-speed drifts by about 5 % from one run to the next.
+speed drifts by about 5 % from one run to the next. Keys are also timed in the first seconds
+after start, while torch loads.
 
-Targets (issue 4): the app trains at >= 90 % of the CLI's speed; keys answered within 100 ms."""
+Targets (issue 14): the app trains at >= 0.95x the CLI's speed; the worst screen switch within
+100 ms on a 2-core AVX2 laptop-class CPU whose lab loop runs 156 chars/s, scaled on another
+machine by its own lab loop (measured here first: 100 ms x 156 / its chars/s). --avx2 starts
+every child with the AVX2-only kernels (bench/machine.py)."""
 
 from __future__ import annotations
 
@@ -19,17 +23,46 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+from machine import AVX2_ENV, describe, load_average
 from pty_app import BIN, CTRL_U, ENTER, ESC, TAB, UP, Terminal
 
+LAB_LOOP_AVX2 = 156.0  # chars/s of the lab loop on the 2-core AVX2 machine of issue 14
+LAB_LOOP = """
+import time, torch
+from core.corpus import load_corpus
+from core.model import CharLSTM
+from core.presets import get_preset
+from core.sample import seed_style_stream
+vocab = load_corpus().vocab
+cfg = get_preset("seed").model
+model = CharLSTM(type(cfg)(**{**cfg.to_dict(), "vocab_size": len(vocab)})).eval()
+seed_style_stream(model, vocab, "X", 50)
+best = 0.0
+for _ in range(2):
+    t0 = time.perf_counter()
+    seed_style_stream(model, vocab, "X", 400)
+    best = max(best, 400 / (time.perf_counter() - t0))
+print(best)
+"""
 
-def cli_speed(home: str, steps: int) -> float:
+
+def lab_loop_speed(extra: dict[str, str]) -> float:
+    """The lab loop's chars/s (bench/sampling_speed.py's reference), in a child process."""
+    out = subprocess.run([sys.executable, "-c", LAB_LOOP], capture_output=True, text=True,
+                         check=True, env={**os.environ, **extra})  # fmt: skip
+    return float(out.stdout.split()[-1])
+
+
+def cli_speed(home: str, steps: int, extra: dict[str, str]) -> float:
     out = subprocess.run(
         [str(BIN / "folkgen"), "train", "--preset", "default", "--steps", str(steps),
          "--out", str(Path(home) / "cli.pt"), "--json"],
-        capture_output=True, text=True, check=True, env={**os.environ, "FOLKGEN_HOME": home},
+        capture_output=True, text=True, check=True,
+        env={**os.environ, **extra, "FOLKGEN_HOME": home},
     )  # fmt: skip
     return float(json.loads(out.stdout)["chars_per_sec"])
 
@@ -47,10 +80,15 @@ def switch_screens(term: Terminal, presses: int) -> list[float]:
 
 
 def app_speed_and_latency(
-    home: str, steps: int, presses: int
+    home: str, steps: int, presses: int, extra: dict[str, str], early: list[float]
 ) -> tuple[float, list[float], list[float]]:
-    term = Terminal(home)
+    """Training speed, and key latencies idle and while training; those of the first seconds
+    after start (while torch loads) are added to `early`."""
+    term = Terminal(home, env=extra)
     try:
+        term.wait_for(b"Dataset", timeout=60)
+        if presses:
+            early += switch_screens(term, 4)
         term.wait_for(b"model default", timeout=60)  # torch and the shipped model loaded
         term.keys(b"t")
         term.wait_for(b"Recipe")
@@ -88,7 +126,10 @@ def checkpoint_speed(home: Path, steps: int) -> float:
     cfg = ckpt.train_config
     if ckpt.step != steps:
         raise RuntimeError(f"the app trained {ckpt.step} steps, not {steps}")
-    return ckpt.step * cfg.batch_size * cfg.seq_length / float(ckpt.metrics["elapsed_s"])
+    elapsed = ckpt.metrics["elapsed_s"]
+    if elapsed is None:
+        raise RuntimeError("the app's checkpoint does not say how long it trained")
+    return ckpt.step * cfg.batch_size * cfg.seq_length / float(elapsed)
 
 
 def main() -> None:
@@ -97,13 +138,29 @@ def main() -> None:
     ap.add_argument("--presses", type=int, default=16, help="screen switches timed")
     ap.add_argument("--repeats", type=int, default=2,
                     help="CLI and app runs, taken in turn (this VM's speed drifts by ~5 %%)")  # fmt: skip
+    ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
     args = ap.parse_args()
-    clis, apps = [], []
+    extra = dict(AVX2_ENV) if args.avx2 else {}
+    print(describe())
+    if args.avx2:
+        print(
+            "emulating an AVX2-only CPU in every child: "
+            + " ".join(f"{k}={v}" for k, v in extra.items())
+        )
+    lab = lab_loop_speed(extra)
+    key_target = 100 * LAB_LOOP_AVX2 / lab
+    print(f"lab loop {lab:,.0f} chars/s: keys scaled by {LAB_LOOP_AVX2:.0f} / {lab:,.0f} = "
+          f"{LAB_LOOP_AVX2 / lab:.2f}, target <= {key_target:.0f} ms")  # fmt: skip
+    clis: list[float] = []
+    apps: list[float] = []
+    early: list[float] = []
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as cli_home, tempfile.TemporaryDirectory() as app_home:
-            clis.append(cli_speed(cli_home, args.steps))
+            clis.append(cli_speed(cli_home, args.steps, extra))
             presses = args.presses if repeat == 0 else 0  # latency: in the first app session
-            app, times_idle, times_training = app_speed_and_latency(app_home, args.steps, presses)
+            app, times_idle, times_training = app_speed_and_latency(
+                app_home, args.steps, presses, extra, early
+            )
             apps.append(app)
             if repeat == 0:
                 idle, latencies = times_idle, times_training
@@ -112,15 +169,17 @@ def main() -> None:
     each = ", ".join(f"{a / c:.2f}" for a, c in zip(apps, clis, strict=True))
     print(f"training, default recipe, {args.steps} steps, {args.repeats} runs each: folkgen train "
           f"{cli:,.0f} chars/s, in the app {app:,.0f} chars/s = {ratio:.2f}x (runs: {each}) "
-          f"(target >= 0.90: {'ok' if ratio >= 0.9 else 'MISSED'})")  # fmt: skip
-    for what, times in (("idle", idle), ("while training", latencies)):
+          f"(target >= 0.95x: {'PASS' if ratio >= 0.95 else 'MISS'})")  # fmt: skip
+    for what, times in (("after start", early), ("idle", idle), ("while training", latencies)):
         if not times:
             continue
         ms = sorted(1000 * t for t in times)
         worst = ms[-1]
         print(f"key latency {what}, {len(ms)} screen switches: median "
               f"{statistics.median(ms):.0f} ms, 90th percentile {ms[int(0.9 * (len(ms) - 1))]:.0f} "
-              f"ms, worst {worst:.0f} ms (target <= 100 ms: {'ok' if worst <= 100 else 'MISSED'})")  # fmt: skip
+              f"ms, worst {worst:.0f} ms (target <= {key_target:.0f} ms: "
+              f"{'PASS' if worst <= key_target else 'MISS'})")  # fmt: skip
+    print(load_average() + " (at the end)")
 
 
 if __name__ == "__main__":
