@@ -430,3 +430,23 @@ def test_sampled_tunes_are_musically_right(keyed: Sampler) -> None:
     for a in analyses:
         assert 2 <= a.parts <= 4 and set(a.bars_per_part) == {8} and a.form.startswith("AABB")
     assert all(check_tune(t).valid for t in tunes)
+
+
+def test_remembered_gated_masks_are_what_the_gates_give(shipped: Sampler) -> None:
+    """A gated state's mask is remembered by only the counts its gates (and the effects before
+    them) read: every remembered mask, met again by other tunes at other counts, equals the
+    gates judged afresh for the stream at hand (issue 14)."""
+    tunes = shipped.generate_batch(12, SampleOptions(seed=5, grammar=True))
+    g = AbcGrammar(shipped.vocab)
+    gated = hits = 0
+    for tune in tunes:
+        state = g.start(DEFAULT_PROMPT)
+        for ch in tune:
+            known = len(g._by_counts)
+            mask = g.mask(state)
+            if g._gates[state.sid] is not None:
+                gated += 1
+                hits += len(g._by_counts) == known
+                assert np.array_equal(mask, g._judge_gates(state)), (tune, ch)
+            g.advance(state, ch)
+    assert gated > 500 and hits > 50, (gated, hits)
