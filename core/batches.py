@@ -22,4 +22,3 @@ def get_batch(
     starts = random_starts(len(data), seq_length, batch_size, rng or np.random.default_rng())
     offsets = starts[:, None] + np.arange(seq_length)[None, :]
     return data[offsets], data[offsets + 1]
-

@@ -17,4 +17,3 @@ def test_get_batch_shifts_y_one_ahead() -> None:
 def test_get_batch_too_short() -> None:
     with pytest.raises(ValueError, match="too short"):
         get_batch(np.arange(10), seq_length=20, batch_size=2)
-
