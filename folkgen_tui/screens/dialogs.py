@@ -43,19 +43,21 @@ class PathSuggester(Suggester):
         return value + names[0][len(stem) :]
 
 
-class PathDialog(ModalScreen[str | None]):
-    """Asks for a path; dismisses with the text, or None on escape."""
+class TextDialog(ModalScreen[str | None]):
+    """Asks for one line of text; dismisses with it (stripped), or None on escape."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # The type selectors match PathDialog too (a subclass has its bases' CSS type names).
     DEFAULT_CSS = """
-    PathDialog { align: center middle; }
-    PathDialog > Vertical {
+    TextDialog { align: center middle; }
+    TextDialog > Vertical {
         width: 70; max-width: 95%; height: auto;
         border: round $accent; background: $surface; padding: 0 1;
     }
-    PathDialog Label { width: 1fr; margin-bottom: 1; }
-    PathDialog .hint { color: $text-muted; }
+    TextDialog Label { width: 1fr; margin-bottom: 1; }
+    TextDialog .hint { color: $text-muted; }
     """
+    KEYS_HINT = "enter keeps it, escape cancels"
 
     def __init__(self, title: str, hint: str, value: str = "") -> None:
         super().__init__()
@@ -63,23 +65,34 @@ class PathDialog(ModalScreen[str | None]):
         self.hint = hint
         self.value = value
 
+    def make_input(self) -> Input:
+        return Input(self.value, id="text-input")
+
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = self.title_text
             yield Label(self.hint, markup=False)
-            yield Input(
-                self.value, placeholder="~/tunes/session.abc", suggester=PathSuggester(),
-                id="path-input",
-            )  # fmt: skip
-            yield Static("→ completes, enter loads, escape cancels", classes="hint", markup=False)
+            yield self.make_input()
+            yield Static(self.KEYS_HINT, classes="hint", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        value = event.value.strip()
-        self.dismiss(value or None)
+        self.dismiss(event.value.strip() or None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class PathDialog(TextDialog):
+    """Asks for a path, completing it from disk; dismisses with the text, or None on escape."""
+
+    KEYS_HINT = "→ completes, enter loads, escape cancels"
+
+    def make_input(self) -> Input:
+        return Input(
+            self.value, placeholder="~/tunes/session.abc", suggester=PathSuggester(),
+            id="path-input",
+        )  # fmt: skip
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -111,38 +124,3 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
-
-
-class TextDialog(ModalScreen[str | None]):
-    """Asks for one line of text; dismisses with it (stripped), or None on escape."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = """
-    TextDialog { align: center middle; }
-    TextDialog > Vertical {
-        width: 70; max-width: 95%; height: auto;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    TextDialog Label { width: 1fr; margin-bottom: 1; }
-    TextDialog .hint { color: $text-muted; }
-    """
-
-    def __init__(self, title: str, hint: str, value: str = "") -> None:
-        super().__init__()
-        self.title_text = title
-        self.hint = hint
-        self.value = value
-
-    def compose(self) -> ComposeResult:
-        with Vertical() as box:
-            box.border_title = self.title_text
-            yield Label(self.hint, markup=False)
-            yield Input(self.value, id="text-input")
-            yield Static("enter keeps it, escape cancels", classes="hint", markup=False)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.dismiss(event.value.strip() or None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
