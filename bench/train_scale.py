@@ -162,8 +162,8 @@ def _status_kb(field: str) -> int:
     return next(int(line.split()[1]) for line in status.splitlines() if line.startswith(field))
 
 
-def big_child(path: str) -> None:
-    """In a fresh process: load the corpus and take the first step; print JSON."""
+def big_child(path: str, preset_name: str) -> None:
+    """In a fresh process: load the corpus and take the preset's first step; print JSON."""
     t0 = time.perf_counter()
     from core.corpus import load_corpus
     from core.presets import get_preset
@@ -173,7 +173,7 @@ def big_child(path: str) -> None:
     base = _status_kb("VmRSS")  # torch and the rest, before the corpus
     corpus = load_corpus(path)
     t_load = time.perf_counter()
-    preset = get_preset("tiny")
+    preset = get_preset(preset_name)
     cfg = replace(preset.train, eval_every=0, checkpoint_every=0, device="cpu")
     control = TrainControl()
     first: list[float] = []
@@ -196,29 +196,32 @@ def big_corpus() -> None:
         path = Path(folder) / "big.abc"
         distinct = make_big_corpus(path, BIG_BYTES)
         size = path.stat().st_size
-        done = subprocess.run(
-            [sys.executable, __file__, "--big-child", str(path)], cwd=ROOT, capture_output=True,
-            text=True, check=True,
-        )  # fmt: skip
-    r = json.loads(done.stdout)
-    print(
-        f"{size / 1e6:.0f} MB corpus ({r['tunes']:,} tunes, {distinct:,} distinct, "
-        f"{r['chars']:,} chars): load {r['load_s']:.1f} s, then the tiny recipe's set-up and "
-        f"first step {r['first_step_s']:.1f} s (imports {r['import_s']:.1f} s before); peak "
-        f"resident memory {r['peak_rss_mb']:,.0f} MB, of which the corpus "
-        f"{r['peak_rss_mb'] - r['base_rss_mb']:,.0f} MB "
-        f"({(r['peak_rss_mb'] - r['base_rss_mb']) * 2**20 / size:.1f} bytes per corpus byte)"
-    )
+        for preset in ("tiny", "default"):  # the default recipe transposes (a sample: core.train)
+            done = subprocess.run(
+                [sys.executable, __file__, "--big-child", str(path), "--preset", preset],
+                cwd=ROOT, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            r = json.loads(done.stdout)
+            print(
+                f"{size / 1e6:.0f} MB corpus ({r['tunes']:,} tunes, {distinct:,} distinct, "
+                f"{r['chars']:,} chars): load {r['load_s']:.1f} s, then the {preset} recipe's "
+                f"set-up and first step {r['first_step_s']:.1f} s (imports {r['import_s']:.1f} s "
+                f"before); peak resident memory {r['peak_rss_mb']:,.0f} MB, of which the corpus "
+                f"and training set-up {r['peak_rss_mb'] - r['base_rss_mb']:,.0f} MB "
+                f"({(r['peak_rss_mb'] - r['base_rss_mb']) * 2**20 / size:.1f} bytes per corpus "
+                "byte)"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--big-child", help=argparse.SUPPRESS)
+    parser.add_argument("--preset", default="tiny", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--skip-big", action="store_true", help="leave out the 100 MB corpus")
     args = parser.parse_args()
     if args.big_child:
-        big_child(args.big_child)
+        big_child(args.big_child, args.preset)
         return
     print(f"CPU vector extensions: {vector_extensions()}; cores: {os.cpu_count()}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")

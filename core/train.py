@@ -35,6 +35,21 @@ GPU_SYNC_EVERY = 16
 # Validation reads at most this many characters (the first validation tunes): all of the default
 # corpus's ~20,000, and a few seconds of a large corpus's, not minutes at every evaluation.
 MAX_EVAL_CHARS = 1_000_000
+# Transposed copies of at most this many characters in all. A small corpus gains keys from them;
+# a large one has its keys already, and copying 100 MB twice takes minutes of pure Python and
+# triples the text held in memory.
+MAX_TRANSPOSED_CHARS = 20_000_000
+
+
+def transposable(tunes: list[str], shifts: int, seed: int) -> list[str]:
+    """The training tunes to transpose: all of them when their copies stay within
+    MAX_TRANSPOSED_CHARS, else a seeded sample of them that does."""
+    budget = MAX_TRANSPOSED_CHARS // max(shifts, 1)
+    if sum(map(len, tunes)) <= budget:
+        return tunes
+    order = np.random.default_rng(seed).permutation(len(tunes))
+    sizes = np.cumsum([len(tunes[i]) for i in order])
+    return [tunes[i] for i in sorted(order[: int(np.searchsorted(sizes, budget, "right"))])]
 
 
 class TrainError(ValueError):
@@ -302,11 +317,18 @@ class Trainer:
         self.model_config = model_config = replace(model_config, vocab_size=len(vocab))
         model_config.validate()  # before a model of that size is built
         train_ids = split.train_ids
+        self.notes: list[str] = []  # said once training starts (the CLI prints, the app shows)
         if cfg.transpose:  # more keys, same music: the validation tunes stay as they are
             from core.transpose import augment
 
             shifts = [s for s in range(-cfg.transpose, cfg.transpose + 1) if s]
-            extra = augment(split.train_tunes, shifts, set(vocab.chars))
+            tunes = transposable(split.train_tunes, len(shifts), cfg.seed)
+            if len(tunes) < len(split.train_tunes):
+                self.notes.append(
+                    f"transposition ±{cfg.transpose} on {len(tunes):,} of the "
+                    f"{len(split.train_tunes):,} training tunes (a large corpus has its keys)"
+                )
+            extra = augment(tunes, shifts, set(vocab.chars))
             train_ids = vocab.encode_compact(TUNE_SEPARATOR.join(split.train_tunes + extra))
         if len(train_ids) <= cfg.seq_length + 1:
             raise TrainError(
@@ -597,6 +619,8 @@ class Trainer:
         self.clock = 0.0
         stopped = False
         self.threads.apply()
+        for note in self.notes:
+            self.emit("warning", message=note)
         while True:
             self.threads.maybe_update()
             if ranks.enabled:

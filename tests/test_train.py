@@ -205,3 +205,29 @@ def test_learning_rate_schedule() -> None:
     assert learning_rate(cfg, 50, 0.5) == pytest.approx(0.55)
     assert learning_rate(cfg, 99, 1.0) == pytest.approx(0.1)
     assert learning_rate(TrainConfig(learning_rate=0.3), 5, 0.7) == 0.3
+
+
+def test_a_large_corpus_transposes_a_sample_within_the_budget(
+    small_corpus_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.train
+
+    corpus = load_corpus(small_corpus_file)
+    tunes = corpus.split(vocab=None).train_tunes
+    size = sum(map(len, tunes))
+    assert core.train.transposable(tunes, 2, seed=1) == tunes  # within the budget: all of them
+    monkeypatch.setattr(core.train, "MAX_TRANSPOSED_CHARS", size)  # room for half, at 2 shifts
+    sample = core.train.transposable(tunes, 2, seed=1)
+    assert 0 < len(sample) < len(tunes) and sum(map(len, sample)) <= size // 2
+    assert sample == [t for t in tunes if t in sample]  # in the corpus's order
+    assert (
+        sample
+        == core.train.transposable(tunes, 2, seed=1)
+        != core.train.transposable(tunes, 2, seed=2)
+    )
+    events: list[TrainEvent] = []
+    cfg = replace(CFG, steps=2, eval_every=0, checkpoint_every=0, transpose=1)
+    train(corpus, MODEL, cfg, on_event=events.append)
+    (note,) = [e.message for e in events if e.kind == "warning"]
+    drawn = core.train.transposable(tunes, 2, seed=cfg.seed)
+    assert note.startswith(f"transposition ±1 on {len(drawn):,} of the {len(tunes):,} training")
