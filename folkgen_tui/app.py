@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
 PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
+NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 
 
 # --- messages from the app's own workers -------------------------------------------------------
@@ -165,6 +167,7 @@ class FolkgenApp(QuickModeSwitch):
         self._quitting = False
         self._settle_pending = False
         self._warm_started = False  # the training warm-up and screen prebuilds (start-up)
+        self._model_settled = threading.Event()  # the first model loaded, failed, or none
         self._terminal_gone = False
         self._settings = self._read_settings()
         self._voice = Voice.from_dict(self._settings.get("voice"))
@@ -265,6 +268,7 @@ class FolkgenApp(QuickModeSwitch):
     def _after_model_settles(self) -> None:
         """Once the first model has loaded (or failed, or none was asked for): the work that
         would only slow it down, as the GIL shares one core among threads (start-up, issue 14)."""
+        self._model_settled.set()
         if not self._warm_started:
             self._warm_started = True
             self._warm_up_training()
@@ -321,7 +325,6 @@ class FolkgenApp(QuickModeSwitch):
     @work(thread=True, group="corpus", exclusive=True, exit_on_error=False)
     def _load_corpus(self, path: Path | None) -> None:
         from core.corpus import CorpusError, compute_stats, load_corpus
-        from core.novelty import NoveltyIndex
 
         try:
             corpus = load_corpus(path)
@@ -333,7 +336,17 @@ class FolkgenApp(QuickModeSwitch):
         if worker.is_cancelled:
             return
         self.post_message(CorpusLoaded(corpus, stats, path))
-        # The near-copy index (generated tunes are compared with the corpus) comes after.
+        # The near-copy index (generated tunes are compared with the corpus) comes after, and
+        # at start-up after the first model (the model's own corpus index comes first; it is
+        # only a fallback), rather than sharing the GIL with torch's import.
+        deadline = time.monotonic() + NOVELTY_WAIT
+        while not self._model_settled.wait(0.05):  # a quitting app cancels the worker
+            if worker.is_cancelled or time.monotonic() > deadline:
+                break
+        if worker.is_cancelled:
+            return
+        from core.novelty import NoveltyIndex
+
         novelty = NoveltyIndex(corpus.tunes)
         if not worker.is_cancelled:
             self.post_message(NoveltyReady(corpus, novelty))
