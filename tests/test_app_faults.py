@@ -356,6 +356,35 @@ async def test_footer_is_one_line_that_follows_the_keys() -> None:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette", "the palette")
 
 
+async def test_footer_leaves_out_keys_a_text_field_types(folkgen_home: Path) -> None:
+    """While a text field has the focus, keys that only type there (+ and - on Generate, / on
+    the Library: names whose characters Textual does not know) are not offered in the footer."""
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("g")
+        await pilot.pause(0.05)
+        assert "+ Temp+ - Temp-" in footer_text(app)
+        app.screen.query_one("#prompt", Input).focus()
+        await pilot.pause(0.05)
+        text = footer_text(app)
+        assert "esc Leave field" in text and "Temp" not in text, text
+        await pilot.press("plus")
+        await pilot.pause(0.05)
+        assert app.screen.query_one("#prompt", Input).value.endswith("+")  # it typed
+        await pilot.press("escape")
+        await pilot.pause(0.05)
+        assert "+ Temp+ - Temp-" in footer_text(app)
+        await pilot.press("l")
+        await pilot.pause(0.05)
+        assert "/ Filter" in footer_text(app)
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.screen.focused, Input), "the filter field")
+        await pilot.pause(0.05)
+        text = footer_text(app)
+        assert "esc Clear" in text and "Filter" not in text, text
+
+
 async def test_screens_are_built_ahead_and_shown_at_once() -> None:
     """After start-up every screen is built in the background, so that its key does not wait
     for it; and a built screen is shown at once (Textual holds a screen switch back 50 ms)."""

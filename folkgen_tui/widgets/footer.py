@@ -14,6 +14,12 @@ if TYPE_CHECKING:
 # (key as shown, description, enabled, key to simulate when clicked)
 FooterEntry = tuple[str, str, bool, str]
 
+# Textual leaves out of the active bindings the keys a focused text field takes, but it does not
+# know these key names' characters (textual.keys.key_to_character gives None), so a field would
+# keep showing, say, "+ Temp+" or "/ Filter" while the key only types its character.
+TYPED_KEYS = {"plus": "+", "minus": "-", "slash": "/", "at": "@", "backslash": "\\",
+              "underscore": "_"}  # fmt: skip
+
 
 class StudioFooter(Widget):
     """Like Textual's Footer, but one widget: Textual's rebuilds a widget per key whenever the
@@ -60,8 +66,12 @@ class StudioFooter(Widget):
 
     def _update_entries(self) -> None:
         bindings = self.screen.active_bindings
+        focused = self.screen.focused
         entries: dict[str, FooterEntry] = {}  # one per action, as Textual's Footer shows them
-        for _node, binding, enabled, _tooltip in bindings.values():
+        for key, (_node, binding, enabled, _tooltip) in bindings.items():
+            character = TYPED_KEYS.get(key)
+            if character and focused is not None and focused.check_consume_key(key, character):
+                continue
             if binding.show and binding.action not in entries:
                 display = self.app.get_key_display(binding)
                 entries[binding.action] = (display, binding.description, enabled, binding.key)
