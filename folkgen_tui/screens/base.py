@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import events, on
@@ -17,6 +18,7 @@ from folkgen_tui.widgets.footer import StudioFooter
 
 if TYPE_CHECKING:
     from folkgen_tui.studio import Studio
+    from folkgen_tui.widgets.piano_roll import PianoRoll
 
 
 # Screens with text fields: escape leaves the field, so that letter keys are commands again.
@@ -80,3 +82,12 @@ class StudioScreen(Screen[None]):
 
     def playback_changed(self) -> None:
         """A tune started or stopped playing."""
+
+    def follow_playback(self, roll: PianoRoll, mine: Callable[[str], bool]) -> None:
+        """`roll` plays along while the app plays a tune whose key `mine` accepts, else hides."""
+        sound = self.studio.sound
+        playing = sound.now_playing
+        if playing is not None and sound.is_playing and mine(playing.key):
+            roll.play_along(playing.notes, playing.duration_seconds, lambda: sound.position_seconds)
+        else:
+            roll.stop_along()

@@ -148,8 +148,7 @@ class DatasetScreen(StudioScreen):
         """The selected tune as sheet music in place of its ABC text, and back."""
         score = self.query_one("#tune-score", ScoreView)
         text = self.query_one("#tune-abc", AbcView)
-        score.display = not score.display
-        text.display = not score.display
+        score.swap_with(text)
         self._update_score()
 
     def _update_score(self) -> None:
@@ -199,13 +198,9 @@ class DatasetScreen(StudioScreen):
 
     def playback_changed(self) -> None:
         """A corpus tune playing shows its piano roll under the ABC."""
-        roll = self.query_one("#corpus-roll", PianoRoll)
-        sound = self.studio.sound
-        playing = sound.now_playing
-        if playing is not None and playing.key.startswith(CORPUS_KEY) and sound.is_playing:
-            roll.play_along(playing.notes, playing.duration_seconds, lambda: sound.position_seconds)
-        else:
-            roll.stop_along()
+        self.follow_playback(
+            self.query_one("#corpus-roll", PianoRoll), lambda key: key.startswith(CORPUS_KEY)
+        )
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         corpus = self.studio.corpus

@@ -4,7 +4,6 @@ checked with abc2midi when they end, can be played (with a piano roll), saved an
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,8 +37,9 @@ if TYPE_CHECKING:
     from core.sample import SampleOptions
 
 
-def _voice_field(name: str) -> Callable[[str], bool]:
-    """Whether a tempo or transpose field's text is a value Voice takes (empty: unset)."""
+def _voice_input(name: str, value: int | None, placeholder: str) -> Input:
+    """The tempo or transpose field (its id is `name`): valid when its text is a value Voice
+    takes (empty: unset)."""
 
     def valid(text: str) -> bool:
         try:
@@ -49,7 +49,10 @@ def _voice_field(name: str) -> Callable[[str], bool]:
             return False
         return True
 
-    return valid
+    return Input(
+        str(value) if value else "", placeholder=placeholder, compact=True, id=name,
+        type="integer", validators=[Function(valid, f"{name} out of range")],
+    )  # fmt: skip
 
 
 TEMPERATURE_STEP = 0.1
@@ -138,17 +141,9 @@ class GenerateScreen(StudioScreen):
                     value=voice.instrument or Select.NULL, compact=True, id="instrument",
                 )  # fmt: skip
                 yield Label("Tempo", classes="gen-label-short")
-                tempo = str(voice.tempo) if voice.tempo else ""
-                yield Input(
-                    tempo, placeholder="tune's", compact=True, id="tempo", type="integer",
-                    validators=[Function(_voice_field("tempo"), "tempo out of range")],
-                )  # fmt: skip
+                yield _voice_input("tempo", voice.tempo, "tune's")
                 yield Label("Transpose", classes="gen-label-short")
-                transpose = str(voice.transpose) if voice.transpose else ""
-                yield Input(
-                    transpose, placeholder="0", compact=True, id="transpose", type="integer",
-                    validators=[Function(_voice_field("transpose"), "transpose out of range")],
-                )  # fmt: skip
+                yield _voice_input("transpose", voice.transpose, "0")
         with Horizontal(id="gen-main"):
             with Vertical(id="tune-panel"):
                 yield Static("", id="badge", markup=False)
@@ -520,8 +515,7 @@ class GenerateScreen(StudioScreen):
         """The tune as sheet music in place of its ABC text, and back."""
         score = self.query_one("#gen-score", ScoreView)
         text = self.query_one("#gen-abc", AbcView)
-        score.display = not score.display
-        text.display = not score.display
+        score.swap_with(text)
         self._update_score()
         (score if score.display else text).focus()
 
@@ -567,13 +561,14 @@ class GenerateScreen(StudioScreen):
 
     # --- sound -------------------------------------------------------------------------------
 
+    def _is_shown(self, key: str) -> bool:
+        """`key` is the shown tune's, as the app plays it."""
+        return self.shown is not None and key == f"tune-{self.shown.number}"
+
     def _playing_shown(self) -> bool:
         sound = self.studio.sound
         playing = sound.now_playing
-        return (
-            playing is not None and self.shown is not None
-            and playing.key == f"tune-{self.shown.number}" and sound.is_playing
-        )  # fmt: skip
+        return playing is not None and sound.is_playing and self._is_shown(playing.key)
 
     def action_play(self) -> None:
         record = self.shown
@@ -592,13 +587,7 @@ class GenerateScreen(StudioScreen):
         self.studio.stop_playback()
 
     def playback_changed(self) -> None:
-        roll = self.query_one("#piano-roll", PianoRoll)
-        sound = self.studio.sound
-        playing = sound.now_playing
-        if playing is not None and self._playing_shown():
-            roll.play_along(playing.notes, playing.duration_seconds, lambda: sound.position_seconds)
-        else:
-            roll.stop_along()
+        self.follow_playback(self.query_one("#piano-roll", PianoRoll), self._is_shown)
         self.refresh_bindings()
 
     # --- saving ------------------------------------------------------------------------------

@@ -373,22 +373,15 @@ class LibraryScreen(StudioScreen):
         self.tunebook.call(lambda library: library.played(tune_id), lambda _: None)
 
     def playback_changed(self) -> None:
-        roll = self.query_one("#lib-roll", PianoRoll)
-        sound = self.studio.sound
-        playing = sound.now_playing
-        mine = self.tune is not None and playing is not None and (
-            playing.key == f"{LIBRARY_KEY}{self.tune.id}"
-        )  # fmt: skip
-        if playing is not None and mine and sound.is_playing:
-            roll.play_along(playing.notes, playing.duration_seconds, lambda: sound.position_seconds)
-        else:
-            roll.stop_along()
+        self.follow_playback(
+            self.query_one("#lib-roll", PianoRoll),
+            lambda key: self.tune is not None and key == f"{LIBRARY_KEY}{self.tune.id}",
+        )
 
     def action_toggle_score(self) -> None:
         score = self.query_one("#lib-score", ScoreView)
         text = self.query_one("#lib-abc", AbcView)
-        score.display = not score.display
-        text.display = not score.display
+        score.swap_with(text)
         # The table gives the score room (its least needed columns step aside).
         self.query_one("#lib-main").set_class(score.display, "-score")
         self._update_score()

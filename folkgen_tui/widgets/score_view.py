@@ -153,6 +153,11 @@ class ScoreView(VerticalScroll, can_focus=True):
     def notice(self) -> str:
         return str(self._note.render())
 
+    def swap_with(self, text: Widget) -> None:
+        """The score takes the place of `text` (the tune's ABC), or gives it back."""
+        self.display = not self.display
+        text.display = not self.display
+
     def show(self, abc: str, placeholder: str = "no tune to engrave") -> None:
         self._abc = abc
         self._placeholder = placeholder
