@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.machine import cpu_flags
 from core.checkpoint import load_checkpoint
 from core.corpus import UnknownCharacters
 from core.model import CharLSTM
@@ -41,14 +42,6 @@ def test_stepping_matches_the_model(layers: int, tiny_checkpoint: Path) -> None:
     st = s.zero_state(1)
     got = np.stack([s.step(np.array([i]), st)[0] for i in ids])
     assert np.abs(got - ref).max() < 1e-5 * max(1.0, float(np.abs(ref).max()))
-
-
-def cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((set(line.split()[2:]) for line in f if line.startswith("flags")), set())
-    except OSError:
-        return set()
 
 
 # fbgemm's kernels for this CPU, and those of an AVX2-only x86 (no AVX-512, no VNNI) chosen with
