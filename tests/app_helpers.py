@@ -14,6 +14,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.generate import GenerateScreen
+from folkgen_tui.state import TuneRecord
 
 DATA = Path(__file__).parent / "data"
 ALSA_NULL = DATA / "alsa-null.conf"
@@ -41,6 +43,23 @@ async def wait_ready(pilot: Pilot[Any], model: bool = False) -> None:
     if model:
         await wait_for(pilot, lambda: app.model is not None, "the model")
     await pilot.pause()
+
+
+async def generate_tune(
+    pilot: Pilot[Any], fields: dict[str, str]
+) -> tuple[GenerateScreen, TuneRecord]:
+    """Open Generate, set its fields (id: text, in order) and generate: the screen and the tune
+    it then shows."""
+    await pilot.press("g")
+    screen = pilot.app.screen
+    assert isinstance(screen, GenerateScreen)
+    for field, text in fields.items():
+        screen.query_one(f"#{field}", Input).value = text
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: screen.shown is not None, "the tune")
+    record = screen.shown
+    assert record is not None
+    return screen, record
 
 
 async def type_into(pilot: Pilot[Any], selector: str, text: str) -> None:

@@ -15,13 +15,13 @@ from textual.widgets import Input, Static
 from core.corpus import load_corpus
 from core.library import LIBRARY_FILE, Library, LibraryError
 from folkgen_tui.app import FolkgenApp
-from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.help import HelpScreen
 from folkgen_tui.screens.library import LibraryScreen
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.tune_table import TuneTable
 from tests.app_helpers import (
+    generate_tune,
     make_checkpoint,
     plain_text,
     play_in_real_time,
@@ -61,15 +61,7 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await wait_ready(pilot, model=True)
 
         # Generate one tune: it lands in the history, and s keeps it in the tunebook.
-        await pilot.press("g")
-        generate = app.screen
-        assert isinstance(generate, GenerateScreen)
-        generate.query_one("#seed", Input).value = "7"
-        generate.query_one("#max-chars", Input).value = "150"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: generate.shown is not None, "the tune")
-        record = generate.shown
-        assert record is not None
+        generate, record = await generate_tune(pilot, {"seed": "7", "max-chars": "150"})
         await wait_for(pilot, lambda: record.library_id is not None, "the history entry")
         tune_id = record.library_id
         assert tune_id is not None

@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
 
 from folkgen_tui.app import FolkgenApp
-from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.models import ModelsScreen
-from tests.app_helpers import make_checkpoint, wait_for, wait_ready
+from tests.app_helpers import generate_tune, make_checkpoint, wait_for, wait_ready
 
 SnapCompare = Callable[..., bool]
 FIXED_CREATED = 1_700_000_000.0  # tunebook dates in the Library snapshot (2023-11-14 UTC)
@@ -116,17 +114,10 @@ def test_generate_a_tune(snap_compare: SnapCompare, snapshot_home: Path) -> None
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await wait_ready(pilot, model=True)
-        await pilot.press("g")
-        screen = pilot.app.screen
-        assert isinstance(screen, GenerateScreen)
         # Greedy sampling (temperature 0) from a fixed untrained model: the same text always.
-        screen.query_one("#temperature", Input).value = "0"
-        screen.query_one("#max-chars", Input).value = "160"
-        screen.query_one("#seed", Input).value = "1"
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: screen.shown is not None, "the tune")
-        record = screen.shown
-        assert record is not None
+        _, record = await generate_tune(
+            pilot, {"temperature": "0", "max-chars": "160", "seed": "1"}
+        )
         await wait_for(pilot, lambda: record.check is not None or record.check_error, "check")
         await settle(pilot)
 
