@@ -20,7 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # the repository, for core and the app
 
-from library_speed import TYPED, variants, vector_extensions  # noqa: E402
+from library_speed import TYPED, variants  # noqa: E402
+from machine import vector_extensions  # noqa: E402
 from pty_app import Terminal  # noqa: E402
 
 from core.judge import judge  # noqa: E402

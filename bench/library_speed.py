@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from machine import vector_extensions
+
 from core.corpus import load_corpus
 from core.judge import judge
 from core.library import Library, filter_rows, sort_rows
@@ -25,15 +27,6 @@ from core.transpose import transpose_tune
 
 TYPED = "kesh jig d"  # a search typed a key at a time
 SHIFTS = (0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6)
-
-
-def vector_extensions() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    found = sorted(set(re.findall(r"\b(avx512_?vnni|avx512f|avx2)\b", text)))
-    return " ".join(found) or "none of avx2/avx512f/avx512vnni"
 
 
 def variants(count: int) -> list[str]:
