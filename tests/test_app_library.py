@@ -208,3 +208,28 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
                        for line in library.splitlines()), (key, library)  # fmt: skip
         dataset = "\n".join(lines[lines.index("Dataset") : lines.index("Train")])
         assert any(line.startswith("u ") and "tunes" in line for line in dataset.splitlines())
+
+
+async def test_the_table_keeps_the_focus_after_a_dialog(folkgen_home: Path) -> None:
+    """The screen's reload after a dialog (rename, delete) must not take the table's focus:
+    a reload flag named `loading` was Textual's reactive, which greyed the screen out and left
+    the arrows scrolling the ABC beside the table."""
+    seed_tunebook(folkgen_home, 4)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, LibraryScreen)
+        table = screen.query_one(TuneTable)
+        await wait_for(pilot, lambda: len(table.rows) == 4, "the tunes")
+        reloads = screen._reloads
+        await pilot.press("down", "e")
+        await wait_for(pilot, lambda: app.screen is not screen, "the title dialog")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen._reloads > reloads and not screen.rows_loading,
+                       "the reload on coming back")  # fmt: skip
+        await pilot.pause(0.05)
+        assert screen.focused is table
+        await pilot.press("down")
+        assert table.cursor == 2

@@ -120,7 +120,9 @@ class LibraryScreen(StudioScreen):
         self.filter_text = ""
         self.marked: set[int] = set()
         self.loaded = False
-        self.loading = False
+        # Not `loading`: that is Textual's reactive, which greys the whole screen out and takes
+        # the focus from the table (the arrows then scrolled the ABC after a rename or undo).
+        self.rows_loading = False
         self._reloads = 0
         self.history = False  # showing the session history (tunes generated, not kept)
         self.load_seconds = 0.0  # the last rows() query (for the bench)
@@ -166,7 +168,7 @@ class LibraryScreen(StudioScreen):
     def reload(self, keep_id: int | None = None) -> None:
         self._reloads += 1
         request = self._reloads  # the tunebook thread answers in order: the last one counts
-        self.loading = True
+        self.rows_loading = True
         started = time.perf_counter()
         keep = keep_id if keep_id is not None else self._current_id()
         history = self.history
@@ -174,14 +176,14 @@ class LibraryScreen(StudioScreen):
         def done(rows: list[TuneRow]) -> None:
             if request != self._reloads:
                 return
-            self.loading = False
+            self.rows_loading = False
             self.load_seconds = time.perf_counter() - started
             self.set_rows(rows, keep)
 
         def failed(error: str) -> None:
             if request != self._reloads:
                 return
-            self.loading = False
+            self.rows_loading = False
             self.query_one(TuneTable).empty_text = f"no tunebook: {error}"
             self.query_one(TuneTable).refresh()
             self._show_status()
