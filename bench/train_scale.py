@@ -32,17 +32,10 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import describe  # noqa: E402  (the repository root is on the path now)
+
 OLD_LOOP = "b42e18e"  # the commit whose core/train.py is "today's loop" for issue 17
 BIG_BYTES = 100_000_000
-
-
-def vector_extensions() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    flags = next((line.split()[2:] for line in text.splitlines() if line.startswith("flags")), [])
-    return " ".join(f for f in ("avx2", "avx512f", "avx512_vnni") if f in flags) or "none"
 
 
 def old_train_module() -> ModuleType:
@@ -223,8 +216,7 @@ def main() -> None:
     if args.big_child:
         big_child(args.big_child, args.preset)
         return
-    print(f"CPU vector extensions: {vector_extensions()}; cores: {os.cpu_count()}")
-    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"{describe()}; cores: {os.cpu_count()}")
     loop_ratio("tiny", 200, args.rounds)
     loop_ratio("default", 20, args.rounds)
     processes("tiny", 300)
