@@ -210,19 +210,24 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         assert any(line.startswith("u ") and "tunes" in line for line in dataset.splitlines())
 
 
-async def test_the_table_keeps_the_focus_after_a_dialog(folkgen_home: Path) -> None:
-    """The screen's reload after a dialog (rename, delete) must not take the table's focus:
-    a reload flag named `loading` was Textual's reactive, which greyed the screen out and left
-    the arrows scrolling the ABC beside the table."""
+async def test_a_narrow_window_and_the_focus_after_a_dialog(folkgen_home: Path) -> None:
+    """In 80 columns the table leaves the tune beside it room to be read (its width was fixed at
+    64, leaving the ABC 12 columns). The screen's reload after a dialog (rename, delete) must
+    not take the table's focus: a reload flag named `loading` was Textual's reactive, which
+    greyed the screen out and left the arrows scrolling the ABC beside the table."""
     seed_tunebook(folkgen_home, 4)
     app = FolkgenApp(autoload_model=False)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
         await pilot.press("l")
         screen = app.screen
         assert isinstance(screen, LibraryScreen)
         table = screen.query_one(TuneTable)
         await wait_for(pilot, lambda: len(table.rows) == 4, "the tunes")
+        assert screen.query_one("#lib-side").size.width >= 30
+        assert screen.query_one("#lib-abc").size.width >= 26
+        header = table.render_line(0).text
+        assert "Title" in header and "Key" in header and "Stars" in header, header
         reloads = screen._reloads
         await pilot.press("down", "e")
         await wait_for(pilot, lambda: app.screen is not screen, "the title dialog")
