@@ -440,6 +440,7 @@ class FolkgenApp(QuickModeSwitch):
         if voice != self._voice:
             self._voice = voice
             self.remember("voice", voice.to_dict())
+            self._each_screen("voice_changed")
 
     def toggle_play(
         self, abc_text: str, title: str, key: str = "", voice: Voice | None = None

@@ -350,3 +350,32 @@ async def test_generate_remembers_the_voice_across_restarts(
         again.toggle_play(REEL, "Voice Reel")
         await wait_for(pilot, lambda: asked, "the render")
         assert asked == [Voice("fiddle", 140, -2)]
+
+
+@pytest.mark.asyncio
+async def test_the_library_and_generate_share_one_voice(
+    folkgen_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from folkgen_tui.screens.library import LibraryScreen
+
+    monkeypatch.setattr(FolkgenApp, "_load_torch", lambda self: None)  # not needed here
+    corpus = tmp_path / "one.abc"
+    corpus.write_text(REEL, encoding="utf-8")
+    app = FolkgenApp(corpus, autoload_model=False)
+    async with app.run_test(size=(110, 30)) as pilot:
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LibraryScreen), "the Library")
+        library = app.screen
+        await type_into(pilot, "#tempo", "90")  # the Library's own voice row
+        assert app.voice == Voice(None, 90, 0)
+        assert not library.query_one("#lib-filter", Input).display  # escape left the field only
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, GenerateScreen), "Generate")
+        generate = app.screen
+        assert generate.query_one("#tempo", Input).value == "90"  # Generate shows it
+        await type_into(pilot, "#transpose", "3")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: app.screen is library, "the Library again")
+        assert library.query_one("#transpose", Input).value == "3"
+        assert library.query_one("#tempo", Input).value == "90"
+        assert app.voice == Voice(None, 90, 3)

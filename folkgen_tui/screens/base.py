@@ -83,6 +83,9 @@ class StudioScreen(Screen[None]):
     def playback_changed(self) -> None:
         """A tune started or stopped playing."""
 
+    def voice_changed(self) -> None:
+        """The voice tunes play in was changed (on this screen or another)."""
+
     def follow_playback(self, roll: PianoRoll, mine: Callable[[str], bool]) -> None:
         """`roll` plays along while the app plays a tune whose key `mine` accepts, else hides."""
         sound = self.studio.sound

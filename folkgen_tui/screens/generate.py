@@ -15,19 +15,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.validation import Function
 from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from core.threads import all_cores
-from core.voice import INSTRUMENTS, Voice, VoiceError
+from core.voice import Voice, VoiceError
 from folkgen_tui.format import build_prompt, prompt_to_text, text_to_prompt
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
+from folkgen_tui.widgets.voice_row import VoiceRow
 from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, stream_tune
 
 if TYPE_CHECKING:
@@ -35,24 +35,6 @@ if TYPE_CHECKING:
     from core.library import LibraryTune
     from core.novelty import NoveltyIndex
     from core.sample import SampleOptions
-
-
-def _voice_input(name: str, value: int | None, placeholder: str) -> Input:
-    """The tempo or transpose field (its id is `name`): valid when its text is a value Voice
-    takes (empty: unset)."""
-
-    def valid(text: str) -> bool:
-        try:
-            number = int(text) if text.strip() else None
-            Voice(tempo=number) if name == "tempo" else Voice(transpose=number or 0)
-        except ValueError:  # VoiceError, or not a whole number
-            return False
-        return True
-
-    return Input(
-        str(value) if value else "", placeholder=placeholder, compact=True, id=name,
-        type="integer", validators=[Function(valid, f"{name} out of range")],
-    )  # fmt: skip
 
 
 TEMPERATURE_STEP = 0.1
@@ -133,17 +115,7 @@ class GenerateScreen(StudioScreen):
                 yield Input(placeholder="random", compact=True, id="seed", type="integer")
                 yield Label("Max", classes="gen-label-short")
                 yield Input("1000", compact=True, id="max-chars", type="integer")
-            voice = self.studio.voice
-            with Horizontal(classes="gen-row"):
-                yield Label("Voice", classes="gen-label")
-                yield Select(
-                    [(name, name) for name in sorted(INSTRUMENTS)], prompt="as written",
-                    value=voice.instrument or Select.NULL, compact=True, id="instrument",
-                )  # fmt: skip
-                yield Label("Tempo", classes="gen-label-short")
-                yield _voice_input("tempo", voice.tempo, "tune's")
-                yield Label("Transpose", classes="gen-label-short")
-                yield _voice_input("transpose", voice.transpose, "0")
+            yield VoiceRow(self.studio.voice, id="gen-voice")
         with Horizontal(id="gen-main"):
             with Vertical(id="tune-panel"):
                 yield Static("", id="badge", markup=False)
@@ -255,30 +227,16 @@ class GenerateScreen(StudioScreen):
 
     # --- voice -------------------------------------------------------------------------------
 
-    def _voice_number(self, id_: str) -> int | None:
-        text = self.query_one(f"#{id_}", Input).value.strip()
-        try:
-            return int(text) if text else None
-        except ValueError:
-            raise VoiceError(f"the {id_} must be a whole number, not {text!r}") from None
-
     def read_voice(self) -> Voice:
-        """The Voice of the instrument, tempo and transpose fields; VoiceError when one is off."""
-        instrument = self.query_one("#instrument", Select).value
-        return Voice(
-            instrument if isinstance(instrument, str) else None,
-            self._voice_number("tempo"),
-            self._voice_number("transpose") or 0,
-        )
+        """The Voice of the voice row's fields; VoiceError when one is off."""
+        return self.query_one(VoiceRow).read()
 
-    @on(Select.Changed, "#instrument")
-    @on(Input.Changed, "#tempo, #transpose")
-    def voice_changed(self) -> None:
+    def on_voice_row_changed(self, message: VoiceRow.Changed) -> None:
         """A valid voice becomes the app's (remembered); the fields' validators mark the rest."""
-        try:
-            self.studio.voice = self.read_voice()
-        except VoiceError:
-            return
+        self.studio.voice = message.voice
+
+    def voice_changed(self) -> None:
+        self.query_one(VoiceRow).show(self.studio.voice)
         self._show_status()
 
     def _sound_voice(self) -> Voice | None:

@@ -21,12 +21,14 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from core.voice import VoiceError
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dialogs import ConfirmDialog, TextDialog
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.tune_table import TuneHighlighted, TuneTable, stars
+from folkgen_tui.widgets.voice_row import VoiceRow
 
 if TYPE_CHECKING:
     from core.library import Library, LibraryTune, TuneRow
@@ -135,6 +137,7 @@ class LibraryScreen(StudioScreen):
         return self.studio.tunebook
 
     def compose_body(self) -> ComposeResult:
+        yield VoiceRow(self.studio.voice, id="lib-voice")
         with Horizontal(id="lib-main"):
             with Vertical(id="lib-list"):
                 yield Input(placeholder="filter: title, key, metre, ABC…", compact=True,
@@ -283,6 +286,9 @@ class LibraryScreen(StudioScreen):
         field.focus()
 
     def action_clear_filter(self) -> None:
+        if self.focused is not None and self.focused in self.query_one(VoiceRow).children:
+            self.query_one(TuneTable).focus()  # escape leaves the voice row's field, that is all
+            return
         field = self.query_one("#lib-filter", Input)
         field.display = False
         self.query_one(TuneTable).focus()
@@ -370,9 +376,20 @@ class LibraryScreen(StudioScreen):
         if tune is None:
             self.notify("Pick a tune first (it is still being read).", severity="warning")
             return
-        self.studio.toggle_play(tune.abc, tune.title, key=f"{LIBRARY_KEY}{tune.id}")
+        try:
+            voice = self.query_one(VoiceRow).read()
+        except VoiceError as e:
+            self.notify(str(e), title="Check the voice", severity="error", markup=False)
+            return
+        self.studio.toggle_play(tune.abc, tune.title, f"{LIBRARY_KEY}{tune.id}", voice)
         tune_id = tune.id
         self.tunebook.call(lambda library: library.played(tune_id), lambda _: None)
+
+    def on_voice_row_changed(self, message: VoiceRow.Changed) -> None:
+        self.studio.voice = message.voice  # the app's one voice: Generate's row shows it too
+
+    def voice_changed(self) -> None:
+        self.query_one(VoiceRow).show(self.studio.voice)
 
     def playback_changed(self) -> None:
         self.follow_playback(
@@ -531,7 +548,8 @@ class LibraryScreen(StudioScreen):
     def _show_status(self) -> None:
         total, shown = len(self.all_rows), len(self.shown_rows)
         parts = ["session history"] if self.history else []
-        parts.append(f"{total:,} tunes" if shown == total else f"{shown:,} of {total:,} tunes")
+        tunes = "tune" if total == 1 else "tunes"
+        parts.append(f"{total:,} {tunes}" if shown == total else f"{shown:,} of {total:,} {tunes}")
         parts.append(f"sorted by {self.sort}")
         if self.filter_text:
             parts.append(f"filter “{self.filter_text}”")
