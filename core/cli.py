@@ -102,8 +102,14 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import os
     import subprocess
 
+    from core.threads import all_cores
+
     if "WORLD_SIZE" in os.environ:
         raise CliError("--nproc starts torchrun itself; under torchrun, leave it out")
+    cores = all_cores()
+    if args.nproc > cores:  # each rank loads torch and the model: 99 of them ran out of memory
+        raise CliError(f"--nproc {args.nproc} is more ranks than this machine's {cores} cores "
+                       f"(each rank needs a core of its own): use at most {cores}")  # fmt: skip
     rest = [a for i, a in enumerate(argv) if not _is_nproc(argv, i)]
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -111,9 +117,7 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
     ]  # fmt: skip
     # Each rank's share of the cores (training sets it again); said here, torchrun does not
     # print its banner about choosing 1 for every rank.
-    from core.threads import all_cores
-
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, all_cores() // args.nproc))
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, cores // args.nproc))
     proc = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads})
 
     def on_sigterm(signum: int, frame: object) -> None:

@@ -94,6 +94,7 @@ def test_train_resume_and_minutes(
         (["generate", "--model", "/nonexistent.pt"], "no such checkpoint"),
         (["stats", "--corpus", "/nonexistent.abc"], "no such file"),
         (["evaluate", "--model", "/nonexistent.pt"], "no such checkpoint"),
+        (["train", "--nproc", "9999", "--preset", "tiny"], "cores"),  # not 9999 torch processes
     ],
 )
 def test_errors_are_one_line(
