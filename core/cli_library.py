@@ -157,9 +157,9 @@ def cmd_play(args: argparse.Namespace, library: Library) -> int:
         if voice.plain:  # the tune as written: found next time
             library.add_files(tune.id, [wav])
     player = Player()
-    _say(f"playing #{tune.id} {tune.title} ({_clock(wav_facts(wav)[0])}): {wav}")
     try:
-        player.play(wav)
+        player.play(wav)  # without a sound device this fails: say "playing" only after it
+        _say(f"playing #{tune.id} {tune.title} ({_clock(wav_facts(wav)[0])}): {wav}")
         library.played(tune.id)
         player.wait()
     except KeyboardInterrupt:

@@ -257,8 +257,8 @@ def cmd_play(args: argparse.Namespace) -> int:
         for tune in tunes:
             done = render(tune.text, midi=False, voice=voice)
             assert done.wav_path is not None  # wav=True
+            player.play(done.wav_path)  # without a sound device this fails: say "playing" after
             _say(f"playing {tune.title} ({_duration(done.duration_seconds)}): {done.wav_path}")
-            player.play(done.wav_path)
             player.wait()
     except KeyboardInterrupt:
         player.stop()

@@ -470,3 +470,12 @@ def test_cli_play_renders_once_and_counts(folkgen_home: Path) -> None:
     assert played.play_count == 2
     assert played.files == (folkgen_home / "tunes" / "played.wav",)  # rendered once, then reused
     assert list((folkgen_home / "tunes").iterdir()) == [folkgen_home / "tunes" / "played.wav"]
+    nocard = {**os.environ, "ALSA_CONFIG_PATH": str(DATA / "alsa-nocard.conf")}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "library", "play", str(tune_id)],
+        cwd=ROOT, env=nocard, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "playing" not in proc.stdout  # no sound device: not played
+    assert "cannot play sound here" in proc.stderr
+    with Library.open() as library:
+        assert library.get(tune_id).play_count == 2
