@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -99,7 +100,6 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`folkgen train --nproc N`: the same command as N ranks on this machine, under torchrun
     (which sets each one's RANK, LOCAL_RANK and WORLD_SIZE)."""
     import contextlib
-    import os
     import subprocess
 
     from core.threads import all_cores
@@ -306,8 +306,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from core.judge import judge
     from core.sample import SampleOptions, random_seed
 
-    if args.save and Path(args.save).expanduser().exists() and not Path(args.save).is_dir():
-        raise CliError(f"{args.save} exists and is not a folder (--save takes a folder)")
+    if args.save:  # before any sampling: a folder that cannot be written fails at once
+        folder = Path(args.save).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise CliError(f"{args.save} exists and is not a folder (--save takes a folder)")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CliError(f"cannot make the folder {args.save} ({e.strerror})") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise CliError(f"cannot write in {args.save}")
     generator, why = load_generator_for(args.model, args.precision)
     sampler, ckpt = generator.sampler, generator.checkpoint
     print(f"model: {ckpt.path} ({why}; {sampler.precision} sampling)", file=sys.stderr)

@@ -372,8 +372,9 @@ def add_library_command(subparsers: argparse._SubParsersAction[argparse.Argument
         "Existing files are never overwritten: a taken name gets -2, -3….",
     )
     q.add_argument("out", nargs="?", metavar="OUT.abc", help="the .abc tunebook to write")
-    q.add_argument("--favourites", action="store_true", help="only the favourites")
-    q.add_argument("--ids", type=_ids, metavar="1,2,…", help="these tunes, in this order")
+    which = q.add_mutually_exclusive_group()
+    which.add_argument("--favourites", action="store_true", help="only the favourites")
+    which.add_argument("--ids", type=_ids, metavar="1,2,…", help="these tunes, in this order")
     q.add_argument("--midi", metavar="DIR", help="also a MIDI file per tune in DIR")
     q.add_argument("--pdf", metavar="OUT.pdf", help="also a PDF, a page of sheet music per tune")
     q.set_defaults(func=cmd_export)

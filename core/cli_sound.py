@@ -124,6 +124,18 @@ def read_tunes(file: str) -> list[Tune]:
     return tunes
 
 
+def chosen_tunes(args: argparse.Namespace) -> list[Tune]:
+    """The tunes of args.file, or only the --tune N-th (from 1)."""
+    tunes = read_tunes(args.file)
+    if args.tune is None:
+        return tunes
+    if not 1 <= args.tune <= len(tunes):
+        raise AbcFileError(
+            f"{args.file} has {len(tunes)} tune(s); --tune must be 1 to {len(tunes)}"
+        )
+    return [tunes[args.tune - 1]]
+
+
 def _in_file(tune: Tune, msg: AbcMessage) -> dict[str, object]:
     """A message with its line counted in the file rather than in the tune."""
     line = tune.start_line + msg.line - 1 if msg.line else 0
@@ -192,7 +204,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from core.audio import InvalidTune, TooLong, render
 
-    tunes = read_tunes(args.file)
+    tunes = chosen_tunes(args)
     voice = voice_from_args(args)
     explicit = args.wav is not None or args.midi is not None
     report: list[dict[str, Any]] = []
@@ -246,11 +258,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_play(args: argparse.Namespace) -> int:
     from core.audio import Player, render
 
-    tunes = read_tunes(args.file)
-    if args.tune is not None:
-        if not 1 <= args.tune <= len(tunes):
-            return _fail(f"{args.file} has {len(tunes)} tune(s); --tune must be 1 to {len(tunes)}")
-        tunes = [tunes[args.tune - 1]]
+    tunes = chosen_tunes(args)
     voice = voice_from_args(args)
     player = Player()
     try:
@@ -337,6 +345,7 @@ def add_sound_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("file", metavar="FILE.abc", help="ABC file (tunes separated by blank lines)")
     p.add_argument("--wav", metavar="OUT", help="write the WAV file here (only what is asked for)")
     p.add_argument("--midi", metavar="OUT", help="write the MIDI file here")
+    p.add_argument("--tune", type=int, metavar="N", help="render only the N-th tune (from 1)")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_voice_arguments(p)
     p.set_defaults(func=cmd_render)

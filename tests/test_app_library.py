@@ -17,6 +17,7 @@ from core.library import LIBRARY_FILE, Library, LibraryError
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.help import HelpScreen
 from folkgen_tui.screens.library import LibraryScreen
+from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.tune_table import TuneTable
@@ -186,8 +187,13 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
 
         # That tune is in the session history (h), and k keeps it in the tunebook.
         await wait_for(pilot, lambda: again.library_id is not None, "its history entry")
-        await pilot.press("l", "h")
+        await pilot.press("l")
+        assert "h History" in app.screen.query_one(StudioFooter).render().plain
+        await pilot.press("h")
         await wait_for(pilot, lambda: [r.id for r in table.rows] == [again.library_id], "history")
+        await pilot.pause()
+        footer = app.screen.query_one(StudioFooter).render().plain
+        assert "h Tunebook" in footer and "History" not in footer  # h says where it goes now
         await pilot.press("k")
         await wait_for(pilot, lambda: getattr(stored(folkgen_home, again.library_id or 0),
                                               "in_tunebook", False), "kept")  # fmt: skip

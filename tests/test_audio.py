@@ -237,6 +237,12 @@ def test_cli_render_per_tune_and_explicit_output(
     assert code == 1  # Keyless has no MIDI; the others do, errors or not
     assert sorted(p.name for p in tmp_path.glob("t*.mid")) == ["t-2.mid", "t-3.mid", "t.mid"]
     assert "4. Keyless: not rendered" in out and f"{TUNES_FILE}:26:11: error: No valid K:" in out
+    # --tune renders only that tune, as play and score take it
+    code = sound_cli("render", str(TUNES_FILE), "--tune", "2", "--midi", str(tmp_path / "two.mid"))
+    assert code == 0 and [p.name for p in tmp_path.glob("two*.mid")] == ["two.mid"]
+    assert ": 1 tune(s)" in capsys.readouterr().out
+    assert sound_cli("render", str(TUNES_FILE), "--tune", "9") == 1
+    assert "--tune must be 1 to" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_line_without_traceback(

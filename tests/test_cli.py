@@ -95,6 +95,7 @@ def test_train_resume_and_minutes(
         (["stats", "--corpus", "/nonexistent.abc"], "no such file"),
         (["evaluate", "--model", "/nonexistent.pt"], "no such checkpoint"),
         (["train", "--nproc", "9999", "--preset", "tiny"], "cores"),  # not 9999 torch processes
+        (["generate", "--save", "/proc/no/such"], "cannot make the folder"),  # before sampling
     ],
 )
 def test_errors_are_one_line(

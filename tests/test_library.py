@@ -440,6 +440,10 @@ def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path
     code, _, err = run(capsys, "library", "export", "--ids", f"{good},999", str(tmp_path / "x.abc"))
     assert (code, err) == (1, "folkgen: error: no tune #999 in the tunebook\n")
     assert not (tmp_path / "x.abc").exists()
+    with pytest.raises(SystemExit) as refused:  # favourites or the ids given, not both
+        main(["library", "export", "--favourites", "--ids", str(good), str(tmp_path / "x.abc")])
+    assert refused.value.code == 2 and "not allowed with" in capsys.readouterr().err
+    assert not (tmp_path / "x.abc").exists()
 
     code, out, _ = run(capsys, "library", "delete", str(good))
     assert code == 0 and f"deleted #{good} Good Scale" in out

@@ -104,6 +104,7 @@ class LibraryScreen(StudioScreen):
             "History",
             tooltip="The session history: the tunes generated and not kept (again: the tunebook)",
         ),
+        Binding("h", "show_tunebook", "Tunebook", tooltip="Back to the tunebook"),
         Binding("k", "keep", "Keep", tooltip="Keep the history tune in the tunebook"),
         Binding(
             "E",
@@ -321,6 +322,8 @@ class LibraryScreen(StudioScreen):
             return bool(self.filter_text) or self.typing()
         if action == "keep":
             return self.history and self._current() is not None
+        if action in ("toggle_history", "show_tunebook"):  # h says where it goes
+            return self.history == (action == "show_tunebook")
         if action in ("play", "open", "rate", "favourite", "mark", "rename", "delete"):
             return True if self._current() is not None else None
         return True
@@ -509,6 +512,9 @@ class LibraryScreen(StudioScreen):
         self.query_one(TuneTable).set_rows([])
         self.reload()
         self.refresh_bindings()
+
+    def action_show_tunebook(self) -> None:
+        self.action_toggle_history()
 
     def action_keep(self) -> None:
         row = self._current()
