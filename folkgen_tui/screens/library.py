@@ -567,19 +567,18 @@ class LibraryScreen(StudioScreen):
 
 def describe(tune: LibraryTune) -> str:
     """The badge over the ABC: where the tune came from and how it sounds."""
-    parts = [tune.title, stars(tune.rating)]
+    first = [tune.title, stars(tune.rating) if tune.rating else ""]
+    # The music first, then what makes the tune again (top-k only when it was used); a line too
+    # long for the panel ends in "…" (folkgen.tcss).
+    second = [f"{tune.bars} bars" if tune.bars else "", tune.form]
     if tune.source == "generated":
-        top_k = f"top-k {tune.top_k}" if tune.top_k else "top-k off"
-        temperature = f"T {tune.temperature:g}" if tune.temperature is not None else "T ?"
-        parts.append(f"{tune.model_name or '?'} · seed {tune.seed} · {temperature} · {top_k}")
+        second += [tune.model_name or "?", f"seed {tune.seed}"]
+        second.append(f"T {tune.temperature:g}" if tune.temperature is not None else "T ?")
+        second.append(f"top-k {tune.top_k}" if tune.top_k else "")
     else:
-        parts.append("imported")
-    music = " · ".join(p for p in (f"{tune.bars} bars" if tune.bars else "", tune.form) if p)
-    if music:
-        parts.append(music)
-    if tune.play_count:
-        parts.append(f"played {tune.play_count}×")
-    return "\n".join((" · ".join(parts[:2]), " · ".join(parts[2:])))
+        second.append("imported")
+    second.append(f"played {tune.play_count}×" if tune.play_count else "")
+    return "\n".join(" · ".join(p for p in line if p) for line in (first, second))
 
 
 def find_model(tunebook: Tunebook, name: str, content_hash: str) -> tuple[Path | None, str]:
