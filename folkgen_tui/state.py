@@ -61,6 +61,7 @@ class TuneRecord:
     top_k: int | None
     max_chars: int
     model_label: str
+    model_path: Path | None = None  # the checkpoint that made it (the tunebook hashes it)
     seconds: float = 0.0
     check: TuneCheck | None = None
     check_error: str | None = None  # why it could not be checked (e.g. abc2midi missing)

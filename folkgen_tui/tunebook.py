@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+    from core.judge import Judgement
     from core.library import Library
     from folkgen_tui.state import TuneRecord
 
@@ -99,30 +100,28 @@ class Tunebook:
             self._hashes[key] = model_hash(path)
         return self._hashes[key]
 
-    def remember(self, record: TuneRecord, model_path: Path | None) -> None:
-        """A tune generated in the app goes into the session history, with what made it
-        (`record.library_id` is set on this thread, so a later `keep` always finds it)."""
-
-        def add(library: Library) -> int:
-            digest = self.model_hash(model_path) if model_path and model_path.is_file() else ""
+    def _add(self, library: Library, record: TuneRecord, verdict: Judgement | None) -> int:
+        """The tune into the history once (tunebook thread: the calls come in order)."""
+        if record.library_id is None:
+            path = record.model_path
+            digest = self.model_hash(path) if path is not None and path.is_file() else ""
             record.library_id = library.add(
                 record.text, model_name=record.model_label, model_hash=digest, seed=record.seed,
                 temperature=record.temperature, top_k=record.top_k, prompt=record.prompt,
                 max_chars=record.max_chars, grammar=True,  # the app samples with the grammar
+                verdict=verdict,  # the app's own check: abc2midi does not run again
             )  # fmt: skip
-            return record.library_id
+        return record.library_id
 
-        self.call(add)
+    def remember(self, record: TuneRecord, verdict: Judgement) -> None:
+        """A tune generated and checked in the app goes into the session history, with what
+        made it and its verdict."""
+        self.call(lambda library: self._add(library, record, verdict))
 
     def keep(self, record: TuneRecord, files: list[Path]) -> None:
-        """Saving a tune keeps it in the tunebook, with its saved files."""
-
-        def keep(library: Library) -> None:
-            if record.library_id is None:  # its history entry failed: nothing to keep yet
-                raise RuntimeError(f"{record.title} is not in the tunebook's history")
-            library.keep(record.library_id, files)
-
-        self.call(keep)
+        """Saving a tune keeps it in the tunebook, with its saved files (added first when the
+        save came before its check ended)."""
+        self.call(lambda library: library.keep(self._add(library, record, None), files))
 
     def close(self, wait: bool = True) -> None:
         """Close the database on its thread and end the thread (when the app ends)."""

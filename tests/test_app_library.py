@@ -200,6 +200,17 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         assert table.rows == []
         assert not [n for n in notices if n[1] == "error"], notices
 
+        # A save keeps the tune it was asked for, though another is shown when it ends.
+        _, second = await generate_tune(pilot, {"seed": "8", "max-chars": "150"})
+        await wait_for(pilot, lambda: second.library_id is not None, "its history entry")
+        assert generate.shown is second
+        generate.action_save()
+        generate.shown = record  # the first tune picked in the session list meanwhile
+        second_id = second.library_id
+        await wait_for(pilot, lambda: getattr(stored(folkgen_home, second_id or 0), "in_tunebook",
+                                              False), "the second tune kept", timeout=30)  # fmt: skip
+        assert second.saved and not set(second.saved) & set(record.saved)
+
         # ? lists the Library's keys (and the Dataset's Tunes tab moved to u).
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)

@@ -51,6 +51,7 @@ class TuneChecked(Message):
 
 @dataclass
 class TuneSaved(Message):
+    record: TuneRecord  # the tune saved (not the one shown when the save ends)
     paths: list[Path]
     warning: str | None
     error: str | None
@@ -347,10 +348,10 @@ class GenerateScreen(StudioScreen):
             top_k=opts.top_k,
             max_chars=opts.max_chars,
             model_label=studio.model.label if studio.model else "?",
+            model_path=studio.model.path if studio.model else None,
             seconds=message.seconds,
         )
         studio.history.append(record)
-        studio.tunebook.remember(record, studio.model.path if studio.model else None)
         self.shown = record
         view = self.query_one("#gen-abc", AbcView)
         view.follow = False
@@ -402,6 +403,7 @@ class GenerateScreen(StudioScreen):
         record.line_offset = judged.line_offset
         record.novelty = judged.near_copy
         record.music = judged.musical_verdict
+        self.studio.tunebook.remember(record, judged)  # into the history, with this verdict
         if judged.check_error:
             self.notify(judged.check_error, title="Cannot check the tune", severity="error",
                         markup=False)  # fmt: skip
@@ -559,27 +561,26 @@ class GenerateScreen(StudioScreen):
         if voice is None:
             return
         self.notify(f"Saving {record.title}…", timeout=2, markup=False)
-        self._save(record.text, record.title, voice)
+        self._save(record, voice)
 
     @work(thread=True, group="save", exit_on_error=False)
-    def _save(self, text: str, title: str, voice: Voice) -> None:
+    def _save(self, record: TuneRecord, voice: Voice) -> None:
         from core.abc import SoundError
         from core.paths import output_dir
 
         try:
-            paths, warning = self.studio.sound.save(text, title, output_dir(), voice)
+            paths, warning = self.studio.sound.save(record.text, record.title, output_dir(), voice)
         except (SoundError, OSError) as e:
-            self.post_message(TuneSaved([], None, str(e)))
+            self.post_message(TuneSaved(record, [], None, str(e)))
             return
-        self.post_message(TuneSaved(paths, warning, None))
+        self.post_message(TuneSaved(record, paths, warning, None))
 
     def on_tune_saved(self, message: TuneSaved) -> None:
         if message.error:
             self.notify(message.error, title="Cannot save", severity="error", markup=False)
             return
-        if self.shown is not None:
-            self.shown.saved = message.paths
-            self.studio.tunebook.keep(self.shown, message.paths)  # saved: kept in the tunebook
+        message.record.saved = message.paths
+        self.studio.tunebook.keep(message.record, message.paths)  # saved: kept in the tunebook
         names = ", ".join(p.name for p in message.paths)
         folder = message.paths[0].parent if message.paths else ""
         if message.warning:
