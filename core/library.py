@@ -178,7 +178,8 @@ def retitled(abc: str, title: str) -> str:
 
 def _numbered(abc: str, number: int) -> str:
     """The tune's text as a tunebook entry: without blank lines around it, X: set to `number`."""
-    text = abc.strip("\n").replace("\n\n", "\n")  # a blank line would end the tune in the book
+    # A blank line (or one of spaces) would end the tune in the book: none are kept.
+    text = re.sub(r"\n[ \t]*(?=\n)", "", abc.strip("\n"))
     if _X_LINE.search(text):
         return _X_LINE.sub(f"X:{number}", text, count=1)
     return f"X:{number}\n{text}"
@@ -267,6 +268,9 @@ class Library:
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.Error as e:
+                if self._db.in_transaction:  # a failed COMMIT (disk full) leaves it open
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise sqlite_failure(e, self.path) from None
 
     @contextlib.contextmanager

@@ -328,6 +328,14 @@ def test_export_then_import_gives_the_same_tunes(library: Library, tmp_path: Pat
         again = other.import_path(out)
         assert again.added == () and again.already == 3
 
+    # A tune with blank lines, or lines of spaces, inside it (a prompt can hold them) stays one
+    # tune in the book: such a line would end it there.
+    gappy = library.add("X:1\nT:Gappy\nM:C\nK:G\nGABc dedB|\n\n\ndedB GABc|\n \t\nG8|]\n")
+    book = library.export_abc([gappy, order[0]], tmp_path / "gappy.abc")
+    with Library.open(tmp_path / "third.sqlite3") as third:
+        report = third.import_path(book)
+        assert len(report.added) == 2 and third.get(report.added[0]).title == "Gappy"
+
 
 def test_import_of_a_folder_reports_the_bad_file(library: Library, tmp_path: Path) -> None:
     folder = tmp_path / "tunes"

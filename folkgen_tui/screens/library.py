@@ -587,7 +587,8 @@ def find_model(tunebook: Tunebook, name: str, content_hash: str) -> tuple[Path |
     file of that name with other contents is there; (None, why) when none. Tunebook thread."""
     from core.paths import checkpoints_dir, shipped_model_path
 
-    named = checkpoints_dir() / name if name else None
+    # The name comes from the database: only a file name, never a path out of the folder.
+    named = checkpoints_dir() / Path(name).name if Path(name).name else None
     candidates = [p for p in (named, shipped_model_path()) if p is not None and p.is_file()]
     for path in candidates:
         if content_hash and tunebook.model_hash(path) == content_hash:
