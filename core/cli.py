@@ -118,11 +118,15 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
     # Each rank's share of the cores (training sets it again); said here, torchrun does not
     # print its banner about choosing 1 for every rank.
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, cores // args.nproc))
-    proc = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": threads})
+    # torchrun in a session of its own: a Ctrl+C in the terminal reaches this process alone,
+    # which asks the ranks to save and stop (torchrun told would SIGKILL them 30 s later).
+    proc = subprocess.Popen(
+        command, env={**os.environ, "OMP_NUM_THREADS": threads}, start_new_session=True
+    )
 
-    def on_sigterm(signum: int, frame: object) -> None:
-        """Asked to end: the ranks (torchrun's children) save and stop, and torchrun ends with
-        them. Told itself, torchrun would pass it on too, but end with a traceback and status 1."""
+    def on_stop(signum: int, frame: object) -> None:
+        """Asked to end (SIGTERM, Ctrl+C): the ranks (torchrun's children) save and stop, and
+        torchrun ends with them. Told itself, torchrun would end with a traceback and status 1."""
         try:
             ranks = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         except OSError:  # not Linux: through torchrun
@@ -133,12 +137,9 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not ranks:
             proc.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, on_sigterm)
-    while True:
-        try:
-            return proc.wait()
-        except KeyboardInterrupt:  # the ranks got the Ctrl+C too: they save and end
-            continue
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    return proc.wait()
 
 
 def _is_nproc(argv: Sequence[str], i: int) -> bool:
