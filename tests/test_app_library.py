@@ -13,7 +13,7 @@ import pytest
 from textual.widgets import Input, Static
 
 from core.corpus import load_corpus
-from core.library import LIBRARY_FILE, Library, LibraryError
+from core.library import LIBRARY_FILE, Library, LibraryError, model_hash
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.help import HelpScreen
 from folkgen_tui.screens.library import LibraryScreen
@@ -210,6 +210,22 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await wait_for(pilot, lambda: getattr(stored(folkgen_home, second_id or 0), "in_tunebook",
                                               False), "the second tune kept", timeout=30)  # fmt: skip
         assert second.saved and not set(second.saved) & set(record.saved)
+
+        # A tune made without the grammar (generate --no-grammar) opens with a warning: the app
+        # samples with it, so the same seed makes another tune.
+        with Library.open(folkgen_home / LIBRARY_FILE) as library:
+            plain = library.add(record.text, model_name="tiny.pt", model_hash=model_hash(model),
+                                seed=7, temperature=1.0, grammar=False, in_tunebook=True)  # fmt: skip
+        await pilot.press("l")
+        library_screen = app.screen
+        assert isinstance(library_screen, LibraryScreen) and library_screen.history
+        await pilot.press("h")  # from the history (k above) back to the tunebook
+        lib_table = library_screen.query_one(TuneTable)
+        await wait_for(pilot, lambda: any(r.id == plain for r in lib_table.rows), "the tune")
+        lib_table.cursor = next(i for i, r in enumerate(lib_table.rows) if r.id == plain)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("without the grammar" in m for m, _ in notices),
+                       "the warning")  # fmt: skip
 
         # ? lists the Library's keys (and the Dataset's Tunes tab moved to u).
         await pilot.press("question_mark")

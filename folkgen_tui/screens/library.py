@@ -439,8 +439,11 @@ class LibraryScreen(StudioScreen):
                 self.notify(problem, title="Cannot open in Generate", severity="error",
                             markup=False)  # fmt: skip
                 return
+            if tune.grammar is False:  # `folkgen generate --no-grammar`: the app samples with it
+                problem = " ".join((problem, "It was made without the grammar, which the app "
+                                    "always uses: the tune will come out different."))  # fmt: skip
             if problem:
-                self.notify(problem, severity="warning", timeout=8, markup=False)
+                self.notify(problem.strip(), severity="warning", timeout=8, markup=False)
             self.call_later(self._open_in_generate, tune, path)
 
         self.tunebook.call(find, found)
