@@ -69,9 +69,11 @@ async def quit_and_time(pilot: Pilot[Any]) -> float:
 
 
 @pytest.fixture
-def slow_sampling(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every sampled character takes 5 ms, so a tune takes seconds (a big model on a busy CPU).
-    Yields the list of characters drawn so far, to see whether a stream went on."""
+def slow_sampling(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> list[str]:
+    """Every sampled character takes 5 ms (or the seconds given as the fixture's param), so a
+    tune takes seconds (a big model on a busy CPU). Yields the list of characters drawn so far,
+    to see whether a stream went on."""
+    delay = float(getattr(request, "param", 0.005))
     from core.sample import Sampler
 
     real = Sampler.stream
@@ -79,7 +81,7 @@ def slow_sampling(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def slow(self: Sampler, options: Any) -> Iterator[str]:
         for ch in real(self, options):
-            time.sleep(0.005)
+            time.sleep(delay)
             drawn.append(ch)
             yield ch
 
@@ -133,6 +135,9 @@ async def test_quit_while_training_is_prompt_saves_and_leaves_no_thread(
     assert load_checkpoint(saved).step >= 5
 
 
+# 20 ms a character: the stream is still going when the UI has seen 20 of them, however slowly a
+# loaded machine lets the UI thread run (at 5 ms a short tune could end first).
+@pytest.mark.parametrize("slow_sampling", [0.02], indirect=True)
 async def test_quit_while_generating_is_prompt_and_leaves_no_thread(
     small_model: Path, slow_sampling: list[str]
 ) -> None:
