@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import sqlite3
 import threading
@@ -26,6 +25,7 @@ from core.judge import Judgement, judge
 from core.library_db import LibraryError as LibraryError
 from core.library_db import open_database, sqlite_failure
 from core.paths import data_home
+from core.threads import all_cores
 
 LIBRARY_FILE = "tunebook.sqlite3"
 HISTORY_KEEP = 10_000  # session-history tunes kept (the tunebook itself is never pruned)
@@ -618,7 +618,7 @@ class Library:
                 continue
             known.add(key)
             fresh.append(text.strip("\n") + "\n\n")  # a blank line ends it, as in a file
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # abc2midi per tune
+        with ThreadPoolExecutor(max_workers=all_cores()) as pool:  # abc2midi per tune
             verdicts = list(pool.map(judge, fresh))
         added: list[int] = []
         invalid = 0
