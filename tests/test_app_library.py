@@ -13,7 +13,7 @@ import pytest
 from textual.widgets import Input, Static
 
 from core.corpus import load_corpus
-from core.library import LIBRARY_FILE, Library, LibraryError, model_hash
+from core.library import LIBRARY_FILE, Library, LibraryError, filter_rows, model_hash
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.help import HelpScreen
 from folkgen_tui.screens.library import LibraryScreen
@@ -243,12 +243,12 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         assert any(line.startswith("u ") and "tunes" in line for line in dataset.splitlines())
 
 
-async def test_a_narrow_window_and_the_focus_after_a_dialog(folkgen_home: Path) -> None:
+async def test_a_narrow_window_the_focus_after_a_dialog_and_a_filter_typed(folkgen_home: Path) -> None:
     """In 80 columns the table leaves the tune beside it room to be read (its width was fixed at
     64, leaving the ABC 12 columns). The screen's reload after a dialog (rename, delete) must
     not take the table's focus: a reload flag named `loading` was Textual's reactive, which
     greyed the screen out and left the arrows scrolling the ABC beside the table."""
-    seed_tunebook(folkgen_home, 4)
+    seed_tunebook(folkgen_home, 40)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
@@ -256,7 +256,7 @@ async def test_a_narrow_window_and_the_focus_after_a_dialog(folkgen_home: Path) 
         screen = app.screen
         assert isinstance(screen, LibraryScreen)
         table = screen.query_one(TuneTable)
-        await wait_for(pilot, lambda: len(table.rows) == 4, "the tunes")
+        await wait_for(pilot, lambda: len(table.rows) == 40, "the tunes")
         assert screen.query_one("#lib-side").size.width >= 30
         assert screen.query_one("#lib-abc").size.width >= 26
         header = table.render_line(0).text
@@ -271,3 +271,21 @@ async def test_a_narrow_window_and_the_focus_after_a_dialog(folkgen_home: Path) 
         assert screen.focused is table
         await pilot.press("down")
         assert table.cursor == 2
+
+        # A filter typed key by key: each keystroke narrows the rows shown before (a longer
+        # filter keeps a subset), across spaces and new words; a deletion searches the whole
+        # tunebook again. At every step the rows are core.library.filter_rows's, as `folkgen
+        # library list --filter` gives them; the tune beside follows the top row once typing
+        # pauses.
+        everything = list(screen.all_rows)
+        await pilot.press("slash")
+        typed, counts = "", []
+        for key in [*"d maj x:1", "backspace", "backspace", "2", *["backspace"] * 5]:
+            await pilot.press({" ": "space", ":": "colon"}.get(key, key))
+            typed = typed[:-1] if key == "backspace" else typed + key
+            assert screen.filter_text == typed
+            assert list(table.rows) == filter_rows(everything, typed), typed
+            counts.append(len(table.rows))
+        assert typed == "d m" and any(0 < n < 40 for n in counts), counts
+        top = table.rows[0].id
+        await wait_for(pilot, lambda: getattr(screen.tune, "id", None) == top, "the top tune")

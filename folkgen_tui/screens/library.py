@@ -25,6 +25,7 @@ from core.voice import VoiceError
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dialogs import ConfirmDialog, TextDialog
 from folkgen_tui.widgets import AbcView
+from folkgen_tui.widgets.filter_input import FilterInput
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.tune_table import TuneHighlighted, TuneTable, stars
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 
 LIBRARY_KEY = "library-"  # what the app plays from here is keyed library-<id>
 DETAIL_DELAY = 0.05  # seconds the cursor rests on a row before its whole tune is read
+# While a filter is typed the top row changes with each key: its tune is shown once typing
+# pauses, so that laying out the tune panel (a new ABC text) never lands between two keys.
+TYPING_DELAY = 0.3
 
 # The sort key cycles through these: (shown as, core.library's sort, descending).
 SORTS: tuple[tuple[str, str, bool], ...] = (
@@ -141,8 +145,8 @@ class LibraryScreen(StudioScreen):
         yield VoiceRow(self.studio.voice, id="lib-voice")
         with Horizontal(id="lib-main"):
             with Vertical(id="lib-list"):
-                yield Input(placeholder="filter: title, key, metre, ABC…", compact=True,
-                            id="lib-filter")  # fmt: skip
+                yield FilterInput(self.filter_typed, placeholder="filter: title, key, metre, ABC…",
+                                  compact=True, id="lib-filter")  # fmt: skip
                 yield TuneTable(id="lib-table")
             with Vertical(id="lib-side"):
                 yield Static("", id="lib-badge", markup=False)
@@ -236,19 +240,26 @@ class LibraryScreen(StudioScreen):
         if row is None:
             self._show_tune(None)
             return
+        if self._fetch_timer is not None:
+            self._fetch_timer.stop()
+            self._fetch_timer = None
+        typing = self.typing()
         cached = self._details.get(row.id)
-        if cached is not None:
+        if cached is not None and not typing:
             self._show_tune(cached)
             return
         # Read the whole tune once the cursor rests (a held arrow key or a filter being
         # typed passes over many rows: each would lay out the ABC view for nothing).
-        if self._fetch_timer is not None:
-            self._fetch_timer.stop()
-        self._fetch_timer = self.set_timer(DETAIL_DELAY, partial(self._fetch_tune, row.id))
+        delay = TYPING_DELAY if typing else DETAIL_DELAY
+        self._fetch_timer = self.set_timer(delay, partial(self._fetch_tune, row.id))
 
     def _fetch_tune(self, wanted: int) -> None:
         self._fetch_timer = None
         if self._current_id() != wanted:
+            return
+        cached = self._details.get(wanted)
+        if cached is not None:
+            self._show_tune(cached)
             return
 
         def done(tune: LibraryTune) -> None:
@@ -294,18 +305,17 @@ class LibraryScreen(StudioScreen):
         field.display = False
         self.query_one(TuneTable).focus()
         if field.value:
-            field.value = ""  # Input.Changed refilters
+            field.value = ""  # refilters (filter_typed)
 
-    @on(Input.Changed, "#lib-filter")
-    def filter_changed(self, event: Input.Changed) -> None:
-        old, new = self.filter_text, event.value
+    def filter_typed(self, new: str) -> None:
+        """The filter field's text changed (FilterInput calls this as it changes)."""
+        old = self.filter_text
+        if new == old:
+            return
         self.filter_text = new
-        # A longer filter keeps a subset of what shows: search only that.
-        narrower = (
-            bool(old)
-            and new.lower().startswith(old.lower())
-            and len(new.split()) == len(old.split())
-        )
+        # A longer filter keeps a subset of what shows (each word of the old text is a word of
+        # the new one or inside one): search only that.
+        narrower = bool(old) and new.lower().startswith(old.lower())
         self._refilter(narrower=narrower)
         if bool(old) != bool(new):
             self.refresh_bindings()  # escape clears a filter only while there is one

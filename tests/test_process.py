@@ -1,0 +1,28 @@
+"""Process-wide settings made at the studio's start (folkgen_tui/process.py), each checked in a
+fresh interpreter: they act on the whole process, and Textual reads its frame rate on import."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+FRAME_RATE = (
+    "from folkgen_tui import process\n"
+    "process.configure()\n"
+    "from textual import constants\n"
+    "print(constants.MAX_FPS)\n"
+)
+
+
+def textual_frame_rate(env: dict[str, str]) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", FRAME_RATE], env=env, capture_output=True, text=True, check=True
+    )
+    return int(done.stdout)
+
+
+def test_the_studio_draws_at_120_frames_a_second_unless_the_user_says_otherwise() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
+    assert textual_frame_rate(env) == 120  # Textual's own default is 60
+    assert textual_frame_rate({**env, "TEXTUAL_FPS": "30"}) == 30
