@@ -283,11 +283,23 @@ class TuneCheck:
         """Valid, and no warning worth showing (bar lengths against the meter, ignored text…)."""
         return self.valid and not self.warnings
 
-    def summary(self) -> str:
+    def validity(self, line_offset: int = 0) -> str:
+        """"valid", or "valid, 1 warning (line 4, column 2: Bar 3 has 5 units…)" naming the
+        first warning (its line moved by `line_offset`, where the text shown has lines above
+        the checked one), so that a person knows what to look at."""
+        if self.clean:
+            return "valid"
+        first = self.warnings[0]
+        if first.line:
+            first = AbcMessage(first.line + line_offset, first.column, first.text)
+        count = len(self.warnings)
+        many = "" if count == 1 else "s, the first"
+        return f"valid, {count} warning{many} ({first})"
+
+    def summary(self, line_offset: int = 0) -> str:
         """One line for a person: the verdict and the first problem."""
         if self.valid:
-            what = "valid" if self.clean else f"valid, {len(self.warnings)} warning(s)"
-            return f"{what}, {self.bars} bars, {self.duration_seconds:.0f} s"
+            return f"{self.validity(line_offset)}, {self.bars} bars, {self.duration_seconds:.0f} s"
         return f"invalid: {self.first_error or 'abc2midi wrote no MIDI'}"
 
     def to_dict(self) -> dict[str, object]:

@@ -117,6 +117,15 @@ def test_bar_length_warning_kept_and_repeat_notices_ignored() -> None:
     assert any(m.text.endswith(" in repeat") for m in check.ignored)
     assert any("Assuming repeat" in m.text for m in check.ignored)
     assert not any("repeat" in m.text for m in check.warnings)
+    # A person is told which warning, not only how many (the app's badge, `folkgen check`).
+    first = check.warnings[0]
+    assert check.validity() == f"valid, 1 warning (line 6, column {first.column}: {first.text})"
+    assert check.validity(line_offset=2).startswith("valid, 1 warning (line 8, column ")
+    assert check.summary().startswith(f"valid, 1 warning (line 6, column {first.column}: ")
+    two = check_tune(text.replace("|G8:|\n", "|G7:|\n"))
+    assert len(two.warnings) > 1
+    assert two.validity().startswith(f"valid, {len(two.warnings)} warnings, the first (line 6, ")
+    assert check_tune(text.replace("dBAGF|", "dBAG|")).validity() == "valid"
 
 
 def test_missing_abc2midi_raises_tool_missing(

@@ -422,9 +422,8 @@ class GenerateScreen(StudioScreen):
         if check.valid:
             cut = f" · {record.check_error}" if record.check_error else ""
             # The written bars and form come with the music; abc2midi adds how long it plays.
-            verdict = check.summary() if not record.music else (
-                ("valid" if check.clean else f"valid, {len(check.warnings)} warning(s)")
-                + f", {check.duration_seconds:.0f} s"
+            verdict = check.summary(record.line_offset) if not record.music else (
+                check.validity(record.line_offset) + f", {check.duration_seconds:.0f} s"
             )  # fmt: skip
             return f"✓ {verdict}{cut}{extra}", "-valid" if not cut else "-warning"
         first = check.first_error
