@@ -112,7 +112,7 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
                        f"(each rank needs a core of its own): use at most {cores}")  # fmt: skip
     rest = [a for i, a in enumerate(argv) if not _is_nproc(argv, i)]
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone",
+        sys.executable, "-m", "core.torchrun", "--standalone",
         f"--nproc-per-node={args.nproc}", "-m", "core.cli", *rest,
     ]  # fmt: skip
     # Each rank's share of the cores (training sets it again); said here, torchrun does not
@@ -621,15 +621,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         ValueError,
         SoundError,
     ) as e:
-        _err(str(e))
+        _said_once(str(e))
     except BrokenPipeError:
         return 0
     except OSError as e:  # a file or folder that cannot be used; said in one line
-        _err(f"{e.filename or ''}: {e.strerror}" if e.strerror else str(e))
+        _said_once(f"{e.filename or ''}: {e.strerror}" if e.strerror else str(e))
     except KeyboardInterrupt:
-        _err("interrupted")
+        _said_once("interrupted")
         return 130
     return 1
+
+
+def _said_once(msg: str) -> None:
+    """Under `train --nproc` every rank has the same command line, files and machine, so what
+    stops one stops each alike: local rank 0 says it, torchrun names the ranks that ended."""
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        _err(msg)
 
 
 if __name__ == "__main__":

@@ -208,3 +208,35 @@ def test_the_gpu_batches_and_loss_reads_train_as_the_cpu_path(
     assert result.loss != losses[-1] and np.isfinite(result.loss)
     # Saved at step 5, before the first read: with that rank's own loss so far, a number.
     assert load_checkpoint(tmp_path / "g.pt").step == cfg.steps
+
+
+def _torchrun(*program: str) -> subprocess.CompletedProcess[str]:
+    """core.torchrun (what `train --nproc` starts) over two ranks of a plain shell program."""
+    command = [sys.executable, "-m", "core.torchrun", "--standalone", "--nproc-per-node=2",
+               "--no-python", *program]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_failing_rank_is_heard_without_torchruns_own_traceback() -> None:
+    failed = _torchrun("sh", "-c", 'echo "folkgen: error: the reason, said by the rank" >&2; exit 3')
+    assert failed.returncode == 3
+    assert "folkgen: error: the reason, said by the rank" in failed.stderr
+    assert "Traceback" not in failed.stderr and "ChildFailedError" not in failed.stderr
+    assert "SIGTERM" not in failed.stderr  # torchrun's warnings about stopping the other rank
+    killed = _torchrun(sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    assert killed.returncode == 1 and "Traceback" not in killed.stderr
+    assert "was ended by signal 9" in killed.stderr
+
+
+def test_a_mistake_in_the_command_is_said_once_by_rank_0(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Every rank gets the same command line: only local rank 0 says what is wrong with it."""
+    from core.cli import main
+
+    monkeypatch.setenv("FOLKGEN_HOME", str(tmp_path))
+    for rank, said in (("1", False), ("0", True)):
+        monkeypatch.setenv("LOCAL_RANK", rank)
+        assert main(["train", "--corpus", str(tmp_path / "missing.abc")]) == 1
+        assert ("folkgen: error:" in capsys.readouterr().err) is said
