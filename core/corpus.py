@@ -53,17 +53,25 @@ class TuneChunk:
 
 def tune_chunks(text: str) -> list[TuneChunk]:
     """The tunes of ABC text with where they stand: blank lines (empty or only spaces, as ABC
-    has it) separate them; line ends are normalised to "\\n". core.abc.extract_tunes judges
+    has it) separate them, and so does a tune's X: line right after another tune; line ends are normalised to "\\n". core.abc.extract_tunes judges
     each one; split_tunes gives their texts."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines[-1] == "":
         lines.pop()  # the newline that ends the last line is not a blank line
     chunks: list[TuneChunk] = []
     start: int | None = None
+    in_tune = False  # the chunk being read has had an X: or a K: line
     for i, line in enumerate([*lines, None]):
         if line is not None and line.strip():
+            if start is not None and in_tune and line.startswith("X:"):
+                # Collections often run tunes together without the blank line: an X: line
+                # can only start a tune, so it ends the one before (a file header, which has
+                # neither line, stays with the first tune, as abc2midi reads it).
+                chunks.append(TuneChunk("\n".join(lines[start:i]), start + 1, True))
+                start = None
             if start is None:
-                start = i
+                start, in_tune = i, False
+            in_tune = in_tune or line.startswith(("X:", "K:"))
             continue
         if start is not None:
             chunks.append(TuneChunk("\n".join(lines[start:i]), start + 1, line is not None))
@@ -72,7 +80,8 @@ def tune_chunks(text: str) -> list[TuneChunk]:
 
 
 def split_tunes(text: str, *, lab: bool = False) -> list[str]:
-    """The tunes of ABC text: separated by blank lines, the last one ending with the text.
+    """The tunes of ABC text: separated by blank lines (or an X: line right after a tune), the
+    last one ending with the text.
 
     `lab`: exactly as the MIT lab splits its corpus (the default corpus, so that its 817 tunes
     are the seed's): `(^|\\n\\n)(.*?)\\n\\n` with `regex`'s overlapped search, so every tune ends

@@ -47,6 +47,29 @@ def test_one_splitter_for_files_and_generated_text() -> None:
     assert [t.start_line for t in tunes] == [2, 6, 12] and not tunes[-1].complete
 
 
+def test_tunes_run_together_split_at_each_x_line() -> None:
+    """Collections often leave out the blank line between tunes: an X: line can only start a
+    tune, so it ends the one before, which is closed as a blank line would close it. A file
+    header with no blank line after it stays with the first tune (abc2midi reads it so), and an
+    X: line starting a tune after a blank line splits nothing more; nor do the header's
+    directives."""
+    from core.abc import extract_tunes
+
+    text = "%abc-2.1\nX:1\nT:A\nK:G\nGAB|\nX:2\nT:B\nK:D\nDEF|\n\nX:3\nK:A\nABc|\n"
+    chunks = tune_chunks(text)
+    assert [c.text for c in chunks] == [
+        "%abc-2.1\nX:1\nT:A\nK:G\nGAB|", "X:2\nT:B\nK:D\nDEF|", "X:3\nK:A\nABc|"
+    ]
+    assert [(c.start_line, c.closed) for c in chunks] == [(1, True), (6, True), (11, False)]
+    tunes = extract_tunes(text, eof_ends_tune=True)
+    assert [t.complete for t in tunes] == [True, True, True]
+    # A tune without its X: line ends as well, at its K: line's body.
+    assert split_tunes("T:no number\nK:G\nGAB|\nX:5\nK:D\nDEF|") == [
+        "T:no number\nK:G\nGAB|", "X:5\nK:D\nDEF|"
+    ]
+    assert split_tunes("%%scale 0.8\n%%font x\nX:1\nK:G\nG|") == ["%%scale 0.8\n%%font x\nX:1\nK:G\nG|"]
+
+
 def test_vocabulary_encodes_vectorised_and_round_trips() -> None:
     vocab = Vocabulary.from_text("X:1\nABC|")
     ids = vocab.encode("CBA|\n")
