@@ -143,9 +143,16 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _is_nproc(argv: Sequence[str], i: int) -> bool:
-    """Whether argv[i] is --nproc, its value, or --nproc=N."""
-    a = argv[i]
-    return a == "--nproc" or a.startswith("--nproc=") or (i > 0 and argv[i - 1] == "--nproc")
+    """Whether argv[i] is --nproc (or argparse's abbreviation of it, --npro), its value, or
+    --nproc=N: what the ranks must not be given again."""
+
+    def option(a: str) -> bool:  # a prefix argparse resolved to --nproc: it was unambiguous
+        name = a.split("=", 1)[0]
+        return len(name) >= 3 and "--nproc".startswith(name)
+
+    if option(argv[i]):
+        return True
+    return i > 0 and option(argv[i - 1]) and "=" not in argv[i - 1]
 
 
 def cmd_train(args: argparse.Namespace) -> int:

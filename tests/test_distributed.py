@@ -240,3 +240,14 @@ def test_a_mistake_in_the_command_is_said_once_by_rank_0(
         monkeypatch.setenv("LOCAL_RANK", rank)
         assert main(["train", "--corpus", str(tmp_path / "missing.abc")]) == 1
         assert ("folkgen: error:" in capsys.readouterr().err) is said
+
+
+def test_nproc_is_taken_out_of_the_ranks_command_however_it_is_written() -> None:
+    """The ranks get train's command line less --nproc: written out, with =, or abbreviated as
+    argparse allows (`--npro 2` once reached the ranks, which refused it)."""
+    from core.cli import _is_nproc
+
+    for argv in (["train", "--nproc", "2", "--steps", "9"], ["train", "--nproc=2", "--steps", "9"],
+                 ["train", "--npro", "2", "--steps", "9"], ["train", "--np=2", "--steps", "9"]):  # fmt: skip
+        rest = [a for i, a in enumerate(argv) if not _is_nproc(argv, i)]
+        assert rest == ["train", "--steps", "9"], argv
