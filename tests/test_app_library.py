@@ -7,6 +7,7 @@ screen lists, rates, marks favourites, filters, sorts, plays, shows the score, r
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from folkgen_tui.screens.library import LibraryScreen
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
-from folkgen_tui.widgets.tune_table import TuneTable
+from folkgen_tui.widgets.tune_table import TuneTable, stars
 from tests.app_helpers import (
     generate_tune,
     make_checkpoint,
@@ -289,3 +290,21 @@ async def test_a_narrow_window_the_focus_after_a_dialog_and_a_filter_typed(folkg
         assert typed == "d m" and any(0 < n < 40 for n in counts), counts
         top = table.rows[0].id
         await wait_for(pilot, lambda: getattr(screen.tune, "id", None) == top, "the top tune")
+
+        # Stars set while the tune under the cursor is still being read show at once and stay:
+        # the read (queued first, on the tunebook's one thread) returns the old rating.
+        await pilot.press("escape")
+        held = threading.Event()
+        app.tunebook.call(lambda library: held.wait(5))  # the tunebook thread, busy a moment
+        await pilot.press("end")  # a tune not shown before
+        assert screen._fetch_timer is not None  # the cursor's tune is read once it rests
+        await wait_for(pilot, lambda: screen._fetch_timer is None, "the read queued")
+        await pilot.press("3")  # queued after the read, behind the wait
+        held.set()
+        rated = table.current
+        assert rated is not None and rated.rating == 3
+        await wait_for(pilot, lambda: getattr(screen.tune, "id", None) == rated.id, "the tune")
+        await wait_for(pilot, lambda: stored(folkgen_home, rated.id).rating == 3, "stored")  # type: ignore[attr-defined]
+        await pilot.pause(0.2)
+        assert screen.tune is not None and screen.tune.rating == 3
+        assert stars(3) in str(screen.query_one("#lib-badge", Static).render())

@@ -263,9 +263,14 @@ class LibraryScreen(StudioScreen):
             return
 
         def done(tune: LibraryTune) -> None:
+            row = self._current()
+            if row is None or row.id != wanted:
+                return
+            # A rating or favourite set while this was read is in the row already (and queued
+            # for the database after this read): the row's are the newer values.
+            tune = dataclasses.replace(tune, rating=row.rating, favourite=row.favourite)
             self._details[tune.id] = tune
-            if self._current_id() == wanted:
-                self._show_tune(tune)
+            self._show_tune(tune)
 
         self.tunebook.call(lambda library: library.get(wanted), done, lambda _: None)
 
