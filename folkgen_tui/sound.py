@@ -121,8 +121,19 @@ class Sound:
         ABC could be saved, why. Worker thread."""
         from core.audio import save_tune
 
+        self._release_kept(abc_text, voice, folder)
         saved = save_tune(abc_text, folder, title=title, voice=voice)
         return list(saved.paths), saved.problem
+
+    def _release_kept(self, abc_text: str, voice: Voice | None, folder: Path) -> None:
+        """The WAV kept in `folder` when this tune played without a sound device (keep_wav)
+        took its name: the save writes that same sound under it with the .abc and .mid, where
+        they were named -2 beside the lone WAV."""
+        cached = self._cache.get((abc_text, voice))
+        source = cached.rendered.wav_path if cached is not None else None
+        kept = self._kept.pop(str(source), None) if source is not None else None
+        if kept is not None and kept.parent == folder:
+            kept.unlink(missing_ok=True)
 
     def close(self) -> None:
         self.stop()

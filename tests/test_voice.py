@@ -379,3 +379,30 @@ async def test_the_library_and_generate_share_one_voice(
         assert library.query_one("#transpose", Input).value == "3"
         assert library.query_one("#tempo", Input).value == "90"
         assert app.voice == Voice(None, 90, 3)
+
+
+def test_a_tune_played_without_a_sound_device_then_saved_keeps_its_own_names(
+    tmp_path: Path,
+) -> None:
+    """Without a sound device the app keeps the WAV it played in the tunes folder (keep_wav);
+    saving that tune then writes reel.abc/.mid/.wav (and its score), not reel-2.* beside the
+    lone reel.wav."""
+    sound = Sound()
+    try:
+        voice = Voice("harp", 240)
+        playable = sound.prepare("a", REEL, "reel", voice)
+        kept = sound.keep_wav(playable, tmp_path)
+        assert kept == tmp_path / "reel.wav"
+        paths, problem = sound.save(REEL, "reel", tmp_path, voice)
+        assert problem is None
+        names = sorted(p.name for p in tmp_path.iterdir())  # with the score: .pdf, .png, .svg
+        assert {"reel.abc", "reel.mid", "reel.wav"} <= set(names)
+        assert all(name.startswith("reel.") for name in names), names
+        assert sorted(p.name for p in paths) == names
+        # Another voice is another sound: its save leaves the kept WAV of the first alone.
+        other = sound.prepare("b", REEL, "reel")
+        assert sound.keep_wav(other, tmp_path) == tmp_path / "reel-2.wav"
+        sound.save(REEL, "reel", tmp_path, voice)
+        assert (tmp_path / "reel-2.wav").exists() and (tmp_path / "reel-3.abc").exists()
+    finally:
+        sound.close()
