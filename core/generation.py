@@ -5,6 +5,7 @@ never by a path a checkpoint holds."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,14 +23,21 @@ class Generator:
     sampler: Sampler
     corpus: Corpus | None  # the training corpus, when it is known here; None otherwise
     _novelty: NoveltyIndex | None = field(default=None, init=False, repr=False)
+    _novelty_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def novelty(self) -> NoveltyIndex | None:
         """The near-copy index of the training corpus (built at first use, ~70 ms); None when
         the corpus is not known here."""
-        if self._novelty is None and self.corpus is not None:
-            self._novelty = NoveltyIndex(self.corpus.tunes)
-        return self._novelty
+        return self.build_novelty()
+
+    def build_novelty(self) -> NoveltyIndex | None:
+        """`novelty`, built now if it is not yet (the app builds it on its model's thread once
+        the model is ready; a first use on another thread meanwhile waits for that one)."""
+        with self._novelty_lock:
+            if self._novelty is None and self.corpus is not None:
+                self._novelty = NoveltyIndex(self.corpus.tunes)
+            return self._novelty
 
 
 def training_corpus(info: dict[str, str | int]) -> Corpus | None:

@@ -1,16 +1,21 @@
 """folkgen's studio: a full-screen Textual app over `core` (dataset, training, generation, models).
 
-Nothing heavy is imported before the first frame: torch (and the core modules that need it) load
-on a worker thread right after it, while the screens show that they are waiting for it."""
+Nothing the first frame does not show is imported or made before it (issue 14): the screens other
+than Dataset are imported when first built, and after the first frame come, one at a time, the
+corpus, torch (and the core modules that need it) on worker threads, the model, and then the rest
+(the near-copy indexes, the training warm-up, the other screens). One at a time, because threads
+share one interpreter lock: two that run together each take about twice as long."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import importlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,14 +34,14 @@ from folkgen_tui.lifeline import Lifeline
 from folkgen_tui.process import configure, settle_long_lived_objects
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
-from folkgen_tui.screens.generate import GenerateScreen
-from folkgen_tui.screens.help import HelpScreen
-from folkgen_tui.screens.library import LibraryScreen
-from folkgen_tui.screens.models import ModelsScreen
-from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.state import LoadedModel, TuneRecord
-from folkgen_tui.textual_internals import QuickModeSwitch, build_mode, built_modes
+from folkgen_tui.textual_internals import (
+    QuickModeSwitch,
+    build_mode,
+    built_modes,
+    share_parsed_css,
+)
 from folkgen_tui.tunebook import Tunebook
 from folkgen_tui.workers import TrainJob, own_thread
 
@@ -49,6 +54,51 @@ DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
 PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
+CORPUS_FIRST = 0.5  # seconds torch waits at most for the corpus at start-up
+
+
+# --- the screens, imported when first built -----------------------------------------------------
+
+
+class LazyScreen:
+    """A screen class named by its module, imported when first needed: a MODES value, which
+    Textual calls to build the screen. The other screens' modules are ~40 ms of start-up that the
+    first frame, which shows Dataset, need not wait for."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+
+    @property
+    def cls(self) -> type[StudioScreen]:
+        cls = getattr(importlib.import_module(self.module), self.name)
+        assert isinstance(cls, type) and issubclass(cls, StudioScreen)
+        return cls
+
+    def __call__(self) -> StudioScreen:
+        return self.cls()
+
+
+class ScreenModes(dict[str, "str | Callable[[], Screen[Any]]"]):
+    """The app's MODES. Looked up by mode it gives the screen's class (importing it); Textual
+    copies the dict and calls its values, so that a screen's module is imported only when the
+    screen is built. Iterate the modes and look each up to see the classes (not `values()`)."""
+
+    def __getitem__(self, mode: str) -> type[StudioScreen]:
+        value = super().__getitem__(mode)
+        if isinstance(value, LazyScreen):
+            return value.cls
+        assert isinstance(value, type) and issubclass(value, StudioScreen)
+        return value
+
+
+SCREENS = ScreenModes(
+    dataset=DatasetScreen,  # the first frame's
+    train=LazyScreen("folkgen_tui.screens.train", "TrainScreen"),
+    generate=LazyScreen("folkgen_tui.screens.generate", "GenerateScreen"),
+    models=LazyScreen("folkgen_tui.screens.models", "ModelsScreen"),
+    library=LazyScreen("folkgen_tui.screens.library", "LibraryScreen"),
+)
 
 
 # --- messages from the app's own workers -------------------------------------------------------
@@ -113,13 +163,7 @@ class FolkgenApp(QuickModeSwitch):
 
     TITLE = "folkgen"
     CSS_PATH = Path(__file__).parent / "folkgen.tcss"
-    MODES = {
-        "dataset": DatasetScreen,
-        "train": TrainScreen,
-        "generate": GenerateScreen,
-        "models": ModelsScreen,
-        "library": LibraryScreen,
-    }
+    MODES = SCREENS
     DEFAULT_MODE = "dataset"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
@@ -147,6 +191,7 @@ class FolkgenApp(QuickModeSwitch):
         autoload_model: bool = True,
         theme: str | None = None,
     ) -> None:
+        share_parsed_css()  # Textual re-parsed all CSS four times before the first frame
         super().__init__()
         self.corpus_path: Path | None = Path(corpus_path).expanduser() if corpus_path else None
         self.corpus: Corpus | None = None
@@ -164,10 +209,17 @@ class FolkgenApp(QuickModeSwitch):
         self.torch_error: str | None = None
         self.torch_seconds = 0.0
         self._screens: list[StudioScreen] = []
+        self._first_frame_drawn = False
         self._quitting = False
         self._settle_pending = False
         self._warm_started = False  # the training warm-up and screen prebuilds (start-up)
+        self._torch_started = False
         self._model_settled = threading.Event()  # the first model loaded, failed, or none
+        # folkgen-tui starts with the garbage collector off (__main__): start-up makes hundreds of
+        # thousands of objects, all long-lived, that each full collection walked again (~50 ms
+        # before the first frame, more during torch's import). It comes back on once the first
+        # model is ready, after they are moved out of its sight (_settle).
+        self._gc_off_for_start_up = not gc.isenabled()
         self._terminal_gone = False
         self._settings = self._read_settings()
         self._voice = Voice.from_dict(self._settings.get("voice"))
@@ -184,12 +236,24 @@ class FolkgenApp(QuickModeSwitch):
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, lambda theme: self._save_theme(theme.name))
         self._refresh_status()
-        self.load_corpus(self.corpus_path)
-        # torch after the first frame: its import takes seconds and holds the interpreter.
-        self.call_after_refresh(self._load_torch)
         self.set_interval(0.25, self._watch_playback)
         self.tunebook.on_open = self._tunebook_opened
         self.tunebook.on_error = self._tunebook_failed
+
+    def on_ready(self) -> None:
+        """The first frame is drawn (Textual's Ready; call_after_refresh may come before it):
+        now the corpus, then torch (_start_torch), whose import takes seconds and holds the
+        interpreter, and what the screens left for later."""
+        self._first_frame_drawn = True
+        self.load_corpus(self.corpus_path)
+        self._each_screen("first_frame_drawn")
+
+    def _start_torch(self) -> None:
+        """At start-up, once the corpus is in (or after CORPUS_FIRST): the Dataset screen is
+        filled first, and torch's import does not share the interpreter with the corpus's."""
+        if not self._torch_started:
+            self._torch_started = True
+            self._load_torch()
 
     def on_terminal_lost(self, _: TerminalLost) -> None:
         if not self._terminal_gone:
@@ -218,6 +282,8 @@ class FolkgenApp(QuickModeSwitch):
         """Build the screens not visited yet, one at a time while the app is quiet after start-up:
         a screen's first build takes ~150 ms, which would otherwise be the wait after its key.
         (A built screen is then shown at once: QuickModeSwitch.)"""
+        if not self.is_running:  # closing: Textual is going through the screens it has
+            return
         built = built_modes(self)
         for mode in self.MODES:
             if mode not in built:
@@ -229,6 +295,8 @@ class FolkgenApp(QuickModeSwitch):
         if screen not in self._screens:
             self._screens.append(screen)
             self._settle_soon()  # its widgets live as long as the app
+            if self._first_frame_drawn:  # built after start-up
+                screen.first_frame_drawn()
 
     def _settle_soon(self) -> None:
         """Long-lived objects were just made (torch's modules, the corpus's index, a screen):
@@ -240,7 +308,12 @@ class FolkgenApp(QuickModeSwitch):
 
     def _settle(self) -> None:
         self._settle_pending = False
-        settle_long_lived_objects()
+        if not self._model_settled.is_set():
+            return  # start-up: one settling for all, once the first model is ready
+        settle_long_lived_objects()  # a full collection: ~70 ms, after torch is in
+        if self._gc_off_for_start_up:
+            self._gc_off_for_start_up = False
+            gc.enable()
 
     def studio_screen(self, mode: str) -> StudioScreen | None:
         return next((s for s in self._screens if mode == s.MODE), None)
@@ -259,20 +332,24 @@ class FolkgenApp(QuickModeSwitch):
 
             import core.checkpoint  # noqa: F401
             import core.sample  # noqa: F401
-            import core.train  # noqa: F401
         except Exception as e:  # a broken torch install must not take the app down
             self.post_message(TorchLoaded(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
             return
         self.post_message(TorchLoaded(None, time.perf_counter() - t0))
 
     def _after_model_settles(self) -> None:
-        """Once the first model has loaded (or failed, or none was asked for): the work that
-        would only slow it down, as the GIL shares one core among threads (start-up, issue 14)."""
-        self._model_settled.set()
+        """Once the first model has loaded (or failed, or none was asked for), and its frame is
+        drawn: the work that would only slow it down, as the GIL shares one core among threads
+        (start-up, issue 14)."""
         if not self._warm_started:
             self._warm_started = True
-            self._warm_up_training()
-            self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
+            self.call_after_refresh(self._warm_up)
+
+    def _warm_up(self) -> None:
+        self._model_settled.set()  # the corpus's near-copy index may be made now
+        self._settle_soon()  # what start-up made: torch, the model, the corpus, the screen
+        self._warm_up_training()
+        self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
 
     @work(thread=True, group="torch-warm-up", exit_on_error=False)
     @own_thread
@@ -289,7 +366,6 @@ class FolkgenApp(QuickModeSwitch):
 
     def on_torch_loaded(self, message: TorchLoaded) -> None:
         self.torch_seconds = message.seconds
-        self._settle_soon()  # torch's modules: long-lived, and many
         if message.error:
             self.torch_error = message.error
             self.torch_state = "failed"
@@ -321,6 +397,8 @@ class FolkgenApp(QuickModeSwitch):
 
     def load_corpus(self, path: str | Path | None) -> None:
         self._load_corpus(Path(path).expanduser() if path else None)
+        if not self._torch_started:
+            self.set_timer(CORPUS_FIRST, self._start_torch)  # a slow corpus does not hold it up
 
     @work(thread=True, group="corpus", exclusive=True, exit_on_error=False)
     def _load_corpus(self, path: Path | None) -> None:
@@ -357,6 +435,7 @@ class FolkgenApp(QuickModeSwitch):
             self._settle_soon()
 
     def on_corpus_loaded(self, message: CorpusLoaded) -> None:
+        self._start_torch()  # first: the screens below fill while torch's import starts
         first = self.corpus is None
         self.corpus, self.stats, self.novelty = message.corpus, message.stats, None
         self.corpus_path = message.path
@@ -369,6 +448,7 @@ class FolkgenApp(QuickModeSwitch):
         self._refresh_status()
 
     def on_corpus_failed(self, message: CorpusFailed) -> None:
+        self._start_torch()
         if self.corpus is None:
             self.corpus_error = f"No corpus: {message.error}"
             self._each_screen("corpus_changed")
@@ -390,7 +470,6 @@ class FolkgenApp(QuickModeSwitch):
             from core.generation import load_generator  # as the CLI: the same keys, the same tunes
 
             generator = load_generator(path)
-            _ = generator.novelty  # the training corpus's near-copy index, built on this thread
         except CheckpointError as e:
             self.post_message(ModelFailed(str(e)))
             return
@@ -399,25 +478,30 @@ class FolkgenApp(QuickModeSwitch):
             return
         if not get_current_worker().is_cancelled:
             self.post_message(ModelLoaded(LoadedModel(path, why, generator), announce))
+            # The training corpus's near-copy index (~70 ms), once the model can generate, on
+            # this thread rather than on the UI's at the first tune's check.
+            generator.build_novelty()
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.model = message.model
         self.model_loading = False
-        self._after_model_settles()
         if message.announce:
             self.notify(f"Generating with {message.model.label}.", markup=False)
         self._each_screen("model_changed")
         self._refresh_status()
+        self._after_model_settles()
 
     def on_model_failed(self, message: ModelFailed) -> None:
         self.model_loading = False
-        self._after_model_settles()
         self.notify(message.error, title="Cannot load the model", severity="error",
                     timeout=10, markup=False)  # fmt: skip
         self._refresh_status()
+        self._after_model_settles()
 
     def resume_training(self, path: Path) -> None:
         """Go to the Train screen, ready to continue training the checkpoint at `path`."""
+
+        from folkgen_tui.screens.train import TrainScreen
 
         async def go() -> None:
             await self.switch_mode("train")
@@ -549,6 +633,8 @@ class FolkgenApp(QuickModeSwitch):
     # --- actions -----------------------------------------------------------------------------
 
     def action_help(self) -> None:
+        from folkgen_tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -576,8 +662,8 @@ class FolkgenApp(QuickModeSwitch):
                 lambda mode=mode: self.switch_mode(mode),
             )  # fmt: skip
         yield SystemCommand("Help", "List every key (? or F1)", self.action_help)
-        for mode, cls in self.MODES.items():
-            assert isinstance(cls, type) and issubclass(cls, StudioScreen)
+        for mode in SCREENS:
+            cls = SCREENS[mode]
             for binding in cls.BINDINGS:
                 if not isinstance(binding, Binding) or not binding.description:
                     continue

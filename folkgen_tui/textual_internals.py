@@ -2,7 +2,7 @@
 
 Each is a speed trick: a screen built before its key is pressed, a built screen shown without
 Textual's 50 ms hold, a screen coming back without restyling every widget, a table's row count
-changed without laying out its screen. When a Textual upgrade renames what these lean on, each
+changed without laying out its screen, CSS parsed once instead of at each re-parse. When a Textual upgrade renames what these lean on, each
 falls back to Textual's own way (slower, never broken), and tests/test_textual_internals.py
 fails loudly so that someone looks."""
 
@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
+from textual.css.stylesheet import Stylesheet
 from textual.geometry import Size
 from textual.widget import Widget
 
@@ -81,3 +82,49 @@ def set_virtual_size_quietly(widget: Widget, size: Size) -> None:
         return
     widget.set_reactive(Widget.virtual_size, size)
     update(size)
+
+
+_PARSED_CAP = 512  # parsed sources kept (each source once per theme used)
+
+
+def share_parsed_css() -> None:
+    """Parse each CSS source once per set of theme variables, for the whole process.
+
+    Textual keeps parsed rules per Stylesheet object and drops them whenever it sets the
+    variables (each theme change, each first build of a screen) or re-parses, which it does in a
+    fresh Stylesheet: before the first frame it parsed every source four times, our folkgen.tcss
+    included (a third of the frame's work). `_parse_rules` (one source in, its rules out) is
+    what they all call; here it keeps what it made, keyed by the source and the variables it was
+    parsed with. Without `_parse_rules`, Textual parses as it always has."""
+    original = getattr(Stylesheet, "_parse_rules", None)
+    if original is None or getattr(original, "shared", False):
+        return
+    parsed: dict[tuple[object, ...], Any] = {}
+    variables_seen: list[tuple[dict[str, str], frozenset[tuple[str, str]]]] = []
+
+    def variables_key(stylesheet: Stylesheet) -> object:
+        variables = getattr(stylesheet, "_variables", None)
+        if not isinstance(variables, dict):
+            return None
+        for seen, key in variables_seen:
+            if seen is variables:
+                return key
+        key = frozenset(variables.items())
+        variables_seen[:] = [*variables_seen[-7:], (variables, key)]
+        return key
+
+    def _parse_rules(self: Stylesheet, *args: Any, **kwargs: Any) -> Any:
+        variables = variables_key(self)
+        if variables is None:
+            return original(self, *args, **kwargs)
+        key = (variables, args, tuple(sorted(kwargs.items())))
+        rules = parsed.get(key)
+        if rules is None:
+            rules = original(self, *args, **kwargs)
+            if len(parsed) >= _PARSED_CAP:
+                parsed.clear()
+            parsed[key] = rules
+        return rules
+
+    _parse_rules.shared = True  # type: ignore[attr-defined]
+    Stylesheet._parse_rules = _parse_rules  # type: ignore[method-assign]

@@ -9,12 +9,13 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.dom import NoActiveAppError
 from textual.screen import Screen
 from textual.widgets import Header, Input
 
 from folkgen_tui.textual_internals import skip_restyle
-from folkgen_tui.widgets import NavBar
 from folkgen_tui.widgets.footer import StudioFooter
+from folkgen_tui.widgets.nav_bar import NavBar
 
 if TYPE_CHECKING:
     from folkgen_tui.studio import Studio
@@ -36,6 +37,25 @@ class StudioScreen(Screen[None]):
     TITLE_TEXT: ClassVar[str] = ""
     HELP: ClassVar[str] = ""  # one paragraph for the help screen
 
+    def __init__(self) -> None:
+        super().__init__()
+        # The app's size classes (-narrow, -wide, -short, -tall) from the start, as the first
+        # Resize would set them: set then, they restyled every widget once more (a fifth of the
+        # first frame's work).
+        try:
+            app = self.app
+        except NoActiveAppError:  # made outside an app: the first Resize sets them
+            return
+        size = app.size
+        classes: dict[str, bool] = {}
+        for breakpoints, cells in (
+            (app.HORIZONTAL_BREAKPOINTS or [], size.width),
+            (app.VERTICAL_BREAKPOINTS or [], size.height),
+        ):
+            fits = [name for at, name in sorted(breakpoints, reverse=True) if cells >= at][:1]
+            classes.update({name: name in fits for _, name in breakpoints})
+        self.update_classes(classes, update=False)
+
     @property
     def studio(self) -> Studio:
         """The app, as far as screens need it (they never import folkgen_tui.app)."""
@@ -56,6 +76,11 @@ class StudioScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
         self.studio.register_screen(self)  # the app then settles its long-lived widgets
+        # Its widgets were just styled, each as it was mounted: the first resume need not again.
+        self._styled_for = self._styling()
+
+    def _styling(self) -> tuple[str, ...]:
+        return (self.app.theme, str(self.app.size))
 
     def typing(self) -> bool:
         """A text field has the focus (LEAVE_FIELD is shown only then)."""
@@ -65,12 +90,15 @@ class StudioScreen(Screen[None]):
     def restyle_only_when_changed(self, event: events.ScreenResume) -> None:
         # Textual restyles every widget of a screen coming back (in case the theme changed while
         # it was away): about 80 ms for these screens, on every switch. Only do it when needed.
-        styled_for = (self.app.theme, str(self.app.size))
+        styled_for = self._styling()
         if self._styled_for == styled_for:
             skip_restyle(event)
         self._styled_for = styled_for
 
     # Hooks the app calls (on the UI thread) when shared state changes.
+    def first_frame_drawn(self) -> None:
+        """The app's first frame is on the terminal (start-up): time for what it did not show."""
+
     def corpus_changed(self) -> None:
         """The corpus was (re)loaded."""
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from folkgen_tui.format import number, show_char
 from folkgen_tui.screens.base import StudioScreen
-from folkgen_tui.screens.dialogs import PathDialog
-from folkgen_tui.widgets import AbcView, BarChart, VocabGrid
-from folkgen_tui.widgets.piano_roll import PianoRoll
-from folkgen_tui.widgets.score_view import ScoreView
+from folkgen_tui.widgets.bar_chart import BarChart
 from folkgen_tui.widgets.stat_cards import StatCards
+from folkgen_tui.widgets.vocab_grid import VocabGrid
+
+if TYPE_CHECKING:  # the Tunes tab's, imported when it is filled (after the first frame)
+    from folkgen_tui.widgets.abc_view import AbcView
+    from folkgen_tui.widgets.piano_roll import PianoRoll
+    from folkgen_tui.widgets.score_view import ScoreView
 
 MAX_LISTED = 20_000  # tunes in the browsable list (the statistics cover them all)
 CORPUS_KEY = "corpus-"  # what the app plays from here is keyed corpus-<row>
@@ -47,7 +53,7 @@ class DatasetScreen(StudioScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        with TabbedContent(initial="summary", id="dataset-tabs"):
+        with TabbedContent(initial="summary", id="dataset-tabs") as self._tabs:
             with TabPane("Summary", id="summary"), VerticalScroll(id="summary-scroll"):
                 yield Static("loading the corpus…", id="corpus-name", markup=False)
                 yield StatCards(id="corpus-numbers")
@@ -56,15 +62,35 @@ class DatasetScreen(StudioScreen):
                     yield BarChart(id="keys-chart", max_rows=12)
                     yield BarChart(id="length-chart", max_rows=12)
                 yield VocabGrid(id="summary-vocab")  # wide terminals: everything on one page
-            with TabPane("Vocabulary", id="vocabulary"), VerticalScroll(id="vocab-scroll"):
-                yield Static("", id="vocab-title", markup=False)
-                yield VocabGrid(id="vocab-grid")
-            with TabPane("Tunes", id="tunes"), Horizontal(id="tunes-split"):
-                yield DataTable(id="tune-table", cursor_type="row", zebra_stripes=True)
-                with Vertical(id="tune-side"):
-                    yield AbcView(id="tune-abc", placeholder="select a tune")
-                    yield ScoreView(id="tune-score")
-                    yield PianoRoll(id="corpus-roll")
+            # Filled once the first frame is drawn (_fill_hidden_tabs): hidden at first, their
+            # widgets were a fifth of its work (issue 14).
+            yield TabPane("Vocabulary", id="vocabulary")
+            yield TabPane("Tunes", id="tunes")
+
+    _tabs_filling = _tabs_filled = False
+
+    def hidden_tabs(self) -> tuple[Widget, Widget]:
+        from folkgen_tui.widgets.abc_view import AbcView
+        from folkgen_tui.widgets.piano_roll import PianoRoll
+        from folkgen_tui.widgets.score_view import ScoreView
+
+        vocabulary = VerticalScroll(
+            Static("", id="vocab-title", markup=False), VocabGrid(id="vocab-grid"),
+            id="vocab-scroll",
+        )  # fmt: skip
+        table = DataTable[str](id="tune-table", cursor_type="row", zebra_stripes=True)
+        table.add_column("#", key="n")
+        table.add_column("Title", key="title", width=20)
+        table.add_column("M", key="meter")
+        table.add_column("K", key="key")
+        table.add_column("Chars", key="chars")
+        side = Vertical(
+            AbcView(id="tune-abc", placeholder="select a tune"),
+            ScoreView(id="tune-score"),
+            PianoRoll(id="corpus-roll"),
+            id="tune-side",
+        )
+        return vocabulary, Horizontal(table, side, id="tunes-split")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -74,14 +100,32 @@ class DatasetScreen(StudioScreen):
         self.query_one(
             "#summary-vocab"
         ).border_title = "Vocabulary: every character, most common first"
-        table = self.query_one("#tune-table", DataTable)
-        table.add_column("#", key="n")
-        table.add_column("Title", key="title", width=20)
-        table.add_column("M", key="meter")
-        table.add_column("K", key="key")
-        table.add_column("Chars", key="chars")
-        self.query_one("#corpus-roll", PianoRoll).stop_along()
         self.corpus_changed()
+
+    def first_frame_drawn(self) -> None:
+        self.call_later(self._fill_hidden_tabs)
+
+    async def _fill_hidden_tabs(self) -> None:
+        if self._tabs_filling:
+            return
+        self._tabs_filling = True
+        vocabulary, tunes = self.hidden_tabs()
+        await self.query_one("#vocabulary", TabPane).mount(vocabulary)
+        await self.query_one("#tunes", TabPane).mount(tunes)
+        self._roll().stop_along()
+        self._tabs_filled = True
+        self.corpus_changed()
+        self.refresh_bindings()
+
+    # The Tunes tab's widgets, by id: their classes are not imported before it is filled.
+    def _abc(self) -> AbcView:
+        return cast("AbcView", self.query_one("#tune-abc"))
+
+    def _score(self) -> ScoreView:
+        return cast("ScoreView", self.query_one("#tune-score"))
+
+    def _roll(self) -> PianoRoll:
+        return cast("PianoRoll", self.query_one("#corpus-roll"))
 
     # --- shared state ----------------------------------------------------------------------
 
@@ -109,12 +153,18 @@ class DatasetScreen(StudioScreen):
         self.query_one("#length-chart", BarChart).rows = tuple(
             (f"{start}–{end - 1}", n) for (start, n), end in zip(hist, edges, strict=True)
         )
+        self.query_one("#summary-vocab", VocabGrid).entries = tuple(stats.vocabulary)
+        if len(corpus.tunes) > MAX_LISTED:
+            name.update(
+                f"{stats.name}{source}{skipped} — the list shows the first {MAX_LISTED:,} tunes"
+            )
+        if not self._tabs_filled:
+            return  # filled when they are (_fill_hidden_tabs)
         self.query_one("#vocab-title", Static).update(
             f"{len(stats.vocabulary)} distinct characters, most common first "
             f"({show_char(' ')} is a space, {show_char(chr(10))} a line break)"
         )
         self.query_one("#vocab-grid", VocabGrid).entries = tuple(stats.vocabulary)
-        self.query_one("#summary-vocab", VocabGrid).entries = tuple(stats.vocabulary)
         table = self.query_one("#tune-table", DataTable)
         table.clear()
         shown = corpus.tunes[:MAX_LISTED]
@@ -122,17 +172,15 @@ class DatasetScreen(StudioScreen):
             (str(i), header(tune, "T") or "–", header(tune, "M"), header(tune, "K"), str(len(tune)))
             for i, tune in enumerate(shown, start=1)
         )
-        if len(corpus.tunes) > MAX_LISTED:
-            name.update(
-                f"{stats.name}{source}{skipped} — the list shows the first {MAX_LISTED:,} tunes"
-            )
-        self.query_one("#tune-abc", AbcView).set_text(corpus.tunes[0] if corpus.tunes else "")
+        self._abc().set_text(corpus.tunes[0] if corpus.tunes else "")
 
     # --- actions ---------------------------------------------------------------------------
 
+    _tabs: TabbedContent | None = None  # none before the screen is composed
+
     def _on_tunes_tab(self) -> bool:
-        tabs = self.query("#dataset-tabs").results(TabbedContent)
-        return any(t.active == "tunes" for t in tabs)  # none before the screen is composed
+        # Asked for each key at each footer update: no query of the screen.
+        return self._tabs is not None and self._tabs.active == "tunes"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_score":
@@ -146,13 +194,17 @@ class DatasetScreen(StudioScreen):
 
     def action_toggle_score(self) -> None:
         """The selected tune as sheet music in place of its ABC text, and back."""
-        score = self.query_one("#tune-score", ScoreView)
-        text = self.query_one("#tune-abc", AbcView)
+        if not self._tabs_filled:
+            return
+        score = self._score()
+        text = self._abc()
         score.swap_with(text)
         self._update_score()
 
     def _update_score(self) -> None:
-        score = self.query_one("#tune-score", ScoreView)
+        if not self._tabs_filled:
+            return
+        score = self._score()
         if score.display:
             score.show(self.selected_tune() or "", "select a tune")
 
@@ -163,9 +215,12 @@ class DatasetScreen(StudioScreen):
             "vocabulary": "#vocab-scroll",
             "tunes": "#tune-table",
         }
-        self.query_one(focus[tab]).focus()
+        for widget in self.query(focus[tab]):  # none in the first moments (_fill_hidden_tabs)
+            widget.focus()
 
     def action_open_corpus(self) -> None:
+        from folkgen_tui.screens.dialogs import PathDialog
+
         def done(path: str | None) -> None:
             if path:
                 self.studio.load_corpus(path)
@@ -182,8 +237,10 @@ class DatasetScreen(StudioScreen):
 
     def selected_tune(self) -> str | None:
         corpus = self.studio.corpus
+        if corpus is None or not self._tabs_filled:
+            return None
         table = self.query_one("#tune-table", DataTable)
-        if corpus is None or not table.row_count:
+        if not table.row_count:
             return None
         row = table.cursor_row
         return corpus.tunes[row] if 0 <= row < len(corpus.tunes) else None
@@ -198,9 +255,9 @@ class DatasetScreen(StudioScreen):
 
     def playback_changed(self) -> None:
         """A corpus tune playing shows its piano roll under the ABC."""
-        self.follow_playback(
-            self.query_one("#corpus-roll", PianoRoll), lambda key: key.startswith(CORPUS_KEY)
-        )
+        if not self._tabs_filled:
+            return
+        self.follow_playback(self._roll(), lambda key: key.startswith(CORPUS_KEY))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         corpus = self.studio.corpus
@@ -208,5 +265,5 @@ class DatasetScreen(StudioScreen):
             return
         index = event.cursor_row
         if 0 <= index < len(corpus.tunes):
-            self.query_one("#tune-abc", AbcView).set_text(corpus.tunes[index])
+            self._abc().set_text(corpus.tunes[index])
             self._update_score()

@@ -58,7 +58,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         parts: list[Any] = [section("Everywhere", list(GLOBAL_KEYS))]
-        for cls in self.app.MODES.values():  # the app's screens, asked of the app at run time
+        for mode in self.app.MODES:  # the app's screens, asked of the app at run time
+            cls = self.app.MODES[mode]  # (the app's MODES give classes by mode, not values())
             if not (isinstance(cls, type) and issubclass(cls, StudioScreen)):
                 continue
             screen = cls

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import Static
+from textual.widget import Widget
 
 # (key, label, mode): the screens, in order. The app binds the same keys.
 SCREENS: tuple[tuple[str, str, str], ...] = (
@@ -16,78 +15,78 @@ SCREENS: tuple[tuple[str, str, str], ...] = (
     ("m", "Models", "models"),
     ("l", "Library", "library"),
 )
-TIGHT_BELOW = 90
+HELP = ("?", "Help", "help")
+TIGHT_BELOW = 90  # columns: below, the keys close up so that the model's name still fits
+BOLD = Style(bold=True)
 
 
-class NavKey(Static):
-    """One screen switch: its key and name; clicking it switches too."""
-
-    def __init__(self, key: str, label: str, mode: str, active: bool) -> None:
-        super().__init__(
-            Text.assemble((f" {key} ", "bold"), f"{label} "),
-            classes="nav-key -active" if active else "nav-key",
-        )
-        self.mode = mode
-
-    async def on_click(self, event: events.Click) -> None:
-        event.stop()
-        if self.mode == "help":
-            await self.app.run_action("help")
-        else:
-            self.app.switch_mode(self.mode)
-
-
-class NavBar(Horizontal):
+class NavBar(Widget):
     """Docked at the bottom, above the footer: d Dataset, t Train, g Generate, m Models,
     l Library, ? Help, then the studio's state (torch loading, training progress, the model in
-    use)."""
+    use). One widget drawing one line, as StudioFooter: a widget per key made eight for each
+    screen, an eighth of the first frame's work (issue 14)."""
 
+    ALLOW_SELECT = False
+    COMPONENT_CLASSES = {"nav-bar--key", "nav-bar--active", "nav-bar--status"}
     DEFAULT_CSS = """
     NavBar {
         dock: bottom;
         height: 1;
         background: $footer-background;
-    }
-    NavBar > .nav-key {
-        width: auto;
-        color: $footer-description-foreground;
-        margin-right: 1;
-    }
-    NavBar.-tight > .nav-key {
-        margin-right: 0;
-    }
-    NavBar > .nav-key.-active {
-        background: $accent;
-        color: $text;
-    }
-    NavBar > #nav-status {
-        width: 1fr;
-        text-align: right;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
-        color: $text-muted;
-        padding-right: 1;
+        .nav-bar--key {
+            color: $footer-description-foreground;
+        }
+        .nav-bar--active {
+            background: $accent;
+            color: $text;
+        }
+        .nav-bar--status {
+            color: $text-muted;
+        }
     }
     """
 
     def __init__(self, active_mode: str) -> None:
         super().__init__()
         self.active_mode = active_mode
-
-    def compose(self) -> ComposeResult:
-        for key, label, mode in SCREENS:
-            yield NavKey(key, label, mode, mode == self.active_mode)
-        yield NavKey("?", "Help", "help", False)
-        yield Static("", id="nav-status", markup=False)
+        self.status = ""
+        self._spans: list[tuple[int, int, str]] = []  # (start, end, mode): what a click opens
 
     def on_mount(self) -> None:
         self.watch(self.app, "status_line", self._show_status, init=True)
 
-    def on_resize(self, event: events.Resize) -> None:
-        # Below 90 columns the keys close up, so the model's name still fits beside them.
-        self.set_class(event.size.width < TIGHT_BELOW, "-tight")
-
     def _show_status(self, text: str) -> None:
-        # One line of fixed width: updating it (several times a second while training) must
-        # not make the whole screen lay itself out again.
-        self.query_one("#nav-status", Static).update(text, layout=False)
+        # One line of fixed size: redrawn (several times a second while training), never laid out.
+        self.status = text
+        self.refresh()
+
+    def render(self) -> Text:
+        key_style = self.get_component_rich_style("nav-bar--key")
+        active_style = self.get_component_rich_style("nav-bar--active")
+        margin = "" if self.size.width < TIGHT_BELOW else " "
+        line = Text(no_wrap=True, overflow="crop", end="")
+        self._spans = []
+        for key, label, mode in (*SCREENS, HELP):
+            style = active_style if mode == self.active_mode else key_style
+            start = line.cell_len
+            line.append(f" {key} ", style + BOLD)
+            line.append(f"{label} ", style)
+            self._spans.append((start, line.cell_len, mode))
+            line.append(margin)
+        room = self.size.width - line.cell_len - 1  # and a space after it
+        if self.status and room > 0:
+            status = Text(self.status, self.get_component_rich_style("nav-bar--status"), end="")
+            status.truncate(room, overflow="ellipsis")
+            line.append(" " * (room - status.cell_len))
+            line.append_text(status)
+        return line
+
+    async def on_click(self, event: events.Click) -> None:
+        for start, end, mode in self._spans:
+            if start <= event.x < end:
+                event.stop()
+                if mode == "help":
+                    await self.app.run_action("help")
+                else:
+                    self.app.switch_mode(mode)
+                return

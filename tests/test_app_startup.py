@@ -1,0 +1,65 @@
+"""The studio's start-up (issue 14): what is imported, parsed and collected before the first frame
+and the first model. Timings are bench/app_startup.py's; these check the means."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+
+import pytest
+from textual.css.stylesheet import Stylesheet
+
+from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.train import TrainScreen
+from folkgen_tui.textual_internals import share_parsed_css
+from tests.app_helpers import wait_for
+
+CSS = "Probe { color: $primary; }"
+
+
+def parsed(primary: str) -> Stylesheet:
+    stylesheet = Stylesheet(variables={"primary": primary})
+    stylesheet.add_source(CSS, read_from=("probe.tcss", ""))
+    stylesheet.parse()
+    return stylesheet
+
+
+def test_css_is_parsed_once_per_source_and_theme() -> None:
+    assert callable(getattr(Stylesheet, "_parse_rules", None)), "Textual renamed _parse_rules"
+    share_parsed_css()
+    share_parsed_css()  # a second call changes nothing
+    red, again, blue = parsed("red"), parsed("red"), parsed("blue")
+    assert again.rules[0] is red.rules[0]  # the same rules, not parsed again
+    assert blue.rules[0] is not red.rules[0]  # other variables: parsed with them
+    colours = [s.rules[0].styles.color for s in (red, blue)]
+    assert [(c.r, c.g, c.b) for c in colours] == [(255, 0, 0), (0, 0, 255)]
+
+
+def test_only_the_first_screens_module_is_imported_with_the_app() -> None:
+    code = (
+        "import sys, folkgen_tui.app\n"
+        "print(sorted(m for m in sys.modules if m.startswith('folkgen_tui.screens.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split("'")[1::2] == [
+        "folkgen_tui.screens.base",
+        "folkgen_tui.screens.dataset",
+    ]
+    # The modes still name their screens' classes (imported when looked up).
+    assert FolkgenApp.MODES["train"] is TrainScreen
+
+
+@pytest.mark.asyncio
+async def test_garbage_collection_off_at_start_up_comes_back_once_ready() -> None:
+    gc.disable()  # as folkgen_tui/__main__.py starts the app
+    try:
+        app = FolkgenApp(autoload_model=False)
+        async with app.run_test(size=(100, 32)) as pilot:
+            assert not gc.isenabled()
+            await wait_for(pilot, lambda: app.torch_state == "ready", "torch", timeout=60)
+            await wait_for(pilot, gc.isenabled, "the garbage collector back on")
+            # Then the other screens are built ahead; quitting amid a build is another matter.
+            await wait_for(pilot, lambda: all(map(app.studio_screen, app.MODES)), "the screens")
+    finally:
+        gc.enable()
