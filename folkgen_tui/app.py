@@ -55,6 +55,7 @@ SETTINGS_FILE = "tui.json"
 PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 CORPUS_FIRST = 0.5  # seconds torch waits at most for the corpus at start-up
+WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
 
 
 # --- the screens, imported when first built -----------------------------------------------------
@@ -338,12 +339,13 @@ class FolkgenApp(QuickModeSwitch):
         self.post_message(TorchLoaded(None, time.perf_counter() - t0))
 
     def _after_model_settles(self) -> None:
-        """Once the first model has loaded (or failed, or none was asked for), and its frame is
-        drawn: the work that would only slow it down, as the GIL shares one core among threads
+        """Once the first model has loaded (or failed, or none was asked for), and the frame
+        that says so is drawn (due within a frame's time; call_after_refresh may come before
+        it): the work that would only slow it down, as the GIL shares one core among threads
         (start-up, issue 14)."""
         if not self._warm_started:
             self._warm_started = True
-            self.call_after_refresh(self._warm_up)
+            self.set_timer(WARM_UP_AFTER, self._warm_up)
 
     def _warm_up(self) -> None:
         self._model_settled.set()  # the corpus's near-copy index may be made now
