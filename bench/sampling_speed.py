@@ -9,13 +9,16 @@ only ever slows a run down.
 2. The shipped model with the grammar against raw sampling (no grammar), same options (the
    copy model on), whole tunes of fresh seeds after a warm-up batch of 16 tunes: the grammar
    costs <= 15 %, one stream and 16. Its first tune in a process, while the grammar's state
-   table fills, is shown before.
+   table fills, is shown before. Each run of this part is a child process of its own, from a
+   fresh state table; each round's figure is the best of --repeats runs.
 
 --avx2 runs it all again in a child process with the AVX2-only kernels (bench/machine.py)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -72,45 +75,78 @@ def seed_model(chars: int, repeats: int) -> None:
             print(f"{name:44} {r:10,.0f} {r / lab:8.1f}  >= {target}x {verdict(r / lab, target)}")
 
 
-def shipped_model(rounds: int) -> None:
-    path = shipped_model_path()
-    if path is None:
-        print("\n2. no shipped model here: grammar cost not measured")
-        return
-    sampler = load_generator(path).sampler
-    print(f"\n2. shipped model (LSTM {sampler.hidden}, {sampler.precision}), grammar on vs off, "
-          f"whole tunes, copy model on; {rounds} rounds of fresh seeds, all chars / all time")  # fmt: skip
+Cell = tuple[int, float, float]  # characters made, wall seconds, this process's CPU seconds
 
-    def tunes(n: int, seeds: list[int], grammar: bool) -> tuple[int, float, float]:
-        """Characters made, and the wall time and this process's CPU time it took."""
+
+def shipped_run(rounds: int) -> None:
+    """One run of part 2 in this process, from a fresh state table: prints its figures as JSON
+    (the first grammar tune, then per stream count and round: raw, then grammar)."""
+    path = shipped_model_path()
+    assert path is not None
+    sampler = load_generator(path).sampler
+
+    def tunes(n: int, seeds: list[int], grammar: bool) -> Cell:
         t0, c0 = time.perf_counter(), time.process_time()
-        count = sum(len(t) for s in seeds for t in sampler.generate_batch(n, opts(s, grammar)))
+        count = sum(
+            len(t)
+            for s in seeds
+            for t in sampler.generate_batch(n, SampleOptions(seed=s, grammar=grammar))
+        )
         return count, time.perf_counter() - t0, time.process_time() - c0
 
-    def opts(seed: int, grammar: bool) -> SampleOptions:
-        return SampleOptions(seed=seed, grammar=grammar)
+    out: dict[str, object] = {"precision": sampler.precision, "hidden": sampler.hidden}
+    out["cold"] = tunes(1, [1], True)  # the grammar's state table fills on this one
+    # Then as in a session: the table fills as tunes visit states, so a warm-up batch of 16
+    # tunes comes before the measured rounds.
+    tunes(16, [2], True)
+    for n, per_round in ((1, 4), (16, 1)):
+        cells = []
+        for r in range(rounds):
+            seeds = [100 + 16 * per_round * r + 16 * k for k in range(per_round)]
+            pair = {}
+            for grammar in (False, True) if r % 2 == 0 else (True, False):  # drift cancels
+                pair[grammar] = tunes(n, seeds, grammar)
+            cells.append([pair[False], pair[True]])
+        out[str(n)] = cells
+    print(json.dumps(out))
 
-    t0 = time.perf_counter()
-    cold = len(sampler.generate(opts(1, True)))  # the grammar's state table fills on this one
-    cold_s = time.perf_counter() - t0
-    print(f"   first grammar tune in this process: {cold / cold_s:,.0f} chars/s "
+
+def shipped_model(rounds: int, repeats: int) -> None:
+    """Part 2: `repeats` runs, each in a child process from a fresh state table (the same seeds,
+    so the same work); each round's figure is its best run, as a shared machine's load only
+    ever slows a run down."""
+    if shipped_model_path() is None:
+        print("\n2. no shipped model here: grammar cost not measured")
+        return
+    runs = []
+    for _ in range(repeats):
+        cmd = [sys.executable, __file__, "--part", "shipped-run", "--rounds", str(rounds)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        runs.append(json.loads(proc.stdout.splitlines()[-1]))
+
+    def best(cells: list[Cell]) -> Cell:
+        assert len({c[0] for c in cells}) == 1, "runs of the same seeds made different tunes"
+        return cells[0][0], min(c[1] for c in cells), min(c[2] for c in cells)
+
+    first = runs[0]
+    print(f"\n2. shipped model (LSTM {first['hidden']}, {first['precision']}), grammar on vs off, "
+          f"whole tunes, copy model on; {rounds} rounds of fresh seeds, best of {repeats} "
+          "runs per round, all chars / all time")  # fmt: skip
+    cold, cold_s, _ = best([r["cold"] for r in runs])
+    print(f"   first grammar tune in a process: {cold / cold_s:,.0f} chars/s "
           f"({cold_s * 1000:.0f} ms, {cold} chars), its state table filling")  # fmt: skip
-    # Then as in a session: the table fills as tunes visit states (mostly within the first
-    # few dozen tunes), so a warm-up batch of 16 tunes comes before the measured rounds.
-    sampler.generate_batch(16, opts(2, True))
     print(f"   {'streams':8} {'raw chars/s':>12} {'grammar chars/s':>16} {'cost':>7}  target"
           f"{'cost by CPU time':>24}")  # fmt: skip
-    for n, per_round in ((1, 4), (16, 1)):
+    for n in (1, 16):
         totals = {False: [0.0, 0.0, 0.0], True: [0.0, 0.0, 0.0]}  # chars, wall s, CPU s
         costs = []
         for r in range(rounds):
-            seeds = [100 + 16 * per_round * r + 16 * k for k in range(per_round)]
             rates = {}
-            for grammar in (False, True) if r % 2 == 0 else (True, False):  # drift cancels
-                count, wall, cpu = tunes(n, seeds, grammar)
-                for i, v in enumerate((count, wall, cpu)):
+            for g, grammar in enumerate((False, True)):
+                cell = best([run[str(n)][r][g] for run in runs])
+                for i, v in enumerate(cell):
                     totals[grammar][i] += v
-                rates[grammar] = count / wall
+                rates[grammar] = cell[0] / cell[1]
             costs.append(1 - rates[True] / rates[False])
         (raw_n, raw_s, raw_cpu), (gram_n, gram_s, gram_cpu) = totals[False], totals[True]
         raw, gram = raw_n / raw_s, gram_n / gram_s
@@ -123,18 +159,21 @@ def shipped_model(rounds: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--chars", type=int, default=1500, help="characters per seed-model run")
-    ap.add_argument("--repeats", type=int, default=2, help="runs per seed-model figure (best)")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per figure (best)")
     ap.add_argument("--rounds", type=int, default=8, help="rounds of fresh seeds (grammar)")
-    ap.add_argument("--part", choices=["all", "seed", "shipped"], default="all")
+    ap.add_argument("--part", choices=["all", "seed", "shipped", "shipped-run"], default="all")
     ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
     args = ap.parse_args()
     if args.avx2 and not emulating_avx2():
         rerun_emulating_avx2(__file__, sys.argv[1:])
+    if args.part == "shipped-run":  # one run of part 2, for the parent (which prints it)
+        shipped_run(args.rounds)
+        return
     print(f"torch {torch.__version__}; {describe()}")
     if args.part in ("all", "seed"):
         seed_model(args.chars, args.repeats)
     if args.part in ("all", "shipped"):
-        shipped_model(args.rounds)
+        shipped_model(args.rounds, args.repeats)
     print(describe().splitlines()[0].split("; ")[1] + " (at the end)")
 
 

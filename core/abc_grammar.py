@@ -173,6 +173,7 @@ _EFFECT_USES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 _Reads = tuple[Callable[["GrammarState"], tuple[Any, ...]], bool]  # a getter, and accidentals?
 UNBUILT = -1  # a state table row's entry for a forbidden character whose fallback is not found yet
+AFTER_NOTE_LIMIT = 1 << 13  # after-note rows remembered before that memo starts over
 MEMO_LIMIT = 1 << 17  # gated masks remembered by (state, counts) before the memo starts over
 
 # Where a bar stands, for counting the part's bars.
@@ -211,6 +212,11 @@ _GCHORD = _Words(GUITAR_CHORDS)
 _NOTE_START = frozenset(NOTE_LETTERS + "^_=")
 _BODY = ("", 0)  # a note's context in the body (see below)
 _BODY_BOL = ("", 0, "bol")  # ... at a line's start, where "g:|" reads as a field line
+# Every character a body state between tokens (N), in a note's pitch (P) or length (L) can
+# take: pitches, lengths, what follows a note (- < > ] }) and what _neutral starts. A state's
+# row skips the rest, about half the vocabulary, each of which would cost a full step to refuse.
+_BODY_CHARS = frozenset(NOTE_LETTERS + "^_=z,'" + DIGITS + '/ \n!|:[](){}"-<>')
+_BODY_LEX = frozenset("NPL")
 
 # --- time ------------------------------------------------------------------------------------
 
@@ -377,6 +383,8 @@ _START = _Key("S", R_OPEN, 0, 0, 0, 0, ("S",))
 # _apply).
 Gate = tuple[Any, ...]
 Effect = tuple[Any, ...]
+# A character's step from a state: the next state (None: forbidden), its effects and gates.
+_Step = tuple["_Key | None", tuple[Effect, ...], tuple[tuple[int, Gate], ...]]
 
 
 def _where(rep: int) -> int:
@@ -414,10 +422,13 @@ class GrammarState:
         self.tied = ""  # the pitch a tie waits for
 
     def copy(self) -> GrammarState:
-        new = GrammarState(self.sid)
-        for name in self.__slots__[1:]:
-            setattr(new, name, getattr(self, name))
-        new.accs = dict(self.accs)
+        # Field by field (a loop of getattr/setattr cost 5 us, and a gate's probe is one copy).
+        new = GrammarState.__new__(GrammarState)
+        new.sid, new.max_parts, new.bars = self.sid, self.max_parts, self.bars
+        new.ending, new.second, new.parts = self.ending, self.second, self.parts
+        new.pick, new.tonic = self.pick, self.tonic
+        new.sig, new.tpc, new.accs = self.sig, self.tpc, dict(self.accs)
+        new.pitch, new.tied = self.pitch, self.tied
         return new
 
 
@@ -527,6 +538,16 @@ class AbcGrammar:
         self._by_counts: dict[tuple[int, tuple[Any, ...], tuple[Any, ...]], np.ndarray] = {}
         self._reads: dict[int, _Reads] = {}
         self._timed: dict[tuple[int, int], tuple[_Key, _Key | None]] = {}  # within one build
+        # What follows a note that a character ends, by the key after the note (its lex aside):
+        # the same for every pitch and length written that ends at the same time.
+        self._after_note: dict[_Key, dict[str, _Step]] = {}
+        self._after_note_now: dict[int, tuple[_Key, dict[str, _Step]]] = {}  # within one build
+        # Per note lex (P or L): the characters that end the note and then step as after any
+        # note, with what ending it did before (set by _length while a row is built). Which
+        # characters those are depends on the lex alone, what ending did on the state alone:
+        # a row takes them from the after-note memo without stepping each through the note.
+        self._plain: dict[tuple[Any, ...], set[int]] = {}
+        self._plain_now: tuple[_Key, tuple[Effect, ...], tuple[tuple[int, Gate], ...]] | None = None
         self._variants: dict[tuple[int, str, int], int] = {}  # (state, field, value) -> id
         self._events: list[Effect] = []  # filled while a transition is computed (under the lock)
         self._gates_now: list[tuple[int, Gate]] = []
@@ -555,7 +576,10 @@ class AbcGrammar:
         return self._gated_mask(state)
 
     def masks(self, states: Sequence[GrammarState]) -> np.ndarray:
-        """Masks of many streams at once, (len(states), V)."""
+        """Masks of many streams at once, (len(states), V): read only (one stream's is a view
+        of the grammar's own table, without a copy)."""
+        if len(states) == 1:
+            return self.mask(states[0])[None]
         sids = [s.sid for s in states]
         for sid in sids:
             if self._next[sid] is None:
@@ -636,17 +660,37 @@ class AbcGrammar:
     def _build_locked(self, sid: int) -> list[int]:
         key = self._keys[sid]
         self._timed.clear()
+        self._after_note_now.clear()
         targets: list[_Key | None] = []
         effects: dict[int, tuple[Effect, ...]] = {}
         gates: list[tuple[int, tuple[tuple[int, Gate], ...]]] = []
+        body = key.lex[0] in _BODY_LEX
+        plain = self._plain.setdefault(key.lex, set()) if key.lex[0] in ("P", "L") else None
+        ended = None  # what ending the note did, once a character here has ended it plainly
         for i, ch in enumerate(self.chars):
-            self._events, self._gates_now = [], []
+            if body and ch not in _BODY_CHARS:
+                targets.append(None)
+                continue
+            if ended is not None and plain is not None and i in plain:
+                timed, before_fx, before_gates = ended
+                target, after_fx, after_gates = self._after_note_entry(timed, ch)
+                targets.append(target)
+                if target is not None and (before_fx or after_fx):
+                    effects[i] = before_fx + after_fx
+                if target is not None and (before_gates or after_gates):
+                    shift = len(before_fx)
+                    gates.append((i, before_gates + tuple((b + shift, g) for b, g in after_gates)))
+                continue
+            self._events, self._gates_now, self._plain_now = [], [], None
             target = self._step(key, ch)
             targets.append(target)
             if target is not None and self._events:
                 effects[i] = tuple(self._events)
             if target is not None and self._gates_now:
                 gates.append((i, tuple(self._gates_now)))
+            if plain is not None and self._plain_now is not None:
+                plain.add(i)
+                ended = self._plain_now
         if all(t is None for t in targets):  # never leave a stream with nothing to draw
             targets = [self._free(key)] * len(self.chars)
             effects, gates = {}, []
@@ -708,7 +752,8 @@ class AbcGrammar:
         sid = state.sid
         gates = self._gates[sid]
         assert gates is not None
-        shut = tuple(i for i, gs in gates if not self._gates_open(state, i, gs))
+        probes: dict[tuple[Effect, ...], GrammarState] = {}
+        shut = tuple(i for i, gs in gates if not self._gates_open(state, i, gs, probes))
         if not shut:
             open_mask: np.ndarray = self._masks[sid]
             return open_mask
@@ -722,17 +767,25 @@ class AbcGrammar:
             self._gated[(sid, shut)] = mask
         return mask
 
-    def _gates_open(self, state: GrammarState, i: int, gates: tuple[tuple[int, Gate], ...]) -> bool:
+    def _gates_open(
+        self, state: GrammarState, i: int, gates: tuple[tuple[int, Gate], ...],
+        probes: dict[tuple[Effect, ...], GrammarState],
+    ) -> bool:  # fmt: skip
         """Whether character i passes its gates, each judged after the effects before it (the
-        note that character completes counts before the cadence of the note it starts)."""
-        probe, applied = state, 0
+        note that character completes counts before the cadence of the note it starts). Gates
+        only read a probe, so characters whose gates follow the same effects (`|` and `:` after
+        a note) share one, kept in `probes`."""
+        probe = state
         for before, gate in gates:
-            if before > applied:
+            if before:
                 fx = self._fx[state.sid]
                 assert fx is not None
-                probe = probe.copy() if probe is state else probe
-                self._apply(probe, fx[i][applied:before])
-                applied = before
+                effects = fx[i][:before]
+                found = probes.get(effects)
+                if found is None:
+                    found = probes[effects] = state.copy()
+                    self._apply(found, effects)
+                probe = found
             if not self._gate_open(gate, probe, self.chars[i]):
                 return False
         return True
@@ -1259,7 +1312,36 @@ class AbcGrammar:
             self._gate(("cad_note",) if kind == "n" else ("cad_rest",))
         if ch == "-" and kind == "n":
             return self._tie(timed_key)
-        return self._neutral(timed_key, ch, "note")
+        self._plain_now = (timed_key, tuple(self._events), tuple(self._gates_now))
+        return self._after_note_step(timed_key, ch)
+
+    def _after_note_entry(self, key: _Key, ch: str) -> _Step:
+        """_neutral(key, ch, "note") with its own effects and gates, remembered: it reads every
+        field of the key but its lex, so all notes that end at the same time share it."""
+        now = self._after_note_now.get(id(key))
+        if now is None or now[0] is not key:
+            if len(self._after_note) >= AFTER_NOTE_LIMIT:
+                self._after_note.clear()
+            steps = self._after_note.setdefault(key._replace(lex=()), {})
+            now = self._after_note_now[id(key)] = (key, steps)
+        step = now[1].get(ch)
+        if step is None:
+            events, gates = self._events, self._gates_now
+            self._events, self._gates_now = [], []
+            target = self._neutral(key, ch, "note")
+            step = now[1][ch] = (target, tuple(self._events), tuple(self._gates_now))
+            self._events, self._gates_now = events, gates
+        return step
+
+    def _after_note_step(self, key: _Key, ch: str) -> _Key | None:
+        """_after_note_entry, its effects and gates added to the step being computed."""
+        target, effects, gated = self._after_note_entry(key, ch)
+        if gated:
+            shift = len(self._events)
+            self._gates_now.extend((before + shift, gate) for before, gate in gated)
+        if effects:
+            self._events.extend(effects)
+        return target
 
     def _broken(
         self, key: _Key, ch: str, ticks: int, mul: tuple[int, int], written: str
