@@ -172,6 +172,10 @@ _EFFECT_USES: dict[str, tuple[str, ...]] = {
     "second": ("second", "ending", "parts"), "key": ("sig", "tpc"), "end": ("max_parts",),
 }  # fmt: skip
 _Reads = tuple[Callable[["GrammarState"], tuple[Any, ...]], bool]  # a getter, and accidentals?
+# Gates whose first test is that a short bar completes the pickup (check and bar at 4 and 5),
+# and effects that leave the pickup as it is.
+_PICKUP_GATES = ("close", "end")
+_KEEP_PICK = ("note", "pitch", "pitch+")
 UNBUILT = -1  # a state table row's entry for a forbidden character whose fallback is not found yet
 AFTER_NOTE_LIMIT = 1 << 13  # after-note rows remembered before that memo starts over
 MEMO_LIMIT = 1 << 17  # gated masks remembered by (state, counts) before the memo starts over
@@ -781,6 +785,13 @@ class AbcGrammar:
                 fx = self._fx[state.sid]
                 assert fx is not None
                 effects = fx[i][:before]
+                if gate[0] in _PICKUP_GATES and gate[4] is not None:
+                    # A short bar that closes a part must complete its pickup: mid-bar, where
+                    # every note ends, that shuts `|` and `:` without a probe, when the effects
+                    # before leave the pickup as it is.
+                    kept = all(effect[0] in _KEEP_PICK for effect in effects)
+                    if kept and not _completes_pickup(state, gate[4], gate[5]):
+                        return False
                 found = probes.get(effects)
                 if found is None:
                     found = probes[effects] = state.copy()
