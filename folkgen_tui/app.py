@@ -29,13 +29,11 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home
-from core.voice import Voice
 from folkgen_tui.lifeline import Lifeline
 from folkgen_tui.process import configure, settle_long_lived_objects
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.sound import Playable, Sound
-from folkgen_tui.state import LoadedModel, TuneRecord
 from folkgen_tui.textual_internals import (
     QuickModeSwitch,
     build_mode,
@@ -48,6 +46,8 @@ from folkgen_tui.workers import TrainJob, own_thread
 if TYPE_CHECKING:
     from core.corpus import Corpus, CorpusStats
     from core.novelty import NoveltyIndex
+    from core.voice import Voice
+    from folkgen_tui.state import LoadedModel, TuneRecord
     from folkgen_tui.studio import Studio
 
 DEFAULT_THEME = "gruvbox"
@@ -223,7 +223,7 @@ class FolkgenApp(QuickModeSwitch):
         self._gc_off_for_start_up = not gc.isenabled()
         self._terminal_gone = False
         self._settings = self._read_settings()
-        self._voice = Voice.from_dict(self._settings.get("voice"))
+        self._voice: Voice | None = None  # read from the settings when first asked for
         wanted = theme or self._settings.get("theme") or DEFAULT_THEME
         self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
 
@@ -479,6 +479,8 @@ class FolkgenApp(QuickModeSwitch):
             self.post_message(ModelFailed(f"{path}: cannot load this model ({e})"))
             return
         if not get_current_worker().is_cancelled:
+            from folkgen_tui.state import LoadedModel
+
             self.post_message(ModelLoaded(LoadedModel(path, why, generator), announce))
             # The training corpus's near-copy index (~70 ms), once the model can generate, on
             # this thread rather than on the UI's at the first tune's check.
@@ -519,11 +521,15 @@ class FolkgenApp(QuickModeSwitch):
     def voice(self) -> Voice:
         """The instrument, tempo and transpose tunes are played and saved in (set on Generate,
         remembered in the settings; every screen that plays a tune uses this one)."""
+        if self._voice is None:
+            from core.voice import Voice
+
+            self._voice = Voice.from_dict(self._settings.get("voice"))
         return self._voice
 
     @voice.setter
     def voice(self, voice: Voice) -> None:
-        if voice != self._voice:
+        if voice != self.voice:
             self._voice = voice
             self.remember("voice", voice.to_dict())
             self._each_screen("voice_changed")
