@@ -171,7 +171,11 @@ _EFFECT_USES: dict[str, tuple[str, ...]] = {
     "close": (*_FORM_COUNTS, "max_parts"), "first": ("ending",),
     "second": ("second", "ending", "parts"), "key": ("sig", "tpc"), "end": ("max_parts",),
 }  # fmt: skip
-_Reads = tuple[Callable[["GrammarState"], tuple[Any, ...]], bool]  # a getter, and accidentals?
+# A getter of the counts, whether the bar's accidentals count too, and the pickup tests with the
+# mask they shut (see AbcGrammar._pickup_tests).
+_Reads = tuple[
+    Callable[["GrammarState"], tuple[Any, ...]], bool, tuple[tuple[int, int], ...], np.ndarray
+]
 # Gates whose first test is that a short bar completes the pickup (check and bar at 4 and 5),
 # and effects that leave the pickup as it is.
 _PICKUP_GATES = ("close", "end")
@@ -729,7 +733,11 @@ class AbcGrammar:
         reads = self._reads.get(state.sid)
         if reads is None:
             reads = self._reads[state.sid] = self._gate_reads(state.sid)
-        getter, with_accs = reads
+        getter, with_accs, pickups, all_shut = reads
+        if pickups:  # mid-bar, where only a short last bar could close: usually none does
+            pick = state.pick or 0
+            if all(check != bar - pick for check, bar in pickups):
+                return all_shut
         memo = (state.sid, getter(state), tuple(state.accs.items()) if with_accs else ())
         mask = self._by_counts.get(memo)
         if mask is None:
@@ -750,7 +758,34 @@ class AbcGrammar:
                     fields.update(_EFFECT_USES[effect[0]])
         with_accs = "accs" in fields
         fields.discard("accs")
-        return attrgetter(*sorted(fields)), with_accs
+        return attrgetter(*sorted(fields)), with_accs, *self._pickup_tests(sid)
+
+    def _pickup_tests(self, sid: int) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
+        """Where every gated character of a state has a gate that first tests that a short bar
+        completes the pickup (after effects that leave the pickup as it is): those tests as
+        (check, bar), and the mask with all those characters shut, for a lookup that costs
+        less than the memo's when every test fails. ((), the state's mask) elsewhere."""
+        gates, fx = self._gates[sid] or (), self._fx[sid] or {}
+        tests = []
+        for i, char_gates in gates:
+            test = next(
+                (
+                    (gate[4], gate[5])
+                    for before, gate in char_gates
+                    if gate[0] in _PICKUP_GATES
+                    and gate[4] is not None
+                    and all(effect[0] in _KEEP_PICK for effect in fx.get(i, ())[:before])
+                ),
+                None,
+            )
+            if test is None:
+                return (), self._masks[sid]
+            tests.append(test)
+        shut = self._masks[sid].copy()
+        shut[[i for i, _ in gates]] = False
+        if not shut.any():  # never leave nothing to draw (the gates then judge as usual)
+            return (), self._masks[sid]
+        return tuple(tests), shut
 
     def _judge_gates(self, state: GrammarState) -> np.ndarray:
         sid = state.sid

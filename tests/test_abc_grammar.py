@@ -435,8 +435,9 @@ def test_sampled_tunes_are_musically_right(keyed: Sampler) -> None:
 
 def test_remembered_gated_masks_are_what_the_gates_give(shipped: Sampler) -> None:
     """A gated state's mask is remembered by only the counts its gates (and the effects before
-    them) read: every remembered mask, met again by other tunes at other counts, equals the
-    gates judged afresh for the stream at hand (issue 14)."""
+    them) read, or, mid-bar, taken as all shut when every pickup test fails: every such mask,
+    met again by other tunes at other counts, equals the gates judged afresh for the stream at
+    hand (issue 14)."""
     tunes = shipped.generate_batch(12, SampleOptions(seed=5, grammar=True))
     g = AbcGrammar(shipped.vocab)
     gated = hits = 0
