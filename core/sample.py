@@ -248,14 +248,17 @@ class Sampler:
         rngs: Sequence[np.random.Generator],
         allowed: np.ndarray | None = None,
         copy: tuple[np.ndarray, np.ndarray] | None = None,
+        *,
+        never_empty: bool = False,
     ) -> np.ndarray:
         """One exact categorical draw per row (inverse CDF) from the tempered softmax, mixed
         with `copy` = (lam, p_copy) where given, then top-k filtered; with `allowed` (bool,
         like logits), over the allowed characters only (renormalised). A row with lam 0 draws
-        exactly as without `copy`."""
+        exactly as without `copy`. An empty row of `allowed` allows all; `never_empty` skips
+        looking for one (the grammar's masks never are)."""
         z = logits.astype(np.float64)
         if allowed is not None:
-            if not allowed.any(axis=1).all():  # an empty row allows all (the grammar has none)
+            if not never_empty and not allowed.any(axis=1).all():  # an empty row allows all
                 allowed = allowed | ~allowed.any(axis=1, keepdims=True)
             z = np.where(allowed, z, -np.inf)
         if copy is not None and not copy[0].any():
@@ -325,11 +328,11 @@ class Sampler:
              for b in range(n)]
             if gram else []
         )  # fmt: skip
-        for _ in range(opts.max_chars):
-            allowed = gram.masks([states[b] for b in active]) if gram else None
+        allowed = gram.masks(states) if gram else None
+        for step_no in range(opts.max_chars):
             copy = cache.predict() if cache else None
             rows = [rngs[b] for b in active] if n > 1 else rngs
-            ids = self._draw(logits, opts, rows, allowed, copy)
+            ids = self._draw(logits, opts, rows, allowed, copy, never_empty=True)
             tune_ends = []
             for j, (b, i) in enumerate(zip(active, ids.tolist(), strict=True)):
                 ch = chars[i]
@@ -340,6 +343,11 @@ class Sampler:
                     tune_ends.append(j)
                 tails[b] = ch
                 has_body[b] = has_body[b] or not ch.isspace()
+            if gram and step_no + 1 < opts.max_chars:
+                # The next step's masks now, while the grammar's code and tables are still in
+                # the CPU's caches from the advances (after the model's step they are not: the
+                # same lookups cost several times as much there).
+                allowed = gram.masks([states[b] for b in active])
             if cache:
                 cache.push(ids)
                 if tune_ends and not opts.stop_at_tune_end:
@@ -351,6 +359,8 @@ class Sampler:
                 if not active:
                     return
                 ids, st = ids[keep], st.select(keep)
+                if allowed is not None:
+                    allowed = allowed[keep]
                 if cache:
                     cache.select(keep)
             logits = self.step(ids, st)
