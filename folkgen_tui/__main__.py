@@ -9,11 +9,6 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import gc
-
-    # No garbage collection during start-up: the app turns it back on once its first model is
-    # ready (FolkgenApp._settle says why).
-    gc.disable()
     from folkgen_tui import process
 
     process.configure()  # process-wide settings first, before any thread starts

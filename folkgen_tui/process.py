@@ -1,5 +1,6 @@
-"""Process-wide settings of the studio, in one place: glibc's malloc arenas and Textual's frame
-rate, set once at start-up, and the cyclic garbage collector's view of what lives as long as the app.
+"""Process-wide settings of the studio, in one place: glibc's malloc arenas, Textual's frame rate
+and the garbage collector held off, set once at start-up, and the cyclic garbage collector's view
+of what lives as long as the app.
 
 They act on the whole process, not on one app object: they are made here, from the process's
 start (folkgen_tui/__main__.py, before any thread exists) and from the app's one settling call
@@ -26,6 +27,9 @@ def configure() -> None:
     if _configured:
         return
     _configured = True
+    # No garbage collection during start-up: the app turns it back on once its first model is
+    # ready, after one collection of what start-up made (FolkgenApp._settle; see below).
+    gc.disable()
     limit_malloc_arenas()
     raise_frame_rate()
 

@@ -52,7 +52,7 @@ def test_only_the_first_screens_module_is_imported_with_the_app() -> None:
 
 @pytest.mark.asyncio
 async def test_garbage_collection_off_at_start_up_comes_back_once_ready() -> None:
-    gc.disable()  # as folkgen_tui/__main__.py starts the app
+    gc.disable()  # as folkgen_tui.process.configure() starts the app
     try:
         app = FolkgenApp(autoload_model=False)
         async with app.run_test(size=(100, 32)) as pilot:

@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 FRAME_RATE = (
+    "import gc\n"
     "from folkgen_tui import process\n"
     "process.configure()\n"
+    "assert not gc.isenabled()  # held off until the app's first model is ready\n"
     "from textual import constants\n"
     "print(constants.MAX_FPS)\n"
 )
