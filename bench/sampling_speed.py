@@ -10,13 +10,17 @@ only ever slows a run down.
    copy model on), whole tunes of fresh seeds after a warm-up batch of 16 tunes: the grammar
    costs <= 15 %, one stream and 16. Its first tune in a process, while the grammar's state
    table fills, is shown before. Each run of this part is a child process of its own, from a
-   fresh state table; each round's figure is the best of --repeats runs.
+   fresh state table; each round's figure is the best of --repeats runs. What exists once the
+   model is loaded is frozen out of the garbage collector's sight, as the app does
+   (--no-freeze: as the CLI runs, where the collections the state table sets off walk torch's
+   objects too).
 
 --avx2 runs it all again in a child process with the AVX2-only kernels (bench/machine.py)."""
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
@@ -78,12 +82,18 @@ def seed_model(chars: int, repeats: int) -> None:
 Cell = tuple[int, float, float]  # characters made, wall seconds, this process's CPU seconds
 
 
-def shipped_run(rounds: int) -> None:
+def shipped_run(rounds: int, freeze: bool) -> None:
     """One run of part 2 in this process, from a fresh state table: prints its figures as JSON
-    (the first grammar tune, then per stream count and round: raw, then grammar)."""
+    (the first grammar tune, then per stream count and round: raw, then grammar). With `freeze`
+    the objects that exist once the model is loaded are moved out of the garbage collector's
+    sight, as the app does (folkgen_tui.process.settle_long_lived_objects): else each full
+    collection, which the grammar's growing state table sets off, walks torch's too."""
     path = shipped_model_path()
     assert path is not None
     sampler = load_generator(path).sampler
+    if freeze:
+        gc.collect()
+        gc.freeze()
 
     def tunes(n: int, seeds: list[int], grammar: bool) -> Cell:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -111,7 +121,7 @@ def shipped_run(rounds: int) -> None:
     print(json.dumps(out))
 
 
-def shipped_model(rounds: int, repeats: int) -> None:
+def shipped_model(rounds: int, repeats: int, freeze: bool) -> None:
     """Part 2: `repeats` runs, each in a child process from a fresh state table (the same seeds,
     so the same work); each round's figure is its best run, as a shared machine's load only
     ever slows a run down."""
@@ -121,6 +131,7 @@ def shipped_model(rounds: int, repeats: int) -> None:
     runs = []
     for _ in range(repeats):
         cmd = [sys.executable, __file__, "--part", "shipped-run", "--rounds", str(rounds)]
+        cmd += [] if freeze else ["--no-freeze"]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         runs.append(json.loads(proc.stdout.splitlines()[-1]))
 
@@ -131,7 +142,8 @@ def shipped_model(rounds: int, repeats: int) -> None:
     first = runs[0]
     print(f"\n2. shipped model (LSTM {first['hidden']}, {first['precision']}), grammar on vs off, "
           f"whole tunes, copy model on; {rounds} rounds of fresh seeds, best of {repeats} "
-          "runs per round, all chars / all time")  # fmt: skip
+          "runs per round, all chars / all time; long-lived objects "
+          f"{'frozen as in the app' if freeze else 'not frozen (as the CLI runs)'}")  # fmt: skip
     cold, cold_s, _ = best([r["cold"] for r in runs])
     print(f"   first grammar tune in a process: {cold / cold_s:,.0f} chars/s "
           f"({cold_s * 1000:.0f} ms, {cold} chars), its state table filling")  # fmt: skip
@@ -163,17 +175,21 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8, help="rounds of fresh seeds (grammar)")
     ap.add_argument("--part", choices=["all", "seed", "shipped", "shipped-run"], default="all")
     ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
+    ap.add_argument(
+        "--no-freeze", action="store_true",
+        help="part 2 without the app's gc.freeze of what exists once the model is loaded",
+    )  # fmt: skip
     args = ap.parse_args()
     if args.avx2 and not emulating_avx2():
         rerun_emulating_avx2(__file__, sys.argv[1:])
     if args.part == "shipped-run":  # one run of part 2, for the parent (which prints it)
-        shipped_run(args.rounds)
+        shipped_run(args.rounds, not args.no_freeze)
         return
     print(f"torch {torch.__version__}; {describe()}")
     if args.part in ("all", "seed"):
         seed_model(args.chars, args.repeats)
     if args.part in ("all", "shipped"):
-        shipped_model(args.rounds, args.repeats)
+        shipped_model(args.rounds, args.repeats, not args.no_freeze)
     print(describe().splitlines()[0].split("; ")[1] + " (at the end)")
 
 
