@@ -116,8 +116,12 @@ def search_text(title: str, key: str, metre: str, abc: str) -> str:
 
 def filter_rows(rows: Sequence[TuneRow], text: str) -> list[TuneRow]:
     """The rows whose title, key, metre or ABC hold every word of `text` (any case)."""
-    kept = list(rows)
-    for word in text.lower().split():  # a word at a time: a third of the time of all(...) per row
+    words = text.lower().split()
+    if not words:
+        return list(rows)
+    # A word at a time: a third of the time of all(...) per row.
+    kept = [r for r in rows if words[0] in r.search_text]
+    for word in words[1:]:
         kept = [r for r in kept if word in r.search_text]
     return kept
 

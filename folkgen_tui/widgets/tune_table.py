@@ -119,6 +119,17 @@ class TuneTable(ScrollView, can_focus=True):
 
     def set_rows(self, rows: Sequence[Row], keep_id: int | None = None) -> None:
         """Show `rows`; the cursor stays on the tune `keep_id` when it is among them."""
+        current = self.current
+        if (
+            rows
+            and len(rows) == len(self.rows)
+            and (keep_id is None or (current is not None and current.id == keep_id))
+            and all(new is old for new, old in zip(rows, self.rows, strict=True))
+        ):
+            # The same rows (a filter's first letter, most tunes hold; a space typed after a
+            # word): nothing to draw again, the cursor stays.
+            self.rows = rows
+            return
         self.rows = rows
         index = 0
         if keep_id is not None:
