@@ -33,6 +33,8 @@ class FilterInput(Input):
         # adds its "-valid" class, restyling the field (10-30 ms on the first keystroke).
         super().__init__(placeholder=placeholder, compact=compact, id=id, validate_on=[])
         self.on_text = on_text
+        # A steady cursor: each blink drew a frame, and a keystroke that came with one waited.
+        self.cursor_blink = False
 
     def watch_value(self, value: str) -> None:
         self.on_text(value)
