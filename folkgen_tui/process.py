@@ -50,11 +50,12 @@ def limit_malloc_arenas() -> None:
     resident memory grew by ~25 MB per train-and-generate round of bench/long_session.py. Two
     arenas keep it flat. Elsewhere than glibc this does nothing."""
     import ctypes
-    import ctypes.util
 
     try:  # find_library runs ldconfig (~20 ms of start-up): glibc's own name first
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
+        import ctypes.util  # only here: it imports subprocess and more (~20 ms before Textual)
+
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c"))
         except OSError:
