@@ -131,8 +131,9 @@ class Sound:
         they were named -2 beside the lone WAV."""
         cached = self._cache.get((abc_text, voice))
         source = cached.rendered.wav_path if cached is not None else None
-        kept = self._kept.pop(str(source), None) if source is not None else None
-        if kept is not None and kept.parent == folder:
+        kept = self._kept.get(str(source)) if source is not None else None
+        if kept is not None and kept.parent == folder:  # one kept elsewhere stays known
+            del self._kept[str(source)]
             kept.unlink(missing_ok=True)
 
     def close(self) -> None:
