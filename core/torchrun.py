@@ -24,6 +24,10 @@ def main(argv: list[str]) -> int:
             print(f"folkgen: training process {rank} was ended by signal {-failure.exitcode}",
                   file=sys.stderr)  # fmt: skip
             return 1
+        said = e.failures.get(0)
+        if said is None or said.exitcode <= 0:  # rank 0 says only what every rank says alike
+            print(f"folkgen: training process {rank} stopped (exit status {failure.exitcode})",
+                  file=sys.stderr)  # fmt: skip
         return failure.exitcode
     return 0
 

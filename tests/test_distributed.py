@@ -227,6 +227,10 @@ def test_a_failing_rank_is_heard_without_torchruns_own_traceback() -> None:
     killed = _torchrun(sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
     assert killed.returncode == 1 and "Traceback" not in killed.stderr
     assert "was ended by signal 9" in killed.stderr
+    # A failure of rank 1 alone: rank 0, which says the common mistakes, did not say it.
+    alone = _torchrun("sh", "-c", '[ "$LOCAL_RANK" = 1 ] && exit 4; sleep 30')
+    assert alone.returncode == 4
+    assert "folkgen: training process 1 stopped (exit status 4)" in alone.stderr
 
 
 def test_a_mistake_in_the_command_is_said_once_by_rank_0(
