@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from core.corpus import header_field, normalize_key, tune_chunks
@@ -258,6 +258,10 @@ class AbcMessage:
         where = f"line {self.line}, column {self.column}: " if self.line else ""
         return where + self.text
 
+    def moved(self, lines: int) -> AbcMessage:
+        """This message where the text shown has `lines` more lines above the checked one."""
+        return replace(self, line=self.line + lines) if self.line else self
+
 
 @dataclass
 class TuneCheck:
@@ -289,18 +293,18 @@ class TuneCheck:
         the checked one), so that a person knows what to look at."""
         if self.clean:
             return "valid"
-        first = self.warnings[0]
-        if first.line:
-            first = AbcMessage(first.line + line_offset, first.column, first.text)
+        first = self.warnings[0].moved(line_offset)
         count = len(self.warnings)
         many = "" if count == 1 else "s, the first"
         return f"valid, {count} warning{many} ({first})"
 
     def summary(self, line_offset: int = 0) -> str:
-        """One line for a person: the verdict and the first problem."""
+        """One line for a person: the verdict and the first problem (its line moved by
+        `line_offset`, as in `validity`)."""
         if self.valid:
             return f"{self.validity(line_offset)}, {self.bars} bars, {self.duration_seconds:.0f} s"
-        return f"invalid: {self.first_error or 'abc2midi wrote no MIDI'}"
+        first = self.first_error
+        return f"invalid: {first.moved(line_offset) if first else 'abc2midi wrote no MIDI'}"
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -88,6 +88,9 @@ def test_broken_tunes_are_invalid_with_messages(text: str, expected: str) -> Non
     assert not check.valid and not check.clean
     assert check.first_error is not None and expected in check.first_error.text
     assert expected in check.summary()
+    first = check.first_error
+    if first.line:  # the line moves with the text shown above the tune, as a warning's does
+        assert f"line {first.line + 2}, column {first.column}: " in check.summary(line_offset=2)
 
 
 def test_unclosed_chord_still_makes_midi_but_is_invalid() -> None:

@@ -426,14 +426,8 @@ class GenerateScreen(StudioScreen):
                 check.validity(record.line_offset) + f", {check.duration_seconds:.0f} s"
             )  # fmt: skip
             return f"✓ {verdict}{cut}{extra}", "-valid" if not cut else "-warning"
-        first = check.first_error
-        offset = record.line_offset
-        where = (
-            f"line {first.line + offset}, column {first.column}: " if first and first.line else ""
-        )
-        what = first.text if first else "abc2midi wrote no MIDI"
         cut = f" ({record.check_error})" if record.check_error else ""
-        return f"✗ invalid: {where}{what}{cut}{extra}", "-invalid"
+        return f"✗ {check.summary(record.line_offset)}{cut}{extra}", "-invalid"
 
     def _show_record(self, record: TuneRecord, scroll: bool = True) -> None:
         view = self.query_one("#gen-abc", AbcView)
