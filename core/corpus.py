@@ -43,8 +43,8 @@ class UnknownCharacters(ValueError):
 
 @dataclass(frozen=True)
 class TuneChunk:
-    """One tune's lines in a text: `start_line` is 1-based; `closed` when a blank line ends it
-    (not the end of the text)."""
+    """One tune's lines in a text: `start_line` is 1-based; `closed` when a blank line or the
+    next tune's X: line ends it (not the end of the text)."""
 
     text: str
     start_line: int
@@ -53,8 +53,9 @@ class TuneChunk:
 
 def tune_chunks(text: str) -> list[TuneChunk]:
     """The tunes of ABC text with where they stand: blank lines (empty or only spaces, as ABC
-    has it) separate them, and so does a tune's X: line right after another tune; line ends are normalised to "\\n". core.abc.extract_tunes judges
-    each one; split_tunes gives their texts."""
+    has it) separate them, and so does a tune's X: line right after another tune; line ends
+    are normalised to "\\n". core.abc.extract_tunes judges each one; split_tunes gives their
+    texts."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines[-1] == "":
         lines.pop()  # the newline that ends the last line is not a blank line

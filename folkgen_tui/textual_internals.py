@@ -2,9 +2,9 @@
 
 Each is a speed trick: a screen built before its key is pressed, a built screen shown without
 Textual's 50 ms hold, a screen coming back without restyling every widget, a table's row count
-changed without laying out its screen, CSS parsed once instead of at each re-parse. When a Textual upgrade renames what these lean on, each
-falls back to Textual's own way (slower, never broken), and tests/test_textual_internals.py
-fails loudly so that someone looks."""
+changed without laying out its screen, CSS parsed once instead of at each re-parse. When a
+Textual upgrade renames what these lean on, each falls back to Textual's own way (slower, never
+broken), and tests/test_textual_internals.py fails loudly so that someone looks."""
 
 from __future__ import annotations
 
