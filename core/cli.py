@@ -642,7 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _said_once(msg: str) -> None:
     """Under `train --nproc` every rank has the same command line, files and machine, so what
     stops one stops each alike: local rank 0 says it, torchrun names the ranks that ended."""
-    if os.environ.get("LOCAL_RANK", "0") == "0":
+    ranked = os.environ.get("WORLD_SIZE", "1") != "1"  # torchrun's; a stray LOCAL_RANK is not
+    if not ranked or os.environ.get("LOCAL_RANK", "0") == "0":
         _err(msg)
 
 

@@ -240,6 +240,10 @@ def test_a_mistake_in_the_command_is_said_once_by_rank_0(
     from core.cli import main
 
     monkeypatch.setenv("FOLKGEN_HOME", str(tmp_path))
+    monkeypatch.setenv("LOCAL_RANK", "1")  # outside torchrun (no WORLD_SIZE): said as ever
+    assert main(["train", "--corpus", str(tmp_path / "missing.abc")]) == 1
+    assert "folkgen: error:" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")
     for rank, said in (("1", False), ("0", True)):
         monkeypatch.setenv("LOCAL_RANK", rank)
         assert main(["train", "--corpus", str(tmp_path / "missing.abc")]) == 1
