@@ -21,6 +21,8 @@ from typing import Any
 
 import torch
 
+from core.checkpoint_meta import CheckpointError as CheckpointError  # one class, where it was
+from core.checkpoint_meta import CheckpointMeta, CorpusInfo, Metrics
 from core.corpus import Vocabulary
 from core.model import CharLSTM
 from core.presets import MAX_PARAMETERS, MAX_STEPS, ConfigError, ModelConfig, TrainConfig
@@ -34,12 +36,6 @@ MAX_ENTRIES = 1000
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # float16: `export --half`
 METRIC_NAMES = ("loss", "val_bpc", "best_val_bpc", "elapsed_s")
 
-Metrics = dict[str, float | None]
-CorpusInfo = dict[str, str | int]  # name, sha256 of its text, tunes (older files: path)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint could not be read or written; the message says why, for a person."""
 
 
 @dataclass
@@ -58,6 +54,14 @@ class Checkpoint:
         model = CharLSTM(self.model_config)
         model.load_state_dict({k: v.float() for k, v in self.model_state.items()})
         return model.to(device).eval()
+
+    @property
+    def meta(self) -> CheckpointMeta:
+        """All but the tensors: what another process is told of this checkpoint."""
+        return CheckpointMeta(
+            self.model_config, self.train_config, self.vocab, self.step, dict(self.metrics),
+            dict(self.corpus), self.path,
+        )  # fmt: skip
 
 
 def slim(ckpt: Checkpoint, half: bool = False) -> Checkpoint:

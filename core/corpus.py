@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.paths import default_corpus_path
+from core.paths import DefaultCorpusMissing, default_corpus_path
 
 DEFAULT_CORPUS_NAME = "irish (mitdeeplearning)"
 TUNE_SEPARATOR = "\n\n"
@@ -325,6 +325,16 @@ def header_field(tune: str, name: str) -> str | None:
         if line.startswith(prefix):
             return line[len(prefix) :].strip()
     return None
+
+
+def training_corpus(info: dict[str, str | int]) -> Corpus | None:
+    """The corpus a checkpoint describes, when it is the default corpus installed here: found by
+    what it is (its content hash), never by a path a checkpoint holds."""
+    try:
+        corpus = load_corpus()
+    except (CorpusError, DefaultCorpusMissing, OSError):
+        return None
+    return corpus if corpus.is_described_by(info) else None
 
 
 @dataclass(frozen=True)

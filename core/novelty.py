@@ -13,6 +13,7 @@ exact coefficients decide.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -183,3 +184,20 @@ class _SampledGrams:
         scores = 2 * shared / (len(grams) + self.sizes[tunes])
         best = np.argsort(-scores, kind="stable")[:count]
         return [int(t) for t in tunes[best]]
+
+
+class CorpusIndex:
+    """A corpus's near-copy index, built at its first use (~70 ms for the default corpus) by
+    whichever thread asks first; another asking meanwhile waits for that one. None when no
+    corpus is known."""
+
+    def __init__(self, tunes: Sequence[str] | None) -> None:
+        self.tunes = tunes
+        self._index: NoveltyIndex | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> NoveltyIndex | None:
+        with self._lock:
+            if self._index is None and self.tunes is not None:
+                self._index = NoveltyIndex(self.tunes)
+            return self._index

@@ -24,63 +24,23 @@ corpus's validation tunes from 1.438 to 1.157.
 
 from __future__ import annotations
 
-import secrets
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import torch
 
 from core.abc_grammar import AbcGrammar, draw_parts
 from core.copy_model import CopyCache, CopyRule, mix_weights
-from core.corpus import UnknownCharacters, Vocabulary
+from core.corpus import Vocabulary
 from core.model import CharLSTM
+from core.sample_options import DEFAULT_PROMPT as DEFAULT_PROMPT  # their home before core.engine
+from core.sample_options import MAX_CHARS_LIMIT as MAX_CHARS_LIMIT
+from core.sample_options import SampleOptions as SampleOptions
+from core.sample_options import random_seed as random_seed
 
 TUNE_END = "\n\n"
-DEFAULT_PROMPT = "X:"
-MAX_CHARS_LIMIT = 1_000_000
-
-
-@dataclass(frozen=True)
-class SampleOptions:
-    prompt: str = DEFAULT_PROMPT
-    temperature: float = 1.0  # 0 means greedy (always the most likely character)
-    top_k: int | None = None  # None or 0: no filtering
-    seed: int | None = None
-    max_chars: int = 1000  # characters generated after the prompt
-    stop_at_tune_end: bool = True  # stop at the blank line that ends a tune
-    grammar: bool = False  # draw only characters ABC syntax allows next (core/abc_grammar.py)
-    # The copy model's largest weight (lam for a long match), in [0, 1); 0 turns it off.
-    copy: float = CopyRule().weight
-
-    # Below this the tempered logits overflow float32 (1e-308 gave NaN and numpy warnings), and
-    # the draw is the greedy one anyway: 0 asks for greedy.
-    MIN_TEMPERATURE: ClassVar[float] = 1e-3
-
-    def validate(self, vocab: Vocabulary) -> None:
-        if not np.isfinite(self.temperature) or self.temperature < 0:
-            raise ValueError(f"temperature must be 0 or more, not {self.temperature}")
-        if 0 < self.temperature < self.MIN_TEMPERATURE:
-            raise ValueError(
-                f"temperature must be 0 (greedy) or at least {self.MIN_TEMPERATURE:g}, "
-                f"not {self.temperature:g}"
-            )
-        if not (np.isfinite(self.copy) and 0 <= self.copy < 1):
-            raise ValueError(f"copy must be at least 0 (off) and below 1, not {self.copy}")
-        if self.top_k is not None and self.top_k < 0:
-            raise ValueError(f"top-k must be 0 (off) or more, not {self.top_k}")
-        if not 0 <= self.max_chars <= MAX_CHARS_LIMIT:
-            raise ValueError(f"max chars must be between 0 and {MAX_CHARS_LIMIT}")
-        unknown = vocab.unknown(self.prompt)
-        if unknown:
-            raise UnknownCharacters(unknown)
-
-
-def random_seed() -> int:
-    """A fresh seed to report with a tune, so that any tune can be sampled again."""
-    return secrets.randbelow(2**31)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -8,10 +8,9 @@ import contextlib
 import gc
 import math
 import os
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,10 @@ from core.distributed import Ranks
 from core.model import CharLSTM, State, pick_device
 from core.presets import ModelConfig, TrainConfig
 from core.threads import ThreadPolicy, all_cores
+from core.train_events import TrainControl as TrainControl  # their home before core.engine
+from core.train_events import TrainError as TrainError
+from core.train_events import TrainEvent as TrainEvent
+from core.train_events import TrainResult as TrainResult
 
 LN2 = math.log(2.0)
 # On a GPU, steps between reads of the loss and, under torchrun, between the ranks' agreements
@@ -50,76 +53,6 @@ def transposable(tunes: list[str], shifts: int, seed: int) -> list[str]:
     order = np.random.default_rng(seed).permutation(len(tunes))
     sizes = np.cumsum([len(tunes[i]) for i in order])
     return [tunes[i] for i in sorted(order[: int(np.searchsorted(sizes, budget, "right"))])]
-
-
-class TrainError(ValueError):
-    """Training cannot start as asked; the message says why."""
-
-
-@dataclass(frozen=True)
-class TrainEvent:
-    kind: str  # "step", "eval", "checkpoint", "paused", "resumed", "warning", "done"
-    step: int
-    total_steps: int | None  # None when a wall-clock budget decides the end
-    loss: float
-    smooth_loss: float
-    lr: float
-    chars_per_sec: float
-    elapsed_s: float
-    eta_s: float | None
-    val_bpc: float | None = None
-    best_val_bpc: float | None = None
-    checkpoint: str | None = None
-    message: str = ""
-    threads: int = 0  # CPU threads torch trains with at this point
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    step: int
-    stopped: bool  # ended by stop() rather than by reaching its steps / minutes
-    loss: float
-    val_bpc: float | None
-    best_val_bpc: float | None
-    elapsed_s: float
-    chars_per_sec: float
-    checkpoint: Path | None
-    best_checkpoint: Path | None
-    checkpoint_step: int | None = None  # the step `checkpoint` holds (the last save that worked)
-
-
-class TrainControl:
-    """Thread-safe pause / resume / stop flags, checked by the loop between steps."""
-
-    def __init__(self) -> None:
-        self._running = threading.Event()
-        self._running.set()
-        self._stop = threading.Event()
-        self.hurry = False  # stopping because the process is ending: save, skip the last eval
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def stop(self, hurry: bool = False) -> None:
-        """Stop between steps; the loop saves a checkpoint on its way out. `hurry` (the app's
-        terminal has gone, and the process ends within seconds) skips the final evaluation."""
-        self.hurry = self.hurry or hurry
-        self._stop.set()
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
-    def wait_while_paused(self) -> None:
-        self._running.wait()
 
 
 def best_path_for(path: Path) -> Path:

@@ -41,20 +41,21 @@ from folkgen_tui.textual_internals import (
     share_parsed_css,
 )
 from folkgen_tui.tunebook import Tunebook
-from folkgen_tui.workers import TrainJob, own_thread
 
 if TYPE_CHECKING:
+    from core.checkpoint_meta import CheckpointMeta
     from core.corpus import Corpus, CorpusStats
+    from core.engine import Engine, Reply
     from core.novelty import NoveltyIndex
     from core.voice import Voice
     from folkgen_tui.state import LoadedModel, TuneRecord
     from folkgen_tui.studio import Studio
+    from folkgen_tui.workers import TrainJob
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
 PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
-CORPUS_FIRST = 0.5  # seconds torch waits at most for the corpus at start-up
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
 
 
@@ -113,10 +114,6 @@ class TorchLoaded(Message):
 
 class TerminalLost(Message):
     """The terminal has gone (posted by folkgen_tui.lifeline from its thread): quit as q does."""
-
-
-class TorchWarmedUp(Message):
-    pass
 
 
 @dataclass
@@ -207,6 +204,8 @@ class FolkgenApp(QuickModeSwitch):
         self.sound = Sound()
         self.tunebook = Tunebook(self.call_later)  # the database opens on first use, on a thread
         self.training: TrainJob | None = None  # the train screen's job while one exists
+        self.engine: Engine | None = None  # torch's process for the model (core.engine)
+        self._spare_engine: Engine | None = None  # the next training run's, started early
         self.torch_error: str | None = None
         self.torch_seconds = 0.0
         self._screens: list[StudioScreen] = []
@@ -214,7 +213,6 @@ class FolkgenApp(QuickModeSwitch):
         self._quitting = False
         self._settle_pending = False
         self._warm_started = False  # the training warm-up and screen prebuilds (start-up)
-        self._torch_started = False
         self._model_settled = threading.Event()  # the first model loaded, failed, or none
         # folkgen-tui starts with the garbage collector off (__main__): start-up makes hundreds of
         # thousands of objects, all long-lived, that each full collection walked again (~50 ms
@@ -243,18 +241,12 @@ class FolkgenApp(QuickModeSwitch):
 
     def on_ready(self) -> None:
         """The first frame is drawn (Textual's Ready; call_after_refresh may come before it):
-        now the corpus, then torch (_start_torch), whose import takes seconds and holds the
-        interpreter, and what the screens left for later."""
+        now torch's process (its import takes seconds, on another core), the corpus, and what
+        the screens left for later."""
         self._first_frame_drawn = True
+        self._start_engine()
         self.load_corpus(self.corpus_path)
         self._each_screen("first_frame_drawn")
-
-    def _start_torch(self) -> None:
-        """At start-up, once the corpus is in (or after CORPUS_FIRST): the Dataset screen is
-        filled first, and torch's import does not share the interpreter with the corpus's."""
-        if not self._torch_started:
-            self._torch_started = True
-            self._load_torch()
 
     def on_terminal_lost(self, _: TerminalLost) -> None:
         if not self._terminal_gone:
@@ -324,19 +316,47 @@ class FolkgenApp(QuickModeSwitch):
             if screen.is_attached:
                 getattr(screen, hook)()
 
-    @work(thread=True, group="torch", exit_on_error=False)
-    @own_thread
-    def _load_torch(self) -> None:
+    def _start_engine(self) -> None:
+        """torch's process for the model: started now, answering once torch is in."""
+        from core.engine import Engine, Failed, Start, Started
+
         t0 = time.perf_counter()
         try:
-            import torch  # noqa: F401
-
-            import core.checkpoint  # noqa: F401
-            import core.sample  # noqa: F401
-        except Exception as e:  # a broken torch install must not take the app down
-            self.post_message(TorchLoaded(f"{type(e).__name__}: {e}", time.perf_counter() - t0))
+            self.engine = Engine()
+        except OSError as e:
+            self.post_message(TorchLoaded(f"cannot start torch's process: {e}", 0.0))
             return
-        self.post_message(TorchLoaded(None, time.perf_counter() - t0))
+
+        def started(reply: Reply) -> None:  # on the engine's reader thread
+            seconds = time.perf_counter() - t0
+            error = reply.error if isinstance(reply, Failed) else None
+            if isinstance(reply, Started | Failed):
+                self.post_message(TorchLoaded(error, seconds))
+
+        self.engine.request(Start(), started)
+
+    def training_engine(self) -> Engine:
+        """An engine for a training run (its own process, ended with the run): the one started
+        when the Train screen was shown, or a new one."""
+        engine = self._spare_engine
+        self._spare_engine = None
+        if engine is None or not engine.alive:
+            engine = self._new_training_engine()
+        return engine
+
+    def warm_training_engine(self) -> None:
+        """Start the next training run's engine ahead (the Train screen is shown): torch's import
+        and a first step's set-up are done by the time `s` is pressed."""
+        if self._spare_engine is None and self.torch_state == "ready" and not self._quitting:
+            with contextlib.suppress(OSError):
+                self._spare_engine = self._new_training_engine()
+
+    def _new_training_engine(self) -> Engine:
+        from core.engine import Engine, Start
+
+        engine = Engine(training=True)
+        engine.request(Start(warm_training=True), lambda reply: None)  # a failure is Train's
+        return engine
 
     def _after_model_settles(self) -> None:
         """Once the first model has loaded (or failed, or none was asked for), and the frame
@@ -349,22 +369,8 @@ class FolkgenApp(QuickModeSwitch):
 
     def _warm_up(self) -> None:
         self._model_settled.set()  # the corpus's near-copy index may be made now
-        self._settle_soon()  # what start-up made: torch, the model, the corpus, the screen
-        self._warm_up_training()
+        self._settle_soon()  # what start-up made: the model, the corpus, the screen
         self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
-
-    @work(thread=True, group="torch-warm-up", exit_on_error=False)
-    @own_thread
-    def _warm_up_training(self) -> None:
-        """What torch imports at a first training step, now rather than in the first run."""
-        import core.train
-
-        with contextlib.suppress(Exception):  # then training imports it itself
-            core.train.import_optimizer_modules()
-            self.post_message(TorchWarmedUp())
-
-    def on_torch_warmed_up(self, message: TorchWarmedUp) -> None:
-        self._settle_soon()  # the ~800 modules torch's optimizers import
 
     def on_torch_loaded(self, message: TorchLoaded) -> None:
         self.torch_seconds = message.seconds
@@ -399,8 +405,6 @@ class FolkgenApp(QuickModeSwitch):
 
     def load_corpus(self, path: str | Path | None) -> None:
         self._load_corpus(Path(path).expanduser() if path else None)
-        if not self._torch_started:
-            self.set_timer(CORPUS_FIRST, self._start_torch)  # a slow corpus does not hold it up
 
     @work(thread=True, group="corpus", exclusive=True, exit_on_error=False)
     def _load_corpus(self, path: Path | None) -> None:
@@ -418,7 +422,7 @@ class FolkgenApp(QuickModeSwitch):
         self.post_message(CorpusLoaded(corpus, stats, path))
         # The near-copy index (generated tunes are compared with the corpus) comes after, and
         # at start-up after the first model (the model's own corpus index comes first; it is
-        # only a fallback), rather than sharing the GIL with torch's import.
+        # only a fallback).
         deadline = time.monotonic() + NOVELTY_WAIT
         while not self._model_settled.wait(0.05):  # a quitting app cancels the worker
             if worker.is_cancelled or time.monotonic() > deadline:
@@ -437,7 +441,6 @@ class FolkgenApp(QuickModeSwitch):
             self._settle_soon()
 
     def on_corpus_loaded(self, message: CorpusLoaded) -> None:
-        self._start_torch()  # first: the screens below fill while torch's import starts
         first = self.corpus is None
         self.corpus, self.stats, self.novelty = message.corpus, message.stats, None
         self.corpus_path = message.path
@@ -450,7 +453,6 @@ class FolkgenApp(QuickModeSwitch):
         self._refresh_status()
 
     def on_corpus_failed(self, message: CorpusFailed) -> None:
-        self._start_torch()
         if self.corpus is None:
             self.corpus_error = f"No corpus: {message.error}"
             self._each_screen("corpus_changed")
@@ -464,27 +466,37 @@ class FolkgenApp(QuickModeSwitch):
         self._refresh_status()
         self._load_model(path, why, announce)
 
-    @work(thread=True, group="model", exclusive=True, exit_on_error=False)
-    @own_thread
     def _load_model(self, path: Path, why: str, announce: bool) -> None:
-        try:
-            from core.checkpoint import CheckpointError
-            from core.generation import load_generator  # as the CLI: the same keys, the same tunes
+        from core.engine import Failed, LoadModel, ModelReady
 
-            generator = load_generator(path)
-        except CheckpointError as e:
-            self.post_message(ModelFailed(str(e)))
+        def loaded(reply: Reply) -> None:  # on the engine's reader thread
+            if isinstance(reply, ModelReady):
+                self._model_ready(path, why, announce, reply.meta)
+            elif isinstance(reply, Failed):
+                self.post_message(ModelFailed(reply.error))
+
+        if self.engine is None:
+            self.post_message(ModelFailed(f"{path}: torch's process is not running"))
             return
-        except Exception as e:  # torch errors on odd files; never a traceback on screen
-            self.post_message(ModelFailed(f"{path}: cannot load this model ({e})"))
-            return
+        self.engine.request(LoadModel(path), loaded)
+
+    @work(thread=True, group="model", exclusive=True, exit_on_error=False)
+    def _model_ready(self, path: Path, why: str, announce: bool, meta: CheckpointMeta) -> None:
+        """The model is loaded in its engine: here, its training corpus for near-copy checks,
+        as the CLI finds it (the app's corpus when it is that one)."""
+        from core.corpus import training_corpus
+        from core.novelty import CorpusIndex
+        from folkgen_tui.state import LoadedModel
+
+        corpus = self.corpus
+        if corpus is None or not corpus.is_described_by(meta.corpus):
+            corpus = training_corpus(meta.corpus)
+        model = LoadedModel(path, why, meta, CorpusIndex(corpus.tunes if corpus else None))
         if not get_current_worker().is_cancelled:
-            from folkgen_tui.state import LoadedModel
-
-            self.post_message(ModelLoaded(LoadedModel(path, why, generator), announce))
+            self.post_message(ModelLoaded(model, announce))
             # The training corpus's near-copy index (~70 ms), once the model can generate, on
             # this thread rather than on the UI's at the first tune's check.
-            generator.build_novelty()
+            model.index.get()
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.model = message.model
@@ -594,10 +606,14 @@ class FolkgenApp(QuickModeSwitch):
             self._each_screen("playback_changed")
 
     def on_unmount(self) -> None:
-        """However the app ends, a training thread must not be left waiting (paused)."""
+        """However the app ends, a training run must not be left waiting (paused): it stops and
+        saves a checkpoint in its own process, which ends then. The model's process ends now."""
         job = self.training
-        if job is not None and job.running:
-            job.control.stop()  # the loop saves a checkpoint on its way out
+        if job is not None and job.engine is not None:
+            job.engine.close(kill_after=None)  # a run still going stops and saves first
+        for engine in (self.engine, self._spare_engine):
+            if engine is not None:
+                engine.close()
         self.sound.close()
         self.tunebook.close()
 

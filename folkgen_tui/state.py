@@ -1,7 +1,6 @@
 """What the studio holds between screens: the model in use and the session's tunes.
 
-Nothing here imports torch at run time: core's types are imported for the type checker only,
-and the objects are built by workers once torch has loaded."""
+Nothing here imports torch: the model lives in torch's own process (core.engine)."""
 
 from __future__ import annotations
 
@@ -12,33 +11,31 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from core.abc import TuneCheck
     from core.audio import Note, Rendered
-    from core.checkpoint import Checkpoint
-    from core.generation import Generator
-    from core.novelty import NoveltyIndex
-    from core.sample import Sampler
+    from core.checkpoint_meta import CheckpointMeta
+    from core.corpus import Vocabulary
+    from core.novelty import CorpusIndex, NoveltyIndex
 
 
 @dataclass
 class LoadedModel:
-    """A model loaded for generation (core.generation, as the CLI loads it): its checkpoint, its
-    sampler, and its training corpus's near-copy index when that corpus is known here."""
+    """The model the app generates with: loaded in the model's engine (core.engine, as the CLI
+    loads it), with what its checkpoint says and its training corpus's near-copy index when
+    that corpus is known here."""
 
     path: Path | None
     why: str  # "chosen", "newest checkpoint", "just trained"…
-    generator: Generator
-
-    @property
-    def checkpoint(self) -> Checkpoint:
-        return self.generator.checkpoint
-
-    @property
-    def sampler(self) -> Sampler:
-        return self.generator.sampler
+    meta: CheckpointMeta
+    index: CorpusIndex  # of the training corpus (no tunes when it is not known here)
 
     @property
     def novelty(self) -> NoveltyIndex | None:
-        """The training corpus's index (what the CLI compares with); None when not known here."""
-        return self.generator.novelty
+        """The training corpus's index (what the CLI compares with); None when not known here.
+        Built at first use (the app builds it on a thread once the model is ready)."""
+        return self.index.get()
+
+    @property
+    def vocab(self) -> Vocabulary:
+        return self.meta.vocab
 
     @property
     def label(self) -> str:
@@ -46,7 +43,7 @@ class LoadedModel:
 
     @property
     def vocab_chars(self) -> tuple[str, ...]:
-        return tuple(self.checkpoint.vocab.chars)
+        return tuple(self.meta.vocab.chars)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from core.corpus import Corpus, CorpusStats
+    from core.engine import Engine
     from core.novelty import NoveltyIndex
     from core.voice import Voice
     from folkgen_tui.screens.base import StudioScreen
@@ -30,6 +31,7 @@ class Studio(Protocol):
     model: LoadedModel | None
     model_loading: bool
     torch_state: str  # loading, ready, failed
+    engine: Engine | None  # torch's process for the model (core.engine)
     # the session
     history: list[TuneRecord]
     sound: Sound
@@ -49,6 +51,10 @@ class Studio(Protocol):
     def load_model(self, path: Path, why: str = "chosen", announce: bool = True) -> None: ...
 
     def resume_training(self, path: Path) -> None: ...
+
+    def training_engine(self) -> Engine: ...
+
+    def warm_training_engine(self) -> None: ...
 
     # the voice tunes are played and saved in (Generate's controls; the settings)
     voice: Voice

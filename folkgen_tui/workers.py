@@ -1,79 +1,45 @@
-"""Background work of the train and generate screens, reporting through throttled messages.
+"""The train and generate screens' work, done in torch's processes (core.engine) and reported to
+the screens through messages.
 
-Training calls back once per step (thousands a second for small models); the job keeps the loss
-history on its own thread and posts a `TrainProgress` at most a few times a second, plus one for
-every event worth seeing at once (eval, checkpoint, pause, warning). Sampling yields one
-character at a time; `stream_tune` posts the text in chunks every ~30 ms. Both check for
-cancellation between steps / characters, so quitting never waits on them.
+A training run's engine reports a few times a second (and at once for every event worth seeing:
+eval, checkpoint, pause, warning); the job keeps the loss history and posts a `TrainProgress`
+with it. Sampling streams its text in chunks every ~30 ms. Replies arrive on the engine's reader
+thread; post_message is thread-safe, so nothing here waits on the event loop.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import functools
-import os
-import sys
-import threading
-import time
-from collections.abc import Callable
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING
 
 from textual.dom import DOMNode
 from textual.message import Message
-from textual.worker import Worker, get_current_worker
 
+from core.engine import (
+    Chunk,
+    Engine,
+    Failed,
+    Progress,
+    Reply,
+    Sample,
+    Sampled,
+    Train,
+    Trained,
+)
+from core.train_events import TrainControl
 from folkgen_tui.widgets.loss_chart import bucket_means
 
-if TYPE_CHECKING:  # core's torch modules load on a worker, after the first frame
-    from core.checkpoint import Checkpoint
+if TYPE_CHECKING:
+    from core.checkpoint_meta import CheckpointMeta
     from core.corpus import Corpus
     from core.presets import ModelConfig, TrainConfig
-    from core.sample import SampleOptions, Sampler
-    from core.train import TrainControl, TrainEvent, TrainResult
+    from core.sample_options import SampleOptions
+    from core.train_events import TrainEvent, TrainResult
 
-PROGRESS_INTERVAL = 0.25  # seconds between step reports
-TRAINING_NICE = 5  # the training thread's niceness (the UI thread's is 0)
 CHUNK_INTERVAL = 0.03  # seconds between streamed text chunks
 SPARK_POINTS = 400  # loss points handed to a sparkline (bucket means of the whole history)
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def own_thread(fn: Callable[P, R]) -> Callable[P, R]:
-    """Run a thread worker's function on a thread made for the call and ended with it (the pool
-    thread Textual gives the worker waits for it). For every worker that uses torch.
-
-    torch's OpenMP keeps a team of helper threads for each thread that ran a parallel operation,
-    for as long as that thread lives. Textual's thread workers run on a pool whose threads live
-    on, so the teams of earlier work (loading a model, sampling) stayed; with more OpenMP
-    threads than cores, OpenMP stops spinning between operations and sleeps instead, and
-    training in the app ran at ~0.8x the speed of `folkgen train` (bench/app_training.py)."""
-
-    @functools.wraps(fn)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        context = contextvars.copy_context()  # the worker, the app: get_current_worker() works
-        results: list[R] = []
-        errors: list[BaseException] = []
-
-        def target() -> None:
-            try:
-                results.append(context.run(fn, *args, **kwargs))
-            except BaseException as e:  # handed to the worker, which reports it
-                errors.append(e)
-
-        thread = threading.Thread(target=target, name=f"folkgen-{fn.__name__}", daemon=True)
-        thread.start()
-        thread.join()
-        if errors:
-            raise errors[0]
-        return results[0]
-
-    return run
 
 
 # --- training ----------------------------------------------------------------------------------
@@ -93,112 +59,92 @@ class TrainFinished(Message):
     checkpoint_path: Path | None
 
 
+class EngineControl(TrainControl):
+    """The job's pause / resume / stop: kept here (the screens read it) and sent to the run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine: Engine | None = None
+        self.request = 0
+
+    def _send(self, action: str) -> None:
+        if self.engine is not None and self.request:
+            self.engine.control(self.request, action)
+
+    def pause(self) -> None:
+        super().pause()
+        self._send("pause")
+
+    def resume(self) -> None:
+        super().resume()
+        self._send("resume")
+
+    def stop(self, hurry: bool = False) -> None:
+        super().stop(hurry)
+        self._send("hurry" if hurry else "stop")
+
+
 @dataclass
 class TrainJob:
-    """One training run: its settings, its control, and the reporting from its thread."""
+    """One training run in an engine of its own: its settings, its control, its reports."""
 
     target: DOMNode  # the screen that receives the messages
     corpus: Corpus
     model_config: ModelConfig
     train_config: TrainConfig
     checkpoint_path: Path
-    resume: Checkpoint | None = None
-    interval: float = PROGRESS_INTERVAL
-    control: TrainControl = field(init=False)  # made in __post_init__
-    worker: Worker[None] | None = None
+    resume: CheckpointMeta | None = None
+    control: EngineControl = field(default_factory=EngineControl)
+    engine: Engine | None = None
     losses: list[float] = field(default_factory=list)
     smooth: list[float] = field(default_factory=list)
     last_event: TrainEvent | None = None
     finished: bool = False
-    _last_post: float = 0.0
-
-    def __post_init__(self) -> None:
-        from core.train import TrainControl  # torch is loaded before a job is made
-
-        self.control = TrainControl()
 
     @property
     def running(self) -> bool:
-        return self.worker is not None and not self.finished
+        return self.engine is not None and not self.finished
 
     @property
     def paused(self) -> bool:
         return bool(self.control.paused) and self.running
 
-    def start(self) -> Worker[None]:
-        self.worker = self.target.run_worker(
-            self.run, name="training", group="train", thread=True, exit_on_error=False
+    def start(self, engine: Engine) -> None:
+        """Train in `engine` (a training engine: its process ends with the run)."""
+        self.engine = self.control.engine = engine
+        resume = self.resume.path if self.resume is not None else None
+        request = Train(
+            self.corpus, self.model_config, self.train_config, self.checkpoint_path, resume
         )
-        return self.worker
+        self.control.request = engine.request(request, self._on_reply)
 
     async def stop_and_wait(self) -> None:
-        """Stop (the loop saves a checkpoint on its way out) and wait for the thread."""
+        """Stop (the run saves a checkpoint on its way out) and wait for it to end."""
         self.control.stop()
-        if self.worker is not None:
-            await self.worker.wait()
+        while self.running:
+            await asyncio.sleep(0.02)
 
-    @own_thread
-    def run(self) -> None:
-        """The worker thread: train, reporting through messages; never raises."""
-        worker = get_current_worker()
-        # Training keeps every core busy; at a lower priority, the UI thread gets a core as soon
-        # as it wakes (a key answered in a median of 17 ms instead of 21, the 90th percentile
-        # 25 instead of 40, measured here). Linux niceness is per thread, and torch's OpenMP
-        # helpers, started from this thread, inherit it; the thread ends with the run.
-        if sys.platform.startswith("linux"):  # elsewhere the id is not a thread's: no change
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
-        try:
-            result = self._train(worker)
-        finally:
-            # The checkpoint resumed from holds the model's tensors; the job outlives the run
-            # (and the garbage collector does not look at long-lived objects), so drop it.
-            self.resume = None
-        self.finished = True
-        if isinstance(result, str):
-            self.target.post_message(TrainFinished(None, result, self.checkpoint_path))
-        else:
-            self.target.post_message(TrainFinished(result, None, self.checkpoint_path))
-
-    def _train(self, worker: Worker[None]) -> TrainResult | str:
-        """core.train.train's result, or the sentence saying why it failed."""
-        from core.checkpoint import CheckpointError
-        from core.train import TrainError, train
-
-        try:
-            return train(
-                self.corpus,
-                self.model_config,
-                self.train_config,
-                checkpoint_path=self.checkpoint_path,
-                resume=self.resume,
-                on_event=lambda e: self.on_event(e, worker),
-                control=self.control,
+    def _on_reply(self, reply: Reply) -> None:
+        """On the engine's reader thread."""
+        if isinstance(reply, Progress):
+            self.losses.extend(reply.losses)
+            self.smooth.extend(reply.smooth)
+            self.last_event = reply.event
+            self.target.post_message(
+                TrainProgress(
+                    reply.event,
+                    bucket_means(self.losses, SPARK_POINTS),
+                    bucket_means(self.smooth, SPARK_POINTS),
+                )
             )
-        except (TrainError, CheckpointError, ValueError) as e:
-            return str(e)
-        except Exception as e:  # out of memory, a torch error: a notice, not a traceback
-            return f"training failed: {type(e).__name__}: {e}"
-
-    def on_event(self, event: TrainEvent, worker: Worker[None]) -> None:
-        """Called by the training loop on its thread, once per step and per event."""
-        if event.kind == "step":
-            self.losses.append(event.loss)
-            self.smooth.append(event.smooth_loss)
-        self.last_event = event
-        if worker.is_cancelled and not self.control.stopped:
-            self.control.stop()  # the app is closing: stop, which saves a checkpoint
-        now = time.monotonic()
-        if event.kind == "step" and now - self._last_post < self.interval:
             return
-        self._last_post = now
-        self.target.post_message(
-            TrainProgress(
-                event,
-                bucket_means(self.losses, SPARK_POINTS),
-                bucket_means(self.smooth, SPARK_POINTS),
-            )
-        )
+        if isinstance(reply, Trained):
+            message = TrainFinished(reply.result, None, self.checkpoint_path)
+        else:
+            error = reply.error if isinstance(reply, Failed) else f"unexpected reply {reply!r}"
+            message = TrainFinished(None, error, self.checkpoint_path)
+        self.target.post_message(message)
+        self.finished = True  # its engine ends by itself (core.engine)
 
 
 # --- sampling ----------------------------------------------------------------------------------
@@ -224,39 +170,42 @@ class SampleFailed(Message):
     error: str
 
 
-@own_thread
-def stream_tune(
-    target: DOMNode, run: int, sampler: Sampler, options: SampleOptions, threads: int | None = None
-) -> None:
-    """Worker thread: sample one tune, posting chunks of text; stops when cancelled. `threads`
-    sets this thread's torch threads (1 while a training run holds the cores)."""
-    worker = get_current_worker()
-    if threads is not None:
-        import torch
+@dataclass
+class TuneStream:
+    """One tune being sampled by the model's engine, posting its text to `target` in chunks."""
 
-        torch.set_num_threads(threads)
-    t0 = time.perf_counter()
-    parts: list[str] = []
-    pending: list[str] = []
-    last = t0
-    try:
-        for ch in sampler.stream(options):
-            if worker.is_cancelled:
-                target.post_message(SampleDone(run, "".join(parts), time.perf_counter() - t0, True))
-                return
-            parts.append(ch)
-            pending.append(ch)
-            now = time.perf_counter()
-            if now - last >= CHUNK_INTERVAL:
-                target.post_message(SampleChunk(run, "".join(pending)))
-                pending.clear()
-                last = now
-    except ValueError as e:  # UnknownCharacters is a ValueError
-        target.post_message(SampleFailed(run, str(e)))
-        return
-    except Exception as e:
-        target.post_message(SampleFailed(run, f"sampling failed: {type(e).__name__}: {e}"))
-        return
-    if pending:
-        target.post_message(SampleChunk(run, "".join(pending)))
-    target.post_message(SampleDone(run, "".join(parts), time.perf_counter() - t0, False))
+    target: DOMNode
+    run: int
+    engine: Engine
+    request: int = 0
+    ended: bool = False
+
+    @classmethod
+    def start(
+        cls,
+        target: DOMNode,
+        run: int,
+        engine: Engine,
+        options: SampleOptions,
+        threads: int | None = None,
+    ) -> TuneStream:
+        """`threads` sets the engine's torch threads (1 while a training run holds the cores)."""
+        stream = cls(target, run, engine)
+        stream.request = engine.request(Sample(options, threads, CHUNK_INTERVAL), stream._on_reply)
+        return stream
+
+    def cancel(self) -> None:
+        """Stop it; a SampleDone (cancelled) follows, which the screen ignores."""
+        if not self.ended:
+            self.engine.cancel(self.request)
+
+    def _on_reply(self, reply: Reply) -> None:
+        if isinstance(reply, Chunk):
+            self.target.post_message(SampleChunk(self.run, reply.text))
+            return
+        self.ended = True
+        if isinstance(reply, Sampled):
+            done = SampleDone(self.run, reply.text, reply.seconds, reply.cancelled)
+            self.target.post_message(done)
+        elif isinstance(reply, Failed):
+            self.target.post_message(SampleFailed(self.run, reply.error))

@@ -29,8 +29,14 @@ from core.checkpoint import (
     save_checkpoint,
 )
 from core.cli import main, novelty_index_for
-from core.corpus import DEFAULT_CORPUS_NAME, MAX_CORPUS_BYTES, CorpusError, Vocabulary, load_corpus
-from core.generation import training_corpus
+from core.corpus import (
+    DEFAULT_CORPUS_NAME,
+    MAX_CORPUS_BYTES,
+    CorpusError,
+    Vocabulary,
+    load_corpus,
+    training_corpus,
+)
 from core.model import CharLSTM
 from core.presets import ConfigError, ModelConfig, TrainConfig
 from core.sample import SampleOptions

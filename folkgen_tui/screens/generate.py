@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,13 +27,13 @@ from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.voice_row import VoiceRow
-from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, stream_tune
+from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, TuneStream
 
 if TYPE_CHECKING:
     from core.judge import Judgement
     from core.library import LibraryTune
     from core.novelty import NoveltyIndex
-    from core.sample import SampleOptions
+    from core.sample_options import SampleOptions
 
 
 TEMPERATURE_STEP = 0.1
@@ -92,6 +91,7 @@ class GenerateScreen(StudioScreen):
         self.stream_options: SampleOptions | None = None
         self.stream_chars = 0
         self.stream_chunks = 0  # messages the current tune arrived in
+        self.stream: TuneStream | None = None  # the tune being sampled in the model's engine
         self.shown: TuneRecord | None = None  # the tune in the view (None while streaming)
         self.opening: Path | None = None  # the model a tunebook tune waits for, to generate
 
@@ -202,7 +202,7 @@ class GenerateScreen(StudioScreen):
 
     def read_options(self, seed: int | None) -> SampleOptions:
         """SampleOptions from the fields; `seed` None takes the seed field, else a random one."""
-        from core.sample import SampleOptions, random_seed  # a seed means one tune everywhere
+        from core.sample_options import SampleOptions, random_seed  # one tune everywhere
 
         def field(id_: str) -> str:
             return self.query_one(f"#{id_}", Input).value.strip()
@@ -286,7 +286,7 @@ class GenerateScreen(StudioScreen):
             return
         try:
             options = self.read_options(seed)
-            options.validate(model.checkpoint.vocab)
+            options.validate(model.vocab)
         except ValueError as e:  # OptionsError, UnknownCharacters, SampleOptions' own checks
             self.notify(str(e), title="Check the settings", severity="error", markup=False)
             return
@@ -310,12 +310,21 @@ class GenerateScreen(StudioScreen):
         # torch's threads would otherwise keep waiting for each other.
         training = studio.training is not None and studio.training.running
         threads = 1 if training else all_cores()
-        self.run_worker(
-            partial(stream_tune, self, self.run_id, model.sampler, options, threads),
-            name="sampling", group="sample", thread=True, exclusive=True, exit_on_error=False,
-        )  # fmt: skip
+        engine = studio.engine
+        if engine is None:
+            return  # a model is loaded only through the engine
+        self._stop_stream()
+        self.stream = TuneStream.start(self, self.run_id, engine, options, threads)
         self._show_status()
         self.refresh_bindings()
+
+    def _stop_stream(self) -> None:
+        if self.stream is not None:
+            self.stream.cancel()
+            self.stream = None
+
+    def on_unmount(self) -> None:
+        self._stop_stream()
 
     def on_sample_chunk(self, message: SampleChunk) -> None:
         if message.run != self.run_id:
@@ -453,7 +462,7 @@ class GenerateScreen(StudioScreen):
     def history_selected(self, event: OptionList.OptionSelected) -> None:
         if self.streaming:
             self.run_id += 1  # drop the tune being streamed
-            self.workers.cancel_group(self, "sample")
+            self._stop_stream()
             self.streaming = False
         number = int(event.option.id or 0)
         record = next((r for r in self.studio.history if r.number == number), None)

@@ -8,25 +8,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Static
-from textual.worker import get_current_worker
 
 from core.paths import checkpoint_files, checkpoints_dir
 from folkgen_tui.format import file_size, number
 from folkgen_tui.screens.base import StudioScreen
-from folkgen_tui.workers import own_thread
 
 if TYPE_CHECKING:
-    from core.checkpoint import Checkpoint
+    from core.checkpoint_meta import CheckpointMeta
 
 
 @dataclass
 class CheckpointInfo:
-    """What the table shows of one checkpoint file (read on a worker: it needs torch)."""
+    """What the table shows of one checkpoint file (read by the engine: it needs torch)."""
 
     corpus: str
     tunes: int | None
@@ -46,7 +43,7 @@ class CheckpointRead(Message):
     error: str | None
 
 
-def describe(ckpt: Checkpoint) -> CheckpointInfo:
+def describe(ckpt: CheckpointMeta) -> CheckpointInfo:
     m, t = ckpt.model_config, ckpt.train_config
     params = m.num_parameters()
     model = f"LSTM {m.hidden_size}" + (f"×{m.num_layers}" if m.num_layers > 1 else "")
@@ -109,6 +106,7 @@ class ModelsScreen(StudioScreen):
         super().__init__()
         self.paths: list[Path] = []
         self.infos: dict[Path, tuple[tuple[float, int], CheckpointInfo | None, str | None]] = {}
+        self._reading: set[Path] = set()  # asked of the engine, not answered yet
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="models-folder", markup=False)
@@ -185,26 +183,30 @@ class ModelsScreen(StudioScreen):
             return ["unreadable", "", "", ""]
         return [clip(info.corpus, 16), info.model, f"{info.step:,}", number(info.val_bpc)]
 
-    @work(thread=True, group="model-infos", exclusive=True, exit_on_error=False)
-    @own_thread
     def _read_infos(self, paths: list[Path]) -> None:
-        from core.checkpoint import CheckpointError, load_checkpoint
+        """Each checkpoint's settings, read by the model's engine (reading one needs torch)."""
+        from core.engine import CheckpointRead as Read
+        from core.engine import Failed, ReadCheckpoint, Reply
 
-        worker = get_current_worker()
+        engine = self.studio.engine
+        if engine is None:
+            return
         for path in paths:
-            if worker.is_cancelled:
-                return
+            if path in self._reading:
+                continue
+            self._reading.add(path)
             stamp = self._stamp(path)
-            try:
-                info = describe(load_checkpoint(path))
-            except CheckpointError as e:
-                self.post_message(CheckpointRead(path, stamp, None, str(e)))
-            except Exception as e:  # an odd file must not stop the listing
-                self.post_message(CheckpointRead(path, stamp, None, f"{type(e).__name__}: {e}"))
-            else:
-                self.post_message(CheckpointRead(path, stamp, info, None))
+
+            def read(reply: Reply, path: Path = path, stamp: tuple[float, int] = stamp) -> None:
+                if isinstance(reply, Read):  # on the engine's reader thread
+                    self.post_message(CheckpointRead(path, stamp, describe(reply.meta), None))
+                elif isinstance(reply, Failed):
+                    self.post_message(CheckpointRead(path, stamp, None, reply.error))
+
+            engine.request(ReadCheckpoint(path), read)
 
     def on_checkpoint_read(self, message: CheckpointRead) -> None:
+        self._reading.discard(message.path)
         self.infos[message.path] = (message.stamp, message.info, message.error)
         if message.path not in self.paths:
             return

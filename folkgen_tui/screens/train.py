@@ -1,7 +1,7 @@
 """Train: pick a preset or edit the recipe; start, pause, resume and stop; watch the loss fall.
 
-Training runs on a worker thread owned by this screen (screens of modes stay alive, so leaving
-the screen does not stop it); progress arrives as throttled `TrainProgress` messages."""
+Training runs in a process of its own (core.engine), whose job this screen owns (screens of modes
+stay alive, so leaving the screen does not stop it); progress arrives as `TrainProgress` messages."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Log, ProgressBar, Select, Static
-from textual.worker import get_current_worker
 
 from core.paths import training_output_path
 from core.presets import (
@@ -31,11 +30,11 @@ from core.presets import (
 from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
-from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress, own_thread
+from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
 
 if TYPE_CHECKING:
-    from core.checkpoint import Checkpoint
-    from core.train import TrainEvent
+    from core.checkpoint_meta import CheckpointMeta
+    from core.train_events import TrainEvent
 
 DEFAULT_PRESET = "tiny"
 
@@ -97,7 +96,7 @@ def parse_value(label: str, kind: Any, text: str) -> Any:
 
 @dataclass
 class ResumeLoaded(Message):
-    checkpoint: Checkpoint
+    checkpoint: CheckpointMeta
 
 
 @dataclass
@@ -125,7 +124,7 @@ class TrainScreen(StudioScreen):
         super().__init__()
         self.job: TrainJob | None = None
         self.preset: Preset = get_preset(DEFAULT_PRESET)
-        self.resume_checkpoint: Checkpoint | None = None
+        self.resume_checkpoint: CheckpointMeta | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="train-body"):
@@ -243,18 +242,21 @@ class TrainScreen(StudioScreen):
         self.query_one("#resume-note", Static).update(f"reading {path.name}…")
         self._read_checkpoint(path)
 
-    @work(thread=True, group="resume", exclusive=True, exit_on_error=False)
-    @own_thread
     def _read_checkpoint(self, path: Path) -> None:
-        from core.checkpoint import CheckpointError, load_checkpoint
+        """Read by the model's engine (reading a checkpoint needs torch)."""
+        from core.engine import CheckpointRead, Failed, ReadCheckpoint, Reply
 
-        try:
-            ckpt = load_checkpoint(path)
-        except CheckpointError as e:
-            self.post_message(ResumeFailed(str(e)))
+        def read(reply: Reply) -> None:  # on the engine's reader thread
+            if isinstance(reply, CheckpointRead):
+                self.post_message(ResumeLoaded(reply.meta))
+            elif isinstance(reply, Failed):
+                self.post_message(ResumeFailed(reply.error))
+
+        engine = self.studio.engine
+        if engine is None:
+            self.post_message(ResumeFailed("torch's process is not running"))
             return
-        if not get_current_worker().is_cancelled:
-            self.post_message(ResumeLoaded(ckpt))
+        engine.request(ReadCheckpoint(path), read)
 
     def on_resume_loaded(self, message: ResumeLoaded) -> None:
         ckpt = message.checkpoint
@@ -334,14 +336,7 @@ class TrainScreen(StudioScreen):
         ckpt = self.resume_checkpoint
         resumed = Path(ckpt.path) if ckpt is not None and ckpt.path is not None else None
         path = training_output_path(corpus.name, self.preset.name, resumed)
-        from core.checkpoint import CheckpointError
-        from core.train import check_training_destination  # torch is loaded by now
-
-        try:  # a run that could never save is refused before its first step
-            check_training_destination(path)
-        except CheckpointError as e:
-            self.notify(str(e), title="Cannot train", severity="error", markup=False)
-            return
+        # A run that could never save is refused by its engine before its first step.
         self.job = TrainJob(self, corpus, model, cfg, path, resume=ckpt)
         studio.training = self.job
         self.query_one("#loss-raw", LossChart).data = []
@@ -351,7 +346,7 @@ class TrainScreen(StudioScreen):
         log = self.query_one("#train-log", Log)
         what = f"resuming {path.name} at step {ckpt.step}" if ckpt else f"new model → {path.name}"
         log.write_line(f"start: {what}; {corpus.name}, {len(corpus.tunes):,} tunes")
-        self.job.start()
+        self.job.start(studio.training_engine())
         self._show_state()
         self.refresh_bindings()
 
@@ -407,7 +402,8 @@ class TrainScreen(StudioScreen):
         log = self.query_one("#train-log", Log)
         if message.error:
             log.write_line(f"failed: {message.error}")
-            self.notify(message.error, title="Training stopped", severity="error", markup=False)
+            title = "Cannot train" if job is None or job.last_event is None else "Training stopped"
+            self.notify(message.error, title=title, severity="error", markup=False)
         elif message.result is not None:
             r = message.result
             how = "stopped" if r.stopped else "done"
@@ -484,3 +480,8 @@ class TrainScreen(StudioScreen):
 
     def torch_changed(self) -> None:
         self.refresh_bindings()
+        if self.is_current:
+            self.studio.warm_training_engine()
+
+    def on_screen_resume(self) -> None:
+        self.studio.warm_training_engine()  # torch's import is done by the time `s` is pressed
