@@ -171,7 +171,12 @@ class Engine:
 
     module = ENGINE_MODULE  # the module run as the engine (tests run a slowed one)
 
-    def __init__(self, *, training: bool = False) -> None:
+    def __init__(
+        self, *, training: bool = False, on_lost: Callable[[str], object] | None = None
+    ) -> None:
+        """`on_lost` is called (on the reader thread) with why, if the process ends before
+        `close` (killed for memory, a crash)."""
+        self.on_lost = on_lost
         ours, theirs = Pipe()
         self._conn = ours
         self._log: IO[bytes] = tempfile.TemporaryFile(prefix="folkgen-engine-")  # noqa: SIM115
@@ -258,10 +263,14 @@ class Engine:
             with contextlib.suppress(OSError):
                 self._conn.close()
             waiting, self._waiting = self._waiting, {}
-        if waiting:
-            why = "torch's process was closed" if closed_here else self._ended()
-            for on_reply in waiting.values():
-                on_reply(Failed(why))
+        lost = not closed_here and self.on_lost is not None
+        if not waiting and not lost:
+            return  # closed here, or a training engine ended with its run, as it does
+        why = "torch's process was closed" if closed_here else self._ended()
+        for on_reply in waiting.values():
+            on_reply(Failed(why))
+        if lost and self.on_lost is not None:
+            self.on_lost(why)
 
     def _fail(self, rid: int, why: str) -> None:
         with self._lock:
@@ -347,13 +356,17 @@ def serve(conn: Connection) -> None:
                     served.controls[rid] = TrainControl()
                 requests.put((rid, request))
         served.gone.set()
+        if not served.controls:  # nothing to save: end now, even mid-import (a model's engine)
+            os._exit(0)
         for control in list(served.controls.values()):
-            control.stop(hurry=True)  # the app has gone: save and end
+            control.stop(hurry=True)  # the app has gone: the run saves, and the engine ends
         requests.put(None)
 
     threading.Thread(target=read, name="engine-reader", daemon=True).start()
     while (item := requests.get()) is not None:
         rid, request = item
+        if served.gone.is_set():
+            break  # nobody to answer (a run under way saw it: it has saved)
         try:
             reply = _handle(served, rid, request)
         except Exception as e:  # never a traceback for the app to show: a sentence

@@ -57,6 +57,7 @@ SETTINGS_FILE = "tui.json"
 PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
+ENGINE_RESTARTS = 3  # times torch's process is started again after it ended on its own
 
 
 # --- the screens, imported when first built -----------------------------------------------------
@@ -110,6 +111,13 @@ SCREENS = ScreenModes(
 class TorchLoaded(Message):
     error: str | None
     seconds: float
+
+
+@dataclass
+class EngineLost(Message):
+    """torch's process for the model ended on its own (killed for memory, a crash)."""
+
+    why: str
 
 
 class TerminalLost(Message):
@@ -206,6 +214,7 @@ class FolkgenApp(QuickModeSwitch):
         self.training: TrainJob | None = None  # the train screen's job while one exists
         self.engine: Engine | None = None  # torch's process for the model (core.engine)
         self._spare_engine: Engine | None = None  # the next training run's, started early
+        self._engine_restarts = 0
         self.torch_error: str | None = None
         self.torch_seconds = 0.0
         self._screens: list[StudioScreen] = []
@@ -266,6 +275,9 @@ class FolkgenApp(QuickModeSwitch):
             job.control.stop(hurry=True)
             while not job.finished and time.monotonic() < deadline:
                 time.sleep(0.02)
+            if job.engine is not None:  # its process ends once it has said so
+                with contextlib.suppress(Exception):
+                    job.engine.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         with contextlib.suppress(Exception):  # the UI may be closing it at the same moment
             self.sound.close()
 
@@ -303,7 +315,9 @@ class FolkgenApp(QuickModeSwitch):
         self._settle_pending = False
         if not self._model_settled.is_set():
             return  # start-up: one settling for all, once the first model is ready
-        settle_long_lived_objects()  # a full collection: ~70 ms, after torch is in
+        # Start-up's objects are frozen as they are (a collection of them all held every key
+        # for ~130 ms); what comes later is collected first.
+        settle_long_lived_objects(collect=not self._gc_off_for_start_up)
         if self._gc_off_for_start_up:
             self._gc_off_for_start_up = False
             gc.enable()
@@ -322,7 +336,7 @@ class FolkgenApp(QuickModeSwitch):
 
         t0 = time.perf_counter()
         try:
-            self.engine = Engine()
+            self.engine = Engine(on_lost=lambda why: self.post_message(EngineLost(why)))
         except OSError as e:
             self.post_message(TorchLoaded(f"cannot start torch's process: {e}", 0.0))
             return
@@ -334,6 +348,31 @@ class FolkgenApp(QuickModeSwitch):
                 self.post_message(TorchLoaded(error, seconds))
 
         self.engine.request(Start(), started)
+
+    def on_engine_lost(self, message: EngineLost) -> None:
+        """Start torch's process again, and reload the model it had: a model too large for
+        the memory left ends it again, so only a few times."""
+        if self._quitting or not self.is_running:
+            return
+        lost = self.model
+        self.model, self.model_loading = None, False
+        self._engine_restarts += 1
+        if self._engine_restarts > ENGINE_RESTARTS:
+            self.torch_state, self.torch_error = "failed", message.why
+            self.notify(f"{message.why}. It ended {ENGINE_RESTARTS + 1} times, so training and "
+                        "generation are off until folkgen is started again.",
+                        title="torch", severity="error", timeout=30, markup=False)  # fmt: skip
+        else:
+            again = f", and {lost.label} is loaded again" if lost and lost.path else ""
+            self.notify(f"{message.why}. It is started again{again}.", title="torch",
+                        severity="warning", timeout=15, markup=False)  # fmt: skip
+            if lost is not None and lost.path is not None:
+                self.model_path = lost.path
+            self.torch_state = "loading"
+            self._start_engine()
+        self._each_screen("torch_changed")
+        self._each_screen("model_changed")
+        self._refresh_status()
 
     def training_engine(self) -> Engine:
         """An engine for a training run (its own process, ended with the run): the one started

@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from core.engine import Engine
-from folkgen_tui.app import FolkgenApp
+from folkgen_tui.app import ENGINE_RESTARTS, FolkgenApp
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.train import TrainScreen
@@ -461,6 +461,41 @@ async def test_torch_stays_out_of_the_apps_process(small_model: Path, folkgen_ho
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-2000:]
+
+
+async def test_torch_process_killed_is_started_again_with_its_model(small_model: Path) -> None:
+    """torch's process ended by the system (out of memory, here SIGKILL) while a tune streams:
+    the tune fails with the reason, and the app starts the process again with the same model,
+    which generates; only a few times in a row, so a model that never fits does not loop."""
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        notices = record_notices(app)
+        first = app.engine
+        assert first is not None
+        await pilot.press("g", "enter")
+        first.process.kill()
+        await wait_for(pilot, lambda: any("killed by SIGKILL" in m for m, _ in notices),
+                       "the notice")  # fmt: skip
+        await wait_for(pilot, lambda: app.model is not None and app.engine is not first,
+                       "the model again", timeout=60)  # fmt: skip
+        assert app.model is not None and app.model.path == small_model
+        screen = app.screen
+        assert isinstance(screen, GenerateScreen) and not screen.streaming
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.history and app.history[-1].text, "a tune")
+        for _ in range(ENGINE_RESTARTS - 1):  # again and again: then it stays off
+            engine = app.engine
+            assert engine is not None
+            engine.process.kill()
+            await wait_for(pilot, lambda e=engine: app.engine is not e, "a new process",
+                           timeout=30)  # fmt: skip
+            await wait_for(pilot, lambda: app.torch_state != "loading", "torch", timeout=60)
+        engine = app.engine
+        assert engine is not None
+        engine.process.kill()
+        await wait_for(pilot, lambda: app.torch_state == "failed", "torch off")
+        assert app.model is None and app.is_running
 
 
 async def test_rendered_tunes_do_not_pile_up_in_the_scratch_folder(

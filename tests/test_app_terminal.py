@@ -117,7 +117,10 @@ def test_closing_the_terminal_while_training_saves_the_run(tmp_path: Path) -> No
     # The tiny preset (the form's first): its steps take milliseconds even on a loaded machine,
     # so the stop comes well inside the lifeline's deadline.
     term.keys(TAB)  # the preset
-    term.keys(TAB, TAB, TAB, TAB, TAB, CTRL_U, b"9", b"9", b"9", b"9", ESC)  # steps
+    term.keys(TAB, TAB, TAB, TAB, TAB, CTRL_U, b"9", b"9", b"9", b"9")  # steps
+    # A lone escape: the next key must not follow within the terminal's escape delay, or the
+    # two read as one (alt+s), as in any terminal; a busy machine can stretch the delay.
+    term.keys(ESC, gap=0.5)
     mark = len(term.text)
     term.keys(b"s")
     deadline = time.monotonic() + 60
