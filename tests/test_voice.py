@@ -304,7 +304,7 @@ def test_generate_save_takes_the_voice_flags(capsys: pytest.CaptureFixture[str])
 async def test_generate_remembers_the_voice_across_restarts(
     folkgen_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(FolkgenApp, "_load_torch", lambda self: None)  # not needed here
+    monkeypatch.setattr(FolkgenApp, "_start_engine", lambda self: None)  # not needed here
     corpus = tmp_path / "one.abc"  # a corpus of one tune: quick to load, nothing to index
     corpus.write_text(REEL, encoding="utf-8")
     app = FolkgenApp(corpus, autoload_model=False)
@@ -358,7 +358,7 @@ async def test_the_library_and_generate_share_one_voice(
 ) -> None:
     from folkgen_tui.screens.library import LibraryScreen
 
-    monkeypatch.setattr(FolkgenApp, "_load_torch", lambda self: None)  # not needed here
+    monkeypatch.setattr(FolkgenApp, "_start_engine", lambda self: None)  # not needed here
     corpus = tmp_path / "one.abc"
     corpus.write_text(REEL, encoding="utf-8")
     app = FolkgenApp(corpus, autoload_model=False)
