@@ -72,12 +72,16 @@ class Terminal:
             self.read(min(0.05, max(0.0, end - time.perf_counter())))
 
     def rss_mb(self) -> float:
-        """The app's resident memory."""
-        with open(f"/proc/{self.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
+        """The app's resident memory, with its child processes' (torch's processes, where the
+        model and training live: core/engine.py)."""
+        total = _status_field(self.pid, "VmRSS:")
+        if total is None:
+            raise RuntimeError("no VmRSS")
+        from folkgen_tui.lifeline import child_pids
+
+        for pid in child_pids(self.pid):
+            total += _status_field(pid, "VmRSS:") or 0
+        return total / 1024
 
     def end(self, how: str) -> None:
         """End the app's terminal: "close" closes its other end (as tmux and terminal windows
@@ -132,3 +136,16 @@ def children() -> dict[int, str]:
         with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
             found[pid] = f.read().strip()
     return found
+
+
+def _status_field(pid: int, name: str) -> int | None:
+    """A number field of /proc/PID/status (kB for memory); None when the process has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(name):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+

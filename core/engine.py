@@ -151,9 +151,11 @@ class Trained:
 
 @dataclass(frozen=True)
 class Failed:
-    """The request could not be done; `error` says why, for a person."""
+    """The request could not be done; `error` says why, for a person. `lost`: not for anything
+    in the request, but because the engine ended (closed, killed) before answering."""
 
     error: str
+    lost: bool = False
 
 
 Request = Start | LoadModel | ReadCheckpoint | Sample | Train
@@ -268,7 +270,7 @@ class Engine:
             return  # closed here, or a training engine ended with its run, as it does
         why = "torch's process was closed" if closed_here else self._ended()
         for on_reply in waiting.values():
-            on_reply(Failed(why))
+            on_reply(Failed(why, lost=True))
         if lost and self.on_lost is not None:
             self.on_lost(why)
 
@@ -276,7 +278,7 @@ class Engine:
         with self._lock:
             on_reply = self._waiting.pop(rid, None)
         if on_reply is not None:
-            on_reply(Failed(why))
+            on_reply(Failed(why, lost=True))
 
     def _ended(self) -> str:
         """Why the engine is gone, with its last words."""

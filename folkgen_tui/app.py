@@ -511,7 +511,7 @@ class FolkgenApp(QuickModeSwitch):
         def loaded(reply: Reply) -> None:  # on the engine's reader thread
             if isinstance(reply, ModelReady):
                 self._model_ready(path, why, announce, reply.meta)
-            elif isinstance(reply, Failed):
+            elif isinstance(reply, Failed) and not reply.lost:  # lost: EngineLost says it
                 self.post_message(ModelFailed(reply.error))
 
         if self.engine is None:

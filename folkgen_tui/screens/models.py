@@ -39,7 +39,7 @@ class CheckpointInfo:
 class CheckpointRead(Message):
     path: Path
     stamp: tuple[float, int]
-    info: CheckpointInfo | None
+    info: CheckpointInfo | None  # with error None too: not read (torch's process ended first)
     error: str | None
 
 
@@ -200,13 +200,16 @@ class ModelsScreen(StudioScreen):
             def read(reply: Reply, path: Path = path, stamp: tuple[float, int] = stamp) -> None:
                 if isinstance(reply, Read):  # on the engine's reader thread
                     self.post_message(CheckpointRead(path, stamp, describe(reply.meta), None))
-                elif isinstance(reply, Failed):
-                    self.post_message(CheckpointRead(path, stamp, None, reply.error))
+                elif isinstance(reply, Failed):  # lost: not read, asked again once torch is back
+                    error = None if reply.lost else reply.error
+                    self.post_message(CheckpointRead(path, stamp, None, error))
 
             engine.request(ReadCheckpoint(path), read)
 
     def on_checkpoint_read(self, message: CheckpointRead) -> None:
         self._reading.discard(message.path)
+        if message.info is None and message.error is None:
+            return  # not read: torch's process ended first
         self.infos[message.path] = (message.stamp, message.info, message.error)
         if message.path not in self.paths:
             return
