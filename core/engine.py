@@ -266,9 +266,10 @@ class Engine:
                 self._conn.close()
             waiting, self._waiting = self._waiting, {}
         lost = not closed_here and self.on_lost is not None
-        if not waiting and not lost:
-            return  # closed here, or a training engine ended with its run, as it does
-        why = "torch's process was closed" if closed_here else self._ended()
+        why = ""
+        if waiting or lost:  # else closed here, or a training engine ended with its run
+            why = "torch's process was closed" if closed_here else self._ended()
+        self._log.close()
         for on_reply in waiting.values():
             on_reply(Failed(why, lost=True))
         if lost and self.on_lost is not None:

@@ -1,0 +1,120 @@
+"""torch's own process (core.engine), driven as the app drives it: the same tune for the same
+seed as in-process sampling (the CLI's), cancellation, errors said as sentences, and what happens
+to requests when the process goes."""
+
+from __future__ import annotations
+
+import queue
+from pathlib import Path
+
+import pytest
+
+from core.engine import (
+    CheckpointRead,
+    Chunk,
+    Engine,
+    Failed,
+    LoadModel,
+    ModelReady,
+    ReadCheckpoint,
+    Reply,
+    Request,
+    Sample,
+    Sampled,
+    Start,
+    Started,
+)
+from core.sample_options import SampleOptions
+from tests.app_helpers import make_checkpoint
+
+TIMEOUT = 60.0
+
+
+class Replies:
+    """Each request's replies, in order, waited for from the test's thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.got: queue.SimpleQueue[Reply] = queue.SimpleQueue()
+
+    def send(self, request: Request) -> int:
+        return self.engine.request(request, self.got.put)
+
+    def next(self) -> Reply:
+        return self.got.get(timeout=TIMEOUT)
+
+    def final(self) -> tuple[list[Reply], Reply]:
+        """The replies up to and with the request's last."""
+        before: list[Reply] = []
+        while True:
+            reply = self.next()
+            if not isinstance(reply, Chunk):
+                return before, reply
+            before.append(reply)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_checkpoint(tmp_path_factory.mktemp("engine") / "small.pt", hidden=48)
+
+
+def test_the_engine_samples_what_the_cli_samples_and_cancels(model: Path, tmp_path: Path) -> None:
+    from core.generation import load_generator
+
+    engine = Engine()
+    replies = Replies(engine)
+    try:
+        replies.send(Start())
+        assert isinstance(replies.next(), Started)
+        replies.send(LoadModel(model))
+        ready = replies.next()
+        assert isinstance(ready, ModelReady)
+        assert ready.meta.path == model and ready.meta.step == 120
+        options = SampleOptions(seed=7, max_chars=300, grammar=True)
+        replies.send(Sample(options, chunk_interval=0.0))
+        chunks, done = replies.final()
+        assert isinstance(done, Sampled) and not done.cancelled
+        in_process = "".join(load_generator(model).sampler.stream(options))
+        streamed = "".join(c.text for c in chunks if isinstance(c, Chunk))
+        assert done.text == in_process == streamed
+
+        endless = SampleOptions(seed=8, max_chars=100_000, stop_at_tune_end=False)
+        rid = replies.send(Sample(endless, chunk_interval=0.0))
+        assert isinstance(replies.next(), Chunk)
+        engine.cancel(rid)
+        _, done = replies.final()
+        assert isinstance(done, Sampled) and done.cancelled and len(done.text) < 100_000
+
+        stranger = tmp_path / "notes.pt"
+        stranger.write_text("not a checkpoint", encoding="utf-8")
+        replies.send(ReadCheckpoint(stranger))
+        failed = replies.next()
+        assert isinstance(failed, Failed) and not failed.lost
+        assert failed.error.startswith(f"{stranger}: ")  # a sentence, not a traceback
+        replies.send(ReadCheckpoint(model))
+        read = replies.next()
+        assert isinstance(read, CheckpointRead) and read.meta.model_config.hidden_size == 48
+    finally:
+        engine.close()
+    assert engine.process.returncode is not None
+
+
+def test_requests_fail_as_lost_when_the_engine_goes(model: Path) -> None:
+    lost: list[str] = []
+    engine = Engine(on_lost=lost.append)
+    replies = Replies(engine)
+    replies.send(Start())
+    replies.send(LoadModel(model))
+    assert isinstance(replies.next(), Started) and isinstance(replies.next(), ModelReady)
+    endless = SampleOptions(seed=8, max_chars=100_000, stop_at_tune_end=False)
+    replies.send(Sample(endless, chunk_interval=0.0))
+    assert isinstance(replies.next(), Chunk)
+    engine.process.kill()
+    _, failed = replies.final()
+    assert isinstance(failed, Failed) and failed.lost
+    assert "killed by SIGKILL" in failed.error
+    assert lost == [failed.error]
+    replies.send(Start())  # after it: at once, the same way
+    again = replies.next()
+    assert isinstance(again, Failed) and again.lost
+    engine.close()
