@@ -3,6 +3,7 @@ before there is a model, a terminal shrunk to 40x12 and back, and twenty generat
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -302,6 +303,22 @@ async def test_resize_to_40x12_and_back_on_every_screen(small_model: Path) -> No
             after = {w.id: w.region for w in screen.query("*") if w.id}
             assert after == before, mode
         assert app.is_running
+
+
+async def test_keys_pressed_while_a_screen_is_built_are_commands_not_text() -> None:
+    """Screen keys typed quickly at start-up, while a screen is still being built: Textual
+    focused a new screen's first field (Generate's prompt) until the screen set its own focus,
+    and the next keys were typed into the prompt ("tml") instead of switching screens."""
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0)
+        for key in "gtmldg":  # faster than a screen is built
+            app.post_message(events.Key(key, key))
+            await asyncio.sleep(0.01)
+        await wait_for(pilot, lambda: isinstance(app.screen, GenerateScreen)
+                       and app.screen.is_mounted, "Generate")  # fmt: skip
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#prompt", Input).value == "X:"  # as the screen starts
 
 
 # --- twenty generates in a row -----------------------------------------------------------------

@@ -62,6 +62,9 @@ class OptionsError(ValueError):
 
 class GenerateScreen(StudioScreen):
     MODE = "generate"
+    # Focus starts on the tune view, as on_mount sets it: keys that come while the screen is built are
+    # commands, not text for its first field (Textual focuses the first focusable widget).
+    AUTO_FOCUS = "#gen-abc"
     TITLE_TEXT = "Generate"
     HELP = (
         "Write a prompt or use the pickers (meter, key, title), then generate: characters stream "

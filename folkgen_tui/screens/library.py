@@ -66,6 +66,9 @@ def filter_rows(rows: Sequence[TuneRow], text: str) -> list[TuneRow]:
 
 class LibraryScreen(StudioScreen):
     MODE = "library"
+    # Focus starts on the table, as on_mount sets it: keys that come while the screen is built are
+    # commands, not text for its first field (Textual focuses the first focusable widget).
+    AUTO_FOCUS = "#lib-table"
     TITLE_TEXT = "Library"
     HELP = (
         "The tunebook: tunes you saved on Generate (s) or imported (folkgen library import). "

@@ -85,6 +85,9 @@ def clip_middle(text: str, width: int) -> str:
 
 class ModelsScreen(StudioScreen):
     MODE = "models"
+    # Focus starts on the table, as on_mount sets it: keys that come while the screen is built are
+    # commands, not text for its first field (Textual focuses the first focusable widget).
+    AUTO_FOCUS = "#models-table"
     TITLE_TEXT = "Models"
     HELP = (
         "Every checkpoint in folkgen's folder (newest first) and the shipped default model. "
