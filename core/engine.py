@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the app imports this module before numpy and the rest are n
     from core.generation import Generator
     from core.presets import ModelConfig, TrainConfig
     from core.sample_options import SampleOptions
+    from core.threads import ThreadPolicy
     from core.train_events import TrainControl, TrainEvent, TrainResult
 
 ENGINE_MODULE = "core.engine"
@@ -76,7 +77,9 @@ class Sample:
     """Sample one tune with the loaded model: Chunk replies, then Sampled."""
 
     options: SampleOptions
-    threads: int | None = None  # torch threads (1 while a training run holds the cores)
+    # torch threads: 1 while a training run holds the cores; None: all cores while the machine
+    # is quiet, fewer while other processes keep them busy (core.threads), re-checked as it goes
+    threads: int | None = None
     chunk_interval: float = CHUNK_INTERVAL
 
 
@@ -323,6 +326,7 @@ class Served:
 
     conn: Connection
     generator: Generator | None = None
+    threads: ThreadPolicy | None = None  # sampling's, kept to compare CPU use across requests
     cancelled: set[int] = field(default_factory=set)
     controls: dict[int, TrainControl] = field(default_factory=dict)
     gone: threading.Event = field(default_factory=threading.Event)
@@ -432,10 +436,18 @@ def _start(request: Start) -> Started:
 def _sample(served: Served, rid: int, request: Sample) -> Sampled | Failed:
     if served.generator is None:
         return Failed("no model is loaded")
+    policy = None
     if request.threads is not None:
         import torch
 
         torch.set_num_threads(request.threads)
+    else:
+        # Two threads that wait for each other at every step stall when another process holds
+        # a core: one stream of the seed-size model ran at ~170 chars/s instead of ~1,800.
+        from core.threads import ThreadPolicy
+
+        policy = served.threads = served.threads or ThreadPolicy()
+        policy.apply()
     t0 = last = last_poll = time.perf_counter()
     parts: list[str] = []
     pending: list[str] = []
@@ -447,6 +459,8 @@ def _sample(served: Served, rid: int, request: Sample) -> Sampled | Failed:
             last_poll = now
             if served.stopping(rid):
                 return Sampled("".join(parts), now - t0, cancelled=True)
+            if policy is not None:
+                policy.maybe_update()
         if now - last >= request.chunk_interval:
             served.send(rid, Chunk("".join(pending)))
             pending.clear()

@@ -18,7 +18,6 @@ from textual.widgets import Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from core.threads import all_cores
 from core.voice import Voice, VoiceError
 from folkgen_tui.format import build_prompt, prompt_to_text, text_to_prompt
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
@@ -312,7 +311,7 @@ class GenerateScreen(StudioScreen):
         # While training runs in the app its threads hold the cores: sample on one thread, as
         # torch's threads would otherwise keep waiting for each other.
         training = studio.training is not None and studio.training.running
-        threads = 1 if training else all_cores()
+        threads = 1 if training else None  # None: chosen from the machine's load
         engine = studio.engine
         if engine is None:
             return  # a model is loaded only through the engine
