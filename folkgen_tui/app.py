@@ -39,6 +39,7 @@ from folkgen_tui.textual_internals import (
     build_mode,
     built_modes,
     share_parsed_css,
+    start_in_theme,
 )
 from folkgen_tui.tunebook import Tunebook
 from folkgen_tui.workers import TrainJob, own_thread
@@ -193,7 +194,18 @@ class FolkgenApp(QuickModeSwitch):
         theme: str | None = None,
     ) -> None:
         share_parsed_css()  # Textual re-parsed all CSS four times before the first frame
+        settings = self._read_settings()
+        wanted = theme or settings.get("theme")
+        if not isinstance(wanted, str):
+            wanted = DEFAULT_THEME
+        # Started in it rather than changed to it: the CSS is parsed once, in this theme.
+        in_theme = start_in_theme(self, wanted) or start_in_theme(self, DEFAULT_THEME)
         super().__init__()
+        self._settings = settings
+        if in_theme:
+            self.add_class(f"-theme-{self.theme}", update=False)  # as a theme change marks it
+        else:
+            self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
         self.corpus_path: Path | None = Path(corpus_path).expanduser() if corpus_path else None
         self.corpus: Corpus | None = None
         self.stats: CorpusStats | None = None
@@ -222,10 +234,7 @@ class FolkgenApp(QuickModeSwitch):
         # model is ready, after they are moved out of its sight (_settle).
         self._gc_off_for_start_up = not gc.isenabled()
         self._terminal_gone = False
-        self._settings = self._read_settings()
         self._voice: Voice | None = None  # read from the settings when first asked for
-        wanted = theme or self._settings.get("theme") or DEFAULT_THEME
-        self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
 
     @property
     def quitting(self) -> bool:

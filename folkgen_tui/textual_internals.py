@@ -2,7 +2,8 @@
 
 Each is a speed trick: a screen built before its key is pressed, a built screen shown without
 Textual's 50 ms hold, a screen coming back without restyling every widget, a table's row count
-changed without laying out its screen, CSS parsed once instead of at each re-parse. When a
+changed without laying out its screen, CSS parsed once instead of at each re-parse, an app that
+starts in its theme instead of changing to it. When a
 Textual upgrade renames what these lean on, each falls back to Textual's own way (slower, never
 broken), and tests/test_textual_internals.py fails loudly so that someone looks."""
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App
 from textual.css.stylesheet import Stylesheet
 from textual.geometry import Size
+from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
 
 if TYPE_CHECKING:
@@ -36,6 +38,23 @@ def build_mode(app: App[Any], mode: str) -> bool:
     if init is None or not callable(init) or not hasattr(app, "_screen_stacks"):
         return False
     init(mode)
+    return True
+
+
+def start_in_theme(app: App[Any], theme: str) -> bool:
+    """Make `theme` (a built-in theme's name) the app's theme from its start: called before
+    `App.__init__`, which then builds the stylesheet with the theme's variables, as it does for
+    its default theme (TEXTUAL_THEME). Setting `app.theme` after `__init__` changes the theme
+    instead: the whole CSS was parsed twice before the first frame (once per theme; ~12 ms for
+    folkgen.tcss alone) and every widget styled and laid out once more. False (nothing done)
+    for another name, or when Textual's reactives cannot be set before `__init__`: then set
+    `app.theme` after it, as usual."""
+    if theme not in BUILTIN_THEMES:
+        return False
+    try:
+        app.set_reactive(App.theme, theme)
+    except (AttributeError, TypeError):
+        return False
     return True
 
 

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from textual import events
 from textual.app import App
+from textual.color import Color
 from textual.screen import Screen
+from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
 
 from folkgen_tui.textual_internals import (
@@ -17,6 +19,7 @@ from folkgen_tui.textual_internals import (
     build_mode,
     built_modes,
     skip_restyle,
+    start_in_theme,
 )
 
 
@@ -113,6 +116,37 @@ async def test_a_screen_handler_runs_before_screens_own_resume() -> None:
     finally:
         Screen._on_screen_resume = original  # type: ignore[method-assign]
     assert order[-2:] == ["subclass", "screen refresh_styles=False"]
+
+
+class Themed(App[None]):
+    """Started in `theme`; counts Textual's CSS refreshes (a re-parse, a restyle and a layout)."""
+
+    CSS = "Screen { background: $primary; }"
+
+    def __init__(self, theme: str) -> None:
+        self.started_in_theme = start_in_theme(self, theme)
+        super().__init__()
+        self.refreshes = 0
+
+    def refresh_css(self, animate: bool = True) -> None:
+        self.refreshes += 1
+        super().refresh_css(animate)
+
+
+@pytest.mark.asyncio
+async def test_an_app_started_in_a_theme_styles_once_in_it() -> None:
+    app = Themed("nord")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.started_in_theme and app.theme == "nord"
+        assert app.screen.styles.background == Color.parse(BUILTIN_THEMES["nord"].primary)
+        assert app.refreshes == 0  # set after __init__, the theme costs a refresh_css
+        app.theme = "textual-light"  # changing it later works as usual
+        await pilot.pause()
+        assert app.refreshes == 1
+        assert app.screen.styles.background == Color.parse(BUILTIN_THEMES["textual-light"].primary)
+    unknown = Themed("no-such-theme")
+    assert not unknown.started_in_theme and unknown.theme == App().theme  # Textual's default
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:
