@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from textual.css.stylesheet import Stylesheet
@@ -48,6 +49,35 @@ def test_only_the_first_screens_module_is_imported_with_the_app() -> None:
     ]
     # The modes still name their screens' classes (imported when looked up).
     assert FolkgenApp.MODES["train"] is TrainScreen
+
+
+@pytest.mark.asyncio
+async def test_a_screens_own_css_is_read_when_the_screen_is_first_built() -> None:
+    app = FolkgenApp(autoload_model=False)
+
+    def ours() -> set[str]:
+        return {Path(path).name for path, _ in app.stylesheet.source if path.endswith(".tcss")}
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert ours() == {"folkgen.tcss", "dataset.tcss"}  # the first frame's
+        assert app.screen.query_one("#corpus-numbers").styles.margin.top == 1
+        await app.switch_mode("train")
+        await pilot.pause()
+        assert ours() == {"folkgen.tcss", "dataset.tcss", "train.tcss"}
+        assert app.screen.query_one("#recipe").styles.width.cells == 38  # type: ignore[union-attr]
+        await app.switch_mode("library")  # the voice row's rules are shared (folkgen.tcss)
+        await pilot.pause()
+        assert app.screen.query_one("#instrument").styles.width.cells == 20  # type: ignore[union-attr]
+        assert ours() == {"folkgen.tcss", "dataset.tcss", "train.tcss", "library.tcss"}
+
+
+@pytest.mark.asyncio
+async def test_quitting_at_the_first_frame_is_clean() -> None:
+    # The Dataset screen fills its hidden tabs once the first frame is drawn: a quit then (q as
+    # soon as the studio shows) left Textual mounting nothing, and the fill failed.
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(80, 24)):
+        pass  # leaving run_test quits, and raises what the app raised meanwhile
 
 
 @pytest.mark.asyncio
