@@ -112,6 +112,8 @@ class DatasetScreen(StudioScreen):
         vocabulary, tunes = self.hidden_tabs()
         await self.query_one("#vocabulary", TabPane).mount(vocabulary)
         await self.query_one("#tunes", TabPane).mount(tunes)
+        if not tunes.is_attached:  # the app quit at its first frame: Textual mounted nothing
+            return
         self._roll().stop_along()
         self._tabs_filled = True
         self.corpus_changed()
