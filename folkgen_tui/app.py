@@ -8,11 +8,11 @@ share one interpreter lock: two that run together each take about twice as long.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import importlib
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -45,6 +45,8 @@ from folkgen_tui.tunebook import Tunebook
 from folkgen_tui.workers import TrainJob, own_thread
 
 if TYPE_CHECKING:
+    import argparse
+
     from core.corpus import Corpus, CorpusStats
     from core.novelty import NoveltyIndex
     from core.voice import Voice
@@ -744,6 +746,8 @@ if TYPE_CHECKING:  # the screens' view of the app (folkgen_tui.studio) is what t
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    import argparse  # here: with no arguments `run` needs no parser (~2 ms of start-up)
+
     parser = argparse.ArgumentParser(
         prog="folkgen-tui", description="folkgen's studio: dataset, training, generation, models."
     )
@@ -758,8 +762,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def run(argv: Sequence[str] | None, lifeline: Lifeline | None = None) -> None:
     """The app on this terminal (folkgen_tui/__main__.py installs the lifeline first)."""
     configure()  # the process's settings, if __main__ has not made them yet
-    args = parse_args(argv)
-    app = FolkgenApp(args.corpus, args.model, theme=args.theme)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        args = parse_args(argv)
+        app = FolkgenApp(args.corpus, args.model, theme=args.theme)
+    else:  # the usual start: no parser to import
+        app = FolkgenApp()
     if lifeline is not None:
         lifeline.attach(app.terminal_lost, app.finish_work)
     app.run()
