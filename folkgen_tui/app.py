@@ -38,6 +38,7 @@ from folkgen_tui.textual_internals import (
     QuickModeSwitch,
     build_mode,
     built_modes,
+    save_parsed_css,
     share_parsed_css,
     start_in_theme,
 )
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
+CSS_STORE = "cache/tui-css.pickle"  # the CSS rules parsed by earlier runs (in data_home)
 PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 CORPUS_FIRST = 0.5  # seconds torch waits at most for the corpus at start-up
@@ -195,7 +197,8 @@ class FolkgenApp(QuickModeSwitch):
         autoload_model: bool = True,
         theme: str | None = None,
     ) -> None:
-        share_parsed_css()  # Textual re-parsed all CSS four times before the first frame
+        # Textual re-parsed all CSS four times before the first frame; now once, in the first run.
+        share_parsed_css(data_home() / CSS_STORE)
         settings = self._read_settings()
         wanted = theme or settings.get("theme")
         if not isinstance(wanted, str):
@@ -259,6 +262,7 @@ class FolkgenApp(QuickModeSwitch):
         self._first_frame_drawn = True
         self.load_corpus(self.corpus_path)
         self._each_screen("first_frame_drawn")
+        self.call_after_refresh(save_parsed_css)  # the first frame's, for the next start
 
     def _start_torch(self) -> None:
         """At start-up, once the corpus is in (or after CORPUS_FIRST): the Dataset screen is
@@ -611,6 +615,7 @@ class FolkgenApp(QuickModeSwitch):
             job.control.stop()  # the loop saves a checkpoint on its way out
         self.sound.close()
         self.tunebook.close()
+        save_parsed_css()  # what the screens built since the first frame parsed
 
     # --- tunebook ----------------------------------------------------------------------------
 
