@@ -1,9 +1,9 @@
 """Every use of Textual's private API or unpromised behaviour, in one place (textual is pinned).
 
 Each is a speed trick: a screen built before its key is pressed, a built screen shown without
-Textual's 50 ms hold, a screen coming back without restyling every widget, a table's row count
-changed without laying out its screen, CSS parsed once instead of at each re-parse, an app that
-starts in its theme instead of changing to it. When a
+Textual's 50 ms hold, a screen built or coming back without restyling every widget, a table's
+row count changed without laying out its screen, CSS parsed once instead of at each re-parse
+(and kept between runs), an app that starts in its theme instead of changing to it. When a
 Textual upgrade renames what these lean on, each falls back to Textual's own way (slower, never
 broken), and tests/test_textual_internals.py fails loudly so that someone looks."""
 
@@ -25,6 +25,7 @@ from textual.widget import Widget
 
 if TYPE_CHECKING:
     from textual.events import ScreenResume
+    from textual.screen import Screen
     from textual.widget import AwaitMount
 
 
@@ -82,6 +83,24 @@ class QuickModeSwitch(App[None]):
     def delay_update(self, delay: float = 0.05) -> None:
         if not self._switching_to_built_screen:
             super().delay_update(delay)
+
+
+def styled_as_built(screen: Screen[Any]) -> None:
+    """Tell Textual that a screen being built (call it from its constructor) needs no CSS refresh:
+    its widgets are styled as they are mounted, with the stylesheet as it is. Textual marks a new
+    screen's CSS as out of date (`_css_update_count` -1), so building a mode's screen re-parsed
+    the CSS, restyled every widget of every screen built before and laid out the one shown
+    (30-100 ms of each screen's first build, and of a key that shows a screen not yet built).
+    After a theme change Textual still refreshes a screen when it is next shown: the count it
+    compares is the app's, copied here. The app's first screen is left to Textual: it is built
+    before the app itself is styled, which that refresh does (the colours every widget
+    inherits). Without the field, Textual refreshes as usual."""
+    stacks = getattr(screen.app, "_screen_stacks", None)
+    if not isinstance(stacks, dict) or not any(stacks.values()):  # the first screen
+        return
+    count = getattr(screen.app, "_css_update_count", None)
+    if isinstance(count, int) and hasattr(screen, "_css_update_count"):
+        screen._css_update_count = count
 
 
 def skip_restyle(event: ScreenResume) -> None:

@@ -20,6 +20,7 @@ from folkgen_tui.textual_internals import (
     built_modes,
     skip_restyle,
     start_in_theme,
+    styled_as_built,
 )
 
 
@@ -147,6 +148,42 @@ async def test_an_app_started_in_a_theme_styles_once_in_it() -> None:
         assert app.screen.styles.background == Color.parse(BUILTIN_THEMES["textual-light"].primary)
     unknown = Themed("no-such-theme")
     assert not unknown.started_in_theme and unknown.theme == App().theme  # Textual's default
+
+
+class Built(Screen[None]):
+    DEFAULT_CSS = "Built { background: $primary; }"
+
+    def __init__(self) -> None:
+        super().__init__()
+        styled_as_built(self)
+
+
+class Modes(Themed):
+    MODES = {"one": Built, "two": Built, "three": Built}
+    DEFAULT_MODE = "one"
+
+
+@pytest.mark.asyncio
+async def test_a_screen_styled_as_built_costs_no_css_refresh_until_the_theme_changes() -> None:
+    app = Modes("nord")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        first = app.refreshes  # the first screen's, as Textual does: it styles the app itself
+        await app.switch_mode("two")  # built now: Textual refreshed all CSS for it
+        await pilot.pause()
+        assert app.refreshes == first
+        app.theme = "textual-light"
+        await pilot.pause()
+        assert app.refreshes == first + 1  # the theme: the screen shown
+        await app.switch_mode("one")  # built before the change: refreshed as it is shown
+        await app.switch_mode("three")  # built after it: styled in it
+        await pilot.pause()
+        assert app.refreshes == first + 2
+        light = Color.parse(BUILTIN_THEMES["textual-light"].primary)
+        for mode in ("one", "two", "three"):
+            await app.switch_mode(mode)
+            await pilot.pause()
+            assert app.screen.styles.background == light
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:

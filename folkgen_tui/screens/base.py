@@ -14,7 +14,7 @@ from textual.dom import NoActiveAppError
 from textual.screen import Screen
 from textual.widgets import Header, Input
 
-from folkgen_tui.textual_internals import skip_restyle
+from folkgen_tui.textual_internals import skip_restyle, styled_as_built
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.nav_bar import NavBar
 
@@ -59,6 +59,7 @@ class StudioScreen(Screen[None]):
         except NoActiveAppError:  # made outside an app: the first Resize sets the size classes
             return
         add_screen_css(app, self.MODE)
+        styled_as_built(self)  # no CSS refresh of every screen when this one is built
         # The app's size classes (-narrow, -wide, -short, -tall) from the start, as the first
         # Resize would set them: set then, they restyled every widget once more (a fifth of the
         # first frame's work).
