@@ -86,15 +86,16 @@ class QuickModeSwitch(App[None]):
 
 
 def styled_as_built(screen: Screen[Any]) -> None:
-    """Tell Textual that a screen being built (call it from its constructor) needs no CSS refresh:
-    its widgets are styled as they are mounted, with the stylesheet as it is. Textual marks a new
-    screen's CSS as out of date (`_css_update_count` -1), so building a mode's screen re-parsed
-    the CSS, restyled every widget of every screen built before and laid out the one shown
-    (30-100 ms of each screen's first build, and of a key that shows a screen not yet built).
-    After a theme change Textual still refreshes a screen when it is next shown: the count it
-    compares is the app's, copied here. The app's first screen is left to Textual: it is built
-    before the app itself is styled, which that refresh does (the colours every widget
-    inherits). Without the field, Textual refreshes as usual."""
+    """Tell Textual that a screen needs no CSS refresh: its widgets are styled as they are
+    mounted, with the stylesheet as it is. Call it from the screen's constructor and again once
+    it is mounted. Textual marks a new screen's CSS as out of date (`_css_update_count` -1), so
+    building a mode's screen re-parsed the CSS, restyled every widget of every screen built
+    before and laid out the one shown (30-100 ms of each screen's first build, and of a key that
+    shows a screen not yet built), and the first screen, left out of date, cost all that again
+    when it was first shown again. After a theme change Textual still refreshes a screen when
+    it is next shown: the count it compares is the app's, copied here. The app's first screen
+    is refreshed once as Textual does while it is built: that styles the app itself (the
+    colours every widget inherits). Without the field, Textual refreshes as usual."""
     stacks = getattr(screen.app, "_screen_stacks", None)
     if not isinstance(stacks, dict) or not any(stacks.values()):  # the first screen
         return

@@ -157,6 +157,9 @@ class Built(Screen[None]):
         super().__init__()
         styled_as_built(self)
 
+    def on_mount(self) -> None:
+        styled_as_built(self)  # the first screen: Textual refreshed the CSS before it mounted
+
 
 class Modes(Themed):
     MODES = {"one": Built, "two": Built, "three": Built}
@@ -170,6 +173,8 @@ async def test_a_screen_styled_as_built_costs_no_css_refresh_until_the_theme_cha
         await pilot.pause()
         first = app.refreshes  # the first screen's, as Textual does: it styles the app itself
         await app.switch_mode("two")  # built now: Textual refreshed all CSS for it
+        await app.switch_mode("one")  # and for the first screen when shown again
+        await app.switch_mode("two")
         await pilot.pause()
         assert app.refreshes == first
         app.theme = "textual-light"

@@ -93,8 +93,10 @@ class StudioScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
         self.studio.register_screen(self)  # the app then settles its long-lived widgets
-        # Its widgets were just styled, each as it was mounted: the first resume need not again.
+        # Its widgets were just styled, each as it was mounted: the first resume need not again,
+        # nor Textual's CSS refresh when the app's first screen is shown again.
         self._styled_for = self._styling()
+        styled_as_built(self)
 
     def _styling(self) -> tuple[str, ...]:
         return (self.app.theme, str(self.app.size))
