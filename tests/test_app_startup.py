@@ -106,14 +106,15 @@ async def test_a_screens_own_css_is_read_when_the_screen_is_first_built() -> Non
     async with app.run_test(size=(80, 24)) as pilot:
         assert ours() == {"folkgen.tcss", "dataset.tcss"}  # the first frame's
         assert app.screen.query_one("#corpus-numbers").styles.margin.top == 1
+        # (The other screens may be built ahead meanwhile, with their rules.)
         await app.switch_mode("train")
         await pilot.pause()
-        assert ours() == {"folkgen.tcss", "dataset.tcss", "train.tcss"}
+        assert "train.tcss" in ours()
         assert app.screen.query_one("#recipe").styles.width.cells == 38  # type: ignore[union-attr]
         await app.switch_mode("library")  # the voice row's rules are shared (folkgen.tcss)
         await pilot.pause()
         assert app.screen.query_one("#instrument").styles.width.cells == 20  # type: ignore[union-attr]
-        assert ours() == {"folkgen.tcss", "dataset.tcss", "train.tcss", "library.tcss"}
+        assert "library.tcss" in ours()
 
 
 @pytest.mark.asyncio
