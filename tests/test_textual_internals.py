@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from textual import events
+from textual._compositor import Compositor
 from textual.app import App
 from textual.color import Color
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
@@ -18,6 +20,7 @@ from folkgen_tui.textual_internals import (
     QuickModeSwitch,
     build_mode,
     built_modes,
+    lay_out_ahead,
     skip_restyle,
     start_in_theme,
     styled_as_built,
@@ -57,6 +60,9 @@ def test_textual_still_has_the_names_we_use() -> None:
     assert "event.refresh_styles" in inspect.getsource(Screen._on_screen_resume)
     assert events.ScreenResume().refresh_styles is True
     assert isinstance(App()._screen_stacks, dict)
+    # lay_out_ahead: what a screen's show runs.
+    assert list(inspect.signature(Screen._refresh_layout).parameters) == ["self", "size", "scroll"]
+    assert "full" in inspect.signature(Compositor.render_update).parameters
     # set_virtual_size_quietly: what a layout does for a scrolling widget's scrollbars.
     assert list(inspect.signature(Widget._scroll_update).parameters) == ["self", "virtual_size"]
 
@@ -189,6 +195,36 @@ async def test_a_screen_styled_as_built_costs_no_css_refresh_until_the_theme_cha
             await app.switch_mode(mode)
             await pilot.pause()
             assert app.screen.styles.background == light
+
+
+@pytest.mark.asyncio
+async def test_a_screen_built_ahead_is_laid_out_and_drawn_before_it_is_shown() -> None:
+    app = Probe()
+    async with app.run_test(size=(60, 20)) as pilot:
+        assert build_mode(app, "two")
+        await pilot.pause()
+        two = app._screen_stacks["two"][0]
+        calls: list[str] = []
+        layout, render = two._refresh_layout, two._compositor.render_update
+
+        def laid_out(size: Size | None = None, scroll: bool = False) -> None:
+            calls.append(f"layout {tuple(size or ())}")
+            layout(size, scroll)
+
+        def drawn(full: bool = False, **kwargs: Any) -> Any:
+            calls.append(f"draw full={full}")
+            return render(full, **kwargs)
+
+        two._refresh_layout = laid_out  # type: ignore[method-assign]
+        two._compositor.render_update = drawn  # type: ignore[method-assign]
+        lay_out_ahead(app.screen)  # the screen shown: nothing to do
+        lay_out_ahead(two)
+        assert calls == ["layout (60, 20)"]
+        await pilot.pause(0.2)  # again, and drawn, once its widgets have had Resize and Show
+        assert calls == ["layout (60, 20)", "layout (60, 20)", "draw full=True"]
+        await app.switch_mode("two")
+        await pilot.pause()
+        assert app.screen is two
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:

@@ -14,7 +14,7 @@ from textual.dom import NoActiveAppError
 from textual.screen import Screen
 from textual.widgets import Header, Input
 
-from folkgen_tui.textual_internals import skip_restyle, styled_as_built
+from folkgen_tui.textual_internals import lay_out_ahead, skip_restyle, styled_as_built
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.nav_bar import NavBar
 
@@ -97,6 +97,8 @@ class StudioScreen(Screen[None]):
         # nor Textual's CSS refresh when the app's first screen is shown again.
         self._styled_for = self._styling()
         styled_as_built(self)
+        if not self.is_current:  # built ahead (the app's prebuilds): shown at once when asked
+            self.call_later(lay_out_ahead, self)
 
     def _styling(self) -> tuple[str, ...]:
         return (self.app.theme, str(self.app.size))
