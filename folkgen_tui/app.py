@@ -8,11 +8,11 @@ share one interpreter lock: two that run together each take about twice as long.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
 import importlib
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,11 +38,15 @@ from folkgen_tui.textual_internals import (
     QuickModeSwitch,
     build_mode,
     built_modes,
+    save_parsed_css,
     share_parsed_css,
+    start_in_theme,
 )
 from folkgen_tui.tunebook import Tunebook
 
 if TYPE_CHECKING:
+    import argparse
+
     from core.checkpoint_meta import CheckpointMeta
     from core.corpus import Corpus, CorpusStats
     from core.engine import Engine, Reply
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
+CSS_STORE = "cache/tui-css.pickle"  # the CSS rules parsed by earlier runs (in data_home)
 PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
@@ -197,8 +202,20 @@ class FolkgenApp(QuickModeSwitch):
         autoload_model: bool = True,
         theme: str | None = None,
     ) -> None:
-        share_parsed_css()  # Textual re-parsed all CSS four times before the first frame
+        # Textual re-parsed all CSS four times before the first frame; now once, in the first run.
+        share_parsed_css(data_home() / CSS_STORE)
+        settings = self._read_settings()
+        wanted = theme or settings.get("theme")
+        if not isinstance(wanted, str):
+            wanted = DEFAULT_THEME
+        # Started in it rather than changed to it: the CSS is parsed once, in this theme.
+        in_theme = start_in_theme(self, wanted) or start_in_theme(self, DEFAULT_THEME)
         super().__init__()
+        self._settings = settings
+        if in_theme:
+            self.add_class(f"-theme-{self.theme}", update=False)  # as a theme change marks it
+        else:
+            self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
         self.corpus_path: Path | None = Path(corpus_path).expanduser() if corpus_path else None
         self.corpus: Corpus | None = None
         self.stats: CorpusStats | None = None
@@ -229,10 +246,7 @@ class FolkgenApp(QuickModeSwitch):
         # model is ready, after they are moved out of its sight (_settle).
         self._gc_off_for_start_up = not gc.isenabled()
         self._terminal_gone = False
-        self._settings = self._read_settings()
         self._voice: Voice | None = None  # read from the settings when first asked for
-        wanted = theme or self._settings.get("theme") or DEFAULT_THEME
-        self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
 
     @property
     def quitting(self) -> bool:
@@ -256,6 +270,7 @@ class FolkgenApp(QuickModeSwitch):
         self._start_engine()
         self.load_corpus(self.corpus_path)
         self._each_screen("first_frame_drawn")
+        self.call_after_refresh(save_parsed_css)  # the first frame's, for the next start
 
     def on_terminal_lost(self, _: TerminalLost) -> None:
         if not self._terminal_gone:
@@ -655,6 +670,7 @@ class FolkgenApp(QuickModeSwitch):
                 engine.close()
         self.sound.close()
         self.tunebook.close()
+        save_parsed_css()  # what the screens built since the first frame parsed
 
     # --- tunebook ----------------------------------------------------------------------------
 
@@ -790,6 +806,8 @@ if TYPE_CHECKING:  # the screens' view of the app (folkgen_tui.studio) is what t
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    import argparse  # here: with no arguments `run` needs no parser (~2 ms of start-up)
+
     parser = argparse.ArgumentParser(
         prog="folkgen-tui", description="folkgen's studio: dataset, training, generation, models."
     )
@@ -804,8 +822,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def run(argv: Sequence[str] | None, lifeline: Lifeline | None = None) -> None:
     """The app on this terminal (folkgen_tui/__main__.py installs the lifeline first)."""
     configure()  # the process's settings, if __main__ has not made them yet
-    args = parse_args(argv)
-    app = FolkgenApp(args.corpus, args.model, theme=args.theme)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv:
+        args = parse_args(argv)
+        app = FolkgenApp(args.corpus, args.model, theme=args.theme)
+    else:  # the usual start: no parser to import
+        app = FolkgenApp()
     if lifeline is not None:
         lifeline.attach(app.terminal_lost, app.finish_work)
     app.run()

@@ -1,23 +1,31 @@
 """Every use of Textual's private API or unpromised behaviour, in one place (textual is pinned).
 
 Each is a speed trick: a screen built before its key is pressed, a built screen shown without
-Textual's 50 ms hold, a screen coming back without restyling every widget, a table's row count
-changed without laying out its screen, CSS parsed once instead of at each re-parse. When a
+Textual's 50 ms hold, a screen built or coming back without restyling every widget, a table's
+row count changed without laying out its screen, CSS parsed once instead of at each re-parse
+(and kept between runs), an app that starts in its theme instead of changing to it. When a
 Textual upgrade renames what these lean on, each falls back to Textual's own way (slower, never
 broken), and tests/test_textual_internals.py fails loudly so that someone looks."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
+import sys
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.css.stylesheet import Stylesheet
 from textual.geometry import Size
+from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
 
 if TYPE_CHECKING:
     from textual.events import ScreenResume
+    from textual.screen import Screen
     from textual.widget import AwaitMount
 
 
@@ -36,6 +44,23 @@ def build_mode(app: App[Any], mode: str) -> bool:
     if init is None or not callable(init) or not hasattr(app, "_screen_stacks"):
         return False
     init(mode)
+    return True
+
+
+def start_in_theme(app: App[Any], theme: str) -> bool:
+    """Make `theme` (a built-in theme's name) the app's theme from its start: called before
+    `App.__init__`, which then builds the stylesheet with the theme's variables, as it does for
+    its default theme (TEXTUAL_THEME). Setting `app.theme` after `__init__` changes the theme
+    instead: the whole CSS was parsed twice before the first frame (once per theme; ~12 ms for
+    folkgen.tcss alone) and every widget styled and laid out once more. False (nothing done)
+    for another name, or when Textual's reactives cannot be set before `__init__`: then set
+    `app.theme` after it, as usual."""
+    if theme not in BUILTIN_THEMES:
+        return False
+    try:
+        app.set_reactive(App.theme, theme)
+    except (AttributeError, TypeError):
+        return False
     return True
 
 
@@ -58,6 +83,48 @@ class QuickModeSwitch(App[None]):
     def delay_update(self, delay: float = 0.05) -> None:
         if not self._switching_to_built_screen:
             super().delay_update(delay)
+
+
+def styled_as_built(screen: Screen[Any]) -> None:
+    """Tell Textual that a screen needs no CSS refresh: its widgets are styled as they are
+    mounted, with the stylesheet as it is. Call it from the screen's constructor and again once
+    it is mounted. Textual marks a new screen's CSS as out of date (`_css_update_count` -1), so
+    building a mode's screen re-parsed the CSS, restyled every widget of every screen built
+    before and laid out the one shown (30-100 ms of each screen's first build, and of a key that
+    shows a screen not yet built), and the first screen, left out of date, cost all that again
+    when it was first shown again. After a theme change Textual still refreshes a screen when
+    it is next shown: the count it compares is the app's, copied here. The app's first screen
+    is refreshed once as Textual does while it is built: that styles the app itself (the
+    colours every widget inherits). Without the field, Textual refreshes as usual."""
+    stacks = getattr(screen.app, "_screen_stacks", None)
+    if not isinstance(stacks, dict) or not any(stacks.values()):  # the first screen
+        return
+    count = getattr(screen.app, "_css_update_count", None)
+    if isinstance(count, int) and hasattr(screen, "_css_update_count"):
+        screen._css_update_count = count
+
+
+def lay_out_ahead(screen: Screen[Any]) -> None:
+    """Lay out and draw (into nothing) a screen built ahead and not shown yet, so that its first
+    show costs what a later one does: Textual lays a screen out when first shown (its size was
+    none), every widget then arranges and draws its lines for the first time, and the widgets'
+    own changes once shown (Resize, Show) lay it out again: 1.5-3 times a later show's work
+    (Python calls: Train 279k against 77k; 111k laid out ahead). Laid out now, then again and
+    drawn once the widgets have had their Resize and Show. `_refresh_layout` and the compositor's `render_update` are what a
+    show runs; without them the screen is laid out when shown, as usual."""
+    refresh_layout: Callable[[Size], object] | None = getattr(screen, "_refresh_layout", None)
+    compositor = getattr(screen, "_compositor", None)
+    render = getattr(compositor, "render_update", None)
+    if screen.is_current or not screen.is_attached or refresh_layout is None or render is None:
+        return
+    refresh_layout(screen.app.size)
+
+    def draw() -> None:
+        if not screen.is_current and screen.is_attached:
+            refresh_layout(screen.app.size)  # again: what the widgets changed as they were shown
+            render(full=True)
+
+    screen.set_timer(0.05, draw)  # once the widgets have had their Resize and Show
 
 
 def skip_restyle(event: ScreenResume) -> None:
@@ -85,10 +152,78 @@ def set_virtual_size_quietly(widget: Widget, size: Size) -> None:
 
 
 _PARSED_CAP = 512  # parsed sources kept (each source once per theme used)
+# The modules whose classes make up parsed rules, or which make them: another Textual, other rules.
+_PARSER_MODULES = ("model", "parse", "scalar", "styles", "_styles_builder", "tokenize")
 
 
-def share_parsed_css() -> None:
-    """Parse each CSS source once per set of theme variables, for the whole process.
+class ParsedCssFile:
+    """Rules parsed by earlier runs, kept in a file between them: the first frame's CSS sources
+    took ~10 ms to parse at each start, against ~1 ms to unpickle. Keyed by the theme's
+    variables, then the source and its parse arguments; the file is ignored when Textual's CSS
+    modules are not those that wrote it, and a source that fails to unpickle is parsed. It lives
+    with the user's other files (pickled, as their checkpoints are)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._blobs: dict[str, dict[object, bytes]] = {}  # variables -> arguments -> rules
+        self._new: list[tuple[str, object, Any]] = []  # pickled when saved, after the frame
+        with contextlib.suppress(Exception):  # no file, another Textual, a damaged file
+            with path.open("rb") as f:
+                fingerprint, blobs = pickle.load(f)
+            if fingerprint == _parser_fingerprint() and isinstance(blobs, dict):
+                self._blobs = blobs
+
+    def get(self, variables: str, arguments: object) -> Any:
+        blob = self._blobs.get(variables, {}).get(arguments)
+        if blob is None:
+            return None
+        try:
+            return pickle.loads(blob)
+        except Exception:
+            del self._blobs[variables][arguments]
+            return None
+
+    def put(self, variables: str, arguments: object, rules: Any) -> None:
+        self._new.append((variables, arguments, rules))
+
+    def save(self) -> None:
+        """Write what was parsed since the file was read (nothing when nothing was)."""
+        if not self._new:
+            return
+        if sum(map(len, self._blobs.values())) + len(self._new) > _PARSED_CAP:
+            self._blobs.clear()  # many themes tried: start again
+        for variables, arguments, rules in self._new:
+            with contextlib.suppress(Exception):  # a rule that does not pickle: not kept
+                blob = pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL)
+                self._blobs.setdefault(variables, {})[arguments] = blob
+        self._new.clear()
+        partial = self.path.with_suffix(".partial")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with partial.open("wb") as f:
+                pickle.dump((_parser_fingerprint(), self._blobs), f, pickle.HIGHEST_PROTOCOL)
+            os.replace(partial, self.path)
+        except OSError:
+            pass  # a read-only home: each start parses, as Textual does
+
+
+def _parser_fingerprint() -> tuple[tuple[str, int, int], ...]:
+    found = []
+    for name in _PARSER_MODULES:
+        module = sys.modules.get(f"textual.css.{name}")
+        path = getattr(module, "__file__", None)
+        if path:
+            st = os.stat(path)
+            found.append((name, st.st_size, st.st_mtime_ns))
+    return tuple(found)
+
+
+_store: list[ParsedCssFile] = []  # the file in use, if any
+
+
+def share_parsed_css(store: Path | None = None) -> None:
+    """Parse each CSS source once per set of theme variables, for the whole process, and with a
+    `store` once for all runs (ParsedCssFile; `save_parsed_css` writes what is new).
 
     Textual keeps parsed rules per Stylesheet object and drops them whenever it sets the
     variables (each theme change, each first build of a screen) or re-parses, which it does in a
@@ -96,31 +231,41 @@ def share_parsed_css() -> None:
     included (a third of the frame's work). `_parse_rules` (one source in, its rules out) is
     what they all call; here it keeps what it made, keyed by the source and the variables it was
     parsed with. Without `_parse_rules`, Textual parses as it always has."""
+    if store is not None and (not _store or _store[0].path != store):
+        _store[:] = [ParsedCssFile(store)]
     original = getattr(Stylesheet, "_parse_rules", None)
     if original is None or getattr(original, "shared", False):
         return
     parsed: dict[tuple[object, ...], Any] = {}
-    variables_seen: list[tuple[dict[str, str], frozenset[tuple[str, str]]]] = []
+    variables_seen: list[tuple[dict[str, str], frozenset[tuple[str, str]], str]] = []
 
-    def variables_key(stylesheet: Stylesheet) -> object:
+    def variables_key(stylesheet: Stylesheet) -> tuple[frozenset[tuple[str, str]], str] | None:
         variables = getattr(stylesheet, "_variables", None)
         if not isinstance(variables, dict):
             return None
-        for seen, key in variables_seen:
+        for seen, key, text in variables_seen:
             if seen is variables:
-                return key
+                return key, text
         key = frozenset(variables.items())
-        variables_seen[:] = [*variables_seen[-7:], (variables, key)]
-        return key
+        text = repr(sorted(variables.items()))
+        variables_seen[:] = [*variables_seen[-7:], (variables, key, text)]
+        return key, text
 
     def _parse_rules(self: Stylesheet, *args: Any, **kwargs: Any) -> Any:
-        variables = variables_key(self)
-        if variables is None:
+        found = variables_key(self)
+        if found is None:
             return original(self, *args, **kwargs)
-        key = (variables, args, tuple(sorted(kwargs.items())))
+        variables, text = found
+        arguments = (args, tuple(sorted(kwargs.items())))
+        key = (variables, *arguments)
         rules = parsed.get(key)
         if rules is None:
-            rules = original(self, *args, **kwargs)
+            kept = _store[0] if _store else None
+            rules = kept.get(text, arguments) if kept is not None else None
+            if rules is None:
+                rules = original(self, *args, **kwargs)
+                if kept is not None:
+                    kept.put(text, arguments, rules)
             if len(parsed) >= _PARSED_CAP:
                 parsed.clear()
             parsed[key] = rules
@@ -128,3 +273,9 @@ def share_parsed_css() -> None:
 
     _parse_rules.shared = True  # type: ignore[attr-defined]
     Stylesheet._parse_rules = _parse_rules  # type: ignore[method-assign]
+
+
+def save_parsed_css() -> None:
+    """Write the rules parsed since the store was read, for the next run (share_parsed_css)."""
+    if _store:
+        _store[0].save()

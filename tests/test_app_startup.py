@@ -6,13 +6,14 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from textual.css.stylesheet import Stylesheet
 
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.train import TrainScreen
-from folkgen_tui.textual_internals import share_parsed_css
+from folkgen_tui.textual_internals import ParsedCssFile, share_parsed_css
 from tests.app_helpers import wait_for
 
 CSS = "Probe { color: $primary; }"
@@ -36,18 +37,93 @@ def test_css_is_parsed_once_per_source_and_theme() -> None:
     assert [(c.r, c.g, c.b) for c in colours] == [(255, 0, 0), (0, 0, 255)]
 
 
+def test_parsed_css_is_kept_in_a_file_for_the_next_run(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "css.pickle"
+    store = ParsedCssFile(path)
+    rules = parsed("red").rules
+    store.put("red theme", ("source",), rules)
+    assert not path.exists()  # pickled and written when saved, not as parsed
+    store.save()
+    again = ParsedCssFile(path)
+    kept = again.get("red theme", ("source",))
+    assert [r.styles.color for r in kept] == [r.styles.color for r in rules]
+    assert again.get("blue theme", ("source",)) is None
+    path.write_bytes(b"not a pickle")
+    assert ParsedCssFile(path).get("red theme", ("source",)) is None  # parsed again
+
+
+FIRST_FRAME_PARSES = """
+import asyncio
+from textual.css.stylesheet import Stylesheet
+sources = []
+textuals = Stylesheet._parse_rules
+def parse(self, *args, **kwargs):
+    sources.append(kwargs.get("read_from"))
+    return textuals(self, *args, **kwargs)
+Stylesheet._parse_rules = parse
+from folkgen_tui.app import FolkgenApp
+class Counted(FolkgenApp):
+    def on_ready(self):
+        print(len(sources))
+        super().on_ready()
+        self.exit()
+asyncio.run(Counted(autoload_model=False).run_async(headless=True, size=(80, 24)))
+"""
+
+
+def test_the_second_start_parses_no_css_before_its_first_frame(folkgen_home: Path) -> None:
+    def parses() -> int:
+        done = subprocess.run([sys.executable, "-c", FIRST_FRAME_PARSES], capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        return int(done.stdout.split()[0])
+
+    assert parses() > 10  # Textual's sources, folkgen.tcss, dataset.tcss: parsed, then kept
+    assert (folkgen_home / "cache" / "tui-css.pickle").is_file()
+    assert parses() == 0
+
+
 def test_only_the_first_screens_module_is_imported_with_the_app() -> None:
     code = (
         "import sys, folkgen_tui.app\n"
         "print(sorted(m for m in sys.modules if m.startswith('folkgen_tui.screens.')))\n"
+        "print([m for m in ('argparse', 'textual.widgets._data_table') if m in sys.modules])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split("'")[1::2] == [
-        "folkgen_tui.screens.base",
-        "folkgen_tui.screens.dataset",
-    ]
+    screens, later = done.stdout.splitlines()
+    assert screens.split("'")[1::2] == ["folkgen_tui.screens.base", "folkgen_tui.screens.dataset"]
+    assert later == "[]"  # the parser (only with arguments), the Tunes tab's table
     # The modes still name their screens' classes (imported when looked up).
     assert FolkgenApp.MODES["train"] is TrainScreen
+
+
+@pytest.mark.asyncio
+async def test_a_screens_own_css_is_read_when_the_screen_is_first_built() -> None:
+    app = FolkgenApp(autoload_model=False)
+
+    def ours() -> set[str]:
+        return {Path(path).name for path, _ in app.stylesheet.source if path.endswith(".tcss")}
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert ours() == {"folkgen.tcss", "dataset.tcss"}  # the first frame's
+        assert app.screen.query_one("#corpus-numbers").styles.margin.top == 1
+        # (The other screens may be built ahead meanwhile, with their rules.)
+        await app.switch_mode("train")
+        await pilot.pause()
+        assert "train.tcss" in ours()
+        assert app.screen.query_one("#recipe").styles.width.cells == 38  # type: ignore[union-attr]
+        await app.switch_mode("library")  # the voice row's rules are shared (folkgen.tcss)
+        await pilot.pause()
+        assert app.screen.query_one("#instrument").styles.width.cells == 20  # type: ignore[union-attr]
+        assert "library.tcss" in ours()
+
+
+@pytest.mark.asyncio
+async def test_quitting_at_the_first_frame_is_clean() -> None:
+    # The Dataset screen fills its hidden tabs once the first frame is drawn: a quit then (q as
+    # soon as the studio shows) left Textual mounting nothing, and the fill failed.
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(80, 24)):
+        pass  # leaving run_test quits, and raises what the app raised meanwhile
 
 
 @pytest.mark.asyncio

@@ -8,15 +8,22 @@ from typing import Any
 
 import pytest
 from textual import events
+from textual._compositor import Compositor
 from textual.app import App
+from textual.color import Color
+from textual.geometry import Size
 from textual.screen import Screen
+from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
 
 from folkgen_tui.textual_internals import (
     QuickModeSwitch,
     build_mode,
     built_modes,
+    lay_out_ahead,
     skip_restyle,
+    start_in_theme,
+    styled_as_built,
 )
 
 
@@ -53,6 +60,9 @@ def test_textual_still_has_the_names_we_use() -> None:
     assert "event.refresh_styles" in inspect.getsource(Screen._on_screen_resume)
     assert events.ScreenResume().refresh_styles is True
     assert isinstance(App()._screen_stacks, dict)
+    # lay_out_ahead: what a screen's show runs.
+    assert list(inspect.signature(Screen._refresh_layout).parameters) == ["self", "size", "scroll"]
+    assert "full" in inspect.signature(Compositor.render_update).parameters
     # set_virtual_size_quietly: what a layout does for a scrolling widget's scrollbars.
     assert list(inspect.signature(Widget._scroll_update).parameters) == ["self", "virtual_size"]
 
@@ -113,6 +123,108 @@ async def test_a_screen_handler_runs_before_screens_own_resume() -> None:
     finally:
         Screen._on_screen_resume = original  # type: ignore[method-assign]
     assert order[-2:] == ["subclass", "screen refresh_styles=False"]
+
+
+class Themed(App[None]):
+    """Started in `theme`; counts Textual's CSS refreshes (a re-parse, a restyle and a layout)."""
+
+    CSS = "Screen { background: $primary; }"
+
+    def __init__(self, theme: str) -> None:
+        self.started_in_theme = start_in_theme(self, theme)
+        super().__init__()
+        self.refreshes = 0
+
+    def refresh_css(self, animate: bool = True) -> None:
+        self.refreshes += 1
+        super().refresh_css(animate)
+
+
+@pytest.mark.asyncio
+async def test_an_app_started_in_a_theme_styles_once_in_it() -> None:
+    app = Themed("nord")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.started_in_theme and app.theme == "nord"
+        assert app.screen.styles.background == Color.parse(BUILTIN_THEMES["nord"].primary)
+        assert app.refreshes == 0  # set after __init__, the theme costs a refresh_css
+        app.theme = "textual-light"  # changing it later works as usual
+        await pilot.pause()
+        assert app.refreshes == 1
+        assert app.screen.styles.background == Color.parse(BUILTIN_THEMES["textual-light"].primary)
+    unknown = Themed("no-such-theme")
+    assert not unknown.started_in_theme and unknown.theme == App().theme  # Textual's default
+
+
+class Built(Screen[None]):
+    DEFAULT_CSS = "Built { background: $primary; }"
+
+    def __init__(self) -> None:
+        super().__init__()
+        styled_as_built(self)
+
+    def on_mount(self) -> None:
+        styled_as_built(self)  # the first screen: Textual refreshed the CSS before it mounted
+
+
+class Modes(Themed):
+    MODES = {"one": Built, "two": Built, "three": Built}
+    DEFAULT_MODE = "one"
+
+
+@pytest.mark.asyncio
+async def test_a_screen_styled_as_built_costs_no_css_refresh_until_the_theme_changes() -> None:
+    app = Modes("nord")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        first = app.refreshes  # the first screen's, as Textual does: it styles the app itself
+        await app.switch_mode("two")  # built now: Textual refreshed all CSS for it
+        await app.switch_mode("one")  # and for the first screen when shown again
+        await app.switch_mode("two")
+        await pilot.pause()
+        assert app.refreshes == first
+        app.theme = "textual-light"
+        await pilot.pause()
+        assert app.refreshes == first + 1  # the theme: the screen shown
+        await app.switch_mode("one")  # built before the change: refreshed as it is shown
+        await app.switch_mode("three")  # built after it: styled in it
+        await pilot.pause()
+        assert app.refreshes == first + 2
+        light = Color.parse(BUILTIN_THEMES["textual-light"].primary)
+        for mode in ("one", "two", "three"):
+            await app.switch_mode(mode)
+            await pilot.pause()
+            assert app.screen.styles.background == light
+
+
+@pytest.mark.asyncio
+async def test_a_screen_built_ahead_is_laid_out_and_drawn_before_it_is_shown() -> None:
+    app = Probe()
+    async with app.run_test(size=(60, 20)) as pilot:
+        assert build_mode(app, "two")
+        await pilot.pause()
+        two = app._screen_stacks["two"][0]
+        calls: list[str] = []
+        layout, render = two._refresh_layout, two._compositor.render_update
+
+        def laid_out(size: Size | None = None, scroll: bool = False) -> None:
+            calls.append(f"layout {tuple(size or ())}")
+            layout(size, scroll)
+
+        def drawn(full: bool = False, **kwargs: Any) -> Any:
+            calls.append(f"draw full={full}")
+            return render(full, **kwargs)
+
+        two._refresh_layout = laid_out  # type: ignore[method-assign]
+        two._compositor.render_update = drawn  # type: ignore[method-assign]
+        lay_out_ahead(app.screen)  # the screen shown: nothing to do
+        lay_out_ahead(two)
+        assert calls == ["layout (60, 20)"]
+        await pilot.pause(0.2)  # again, and drawn, once its widgets have had Resize and Show
+        assert calls == ["layout (60, 20)", "layout (60, 20)", "draw full=True"]
+        await app.switch_mode("two")
+        await pilot.pause()
+        assert app.screen is two
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:

@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from textual import events, on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.dom import NoActiveAppError
 from textual.screen import Screen
 from textual.widgets import Header, Input
 
-from folkgen_tui.textual_internals import skip_restyle
+from folkgen_tui.textual_internals import lay_out_ahead, skip_restyle, styled_as_built
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.nav_bar import NavBar
 
 if TYPE_CHECKING:
     from folkgen_tui.studio import Studio
     from folkgen_tui.widgets.piano_roll import PianoRoll
+
+CSS_DIR = Path(__file__).parent  # dataset.tcss, train.tcss...: each screen's own rules
+
+
+def add_screen_css(app: App[Any], mode: str) -> None:
+    """The screen's own rules (screens/<mode>.tcss) join the app's stylesheet, once, before the
+    screen's widgets are styled: the first frame parses only the first screen's rules (issue
+    14). As a screen's CSS_PATH would, less Textual's re-styling then of every widget of every
+    screen built before, which no rule of another screen concerns."""
+    path = CSS_DIR / f"{mode}.tcss"
+    if app.stylesheet.has_source(str(path)) or not path.is_file():
+        return
+    # add_source, not read: read leaves the stylesheet's selector map as it was until a re-parse.
+    app.stylesheet.add_source(path.read_text(encoding="utf-8"), read_from=(str(path), ""))
 
 
 # Screens with text fields: escape leaves the field, so that letter keys are commands again.
@@ -39,13 +54,15 @@ class StudioScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        try:
+            app = self.app
+        except NoActiveAppError:  # made outside an app: the first Resize sets the size classes
+            return
+        add_screen_css(app, self.MODE)
+        styled_as_built(self)  # no CSS refresh of every screen when this one is built
         # The app's size classes (-narrow, -wide, -short, -tall) from the start, as the first
         # Resize would set them: set then, they restyled every widget once more (a fifth of the
         # first frame's work).
-        try:
-            app = self.app
-        except NoActiveAppError:  # made outside an app: the first Resize sets them
-            return
         size = app.size
         classes: dict[str, bool] = {}
         for breakpoints, cells in (
@@ -76,8 +93,12 @@ class StudioScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = self.TITLE_TEXT
         self.studio.register_screen(self)  # the app then settles its long-lived widgets
-        # Its widgets were just styled, each as it was mounted: the first resume need not again.
+        # Its widgets were just styled, each as it was mounted: the first resume need not again,
+        # nor Textual's CSS refresh when the app's first screen is shown again.
         self._styled_for = self._styling()
+        styled_as_built(self)
+        if not self.is_current:  # built ahead (the app's prebuilds): shown at once when asked
+            self.call_later(lay_out_ahead, self)
 
     def _styling(self) -> tuple[str, ...]:
         return (self.app.theme, str(self.app.size))

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from folkgen_tui.format import number, show_char
 from folkgen_tui.screens.base import StudioScreen
@@ -17,6 +17,8 @@ from folkgen_tui.widgets.stat_cards import StatCards
 from folkgen_tui.widgets.vocab_grid import VocabGrid
 
 if TYPE_CHECKING:  # the Tunes tab's, imported when it is filled (after the first frame)
+    from textual.widgets import DataTable
+
     from folkgen_tui.widgets.abc_view import AbcView
     from folkgen_tui.widgets.piano_roll import PianoRoll
     from folkgen_tui.widgets.score_view import ScoreView
@@ -70,6 +72,8 @@ class DatasetScreen(StudioScreen):
     _tabs_filling = _tabs_filled = False
 
     def hidden_tabs(self) -> tuple[Widget, Widget]:
+        from textual.widgets import DataTable
+
         from folkgen_tui.widgets.abc_view import AbcView
         from folkgen_tui.widgets.piano_roll import PianoRoll
         from folkgen_tui.widgets.score_view import ScoreView
@@ -112,12 +116,17 @@ class DatasetScreen(StudioScreen):
         vocabulary, tunes = self.hidden_tabs()
         await self.query_one("#vocabulary", TabPane).mount(vocabulary)
         await self.query_one("#tunes", TabPane).mount(tunes)
+        if not tunes.is_attached:  # the app quit at its first frame: Textual mounted nothing
+            return
         self._roll().stop_along()
         self._tabs_filled = True
         self.corpus_changed()
         self.refresh_bindings()
 
     # The Tunes tab's widgets, by id: their classes are not imported before it is filled.
+    def _table(self) -> DataTable[str]:
+        return cast("DataTable[str]", self.query_one("#tune-table"))
+
     def _abc(self) -> AbcView:
         return cast("AbcView", self.query_one("#tune-abc"))
 
@@ -165,7 +174,7 @@ class DatasetScreen(StudioScreen):
             f"({show_char(' ')} is a space, {show_char(chr(10))} a line break)"
         )
         self.query_one("#vocab-grid", VocabGrid).entries = tuple(stats.vocabulary)
-        table = self.query_one("#tune-table", DataTable)
+        table = self._table()
         table.clear()
         shown = corpus.tunes[:MAX_LISTED]
         table.add_rows(
@@ -239,7 +248,7 @@ class DatasetScreen(StudioScreen):
         corpus = self.studio.corpus
         if corpus is None or not self._tabs_filled:
             return None
-        table = self.query_one("#tune-table", DataTable)
+        table = self._table()
         if not table.row_count:
             return None
         row = table.cursor_row
@@ -250,7 +259,7 @@ class DatasetScreen(StudioScreen):
         if tune is None:
             self.notify("Open the Tunes tab (u) and pick a tune first.", severity="warning")
             return
-        row = self.query_one("#tune-table", DataTable).cursor_row
+        row = self._table().cursor_row
         self.studio.toggle_play(tune, header(tune, "T") or "tune", key=f"{CORPUS_KEY}{row}")
 
     def playback_changed(self) -> None:

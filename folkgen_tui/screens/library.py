@@ -590,7 +590,7 @@ def describe(tune: LibraryTune) -> str:
     """The badge over the ABC: where the tune came from and how it sounds."""
     first = [tune.title, stars(tune.rating) if tune.rating else ""]
     # The music first, then what makes the tune again (top-k only when it was used); a line too
-    # long for the panel ends in "…" (folkgen.tcss).
+    # long for the panel ends in "…" (library.tcss).
     second = [f"{tune.bars} bars" if tune.bars else "", tune.form]
     if tune.source == "generated":
         second += [tune.model_name or "?", f"seed {tune.seed}"]

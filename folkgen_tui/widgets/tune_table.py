@@ -87,8 +87,7 @@ class TuneHighlighted(Message):
 
 class TuneTable(ScrollView, can_focus=True):
     """A header line and one line per row; the cursor row is highlighted and kept in view.
-    Its styles are in folkgen.tcss: a DEFAULT_CSS would make Textual parse the stylesheet and
-    restyle every screen again when the Library screen is first built, on the `l` key."""
+    Its styles are in screens/library.tcss, read with the Library screen (its only user)."""
 
     BINDINGS = [
         Binding("up", "move(-1)", "Up", show=False),
