@@ -38,7 +38,6 @@ from folkgen_tui.textual_internals import (
     QuickModeSwitch,
     build_mode,
     built_modes,
-    save_parsed_css,
     share_parsed_css,
     start_in_theme,
 )
@@ -58,7 +57,6 @@ if TYPE_CHECKING:
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
-CSS_STORE = "cache/tui-css.pickle"  # the CSS rules parsed by earlier runs (in data_home)
 PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
@@ -202,8 +200,7 @@ class FolkgenApp(QuickModeSwitch):
         autoload_model: bool = True,
         theme: str | None = None,
     ) -> None:
-        # Textual re-parsed all CSS four times before the first frame; now once, in the first run.
-        share_parsed_css(data_home() / CSS_STORE)
+        share_parsed_css()  # Textual re-parsed all CSS four times before the first frame
         settings = self._read_settings()
         wanted = theme or settings.get("theme")
         if not isinstance(wanted, str):
@@ -270,7 +267,6 @@ class FolkgenApp(QuickModeSwitch):
         self._start_engine()
         self.load_corpus(self.corpus_path)
         self._each_screen("first_frame_drawn")
-        self.call_after_refresh(save_parsed_css)  # the first frame's, for the next start
 
     def on_terminal_lost(self, _: TerminalLost) -> None:
         if not self._terminal_gone:
@@ -670,7 +666,6 @@ class FolkgenApp(QuickModeSwitch):
                 engine.close()
         self.sound.close()
         self.tunebook.close()
-        save_parsed_css()  # what the screens built since the first frame parsed
 
     # --- tunebook ----------------------------------------------------------------------------
 

@@ -9,12 +9,7 @@ broken), and tests/test_textual_internals.py fails loudly so that someone looks.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pickle
-import sys
 from collections.abc import Callable, Collection
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
@@ -152,78 +147,10 @@ def set_virtual_size_quietly(widget: Widget, size: Size) -> None:
 
 
 _PARSED_CAP = 512  # parsed sources kept (each source once per theme used)
-# The modules whose classes make up parsed rules, or which make them: another Textual, other rules.
-_PARSER_MODULES = ("model", "parse", "scalar", "styles", "_styles_builder", "tokenize")
 
 
-class ParsedCssFile:
-    """Rules parsed by earlier runs, kept in a file between them: the first frame's CSS sources
-    took ~10 ms to parse at each start, against ~1 ms to unpickle. Keyed by the theme's
-    variables, then the source and its parse arguments; the file is ignored when Textual's CSS
-    modules are not those that wrote it, and a source that fails to unpickle is parsed. It lives
-    with the user's other files (pickled, as their checkpoints are)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._blobs: dict[str, dict[object, bytes]] = {}  # variables -> arguments -> rules
-        self._new: list[tuple[str, object, Any]] = []  # pickled when saved, after the frame
-        with contextlib.suppress(Exception):  # no file, another Textual, a damaged file
-            with path.open("rb") as f:
-                fingerprint, blobs = pickle.load(f)
-            if fingerprint == _parser_fingerprint() and isinstance(blobs, dict):
-                self._blobs = blobs
-
-    def get(self, variables: str, arguments: object) -> Any:
-        blob = self._blobs.get(variables, {}).get(arguments)
-        if blob is None:
-            return None
-        try:
-            return pickle.loads(blob)
-        except Exception:
-            del self._blobs[variables][arguments]
-            return None
-
-    def put(self, variables: str, arguments: object, rules: Any) -> None:
-        self._new.append((variables, arguments, rules))
-
-    def save(self) -> None:
-        """Write what was parsed since the file was read (nothing when nothing was)."""
-        if not self._new:
-            return
-        if sum(map(len, self._blobs.values())) + len(self._new) > _PARSED_CAP:
-            self._blobs.clear()  # many themes tried: start again
-        for variables, arguments, rules in self._new:
-            with contextlib.suppress(Exception):  # a rule that does not pickle: not kept
-                blob = pickle.dumps(rules, protocol=pickle.HIGHEST_PROTOCOL)
-                self._blobs.setdefault(variables, {})[arguments] = blob
-        self._new.clear()
-        partial = self.path.with_suffix(".partial")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with partial.open("wb") as f:
-                pickle.dump((_parser_fingerprint(), self._blobs), f, pickle.HIGHEST_PROTOCOL)
-            os.replace(partial, self.path)
-        except OSError:
-            pass  # a read-only home: each start parses, as Textual does
-
-
-def _parser_fingerprint() -> tuple[tuple[str, int, int], ...]:
-    found = []
-    for name in _PARSER_MODULES:
-        module = sys.modules.get(f"textual.css.{name}")
-        path = getattr(module, "__file__", None)
-        if path:
-            st = os.stat(path)
-            found.append((name, st.st_size, st.st_mtime_ns))
-    return tuple(found)
-
-
-_store: list[ParsedCssFile] = []  # the file in use, if any
-
-
-def share_parsed_css(store: Path | None = None) -> None:
-    """Parse each CSS source once per set of theme variables, for the whole process, and with a
-    `store` once for all runs (ParsedCssFile; `save_parsed_css` writes what is new).
+def share_parsed_css() -> None:
+    """Parse each CSS source once per set of theme variables, for the whole process.
 
     Textual keeps parsed rules per Stylesheet object and drops them whenever it sets the
     variables (each theme change, each first build of a screen) or re-parses, which it does in a
@@ -231,41 +158,31 @@ def share_parsed_css(store: Path | None = None) -> None:
     included (a third of the frame's work). `_parse_rules` (one source in, its rules out) is
     what they all call; here it keeps what it made, keyed by the source and the variables it was
     parsed with. Without `_parse_rules`, Textual parses as it always has."""
-    if store is not None and (not _store or _store[0].path != store):
-        _store[:] = [ParsedCssFile(store)]
     original = getattr(Stylesheet, "_parse_rules", None)
     if original is None or getattr(original, "shared", False):
         return
     parsed: dict[tuple[object, ...], Any] = {}
-    variables_seen: list[tuple[dict[str, str], frozenset[tuple[str, str]], str]] = []
+    variables_seen: list[tuple[dict[str, str], frozenset[tuple[str, str]]]] = []
 
-    def variables_key(stylesheet: Stylesheet) -> tuple[frozenset[tuple[str, str]], str] | None:
+    def variables_key(stylesheet: Stylesheet) -> object:
         variables = getattr(stylesheet, "_variables", None)
         if not isinstance(variables, dict):
             return None
-        for seen, key, text in variables_seen:
+        for seen, key in variables_seen:
             if seen is variables:
-                return key, text
+                return key
         key = frozenset(variables.items())
-        text = repr(sorted(variables.items()))
-        variables_seen[:] = [*variables_seen[-7:], (variables, key, text)]
-        return key, text
+        variables_seen[:] = [*variables_seen[-7:], (variables, key)]
+        return key
 
     def _parse_rules(self: Stylesheet, *args: Any, **kwargs: Any) -> Any:
-        found = variables_key(self)
-        if found is None:
+        variables = variables_key(self)
+        if variables is None:
             return original(self, *args, **kwargs)
-        variables, text = found
-        arguments = (args, tuple(sorted(kwargs.items())))
-        key = (variables, *arguments)
+        key = (variables, args, tuple(sorted(kwargs.items())))
         rules = parsed.get(key)
         if rules is None:
-            kept = _store[0] if _store else None
-            rules = kept.get(text, arguments) if kept is not None else None
-            if rules is None:
-                rules = original(self, *args, **kwargs)
-                if kept is not None:
-                    kept.put(text, arguments, rules)
+            rules = original(self, *args, **kwargs)
             if len(parsed) >= _PARSED_CAP:
                 parsed.clear()
             parsed[key] = rules
@@ -273,9 +190,3 @@ def share_parsed_css(store: Path | None = None) -> None:
 
     _parse_rules.shared = True  # type: ignore[attr-defined]
     Stylesheet._parse_rules = _parse_rules  # type: ignore[method-assign]
-
-
-def save_parsed_css() -> None:
-    """Write the rules parsed since the store was read, for the next run (share_parsed_css)."""
-    if _store:
-        _store[0].save()

@@ -13,7 +13,7 @@ from textual.css.stylesheet import Stylesheet
 
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.train import TrainScreen
-from folkgen_tui.textual_internals import ParsedCssFile, share_parsed_css
+from folkgen_tui.textual_internals import share_parsed_css
 from tests.app_helpers import wait_for
 
 CSS = "Probe { color: $primary; }"
@@ -35,51 +35,6 @@ def test_css_is_parsed_once_per_source_and_theme() -> None:
     assert blue.rules[0] is not red.rules[0]  # other variables: parsed with them
     colours = [s.rules[0].styles.color for s in (red, blue)]
     assert [(c.r, c.g, c.b) for c in colours] == [(255, 0, 0), (0, 0, 255)]
-
-
-def test_parsed_css_is_kept_in_a_file_for_the_next_run(tmp_path: Path) -> None:
-    path = tmp_path / "cache" / "css.pickle"
-    store = ParsedCssFile(path)
-    rules = parsed("red").rules
-    store.put("red theme", ("source",), rules)
-    assert not path.exists()  # pickled and written when saved, not as parsed
-    store.save()
-    again = ParsedCssFile(path)
-    kept = again.get("red theme", ("source",))
-    assert [r.styles.color for r in kept] == [r.styles.color for r in rules]
-    assert again.get("blue theme", ("source",)) is None
-    path.write_bytes(b"not a pickle")
-    assert ParsedCssFile(path).get("red theme", ("source",)) is None  # parsed again
-
-
-FIRST_FRAME_PARSES = """
-import asyncio
-from textual.css.stylesheet import Stylesheet
-sources = []
-textuals = Stylesheet._parse_rules
-def parse(self, *args, **kwargs):
-    sources.append(kwargs.get("read_from"))
-    return textuals(self, *args, **kwargs)
-Stylesheet._parse_rules = parse
-from folkgen_tui.app import FolkgenApp
-class Counted(FolkgenApp):
-    def on_ready(self):
-        print(len(sources))
-        super().on_ready()
-        self.exit()
-asyncio.run(Counted(autoload_model=False).run_async(headless=True, size=(80, 24)))
-"""
-
-
-def test_the_second_start_parses_no_css_before_its_first_frame(folkgen_home: Path) -> None:
-    def parses() -> int:
-        done = subprocess.run([sys.executable, "-c", FIRST_FRAME_PARSES], capture_output=True,
-                              text=True, check=True)  # fmt: skip
-        return int(done.stdout.split()[0])
-
-    assert parses() > 10  # Textual's sources, folkgen.tcss, dataset.tcss: parsed, then kept
-    assert (folkgen_home / "cache" / "tui-css.pickle").is_file()
-    assert parses() == 0
 
 
 def test_only_the_first_screens_module_is_imported_with_the_app() -> None:
