@@ -23,6 +23,7 @@ from folkgen_tui.app import ENGINE_RESTARTS, FolkgenApp
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.train import TrainScreen
+from folkgen_tui.textual_internals import build_mode
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.piano_roll import PianoRoll
@@ -167,6 +168,18 @@ async def test_quit_while_generating_is_prompt_and_leaves_no_thread(
     time.sleep(0.2)  # ten characters' time
     drawn = slow_sampling()
     assert len(drawn) == at_exit and not drawn.endswith("\n\n")
+
+
+@pytest.mark.parametrize("mode", ["train", "generate", "models", "library"])
+async def test_quit_while_a_screen_is_built_ahead(mode: str) -> None:
+    """The app quits while a screen is being built ahead (Textual then mounts none of its
+    widgets): the screen's set-up does not look for them, and the app ends cleanly."""
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0)
+        assert build_mode(app, mode)
+        app.exit()
+    assert app.return_code == 0 and app._exception is None
 
 
 async def test_quit_while_playing_is_prompt_and_stops_the_sound(
@@ -464,6 +477,22 @@ async def session(model: Path) -> None:
 
 asyncio.run(session(Path(sys.argv[1])))
 """
+
+
+async def test_a_training_process_is_started_ahead_only_when_train_is_shown() -> None:
+    """torch's process for the next training run (~300 MB) starts when the Train screen is
+    shown, not when it is built ahead at start-up."""
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await wait_for(pilot, lambda: all(app.studio_screen(m) for m in FolkgenApp.MODES),
+                       "every screen built", timeout=10)  # fmt: skip
+        await pilot.pause(0.2)
+        assert app._spare_engine is None
+        await pilot.press("t")
+        spare = app._spare_engine
+        assert spare is not None and spare.alive
+    assert spare.process.wait(timeout=QUIT_WITHIN) is not None  # ended with the app
 
 
 async def test_torch_stays_out_of_the_apps_process(small_model: Path, folkgen_home: Path) -> None:

@@ -91,14 +91,28 @@ class StudioScreen(Screen[None]):
     _styled_for: tuple[str, ...] | None = None  # the theme and size the styles were made for
 
     def on_mount(self) -> None:
+        """The one Mount handler of studio screens (Textual calls each class's `on_mount`, so
+        subclasses set themselves up in `mounted`)."""
+        if not self.composed:
+            return
         self.sub_title = self.TITLE_TEXT
         self.studio.register_screen(self)  # the app then settles its long-lived widgets
+        self.mounted()
         # Its widgets were just styled, each as it was mounted: the first resume need not again,
         # nor Textual's CSS refresh when the app's first screen is shown again.
         self._styled_for = self._styling()
         styled_as_built(self)
         if not self.is_current:  # built ahead (the app's prebuilds): shown at once when asked
             self.call_later(lay_out_ahead, self)
+
+    def mounted(self) -> None:
+        """The screen's own set-up once its widgets are mounted."""
+
+    @property
+    def composed(self) -> bool:
+        """Its widgets are mounted: not so when the app quit while the screen was being built
+        (Textual then mounts nothing)."""
+        return bool(self.query("#bottom-bars"))
 
     def _styling(self) -> tuple[str, ...]:
         return (self.app.theme, str(self.app.size))

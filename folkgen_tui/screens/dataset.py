@@ -96,8 +96,7 @@ class DatasetScreen(StudioScreen):
         )
         return vocabulary, Horizontal(table, side, id="tunes-split")
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.query_one("#meters-chart").border_title = "Tunes per meter (M:)"
         self.query_one("#keys-chart").border_title = "Tunes per key (K:)"
         self.query_one("#length-chart").border_title = "Tune length (characters)"

@@ -61,8 +61,8 @@ class OptionsError(ValueError):
 
 class GenerateScreen(StudioScreen):
     MODE = "generate"
-    # Focus starts on the tune view, as on_mount sets it: keys that come while the screen is built are
-    # commands, not text for its first field (Textual focuses the first focusable widget).
+    # Focus starts on the tune view, as `mounted` sets it: keys that come while the screen is
+    # built are commands, not text for its first field (Textual focuses the first focusable).
     AUTO_FOCUS = "#gen-abc"
     TITLE_TEXT = "Generate"
     HELP = (
@@ -128,8 +128,7 @@ class GenerateScreen(StudioScreen):
             yield OptionList(id="history")
         yield Static("", id="gen-status", markup=False)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.query_one("#history").border_title = "Session"
         self.query_one("#tune-panel").border_title = "Tune"
         self.query_one("#piano-roll", PianoRoll).stop_along()

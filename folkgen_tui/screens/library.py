@@ -66,8 +66,8 @@ def filter_rows(rows: Sequence[TuneRow], text: str) -> list[TuneRow]:
 
 class LibraryScreen(StudioScreen):
     MODE = "library"
-    # Focus starts on the table, as on_mount sets it: keys that come while the screen is built are
-    # commands, not text for its first field (Textual focuses the first focusable widget).
+    # Focus starts on the table, as `mounted` sets it: keys that come while the screen is
+    # built are commands, not text for its first field (Textual focuses the first focusable).
     AUTO_FOCUS = "#lib-table"
     TITLE_TEXT = "Library"
     HELP = (
@@ -158,8 +158,7 @@ class LibraryScreen(StudioScreen):
                 yield PianoRoll(id="lib-roll")
         yield Static("", id="lib-status", markup=False)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.query_one("#lib-filter").display = False
         self.query_one("#lib-side").border_title = "Tune"
         self.query_one("#lib-roll", PianoRoll).stop_along()

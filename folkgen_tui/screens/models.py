@@ -85,8 +85,8 @@ def clip_middle(text: str, width: int) -> str:
 
 class ModelsScreen(StudioScreen):
     MODE = "models"
-    # Focus starts on the table, as on_mount sets it: keys that come while the screen is built are
-    # commands, not text for its first field (Textual focuses the first focusable widget).
+    # Focus starts on the table, as `mounted` sets it: keys that come while the screen is
+    # built are commands, not text for its first field (Textual focuses the first focusable).
     AUTO_FOCUS = "#models-table"
     TITLE_TEXT = "Models"
     HELP = (
@@ -116,8 +116,7 @@ class ModelsScreen(StudioScreen):
         yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="model-detail", markup=False)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         table = self.query_one("#models-table", DataTable)
         for label, key in (("", "use"), ("File", "file"), ("Corpus", "corpus"),
                            ("Model", "model"), ("Step", "step"), ("Val bpc", "val"),
@@ -128,7 +127,7 @@ class ModelsScreen(StudioScreen):
         table.focus()
 
     def on_screen_resume(self) -> None:
-        if self.is_mounted:
+        if self.is_current and self.composed:  # shown (a screen built ahead gets one too)
             self.rescan()
 
     # --- listing -----------------------------------------------------------------------------

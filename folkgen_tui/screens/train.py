@@ -166,8 +166,7 @@ class TrainScreen(StudioScreen):
                     type="integer" if kind in (int, "int?", "auto") else "number",
                 )  # fmt: skip
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.fill_form(self.preset.model, self.preset.train)
         self._show_numbers(None)
         self.query_one("#train-progress", ProgressBar).update(total=1, progress=0)
@@ -484,4 +483,5 @@ class TrainScreen(StudioScreen):
             self.studio.warm_training_engine()
 
     def on_screen_resume(self) -> None:
-        self.studio.warm_training_engine()  # torch's import is done by the time `s` is pressed
+        if self.is_current:  # shown (a screen built ahead gets a resume too)
+            self.studio.warm_training_engine()  # torch is in by the time `s` is pressed
