@@ -38,6 +38,7 @@ from folkgen_tui.textual_internals import (
     QuickModeSwitch,
     build_mode,
     built_modes,
+    lay_out_ahead,
     share_parsed_css,
     start_in_theme,
 )
@@ -58,6 +59,9 @@ if TYPE_CHECKING:
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
 PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
+# Screens built ahead from the first frame on, the likeliest first: Textual takes ~100 ms to build
+# one (more while the corpus loads), where showing one built takes ~30 ms.
+PREBUILD_ORDER = ("generate", "train", "library", "models")
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
 ENGINE_RESTARTS = 3  # times torch's process is started again after it ended on its own
@@ -267,6 +271,8 @@ class FolkgenApp(QuickModeSwitch):
         self._start_engine()
         self.load_corpus(self.corpus_path)
         self._each_screen("first_frame_drawn")
+        # torch loads in its own process: nothing here waits for the model any more.
+        self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
 
     def on_terminal_lost(self, _: TerminalLost) -> None:
         if not self._terminal_gone:
@@ -295,16 +301,27 @@ class FolkgenApp(QuickModeSwitch):
     # --- screens -----------------------------------------------------------------------------
 
     def _prebuild_next_screen(self) -> None:
-        """Build the screens not visited yet, one at a time while the app is quiet after start-up:
-        a screen's first build takes ~150 ms, which would otherwise be the wait after its key.
-        (A built screen is then shown at once: QuickModeSwitch.)"""
+        """Build the screens not visited yet, one at a time from the first frame on: a screen's
+        first build would otherwise be the wait after its key. (A built screen is then shown at
+        once: QuickModeSwitch.)"""
         if not self.is_running:  # closing: Textual is going through the screens it has
             return
         built = built_modes(self)
-        for mode in self.MODES:
+        for mode in PREBUILD_ORDER:
             if mode not in built:
                 if build_mode(self, mode):
                     self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
+                return
+
+    def _lay_out_hidden_screens(self, screens: list[StudioScreen]) -> None:
+        """Once the corpus and the model are in, lay out again, one at a time, the screens built
+        ahead before they came (what they show changed since): a first show then costs what a
+        later one does (bench/screen_switch.py)."""
+        while screens:
+            screen = screens.pop(0)
+            if screen.is_attached and not screen.is_current:
+                lay_out_ahead(screen)
+                self.set_timer(PREBUILD_PAUSE, lambda: self._lay_out_hidden_screens(screens))
                 return
 
     def register_screen(self, screen: StudioScreen) -> None:
@@ -419,8 +436,8 @@ class FolkgenApp(QuickModeSwitch):
 
     def _warm_up(self) -> None:
         self._model_settled.set()  # the corpus's near-copy index may be made now
-        self._settle_soon()  # what start-up made: the model, the corpus, the screen
-        self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
+        self._settle_soon()  # what start-up made: the model, the corpus, the screens
+        self._lay_out_hidden_screens(list(self._screens))
 
     def on_torch_loaded(self, message: TorchLoaded) -> None:
         self.torch_seconds = message.seconds

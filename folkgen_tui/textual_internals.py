@@ -105,8 +105,9 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
     none), every widget then arranges and draws its lines for the first time, and the widgets'
     own changes once shown (Resize, Show) lay it out again: 1.5-3 times a later show's work
     (Python calls: Train 279k against 77k; 111k laid out ahead). Laid out now, then again and
-    drawn once the widgets have had their Resize and Show. `_refresh_layout` and the compositor's `render_update` are what a
-    show runs; without them the screen is laid out when shown, as usual."""
+    drawn once the widgets have had their Resize and Show. `_refresh_layout` and the
+    compositor's `render_update` are what a show runs; without them the screen is laid out when
+    shown, as usual."""
     refresh_layout: Callable[[Size], object] | None = getattr(screen, "_refresh_layout", None)
     compositor = getattr(screen, "_compositor", None)
     render = getattr(compositor, "render_update", None)
