@@ -31,6 +31,7 @@ SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 DEADLINE = 4.5  # seconds from the terminal's end to the process's end, whatever happens
 SETTLE = 1.0  # once the work is finished, how long the UI may take to close by itself
 POLL = 0.25  # seconds between looks at the terminal when no signal comes
+REAP_WITHIN = 0.5  # seconds to wait for killed children to be gone
 # What the terminal is given back on a forced exit: the main screen, the cursor, no mouse
 # reporting, no bracketed paste (Textual turns these on; its own shutdown turns them off).
 RESET = b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?2004l\x1b[?25h\x1b[?1049l"
@@ -55,16 +56,26 @@ def child_pids(pid: int | None = None) -> list[int]:
 
 
 def end_children() -> None:
-    """Kill this process's children and their process groups (abc2midi and timidity run in
-    sessions of their own, so no signal to ours would reach them)."""
+    """Kill this process's children and their process groups (abc2midi, timidity and torch's
+    processes run in sessions of their own, so no signal to ours would reach them), and reap
+    them: one not reaped yet outlived the app as a zombie, handed to whoever adopts orphans."""
+    killed = []
     for pid in child_pids():
         with contextlib.suppress(OSError):
             if os.getpgid(pid) == pid:
                 os.killpg(pid, signal.SIGKILL)
             else:
                 os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.waitpid(pid, os.WNOHANG)
+            killed.append(pid)
+    until = time.monotonic() + REAP_WITHIN
+    for pid in killed:
+        while True:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] or time.monotonic() > until:
+                    break
+            except OSError:  # reaped already (a Popen's wait)
+                break
+            time.sleep(0.002)
 
 
 class Lifeline:
