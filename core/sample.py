@@ -36,7 +36,9 @@ import torch
 from core.abc_grammar import AbcGrammar, draw_parts
 from core.copy_model import CopyCache, CopyRule, mix_weights
 from core.corpus import UnknownCharacters, Vocabulary
+from core.grammar_table import load as load_table
 from core.model import CharLSTM
+from core.paths import shipped_grammar_table_path
 
 TUNE_END = "\n\n"
 DEFAULT_PROMPT = "X:"
@@ -210,7 +212,10 @@ class Sampler:
         """The ABC grammar for this vocabulary (and `keys`); its state table fills as streams
         visit states."""
         if self._grammar is None:
-            self._grammar = AbcGrammar(self.vocab, keys=self.keys)
+            grammar = AbcGrammar(self.vocab, keys=self.keys)
+            # The shipped table where it is this grammar's: its rows are looked up, not built.
+            load_table(grammar, shipped_grammar_table_path())
+            self._grammar = grammar
         return self._grammar
 
     def zero_state(self, batch: int) -> StreamState:
