@@ -27,7 +27,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -67,6 +67,7 @@ _EFFECT_ITEMS = {
 assert set(_GATE_ITEMS) == set(_GATE_READS) and set(_EFFECT_ITEMS) == set(_EFFECT_USES)
 
 T = TypeVar("T")
+_Pairs = tuple[tuple[int, int], ...]  # a row's (character, sequence id) pairs
 Value = str | int | bool | None | tuple["Value", ...]
 
 
@@ -105,13 +106,13 @@ def _unjson(array: np.ndarray) -> object:
     return json.loads(array.tobytes())
 
 
-class _Interned:
+class _Interned(Generic[T]):
     """Distinct values, each with its index: what the int arrays point into."""
 
     def __init__(self) -> None:
-        self.index: dict[object, int] = {}
+        self.index: dict[T, int] = {}
 
-    def __call__(self, value: object) -> int:
+    def __call__(self, value: T) -> int:
         return self.index.setdefault(value, len(self.index))
 
     def plain(self) -> list[object]:
@@ -121,7 +122,12 @@ class _Interned:
 def save(grammar: AbcGrammar, path: Path) -> int:
     """Store the grammar's built rows at `path` (atomically); returns the file's size."""
     table = grammar.snapshot()
-    strings, lexes, tfs, effects, gates = (_Interned() for _ in range(5))
+    strings, lexes, tfs = (
+        _Interned[str](),
+        _Interned[tuple[Any, ...]](),
+        _Interned[tuple[int, int]](),
+    )
+    effects, gates = _Interned[tuple[Effect, ...]](), _Interned[tuple[tuple[int, Gate], ...]]()
     keys = np.array(
         [
             [
@@ -133,22 +139,27 @@ def save(grammar: AbcGrammar, path: Path) -> int:
         ],
         dtype=np.int64,
     )  # fmt: skip
-    rows = np.array(table.rows, dtype=np.int32).reshape(len(table.keys), len(grammar.chars))
+    small = len(table.keys) <= np.iinfo(np.int16).max  # ids fit: half the bytes to unpack
+    rows = np.array(table.rows, dtype=np.int16 if small else np.int32)
+    rows = rows.reshape(len(table.keys), len(grammar.chars))
+    # Rows share their effects and gates by character far more often than not (a few hundred
+    # distinct maps for ten thousand rows): each map is stored once.
+    fx_maps, gx_maps = _Interned[_Pairs](), _Interned[_Pairs]()
     fx = [
-        (r, i, effects(seq))
-        for r, by_char in enumerate(table.effects)
-        for i, seq in by_char.items()
+        fx_maps(tuple((i, effects(seq)) for i, seq in by_char.items())) for by_char in table.effects
     ]
-    gx = [(r, i, gates(seq)) for r, gated in enumerate(table.gates) for i, seq in gated]
+    gx = [gx_maps(tuple((i, gates(seq)) for i, seq in gated)) for gated in table.gates]
     arrays = {
         "meta": _json({"format": FORMAT, "fingerprint": grammar.fingerprint()}),
         "atoms": _json([strings.plain(), lexes.plain(), tfs.plain()]),
         "keys": keys,
         "rows": rows,
         "effects": _json(effects.plain()),
-        "fx": np.array(fx, dtype=np.int32).reshape(-1, 3),
         "gates": _json(gates.plain()),
-        "gx": np.array(gx, dtype=np.int32).reshape(-1, 3),
+        **_flat("fx_maps", fx_maps),
+        **_flat("gx_maps", gx_maps),
+        "fx": np.array(fx, dtype=np.int32),
+        "gx": np.array(gx, dtype=np.int32),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
@@ -201,24 +212,67 @@ def _decode(data: np.lib.npyio.NpzFile, chars: int) -> StoredTable:
     damaged file): the states now, each row when a stream first comes to it."""
     keys = _keys(data)
     states = len(keys)
-    rows = _array(data, "rows", np.int32, 2)
-    if rows.shape != (states, chars):
-        raise BadTable(f"rows: shape {rows.shape} for {states} states of {chars} characters")
+    rows: np.ndarray = data["rows"]
+    if rows.dtype not in (np.int16, np.int32) or rows.shape != (states, chars):
+        raise BadTable(f"rows: {rows.dtype} {rows.shape} for {states} states of {chars} characters")
     if rows.min() < UNSTEPPED or rows.max() >= states:
         raise BadTable("rows: a next state out of range")
     effect_seqs = _sequences(data, "effects", _effects)
     gate_seqs = _sequences(data, "gates", _gates)
-    fx = _links(data, "fx", states, chars, len(effect_seqs))
-    gx = _links(data, "gx", states, chars, len(gate_seqs))
-    fx_at = np.searchsorted(fx[:, 0], np.arange(states + 1)).tolist()
-    gx_at = np.searchsorted(gx[:, 0], np.arange(states + 1)).tolist()
+    fx_maps = _Maps(data, "fx_maps", chars, effect_seqs)
+    gx_maps = _Maps(data, "gx_maps", chars, gate_seqs)
+    fx = _array(data, "fx", np.int32, 1)
+    gx = _array(data, "gx", np.int32, 1)
+    for links, maps in ((fx, fx_maps), (gx, gx_maps)):
+        if len(links) != states or (states and (links.min() < 0 or links.max() >= len(maps))):
+            raise BadTable("fx or gx: out of range")
+    fx_of, gx_of = fx.tolist(), gx.tolist()
 
     def row(sid: int) -> StoredRow:
-        effects = {i: effect_seqs[e] for _, i, e in fx[fx_at[sid] : fx_at[sid + 1]].tolist()}
-        gated = tuple((i, gate_seqs[g]) for _, i, g in gx[gx_at[sid] : gx_at[sid + 1]].tolist())
-        return rows[sid].tolist(), rows[sid] != UNBUILT, effects, gated
+        gated = gx_maps[gx_of[sid]]
+        return rows[sid].tolist(), rows[sid] != UNBUILT, dict(fx_maps[fx_of[sid]]), gated
 
     return StoredTable(keys, row)
+
+
+def _flat(name: str, maps: _Interned[_Pairs]) -> dict[str, np.ndarray]:
+    """Maps of (character, sequence) pairs as one int array of pairs and where each starts."""
+    pairs = [pair for m in maps.index for pair in m]
+    at = np.cumsum([0, *(len(m) for m in maps.index)])
+    return {
+        name: np.array(pairs, dtype=np.int32).reshape(-1, 2),
+        name + "_at": at.astype(np.int32),
+    }
+
+
+class _Maps(Generic[T]):
+    """A row's effects or gates by character, read from the flat arrays on first use."""
+
+    def __init__(self, data: np.lib.npyio.NpzFile, name: str, chars: int, seqs: list[T]):
+        self.pairs = _array(data, name, np.int32, 2)
+        at = _array(data, name + "_at", np.int32, 1)
+        if self.pairs.shape[1:] != (2,) or not len(at) or at[0] != 0:
+            raise BadTable(f"{name}: shape {self.pairs.shape}")
+        if (np.diff(at) < 0).any() or at[-1] != len(self.pairs):
+            raise BadTable(f"{name}: starts out of order")
+        if len(self.pairs) and (
+            self.pairs.min() < 0
+            or self.pairs[:, 0].max() >= chars
+            or self.pairs[:, 1].max() >= len(seqs)
+        ):
+            raise BadTable(f"{name}: out of range")
+        self.at, self.seqs = at.tolist(), seqs
+        self.done: dict[int, tuple[tuple[int, T], ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.at) - 1
+
+    def __getitem__(self, m: int) -> tuple[tuple[int, T], ...]:
+        found = self.done.get(m)
+        if found is None:
+            pairs = self.pairs[self.at[m] : self.at[m + 1]].tolist()
+            found = self.done[m] = tuple((i, self.seqs[k]) for i, k in pairs)
+        return found
 
 
 def _sequences(data: np.lib.npyio.NpzFile, name: str, check: Callable[[Value], T]) -> list[T]:
@@ -244,22 +298,6 @@ def _gates(value: Value) -> tuple[tuple[int, Gate], ...]:
             raise BadTable("gates")
         out.append((item[0], _kinded(item[1], _GATE_ITEMS, "gate")))
     return tuple(out)
-
-
-def _links(data: np.lib.npyio.NpzFile, name: str, states: int, chars: int, seqs: int) -> np.ndarray:
-    """(state, character, sequence) rows in the states' order, every index in range."""
-    links = _array(data, name, np.int32, 2)
-    if links.shape[1] != 3:
-        raise BadTable(f"{name}: shape {links.shape}")
-    if len(links) and (
-        links.min() < 0
-        or links[:, 0].max() >= states
-        or links[:, 1].max() >= chars
-        or links[:, 2].max() >= seqs
-        or (np.diff(links[:, 0]) < 0).any()
-    ):
-        raise BadTable(f"{name}: out of range or out of order")
-    return links
 
 
 def load(grammar: AbcGrammar, path: Path | None) -> bool:

@@ -119,7 +119,7 @@ def test_a_damaged_hostile_or_foreign_table_is_ignored(
     """None of these is used, and the grammar that tried each still builds its rows: no file,
     random bytes, a cut file, another grammar's table (other options or keys), an object
     array (a pickle), a file over the size bound, ids out of range, an unknown state kind,
-    links out of order; and no table is adopted once a row is built."""
+    an effects map out of range; and no table is adopted once a row is built."""
     g = AbcGrammar(vocab)
     _walks(g, seed=5, walks=1, steps=200)
     good = tmp_path / "good.npz"
@@ -133,7 +133,8 @@ def test_a_damaged_hostile_or_foreign_table_is_ignored(
     rows[0, 0] = len(rows)
     atoms = json.loads(arrays["atoms"].tobytes())
     atoms[1][0] = ["Q", 1]
-    fx = arrays["fx"][::-1].copy()
+    fx = arrays["fx"].copy()
+    fx[-1] = len(arrays["fx_maps_at"]) - 1  # one map past the last
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, **{**arrays, "keys": np.array([pickle.dumps(1)], dtype=object)})  # type: ignore[arg-type]
     bad = [
@@ -143,7 +144,7 @@ def test_a_damaged_hostile_or_foreign_table_is_ignored(
         pickled,
         _tampered(arrays, "rows", rows, tmp_path / "rows.npz"),
         _tampered(arrays, "atoms", grammar_table._json(atoms), tmp_path / "lex.npz"),
-        _tampered(arrays, "fx", fx, tmp_path / "order.npz"),
+        _tampered(arrays, "fx", fx, tmp_path / "maps.npz"),
     ]
     for path in bad:
         fresh = AbcGrammar(vocab)
