@@ -209,8 +209,9 @@ class Sampler:
 
     @property
     def grammar(self) -> AbcGrammar:
-        """The ABC grammar for this vocabulary (and `keys`); its state table fills as streams
-        visit states."""
+        """The ABC grammar for this vocabulary (and `keys`): its rows come from the shipped
+        state table where that is this grammar's (core/grammar_table.py), else are built as
+        streams visit states."""
         if self._grammar is None:
             grammar = AbcGrammar(self.vocab, keys=self.keys)
             # The shipped table where it is this grammar's: its rows are looked up, not built.
