@@ -12,7 +12,8 @@ uses it. The rows are the grammar's own, so the tunes drawn are the same with it
 (tests/test_grammar_table.py).
 
 The file is an .npz of integer and byte arrays read with allow_pickle=False: the states' fields
-as ints into small tables of their strings and tuples (JSON), rows as ints. A file that is too
+as ints into small tables of their strings and tuples (JSON), rows as ints, and each row's
+effects and gates by character as one of a few hundred maps that rows share. A file that is too
 big, unreadable, of another fingerprint or inconsistent (kinds, arities, ids out of range) is
 ignored, and the grammar builds its rows as it goes. Written atomically (a temporary file
 renamed over the old one).
@@ -276,7 +277,7 @@ class _Maps(Generic[T]):
 
 
 def _sequences(data: np.lib.npyio.NpzFile, name: str, check: Callable[[Value], T]) -> list[T]:
-    """The distinct effect or gate sequences the links point into, each checked."""
+    """The distinct effect or gate sequences the maps point into, each checked."""
     seqs = _tupled(_unjson(data[name]), -1)
     if not isinstance(seqs, tuple):
         raise BadTable(name)
