@@ -76,6 +76,8 @@ default-model: setup
 	$(BIN)/folkgen train --preset default --steps $(DEFAULT_MODEL_STEPS) --seed 0 \
 	  --out build/default-model/train.pt --json
 	$(BIN)/folkgen export build/default-model/train.best.pt core/models/default.pt
+	# The grammar's state table the sampler reads instead of building (core/grammar_table.py).
+	$(BIN)/python -m core.grammar_table
 
 # The README's screenshots are the snapshot tests' SVGs: this regenerates them from the live app.
 screenshots: setup

@@ -7,13 +7,15 @@ only ever slows a run down.
    one stream >= 20x, a batch of 16 >= 100x in aggregate, at float32 and int8 (int8's held-out
    bits per character are within 1 % of float32's: tests/test_sample.py).
 2. The shipped model with the grammar against raw sampling (no grammar), same options (the
-   copy model on), whole tunes of fresh seeds after a warm-up batch of 16 tunes: the grammar
-   costs <= 15 %, one stream and 16. Its first tune in a process, while the grammar's state
-   table fills, is shown before. Each run of this part is a child process of its own, from a
-   fresh state table; each round's figure is the best of --repeats runs. What exists once the
-   model is loaded is frozen out of the garbage collector's sight, as the app does
-   (--no-freeze: as the CLI runs, where the collections the state table sets off walk torch's
-   objects too).
+   copy model on), whole tunes of fresh seeds: the grammar costs <= 15 %, one stream and 16.
+   Each run of this part is a child process of its own, which samples as a fresh app or CLI
+   does: after a warm-up of raw tunes only, its first grammar tune (the first round's) makes
+   the grammar, loading the shipped state table (core/grammar_table.py) or, with --no-table,
+   building every row as tunes come to it; that load and every row built count in the
+   figures. The first grammar tune is also shown alone. Each round's figure is the best of
+   --repeats runs. What exists once the model is loaded is frozen out of the garbage
+   collector's sight, as the app does (--no-freeze: as the CLI runs, where the collections
+   the state table sets off walk torch's objects too).
 
 --avx2 runs it all again in a child process with the AVX2-only kernels (bench/machine.py)."""
 
@@ -30,6 +32,7 @@ from collections.abc import Callable
 import torch
 from machine import describe, emulating_avx2, rerun_emulating_avx2
 
+import core.sample
 from core.corpus import load_corpus
 from core.generation import load_generator
 from core.model import CharLSTM
@@ -82,33 +85,37 @@ def seed_model(chars: int, repeats: int) -> None:
 Cell = tuple[int, float, float]  # characters made, wall seconds, this process's CPU seconds
 
 
-def shipped_run(rounds: int, freeze: bool) -> None:
-    """One run of part 2 in this process, from a fresh state table: prints its figures as JSON
-    (the first grammar tune, then per stream count and round: raw, then grammar). With `freeze`
-    the objects that exist once the model is loaded are moved out of the garbage collector's
-    sight, as the app does (folkgen_tui.process.settle_long_lived_objects): else each full
-    collection, which the grammar's growing state table sets off, walks torch's too."""
+def shipped_run(rounds: int, freeze: bool, table: bool) -> None:
+    """One run of part 2 in this process, as a fresh app or CLI samples: prints its figures
+    as JSON (the first grammar tune, then per stream count and round: raw, then grammar). The
+    grammar is made by the first grammar tune (in the first round), loading the shipped state
+    table unless `table` is False. With `freeze` the objects that exist once the model is
+    loaded are moved out of the garbage collector's sight, as the app does
+    (folkgen_tui.process.settle_long_lived_objects): else each full collection, which the
+    grammar's growing state table sets off, walks torch's too."""
     path = shipped_model_path()
     assert path is not None
+    if not table:  # as a build without the file
+        core.sample.shipped_grammar_table_path = lambda: path.with_suffix(".no-table")
     sampler = load_generator(path).sampler
     if freeze:
         gc.collect()
         gc.freeze()
+    out: dict[str, object] = {"precision": sampler.precision, "hidden": sampler.hidden}
 
     def tunes(n: int, seeds: list[int], grammar: bool) -> Cell:
         t0, c0 = time.perf_counter(), time.process_time()
-        count = sum(
-            len(t)
-            for s in seeds
-            for t in sampler.generate_batch(n, SampleOptions(seed=s, grammar=grammar))
-        )
+        count = 0
+        for s in seeds:
+            count += sum(
+                map(len, sampler.generate_batch(n, SampleOptions(seed=s, grammar=grammar)))
+            )
+            if grammar and "cold" not in out:  # the process's first grammar tune
+                out["cold"] = (count, time.perf_counter() - t0, time.process_time() - c0)
         return count, time.perf_counter() - t0, time.process_time() - c0
 
-    out: dict[str, object] = {"precision": sampler.precision, "hidden": sampler.hidden}
-    out["cold"] = tunes(1, [1], True)  # the grammar's state table fills on this one
-    # Then as in a session: the table fills as tunes visit states, so a warm-up batch of 16
-    # tunes comes before the measured rounds.
-    tunes(16, [2], True)
+    tunes(1, [1], False)  # warm-up: the model's first steps, no grammar
+    tunes(16, [2], False)
     for n, per_round in ((1, 4), (16, 1)):
         cells = []
         for r in range(rounds):
@@ -118,20 +125,21 @@ def shipped_run(rounds: int, freeze: bool) -> None:
                 pair[grammar] = tunes(n, seeds, grammar)
             cells.append([pair[False], pair[True]])
         out[str(n)] = cells
+    out["rows"] = [sampler.grammar.rows_read, sampler.grammar.rows_made]
     print(json.dumps(out))
 
 
-def shipped_model(rounds: int, repeats: int, freeze: bool) -> None:
-    """Part 2: `repeats` runs, each in a child process from a fresh state table (the same seeds,
-    so the same work); each round's figure is its best run, as a shared machine's load only
-    ever slows a run down."""
+def shipped_model(rounds: int, repeats: int, freeze: bool, table: bool) -> None:
+    """Part 2: `repeats` runs, each in a fresh child process (the same seeds, so the same
+    work); each round's figure is its best run, as a shared machine's load only ever slows a
+    run down."""
     if shipped_model_path() is None:
         print("\n2. no shipped model here: grammar cost not measured")
         return
     runs = []
     for _ in range(repeats):
         cmd = [sys.executable, __file__, "--part", "shipped-run", "--rounds", str(rounds)]
-        cmd += [] if freeze else ["--no-freeze"]
+        cmd += ([] if freeze else ["--no-freeze"]) + ([] if table else ["--no-table"])
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         runs.append(json.loads(proc.stdout.splitlines()[-1]))
 
@@ -144,9 +152,13 @@ def shipped_model(rounds: int, repeats: int, freeze: bool) -> None:
           f"whole tunes, copy model on; {rounds} rounds of fresh seeds, best of {repeats} "
           "runs per round, all chars / all time; long-lived objects "
           f"{'frozen as in the app' if freeze else 'not frozen (as the CLI runs)'}")  # fmt: skip
+    read, made = first["rows"]
+    source = (f"the shipped state table loaded ({read:,} of its rows read)" if table
+              else "no stored state table")  # fmt: skip
+    print(f"   from the first grammar tune of each process, {source}, {made:,} rows built")
     cold, cold_s, _ = best([r["cold"] for r in runs])
     print(f"   first grammar tune in a process: {cold / cold_s:,.0f} chars/s "
-          f"({cold_s * 1000:.0f} ms, {cold} chars), its state table filling")  # fmt: skip
+          f"({cold_s * 1000:.0f} ms, {cold} chars, the grammar's making counted)")  # fmt: skip
     print(f"   {'streams':8} {'raw chars/s':>12} {'grammar chars/s':>16} {'cost':>7}  target"
           f"{'cost by CPU time':>24}")  # fmt: skip
     for n in (1, 16):
@@ -179,17 +191,21 @@ def main() -> None:
         "--no-freeze", action="store_true",
         help="part 2 without the app's gc.freeze of what exists once the model is loaded",
     )  # fmt: skip
+    ap.add_argument(
+        "--no-table", action="store_true",
+        help="part 2 without the shipped grammar state table (every row built as tunes go)",
+    )  # fmt: skip
     args = ap.parse_args()
     if args.avx2 and not emulating_avx2():
         rerun_emulating_avx2(__file__, sys.argv[1:])
     if args.part == "shipped-run":  # one run of part 2, for the parent (which prints it)
-        shipped_run(args.rounds, not args.no_freeze)
+        shipped_run(args.rounds, not args.no_freeze, not args.no_table)
         return
     print(f"torch {torch.__version__}; {describe()}")
     if args.part in ("all", "seed"):
         seed_model(args.chars, args.repeats)
     if args.part in ("all", "shipped"):
-        shipped_model(args.rounds, args.repeats, not args.no_freeze)
+        shipped_model(args.rounds, args.repeats, not args.no_freeze, not args.no_table)
     print(describe().splitlines()[0].split("; ")[1] + " (at the end)")
 
 

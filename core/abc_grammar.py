@@ -70,11 +70,14 @@ picks up again; a character only a gate forbids (a prompt closing a part early) 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache, lru_cache
 from math import gcd
 from operator import attrgetter
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -181,6 +184,7 @@ _Reads = tuple[
 _PICKUP_GATES = ("close", "end")
 _KEEP_PICK = ("note", "pitch", "pitch+")
 UNBUILT = -1  # a state table row's entry for a forbidden character whose fallback is not found yet
+UNSTEPPED = -2  # ... for an allowed character of a stored row whose next state is not found yet
 AFTER_NOTE_LIMIT = 1 << 13  # after-note rows remembered before that memo starts over
 MEMO_LIMIT = 1 << 17  # gated masks remembered by (state, counts) before the memo starts over
 
@@ -393,6 +397,31 @@ Gate = tuple[Any, ...]
 Effect = tuple[Any, ...]
 # A character's step from a state: the next state (None: forbidden), its effects and gates.
 _Step = tuple["_Key | None", tuple[Effect, ...], tuple[tuple[int, Gate], ...]]
+# A state's gated characters, each with its gates and how many of its effects come first.
+_RowGates = tuple[tuple[int, tuple[tuple[int, Gate], ...]], ...]
+
+
+# A stored row: next state ids per character, the mask, effects by character, gates.
+StoredRow = tuple[list[int], np.ndarray, dict[int, tuple[Effect, ...]], _RowGates]
+
+
+class TableSnapshot(NamedTuple):
+    """A grammar's built rows as plain values (core/grammar_table.py stores them): the states
+    with a row, by their index here, and each row with its next states as those indices
+    (UNBUILT: forbidden, UNSTEPPED: allowed, to a state without a row), effects and gates."""
+
+    keys: list[_Key]
+    rows: list[list[int]]
+    effects: list[dict[int, tuple[Effect, ...]]]
+    gates: list[_RowGates]
+
+
+class StoredTable(NamedTuple):
+    """A stored table as a grammar adopts it: its states (ids 0 to len(keys) - 1, each with a
+    row), and a function that gives a state's row when a stream first comes to it."""
+
+    keys: list[_Key]
+    row: Callable[[int], StoredRow]
 
 
 def _where(rep: int) -> int:
@@ -482,6 +511,26 @@ def _only_bar_end(
     return bool(hits) and all(e == bar for e in hits)
 
 
+@cache
+def _code_digest() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+@cache
+def _rules_digest() -> str:
+    """What the helpers from other modules (lengths, metres, tuplets, keys) answer for every
+    value the grammar may ask about: an edit to them that changes a row changes this."""
+    facts = [
+        [_LEN_TICKS[w] for w in LENGTHS],
+        [_bar_ticks(m, u) for m in METER_VALUES for u in UNIT_VALUES],
+        [_default_unit(m) for m in METER_VALUES],
+        [_tuplet_tf(p, m) for p in range(2, 10) for m in METER_VALUES],
+        [[_key_context(v), normalize_key(v)] for v in KEY_VALUES],
+        [LETTERS, NATURAL_SEMITONES, sorted(ACCIDENTAL_OFFSETS.items())],
+    ]
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
+
+
 class AbcGrammar:
     """Masks of the characters ABC allows next, for a model's vocabulary.
 
@@ -537,7 +586,7 @@ class AbcGrammar:
         self._fx: list[dict[int, tuple[Effect, ...]] | None] = []  # per state: effects by char
         # per state: the gated characters, each with its gates and how many of the character's
         # effects come first (a gate judges the stream as those leave it)
-        self._gates: list[tuple[tuple[int, tuple[tuple[int, Gate], ...]], ...] | None] = []
+        self._gates: list[_RowGates | None] = []
         self._masks = np.zeros((64, len(self.chars)), dtype=bool)
         self._gated: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
         # A gated state's mask by the stream's counts: judging the gates costs tens of
@@ -561,6 +610,11 @@ class AbcGrammar:
         self._gates_now: list[tuple[int, Gate]] = []
         self._lock = threading.Lock()  # the table grows; samplers may run in worker threads
         self.gate_fallbacks = 0  # gated masks that shut every character: none by construction
+        # A stored table's rows (see adopt): states below _stored_count have one.
+        self._stored: Callable[[int], StoredRow] | None = None
+        self._stored_count = 0
+        self.rows_read = 0  # rows read from a stored table
+        self.rows_made = 0  # rows built
         self._start_id = self._id(_START)
 
     # --- public API ------------------------------------------------------------------------
@@ -608,9 +662,12 @@ class AbcGrammar:
         i = self.char2idx.get(ch)
         if i is not None:
             nxt = row[i]
-            if nxt == UNBUILT:
+            if nxt < 0:  # UNBUILT (a forbidden character) or UNSTEPPED (a stored row's)
                 with self._lock:
-                    nxt = row[i] = self._id(self._fallback(self._keys[sid], ch))
+                    key = self._keys[sid]
+                    nxt = row[i] = self._id(
+                        self._fallback(key, ch) if nxt == UNBUILT else self._step_alone(key, ch)
+                    )
             state.sid = nxt
             fx = self._fx[sid]
             if fx is not None and i in fx:
@@ -646,6 +703,60 @@ class AbcGrammar:
     def states_seen(self) -> int:
         return len(self._keys)
 
+    def fingerprint(self) -> str:
+        """What decides every row of the state table: this module's code, what the helpers it
+        takes from other modules answer on the values it asks them about, the options, the
+        vocabulary and the K: values allowed. A stored table is used only where it matches."""
+        facts = {
+            "code": _code_digest(),
+            "rules": _rules_digest(),
+            "options": [
+                self.chords, self.slurs, self.metre, self.form, self.tonic, self.part_bars,
+                self.repeat_parts, self.max_parts,
+            ],
+            "chars": self.chars,
+            "keys": sorted(self._enum["K"].words),
+        }  # fmt: skip
+        return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
+
+    def snapshot(self) -> TableSnapshot:
+        """The rows built so far (a forbidden character's fallback, found when a stream took
+        it, left out as UNBUILT)."""
+        with self._lock:
+            built = [sid for sid, row in enumerate(self._next) if row is not None]
+            index = {sid: j for j, sid in enumerate(built)}
+            rows = []
+            for sid in built:
+                row, mask = self._next[sid] or [], self._masks[sid]
+                rows.append([index.get(n, UNSTEPPED) if mask[i] else UNBUILT
+                             for i, n in enumerate(row)])  # fmt: skip
+            return TableSnapshot(
+                [self._keys[sid] for sid in built],
+                rows,
+                [dict(self._fx[sid] or {}) for sid in built],
+                [self._gates[sid] or () for sid in built],
+            )
+
+    def adopt(self, table: StoredTable) -> bool:
+        """Take a stored table (of a grammar with this fingerprint) before any stream starts:
+        a stored state's row is then read from it on the state's first visit, not built, and a
+        character's next state is stepped to only when a stream takes it. False (nothing
+        changed) where this grammar has built a row already or the table lacks the tune start."""
+        with self._lock:
+            if any(row is not None for row in self._next):
+                return False
+            ids = {key: sid for sid, key in enumerate(table.keys)}
+            start = ids.get(_START)
+            if start is None or len(ids) != len(table.keys):
+                return False
+            n = len(table.keys)
+            self._ids, self._keys = ids, list(table.keys)
+            self._next, self._fx, self._gates = [None] * n, [None] * n, [None] * n
+            self._masks = np.zeros((max(64, 1 << n.bit_length()), len(self.chars)), dtype=bool)
+            self._stored, self._stored_count = table.row, n
+            self._start_id = start
+            return True
+
     # --- the state table -------------------------------------------------------------------
 
     def _id(self, key: _Key) -> int:
@@ -666,6 +777,13 @@ class AbcGrammar:
             return row if row is not None else self._build_locked(sid)
 
     def _build_locked(self, sid: int) -> list[int]:
+        if sid < self._stored_count and self._stored is not None:
+            row, self._masks[sid], stored_fx, stored_gates = self._stored(sid)
+            self._fx[sid], self._gates[sid] = stored_fx or None, stored_gates or None
+            self._next[sid] = row
+            self.rows_read += 1
+            return row
+        self.rows_made += 1
         key = self._keys[sid]
         self._timed.clear()
         self._after_note_now.clear()
@@ -713,6 +831,15 @@ class AbcGrammar:
         self._gates[sid] = tuple(gates) or None
         self._next[sid] = row
         return row
+
+    def _step_alone(self, key: _Key, ch: str) -> _Key:
+        """The state an allowed `ch` leads to from `key`, as its row's build found it (a stored
+        row's character, its effects and gates known already). Under the lock."""
+        self._timed.clear()
+        self._after_note_now.clear()
+        self._events, self._gates_now, self._plain_now = [], [], None
+        target = self._step(key, ch)
+        return self._free(key) if target is None else target  # a row that allowed nothing
 
     def _fallback(self, key: _Key, ch: str) -> _Key:
         if ch == "\n":

@@ -65,6 +65,11 @@ def shipped_model_path() -> Path | None:
     return path if path.is_file() else None
 
 
+def shipped_grammar_table_path() -> Path:
+    """The shipped model's prebuilt grammar state table (core/grammar_table.py makes it)."""
+    return Path(__file__).parent / "models" / "default.grammar.npz"
+
+
 def resolve_model_path(explicit: str | Path | None = None) -> tuple[Path, str]:
     """The model to generate with and why: the one asked for, else the newest user checkpoint,
     else the shipped default. Raises FileNotFoundError with advice when there is none."""

@@ -34,7 +34,9 @@ import torch
 from core.abc_grammar import AbcGrammar, draw_parts
 from core.copy_model import CopyCache, CopyRule, mix_weights
 from core.corpus import Vocabulary
+from core.grammar_table import load as load_table
 from core.model import CharLSTM
+from core.paths import shipped_grammar_table_path
 from core.sample_options import DEFAULT_PROMPT as DEFAULT_PROMPT  # their home before core.engine
 from core.sample_options import MAX_CHARS_LIMIT as MAX_CHARS_LIMIT
 from core.sample_options import SampleOptions as SampleOptions
@@ -167,10 +169,14 @@ class Sampler:
 
     @property
     def grammar(self) -> AbcGrammar:
-        """The ABC grammar for this vocabulary (and `keys`); its state table fills as streams
-        visit states."""
+        """The ABC grammar for this vocabulary (and `keys`): its rows come from the shipped
+        state table where that is this grammar's (core/grammar_table.py), else are built as
+        streams visit states."""
         if self._grammar is None:
-            self._grammar = AbcGrammar(self.vocab, keys=self.keys)
+            grammar = AbcGrammar(self.vocab, keys=self.keys)
+            # The shipped table where it is this grammar's: its rows are looked up, not built.
+            load_table(grammar, shipped_grammar_table_path())
+            self._grammar = grammar
         return self._grammar
 
     def zero_state(self, batch: int) -> StreamState:
