@@ -510,6 +510,9 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m core.engine FD [--training]`, started by Engine."""
     args = sys.argv[1:] if argv is None else argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the app decides when this ends
+    from core import threads
+
+    threads.count_as_ours(os.getppid())  # the app's drawing is not other programs' load
     if "--training" in args and sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             os.nice(TRAINING_NICE)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from core import threads
 from core.corpus import load_corpus
 from core.presets import ModelConfig, TrainConfig
 from core.threads import ThreadPolicy, threads_for
@@ -35,6 +36,26 @@ def test_a_busy_process_is_seen_and_leaves_its_core() -> None:
         assert policy.apply() == 1  # another process holds a core
         assert torch.get_num_threads() == 1
         torch.set_num_threads(before)
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def test_the_apps_own_processes_are_not_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's processes of the app count the app's CPU time as their own (its drawing is not
+    another program's load): a busy process counted so leaves the cores to training."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        monkeypatch.setattr(threads, "_family", ())
+        threads.count_as_ours(busy.pid)
+        policy = ThreadPolicy(cores=2)
+        time.sleep(1.0)
+        others = policy.others_busy()
+        assert others is not None and others < 0.5, others  # the busy process is "us"
+        threads.count_as_ours()
+        time.sleep(1.0)
+        others = policy.others_busy()
+        assert others is not None and others >= 0.5, others  # and else another program
     finally:
         busy.kill()
         busy.wait()
