@@ -1,6 +1,6 @@
 """The Library screen over a 10,000-tune tunebook, in the real app on a pseudo-terminal: how
 long `l` takes to show the table once the app is idle (target 0.3 s; also shown: `l` pressed at
-the first frame, while torch imports) and each keystroke of a filter (target 50 ms),
+the first frame, while the corpus loads) and each keystroke of a filter (target 50 ms),
 from the key written to the change drawn, beside a reference measured in the same run: Textual's
 DataTable filled with the same rows, in-process (what the screen would cost with it).
 
@@ -95,8 +95,8 @@ def keystroke(term: Terminal, key: bytes, marker: bytes, timeout: float = 30.0) 
 
 
 def measure_app(home: str, count: int, typed: str) -> dict[str, Any]:
-    """The app on a real pseudo-terminal: `l` during start-up (the screen built on the key,
-    torch loading beside it), `l` again once idle, then a filter typed key by key."""
+    """The app on a real pseudo-terminal: `l` during start-up (the screen built on the key or
+    ahead, the corpus loading), `l` again once idle, then a filter typed key by key."""
     out: dict[str, Any] = {}
     term = Terminal(home, cols=SIZE[0], rows=SIZE[1])
     loaded = f"{count:,} tunes · sorted by date".encode()
@@ -144,7 +144,7 @@ def main() -> None:
     print(f"  l from the Dataset screen once idle (median of 5)                  {ms(app['warm'])}"
           "   target 300 ms")  # fmt: skip
     print(f"  first l, at the first frame (screen built, database opened, rows read) {ms(app['cold'])}"
-          "\n    while torch imports, which holds the interpreter: issue 14's keys at start-up")  # fmt: skip
+          "\n    while the corpus loads and screens are built ahead: issue 14's keys at start-up")  # fmt: skip
     print(f"  reference: DataTable filled with the same rows and drawn          {ms(table_first)}"
           f"   first l / reference: {app['cold'] / table_first:.2f}x")  # fmt: skip
     print(f"\nfiltering as '{TYPED}' is typed, key written to the new rows drawn")
