@@ -498,7 +498,9 @@ class FolkgenApp(QuickModeSwitch):
             return
         from core.novelty import NoveltyIndex
 
-        novelty = NoveltyIndex(corpus.tunes)
+        model = self.model  # trained on this very corpus (the default one): its index serves
+        shared = model.index.get() if model and model.index.tunes is corpus.tunes else None
+        novelty = shared or NoveltyIndex(corpus.tunes)
         if not worker.is_cancelled:
             self.post_message(NoveltyReady(corpus, novelty))
 
