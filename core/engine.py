@@ -408,9 +408,9 @@ def _handle(served: Served, rid: int, request: Request) -> Reply:
     if isinstance(request, LoadModel):
         from core.generation import load_generator  # as the CLI: the same keys, the same tunes
 
-        served.generator = None  # the old model's memory goes first
-        served.generator = load_generator(request.path)
-        return ModelReady(served.generator.checkpoint.meta)
+        generator = load_generator(request.path)  # a file that fails keeps the model in use
+        served.generator = generator
+        return ModelReady(generator.checkpoint.meta)
     if isinstance(request, ReadCheckpoint):
         from core.checkpoint import load_checkpoint
 

@@ -41,9 +41,6 @@ class LoadedModel:
     def label(self) -> str:
         return self.path.name if self.path else "model"
 
-    @property
-    def vocab_chars(self) -> tuple[str, ...]:
-        return tuple(self.meta.vocab.chars)
 
 
 @dataclass

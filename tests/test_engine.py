@@ -87,6 +87,12 @@ def test_the_engine_samples_what_the_cli_samples_and_cancels(model: Path, tmp_pa
 
         stranger = tmp_path / "notes.pt"
         stranger.write_text("not a checkpoint", encoding="utf-8")
+        replies.send(LoadModel(stranger))  # refused: the model in use stays
+        refused = replies.next()
+        assert isinstance(refused, Failed) and not refused.lost
+        replies.send(Sample(options, chunk_interval=0.0))
+        _, again = replies.final()
+        assert isinstance(again, Sampled) and again.text == in_process
         replies.send(ReadCheckpoint(stranger))
         failed = replies.next()
         assert isinstance(failed, Failed) and not failed.lost
