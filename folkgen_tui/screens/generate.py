@@ -279,8 +279,8 @@ class GenerateScreen(StudioScreen):
 
     def _generate(self, seed: int | None) -> None:
         studio = self.studio
-        model = studio.model
-        if model is None:
+        model, engine = studio.model, studio.engine
+        if model is None or engine is None:  # a model is loaded only in torch's process
             why = "the model is still loading" if studio.model_loading else (
                 "no model yet: train one (t) or load one (m)")  # fmt: skip
             self.notify(f"Cannot generate: {why}.", severity="warning")
@@ -311,9 +311,6 @@ class GenerateScreen(StudioScreen):
         # torch's threads would otherwise keep waiting for each other.
         training = studio.training is not None and studio.training.running
         threads = 1 if training else None  # None: chosen from the machine's load
-        engine = studio.engine
-        if engine is None:
-            return  # a model is loaded only through the engine
         self._stop_stream()
         self.stream = TuneStream.start(self, self.run_id, engine, options, threads)
         self._show_status()
