@@ -371,6 +371,8 @@ class FolkgenApp(QuickModeSwitch):
 
         def started(reply: Reply) -> None:  # on the engine's reader thread
             seconds = time.perf_counter() - t0
+            if isinstance(reply, Failed) and reply.lost:
+                return  # the process ended: EngineLost says so and starts another
             error = reply.error if isinstance(reply, Failed) else None
             if isinstance(reply, Started | Failed):
                 self.post_message(TorchLoaded(error, seconds))
