@@ -25,7 +25,7 @@ _family: tuple[int, ...] = ()  # other processes whose CPU time counts as this o
 def count_as_ours(*pids: int) -> None:
     """Count these processes' CPU time as this process's own: torch's processes of the app
     (core/engine.py) count the app's, whose drawing is not another program's load (counted as
-    one, it made training in the app drop to one thread: 0.83x the CLI's speed)."""
+    one, the app drawing a training run at ~0.5 core could drop the run to one thread)."""
     global _family
     _family = pids
 
