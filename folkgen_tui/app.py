@@ -12,6 +12,7 @@ import contextlib
 import gc
 import importlib
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -64,6 +65,7 @@ PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the ne
 PREBUILD_ORDER = ("generate", "train", "library", "models")
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
+SAVE_WAIT = 4.0  # seconds the app, closing, waits for a training run to save and end
 ENGINE_RESTARTS = 3  # times torch's process is started again after it ended on its own
 
 
@@ -247,12 +249,14 @@ class FolkgenApp(QuickModeSwitch):
         # model is ready, after they are moved out of its sight (_settle).
         self._gc_off_for_start_up = not gc.isenabled()
         self._terminal_gone = False
+        self._ending = False  # quitting (q, or the terminal gone): no torch process starts now
         self._voice: Voice | None = None  # read from the settings when first asked for
 
     @property
     def quitting(self) -> bool:
-        """On the way out: a training run is being stopped before the app exits."""
-        return self._quitting
+        """On the way out (q, or the terminal gone): a training run that ends now is not loaded
+        for generation."""
+        return self._ending
 
     # --- start-up ----------------------------------------------------------------------------
 
@@ -276,11 +280,12 @@ class FolkgenApp(QuickModeSwitch):
 
     def on_terminal_lost(self, _: TerminalLost) -> None:
         if not self._terminal_gone:
-            self._terminal_gone = True
+            self._terminal_gone = self._ending = True
             self.call_later(self.action_quit)
 
     def terminal_lost(self) -> None:
         """For the lifeline, from its thread (post_message is thread-safe)."""
+        self._ending = True  # before any reply of a torch process the lifeline then kills
         self.post_message(TerminalLost())
 
     def finish_work(self, deadline: float) -> None:
@@ -382,7 +387,7 @@ class FolkgenApp(QuickModeSwitch):
     def on_engine_lost(self, message: EngineLost) -> None:
         """Start torch's process again, and reload the model it had: a model too large for
         the memory left ends it again, so only a few times."""
-        if self._quitting or not self.is_running:
+        if self._ending or not self.is_running:  # ended on the way out (the lifeline kills it)
             return
         lost = self.model
         self.model, self.model_loading = None, False
@@ -416,7 +421,7 @@ class FolkgenApp(QuickModeSwitch):
     def warm_training_engine(self) -> None:
         """Start the next training run's engine ahead (the Train screen is shown): torch's import
         and a first step's set-up are done by the time `s` is pressed."""
-        if self._spare_engine is None and self.torch_state == "ready" and not self._quitting:
+        if self._spare_engine is None and self.torch_state == "ready" and not self._ending:
             with contextlib.suppress(OSError):
                 self._spare_engine = self._new_training_engine()
 
@@ -682,6 +687,9 @@ class FolkgenApp(QuickModeSwitch):
         job = self.training
         if job is not None and job.engine is not None:
             job.engine.close(kill_after=None)  # a run still going stops and saves first
+            # and is waited for: left running, it outlived the app (and was never reaped)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                job.engine.process.wait(timeout=SAVE_WAIT)
         for engine in (self.engine, self._spare_engine):
             if engine is not None:
                 engine.close()
@@ -735,6 +743,7 @@ class FolkgenApp(QuickModeSwitch):
 
     async def action_quit(self) -> None:
         """Quit; a running training is stopped first, which saves its checkpoint."""
+        self._ending = True
         job = self.training
         if job is not None and job.running:
             if self._quitting:
