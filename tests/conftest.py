@@ -4,10 +4,14 @@ model are made once per session and shared (training for real, on small data).""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from core.corpus import load_corpus
+
+if TYPE_CHECKING:
+    from core.sample import Sampler
 
 SMALL_TUNES = 80
 
@@ -52,3 +56,18 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         checkpoint_path=out,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def keyed() -> Sampler:
+    """The shipped model as `folkgen generate` and the app build it (K: limited to its corpus's
+    keys)."""
+    from core.checkpoint import load_checkpoint
+    from core.music_analysis import corpus_keys
+    from core.paths import shipped_model_path
+    from core.sample import Sampler
+
+    path = shipped_model_path()
+    assert path is not None
+    ckpt = load_checkpoint(path)
+    return Sampler(ckpt.build_model(), ckpt.vocab, "fp32", keys=corpus_keys(load_corpus().tunes))

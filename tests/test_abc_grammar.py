@@ -408,15 +408,6 @@ def test_music_walks_never_stall_and_end_right(vocab: Vocabulary) -> None:
         assert 2 <= a.parts <= 4 and set(a.bars_per_part) == {8}, tune
 
 
-@pytest.fixture(scope="module")
-def keyed() -> Sampler:
-    """The shipped model as `folkgen generate` should build it: K: limited to its corpus's keys."""
-    path = shipped_model_path()
-    assert path is not None
-    ckpt = load_checkpoint(path)
-    return Sampler(ckpt.build_model(), ckpt.vocab, "fp32", keys=corpus_keys(load_corpus().tunes))
-
-
 def test_sampled_tunes_are_musically_right(keyed: Sampler) -> None:
     """30 tunes at temperature 1.0: every one complete and abc2midi-clean, bars right, ending on
     the tonic after two to four parts of 8 bars (the first two repeated), in the corpus's keys;

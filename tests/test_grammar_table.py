@@ -13,10 +13,7 @@ import pytest
 
 from core import grammar_table
 from core.abc_grammar import AbcGrammar, GrammarState
-from core.checkpoint import load_checkpoint
 from core.corpus import Vocabulary, load_corpus
-from core.music_analysis import corpus_keys
-from core.paths import shipped_model_path
 from core.sample import SampleOptions, Sampler
 
 TUNE = "X:1\nT:Test\nM:6/8\nL:1/8\nK:G Major\n|:GAB cde|"
@@ -25,15 +22,6 @@ TUNE = "X:1\nT:Test\nM:6/8\nL:1/8\nK:G Major\n|:GAB cde|"
 @pytest.fixture(scope="module")
 def vocab() -> Vocabulary:
     return load_corpus().vocab
-
-
-@pytest.fixture(scope="module")
-def keyed() -> Sampler:
-    """The shipped model as `folkgen generate` and the app build it (K: limited to its keys)."""
-    path = shipped_model_path()
-    assert path is not None
-    ckpt = load_checkpoint(path)
-    return Sampler(ckpt.build_model(), ckpt.vocab, "fp32", keys=corpus_keys(load_corpus().tunes))
 
 
 def test_the_shipped_table_is_this_grammars_and_draws_the_same_tunes(keyed: Sampler) -> None:
