@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Input, Label, Log, ProgressBar, Select, Static
+from textual.widgets import Input, Label, Log, ProgressBar, Static
 
 from core.paths import training_output_path
 from core.presets import (
@@ -30,6 +30,7 @@ from core.presets import (
 from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
+from folkgen_tui.widgets.select import Select
 from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
 
 if TYPE_CHECKING:

@@ -10,9 +10,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.validation import Function
-from textual.widgets import Input, Label, Select
+from textual.widgets import Input, Label
 
 from core.voice import INSTRUMENTS, Voice, VoiceError
+from folkgen_tui.widgets.select import Select
 
 
 def _number(text: str, name: str) -> int | None:
