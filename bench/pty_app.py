@@ -77,15 +77,19 @@ class Terminal:
             self.read(min(0.05, max(0.0, end - time.perf_counter())))
 
     def rss_mb(self) -> float:
-        """The app's resident memory, with its child processes' (torch's processes, where the
-        model and training live: core/engine.py)."""
-        total = _status_field(self.pid, "VmRSS:")
-        if total is None:
-            raise RuntimeError("no VmRSS")
+        """The app's memory with its descendants' (the spawner and the engines it forked, where
+        the model and training live: core/spawner.py, core/engine.py), as proportional set
+        size: pages the engines share with the spawner they were forked from count once."""
         from folkgen_tui.lifeline import child_pids
 
-        for pid in child_pids(self.pid):
-            total += _status_field(pid, "VmRSS:") or 0
+        total, todo = 0, [self.pid]
+        while todo:
+            pid = todo.pop()
+            kb = _field(f"/proc/{pid}/smaps_rollup", "Pss:")
+            if kb is None and pid == self.pid:
+                raise RuntimeError("no Pss")
+            total += kb or 0
+            todo.extend(child_pids(pid))
         return total / 1024
 
     def end(self, how: str) -> None:
@@ -143,14 +147,14 @@ def children() -> dict[int, str]:
     return found
 
 
-def _status_field(pid: int, name: str) -> int | None:
-    """A number field of /proc/PID/status (kB for memory); None when the process has gone."""
+def _field(path: str, name: str) -> int | None:
+    """A number field of a /proc file such as /proc/PID/status (kB for memory); None when the
+    process has gone."""
     try:
-        with open(f"/proc/{pid}/status") as f:
+        with open(path) as f:
             for line in f:
                 if line.startswith(name):
                     return int(line.split()[1])
     except OSError:
         return None
     return None
-

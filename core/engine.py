@@ -1,8 +1,9 @@
 """torch's own process. The app's model (loading it, sampling tunes, reading checkpoints) and each
-training run live in child processes of the app (`python -m core.engine`), so that the app's
-process never imports torch: torch's import holds the interpreter for ~0.5 s at a time, and
-training holds it for as long as it runs, and a key pressed meanwhile waited (issue 14). Apart,
-the app answers keys at once and training runs as fast as `folkgen train`.
+training run live in processes of their own (forked by core.spawner, which has imported torch
+already), so that the app's process never imports torch: torch's import holds the interpreter
+for ~0.5 s at a time, and training holds it for as long as it runs, and a key pressed meanwhile
+waited (issue 14). Apart, the app answers keys at once and training runs as fast as
+`folkgen train`.
 
 The app sends requests and reads replies over a pipe, as pickled dataclasses (both ends are this
 program, started by the app; nothing else writes to it). An engine does one request at a time,
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
+
+from core.spawner import spawner
 
 if TYPE_CHECKING:  # the app imports this module before numpy and the rest are needed
     from core.checkpoint_meta import CheckpointMeta
@@ -185,17 +188,11 @@ class Engine:
         ours, theirs = Pipe()
         self._conn = ours
         self._log: IO[bytes] = tempfile.TemporaryFile(prefix="folkgen-engine-")  # noqa: SIM115
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parent.parent)  # where `core` is, for the child
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        argv = [sys.executable, "-m", self.module, str(theirs.fileno())]
-        if training:
-            argv.append("--training")
-        self.process = subprocess.Popen(
-            argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=self._log, env=env, start_new_session=True,
-        )  # fmt: skip
-        theirs.close()
+        argv = ["{fd}", "--app", str(os.getpid())] + (["--training"] if training else [])
+        try:
+            self.process = spawner().spawn(self.module, argv, [theirs.fileno(), self._log.fileno()])
+        finally:
+            theirs.close()
         self._lock = threading.Lock()
         self._next_id = 0
         self._waiting: dict[int, Callable[[Reply], None]] = {}
@@ -506,20 +503,15 @@ def _train(served: Served, rid: int, request: Train) -> Trained:
     return Trained(result)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """`python -m core.engine FD [--training]`, started by Engine."""
-    args = sys.argv[1:] if argv is None else argv
+def main(argv: list[str]) -> None:
+    """`FD --app PID [--training]`: run by the spawner (core.spawner) for Engine."""
+    args = list(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the app decides when this ends
     from core import threads
 
-    threads.count_as_ours(os.getppid())  # the app's drawing is not other programs' load
+    threads.count_as_ours(int(args[args.index("--app") + 1]))  # the app's drawing is not
+    # other programs' load
     if "--training" in args and sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             os.nice(TRAINING_NICE)
     serve(Connection(int(args[0])))
-
-
-if __name__ == "__main__":  # run as core.engine, so that the requests' classes are its own
-    from core.engine import main as engine_main
-
-    engine_main()

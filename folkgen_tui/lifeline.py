@@ -56,19 +56,18 @@ def child_pids(pid: int | None = None) -> list[int]:
 
 
 def end_children() -> None:
-    """Kill this process's children and their process groups (abc2midi, timidity and torch's
-    processes run in sessions of their own, so no signal to ours would reach them), and reap
-    them: one not reaped yet outlived the app as a zombie, handed to whoever adopts orphans."""
-    killed = []
-    for pid in child_pids():
-        with contextlib.suppress(OSError):
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
+    """Kill this process's children and grandchildren, with their process groups (abc2midi,
+    timidity, the spawner and the engines it forked run in sessions of their own, so no signal to
+    ours would reach them), and see them reaped: one not reaped outlived the app as a zombie,
+    handed to whoever adopts orphans. Grandchildren (core.spawner's engines) go first, reaped by
+    their parent, which goes next."""
     until = time.monotonic() + REAP_WITHIN
-    for pid in killed:
+    children = child_pids()
+    grandchildren = [pid for child in children for pid in child_pids(child)]
+    for pid in _killed(grandchildren):
+        while _exists(pid) and time.monotonic() < until:
+            time.sleep(0.002)
+    for pid in _killed(children):
         while True:
             try:
                 if os.waitpid(pid, os.WNOHANG)[0] or time.monotonic() > until:
@@ -76,6 +75,29 @@ def end_children() -> None:
             except OSError:  # reaped already (a Popen's wait)
                 break
             time.sleep(0.002)
+
+
+def _killed(pids: list[int]) -> list[int]:
+    killed = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return killed
+
+
+def _exists(pid: int) -> bool:
+    """`pid` is a process or a zombie not reaped yet."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 class Lifeline:

@@ -13,7 +13,7 @@ from core.sample import Sampler
 from core.sample_options import SampleOptions
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     delay, path = os.environ["FOLKGEN_TEST_SLOW_SAMPLING"].split(":", 1)
     real = Sampler.stream
 
@@ -26,8 +26,4 @@ def main() -> None:
                 yield ch
 
     Sampler.stream = slow  # type: ignore[method-assign]
-    engine.main()
-
-
-if __name__ == "__main__":
-    main()
+    engine.main(argv)

@@ -49,12 +49,13 @@ def busy_threads(engines: bool = False) -> list[str]:
     """Threads (other than this one) still running folkgen code: a worker left behind. Idle
     executor threads that Textual's workers ran on are fine; they hold no folkgen frame. With
     `engines`, the readers of torch's processes (core.engine) count as idle: they live as long
-    as their process, which is the app's while it runs."""
+    as their process, which is the app's while it runs. The spawner's reader (core.spawner) is
+    the process's, shared by every app it runs, and is never a worker."""
     frames = sys._current_frames()
     names = {t.ident: t.name for t in threading.enumerate()}
     busy = []
     for ident, frame in frames.items():
-        if ident == threading.get_ident():
+        if ident == threading.get_ident() or names.get(ident) == "folkgen-spawner":
             continue
         if engines and names.get(ident) == "folkgen-engine":
             continue
