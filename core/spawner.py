@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     sock = socket.socket(fileno=int(args[0]))
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN if sig != signal.SIGTERM else signal.SIG_DFL)
+    _name("folkgen-spawner")
     for name in PRELOAD:
         with contextlib.suppress(ImportError):  # the engine says what is missing, as it would
             importlib.import_module(name)
@@ -266,6 +267,13 @@ def _reap(sock: socket.socket) -> None:
         _say(sock, ("exit", pid, os.waitstatus_to_exitcode(status)))
 
 
+def _name(name: str) -> None:
+    """The name `top` and `ps -o comm` show (Linux; 15 bytes): both run as `python -m
+    core.spawner`."""
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
+        f.write(name[:15])
+
+
 def _say(sock: socket.socket, message: tuple[str, int, int]) -> None:
     with contextlib.suppress(OSError):
         sock.send(pickle.dumps(message))
@@ -282,6 +290,7 @@ def _child(request: Spawn, fds: list[int], spawner_fds: tuple[socket.socket, ...
         for end in spawner_fds:
             end.close()
         os.setsid()
+        _name("folkgen-" + request.module.rsplit(".", 1)[-1])
         if request.nice:
             with contextlib.suppress(OSError):
                 os.nice(request.nice)
