@@ -375,7 +375,7 @@ async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> No
         await pilot.press(*"Dataset: Vocabulary")
         await pilot.pause(0.5)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.query_one("#dataset-tabs").active == "vocabulary",
+        await wait_for(pilot, lambda: app.screen.query_one("#dataset-tabs").current == "vocabulary",
                        "the palette command")  # type: ignore[attr-defined]  # fmt: skip
 
         await pilot.press("g", "enter")

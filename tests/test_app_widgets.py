@@ -13,6 +13,7 @@ from folkgen_tui.widgets.abc_view import highlight_abc
 from folkgen_tui.widgets.bar_chart import bar
 from folkgen_tui.widgets.loss_chart import LossChart, bucket_means, column_means
 from folkgen_tui.widgets.piano_roll import AHEAD, EMPTY, PLAYED, SOUNDING, PianoRoll, note_name
+from folkgen_tui.widgets.tab_bar import TabBar
 
 
 @dataclass
@@ -95,3 +96,38 @@ async def test_loss_chart_draws_bars_and_redraws_only_for_new_data() -> None:
         before = chart.render_line(1)
         chart.data = [9.0 - i for i in range(10)]
         assert chart.render_line(1).text == before.text[::-1]
+
+
+class TabsApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.clicked: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield TabBar((("s", "Summary", "summary"), ("u", "Tunes", "tunes")), "summary", id="bar")
+
+    def on_tab_bar_clicked(self, message: TabBar.Clicked) -> None:
+        self.clicked.append(message.tab)
+
+
+@pytest.mark.asyncio
+async def test_tab_bar_draws_its_tabs_marks_the_active_one_and_says_which_is_clicked() -> None:
+    app = TabsApp()
+    async with app.run_test(size=(40, 3)) as pilot:
+        bar = app.query_one(TabBar)
+        line = bar.render()
+        assert line.plain == " s Summary   u Tunes  "
+        underlined = {
+            line.plain[s.start : s.end] for s in line.spans if Style.parse(str(s.style)).underline
+        }
+        assert underlined == {"Summary"}
+        bar.active = "tunes"
+        line = bar.render()
+        assert {
+            line.plain[s.start : s.end] for s in line.spans if Style.parse(str(s.style)).underline
+        } == {"Tunes"}
+        await pilot.click(TabBar, offset=(15, 0))  # on "Tunes"
+        await pilot.click(TabBar, offset=(1, 0))  # on "s", Summary's key
+        await pilot.click(TabBar, offset=(10, 0))  # between the tabs: nothing
+        await pilot.pause()
+        assert app.clicked == ["tunes", "summary"]

@@ -12,11 +12,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.dom import NoActiveAppError
 from textual.screen import Screen
-from textual.widgets import Header, Input
+from textual.widgets import Input
 
 from folkgen_tui.textual_internals import lay_out_ahead, skip_restyle, styled_as_built
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.nav_bar import NavBar
+from folkgen_tui.widgets.studio_header import StudioHeader
 
 if TYPE_CHECKING:
     from folkgen_tui.studio import Studio
@@ -79,7 +80,7 @@ class StudioScreen(Screen[None]):
         return cast("Studio", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Header(icon="♫")
+        yield StudioHeader(self.app.title, self.TITLE_TEXT)
         yield from self.compose_body()
         with Vertical(id="bottom-bars"):
             yield NavBar(self.MODE)
@@ -92,8 +93,10 @@ class StudioScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """The one Mount handler of studio screens (Textual calls each class's `on_mount`, so
-        subclasses set themselves up in `mounted`)."""
-        if not self.composed:
+        subclasses set themselves up in `mounted`). Not once the app is quitting: Textual then
+        mounts no more widgets, so a screen still being built ahead is mounted in part (a widget
+        `mounted` looks for may be missing, and a Select's parts: widgets/select.py)."""
+        if not self.is_attached or not self.composed:
             return
         self.sub_title = self.TITLE_TEXT
         self.studio.register_screen(self)  # the app then settles its long-lived widgets

@@ -8,12 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Static, TabbedContent, TabPane
+from textual.widgets import ContentSwitcher, Static
 
 from folkgen_tui.format import number, show_char
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.widgets.bar_chart import BarChart
 from folkgen_tui.widgets.stat_cards import StatCards
+from folkgen_tui.widgets.tab_bar import TabBar
 from folkgen_tui.widgets.vocab_grid import VocabGrid
 
 if TYPE_CHECKING:  # the Tunes tab's, imported when it is filled (after the first frame)
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # the Tunes tab's, imported when it is filled (after the firs
     from folkgen_tui.widgets.piano_roll import PianoRoll
     from folkgen_tui.widgets.score_view import ScoreView
 
+TABS = (("s", "Summary", "summary"), ("v", "Vocabulary", "vocabulary"), ("u", "Tunes", "tunes"))
 MAX_LISTED = 20_000  # tunes in the browsable list (the statistics cover them all)
 CORPUS_KEY = "corpus-"  # what the app plays from here is keyed corpus-<row>
 
@@ -55,8 +57,9 @@ class DatasetScreen(StudioScreen):
     ]
 
     def compose_body(self) -> ComposeResult:
-        with TabbedContent(initial="summary", id="dataset-tabs") as self._tabs:
-            with TabPane("Summary", id="summary"), VerticalScroll(id="summary-scroll"):
+        yield TabBar(TABS, "summary", id="dataset-tab-bar")
+        with ContentSwitcher(initial="summary", id="dataset-tabs") as self._tabs:
+            with Vertical(id="summary"), VerticalScroll(id="summary-scroll"):
                 yield Static("loading the corpus…", id="corpus-name", markup=False)
                 yield StatCards(id="corpus-numbers")
                 with Grid(id="charts"):
@@ -66,8 +69,8 @@ class DatasetScreen(StudioScreen):
                 yield VocabGrid(id="summary-vocab")  # wide terminals: everything on one page
             # Filled once the first frame is drawn (_fill_hidden_tabs): hidden at first, their
             # widgets were a fifth of its work (issue 14).
-            yield TabPane("Vocabulary", id="vocabulary")
-            yield TabPane("Tunes", id="tunes")
+            yield Vertical(id="vocabulary")
+            yield Vertical(id="tunes")
 
     _tabs_filling = _tabs_filled = False
 
@@ -113,8 +116,8 @@ class DatasetScreen(StudioScreen):
             return
         self._tabs_filling = True
         vocabulary, tunes = self.hidden_tabs()
-        await self.query_one("#vocabulary", TabPane).mount(vocabulary)
-        await self.query_one("#tunes", TabPane).mount(tunes)
+        await self.query_one("#vocabulary", Vertical).mount(vocabulary)
+        await self.query_one("#tunes", Vertical).mount(tunes)
         if not tunes.is_attached:  # the app quit at its first frame: Textual mounted nothing
             return
         self._roll().stop_along()
@@ -184,11 +187,11 @@ class DatasetScreen(StudioScreen):
 
     # --- actions ---------------------------------------------------------------------------
 
-    _tabs: TabbedContent | None = None  # none before the screen is composed
+    _tabs: ContentSwitcher | None = None  # none before the screen is composed
 
     def _on_tunes_tab(self) -> bool:
         # Asked for each key at each footer update: no query of the screen.
-        return self._tabs is not None and self._tabs.active == "tunes"
+        return self._tabs is not None and self._tabs.current == "tunes"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_score":
@@ -197,8 +200,8 @@ class DatasetScreen(StudioScreen):
             return not self._on_tunes_tab()  # `v` is the score's there
         return True
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self.refresh_bindings()
+    def on_tab_bar_clicked(self, event: TabBar.Clicked) -> None:
+        self.action_show_tab(event.tab)
 
     def action_toggle_score(self) -> None:
         """The selected tune as sheet music in place of its ABC text, and back."""
@@ -217,7 +220,9 @@ class DatasetScreen(StudioScreen):
             score.show(self.selected_tune() or "", "select a tune")
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#dataset-tabs", TabbedContent).active = tab
+        self.query_one("#dataset-tabs", ContentSwitcher).current = tab
+        self.query_one(TabBar).active = tab
+        self.refresh_bindings()  # `v` is the score's on the Tunes tab
         focus = {
             "summary": "#summary-scroll",
             "vocabulary": "#vocab-scroll",

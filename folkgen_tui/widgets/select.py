@@ -11,11 +11,12 @@ T = TypeVar("T")
 
 
 class Select(TextualSelect[T]):
-    """A Select that does nothing on a mount that comes as the app quits. Screens are built
-    ahead of their first show; Textual's shutdown mounts one still being built only in part, and
-    a Select given a value then looked for a part of its own never mounted (NoMatches, raised
-    as the app ended: seen in tests/test_voice.py for the Train form's selects)."""
+    """A Select that does nothing on a mount that comes once the app is quitting. Screens are
+    built ahead of their first show; once the app is quitting Textual mounts no more widgets, so
+    a Select being built then has no parts of its own, and its mount looked for them (NoMatches,
+    raised as the app ended: tests/test_voice.py, the Train form's selects;
+    tests/test_app_faults.py quits at moments into a build)."""
 
     def on_mount(self, event: events.Mount) -> None:
-        if not self.app.is_running:
+        if not self.is_attached:  # the app is quitting (Textual's own test)
             event.prevent_default()  # Textual's own handler shows the value in that part
