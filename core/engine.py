@@ -509,8 +509,8 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the app decides when this ends
     from core import threads
 
-    threads.count_as_ours(int(args[args.index("--app") + 1]))  # the app's drawing is not
-    # other programs' load
+    app = int(args[args.index("--app") + 1])
+    threads.count_as_ours(app)  # the app's drawing is not other programs' load
     if "--training" in args and sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             os.nice(TRAINING_NICE)

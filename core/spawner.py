@@ -48,7 +48,6 @@ class Spawn:
     module: str
     argv: list[str]
     env: dict[str, str]
-    nice: int = 0
 
 
 # --- the app's side ----------------------------------------------------------------------------
@@ -122,7 +121,7 @@ class Spawner:
         self.gone = False
         threading.Thread(target=self._read, name="folkgen-spawner", daemon=True).start()
 
-    def spawn(self, module: str, argv: list[str], fds: list[int], *, nice: int = 0) -> Child:
+    def spawn(self, module: str, argv: list[str], fds: list[int]) -> Child:
         """Fork a child running `module.main(argv)`; `fds` (the child's pipe, its output file)
         are its descriptors 3, 4, …  in the order given, once there. Raises OSError if the
         spawner has gone."""
@@ -133,7 +132,7 @@ class Spawner:
             self._next += 1
             token = self._next
             self._children[token] = child
-        record = pickle.dumps(Spawn(token, module, argv, dict(os.environ), nice))
+        record = pickle.dumps(Spawn(token, module, argv, dict(os.environ)))
         try:
             with self._send_lock:
                 socket.send_fds(self._sock, [record], fds)
@@ -291,9 +290,6 @@ def _child(request: Spawn, fds: list[int], spawner_fds: tuple[socket.socket, ...
             end.close()
         os.setsid()
         _name("folkgen-" + request.module.rsplit(".", 1)[-1])
-        if request.nice:
-            with contextlib.suppress(OSError):
-                os.nice(request.nice)
         conn_fd, out_fd = fds[0], fds[1]
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)

@@ -99,6 +99,14 @@ def styled_as_built(screen: Screen[Any]) -> None:
         screen._css_update_count = count
 
 
+def app_ending(widget: Widget) -> bool:
+    """The app is ending, and Textual mounts no more widgets: a screen still being built (ahead
+    of its first show) is mounted only in part, its widgets' set-up must not look for the rest.
+    `exit()` detaches every widget (is_attached); a shutdown without it (the pilot's run_test
+    ends so) only stops the app running (is_running)."""
+    return not widget.is_attached or not widget.app.is_running
+
+
 def lay_out_ahead(screen: Screen[Any]) -> None:
     """Lay out and draw (into nothing) a screen built ahead and not shown yet, so that its first
     show costs what a later one does: Textual lays a screen out when first shown (its size was

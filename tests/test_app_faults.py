@@ -185,17 +185,21 @@ async def test_quit_while_a_screen_is_built_ahead(mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["train", "generate", "library"])
 async def test_quit_at_moments_of_a_screen_built_ahead(mode: str) -> None:
-    """The app quits at moments into a screen's build: Textual's shutdown then mounts it in
-    part (some widgets, a Select without its own parts); neither the screen's set-up nor a
-    Select's raises, and the app ends cleanly."""
+    """The app ends at moments into a screen's build, by `exit()` (as `q`) or by a shutdown
+    alone (as the pilot ends): Textual then mounts the screen in part (some widgets, a Select
+    without its own parts); neither the screen's set-up nor a Select's raises, and the app ends
+    cleanly."""
     for delay in (0.003, 0.008, 0.015, 0.03, 0.06):
-        app = FolkgenApp(autoload_model=False)
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.pause(0)
-            assert build_mode(app, mode)
-            await asyncio.sleep(delay)
-            app.exit()
-        assert app.return_code == 0 and app._exception is None, (delay, app._exception)
+        for call_exit in (True, False):
+            app = FolkgenApp(autoload_model=False)
+            async with app.run_test(size=SIZE) as pilot:
+                await pilot.pause(0)
+                assert build_mode(app, mode)
+                await asyncio.sleep(delay)
+                if call_exit:
+                    app.exit()
+            assert app._exception is None, (delay, call_exit, app._exception)
+            assert app.return_code == (0 if call_exit else None)
 
 
 async def test_quit_while_playing_is_prompt_and_stops_the_sound(

@@ -14,7 +14,12 @@ from textual.dom import NoActiveAppError
 from textual.screen import Screen
 from textual.widgets import Input
 
-from folkgen_tui.textual_internals import lay_out_ahead, skip_restyle, styled_as_built
+from folkgen_tui.textual_internals import (
+    app_ending,
+    lay_out_ahead,
+    skip_restyle,
+    styled_as_built,
+)
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.nav_bar import NavBar
 from folkgen_tui.widgets.studio_header import StudioHeader
@@ -96,7 +101,7 @@ class StudioScreen(Screen[None]):
         subclasses set themselves up in `mounted`). Not once the app is quitting: Textual then
         mounts no more widgets, so a screen still being built ahead is mounted in part (a widget
         `mounted` looks for may be missing, and a Select's parts: widgets/select.py)."""
-        if not self.is_attached or not self.composed:
+        if app_ending(self) or not self.composed:
             return
         self.sub_title = self.TITLE_TEXT
         self.studio.register_screen(self)  # the app then settles its long-lived widgets

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # the Tunes tab's, imported when it is filled (after the firs
     from folkgen_tui.widgets.piano_roll import PianoRoll
     from folkgen_tui.widgets.score_view import ScoreView
 
-TABS = (("s", "Summary", "summary"), ("v", "Vocabulary", "vocabulary"), ("u", "Tunes", "tunes"))
+TABS = (("Summary", "summary"), ("Vocabulary", "vocabulary"), ("Tunes", "tunes"))
 MAX_LISTED = 20_000  # tunes in the browsable list (the statistics cover them all)
 CORPUS_KEY = "corpus-"  # what the app plays from here is keyed corpus-<row>
 

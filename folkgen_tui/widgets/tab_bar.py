@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-BOLD = Style(bold=True)
-
 
 class TabBar(Widget):
-    """`s Summary  v Vocabulary  u Tunes`, the active tab marked; a click on a tab posts
-    Clicked. One widget drawing one line, as NavBar: Textual's TabbedContent (a tab bar of a
-    widget per tab, an underline, panes) was two fifths of the first frame's work (issue 14).
-    The screen shows the tab's content (a ContentSwitcher) and sets `active`."""
+    """`Summary   Vocabulary   Tunes`, the active tab marked; a click on a tab posts Clicked
+    (the footer shows the keys: which apply depends on the tab). One widget drawing one line,
+    as NavBar: Textual's TabbedContent (a tab bar of a widget per tab, an underline, panes) was
+    two fifths of the first frame's work (issue 14). The screen shows the tab's content (a
+    ContentSwitcher) and sets `active`."""
 
     ALLOW_SELECT = False
-    COMPONENT_CLASSES = {"tab-bar--tab", "tab-bar--active", "tab-bar--key"}
+    COMPONENT_CLASSES = {"tab-bar--tab", "tab-bar--active"}
     DEFAULT_CSS = """
     TabBar {
         height: 1;
@@ -33,9 +31,6 @@ class TabBar(Widget):
             color: $text;
             text-style: bold underline;
         }
-        .tab-bar--key {
-            color: $accent;
-        }
     }
     """
 
@@ -45,8 +40,8 @@ class TabBar(Widget):
     class Clicked(Message):
         tab: str
 
-    def __init__(self, tabs: tuple[tuple[str, str, str], ...], active: str, *, id: str) -> None:
-        """`tabs`: (key, label, id) each."""
+    def __init__(self, tabs: tuple[tuple[str, str], ...], active: str, *, id: str) -> None:
+        """`tabs`: (label, id) each."""
         super().__init__(id=id)
         self.tabs = tabs
         self.set_reactive(TabBar.active, active)
@@ -55,15 +50,13 @@ class TabBar(Widget):
     def render(self) -> Text:
         tab_style = self.get_component_rich_style("tab-bar--tab")
         active_style = self.get_component_rich_style("tab-bar--active")
-        key_style = self.get_component_rich_style("tab-bar--key")
-        line = Text(no_wrap=True, overflow="crop", end="")
+        line = Text(" ", no_wrap=True, overflow="crop", end="")
         self._spans = []
-        for key, label, tab in self.tabs:
+        for label, tab in self.tabs:
             start = line.cell_len
-            line.append(f" {key} ", key_style + BOLD)
             line.append(label, active_style if tab == self.active else tab_style)
             self._spans.append((start, line.cell_len, tab))
-            line.append("  ")
+            line.append("   ")
         return line
 
     def on_click(self, event: events.Click) -> None:
