@@ -45,6 +45,17 @@ async def wait_ready(pilot: Pilot[Any], model: bool = False) -> None:
     await pilot.pause()
 
 
+async def wait_all_built(pilot: Pilot[Any]) -> None:
+    """Torch is in and every screen has been built ahead (start-up's background work), then a
+    moment to settle."""
+    app = pilot.app
+    assert isinstance(app, FolkgenApp)
+    await wait_ready(pilot)
+    await wait_for(pilot, lambda: all(app.studio_screen(m) for m in FolkgenApp.MODES),
+                   "every screen built", timeout=10)  # fmt: skip
+    await pilot.pause(0.2)
+
+
 async def generate_tune(
     pilot: Pilot[Any], fields: dict[str, str]
 ) -> tuple[GenerateScreen, TuneRecord]:

@@ -33,6 +33,7 @@ from tests.app_helpers import (
     make_checkpoint,
     play_in_real_time,
     record_notices,
+    wait_all_built,
     wait_for,
     wait_ready,
 )
@@ -461,10 +462,7 @@ async def test_screens_are_built_ahead_and_shown_at_once() -> None:
     for it; and a built screen is shown at once (Textual holds a screen switch back 50 ms)."""
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot)
-        await wait_for(pilot, lambda: all(app.studio_screen(m) for m in FolkgenApp.MODES),
-                       "every screen built", timeout=10)  # fmt: skip
-        await pilot.pause(0.2)
+        await wait_all_built(pilot)
         await pilot.press("g")
         assert isinstance(app.screen, GenerateScreen)
         assert app._batch_count == 0  # drawing is not held back
@@ -504,10 +502,7 @@ async def test_a_training_process_is_started_ahead_only_when_train_is_shown() ->
     shown, not when it is built ahead at start-up."""
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot)
-        await wait_for(pilot, lambda: all(app.studio_screen(m) for m in FolkgenApp.MODES),
-                       "every screen built", timeout=10)  # fmt: skip
-        await pilot.pause(0.2)
+        await wait_all_built(pilot)
         assert app._spare_engine is None
         await pilot.press("t")
         spare = app._spare_engine
