@@ -14,6 +14,7 @@ from folkgen_tui.widgets.bar_chart import bar
 from folkgen_tui.widgets.loss_chart import LossChart, bucket_means, column_means
 from folkgen_tui.widgets.piano_roll import AHEAD, EMPTY, PLAYED, SOUNDING, PianoRoll, note_name
 from folkgen_tui.widgets.tab_bar import TabBar
+from folkgen_tui.widgets.tune_table import CORPUS, CorpusRows, TuneTable
 
 
 @dataclass
@@ -131,3 +132,27 @@ async def test_tab_bar_draws_its_tabs_marks_the_active_one_and_says_which_is_cli
         await pilot.click(TabBar, offset=(9, 0))  # between the tabs: nothing
         await pilot.pause()
         assert app.clicked == ["tunes", "summary"]
+
+
+def test_corpus_rows_are_made_from_their_tunes_and_stop_at_the_limit() -> None:
+    tunes = ["X:1\nT:Reel\nM:4/4\nK:D\nABc|", "X:2\nK:G\nG|", "X:3\nT:Third\nK:A\nA|"]
+    rows = CorpusRows(tunes, limit=2)
+    assert len(rows) == 2
+    assert rows[0].cells() == ("1", "Reel", "4/4", "D", str(len(tunes[0])))
+    assert rows[1].cells() == ("2", "–", "", "G", str(len(tunes[1])))  # no title, no meter
+    assert rows[-1].id == 1 and [r.id for r in rows[0:5]] == [0, 1]
+    with pytest.raises(IndexError):
+        rows[2]  # beyond the limit, though the corpus has it
+
+
+def test_a_narrow_table_drops_columns_in_its_layouts_order() -> None:
+    table = TuneTable(CORPUS)
+    wide = table.layout_columns(60)
+    assert [CORPUS.columns[i].heading for i, _ in wide] == ["#", "Title", "M", "K", "Chars"]
+    assert sum(w for _, w in wide) + len(wide) - 1 == 60  # the title takes what is left
+    narrower = table.layout_columns(33)  # Chars goes first
+    assert [CORPUS.columns[i].heading for i, _ in narrower] == ["#", "Title", "M", "K"]
+    assert dict(narrower)[1] == CORPUS.min_flexible
+    narrowest = table.layout_columns(20)  # then M; the title keeps its least width
+    assert [CORPUS.columns[i].heading for i, _ in narrowest] == ["#", "Title", "K"]
+    assert dict(narrowest)[1] == CORPUS.min_flexible

@@ -18,23 +18,14 @@ from folkgen_tui.widgets.tab_bar import TabBar
 from folkgen_tui.widgets.vocab_grid import VocabGrid
 
 if TYPE_CHECKING:  # the Tunes tab's, imported when it is filled (after the first frame)
-    from textual.widgets import DataTable
-
     from folkgen_tui.widgets.abc_view import AbcView
     from folkgen_tui.widgets.piano_roll import PianoRoll
     from folkgen_tui.widgets.score_view import ScoreView
+    from folkgen_tui.widgets.tune_table import CorpusRow, TuneHighlighted, TuneTable
 
 TABS = (("Summary", "summary"), ("Vocabulary", "vocabulary"), ("Tunes", "tunes"))
 MAX_LISTED = 20_000  # tunes in the browsable list (the statistics cover them all)
 CORPUS_KEY = "corpus-"  # what the app plays from here is keyed corpus-<row>
-
-
-def header(tune: str, name: str) -> str:
-    prefix = name + ":"
-    for line in tune.splitlines():
-        if line.startswith(prefix):
-            return line[len(prefix) :].strip()
-    return ""
 
 
 class DatasetScreen(StudioScreen):
@@ -75,22 +66,16 @@ class DatasetScreen(StudioScreen):
     _tabs_filling = _tabs_filled = False
 
     def hidden_tabs(self) -> tuple[Widget, Widget]:
-        from textual.widgets import DataTable
-
         from folkgen_tui.widgets.abc_view import AbcView
         from folkgen_tui.widgets.piano_roll import PianoRoll
         from folkgen_tui.widgets.score_view import ScoreView
+        from folkgen_tui.widgets.tune_table import CORPUS, TuneTable
 
         vocabulary = VerticalScroll(
             Static("", id="vocab-title", markup=False), VocabGrid(id="vocab-grid"),
             id="vocab-scroll",
         )  # fmt: skip
-        table = DataTable[str](id="tune-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("#", key="n")
-        table.add_column("Title", key="title", width=20)
-        table.add_column("M", key="meter")
-        table.add_column("K", key="key")
-        table.add_column("Chars", key="chars")
+        table = TuneTable(CORPUS, id="tune-table")
         side = Vertical(
             AbcView(id="tune-abc", placeholder="select a tune"),
             ScoreView(id="tune-score"),
@@ -126,8 +111,8 @@ class DatasetScreen(StudioScreen):
         self.refresh_bindings()
 
     # The Tunes tab's widgets, by id: their classes are not imported before it is filled.
-    def _table(self) -> DataTable[str]:
-        return cast("DataTable[str]", self.query_one("#tune-table"))
+    def _table(self) -> TuneTable[CorpusRow]:
+        return cast("TuneTable[CorpusRow]", self.query_one("#tune-table"))
 
     def _abc(self) -> AbcView:
         return cast("AbcView", self.query_one("#tune-abc"))
@@ -176,13 +161,11 @@ class DatasetScreen(StudioScreen):
             f"({show_char(' ')} is a space, {show_char(chr(10))} a line break)"
         )
         self.query_one("#vocab-grid", VocabGrid).entries = tuple(stats.vocabulary)
+        from folkgen_tui.widgets.tune_table import CorpusRows
+
         table = self._table()
-        table.clear()
-        shown = corpus.tunes[:MAX_LISTED]
-        table.add_rows(
-            (str(i), header(tune, "T") or "–", header(tune, "M"), header(tune, "K"), str(len(tune)))
-            for i, tune in enumerate(shown, start=1)
-        )
+        table.empty_text = "no tunes"
+        table.set_rows(CorpusRows(corpus.tunes, MAX_LISTED))
         self._abc().set_text(corpus.tunes[0] if corpus.tunes else "")
 
     # --- actions ---------------------------------------------------------------------------
@@ -252,19 +235,18 @@ class DatasetScreen(StudioScreen):
         corpus = self.studio.corpus
         if corpus is None or not self._tabs_filled:
             return None
-        table = self._table()
-        if not table.row_count:
-            return None
-        row = table.cursor_row
-        return corpus.tunes[row] if 0 <= row < len(corpus.tunes) else None
+        row = self._table().current
+        return row.tune if row is not None else None
 
     def action_play(self) -> None:
         tune = self.selected_tune()
         if tune is None:
             self.notify("Open the Tunes tab (u) and pick a tune first.", severity="warning")
             return
-        row = self._table().cursor_row
-        self.studio.toggle_play(tune, header(tune, "T") or "tune", key=f"{CORPUS_KEY}{row}")
+        from core.corpus import header_field
+
+        row = self._table().cursor
+        self.studio.toggle_play(tune, header_field(tune, "T") or "tune", key=f"{CORPUS_KEY}{row}")
 
     def playback_changed(self) -> None:
         """A corpus tune playing shows its piano roll under the ABC."""
@@ -272,11 +254,8 @@ class DatasetScreen(StudioScreen):
             return
         self.follow_playback(self._roll(), lambda key: key.startswith(CORPUS_KEY))
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        corpus = self.studio.corpus
-        if corpus is None:
-            return
-        index = event.cursor_row
-        if 0 <= index < len(corpus.tunes):
-            self._abc().set_text(corpus.tunes[index])
+    def on_tune_highlighted(self, event: TuneHighlighted) -> None:
+        row = cast("CorpusRow | None", event.row)
+        if row is not None:
+            self._abc().set_text(row.tune)
             self._update_score()

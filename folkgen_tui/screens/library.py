@@ -28,7 +28,7 @@ from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.filter_input import FilterInput
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
-from folkgen_tui.widgets.tune_table import TuneHighlighted, TuneTable, stars
+from folkgen_tui.widgets.tune_table import TUNEBOOK, TuneHighlighted, TuneTable, stars
 from folkgen_tui.widgets.voice_row import VoiceRow
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ class LibraryScreen(StudioScreen):
             with Vertical(id="lib-list"):
                 yield FilterInput(self.filter_typed, placeholder="filter: title, key, metre, ABC…",
                                   compact=True, id="lib-filter")  # fmt: skip
-                yield TuneTable(id="lib-table")
+                yield TuneTable(TUNEBOOK, id="lib-table")
             with Vertical(id="lib-side"):
                 yield Static("", id="lib-badge", markup=False)
                 yield AbcView(id="lib-abc", placeholder="")

@@ -1,15 +1,17 @@
-"""The tunebook's table: draws only the rows in view, over an in-memory list of light rows.
+"""A table of tunes: draws only the rows in view, over an in-memory sequence of light rows.
 
 Textual's DataTable builds and measures every row it is given: for 10,000 tunes that is most of
-a second to fill and again for each filter keystroke (bench/library_screen.py). This one keeps
-the rows as they are and formats the few that show, so filling it costs nothing."""
+a second to fill and again for each filter keystroke (bench/library_screen.py), and the Dataset
+screen's 817 tunes held the UI for ~0.1 s as the corpus arrived at start-up. This one keeps the
+rows as they are and formats the few that show, so filling it costs nothing. What it shows of a
+row is its `TableLayout`: the tunebook's (here) or the corpus's (screens/dataset.py)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar, overload
 
 from rich.segment import Segment
 from rich.style import Style
@@ -21,14 +23,41 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from core.corpus import header_field
 from folkgen_tui.textual_internals import set_virtual_size_quietly
 
 
 class Row(Protocol):
-    """What the table shows of a tune (core.library.TuneRow has these)."""
+    """What every row has: an id, unique in its table (the cursor and marks follow it)."""
 
     @property
     def id(self) -> int: ...
+
+
+R = TypeVar("R", bound=Row)
+
+
+@dataclass(frozen=True)
+class Column:
+    heading: str
+    width: int  # 0: the one column that takes what the others leave
+    accent: str = ""  # "rating" or "favourite": drawn in that colour
+    right: bool = False
+
+
+@dataclass(frozen=True)
+class TableLayout(Generic[R]):
+    """The columns, and a row's text in each (`cells(row, marked)`)."""
+
+    columns: tuple[Column, ...]
+    cells: Callable[[R, bool], tuple[str, ...]]
+    dropped_first: tuple[str, ...] = ()  # headings left out, in this order, when too narrow
+    min_flexible: int = 12  # the flexible column's least width
+
+
+class TunebookRow(Row, Protocol):
+    """What the tunebook's table shows of a tune (core.library.TuneRow has these)."""
+
     @property
     def title(self) -> str: ...
     @property
@@ -47,18 +76,6 @@ class Row(Protocol):
     def created(self) -> float: ...
 
 
-# (heading, width); the title takes what the others leave.
-COLUMNS: tuple[tuple[str, int], ...] = (
-    (" ", 1), ("♥", 1), ("Title", 0), ("Key", 9), ("M", 5), ("Bars", 4), ("Form", 6),
-    ("Stars", 5), ("Created", 10),
-)  # fmt: skip
-MIN_TITLE = 12
-# Columns left out, in this order, when the table is narrower than all of them need.
-DROPPED_FIRST = ("Created", "Form", "Bars", "M")
-ACCENTS = {0: "rating", 1: "favourite", 7: "rating"}  # column -> its colour
-RIGHT_ALIGNED = {5}
-
-
 def stars(rating: int) -> str:
     return "★" * rating + "☆" * (5 - rating) if rating else "·"
 
@@ -69,7 +86,7 @@ def fit(text: str, width: int, right: bool = False) -> str:
     return text.rjust(width) if right else text.ljust(width)
 
 
-def cells(row: Row, marked: bool = False) -> tuple[str, ...]:
+def cells(row: TunebookRow, marked: bool = False) -> tuple[str, ...]:
     created = time.strftime("%Y-%m-%d", time.localtime(row.created))
     return (
         "✓" if marked else " ", "♥" if row.favourite else " ", row.title or "untitled", row.key, row.metre,
@@ -77,17 +94,78 @@ def cells(row: Row, marked: bool = False) -> tuple[str, ...]:
     )  # fmt: skip
 
 
+TUNEBOOK: TableLayout[TunebookRow] = TableLayout(
+    columns=(
+        Column(" ", 1, "rating"), Column("♥", 1, "favourite"), Column("Title", 0), Column("Key", 9),
+        Column("M", 5), Column("Bars", 4, right=True), Column("Form", 6),
+        Column("Stars", 5, "rating"), Column("Created", 10),
+    ),
+    cells=cells,
+    dropped_first=("Created", "Form", "Bars", "M"),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CorpusRow:
+    """A corpus tune as the Dataset screen lists it; `id` is its index in the corpus."""
+
+    id: int
+    tune: str
+
+    def cells(self, marked: bool = False) -> tuple[str, ...]:
+        tune = self.tune
+        return (
+            str(self.id + 1), header_field(tune, "T") or "–", header_field(tune, "M") or "",
+            header_field(tune, "K") or "",
+            str(len(tune)),
+        )  # fmt: skip
+
+
+class CorpusRows(Sequence[CorpusRow]):
+    """A corpus's first `limit` tunes as rows, each made when it is drawn: a corpus of 20,000
+    tunes is listed at once."""
+
+    def __init__(self, tunes: Sequence[str], limit: int) -> None:
+        self.tunes = tunes
+        self.limit = limit
+
+    def __len__(self) -> int:
+        return min(len(self.tunes), self.limit)
+
+    @overload
+    def __getitem__(self, index: int) -> CorpusRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CorpusRow]: ...
+    def __getitem__(self, index: int | slice) -> CorpusRow | Sequence[CorpusRow]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        index %= len(self)
+        return CorpusRow(index, self.tunes[index])
+
+
+CORPUS: TableLayout[CorpusRow] = TableLayout(
+    columns=(
+        Column("#", 5, right=True), Column("Title", 0), Column("M", 4), Column("K", 9),
+        Column("Chars", 5, right=True),
+    ),
+    cells=CorpusRow.cells,
+    dropped_first=("Chars", "M"),
+)  # fmt: skip
+
+
 @dataclass
 class TuneHighlighted(Message):
     """The cursor is on another row (None: the table is empty)."""
 
-    table: TuneTable
+    table: TuneTable[Row]
     row: Row | None
 
 
-class TuneTable(ScrollView, can_focus=True):
-    """A header line and one line per row; the cursor row is highlighted and kept in view.
-    Its styles are in screens/library.tcss, read with the Library screen (its only user)."""
+class TuneTable(ScrollView, Generic[R], can_focus=True):
+    """A header line and one line per row, laid out by `layout`; the cursor row is highlighted
+    and kept in view. Its styles are in folkgen.tcss."""
 
     BINDINGS = [
         Binding("up", "move(-1)", "Up", show=False),
@@ -104,9 +182,10 @@ class TuneTable(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, layout: TableLayout[R], *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.rows: Sequence[Row] = ()
+        self.table_layout = layout
+        self.rows: Sequence[R] = ()
         self.empty_text = ""
         self.marked: set[int] = set()  # ids selected (for export)
         self._styles: dict[str, Style] | None = None
@@ -116,7 +195,7 @@ class TuneTable(ScrollView, can_focus=True):
 
     # --- data ----------------------------------------------------------------------------------
 
-    def set_rows(self, rows: Sequence[Row], keep_id: int | None = None) -> None:
+    def set_rows(self, rows: Sequence[R], keep_id: int | None = None) -> None:
         """Show `rows`; the cursor stays on the tune `keep_id` when it is among them."""
         current = self.current
         if (
@@ -139,7 +218,7 @@ class TuneTable(ScrollView, can_focus=True):
         self.cursor = index  # posts TuneHighlighted, scrolls to it
         self.refresh()
 
-    def update_row(self, row: Row) -> None:
+    def update_row(self, row: R) -> None:
         """A row changed in place (rating, favourite, title): redraw it."""
         for i, old in enumerate(self.rows):
             if old.id == row.id:
@@ -149,7 +228,7 @@ class TuneTable(ScrollView, can_focus=True):
                 return
 
     @property
-    def current(self) -> Row | None:
+    def current(self) -> R | None:
         return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
 
     def validate_cursor(self, value: int) -> int:
@@ -159,7 +238,7 @@ class TuneTable(ScrollView, can_focus=True):
         self.refresh_line(old + 1)
         self.refresh_line(new + 1)
         self._scroll_to_cursor()
-        self.post_message(TuneHighlighted(self, self.current))
+        self.post_message(TuneHighlighted(self, self.current))  # type: ignore[arg-type]
 
     def _scroll_to_cursor(self) -> None:
         visible = max(1, self.scrollable_content_region.height - 1)  # less the header
@@ -188,17 +267,20 @@ class TuneTable(ScrollView, can_focus=True):
     # --- drawing -------------------------------------------------------------------------------
 
     def layout_columns(self, width: int) -> list[tuple[int, int]]:
-        """(column, width) of the columns that fit in `width`, the title taking the rest."""
-        shown = list(range(len(COLUMNS)))
-        dropped = [i for name in DROPPED_FIRST for i, (h, _) in enumerate(COLUMNS) if h == name]
+        """(column, width) of the columns that fit in `width`, the flexible one taking the rest."""
+        columns, least = self.table_layout.columns, self.table_layout.min_flexible
+        shown = list(range(len(columns)))
+        dropped = [
+            i for name in self.table_layout.dropped_first for i, c in enumerate(columns) if c.heading == name
+        ]  # fmt: skip
 
         def needed() -> int:
-            return sum(COLUMNS[i][1] for i in shown) + len(shown) - 1 + MIN_TITLE
+            return sum(columns[i].width for i in shown) + len(shown) - 1 + least
 
         while dropped and needed() > width:
             shown.remove(dropped.pop(0))
-        title = max(MIN_TITLE, width - needed() + MIN_TITLE)
-        return [(i, COLUMNS[i][1] or title) for i in shown]
+        flexible = max(least, width - needed() + least)
+        return [(i, columns[i].width or flexible) for i in shown]
 
     def _palette(self) -> dict[str, Style]:
         """The styles a line is drawn in, worked out once per theme, focus and style change:
@@ -231,7 +313,8 @@ class TuneTable(ScrollView, can_focus=True):
         base = styles["base"]
         columns = self._columns(width)
         if y == 0:
-            line = " ".join(fit(COLUMNS[i][0], w) for i, w in columns)
+            heads = self.table_layout.columns
+            line = " ".join(fit(heads[i].heading, w, heads[i].right) for i, w in columns)
             return Strip([Segment(fit(line, width), styles["header"])], width)
         index = round(self.scroll_y) + y - 1
         if not 0 <= index < len(self.rows):
@@ -243,13 +326,13 @@ class TuneTable(ScrollView, can_focus=True):
         style = styles["cursor"] if on_cursor else base
         prefix = "cursor-" if on_cursor else ""
         segments: list[Segment] = []
-        texts = cells(row, row.id in self.marked)
+        texts = self.table_layout.cells(row, row.id in self.marked)
         for n, (i, w) in enumerate(columns):
             if n:
                 segments.append(Segment(" ", style))
-            accent = ACCENTS.get(i)
-            cell_style = styles[prefix + accent] if accent else style
-            segments.append(Segment(fit(texts[i], w, i in RIGHT_ALIGNED), cell_style))
+            column = self.table_layout.columns[i]
+            cell_style = styles[prefix + column.accent] if column.accent else style
+            segments.append(Segment(fit(texts[i], w, column.right), cell_style))
         return Strip(segments).crop(0, width).extend_cell_length(width, style)
 
     def _columns(self, width: int) -> list[tuple[int, int]]:
