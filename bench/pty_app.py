@@ -18,6 +18,7 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
+POLL = 0.05  # seconds a look for output waits at most (it returns as soon as some comes)
 TAB, ENTER, UP, DOWN, ESC, CTRL_U = b"\t", b"\r", b"\x1b[A", b"\x1b[B", b"\x1b", b"\x15"
 
 
@@ -62,7 +63,7 @@ class Terminal:
             if time.perf_counter() - t0 > timeout:
                 tail = self.text[-400:].decode(errors="replace")
                 raise TimeoutError(f"{marker!r} not shown after {timeout:g} s; last: {tail!r}")
-            self.read(0.002)
+            self.read(POLL)
         return time.perf_counter() - t0
 
     def keys(self, *keys: bytes, gap: float = 0.15) -> None:
