@@ -9,7 +9,9 @@
    (the heaviest common key: the whole screen is drawn anew).
 Steps 1 and 2 are repeated in turn (--repeats, default 2) and the speeds averaged: this VM's
 speed drifts by about 5 % from one run to the next. Keys are also timed in the first seconds
-after start, while torch loads.
+after start, while torch loads. --engine also runs the same training through the app's engine
+(core/engine.py, forked by the spawner as the app does) from a process that draws nothing, in
+turn with the others: the app's own cost told apart from the engine's.
 
 Targets (issue 14): the app trains at >= 0.95x the CLI's speed; the worst screen switch within
 100 ms on a 2-core AVX2 laptop-class CPU whose lab loop runs 156 chars/s, scaled on another
@@ -54,6 +56,34 @@ def lab_loop_speed(extra: dict[str, str]) -> float:
     """The lab loop's chars/s (bench/sampling_speed.py's reference), in a child process."""
     out = subprocess.run([sys.executable, "-c", LAB_LOOP], capture_output=True, text=True,
                          check=True, env={**os.environ, **extra})  # fmt: skip
+    return float(out.stdout.split()[-1])
+
+
+ENGINE_RUN = """
+import sys, tempfile, threading
+from pathlib import Path
+from core.corpus import load_corpus
+from core.engine import Engine, Train, Trained
+from core.presets import get_preset
+preset = get_preset("default")
+cfg = type(preset.train)(**{**preset.train.to_dict(), "steps": int(sys.argv[1])})
+replies = []
+done = threading.Event()
+engine = Engine(training=True)
+request = Train(load_corpus(), preset.model, cfg, Path(tempfile.mkdtemp()) / "run.pt")
+engine.request(request, lambda r: (replies.append(r), done.set()) if not hasattr(r, "losses") else None)
+done.wait()
+engine.close(kill_after=None)
+assert isinstance(replies[-1], Trained), replies[-1]
+print(replies[-1].result.chars_per_sec)
+"""
+
+
+def engine_speed(steps: int, extra: dict[str, str]) -> float:
+    """Chars/s of the same run through the app's engine (spawner-forked, as the app starts one),
+    from a process that draws nothing: what the app's own drawing costs, told apart."""
+    out = subprocess.run([sys.executable, "-c", ENGINE_RUN, str(steps)], capture_output=True,
+                         text=True, check=True, env={**os.environ, **extra})  # fmt: skip
     return float(out.stdout.split()[-1])
 
 
@@ -139,6 +169,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2,
                     help="CLI and app runs, taken in turn (this VM's speed drifts by ~5 %%)")  # fmt: skip
     ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
+    ap.add_argument("--engine", action="store_true",
+                    help="also train through the app's engine without the app, in turn")  # fmt: skip
     args = ap.parse_args()
     extra = dict(AVX2_ENV) if args.avx2 else {}
     print(describe())
@@ -153,6 +185,7 @@ def main() -> None:
           f"{LAB_LOOP_AVX2 / lab:.2f}, target <= {key_target:.0f} ms")  # fmt: skip
     clis: list[float] = []
     apps: list[float] = []
+    engines: list[float] = []
     early: list[float] = []
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as cli_home, tempfile.TemporaryDirectory() as app_home:
@@ -162,6 +195,8 @@ def main() -> None:
                 app_home, args.steps, presses, extra, early
             )
             apps.append(app)
+            if args.engine:
+                engines.append(engine_speed(args.steps, extra))
             if repeat == 0:
                 idle, latencies = times_idle, times_training
     cli, app = statistics.mean(clis), statistics.mean(apps)
@@ -170,6 +205,11 @@ def main() -> None:
     print(f"training, default recipe, {args.steps} steps, {args.repeats} runs each: folkgen train "
           f"{cli:,.0f} chars/s, in the app {app:,.0f} chars/s = {ratio:.2f}x (runs: {each}) "
           f"(target >= 0.95x: {'PASS' if ratio >= 0.95 else 'MISS'})")  # fmt: skip
+    if engines:
+        each = ", ".join(f"{e / c:.2f}" for e, c in zip(engines, clis, strict=True))
+        print(f"the same through the app's engine, without the app: "
+              f"{statistics.mean(engines):,.0f} chars/s = {statistics.mean(engines) / cli:.2f}x "
+              f"(runs: {each})")  # fmt: skip
     for what, times in (("after start", early), ("idle", idle), ("while training", latencies)):
         if not times:
             continue
