@@ -4,7 +4,7 @@ Textual's DataTable builds and measures every row it is given: for 10,000 tunes 
 a second to fill and again for each filter keystroke (bench/library_screen.py), and the Dataset
 screen's 817 tunes held the UI for ~0.1 s as the corpus arrived at start-up. This one keeps the
 rows as they are and formats the few that show, so filling it costs nothing. What it shows of a
-row is its `TableLayout`: the tunebook's (here) or the corpus's (screens/dataset.py)."""
+row is its `TableLayout`: the tunebook's (Library) or the corpus's (Dataset's Tunes tab)."""
 
 from __future__ import annotations
 
@@ -116,8 +116,7 @@ class CorpusRow:
         tune = self.tune
         return (
             str(self.id + 1), header_field(tune, "T") or "–", header_field(tune, "M") or "",
-            header_field(tune, "K") or "",
-            str(len(tune)),
+            header_field(tune, "K") or "", str(len(tune)),
         )  # fmt: skip
 
 
