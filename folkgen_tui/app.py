@@ -155,6 +155,7 @@ class CorpusFailed(Message):
 class ModelLoaded(Message):
     model: LoadedModel
     announce: bool
+    engine: Engine  # the process it is loaded in
 
 
 @dataclass
@@ -545,19 +546,23 @@ class FolkgenApp(QuickModeSwitch):
     def _load_model(self, path: Path, why: str, announce: bool) -> None:
         from core.engine import Failed, LoadModel, ModelReady
 
+        engine = self.engine
+        if engine is None:
+            self.post_message(ModelFailed(f"{path}: torch's process is not running"))
+            return
+
         def loaded(reply: Reply) -> None:  # on the engine's reader thread
             if isinstance(reply, ModelReady):
-                self._model_ready(path, why, announce, reply.meta)
+                self._model_ready(path, why, announce, reply.meta, engine)
             elif isinstance(reply, Failed) and not reply.lost:  # lost: EngineLost says it
                 self.post_message(ModelFailed(reply.error))
 
-        if self.engine is None:
-            self.post_message(ModelFailed(f"{path}: torch's process is not running"))
-            return
-        self.engine.request(LoadModel(path), loaded)
+        engine.request(LoadModel(path), loaded)
 
     @work(thread=True, group="model", exclusive=True, exit_on_error=False)
-    def _model_ready(self, path: Path, why: str, announce: bool, meta: CheckpointMeta) -> None:
+    def _model_ready(
+        self, path: Path, why: str, announce: bool, meta: CheckpointMeta, engine: Engine
+    ) -> None:
         """The model is loaded in its engine: here, its training corpus for near-copy checks,
         as the CLI finds it (the app's corpus when it is that one)."""
         from core.corpus import training_corpus
@@ -569,12 +574,16 @@ class FolkgenApp(QuickModeSwitch):
             corpus = training_corpus(meta.corpus)
         model = LoadedModel(path, why, meta, CorpusIndex(corpus.tunes if corpus else None))
         if not get_current_worker().is_cancelled:
-            self.post_message(ModelLoaded(model, announce))
+            self.post_message(ModelLoaded(model, announce, engine))
             # The training corpus's near-copy index (~70 ms), once the model can generate, on
             # this thread rather than on the UI's at the first tune's check.
             model.index.get()
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
+        if message.engine is not self.engine:
+            # Its process ended while the model's corpus index was made (EngineLost has said
+            # so, and loads it again in the new one where it may): nothing to generate with.
+            return
         self.model = message.model
         self.model_loading = False
         if message.announce:

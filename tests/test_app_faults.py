@@ -559,6 +559,27 @@ async def test_torch_process_killed_is_started_again_with_its_model(small_model:
         assert app.model is None and app.is_running
 
 
+async def test_a_model_loaded_in_a_process_that_has_gone_is_not_used(small_model: Path) -> None:
+    """The model's corpus index is made on a thread after its process says it is loaded: if the
+    process is killed meanwhile, that model's late message must not replace what the app has
+    since (CI saw `torch_state` failed with the model still set, at the restart test's last
+    kill). Here the late message comes once the model is loaded again in the new process."""
+    from folkgen_tui.app import ModelLoaded
+
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        stale, first = app.model, app.engine
+        assert stale is not None and first is not None
+        first.process.kill()
+        await wait_for(pilot, lambda: app.model is not None and app.engine is not first,
+                       "the model again", timeout=60)  # fmt: skip
+        again = app.model
+        app.post_message(ModelLoaded(stale, False, first))  # as the index thread ends late
+        await pilot.pause()
+        assert app.model is again and again is not stale
+
+
 async def test_rendered_tunes_do_not_pile_up_in_the_scratch_folder(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
