@@ -63,19 +63,25 @@ ENGINE_RUN = """
 import sys, tempfile, threading
 from pathlib import Path
 from core.corpus import load_corpus
-from core.engine import Engine, Train, Trained
+from core.engine import Engine, Progress, Train, Trained
 from core.presets import get_preset
 preset = get_preset("default")
 cfg = type(preset.train)(**{**preset.train.to_dict(), "steps": int(sys.argv[1])})
-replies = []
+final = []
 done = threading.Event()
+
+def on_reply(reply):
+    if not isinstance(reply, Progress):  # the run's end: Trained, or Failed
+        final.append(reply)
+        done.set()
+
 engine = Engine(training=True)
-request = Train(load_corpus(), preset.model, cfg, Path(tempfile.mkdtemp()) / "run.pt")
-engine.request(request, lambda r: (replies.append(r), done.set()) if not hasattr(r, "losses") else None)
+engine.request(Train(load_corpus(), preset.model, cfg, Path(tempfile.mkdtemp()) / "run.pt"),
+               on_reply)
 done.wait()
 engine.close(kill_after=None)
-assert isinstance(replies[-1], Trained), replies[-1]
-print(replies[-1].result.chars_per_sec)
+assert isinstance(final[0], Trained), final[0]
+print(final[0].result.chars_per_sec)
 """
 
 
