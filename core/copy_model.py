@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -130,6 +131,60 @@ def mix_weights(
     return mixed
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """What a cache reads of its vocabulary and rule: the scores as factors (exp(s_i) is a
+    product of table entries) and the characters' roles. Read only, shared by every cache."""
+
+    bar_line: int
+    line_break: int
+    match_w: np.ndarray
+    bar_w: np.ndarray
+    in_part_w: np.ndarray
+    aligned_w: float
+    after_part_line_w: float
+    part_start: np.ndarray
+    part_end: np.ndarray
+    events: np.ndarray
+    sentinel_w: np.ndarray
+
+
+@lru_cache(maxsize=16)
+def _tables(vocab: Vocabulary, rule: CopyRule) -> _Tables:
+    """Made once per vocabulary and rule: ~0.1 ms, which a sampler paid for every tune."""
+    index = vocab.char2idx
+    bar = index.get("|", NO_CHAR)
+    part_start, part_end = pair_table(vocab, PART_STARTS), pair_table(vocab, PART_ENDS)
+    # What a character does after the previous one, in one lookup per step: bit 0 a new bar
+    # line (`||` is one), 1 a part starts, 2 a part ends, 3 a line ends (newline or "!").
+    bar_line = np.zeros((len(vocab) + 1, len(vocab)), np.uint8)
+    if bar != NO_CHAR:
+        bar_line[:, bar] = 1
+        bar_line[bar, bar] = 0
+    line_end = np.zeros(len(vocab), np.uint8)
+    for ch in ("!", "\n"):
+        if ch in index:
+            line_end[index[ch]] = 8
+    events = bar_line | part_start * np.uint8(2) | part_end * np.uint8(4) | line_end
+    t = _Tables(
+        bar_line=bar,
+        line_break=index.get("\n", NO_CHAR),
+        match_w=np.exp(np.asarray(rule.match)),
+        bar_w=np.exp(np.asarray(rule.bars)),
+        in_part_w=np.exp(np.asarray(rule.in_part)),
+        aligned_w=float(np.exp(rule.aligned)),
+        after_part_line_w=float(np.exp(rule.after_part_line)),
+        part_start=part_start,
+        part_end=part_end,
+        events=events,
+        sentinel_w=rule.sentinel_table(vocab),
+    )
+    for value in vars(t).values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return t
+
+
 class CopyCache:
     """The history of a batch of streams and, per earlier position, its match length and bar
     number. One push or predict costs a few vectorised passes over the history (O(batch x
@@ -138,29 +193,12 @@ class CopyCache:
     def __init__(self, batch: int, vocab: Vocabulary, rule: CopyRule, window: int = 4096):
         self.rule = rule
         self.vocab_size = len(vocab)
-        self.bar_line = vocab.char2idx.get("|", NO_CHAR)
-        # The scores as factors: exp(s_i) is a product of table entries.
-        self.match_w = np.exp(np.asarray(rule.match))
-        self.bar_w = np.exp(np.asarray(rule.bars))
-        self.aligned_w = float(np.exp(rule.aligned))
-        self.in_part_w = np.exp(np.asarray(rule.in_part))
-        self.part_start = pair_table(vocab, PART_STARTS)
-        self.part_end = pair_table(vocab, PART_ENDS)
-        # What a character does after the previous one, in one lookup per step: bit 0 a new bar
-        # line (`||` is one), 1 a part starts, 2 a part ends, 3 a line ends (newline or "!").
-        bar_line = np.zeros((len(vocab) + 1, len(vocab)), np.uint8)
-        if self.bar_line != NO_CHAR:
-            bar_line[:, self.bar_line] = 1
-            bar_line[self.bar_line, self.bar_line] = 0
-        line_end = np.zeros(len(vocab), np.uint8)
-        for ch in ("!", "\n"):
-            if ch in vocab.char2idx:
-                line_end[vocab.char2idx[ch]] = 8
-        self.events = bar_line | self.part_start * np.uint8(2) | self.part_end * np.uint8(4)
-        self.events |= line_end
-        self.sentinel_w = rule.sentinel_table(vocab)
-        self.after_part_line_w = float(np.exp(rule.after_part_line))
-        self.line_break = vocab.char2idx.get("\n", NO_CHAR)
+        t = _tables(vocab, rule)
+        self.bar_line, self.line_break = t.bar_line, t.line_break
+        self.match_w, self.bar_w, self.in_part_w = t.match_w, t.bar_w, t.in_part_w
+        self.aligned_w, self.after_part_line_w = t.aligned_w, t.after_part_line_w
+        self.part_start, self.part_end = t.part_start, t.part_end
+        self.events, self.sentinel_w = t.events, t.sentinel_w
         self.window = max(window, 16)
         self.hist = np.full((batch, self.window), NO_CHAR, np.int32)
         # match[b, i]: how many characters up to i equal those up to now (capped); the newest

@@ -142,6 +142,29 @@ def test_a_finished_tune_is_not_copied_and_the_window_slides() -> None:
     assert lam[0] > 0.5 and lam[1] == 0
 
 
+def test_caches_share_their_vocabulary_tables_read_only() -> None:
+    """A sampler makes a cache per tune: the tables read from the vocabulary and rule are made
+    once and shared, so no cache may change them, and a later cache predicts as the first."""
+    corpus = load_corpus()
+    tune = corpus.split().val_tunes[0][:120]
+    vocab, rule = corpus.vocab, CopyRule()
+
+    def run() -> tuple[CopyCache, list[np.ndarray]]:
+        cache = CopyCache(1, vocab, rule)
+        out = []
+        for ch in tune:
+            cache.push(np.array([vocab.char2idx[ch]]))
+            out.append(np.concatenate(cache.predict(), axis=None))
+        return cache, out
+
+    (first, a), (second, b) = run(), run()
+    assert first.events is second.events and first.sentinel_w is second.sentinel_w
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    for table in (first.events, first.part_start, first.match_w, first.sentinel_w):
+        with pytest.raises(ValueError, match="read-only"):
+            table[0] = 0
+
+
 # --- the sampler ------------------------------------------------------------------------------
 
 
