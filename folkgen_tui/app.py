@@ -65,6 +65,7 @@ PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the ne
 PREBUILD_ORDER = ("generate", "train", "library", "models")
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
+SPARE_ENGINE_AFTER = 0.3  # seconds from the Train screen shown to its next run's engine started
 SAVE_WAIT = 4.0  # seconds the app, closing, waits for a training run to save and end
 ENGINE_RESTARTS = 3  # times torch's process is started again after it ended on its own
 
@@ -235,6 +236,7 @@ class FolkgenApp(QuickModeSwitch):
         self.training: TrainJob | None = None  # the train screen's job while one exists
         self.engine: Engine | None = None  # torch's process for the model (core.engine)
         self._spare_engine: Engine | None = None  # the next training run's, started early
+        self._spare_due = False  # a timer will start it
         self._engine_restarts = 0
         self.torch_error: str | None = None
         self.torch_seconds = 0.0
@@ -421,7 +423,14 @@ class FolkgenApp(QuickModeSwitch):
 
     def warm_training_engine(self) -> None:
         """Start the next training run's engine ahead (the Train screen is shown): torch's import
-        and a first step's set-up are done by the time `s` is pressed."""
+        and a first step's set-up are done by the time `s` is pressed. Once the screen is drawn:
+        the fork and the first step's set-up took the cores its first frame was drawn on."""
+        if self._spare_engine is None and not self._spare_due:
+            self._spare_due = True
+            self.set_timer(SPARE_ENGINE_AFTER, self._start_spare_engine)
+
+    def _start_spare_engine(self) -> None:
+        self._spare_due = False
         if self._spare_engine is None and self.torch_state == "ready" and not self._ending:
             with contextlib.suppress(OSError):
                 self._spare_engine = self._new_training_engine()

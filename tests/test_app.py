@@ -199,6 +199,32 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         assert app.model.path in saved  # type: ignore[union-attr]
 
 
+async def test_train_screen_focuses_no_field_when_shown(
+    small_corpus_file: Path, folkgen_home: Path
+) -> None:
+    """Shown, first or again, the Train screen focuses nothing (as escape leaves it): letter
+    keys are commands, and tab goes to the first field. (Its recipe's scroll took the focus,
+    and each show restyled the whole form under it: ~25 ms, issue 14.)"""
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        await pilot.pause()
+        assert app.focused is None
+        await pilot.press("tab")
+        assert app.focused is screen.query_one("#preset")
+        screen.query_one("#f-steps", Input).focus()
+        await pilot.pause()
+        await pilot.press("escape")  # leaves the text field
+        assert app.focused is None
+        for key in ("g", "t"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.screen is screen and app.focused is None
+
+
 async def test_generation_streams_checks_and_keeps_a_history(
     trained_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

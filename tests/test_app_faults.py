@@ -499,12 +499,13 @@ asyncio.run(session(Path(sys.argv[1])))
 
 async def test_a_training_process_is_started_ahead_only_when_train_is_shown() -> None:
     """torch's process for the next training run (~300 MB) starts when the Train screen is
-    shown, not when it is built ahead at start-up."""
+    shown (once its frame is drawn), not when it is built ahead at start-up."""
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_all_built(pilot)
         assert app._spare_engine is None
         await pilot.press("t")
+        await wait_for(pilot, lambda: app._spare_engine is not None, "the spare engine", timeout=5)
         spare = app._spare_engine
         assert spare is not None and spare.alive
     assert spare.process.wait(timeout=QUIT_WITHIN) is not None  # ended with the app
