@@ -37,6 +37,7 @@ from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.textual_internals import (
     QuickModeSwitch,
+    app_ending,
     build_mode,
     built_modes,
     lay_out_ahead,
@@ -363,7 +364,7 @@ class FolkgenApp(QuickModeSwitch):
 
     def _each_screen(self, hook: str) -> None:
         for screen in list(self._screens):
-            if screen.is_attached:
+            if not app_ending(screen):  # not a screen whose widgets Textual is taking down
                 getattr(screen, hook)()
 
     def _start_engine(self) -> None:

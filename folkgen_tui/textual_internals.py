@@ -102,9 +102,11 @@ def styled_as_built(screen: Screen[Any]) -> None:
 def app_ending(widget: Widget) -> bool:
     """The app is ending, and Textual mounts no more widgets: a screen still being built (ahead
     of its first show) is mounted only in part, its widgets' set-up must not look for the rest.
-    `exit()` detaches every widget (is_attached); a shutdown without it (the pilot's run_test
+    `exit()` detaches every widget (is_attached), the screens' widgets first while the screen
+    being pruned (`_pruning`) still looks attached; a shutdown without it (the pilot's run_test
     ends so) only stops the app running (is_running)."""
-    return not widget.is_attached or not widget.app.is_running
+    pruning = getattr(widget, "_pruning", False) is True
+    return pruning or not widget.is_attached or not widget.app.is_running
 
 
 def lay_out_ahead(screen: Screen[Any]) -> None:
