@@ -432,6 +432,8 @@ class FolkgenApp(QuickModeSwitch):
 
     def _start_spare_engine(self) -> None:
         self._spare_due = False
+        if self.training is not None and self.training.running:
+            return  # not while a run trains: its fork and set-up took the cores keys are drawn on
         if self._spare_engine is None and self.torch_state == "ready" and not self._ending:
             with contextlib.suppress(OSError):
                 self._spare_engine = self._new_training_engine()

@@ -225,6 +225,37 @@ async def test_train_screen_focuses_no_field_when_shown(
         assert app.screen is screen and app.focused is None
 
 
+async def test_no_next_run_process_is_started_while_a_run_trains(
+    small_corpus_file: Path, folkgen_home: Path, one_torch_thread: None
+) -> None:
+    """The next run's process (~300 MB, forked when Train is shown) waits while a run trains:
+    its fork and set-up took the cores that keys are drawn on (issue 14). It starts once the
+    run has ended, Train being shown."""
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        await wait_for(pilot, lambda: app._spare_engine is not None, "the next run's process")
+        for field, value in (("hidden_size", "32"), ("embedding_dim", "8"), ("steps", "100000"),
+                             ("batch_size", "4"), ("seq_length", "16"), ("eval_every", "0"),
+                             ("checkpoint_every", "0")):  # fmt: skip
+            screen.query_one(f"#f-{field}", Input).value = value
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: job.last_event is not None, "the run's first step")
+        assert app._spare_engine is None  # the run took it
+        for key in ("g", "t"):
+            await pilot.press(key)
+        await pilot.pause(1.0)  # past the delay a show starts one after
+        assert app._spare_engine is None and job.running
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not job.running, "the stop", timeout=30)
+        await wait_for(pilot, lambda: app._spare_engine is not None, "the next run's process")
+
+
 async def test_generation_streams_checks_and_keeps_a_history(
     trained_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

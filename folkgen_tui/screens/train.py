@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Log, ProgressBar, Static
 
@@ -141,12 +141,13 @@ class TrainScreen(StudioScreen):
                 )  # fmt: skip
                 yield Static("", id="preset-about", markup=False)
                 yield Static("", id="resume-note", markup=False)
-                yield Label("Model", classes="form-section")
-                for name, label, kind in MODEL_FIELDS:
-                    yield from self._field(name, label, kind)
-                yield Label("Training", classes="form-section")
-                for name, label, kind in TRAIN_FIELDS:
-                    yield from self._field(name, label, kind)
+                # Each section's labels and fields in one grid, not a row container each: a
+                # widget fewer per field (Textual's work on every show grows with the count).
+                for section, fields in (("Model", MODEL_FIELDS), ("Training", TRAIN_FIELDS)):
+                    yield Label(section, classes="form-section")
+                    with Grid(classes="form"):
+                        for name, label, kind in fields:
+                            yield from self._field(name, label, kind)
             with Vertical(id="progress-panel") as panel:
                 panel.border_title = "Progress"
                 yield Static("", id="train-state", markup=False)
@@ -159,17 +160,16 @@ class TrainScreen(StudioScreen):
                 yield Log(id="train-log", max_lines=500)
 
     def _field(self, name: str, label: str, kind: Any) -> ComposeResult:
-        with Horizontal(classes="form-row"):
-            yield Label(label, classes="form-label")
-            if isinstance(kind, tuple):
-                yield Select([(c, c) for c in kind], allow_blank=False, compact=True,
-                             id=f"f-{name}")  # fmt: skip
-            else:
-                placeholder = {"float?": "off", "int?": "off", "auto": "auto"}.get(kind, "")
-                yield Input(
-                    placeholder=placeholder, compact=True, id=f"f-{name}",
-                    type="integer" if kind in (int, "int?", "auto") else "number",
-                )  # fmt: skip
+        yield Label(label, classes="form-label")
+        if isinstance(kind, tuple):
+            yield Select([(c, c) for c in kind], allow_blank=False, compact=True,
+                         id=f"f-{name}")  # fmt: skip
+        else:
+            placeholder = {"float?": "off", "int?": "off", "auto": "auto"}.get(kind, "")
+            yield Input(
+                placeholder=placeholder, compact=True, id=f"f-{name}",
+                type="integer" if kind in (int, "int?", "auto") else "number",
+            )  # fmt: skip
 
     def mounted(self) -> None:
         self.fill_form(self.preset.model, self.preset.train)
@@ -425,6 +425,8 @@ class TrainScreen(StudioScreen):
             self._show_numbers(job.last_event)
         self._show_state()
         self.refresh_bindings()
+        if self.is_current:
+            self.studio.warm_training_engine()  # the next run's, not started while this one ran
 
     def _show_state(self, override: str | None = None) -> None:
         job = self.job
