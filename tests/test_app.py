@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
 
 import folkgen_tui.workers
@@ -145,15 +146,21 @@ async def test_dataset_screen_shows_the_corpus_and_loads_another(small_corpus_fi
         assert app.stats.tunes == 80
 
 
+async def show_train(pilot: Pilot[Any], app: FolkgenApp) -> TrainScreen:
+    """The Train screen, shown by its key once the app is ready."""
+    await wait_ready(pilot)
+    await pilot.press("t")
+    screen = app.screen
+    assert isinstance(screen, TrainScreen)
+    return screen
+
+
 async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
     small_corpus_file: Path, folkgen_home: Path, one_torch_thread: None
 ) -> None:
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot)
-        await pilot.press("t")
-        screen = app.screen
-        assert isinstance(screen, TrainScreen)
+        screen = await show_train(pilot, app)
         # A smaller model than "tiny", and more steps than we will wait for (two fields typed,
         # the rest set directly: pilot key presses are slow).
         await type_into(pilot, "#f-hidden_size", "64")
@@ -207,10 +214,7 @@ async def test_train_screen_focuses_no_field_when_shown(
     and each show restyled the whole form under it: ~25 ms, issue 14.)"""
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot)
-        await pilot.press("t")
-        screen = app.screen
-        assert isinstance(screen, TrainScreen)
+        screen = await show_train(pilot, app)
         await pilot.pause()
         assert app.focused is None
         await pilot.press("tab")
@@ -233,10 +237,7 @@ async def test_no_next_run_process_is_started_while_a_run_trains(
     run has ended, Train being shown."""
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot)
-        await pilot.press("t")
-        screen = app.screen
-        assert isinstance(screen, TrainScreen)
+        screen = await show_train(pilot, app)
         await wait_for(pilot, lambda: app._spare_engine is not None, "the next run's process")
         for field, value in (("hidden_size", "32"), ("embedding_dim", "8"), ("steps", "100000"),
                              ("batch_size", "4"), ("seq_length", "16"), ("eval_every", "0"),
