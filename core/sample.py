@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from core.abc_grammar import AbcGrammar, draw_parts
-from core.copy_model import CopyCache, CopyRule, mix_weights
+from core.copy_model import CopyCache, CopyRule, OneStreamCopy, copy_cache, mix_weights
 from core.corpus import Vocabulary
 from core.grammar_table import load as load_table
 from core.model import CharLSTM
@@ -331,11 +331,11 @@ class Sampler:
                     cache.select(keep)
             logits = self.step(ids, st)
 
-    def _copy_cache(self, n: int, opts: SampleOptions) -> CopyCache | None:
+    def _copy_cache(self, n: int, opts: SampleOptions) -> CopyCache | OneStreamCopy | None:
         """The copy model for `n` streams, holding the prompt (None when `opts.copy` is 0)."""
         if opts.copy == 0:
             return None
-        cache = CopyCache(n, self.vocab, CopyRule(weight=opts.copy))
+        cache = copy_cache(n, self.vocab, CopyRule(weight=opts.copy))
         cache.push_text(self.vocab.encode(opts.prompt))
         return cache
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from core.checkpoint import load_checkpoint
-from core.copy_model import PART_ENDS, CopyCache, CopyRule, mix_weights
+from core.copy_model import PART_ENDS, CopyCache, CopyRule, OneStreamCopy, copy_cache, mix_weights
 from core.corpus import Vocabulary, load_corpus
 from core.music_analysis import analyse_tune, summarize
 from core.paths import shipped_model_path
@@ -54,12 +54,13 @@ def test_mixture_of_a_toy_case() -> None:
     assert np.array_equal(mixed[2], w[2])
 
 
-def test_gate_and_pointer_of_a_toy_case() -> None:
+@pytest.mark.parametrize("kind", [CopyCache, OneStreamCopy])
+def test_gate_and_pointer_of_a_toy_case(kind: type[CopyCache | OneStreamCopy]) -> None:
     """After "abcab" the only candidate is the "b" at 1 (two characters match), proposing "c";
     no bar line, so no alignment, and the same bar (0) of the same part."""
     vocab = Vocabulary.from_text("abc|:\n")
     rule = CopyRule()
-    cache = CopyCache(1, vocab, rule)
+    cache = CopyCache(1, vocab, rule) if kind is CopyCache else OneStreamCopy(vocab, rule)
     cache.push_text(vocab.encode("abcab"))
     lam, p_copy = cache.predict()
     s = rule.match[2] + rule.bars[0] + rule.in_part[0]
@@ -140,6 +141,53 @@ def test_a_finished_tune_is_not_copied_and_the_window_slides() -> None:
     cache.push(vocab.encode("dd"))
     lam, _ = cache.predict()
     assert lam[0] > 0.5 and lam[1] == 0
+
+
+def test_the_one_stream_cache_predicts_as_the_batch_cache_bit_for_bit() -> None:
+    """The sampler's cache for one stream (the app's and the CLI's tunes) walks its candidates
+    in Python: over tunes one after another, in a window small enough to slide many times with
+    each tune ended as the sampler ends one (nothing copied across), then in the default
+    window with none ended (over a hundred candidates), every step's lam and p_copy equal the
+    vectorised cache's exactly; and it reproduces the plain reference."""
+    corpus = load_corpus()
+    text = "\n\n".join(corpus.split().val_tunes[:6]) + "\n\n"
+    vocab, rule = corpus.vocab, CopyRule()
+    assert isinstance(copy_cache(1, vocab, rule), OneStreamCopy)
+    assert isinstance(copy_cache(2, vocab, rule), CopyCache)
+    for window, end_tunes in ((96, True), (4096, False)):
+        one, batch = OneStreamCopy(vocab, rule, window), CopyCache(1, vocab, rule, window)
+        one.push_text(vocab.encode("X:"))
+        batch.push_text(vocab.encode("X:"))
+        slid = ended = copied = most = 0
+        for t, ch in enumerate(text):
+            a, b = one.predict(), batch.predict()
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]), (window, t)
+            copied += bool(a[0][0] > 0)
+            most = max(most, len(one.cands))
+            slid += batch.t == batch.window
+            one.push(np.array([vocab.char2idx[ch]]))
+            batch.push(np.array([vocab.char2idx[ch]]))
+            if end_tunes and text[t - 1 : t + 1] == "\n\n":
+                one.reset([0])
+                batch.reset([0])
+                ended += 1
+                assert one.predict()[0][0] == 0
+        assert copied > len(text) // 2, (window, copied)
+        if end_tunes:
+            assert slid > 10 and ended == 6, (slid, ended)
+        else:
+            assert most > 100, most
+    tune = corpus.split().val_tunes[0][:150]
+    one = OneStreamCopy(vocab, rule)
+    for t, ch in enumerate(tune):
+        one.push(np.array([vocab.char2idx[ch]]))
+        lam, p_copy = one.predict()
+        ref_lam, ref_p = reference(tune[: t + 1], rule)
+        assert lam[0] == pytest.approx(ref_lam, rel=1e-9, abs=1e-15), t
+        got = {ch: p for ch, p in zip(vocab.chars, p_copy[0], strict=True) if p}
+        assert got.keys() == ref_p.keys(), t
+    with pytest.raises(ValueError, match="one-stream"):
+        one.select(np.array([False]))
 
 
 def test_caches_share_their_vocabulary_tables_read_only() -> None:
