@@ -263,6 +263,20 @@ class Sampler:
         best = np.where(copy[0] > 0, mixed.argmax(axis=1), best)
         return best
 
+    @staticmethod
+    def _forced(
+        allowed: np.ndarray | None, rngs: Sequence[np.random.Generator], opts: SampleOptions
+    ) -> np.ndarray | None:
+        """One stream's draw where the grammar leaves it one character (a bar line that must
+        come, a header's next letter; 9 % of steps): `_draw` could only give that, so the copy
+        model and the draw are skipped, and the uniform the draw takes is taken (the later
+        draws stay as they were). None where there is a choice."""
+        if allowed is None or len(rngs) != 1 or np.count_nonzero(allowed) != 1:
+            return None
+        if opts.temperature != 0:
+            rngs[0].random()
+        return np.array([int(allowed.argmax())])
+
     def _primed(self, prompt: str, batch: int) -> tuple[np.ndarray, StreamState]:
         """State after reading the prompt (an empty prompt reads a tune separator instead)."""
         text = prompt or (TUNE_END if self.newline is not None else self.vocab.chars[0])
@@ -296,9 +310,11 @@ class Sampler:
         )  # fmt: skip
         allowed = gram.masks(states) if gram else None
         for step_no in range(opts.max_chars):
-            copy = cache.predict() if cache else None
             rows = [rngs[b] for b in active] if n > 1 else rngs
-            ids = self._draw(logits, opts, rows, allowed, copy, never_empty=True)
+            ids = self._forced(allowed, rows, opts)
+            if ids is None:
+                copy = cache.predict() if cache else None
+                ids = self._draw(logits, opts, rows, allowed, copy, never_empty=True)
             tune_ends = []
             for j, (b, i) in enumerate(zip(active, ids.tolist(), strict=True)):
                 ch = chars[i]

@@ -244,6 +244,37 @@ def test_grammar_sampling_is_reproducible_and_follows_the_grammar(shipped: Sampl
     assert cold != batch
 
 
+def test_a_forced_character_is_taken_without_a_draw(
+    shipped: Sampler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the grammar leaves one stream one character, the sampler takes it without the copy
+    model and the draw: the tunes are those of the full draw, character for character, at
+    temperature 1, 0 (greedy), hot and with top-k, and the shortcut is taken often."""
+    taken = []
+    forced = Sampler._forced
+
+    def counted(*args: Any) -> np.ndarray | None:
+        ids = forced(*args)
+        taken.append(ids is not None)
+        return ids
+
+    cases = [
+        opts
+        for seed in (21, 22)
+        for opts in (
+            SampleOptions(seed=seed, grammar=True),
+            SampleOptions(seed=seed, grammar=True, temperature=0.0),
+            SampleOptions(seed=seed, grammar=True, temperature=1.4),
+            SampleOptions(seed=seed, grammar=True, top_k=5),
+        )
+    ]
+    monkeypatch.setattr(Sampler, "_forced", staticmethod(counted))
+    quick = [shipped.generate(opts) for opts in cases]
+    monkeypatch.setattr(Sampler, "_forced", staticmethod(lambda *args: None))
+    assert [shipped.generate(opts) for opts in cases] == quick
+    assert sum(taken) > 0.05 * len(taken), (sum(taken), len(taken))
+
+
 def _valid_counts(sampler: Sampler, n: int) -> dict[bool, int]:
     valid = {}
     for grammar in (False, True):
