@@ -9,7 +9,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -359,6 +359,7 @@ class KeyValue:
         return f"{self.tonic} {self.mode}" if self.mode else f"{self.tonic} {self.rest}"
 
 
+@lru_cache(maxsize=1024)  # a corpus or the grammar reads the same few values again and again
 def read_key(value: str) -> KeyValue | None:
     """The one reader of K: values; None without a tonic letter. Mode words as ABC has them
     (their first three letters, any case; 'm' is minor); names go on leniently (a word starting

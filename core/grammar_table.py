@@ -22,6 +22,7 @@ renamed over the old one).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import tempfile
@@ -318,7 +319,15 @@ def load(grammar: AbcGrammar, path: Path | None) -> bool:
                 return False
             if meta.get("fingerprint") != grammar.fingerprint():
                 return False
-            table = _decode(data, len(grammar.chars))
+            # Tens of thousands of small objects, all long-lived: the collector's passes over
+            # them while they are made were a fifth of the load (~4 of 19 ms).
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                table = _decode(data, len(grammar.chars))
+            finally:
+                if collecting:
+                    gc.enable()
     except Exception:  # a damaged or foreign file, whatever it breaks: built as we go instead
         return False
     return grammar.adopt(table)

@@ -95,6 +95,7 @@ class Meter:
         return f"{self.num}/{self.den}"
 
 
+@lru_cache(maxsize=1024)  # a corpus or the grammar asks about the same few values again and again
 def parse_meter(value: str | None) -> Meter | None:
     """An M: value -> Meter; None for `none`, a missing or an unreadable value."""
     text = (value or "").split("%")[0].strip()
@@ -110,6 +111,7 @@ def parse_meter(value: str | None) -> Meter | None:
     return Meter(num, den) if num > 0 and den > 0 else None
 
 
+@lru_cache(maxsize=1024)
 def parse_unit(value: str | None) -> Fraction | None:
     """An L: value like 1/8 -> Fraction, or None."""
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", (value or "").split("%")[0])
