@@ -147,6 +147,13 @@ class _Tables:
     part_end: np.ndarray
     events: np.ndarray
     sentinel_w: np.ndarray
+    # The same as plain values, for OneStreamCopy's scalar reads (a numpy scalar read costs
+    # several times a tuple's, and converting per cache cost ~0.1 ms a tune).
+    match_s: tuple[float, ...]
+    bar_s: tuple[float, ...]
+    in_part_s: tuple[float, ...]
+    events_s: tuple[tuple[int, ...], ...]
+    sentinel_s: tuple[tuple[float, ...], ...]
 
 
 @lru_cache(maxsize=16)
@@ -166,18 +173,25 @@ def _tables(vocab: Vocabulary, rule: CopyRule) -> _Tables:
         if ch in index:
             line_end[index[ch]] = 8
     events = bar_line | part_start * np.uint8(2) | part_end * np.uint8(4) | line_end
+    match_w, bar_w = np.exp(np.asarray(rule.match)), np.exp(np.asarray(rule.bars))
+    in_part_w, sentinel_w = np.exp(np.asarray(rule.in_part)), rule.sentinel_table(vocab)
     t = _Tables(
         bar_line=bar,
         line_break=index.get("\n", NO_CHAR),
-        match_w=np.exp(np.asarray(rule.match)),
-        bar_w=np.exp(np.asarray(rule.bars)),
-        in_part_w=np.exp(np.asarray(rule.in_part)),
+        match_w=match_w,
+        bar_w=bar_w,
+        in_part_w=in_part_w,
         aligned_w=float(np.exp(rule.aligned)),
         after_part_line_w=float(np.exp(rule.after_part_line)),
         part_start=part_start,
         part_end=part_end,
         events=events,
-        sentinel_w=rule.sentinel_table(vocab),
+        sentinel_w=sentinel_w,
+        match_s=tuple(match_w.tolist()),
+        bar_s=tuple(bar_w.tolist()),
+        in_part_s=tuple(in_part_w.tolist()),
+        events_s=tuple(map(tuple, events.tolist())),
+        sentinel_s=tuple(map(tuple, sentinel_w.tolist())),
     )
     for value in vars(t).values():
         if isinstance(value, np.ndarray):
@@ -319,12 +333,9 @@ class OneStreamCopy:
         self.vocab_size = len(vocab)
         t = _tables(vocab, rule)
         self.bar_line, self.line_break = t.bar_line, t.line_break
-        self.match_w: list[float] = t.match_w.tolist()
-        self.bar_w: list[float] = t.bar_w.tolist()
-        self.in_part_w: list[float] = t.in_part_w.tolist()
+        self.match_w, self.bar_w, self.in_part_w = t.match_s, t.bar_s, t.in_part_s
         self.aligned_w, self.after_part_line_w = t.aligned_w, t.after_part_line_w
-        self.events: list[list[int]] = t.events.tolist()  # row -1 (NO_CHAR): no previous
-        self.sentinel_w: list[list[float]] = t.sentinel_w.tolist()
+        self.events, self.sentinel_w = t.events_s, t.sentinel_s  # row -1 (NO_CHAR): no previous
         self.window = max(window, 16)
         self.hist: list[int] = []
         self.bar_no: list[int] = []  # bar lines up to i

@@ -207,6 +207,9 @@ def test_caches_share_their_vocabulary_tables_read_only() -> None:
 
     (first, a), (second, b) = run(), run()
     assert first.events is second.events and first.sentinel_w is second.sentinel_w
+    one, other = OneStreamCopy(vocab, rule), OneStreamCopy(vocab, rule)  # plain, immutable
+    assert one.events is other.events and isinstance(one.events, tuple)
+    assert one.sentinel_w is other.sentinel_w and isinstance(one.sentinel_w[0], tuple)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     for table in (first.events, first.part_start, first.match_w, first.sentinel_w):
         with pytest.raises(ValueError, match="read-only"):
