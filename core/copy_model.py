@@ -331,11 +331,7 @@ class OneStreamCopy:
     def __init__(self, vocab: Vocabulary, rule: CopyRule, window: int = 4096):
         self.rule = rule
         self.vocab_size = len(vocab)
-        t = _tables(vocab, rule)
-        self.bar_line, self.line_break = t.bar_line, t.line_break
-        self.match_w, self.bar_w, self.in_part_w = t.match_s, t.bar_s, t.in_part_s
-        self.aligned_w, self.after_part_line_w = t.aligned_w, t.after_part_line_w
-        self.events, self.sentinel_w = t.events_s, t.sentinel_s  # row -1 (NO_CHAR): no previous
+        self.tables = _tables(vocab, rule)  # its plain fields (_s); row -1 is "no previous"
         self.window = max(window, 16)
         self.hist: list[int] = []
         self.bar_no: list[int] = []  # bar lines up to i
@@ -361,14 +357,14 @@ class OneStreamCopy:
         old, cap = self.cands, self.rule.cap
         places = self.places.setdefault(ch, [])
         self.cands = {i: min(old.get(i - 1, 0) + 1, cap) for i in places}
-        ev = self.events[prev][ch]
+        ev = self.tables.events_s[prev][ch]
         self.bars += ev & 1
         if ev & 2:
             self.part_from = self.bars
         self.closed = bool(ev & 4) or (self.closed and bool(ev & 8))
         self.bar_no.append(self.bars)
         self.part_bar.append(self.bars - self.part_from)
-        if ch == self.bar_line:
+        if ch == self.tables.bar_line:
             self.last_bar = t
         hist.append(ch)
         places.append(t)
@@ -397,11 +393,11 @@ class OneStreamCopy:
         hist, t, size = self.hist, len(self.hist), self.vocab_size
         if t < 2 or not self.cands:
             return np.zeros(1), np.zeros((1, size))
-        match_w, bar_w, bar_no, part_bar = self.match_w, self.bar_w, self.bar_no, self.part_bar
-        bars, aligned_w, far = self.bars, self.aligned_w, len(bar_w) - 1
-        since_bar = t - 1 - self.last_bar
+        tab, bar_no, part_bar = self.tables, self.bar_no, self.part_bar
+        match_w, bar_w, aligned_w, far = tab.match_s, tab.bar_s, tab.aligned_w, len(tab.bar_s) - 1
+        bars, since_bar = self.bars, t - 1 - self.last_bar
         bar_of_part = bars - self.part_from
-        in_part = self.in_part_w[min(bar_of_part, len(self.in_part_w) - 1)]
+        in_part = tab.in_part_s[min(bar_of_part, len(tab.in_part_s) - 1)]
         nexts, weights = [], []
         for i, n in self.cands.items():  # oldest first, as CopyCache adds them
             e = match_w[n] * bar_w[min(bars - bar_no[i], far)]
@@ -415,7 +411,7 @@ class OneStreamCopy:
         mass = p_copy.sum(axis=1)
         p_copy /= np.maximum(mass, 1e-300)[:, None]
         last = hist[-1]
-        sentinel = self.sentinel_w[hist[-2]][last]
-        if self.closed and last == self.line_break:
-            sentinel = self.after_part_line_w
+        sentinel = tab.sentinel_s[hist[-2]][last]
+        if self.closed and last == tab.line_break:
+            sentinel = tab.after_part_line_w
         return self.rule.weight * mass / (mass + sentinel), p_copy

@@ -15,7 +15,15 @@ import numpy as np
 import pytest
 
 from core.checkpoint import load_checkpoint
-from core.copy_model import PART_ENDS, CopyCache, CopyRule, OneStreamCopy, copy_cache, mix_weights
+from core.copy_model import (
+    PART_ENDS,
+    CopyCache,
+    CopyRule,
+    OneStreamCopy,
+    _tables,
+    copy_cache,
+    mix_weights,
+)
 from core.corpus import Vocabulary, load_corpus
 from core.music_analysis import analyse_tune, summarize
 from core.paths import shipped_model_path
@@ -207,9 +215,9 @@ def test_caches_share_their_vocabulary_tables_read_only() -> None:
 
     (first, a), (second, b) = run(), run()
     assert first.events is second.events and first.sentinel_w is second.sentinel_w
-    one, other = OneStreamCopy(vocab, rule), OneStreamCopy(vocab, rule)  # plain, immutable
-    assert one.events is other.events and isinstance(one.events, tuple)
-    assert one.sentinel_w is other.sentinel_w and isinstance(one.sentinel_w[0], tuple)
+    one, other = OneStreamCopy(vocab, rule), OneStreamCopy(vocab, rule)
+    assert one.tables is other.tables is _tables(vocab, rule)
+    assert isinstance(one.tables.events_s[0], tuple)  # its plain fields: immutable too
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     for table in (first.events, first.part_start, first.match_w, first.sentinel_w):
         with pytest.raises(ValueError, match="read-only"):
