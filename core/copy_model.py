@@ -347,6 +347,8 @@ class OneStreamCopy:
         return len(self.hist)
 
     def push(self, ids: np.ndarray) -> None:
+        if len(ids) != 1:
+            raise ValueError(f"a one-stream cache takes one character a step, not {len(ids)}")
         self.push_one(int(ids[0]))
 
     def push_one(self, ch: int) -> None:
@@ -381,7 +383,7 @@ class OneStreamCopy:
             self.push_one(int(i))
 
     def reset(self, rows: np.ndarray | list[int]) -> None:
-        if len(rows):
+        if np.arange(1)[rows].size:  # rows as CopyCache reads them: positions or a bool mask
             self.hist[:] = [NO_CHAR] * len(self.hist)
             self.places, self.cands = {}, {}
 
