@@ -342,10 +342,6 @@ class OneStreamCopy:
         self.closed = False
         self.last_bar = -FAR
 
-    @property
-    def t(self) -> int:
-        return len(self.hist)
-
     def push(self, ids: np.ndarray) -> None:
         if len(ids) != 1:
             raise ValueError(f"a one-stream cache takes one character a step, not {len(ids)}")
