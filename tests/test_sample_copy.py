@@ -156,7 +156,7 @@ def test_the_one_stream_cache_predicts_as_the_batch_cache_bit_for_bit() -> None:
     in Python: over tunes one after another, in a window small enough to slide many times with
     each tune ended as the sampler ends one (nothing copied across), then in the default
     window with none ended (over a hundred candidates), every step's lam and p_copy equal the
-    vectorised cache's exactly; and it reproduces the plain reference."""
+    vectorised cache's exactly (which the test above holds to the plain reference)."""
     corpus = load_corpus()
     # The validation tunes write no `||`, `::` or `|:`: a tune that does comes first.
     forms = "T:x\nM:4/4\nK:D\n|:AB cd|ef g2||ab c'2::AB cd|ef g2|]!\nAB cd|ef g2:|\n"
@@ -192,15 +192,6 @@ def test_the_one_stream_cache_predicts_as_the_batch_cache_bit_for_bit() -> None:
             assert slid > 10 and ended > 7, (slid, ended)
         else:
             assert most > 100, most
-    tune = corpus.split().val_tunes[0][:150]
-    one = OneStreamCopy(vocab, rule)
-    for t, ch in enumerate(tune):
-        one.push(np.array([vocab.char2idx[ch]]))
-        lam, p_copy = one.predict()
-        ref_lam, ref_p = reference(tune[: t + 1], rule)
-        assert lam[0] == pytest.approx(ref_lam, rel=1e-9, abs=1e-15), t
-        got = {ch: p for ch, p in zip(vocab.chars, p_copy[0], strict=True) if p}
-        assert got.keys() == ref_p.keys(), t
     with pytest.raises(ValueError, match="one-stream"):
         one.select(np.array([False]))
     with pytest.raises(ValueError, match="one-stream"):
