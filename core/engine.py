@@ -17,6 +17,7 @@ This module imports no torch itself; the engine's side imports it when it starts
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import queue
 import signal
@@ -50,6 +51,9 @@ STEP_REPORT_INTERVAL = 0.5  # seconds between training progress replies (other e
 # Train screen, from /proc: 3.8 % of a core at 0.25 s, 2.0 % at 0.5 s)
 CHUNK_INTERVAL = 0.03  # seconds between sampled text chunks
 POLL_EVERY = 0.01  # seconds between looks for a cancellation while sampling
+# Seconds without a request after a model is loaded before the engine makes what its first
+# tune would (Generator.prepare): past the app's first second, while it still draws screens.
+PREPARE_AFTER = 0.5
 ERROR_TAIL = 400  # characters of an engine's last words quoted when it ends unexpectedly
 
 
@@ -326,6 +330,7 @@ class Served:
     conn: Connection
     generator: Generator | None = None
     threads: ThreadPolicy | None = None  # sampling's, kept to compare CPU use across requests
+    unprepared: Generator | None = None  # loaded, its first tune's needs not made yet
     cancelled: set[int] = field(default_factory=set)
     controls: dict[int, TrainControl] = field(default_factory=dict)
     gone: threading.Event = field(default_factory=threading.Event)
@@ -369,7 +374,7 @@ def serve(conn: Connection) -> None:
         requests.put(None)
 
     threading.Thread(target=read, name="engine-reader", daemon=True).start()
-    while (item := requests.get()) is not None:
+    while (item := _next_request(requests, served)) is not None:
         rid, request = item
         if served.gone.is_set():
             break  # nobody to answer (a run under way saw it: it has saved)
@@ -382,6 +387,27 @@ def serve(conn: Connection) -> None:
         served.cancelled.discard(rid)
         if isinstance(request, Train):
             break  # a training engine ends with its run, and its memory with it
+
+
+def _next_request(
+    requests: queue.SimpleQueue[tuple[int, Request] | None], served: Served
+) -> tuple[int, Request] | None:
+    """The next request (None: the app has gone). A model loaded since the engine was last idle
+    is prepared (Generator.prepare) where no request comes within PREPARE_AFTER seconds, and
+    what exists then is frozen out of the garbage collector's sight."""
+    if served.unprepared is not None:
+        try:
+            return requests.get(timeout=PREPARE_AFTER)
+        except queue.Empty:
+            generator, served.unprepared = served.unprepared, None
+            with contextlib.suppress(Exception):  # its first tune meets it again, and says it
+                generator.prepare()
+            # What lives as long as this model (torch, its weights, the grammar's table) out of
+            # the cyclic collector's sight, as the app does its own (folkgen_tui.process): each
+            # full collection, which sampling's allocations set off, walked it all again.
+            gc.collect()
+            gc.freeze()
+    return requests.get()
 
 
 def _steer(control: TrainControl | None, action: str) -> None:
@@ -408,7 +434,7 @@ def _handle(served: Served, rid: int, request: Request) -> Reply:
         from core.generation import load_generator  # as the CLI: the same keys, the same tunes
 
         generator = load_generator(request.path)  # a file that fails keeps the model in use
-        served.generator = generator
+        served.generator = served.unprepared = generator
         return ModelReady(generator.checkpoint.meta)
     if isinstance(request, ReadCheckpoint):
         from core.checkpoint import load_checkpoint

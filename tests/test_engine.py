@@ -124,3 +124,40 @@ def test_requests_fail_as_lost_when_the_engine_goes(model: Path) -> None:
     again = replies.next()
     assert isinstance(again, Failed) and again.lost
     engine.close()
+
+
+def test_a_loaded_model_is_prepared_once_the_engine_is_idle(model: Path) -> None:
+    """After a model loads, the engine makes its grammar (Generator.prepare) where no request
+    comes for PREPARE_AFTER seconds, not while requests keep coming, and freezes what it holds
+    out of the garbage collector's sight."""
+    import gc
+    import threading
+    from multiprocessing import Pipe
+
+    from core.engine import PREPARE_AFTER, Served, _next_request
+    from core.generation import load_generator
+
+    app_end, engine_end = Pipe()
+    served = Served(engine_end)
+    requests: queue.SimpleQueue[tuple[int, Request] | None] = queue.SimpleQueue()
+    busy = load_generator(model)
+    served.unprepared = busy
+    requests.put((1, ReadCheckpoint(model)))
+    assert _next_request(requests, served) == (1, ReadCheckpoint(model))
+    assert busy.sampler._grammar is None and served.unprepared is busy  # a request came first
+
+    idle = load_generator(model)
+    served.unprepared = idle
+    gc.unfreeze()
+    later = threading.Timer(PREPARE_AFTER + 0.5, requests.put, [(2, ReadCheckpoint(model))])
+    later.start()
+    try:
+        assert _next_request(requests, served) == (2, ReadCheckpoint(model))
+        assert gc.get_freeze_count() > 0  # what the engine holds, out of the collector's sight
+    finally:
+        gc.unfreeze()  # this is pytest's process, not an engine's
+    assert idle.sampler._grammar is not None and served.unprepared is None
+    requests.put(None)  # the app has gone
+    assert _next_request(requests, served) is None
+    app_end.close()
+    engine_end.close()
