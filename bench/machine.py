@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 AVX2_ENV = {
     "ATEN_CPU_CAPABILITY": "avx2",
@@ -47,6 +48,26 @@ def load_average() -> str:
     except OSError:
         return "load average unknown"
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def wake_up_cost(idle: float = 8.0) -> tuple[float, float]:
+    """Milliseconds the same few milliseconds of Python take (a walk over ~100,000 dicts and
+    lists, as a screen's first draw walks its widgets and styles) 0.3 s and `idle` s after this
+    process last ran. A VM that shares its host with other jobs runs it several times slower
+    after seconds of idleness (here 6-10x), its caches having served the others meanwhile: a
+    key pressed then pays that, whatever the app does."""
+    data = [{f"k{i}": list(range(20)) for i in range(50)} for _ in range(2000)]
+
+    def walk() -> float:
+        t0 = time.perf_counter()
+        sum(v[3] for d in data for v in d.values())
+        return 1000 * (time.perf_counter() - t0)
+
+    walk()
+    time.sleep(0.3)
+    warm = walk()
+    time.sleep(idle)
+    return warm, walk()
 
 
 def describe() -> str:
