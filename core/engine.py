@@ -52,7 +52,8 @@ STEP_REPORT_INTERVAL = 0.5  # seconds between training progress replies (other e
 CHUNK_INTERVAL = 0.03  # seconds between sampled text chunks
 POLL_EVERY = 0.01  # seconds between looks for a cancellation while sampling
 # Seconds without a request after a model is loaded before the engine makes what its first
-# tune would (Generator.prepare): past the app's first second, while it still draws screens.
+# tune would (Generator.prepare): the shipped model is ready ~1.4 s after the app starts, which
+# builds its screens ahead until ~1.6 s; its keys then have the cores to themselves.
 PREPARE_AFTER = 0.5
 ERROR_TAIL = 400  # characters of an engine's last words quoted when it ends unexpectedly
 
