@@ -405,7 +405,9 @@ def _next_request(
                 generator.prepare()
             # What lives as long as this model (torch, its weights, the grammar's table) out of
             # the cyclic collector's sight, as the app does its own (folkgen_tui.process): each
-            # full collection, which sampling's allocations set off, walked it all again.
+            # full collection, which sampling's allocations set off, walked it all again. What
+            # was frozen for a model loaded before is looked at again first, and freed if gone.
+            gc.unfreeze()
             gc.collect()
             gc.freeze()
     return requests.get()

@@ -126,12 +126,17 @@ def test_requests_fail_as_lost_when_the_engine_goes(model: Path) -> None:
     engine.close()
 
 
+class Cycle:
+    me: object = None
+
+
 def test_a_loaded_model_is_prepared_once_the_engine_is_idle(model: Path) -> None:
     """After a model loads, the engine makes its grammar (Generator.prepare) where no request
     comes for PREPARE_AFTER seconds, not while requests keep coming, and freezes what it holds
-    out of the garbage collector's sight."""
+    out of the garbage collector's sight, freeing first what an earlier model left frozen."""
     import gc
     import threading
+    import weakref
     from multiprocessing import Pipe
 
     from core.engine import PREPARE_AFTER, Served, _next_request
@@ -148,12 +153,17 @@ def test_a_loaded_model_is_prepared_once_the_engine_is_idle(model: Path) -> None
 
     idle = load_generator(model)
     served.unprepared = idle
-    gc.unfreeze()
+    earlier = Cycle()  # what an earlier model left: frozen, then dropped in a reference cycle
+    earlier.me = earlier
+    gone = weakref.ref(earlier)
+    gc.freeze()
+    del earlier
     later = threading.Timer(PREPARE_AFTER + 0.5, requests.put, [(2, ReadCheckpoint(model))])
     later.start()
     try:
         assert _next_request(requests, served) == (2, ReadCheckpoint(model))
         assert gc.get_freeze_count() > 0  # what the engine holds, out of the collector's sight
+        assert gone() is None
     finally:
         gc.unfreeze()  # this is pytest's process, not an engine's
     assert idle.sampler._grammar is not None and served.unprepared is None
