@@ -15,9 +15,9 @@ only ever slows a run down.
    tune (the first round's) makes it, and that counts in the figures. Either way each row the
    tunes visit is read from the table (or, with --no-table, built) as they come to it, and
    counts. The first grammar tune is also shown alone. Each round's figure is the best of
-   --repeats runs. What exists once the model is loaded is frozen out of the garbage
-   collector's sight, as the app does (--no-freeze: as the CLI runs, where the collections
-   the state table sets off walk torch's objects too).
+   --repeats runs. What exists once the model is loaded and the grammar made is frozen out of
+   the garbage collector's sight, as the app's engine does (--no-freeze: as the CLI runs,
+   where the collections the state table sets off walk torch's objects too).
 
 --avx2 runs it all again in a child process with the AVX2-only kernels (bench/machine.py)."""
 
@@ -93,23 +93,25 @@ def shipped_run(rounds: int, freeze: bool, table: bool, cold: bool) -> None:
     count and round: raw, then grammar). The grammar is made as the app's engine makes it, idle
     after loading the model, or with `cold` by the first grammar tune (in the first round);
     either loads the shipped state table unless `table` is False. With `freeze` the objects
-    that exist once the model is loaded are moved out of the garbage collector's sight, as the
-    app does (folkgen_tui.process.settle_long_lived_objects): else each full collection, which
-    the grammar's growing state table sets off, walks torch's too."""
+    that exist once the model is loaded (and the grammar made, unless `cold`) are moved out of
+    the garbage collector's sight, as the app's engine does (core.engine): else each full
+    collection, which the grammar's growing state table sets off, walks torch's too."""
     path = shipped_model_path()
     assert path is not None
     if not table:  # as a build without the file
         core.sample.shipped_grammar_table_path = lambda: path.with_suffix(".no-table")
     generator = load_generator(path)
     sampler = generator.sampler
+    out: dict[str, object] = {"precision": sampler.precision, "hidden": sampler.hidden}
     if freeze:
         gc.collect()
         gc.freeze()
-    out: dict[str, object] = {"precision": sampler.precision, "hidden": sampler.hidden}
     if not cold:  # as the app's engine, once idle after loading
         t0 = time.perf_counter()
         generator.prepare()
         out["prepare"] = time.perf_counter() - t0
+        if freeze:
+            gc.freeze()
 
     def tunes(n: int, seeds: list[int], grammar: bool) -> Cell:
         t0, c0 = time.perf_counter(), time.process_time()
