@@ -55,6 +55,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/app_startup.py
 	$(BIN)/python bench/app_training.py
+	$(BIN)/python bench/early_keys.py
 	$(BIN)/python bench/terminal_end.py
 	$(BIN)/python bench/sampling_speed.py
 	$(BIN)/python bench/corpus_check.py

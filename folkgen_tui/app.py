@@ -49,6 +49,8 @@ from folkgen_tui.tunebook import Tunebook
 if TYPE_CHECKING:
     import argparse
 
+    from textual.timer import Timer
+
     from core.checkpoint_meta import CheckpointMeta
     from core.corpus import Corpus, CorpusStats
     from core.engine import Engine, Reply
@@ -60,10 +62,15 @@ if TYPE_CHECKING:
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
-PREBUILD_PAUSE = 0.3  # seconds between building one unvisited screen and the next
-# Screens built ahead from the first frame on, the likeliest first: Textual takes ~100 ms to build
-# one (more while the corpus loads), where showing one built takes ~30 ms.
+# Screens built ahead once the corpus is shown, the likeliest first: Textual takes ~110 ms to build
+# Generate, ~60 Train, ~30 Library and ~15 Models (more while torch loads on the other core), where
+# showing one built takes ~20 ms. A key waits for a build under way, so the two costly ones come
+# back to back (a frame apart: keys are slow for the first ~0.5 s, not ~0.75 s with a pause
+# between them), the cheap ones a pause apart.
 PREBUILD_ORDER = ("generate", "train", "library", "models")
+PREBUILD_TOGETHER = ("generate",)  # the next is built a frame after these
+PREBUILD_PAUSE = 0.3  # seconds after the others
+FRAME = 0.05
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
 SPARE_ENGINE_AFTER = 0.3  # seconds from the Train screen shown to its next run's engine started
@@ -245,7 +252,9 @@ class FolkgenApp(QuickModeSwitch):
         self._first_frame_drawn = False
         self._quitting = False
         self._settle_pending = False
-        self._warm_started = False  # the training warm-up and screen prebuilds (start-up)
+        self._warm_started = False  # the training warm-up and the hidden screens' layout
+        self._prebuilds_started = False  # the screens built ahead (start-up)
+        self._prebuild_timer: Timer | None = None  # the next of them
         self._model_settled = threading.Event()  # the first model loaded, failed, or none
         # folkgen-tui starts with the garbage collector off (__main__): start-up makes hundreds of
         # thousands of objects, all long-lived, that each full collection walked again (~50 ms
@@ -279,8 +288,10 @@ class FolkgenApp(QuickModeSwitch):
         self._start_engine()
         self.load_corpus(self.corpus_path)
         self._each_screen("first_frame_drawn")
-        # torch loads in its own process: nothing here waits for the model any more.
-        self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
+        # torch loads in its own process: nothing here waits for the model any more. The screens
+        # are built ahead from when the corpus is shown (on_corpus_loaded), at the latest from
+        # this timer.
+        self.set_timer(PREBUILD_PAUSE, self._start_prebuilds)
 
     def on_terminal_lost(self, _: TerminalLost) -> None:
         if not self._terminal_gone:
@@ -309,17 +320,25 @@ class FolkgenApp(QuickModeSwitch):
 
     # --- screens -----------------------------------------------------------------------------
 
+    def _start_prebuilds(self) -> None:
+        if not self._prebuilds_started:
+            self._prebuilds_started = True
+            self._prebuild_next_screen()
+
     def _prebuild_next_screen(self) -> None:
-        """Build the screens not visited yet, one at a time from the first frame on: a screen's
-        first build would otherwise be the wait after its key. (A built screen is then shown at
-        once: QuickModeSwitch.)"""
+        """Build the screens not visited yet, one at a time from when the corpus is shown: a
+        screen's first build would otherwise be the wait after its key. (A built screen is then
+        shown at once: QuickModeSwitch.) The next comes once this one is mounted
+        (register_screen): not while one is being built, for a key's show or ahead, as a key
+        would then wait for both."""
         if not self.is_running:  # closing: Textual is going through the screens it has
             return
         built = built_modes(self)
+        if set(built) - {screen.MODE for screen in self._screens}:
+            return  # a build under way: its screen's mount calls again
         for mode in PREBUILD_ORDER:
             if mode not in built:
-                if build_mode(self, mode):
-                    self.set_timer(PREBUILD_PAUSE, self._prebuild_next_screen)
+                build_mode(self, mode)
                 return
 
     def _lay_out_hidden_screens(self, screens: list[StudioScreen]) -> None:
@@ -339,6 +358,13 @@ class FolkgenApp(QuickModeSwitch):
             self._settle_soon()  # its widgets live as long as the app
             if self._first_frame_drawn:  # built after start-up
                 screen.first_frame_drawn()
+            if self._prebuilds_started:  # the next screen built ahead, after a pause
+                together = screen.MODE in PREBUILD_TOGETHER and not screen.is_current
+                if self._prebuild_timer is not None:  # one due after another screen: later
+                    self._prebuild_timer.stop()
+                self._prebuild_timer = self.set_timer(
+                    FRAME if together else PREBUILD_PAUSE, self._prebuild_next_screen
+                )
 
     def _settle_soon(self) -> None:
         """Long-lived objects were just made (torch's modules, the corpus's index, a screen):
@@ -540,6 +566,8 @@ class FolkgenApp(QuickModeSwitch):
             )
         self._each_screen("corpus_changed")
         self._refresh_status()
+        if first:
+            self.call_after_refresh(self._start_prebuilds)  # once the corpus is drawn
 
     def on_corpus_failed(self, message: CorpusFailed) -> None:
         if self.corpus is None:

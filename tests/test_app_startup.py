@@ -105,3 +105,22 @@ async def test_the_corpus_index_is_built_once_when_the_model_was_trained_on_it()
         await wait_for(pilot, lambda: app.model is not None and app.novelty is not None,
                        "the model and the corpus's index", timeout=60)  # fmt: skip
         assert app.model is not None and app.model.novelty is app.novelty
+
+
+@pytest.mark.asyncio
+async def test_the_costly_screens_are_built_ahead_once_the_corpus_is_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Generate and Train are built as soon as the corpus is drawn, a frame apart (a key in the
+    first second waits for a build under way); the cheap screens a pause later."""
+    import folkgen_tui.app as studio_app
+
+    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # the timers' pause: never, here
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        built = "the Generate and Train screens"
+        await wait_for(pilot, lambda: app.studio_screen("train") is not None, built, timeout=10)
+        assert app.studio_screen("generate") is not None
+        await pilot.pause(0.3)
+        assert app.studio_screen("library") is None and app.studio_screen("models") is None

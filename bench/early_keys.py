@@ -1,0 +1,65 @@
+"""Keys in the first seconds after start: one key per start of `folkgen-tui` (a real
+pseudo-terminal, 100x32, a fresh FOLKGEN_HOME), pressed at a delay after the first frame shows
+"Dataset"; the latency is the time from writing the key to the terminal showing the screen.
+
+At start-up the app loads the corpus, builds the other screens ahead and reads torch's replies,
+each on its main thread: a key waits for any of that under way (bench/app_training.py times four
+keys at a fixed rhythm; this shows the whole window). `g` (Generate) and `t` (Train), the two
+costly screens, at each delay, --repeats times each. Issue 14's target is 100 ms on its AVX2
+machine, scaled by the lab loop as app_training.py scales it (printed first)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+
+from app_training import LAB_LOOP_AVX2, lab_loop_speed
+from machine import AVX2_ENV, describe, load_average
+from pty_app import Terminal
+
+DELAYS = (0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.05, 1.2, 1.35, 1.5, 1.65, 1.8)
+KEYS = ((b"g", b"Prompt"), (b"t", b"Recipe"))
+
+
+def key_after_start(delay: float, key: bytes, marker: bytes, extra: dict[str, str]) -> float:
+    with tempfile.TemporaryDirectory() as home:
+        term = Terminal(home, env=extra)
+        try:
+            term.wait_for(b"Dataset", timeout=60)
+            term.idle(delay)
+            mark = len(term.text)
+            os.write(term.fd, key)
+            return term.wait_for(marker, timeout=10, since=mark)
+        finally:
+            term.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--repeats", type=int, default=1, help="starts per key and delay")
+    ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
+    args = ap.parse_args()
+    extra = dict(AVX2_ENV) if args.avx2 else {}
+    print(describe())
+    lab = lab_loop_speed(extra)
+    target = 100 * LAB_LOOP_AVX2 / lab
+    print(f"lab loop {lab:,.0f} chars/s: target <= {target:.0f} ms (100 ms x {LAB_LOOP_AVX2:.0f}"
+          f" / {lab:,.0f})")  # fmt: skip
+    print(f"{'after the first frame':>22}  " + "  ".join(f"{k.decode()} (ms)" for k, _ in KEYS))
+    worst: dict[float, float] = {}
+    for delay in DELAYS:
+        cells = []
+        for key, marker in KEYS:
+            ms = [1000 * key_after_start(delay, key, marker, extra) for _ in range(args.repeats)]
+            worst[delay] = max(worst.get(delay, 0.0), *ms)
+            cells.append(", ".join(f"{m:.0f}" for m in ms))
+        print(f"{delay:21.2f}s  " + "  ".join(f"{c:>10}" for c in cells))
+    fast = [d for d in DELAYS if all(worst[e] <= target for e in DELAYS if e >= d)]
+    since = f"from {fast[0]:.2f} s on" if fast else "at no delay"
+    print(f"every key within the target {since}; worst {max(worst.values()):.0f} ms")
+    print(load_average() + " (at the end)")
+
+
+if __name__ == "__main__":
+    main()
