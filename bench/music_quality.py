@@ -47,6 +47,7 @@ TARGETS: dict[str, tuple[bool, float]] = {
 }
 EXTRA_ROWS = (
     ("clean_pct", "abc2midi-clean (MIDI written, no Error line)"),
+    ("unwarned_pct", "no abc2midi warning either (the app's \"valid\", not \"valid, 1 warning\")"),
     ("near_copy_pct", "near-copies of a corpus tune (6-gram Dice >= 0.80)"),
     ("distinct", "distinct tunes (by their music)"),
 )
@@ -59,6 +60,7 @@ class SetFigures:
     name: str
     music: MusicSummary
     clean_pct: float
+    unwarned_pct: float  # valid and no warning shown (TuneCheck.clean)
     near_copy_pct: float | None  # None for the corpus itself
     distinct: int
     seconds: dict[str, float]
@@ -94,6 +96,7 @@ def figures(
         name=name,
         music=summarize(analyses, keys),
         clean_pct=100 * sum(c.valid for c in checks) / n,
+        unwarned_pct=100 * sum(c.clean for c in checks) / n,
         near_copy_pct=near,
         distinct=len({tune_body(t) for t in tunes}),
         seconds=seconds,
