@@ -46,13 +46,23 @@ class Terminal:
         # last look ended: copying and scanning it all at every look (every 2 ms) took a core
         # from the app it measures once a training run had drawn a few hundred kB.
         self.text = bytearray()
+        self._partial = b""  # the start of an escape code that the next read completes
 
     def read(self, timeout: float) -> None:
         if select.select([self.fd], [], [], timeout)[0]:
             try:
-                self.text += ANSI.sub(b"", os.read(self.fd, 1 << 20))
+                data = self._partial + os.read(self.fd, 1 << 20)
             except OSError:
                 time.sleep(timeout)
+                return
+            # An escape code cut by the end of a read waits for the rest: taken out in two
+            # pieces, it left its tail in the text, amid a marker at times (a wait then failed).
+            cut = data.rfind(b"\x1b")
+            if cut >= 0 and len(data) - cut < 32 and not ANSI.match(data, cut):
+                data, self._partial = data[:cut], data[cut:]
+            else:
+                self._partial = b""
+            self.text += ANSI.sub(b"", data)
 
     def wait_for(self, marker: bytes, timeout: float = 60.0, since: int = 0) -> float:
         """Seconds until `marker` appears in what was drawn after offset `since`."""
