@@ -14,7 +14,7 @@ import argparse
 import os
 import tempfile
 
-from app_training import LAB_LOOP_AVX2, lab_loop_speed
+from app_training import scaled_key_target
 from machine import AVX2_ENV, describe, load_average
 from pty_app import Terminal
 
@@ -42,10 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     extra = dict(AVX2_ENV) if args.avx2 else {}
     print(describe())
-    lab = lab_loop_speed(extra)
-    target = 100 * LAB_LOOP_AVX2 / lab
-    print(f"lab loop {lab:,.0f} chars/s: target <= {target:.0f} ms (100 ms x {LAB_LOOP_AVX2:.0f}"
-          f" / {lab:,.0f})")  # fmt: skip
+    target = scaled_key_target(extra)
     print(f"{'after the first frame':>22}  " + "  ".join(f"{k.decode()} (ms)" for k, _ in KEYS))
     worst: dict[float, float] = {}
     for delay in DELAYS:

@@ -18,7 +18,7 @@ import os
 import statistics
 import tempfile
 
-from app_training import LAB_LOOP_AVX2, lab_loop_speed
+from app_training import scaled_key_target
 from machine import AVX2_ENV, describe, load_average, wake_up_cost
 from pty_app import Terminal
 
@@ -57,10 +57,7 @@ def main() -> None:
     args = ap.parse_args()
     extra = dict(AVX2_ENV) if args.avx2 else {}
     print(describe())
-    lab = lab_loop_speed(extra)
-    target = 100 * LAB_LOOP_AVX2 / lab
-    print(f"lab loop {lab:,.0f} chars/s: target <= 100 ms x {LAB_LOOP_AVX2:.0f} / {lab:,.0f} = "
-          f"{target:.0f} ms")  # fmt: skip
+    target = scaled_key_target(extra)
     warm, cold = wake_up_cost(SETTLE)
     print(f"this machine's wake-up: the same Python work takes {warm:.0f} ms 0.3 s after the "
           f"process last ran, {cold:.0f} ms {SETTLE:g} s after ({cold / warm:.1f}x): the first "
