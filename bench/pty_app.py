@@ -57,8 +57,9 @@ class Terminal:
                 return
             # An escape code cut by the end of a read waits for the rest: taken out in two
             # pieces, it left its tail in the text, amid a marker at times (a wait then failed).
+            # (A true-colour code for fore- and background is ~33 bytes: 64 holds any Textual writes.)
             cut = data.rfind(b"\x1b")
-            if cut >= 0 and len(data) - cut < 32 and not ANSI.match(data, cut):
+            if cut >= 0 and len(data) - cut < 64 and not ANSI.match(data, cut):
                 data, self._partial = data[:cut], data[cut:]
             else:
                 self._partial = b""
