@@ -34,14 +34,20 @@ finds every tune right:
   rhythm (both notes), tuplets (ABC 2.1's q, by the metre), chords (first note) and grace
   notes (none). No note, length digit, tuplet or broken pair may overflow the bar or leave it
   unable to end on the grid. A plain bar line comes only when the bar is full, except after a
-  part's first bar (a pickup of any length); a bar line that closes a part (`:|` `||` `|]`
-  `|:` `::`, a first ending's `:|`, the tune's end) comes after a full bar or one that
-  completes the part's pickup. Body M: L: K: lines and endings only between bars; ties stay
-  within a bar. So every bar the analyser checks is right, and none is too long.
+  part's first bar (a pickup); a bar line that closes a part (`:|` `||` `|]` `|:` `::`, a
+  first ending's `:|`, the tune's end) comes after the bar that completes the part's pickup,
+  a full one only where it has none (abc2midi plays the pickup again after a :|, and warns of
+  a long bar); the tune's first pickup has any length, and every later part's first bar
+  completes the bar that closed the part before (full after a full one), as abc2midi counts
+  the two as one bar (so no plain `|` comes between them, which abc2midi checks at once).
+  Where such a bar's length is set (`lim`), no note overruns it. Body M:
+  L: K: lines and endings only between bars; ties stay within a bar. So every bar the
+  analyser checks is right, none is too long, and abc2midi finds none wrong.
 * form: a part closes when it holds 8 bars (written bars less the pickup, second endings left
   out, as the analyser counts them), and its 8th bar must close it; the first two parts close
   with a repeat (the corpus repeats 93 % of first and 80 % of second parts); a first ending is
-  followed by its second ending, of as many bars; a tune holds two to four parts (the corpus:
+  followed by its second ending, of as many bars, which closes with `||` `|]` or `|:` (after
+  a `:|` abc2midi plays the part a third time); a tune holds two to four parts (the corpus:
   97 % at most four), and each stream's tune draws how many before it starts, as the corpus's
   tunes have them (`draw_parts`: 85 % two), and ends after that many.
 * tonic: a part that could end the tune (the second onwards) ends on the tonic of the key in
@@ -53,7 +59,8 @@ finds every tune right:
 * keys: with `keys`, K: lines name only those keys (tonic + mode, as normalize_key writes it).
 * spaces as the corpus writes them: one between tokens, none at a line's start or end, so a
   model kept from what it wants (the close its part needs) cannot mark time in blank-ish
-  lines; and no line starts with a lone note and ":" (the analyser reads "g:|" as a field).
+  lines; and no line starts with a lone note and ":", a space between or not (the analyser
+  reads "g:|" as a field, abc2midi "B :|").
 
 Each state is a small hashable key (the lexical place, repeats, the time used in the bar). A
 state's mask, its transitions for every character and their effects are computed once, on first
@@ -348,7 +355,8 @@ def _shape(pitch: str) -> str:
 #   BL                         body line start
 #   BF, field                  after K, M or L at a body line start (":" next)
 #   N, prev                    between tokens in the body; prev: what came just before
-#                              (bar, sp, note, chord, end, gch, bol, other)
+#                              (bar, sp, note, chord, end, gch, bol, other; lone: a space
+#                              after a line's lone first note: ":" may not come, a newline may)
 #   P, shape, tied, need_len, ctx, mul    pitch of a note so far (tied: it repeats a tied pitch)
 #   L, kind, sofar, need_len, ctx, mul    length of a note (kind n) or rest (kind r) so far
 #   TIE, barred                after "-": the same pitch next (a single bar line may come first)
@@ -360,10 +368,11 @@ def _shape(pitch: str) -> str:
 #   CE, sofar, first, mul      length of a chord after "]"
 #   GE                         after a grace group: its note next
 #   G, sofar                   inside a guitar chord
-#   PI, plain, close, filled, check   after "|": may the line stay plain, may it close a part,
-#                              did the part hold music, the bar's length to check against the
-#                              pickup (None: nothing to check)
-#   CO, filled / CP            after ":" / ":|"
+#   PI, plain, close, filled, check, after   after "|": may the line stay plain, may it close
+#                              a part, did the part hold music, the bar's length to check
+#                              against the pickup (None: nothing to check), the length a close
+#                              sets for the next part's first bar (-1: none, as it was)
+#   CO, filled, after / CP     after ":" / ":|"
 #   BANG                       after a line-end "!": newline next
 #   F                          free: anything, until the next newline
 # ctx of a note: ("", 0) in the body, ("[", count, first, mul) in a chord, ("{", count) in a
@@ -387,6 +396,11 @@ class _Key(NamedTuple):
     done: int = 0  # 1 once the tune holds its largest number of parts: only its end may come
     last: int = 0  # 1 in a bar that must end its part (its 8th, a second ending's last); 2 if
     # that part could end the tune: a cadence, its last note the tonic (a unit or longer)
+    ends: int = 0  # 1 once the tune has had endings: a later :| needs a |: of its own, since
+    # abc2midi then neither adds one nor ends its passes (it plays from the tune's start again)
+    lim: int = 0  # the length this bar must have, where it is not the metre's (0): a part's
+    # first bar after a part closed short (what completes that bar), its last bar where the
+    # part has a pickup (what the pickup completes, as abc2midi plays a repeat)
 
 
 _START = _Key("S", R_OPEN, 0, 0, 0, 0, ("S",))
@@ -426,6 +440,11 @@ class StoredTable(NamedTuple):
 
 def _where(rep: int) -> int:
     return W_FIRST if rep == R_FIRST else W_SECOND if rep == R_SECOND else W_PART
+
+
+def _end(key: _Key) -> int:
+    """Where the bar being written ends, in ticks: its set length, else the metre's bar."""
+    return key.lim or key.bar
 
 
 def _timed(ctx: tuple[Any, ...]) -> bool:
@@ -470,7 +489,8 @@ class GrammarState:
 
 
 def _completes_pickup(state: GrammarState, check: int | None, bar: int) -> bool:
-    """Whether a part's short last bar (`check`, None for a full one) completes its pickup."""
+    """Whether a part's last bar (`check`: its length; None: nothing to check) completes its
+    pickup: a full bar only where it has none, as abc2midi plays the pickup again after :|."""
     return check is None or check == bar - (state.pick or 0)
 
 
@@ -605,7 +625,7 @@ class AbcGrammar:
         # a row takes them from the after-note memo without stepping each through the note.
         self._plain: dict[tuple[Any, ...], set[int]] = {}
         self._plain_now: tuple[_Key, tuple[Effect, ...], tuple[tuple[int, Gate], ...]] | None = None
-        self._variants: dict[tuple[int, str, int], int] = {}  # (state, field, value) -> id
+        self._variants: dict[tuple[int, str, tuple[int, int]], int] = {}  # (state, field, value)
         self._events: list[Effect] = []  # filled while a transition is computed (under the lock)
         self._gates_now: list[tuple[int, Gate]] = []
         self._lock = threading.Lock()  # the table grows; samplers may run in worker threads
@@ -988,9 +1008,12 @@ class AbcGrammar:
 
     def _close_open(self, gate: Gate, state: GrammarState) -> bool:
         """A bar line closes a part: ("close", bars added, where, filled, check, bar, repeat,
-        opens: it leaves a repeat open, so another part must follow)."""
-        _, inc, where, filled, check, bar, repeat, opens = gate
+        opens: it leaves a repeat open, so another part must follow; shuts: no later part can
+        repeat, so none may need to)."""
+        _, inc, where, filled, check, bar, repeat, opens, shuts = gate
         if not _completes_pickup(state, check, bar):
+            return False
+        if shuts and self.form and state.parts + 1 < self.repeat_parts:
             return False
         if not filled:
             return True
@@ -1044,7 +1067,7 @@ class AbcGrammar:
                 state.bars = state.ending = state.second = 0
                 state.pick = None
                 if self.form and state.parts >= state.max_parts:
-                    state.sid = self._variant(state.sid, "done", 1)
+                    state.sid = self._variant(state.sid, "done", (1, 0))
             elif kind == "first":
                 state.ending = 0
             elif kind == "second":
@@ -1057,7 +1080,7 @@ class AbcGrammar:
                 for name in GrammarState.__slots__[1:]:
                     setattr(state, name, getattr(fresh, name))
         if last and self.form:
-            state.sid = self._variant(state.sid, "last", last)
+            state.sid = self._variant(state.sid, "last", (last, state.pick or 0))
 
     @staticmethod
     def _bar_counted(state: GrammarState, inc: int, where: int, pick: int | None) -> None:
@@ -1090,16 +1113,21 @@ class AbcGrammar:
             return 0
         return 2 if self.tonic and _could_end(state) else 1
 
-    def _variant(self, sid: int, field: str, value: int) -> int:
+    def _variant(self, sid: int, field: str, value: tuple[int, int]) -> int:
         """The same state with a field the stream's counts decide: `last` (1: the bar must end
-        its part, 2: as a cadence) or `done` (the tune holds all the parts it may)."""
+        its part, 2: as a cadence; with the part's pickup, which that bar must complete) or
+        `done` (the tune holds all the parts it may)."""
         other = self._variants.get((sid, field, value))
         if other is None:
             with self._lock:
                 key = self._keys[sid]
-                other = self._id(
-                    key._replace(last=value) if field == "last" else key._replace(done=value)
-                )
+                if field == "last":
+                    level, pick = value
+                    lim = key.bar - pick if key.bar and 0 < pick < key.bar else 0
+                    key = key._replace(last=level, lim=lim)
+                else:
+                    key = key._replace(done=value[0])
+                other = self._id(key)
             self._variants[(sid, field, value)] = other
         return other
 
@@ -1108,7 +1136,7 @@ class AbcGrammar:
     @staticmethod
     def _free(key: _Key) -> _Key:
         sec = "H" if key.sec == "S" else key.sec
-        return key._replace(sec=sec, lex=("F",), t=0, tup=0, tf=ONE, last=0)
+        return key._replace(sec=sec, lex=("F",), t=0, tup=0, tf=ONE, last=0, lim=0)
 
     @staticmethod
     def _after_free_newline(key: _Key) -> _Key:
@@ -1200,7 +1228,8 @@ class AbcGrammar:
             meter, unit = (value, key.unit) if field == "M" else (key.meter, value)
             key = key._replace(meter=meter, unit=unit)
             if key.sec == "B" and self.metre and meter:
-                key = key._replace(bar=_bar_ticks(meter, unit))
+                bar = _bar_ticks(meter, unit)  # a full first bar, if set, in the new metre
+                key = key._replace(bar=bar, lim=bar if key.lim else 0)
         if key.sec == "B":
             return key._replace(lex=("BL",))
         if field != "K":
@@ -1227,38 +1256,44 @@ class AbcGrammar:
 
     def _fit(self, key: _Key, t: int, left: int) -> bool:
         """_fits for this bar: its length, the open tuplet, a cadence."""
-        return _fits(t, key.bar, left, key.tf, self._cadence(key))
+        return _fits(t, _end(key), left, key.tf, self._cadence(key))
 
     def _can_start(self, key: _Key) -> bool:
         """Whether a note of some length still fits the bar."""
         if not key.bar:
             return True
         mul, left = (key.tf, key.tup - 1) if key.tup else (ONE, 0)
-        return _length_fits(key.t, key.bar, left, key.tf, mul, "", TICKS, self._cadence(key))
+        return _length_fits(key.t, _end(key), left, key.tf, mul, "", TICKS, self._cadence(key))
 
     def _tuplet_fits(self, key: _Key, p: int) -> bool:
         if not key.bar:
             return True
-        return _fits(key.t, key.bar, p, _tuplet_tf(p, key.meter), self._cadence(key))
+        return _fits(key.t, _end(key), p, _tuplet_tf(p, key.meter), self._cadence(key))
 
     def _counts(self, key: _Key) -> int:
         """1 when the bar being closed counts among its part's bars (not empty, not a pickup)."""
         return int(key.t > 0 and (not key.first or not key.bar or key.t >= key.bar))
 
     def _bar_kinds(self, key: _Key) -> tuple[bool, bool, int | None] | None:
-        """(may a plain bar line come now, may a part-closing one, the bar's length that the
-        closing one needs to complete the pickup); None for no bar line."""
+        """(may a plain bar line come now, may a part-closing one, the bar's length, which the
+        closing one must have to complete the pickup; None: nothing to check); None for no bar
+        line."""
         if not key.bar:
             return not key.last, True, None
         if key.tup:
             return None
         t = key.t
         if t == 0:  # no bar to close: a plain line is a no-op; only an empty part may close
+            # As a part starts (with the form rules) only a |: may: abc2midi checks a | or || at
+            # once, against what a short close left, or what a :| leaves coming back to it.
+            if key.first and self.form:
+                return (False, True, None) if not key.pend else None
             return True, bool(key.first), None
-        if key.first:  # the part's first bar: a pickup of any length
+        if key.lim and t != key.lim:  # a bar of a set length ends there and only there
+            return None
+        if key.first:  # the part's first bar: a pickup of any length, unless set
             return True, True, None
-        full = t == key.bar
-        return full and not key.last, True, None if full else t
+        return t == key.bar and not key.last, True, t
 
     # body
 
@@ -1275,21 +1310,30 @@ class AbcGrammar:
         if ch in BODY_FIELDS:
             if key.bar and (key.t or key.tup):  # fields only between bars
                 return None
+            if ch in "ML" and key.bar and (key.lim or self.form) and not self._new_metre_ok(key):
+                return None
             if self.form and key.rep == R_FIRST_DONE:  # the second ending comes first
                 return None
             rep = R_PLAYED if key.rep == R_FIRST_DONE else key.rep
             return key._replace(rep=rep, lex=("BF", ch))
         return self._neutral(key, ch, "bol")
 
+    @staticmethod
+    def _new_metre_ok(key: _Key) -> bool:
+        """Whether a body M: or L: may come: as a part starts (with the form rules), and not
+        where its first bar must complete a short close, whose length the old metre set (a
+        part's pickup and its last bar are measured in one metre)."""
+        return bool(key.first) and key.lim in (0, key.bar)
+
     def _tune_end(self, key: _Key) -> _Key | None:
         if not self._closable(key) or (key.bar and key.tup):
             return None
         filled = int(not (key.first and key.t == 0))
         check = None
-        if key.bar and filled and not key.first and key.t < key.bar:  # the last bar
-            if key.last and key.t == 0:  # it has not started
+        if key.bar and filled and not key.first:  # the last bar, with no bar line after it
+            if (key.last and key.t == 0) or (key.lim and key.t not in (0, key.lim)):
                 return None
-            check = key.t or None  # short: it completes the pickup
+            check = key.t or None  # it completes the pickup
         self._gate(("end", self._counts(key), _where(key.rep), filled, check, key.bar))
         self._emit(("end",))
         return _START
@@ -1328,11 +1372,11 @@ class AbcGrammar:
         """Whether the note starting now (scaled by mul) has a length that fits."""
         if need_len is not None:
             return self._fit(key, key.t + _scale(_LEN_TICKS[need_len], mul), key.tup)
-        return _length_fits(key.t, key.bar, key.tup, key.tf, mul, "", TICKS, self._cadence(key))
+        return _length_fits(key.t, _end(key), key.tup, key.tf, mul, "", TICKS, self._cadence(key))
 
     def _neutral(self, key: _Key, ch: str, prev: str) -> _Key | None:
         if ch == " ":
-            if self._tidy and (prev in ("sp", "bol") or key.done):
+            if self._tidy and (prev in ("sp", "bol", "lone") or key.done):
                 return None
             return key._replace(lex=("N", "sp"))
         if key.done and ch not in "\n!)":  # the last part closed: the line ends, then the tune
@@ -1340,13 +1384,13 @@ class AbcGrammar:
         if ch in _NOTE_START or ch == "z":
             return self._note_start(key, ch, None, _BODY_BOL if prev == "bol" else _BODY)
         if ch == "\n":
-            if prev == "end" or (self._tidy and prev == "sp"):
+            if prev == "end" or (self._tidy and prev == "sp"):  # "lone": ":" on the next line
                 return None
             return key._replace(lex=("BL",))
         if ch == "!":
             return key._replace(lex=("BANG",)) if prev == "bar" else None
         if ch in "|:":
-            if prev in ("bar", "end") or key.rep == R_FIRST_DONE:
+            if prev in ("bar", "end") or key.rep == R_FIRST_DONE or (ch == ":" and prev == "lone"):
                 return None
             return self._bar_line(key, ch)
         if ch == "[":  # an ending or a chord must be able to follow
@@ -1393,28 +1437,45 @@ class AbcGrammar:
             if not plain and not (close and key.rep != R_FIRST):  # nothing could follow "|"
                 return None
             if not plain:  # only || |] |: may follow: gated as they are
-                self._close_gate(key, inc, filled, check, where == W_SECOND, bool(key.pend))
-        elif not close:
+                self._close_gate(
+                    key, inc, filled, check, where == W_SECOND, bool(key.pend), bool(key.pend)
+                )  # with a |: open, only || |] may follow, which shut (see _close_gate)
+        elif self.form and key.first and not key.t:  # only |: as a part starts (_bar_kinds)
             return None
+        elif not close or (self.form and key.rep == R_SECOND):
+            return None  # a second ending's :| would have abc2midi play the part a third time
+        elif self.form and key.ends and not key.pend and key.rep != R_FIRST:
+            return None  # after endings, :| and :: only where a |: opened the repeat
         else:  # :| (it closes an open |:) or ::
-            self._close_gate(key, inc, filled, check, True)
+            only = key.rep not in (R_OPEN, R_FIRST)  # :| closing the part: no :: to follow
+            self._close_gate(key, inc, filled, check, True, False, only)
         pick = (key.t if key.t < key.bar else 0) if key.first and key.t else None
         self._emit(("bar", inc, where, pick))
         if ch == "|" and plain:
             self._emit(("newbar", where))
-        key = key._replace(t=0, first=int(key.first and not key.t), last=0)
+        # The first bar of the part that a close here would start: as abc2midi counts, what
+        # completes this bar where it is short, else a full one (-1: as it is, no bar here).
+        after = (key.bar - key.t if key.t < key.bar else key.bar) if key.bar and key.t else -1
+        key = key._replace(
+            t=0, first=int(key.first and not key.t), last=0, lim=key.lim if not key.t else 0
+        )
         if ch == "|":
-            return key._replace(lex=("PI", plain, close, filled, check))
-        return key._replace(lex=("CO", filled))
+            return key._replace(lex=("PI", plain, close, filled, check, after))
+        return key._replace(lex=("CO", filled, after))
 
     def _close_gate(
         self, key: _Key, inc: int, filled: int, check: int | None, repeat: bool,
-        opens: bool = False,
+        opens: bool = False, shuts: bool = False,
     ) -> None:  # fmt: skip
         """Gate a part-closing bar line on the bars counted, the pickup, a repeat where the part
-        needs one, the tonic where the part could end the tune, and the number of parts."""
+        needs one, the tonic where the part could end the tune, and the number of parts; and,
+        after endings, where it leaves the next part no |: (`shuts`), on that part's needing
+        no repeat (see _Key.ends)."""
+        repeat = repeat or bool(key.ends and not key.pend)  # none could (a prompt's), so need
+        shuts = shuts and self.form and bool(key.ends)
         if check is not None or (filled and (self.form or self.tonic)):
-            self._gate(("close", inc, _where(key.rep), filled, check, key.bar, repeat, opens))
+            gate = ("close", inc, _where(key.rep), filled, check, key.bar, repeat, opens, shuts)
+            self._gate(gate)
 
     def _cadence(self, key: _Key) -> bool:
         """Whether this bar ends a part that could end the tune (not in a first ending)."""
@@ -1423,7 +1484,7 @@ class AbcGrammar:
     def _ends_bar(self, key: _Key, mul: tuple[int, int], prefix: str, need: str | None) -> bool:
         """Whether every length of this note that fits (from `prefix`, or `need`) ends the bar."""
         ends = (_LEN_TICKS[need],) if need is not None else _LEN_ENDS[prefix]
-        return _only_bar_end(key.t, key.bar, key.tup, key.tf, mul, ends)
+        return _only_bar_end(key.t, _end(key), key.tup, key.tf, mul, ends)
 
     def _pitch(
         self, key: _Key, ch: str, shape: str, tied: bool, need_len: str | None,
@@ -1437,30 +1498,32 @@ class AbcGrammar:
             self._emit(("pitch+", ch))
             return key._replace(lex=("P", _shape(shape + ch), tied, need_len, ctx, mul))
         if _PITCH.complete(shape):
-            if self._tidy and ch == ":" and ctx == _BODY_BOL and len(shape) == 1:
-                return None  # "g:|" at a line's start reads as a field line to the analyser
             if tied:
                 self._gate(("tie_end", len(shape)))
-            return self._length(key, ch, "n", "", need_len, ctx, mul)
+            return self._length(key, ch, "n", "", need_len, ctx, mul, len(shape) == 1)
         return None
 
     def _length(
         self, key: _Key, ch: str, kind: str, sofar: str, need_len: str | None,
-        ctx: tuple[Any, ...], mul: tuple[int, int],
+        ctx: tuple[Any, ...], mul: tuple[int, int], letter: bool = False,
     ) -> _Key | None:  # fmt: skip
         lengths = self._len if need_len is None else _LEN
         if lengths.extends(sofar, ch) and (need_len is None or need_len.startswith(sofar + ch)):
             if key.bar and _timed(ctx) and need_len is None:  # the length must fit the bar
                 cad = self._cadence(key)
-                if not _length_fits(key.t, key.bar, key.tup, key.tf, mul, sofar + ch, TICKS, cad):
+                end = _end(key)
+                if not _length_fits(key.t, end, key.tup, key.tf, mul, sofar + ch, TICKS, cad):
                     return None
                 if cad and self._ends_bar(key, mul, sofar + ch, None):
                     self._gate(("cad_note",) if kind == "n" else ("cad_rest",))
             return key._replace(lex=("L", kind, sofar + ch, need_len, ctx, mul))
         if not lengths.complete(sofar) or (need_len is not None and sofar != need_len):
             return None
-        if self._tidy and ch == ":" and ctx == _BODY_BOL and kind == "r" and not sofar:
-            return None  # "z:" likewise
+        # A line that starts with a lone letter (a note, or z), then ":" (after a space too),
+        # reads as a field line: "g:|" to the analyser, "B :|" to abc2midi, which warns.
+        lone = self._tidy and ctx == _BODY_BOL and not sofar and (letter or kind == "r")
+        if lone and ch == ":":
+            return None
         ticks = _LEN_TICKS[sofar]
         if kind == "n":
             self._emit(("note", _timed(ctx)))
@@ -1481,12 +1544,16 @@ class AbcGrammar:
         timed_key = self._add_time(key, _scale(ticks, mul))
         if timed_key is None:
             return None
-        if self._cadence(key) and timed_key.t == key.bar and not key.tup:  # the part's end
+        if self._cadence(key) and timed_key.t == _end(key) and not key.tup:  # the part's end
             self._gate(("cad_note",) if kind == "n" else ("cad_rest",))
         if ch == "-" and kind == "n":
             return self._tie(timed_key)
         self._plain_now = (timed_key, tuple(self._events), tuple(self._gates_now))
-        return self._after_note_step(timed_key, ch)
+        target = self._after_note_step(timed_key, ch)
+        if lone and ch == " " and target is not None:  # ":" may not come next
+            self._plain_now = None  # so not as after any note
+            return target._replace(lex=("N", "lone"))
+        return target
 
     def _after_note_entry(self, key: _Key, ch: str) -> _Step:
         """_neutral(key, ch, "note") with its own effects and gates, remembered: it reads every
@@ -1577,7 +1644,7 @@ class AbcGrammar:
             if not self._first_ending_may_start(key):
                 return None
             self._emit(("first",))
-            return key._replace(rep=R_FIRST, lex=("N", "end"))
+            return key._replace(rep=R_FIRST, ends=1, lex=("N", "end"))
         if ch == "2":
             if key.rep != R_FIRST_DONE:
                 return None
@@ -1601,7 +1668,7 @@ class AbcGrammar:
     def _st_CE(self, key: _Key, ch: str) -> _Key | None:
         _, sofar, first, mul = key.lex
         if self._len.extends(sofar, ch):
-            limit = key.bar
+            limit = _end(key)
             cad = self._cadence(key)
             if key.bar and not _length_fits(
                 key.t, limit, key.tup, key.tf, mul, sofar + ch, first, cad
@@ -1627,43 +1694,51 @@ class AbcGrammar:
         return None
 
     def _st_PI(self, key: _Key, ch: str) -> _Key | None:
-        _, plain, close, filled, check = key.lex
+        _, plain, close, filled, check, after = key.lex
         rep, pend = key.rep, key.pend
         if ch in "|]:":  # || |] |: close the part
             if not close or rep == R_FIRST or (ch == ":" and pend):
                 return None
-            self._close_gate(key, 0, filled, check, rep == R_SECOND, ch == ":" or bool(pend))
+            if self.form and not filled and ch != ":":  # as a part starts, only |: (_bar_kinds)
+                return None
+            opens = ch == ":" or bool(pend)
+            self._close_gate(key, 0, filled, check, rep == R_SECOND, opens, ch != ":")
             self._emit(("close", filled))
+            key = key._replace(first=1, last=0, lim=key.lim if after < 0 else after)
             if ch == ":":
-                return key._replace(rep=R_OPEN, pend=1, first=1, last=0, lex=("N", "bar"))
+                return key._replace(rep=R_OPEN, pend=1, lex=("N", "bar"))
             rep = R_REOPENED if rep == R_SECOND else rep
-            return key._replace(rep=rep, first=1, last=0, lex=("N", "bar"))
+            return key._replace(rep=rep, lex=("N", "bar"))
         if not plain:
             return None
         if ch == "1":  # |1
             if not self._first_ending_may_start(key):
                 return None
             self._emit(("first",))
-            return key._replace(rep=R_FIRST, lex=("N", "end"))
+            return key._replace(rep=R_FIRST, ends=1, lex=("N", "end"))
         return self._neutral(key._replace(lex=("N", "bar")), ch, "bar")
 
     def _st_CO(self, key: _Key, ch: str) -> _Key | None:
-        rep, filled = key.rep, key.lex[1]
+        rep, filled, after = key.rep, key.lex[1], key.lex[2]
         if ch == "|":  # :|
             if rep == R_FIRST:  # the first ending's end: the part goes on in its second ending
-                return key._replace(rep=R_FIRST_DONE, pend=0, last=0, lex=("CP",))
+                return key._replace(rep=R_FIRST_DONE, pend=0, last=0, lim=0, lex=("CP",))
+            if key.ends:  # the next part has no |:
+                self._close_gate(key, 0, filled, None, True, False, True)
             self._emit(("close", filled))
-            after = {
+            played = {
                 R_OPEN: R_PLAYED,
                 R_PLAYED: R_PLAYED,
                 R_SECOND: R_REOPENED,
                 R_REOPENED: R_PLAYED,
             }
-            return key._replace(rep=after[rep], pend=0, first=1, last=0, lex=("CP",))
+            lim = key.lim if after < 0 else after
+            return key._replace(rep=played[rep], pend=0, first=1, last=0, lim=lim, lex=("CP",))
         if ch == ":" and rep == R_OPEN:  # ::
             self._close_gate(key, 0, filled, None, True, True)
             self._emit(("close", filled))
-            return key._replace(pend=1, first=1, last=0, lex=("N", "bar"))
+            lim = key.lim if after < 0 else after
+            return key._replace(pend=1, first=1, last=0, lim=lim, lex=("N", "bar"))
         return None
 
     def _st_CP(self, key: _Key, ch: str) -> _Key | None:

@@ -51,16 +51,16 @@ MAX_FILE_BYTES = 32 << 20  # what the arrays may unpack to, all together
 MAX_STATES = 1 << 22
 _FIELDS = _Key._fields
 _STRING_FIELDS = ("sec", "meter", "unit")
-_INT_FIELDS = ("rep", "pend", "slur", "nb", "tup", "bar", "t", "first", "done", "last")
+_INT_FIELDS = ("rep", "pend", "slur", "nb", "tup", "bar", "t", "first", "done", "last", "ends", "lim")
 # The items of each kind of lexical state (see abc_grammar's table of them), gate and effect.
 _LEX_ITEMS = {
     "S": 1, "HL": 1, "HF": 2, "HV": 3, "BL": 1, "BF": 2, "N": 2, "P": 6, "L": 6, "TIE": 2,
-    "BR": 3, "TP": 1, "TN": 1, "LB": 1, "IN": 5, "CE": 4, "GE": 1, "G": 2, "PI": 5, "CO": 2,
+    "BR": 3, "TP": 1, "TN": 1, "LB": 1, "IN": 5, "CE": 4, "GE": 1, "G": 2, "PI": 6, "CO": 3,
     "CP": 1, "BANG": 1, "F": 1,
 }  # fmt: skip
 _GATE_ITEMS = {
     "tie": 2, "tie_end": 2, "cad_pitch": 2, "cad_note": 1, "cad_rest": 1, "cad_chord": 1,
-    "close": 8, "end": 6,
+    "close": 9, "end": 6,
 }  # fmt: skip
 _EFFECT_ITEMS = {
     "pitch": 2, "pitch+": 2, "note": 2, "tie": 1, "bar": 4, "newbar": 2, "close": 2, "first": 1,

@@ -301,8 +301,9 @@ def test_grammar_sampling_gives_valid_tunes(shipped: Sampler, tiny_checkpoint: P
 
 
 def allowed(g: AbcGrammar, text: str, chars: str) -> set[str]:
-    """Which of `chars` may come after `text`."""
+    """Which of `chars` may come after `text` (which the grammar follows: no free state)."""
     state = g.start(text)
+    assert not g.is_free(state), text
     return {c for c in chars if g.allows(state, c)}
 
 
@@ -346,10 +347,69 @@ def test_a_part_closes_after_eight_bars_with_a_repeat(music: AbcGrammar) -> None
 
 
 def test_the_last_bar_of_a_part_completes_its_pickup(music: AbcGrammar) -> None:
+    """abc2midi plays a repeat's pickup again after the :| (it warns "Bar 0 has 1 time units
+    ... in repeat" where the bar before is full), so a part with a pickup closes on the bar that
+    its pickup completes, never on a full one; a part without one closes on a full bar."""
     tune = HEADER + "D|" + "|".join([BAR] * 7) + "|GAB c"  # a pickup of 1/8
     assert allowed(music, tune, ":") == set()  # 4/8
-    assert allowed(music, tune + "d", ":") == {":"}  # 5/8, which the pickup completes
-    assert allowed(music, tune + "de", ":") == {":"}  # or a full bar
+    assert allowed(music, tune + "d", ":e") == {":"}  # 5/8, which the pickup completes: no more
+    assert allowed(music, tune + "d", "2/") == {"/"}  # d2 would fill the bar; d/ goes on
+    assert allowed(music, HEADER + "|".join([BAR] * 7) + "|GAB c", "d") == {"d"}
+    assert allowed(music, HEADER + "|".join([BAR] * 7) + "|GAB cd", ":e") == {"e"}
+
+
+def test_the_next_part_starts_with_what_completes_the_last_bar(music: AbcGrammar) -> None:
+    """abc2midi counts a short bar before :| || |: :: together with the next part's first bar,
+    and checks a part's first bar after a full one: the next part's first bar is what completes
+    a short closing bar, and full after a full one."""
+    closed_short = HEADER + "D|" + "|".join([BAR] * 7) + "|GAB cd:|"  # 5/8: a pickup of 1/8
+    assert allowed(music, closed_short + "A", "|B") == {"|"}  # 1/8, and only that
+    assert allowed(music, closed_short + "A", "2") == set()
+    assert allowed(music, closed_short + "\n|", "A:") == {":"}  # |: but no plain | between
+    closed_full = HEADER + PART_A  # no pickup: the next part's first bar is a full bar
+    assert allowed(music, closed_full + "GAB", "|") == set()
+    assert allowed(music, closed_full + BAR, "|") == {"|"}
+
+
+def test_a_second_ending_closes_without_a_repeat(music: AbcGrammar) -> None:
+    """After a second ending's :| abc2midi plays the part a third time: it closes with || |]
+    or |: (as the first ending's :| the pickup completes)."""
+    first = HEADER + "D|" + "|".join([BAR] * 6) + "|1 " + BAR + "|GAB c"
+    assert allowed(music, first + "d", ":|") == {":"}
+    second = first + "d:|2 " + BAR + "|GAB cd"
+    assert allowed(music, second, ":|") == {"|"}
+    assert allowed(music, second + "|", "|]:") == {":"}  # the next part must repeat (see below)
+    later = HEADER + PART_A + "|:" + "|".join([BAR] * 6) + "|1 " + BAR + "|" + BAR + ":|2 " + BAR
+    assert allowed(music, later + "|" + CADENCE + "|", "|]:") == {"|", "]", ":"}
+
+
+def test_after_endings_a_repeat_needs_its_own_start(music: AbcGrammar) -> None:
+    """Once a tune has had endings, abc2midi neither adds the |: a later :| lacks nor ends its
+    passes: it plays from the tune's start again. So a part that must repeat after endings
+    opens with |:, and one that a prompt left without closes with || (counted as repeated)."""
+    endings = "|".join([BAR] * 6) + "|1 " + BAR + "|" + BAR + ":|2 " + BAR + "|" + BAR
+    assert allowed(music, HEADER + endings + "|", "|]:") == {":"}
+    second = "|".join([BAR] * 7 + [CADENCE])
+    assert allowed(music, HEADER + endings + "|:" + second, ":|") == {":"}
+    assert allowed(music, HEADER + endings + "||\n" + second, ":|") == {"|"}
+    assert allowed(music, HEADER + endings + "||\n" + second + "|", "|]") == {"|", "]"}
+
+
+def test_a_part_starts_with_no_bar_line_but_a_repeat(music: AbcGrammar) -> None:
+    """abc2midi checks at once the bar a | or || at a part's start closes: what a short close
+    left, and on the repeat what its :| left (\"Bar 0 has 3 time units ... in repeat\")."""
+    assert allowed(music, HEADER, "|:") == {"|"}
+    assert allowed(music, HEADER + "|", "|]:A") == {":"}  # not || |], nor | and a note
+    assert allowed(music, HEADER + PART_A + "|", "|]:A") == {":"}
+
+
+def test_a_new_metre_comes_only_as_a_part_starts(music: AbcGrammar) -> None:
+    """A part's pickup and the last bar that completes it are measured in one metre, and so is
+    a short close and the next part's first bar that completes it."""
+    assert allowed(music, HEADER + BAR + "|\n", "MLK") == {"K"}
+    assert allowed(music, HEADER + PART_A, "MLK") == {"M", "L", "K"}
+    closed_short = HEADER + "D|" + "|".join([BAR] * 7) + "|GAB cd:|\n"
+    assert allowed(music, closed_short, "MLK") == {"K"}
 
 
 def test_the_tune_ends_after_two_parts_on_the_tonic(music: AbcGrammar) -> None:
@@ -393,6 +453,11 @@ def test_spaces_and_line_starts_as_the_corpus_writes_them(
     for g, expected in ((music, set()), (grammar, {" "})):
         assert allowed(g, HEADER + "GAB ", " ") == expected  # no double space
         assert allowed(g, HEADER + BAR + "|\n", " ") == expected  # no line starting with one
+    # "B :|" at a line's start reads as a field to abc2midi (as "g:|" to the analyser too)
+    last_bar = HEADER + "D|" + "|".join([BAR] * 7) + "|GAB c\nd"  # d ends the part's last bar
+    assert allowed(music, last_bar, ": ") == {" "}
+    assert allowed(music, last_bar + " ", ":\n") == {"\n"}
+    assert allowed(music, last_bar + " \n", ":") == {":"}
     tonic_only = AbcGrammar(vocab, metre=False, form=False)  # bar lines anywhere
     assert allowed(tonic_only, HEADER + BAR + "|\ng2", ":") == {":"}
     assert allowed(tonic_only, HEADER + BAR + "|\ng", ":") == set()  # "g:|" reads as a field
@@ -435,16 +500,18 @@ def test_music_walks_never_stall_and_end_right(vocab: Vocabulary) -> None:
             assert spaces <= 2
     assert len(tunes) >= 3
     for tune in tunes:
-        assert check_tune(tune).valid, tune
+        check = check_tune(tune)  # and no bar is short or long as abc2midi plays repeats
+        assert check.valid and not check.bar_warnings, (tune, check.bar_warnings)
         a = analyse_tune(tune)
         assert a.all_right and a.ends_on_tonic and not a.meter_mismatch, tune
         assert 2 <= a.parts <= 4 and set(a.bars_per_part) == {8}, tune
 
 
 def test_sampled_tunes_are_musically_right(keyed: Sampler) -> None:
-    """30 tunes at temperature 1.0: every one complete and abc2midi-clean, bars right, ending on
-    the tonic after two to four parts of 8 bars (the first two repeated), in the corpus's keys;
-    as many parts as each stream drew (mostly two: AABB)."""
+    """30 tunes at temperature 1.0: every one complete and abc2midi-clean with no warning (a
+    pickup played again after a full bar at a repeat is one), bars right, ending on the tonic
+    after two to four parts of 8 bars (the first two repeated), in the corpus's keys; as many
+    parts as each stream drew (mostly two: AABB)."""
     opts = SampleOptions(seed=1000, max_chars=1500, grammar=True)
     tunes = [DEFAULT_PROMPT + t for t in keyed.generate_batch(30, opts)]
     assert all(t.endswith("\n\n") for t in tunes)
@@ -454,7 +521,10 @@ def test_sampled_tunes_are_musically_right(keyed: Sampler) -> None:
     assert s.tonic_ending_pct == 100 and s.one_part_pct == 0 and s.unknown_key_pct == 0
     for a in analyses:
         assert 2 <= a.parts <= 4 and set(a.bars_per_part) == {8} and a.form.startswith("AABB")
-    assert all(check_tune(t).valid for t in tunes)
+    checks = [check_tune(t) for t in tunes]
+    assert all(c.clean for c in checks), [
+        (t, c.warnings) for t, c in zip(tunes, checks, strict=True) if not c.clean
+    ]
 
 
 def test_remembered_gated_masks_are_what_the_gates_give(shipped: Sampler) -> None:
