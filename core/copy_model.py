@@ -34,16 +34,22 @@ measured 1.168 and 1.169 against 1.469 and 1.418 for the model alone. Through
 0.98 and 1.161 at the default 0.995; the optimum is flat there, and the default sits above it
 because sampled repetition rises with the weight: with the grammar drawing each tune's number
 of parts as the corpus has them (mostly two), repeated bars at temperature 1 were 13.9 % at
-0.95 and 16.2-17.1 % at 0.98 (three seeds of 200 tunes; bench/music_quality.py). Since the
-grammar closes a part with a pickup on the bar its pickup completes (as abc2midi plays a
-repeat), the next part opens with the same pickup, and its first full bar, often new music,
-is a checked bar too: 12.2-16.0 % at 0.98, 13.7-17.1 % (mean 15.5) at 0.995, ten seeds.
+0.95 and 16.2-17.1 % at 0.98 (three seeds of 200 tunes; bench/music_quality.py).
+
+Two rules on top of the fitted tables, for the tunes sampled rather than the bits: LOOP, a
+penalty on copying a bar a third time in a row (the pointer's match runs long through two
+equal bars: 4.8 % of sampled tunes had such a run, the corpus 0.9 %), and a lower sentinel
+after a bar line (AFTER_BAR), so that a bar begun as an earlier bar was goes on as it did. With
+both, at 0.995: 1.165 bits per character, repeated bars 16.1-18.6 % at temperature 1 (six seeds
+of 200 tunes, mean 17.2; the grammar's pickups count a part's first full bar too), runs of
+three equal bars in 0.9 % of tunes.
 `weight` is the caller's knob (`SampleOptions.copy`); 0 turns the copy off. Numpy only.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,8 +73,17 @@ ALIGNED = 1.29
 # Score of the same bar of an earlier part, by this bar of the part: 0-3, 4-5, 6 and on (a
 # part's closing bars are the ones that repeat an earlier part's: B parts end as A parts do).
 IN_PART = (0.35, 0.35, 0.35, 0.35, 0.32, 0.32, 3.19)
+# Added to a candidate one or two bars back once the last two bars were the same: a run of
+# three equal bars is rare in the corpus (0.9 % of tunes), and without this the pointer, whose
+# match runs long through two equal bars, made one in 4.8 % of sampled tunes.
+LOOP = -3.0
+# The sentinel after a bar line: fitted 1.71; lower, the pointer copies more whole bars (a bar
+# begun as an earlier one was goes on as it did), at 0.003 bits per character (see above).
+AFTER_BAR = 0.6
+# Characters that do not tell two bars apart: spaces, line ends, the ":" of a repeat.
+LOOP_IGNORED = " !\n:"
 WEIGHT = 0.995  # the largest share of the copy (fitted: 0.915, 1.156 bpc; 0.995: 1.161 bpc and
-# more repetition, 14-17 % of bars with tunes of as many parts as the corpus has; see bench)
+# more repetition; with LOOP and AFTER_BAR 1.165 bpc and 16-19 % of bars repeated; see above)
 
 
 @dataclass(frozen=True)
@@ -80,10 +95,11 @@ class CopyRule:
     bars: tuple[float, ...] = BARS
     aligned: float = ALIGNED
     in_part: tuple[float, ...] = IN_PART
+    loop: float = LOOP
     # Sentinels by what was just written: any other character, "|", a newline, the close of
     # a part, a newline ending the line a part closed.
     sentinel: float = 0.0
-    after_bar: float = 1.71
+    after_bar: float = AFTER_BAR
     after_line: float = 2.61
     after_part: float = 14.12
     after_part_line: float = 5.43
@@ -145,6 +161,8 @@ class _Tables:
     bar_w: np.ndarray
     in_part_w: np.ndarray
     aligned_w: float
+    loop_w: float
+    ignored: np.ndarray  # bool (V,): characters that do not tell two bars apart
     after_part_line_w: float
     part_start: np.ndarray
     part_end: np.ndarray
@@ -185,6 +203,8 @@ def _tables(vocab: Vocabulary, rule: CopyRule) -> _Tables:
         bar_w=bar_w,
         in_part_w=in_part_w,
         aligned_w=float(np.exp(rule.aligned)),
+        loop_w=float(np.exp(rule.loop)),
+        ignored=np.array([c in LOOP_IGNORED for c in vocab.chars]),
         after_part_line_w=float(np.exp(rule.after_part_line)),
         part_start=part_start,
         part_end=part_end,
@@ -200,6 +220,24 @@ def _tables(vocab: Vocabulary, rule: CopyRule) -> _Tables:
         if isinstance(value, np.ndarray):
             value.flags.writeable = False
     return t
+
+
+def _same_bars(hist: Sequence[int], lines: list[int], t: int, ignored: np.ndarray) -> bool:
+    """Whether the bar that a bar line at `t` closes holds what the bar before it held (bar
+    lines at `lines`, the last two before `t`), characters in `ignored` aside."""
+    if len(lines) < 2:
+        return False
+    earlier = [c for c in hist[lines[0] + 1 : lines[1]] if not ignored[c]]
+    latest = [c for c in hist[lines[1] + 1 : t] if not ignored[c]]
+    return bool(latest) and earlier == latest
+
+
+def _bar_lines_after(lines: list[int], t: int, ev: int) -> list[int]:
+    """The bar lines a loop test reads after a character at `t` with events `ev`: the last two;
+    a part's start begins afresh (a bar repeated across parts is no loop)."""
+    if ev & 2:
+        return [t]
+    return [*lines[-1:], t] if ev & 1 else lines
 
 
 def copy_cache(
@@ -238,6 +276,9 @@ class CopyCache:
         self.part_from = np.zeros(batch, np.int32)  # bar count where the current part began
         self.closed = np.zeros(batch, dtype=bool)  # a part closed, then only "!" or newlines
         self.last_bar = np.full(batch, -FAR, np.int64)  # position of the latest bar line
+        self.loop_w, self.ignored = t.loop_w, t.ignored
+        self.lines: list[list[int]] = [[] for _ in range(batch)]  # last bar lines (_same_bars)
+        self.run = np.zeros(batch, dtype=bool)  # the last two bars were the same
         self.t = 0
 
     def push(self, ids: np.ndarray) -> None:
@@ -258,6 +299,10 @@ class CopyCache:
         self.bar_no[:, t] = self.bars
         self.part_bar[:, t] = self.bars - self.part_from
         self.last_bar[ids == self.bar_line] = t
+        for b in np.flatnonzero(ev & 3):  # bar lines and part starts: a few streams a step
+            lines, e = self.lines[b], int(ev[b])
+            self.run[b] = e == e & ~2 and _same_bars(self.hist[b], lines, t, self.ignored)
+            self.lines[b] = _bar_lines_after(lines, t, e)
         self.hist[:, t] = ids
         self.t = t + 1
 
@@ -273,6 +318,8 @@ class CopyCache:
             a[:, :keep] = a[:, drop : self.t]
             a[:, keep:] = fill
         self.last_bar -= drop
+        self.lines = [[] for _ in self.lines]  # seldom (a long run): the loop test starts over
+        self.run[:] = False
         self.t = keep
 
     def push_text(self, ids: np.ndarray) -> None:
@@ -284,12 +331,17 @@ class CopyCache:
         """Streams that ended a tune: nothing before now is theirs to copy."""
         self.hist[rows, : self.t] = NO_CHAR
         self.match[rows] = 0
+        for b in np.arange(len(self.hist))[rows]:
+            self.lines[b] = []
+        self.run[rows] = False
 
     def select(self, keep: np.ndarray) -> None:
         self.hist, self.match = self.hist[keep], self.match[keep]
         self.bar_no, self.part_bar = self.bar_no[keep], self.part_bar[keep]
         self.bars, self.part_from = self.bars[keep], self.part_from[keep]
         self.last_bar, self.closed = self.last_bar[keep], self.closed[keep]
+        self.lines = [self.lines[b] for b in np.flatnonzero(keep)]  # keep: a bool mask
+        self.run = self.run[keep]
 
     def predict(self) -> tuple[np.ndarray, np.ndarray]:
         """(lam, p_copy): each stream's copy weight (B,) and copy distribution (B, V); a
@@ -314,6 +366,7 @@ class CopyCache:
         same_bar = self.part_bar[rows, cols] == bar_of_part[rows]
         in_part = self.in_part_w[np.minimum(bar_of_part, len(self.in_part_w) - 1)]
         e[same_bar] *= in_part[rows] if isinstance(rows, int) else in_part[rows[same_bar]]
+        e[self.run[rows] & ((back == 1) | (back == 2))] *= self.loop_w
         flat = np.bincount(rows * size + self.hist[rows, cols + 1], e, batch * size)
         p_copy = np.asarray(flat, np.float64).reshape(batch, size)
         mass = p_copy.sum(axis=1)
@@ -344,6 +397,8 @@ class OneStreamCopy:
         self.bars = self.part_from = 0
         self.closed = False
         self.last_bar = -FAR
+        self.lines: list[int] = []  # the last bar lines (_same_bars)
+        self.run = False  # the last two bars were the same
 
     def push(self, ids: np.ndarray) -> None:
         if len(ids) != 1:
@@ -367,6 +422,9 @@ class OneStreamCopy:
         self.part_bar.append(self.bars - self.part_from)
         if ch == self.tables.bar_line:
             self.last_bar = t
+        if ev & 3:
+            self.run = ev == ev & ~2 and _same_bars(hist, self.lines, t, self.tables.ignored)
+            self.lines = _bar_lines_after(self.lines, t, ev)
         hist.append(ch)
         places.append(t)
 
@@ -376,6 +434,7 @@ class OneStreamCopy:
         self.places = {ch: [i - drop for i in p if i >= drop] for ch, p in self.places.items()}
         self.cands = {i - drop: n for i, n in self.cands.items() if i >= drop}
         self.last_bar -= drop
+        self.lines, self.run = [], False  # as CopyCache does
 
     def push_text(self, ids: np.ndarray) -> None:
         for i in ids:
@@ -385,6 +444,7 @@ class OneStreamCopy:
         if np.arange(1)[rows].size:  # rows as CopyCache reads them: positions or a bool mask
             self.hist[:] = [NO_CHAR] * len(self.hist)
             self.places, self.cands = {}, {}
+            self.lines, self.run = [], False
 
     def select(self, keep: np.ndarray) -> None:
         if not keep.all():
@@ -400,12 +460,16 @@ class OneStreamCopy:
         bar_of_part = bars - self.part_from
         in_part = tab.in_part_s[min(bar_of_part, len(tab.in_part_s) - 1)]
         nexts, weights = [], []
+        loop_w = tab.loop_w if self.run else 1.0
         for i, n in self.cands.items():  # oldest first, as CopyCache adds them
-            e = match_w[n] * bar_w[min(bars - bar_no[i], far)]
+            back = min(bars - bar_no[i], far)
+            e = match_w[n] * bar_w[back]
             if n > since_bar:
                 e *= aligned_w
             if part_bar[i] == bar_of_part:
                 e *= in_part
+            if back == 1 or back == 2:
+                e *= loop_w
             nexts.append(hist[i + 1])
             weights.append(e)
         p_copy = np.asarray(np.bincount(nexts, weights, size), np.float64).reshape(1, size)

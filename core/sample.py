@@ -19,7 +19,7 @@ keeps the k most likely characters of the mixture, and temperature 0 takes the m
 character of the untempered mixture (so top-k 1 at temperature 1 is greedy, as without copy);
 greedy decoding with the copy on tends to loop on a bar, being the most likely thing to do.
 With the shipped model the mixture lowers the held-out bits per character of the default
-corpus's validation tunes from 1.438 to 1.157.
+corpus's validation tunes from 1.438 to 1.165.
 """
 
 from __future__ import annotations
