@@ -31,7 +31,8 @@ finds every tune right:
 * metre: the header gives M: (once, before K:) and at most one L:, making a bar of 1 to 32
   units of L: on a grid of half units; note lengths are the corpus's (1 2 3 4 6 8 12 16 / 3/2).
   The time used in the bar is kept exactly (integer ticks) through notes and rests, broken
-  rhythm (both notes), tuplets (ABC 2.1's q, by the metre), chords (first note) and grace
+  rhythm (both notes), tuplets (the default q as abc2midi has it, by the metre; a tuplet's
+  notes all of one written length, as the corpus writes them), chords (first note) and grace
   notes (none). No note, length digit, tuplet or broken pair may overflow the bar or leave it
   unable to end on the grid. A plain bar line comes only when the bar is full, except after a
   part's first bar (a pickup); a bar line that closes a part (`:|` `||` `|]` `|:` `::`, a
@@ -398,6 +399,8 @@ class _Key(NamedTuple):
     # that part could end the tune: a cadence, its last note the tonic (a unit or longer)
     ends: int = 0  # 1 once the tune has had endings: a later :| needs a |: of its own, since
     # abc2midi then neither adds one nor ends its passes (it plays from the tune's start again)
+    tl: int = 0  # in a tuplet: 1 + the index in LENGTHS of its notes' written length (all
+    # alike, as the corpus writes them and abc2midi wants); -1 while its first note sets it
     lim: int = 0  # the length this bar must have, where it is not the metre's (0): a part's
     # first bar after a part closed short (what completes that bar), its last bar where the
     # part has a pickup (what the pickup completes, as abc2midi plays a repeat)
@@ -520,6 +523,17 @@ def _may_sound_tonic(state: GrammarState, sofar: str) -> bool:
     if sofar[-1] in "^_=":
         return any(_sounding(state, sofar + letter) == state.tpc for letter in LETTERS)
     return _sounding(state, sofar) == state.tpc
+
+
+@lru_cache(maxsize=1 << 16)
+def _equal_fits(
+    t: int, end: int, left: int, tf: tuple[int, int], mul: tuple[int, int], v: int, cad: bool
+) -> bool:
+    """Whether a tuplet's note of written length `v` (times `mul`) and the `left` notes after it,
+    each as long (times the tuplet's `tf`), end the tuplet on the grid within a bar that ends
+    at `end` (in a cadence a unit before it: no tuplet ends the part)."""
+    final = t + _scale(v, mul) + left * _scale(v, tf)
+    return final % GRID == 0 and final <= (end - TICKS if cad else end)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -1136,7 +1150,7 @@ class AbcGrammar:
     @staticmethod
     def _free(key: _Key) -> _Key:
         sec = "H" if key.sec == "S" else key.sec
-        return key._replace(sec=sec, lex=("F",), t=0, tup=0, tf=ONE, last=0, lim=0)
+        return key._replace(sec=sec, lex=("F",), t=0, tup=0, tf=ONE, last=0, lim=0, tl=0)
 
     @staticmethod
     def _after_free_newline(key: _Key) -> _Key:
@@ -1259,16 +1273,32 @@ class AbcGrammar:
         return _fits(t, _end(key), left, key.tf, self._cadence(key))
 
     def _can_start(self, key: _Key) -> bool:
-        """Whether a note of some length still fits the bar."""
+        """Whether a note of some length still fits the bar (in a tuplet, of its length)."""
         if not key.bar:
             return True
         mul, left = (key.tf, key.tup - 1) if key.tup else (ONE, 0)
+        if key.tup and key.tl > 0:
+            return self._fit(key, key.t + _scale(_LEN_TICKS[LENGTHS[key.tl - 1]], mul), left)
+        if key.tup and self.metre:  # the tuplet's first note: its others as long
+            return self._equal_room(key, left, mul, "")
         return _length_fits(key.t, _end(key), left, key.tf, mul, "", TICKS, self._cadence(key))
+
+    def _equal_room(self, key: _Key, left: int, mul: tuple[int, int], prefix: str) -> bool:
+        """Whether a tuplet's first note, of a length from `prefix` (times `mul`), leaves room
+        for the `left` notes after it, each as long."""
+        cad = self._cadence(key)
+        return any(
+            _equal_fits(key.t, _end(key), left, key.tf, mul, v, cad) for v in _LEN_ENDS[prefix]
+        )
 
     def _tuplet_fits(self, key: _Key, p: int) -> bool:
         if not key.bar:
             return True
-        return _fits(key.t, _end(key), p, _tuplet_tf(p, key.meter), self._cadence(key))
+        tf = _tuplet_tf(p, key.meter)
+        if self.metre:  # p notes alike
+            cad = self._cadence(key)
+            return any(_equal_fits(key.t, _end(key), p - 1, tf, tf, v, cad) for v in _LEN_ENDS[""])
+        return _fits(key.t, _end(key), p, tf, self._cadence(key))
 
     def _counts(self, key: _Key) -> int:
         """1 when the bar being closed counts among its part's bars (not empty, not a pickup)."""
@@ -1348,11 +1378,22 @@ class AbcGrammar:
                 return None
             key = key._replace(rep=R_PLAYED)
         mul = ONE
+        first = False  # the first note of a tuplet, which sets its notes' length
         if key.tup and ctx[0] != "{" and ctx[1] <= 1:
             mul = key.tf  # a note or the first note of a chord, in a tuplet
-            key = key._replace(tup=key.tup - 1, tf=key.tf if key.tup > 1 else ONE)
+            tl = key.tl
+            if self.metre and ctx[0] == "":  # a tuplet's notes alike (abc2midi warns else)
+                if tl > 0:
+                    if need_len not in (None, LENGTHS[tl - 1]):
+                        return None
+                    need_len = LENGTHS[tl - 1]
+                first = tl == 0 and key.tup > 1
+                tl = 0 if key.tup == 1 else -1 if first else tl
+            key = key._replace(tup=key.tup - 1, tf=key.tf if key.tup > 1 else ONE, tl=tl)
         mul = _mul(mul, broken)
         if key.bar and _timed(ctx) and not self._room(key, mul, need_len):
+            return None
+        if key.bar and first and not self._equal_room(key, key.tup, mul, ""):
             return None
         ends_part = self._cadence(key) and _timed(ctx) and self._ends_bar(key, mul, "", need_len)
         if ch == "z" and ctx[0] == "" and not tied:
@@ -1514,6 +1555,8 @@ class AbcGrammar:
                 end = _end(key)
                 if not _length_fits(key.t, end, key.tup, key.tf, mul, sofar + ch, TICKS, cad):
                     return None
+                if key.tl == -1 and not self._equal_room(key, key.tup, mul, sofar + ch):
+                    return None
                 if cad and self._ends_bar(key, mul, sofar + ch, None):
                     self._gate(("cad_note",) if kind == "n" else ("cad_rest",))
             return key._replace(lex=("L", kind, sofar + ch, need_len, ctx, mul))
@@ -1525,6 +1568,12 @@ class AbcGrammar:
         if lone and ch == ":":
             return None
         ticks = _LEN_TICKS[sofar]
+        if key.tl == -1 and ctx[0] == "":  # a tuplet's first note: its length is the others'
+            if key.bar and not _equal_fits(
+                key.t, _end(key), key.tup, key.tf, mul, ticks, self._cadence(key)
+            ):
+                return None
+            key = key._replace(tl=LENGTHS.index(sofar) + 1)
         if kind == "n":
             self._emit(("note", _timed(ctx)))
         bracket = ctx[0]

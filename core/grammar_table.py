@@ -51,7 +51,7 @@ MAX_FILE_BYTES = 32 << 20  # what the arrays may unpack to, all together
 MAX_STATES = 1 << 22
 _FIELDS = _Key._fields
 _STRING_FIELDS = ("sec", "meter", "unit")
-_INT_FIELDS = ("rep", "pend", "slur", "nb", "tup", "bar", "t", "first", "done", "last", "ends", "lim")
+_INT_FIELDS = ("rep", "pend", "slur", "nb", "tup", "bar", "t", "first", "done", "last", "ends", "tl", "lim")
 # The items of each kind of lexical state (see abc_grammar's table of them), gate and effect.
 _LEX_ITEMS = {
     "S": 1, "HL": 1, "HF": 2, "HV": 3, "BL": 1, "BF": 2, "N": 2, "P": 6, "L": 6, "TIE": 2,

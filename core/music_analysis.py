@@ -7,7 +7,7 @@ one taken here reproduces the issue's corpus and shipped-model figures:
 * Bars split at every bar line (`|` `||` `|]` `[|` `|:` `:|` `::`) and ending mark (`[1` `|1`
   `:|2` `[2`); a stretch with no notes or rests is no bar. A bar lasts the sum of its notes and
   rests: L: (default 1/16 below a 3/4 metre, else 1/8, from the header M:), broken rhythm,
-  tuplets `(p:q:r` (ABC 2.1's default q, by the metre in force), chords (first note's length
+  tuplets `(p:q:r` (the default q by the metre in force, as abc2midi has it), chords (first note's length
   times the chord's own), grace notes (zero), `Z`/`X` multi-bar rests (as many bars). A tie
   joins nothing: each bar keeps its own notes. Body M: / L: lines and [M:] / [L:] change them.
 * Edge bars: the first and last bar of each part, the last of the tune, and the bars on either
@@ -88,8 +88,9 @@ class Meter:
 
     @property
     def compound(self) -> bool:
-        """6/8, 9/8, 12/8 …: the default q of `(5` `(7` `(9` tuplets is then 3."""
-        return self.num % 3 == 0 and self.num > 3
+        """3/4, 6/8, 9/8 …: the default q of `(5` `(7` `(9` tuplets is then 3, as abc2midi, which
+        plays the tunes, has it (ABC 2.1 would count 3/4 and 3/8 simple, with q 2)."""
+        return self.num % 3 == 0
 
     def __str__(self) -> str:
         return f"{self.num}/{self.den}"
@@ -144,7 +145,7 @@ def _scaled(text: str, unit: Fraction) -> Fraction:
 
 
 def tuplet_factor(p: int, q: int | None, meter: Meter | None) -> Fraction:
-    """`(p:q` plays p notes in the time of q; ABC 2.1's q when none is given."""
+    """`(p:q` plays p notes in the time of q; abc2midi's q when none is given (Meter.compound)."""
     if q is None:
         if p in (2, 4, 8):
             q = 3

@@ -333,6 +333,20 @@ def test_no_length_tuplet_or_broken_rhythm_overflows_the_bar(music: AbcGrammar) 
     assert allowed(music, HEADER + BAR + "|GAB c(", "3") == {"3"}
 
 
+def test_a_tuplets_notes_are_alike_and_last_as_abc2midi_plays_them(music: AbcGrammar) -> None:
+    """abc2midi warns of a tuplet of unequal notes ("(3de2 f", which the model wrote) and plays
+    `(5` in 3/4 as five notes in the time of three (ABC 2.1 would say two): the corpus writes
+    a tuplet's notes alike, and the grammar keeps time as abc2midi plays it."""
+    assert check_tune(HEADER + "(3de2f3 g|\n").warnings  # the warning the rule avoids
+    assert allowed(music, HEADER + "(3A2B", "2/3 ") == {"2"}  # as long as the first
+    assert allowed(music, HEADER + "(3AB", "2/ c") == {" ", "c"}
+    assert allowed(music, HEADER + "(3A>B", "c") == {"c"}  # broken rhythm: written alike
+    waltz = "X:1\nT:t\nM:3/4\nL:1/8\nK:G\nG6|"  # a full first bar: no pickup
+    assert allowed(music, waltz + "(5ABcde (5ABcd", "e") == {"e"}
+    assert allowed(music, waltz + "(5ABcde (5ABcde", "|") == {"|"}  # three quavers each
+    assert check_tune(waltz + "(5ABcde (5ABcde|G6|\n").clean
+
+
 def test_the_header_gives_one_metre_before_the_key(music: AbcGrammar) -> None:
     assert allowed(music, "X:1\nT:t\n", "KM") == {"M"}
     assert allowed(music, "X:1\nT:t\nM:6/8\n", "KML") == {"K", "L"}
