@@ -29,6 +29,8 @@ one taken here reproduces the issue's corpus and shipped-model figures:
   the metre in force (a tie is no mismatch), as jig bars under M:9/8 are.
 * A repeated bar is a checked bar with the same notes (sounding pitches, rests) and durations as
   an earlier bar of the tune, edge bars included; shares of repeated bars are over checked bars.
+  A bar run: three written bars in a row with the same notes and durations (a loop, not a
+  phrase repeated: the corpus has one in 1 % of tunes).
 * Key: the header K:'s tonic and mode as core.corpus.normalize_key writes them.
 """
 
@@ -412,6 +414,7 @@ class TuneAnalysis:
     aabb: bool
     one_part: bool
     repeated_bars: int  # checked bars with the same notes and durations as an earlier bar
+    bar_run: bool  # three written bars in a row with the same notes and durations
     key: str  # the header K:'s tonic and mode as core.corpus.normalize_key writes them, "?" if none
 
     @property
@@ -502,6 +505,14 @@ def _repeated_bars(bars: Sequence[_Bar], checked: Sequence[int]) -> int:
     return sum(first_seen[tuple(bars[i].events)] < i for i in checked)
 
 
+def _bar_run(bars: Sequence[_Bar]) -> bool:
+    """Whether three bars in a row (as written) hold the same notes and durations."""
+    return any(
+        bars[i].events and bars[i].events == bars[i - 1].events == bars[i - 2].events
+        for i in range(2, len(bars))
+    )
+
+
 def bar_lengths(tune: str) -> list[Fraction]:
     """Each bar's length in whole notes, as written (for tests and for a person's questions)."""
     return [bar.duration for bar in _Reader(tune).bars]
@@ -548,6 +559,7 @@ def analyse_tune(tune: str) -> TuneAnalysis:
         aabb=len(parts) == 2 and all(repeated_parts) and per_part == (BAR_PHRASE, BAR_PHRASE),
         one_part=len(parts) == 1,
         repeated_bars=_repeated_bars(bars, checked),
+        bar_run=_bar_run(bars),
         key=normalize_key(key_value) if key_value else "?",
     )
 
@@ -615,6 +627,7 @@ class MusicSummary:
     aabb_pct: float
     one_part_pct: float
     repeated_bars_pct: float
+    bar_run_pct: float
     unknown_key_pct: float
 
     def rows(self) -> list[tuple[str, float]]:
@@ -630,6 +643,7 @@ ROWS = (
     ("aabb_pct", "AABB: exactly two parts, both repeated, 8 bars each"),
     ("one_part_pct", "tunes of one part only"),
     ("repeated_bars_pct", "bars that repeat an earlier bar of the tune exactly"),
+    ("bar_run_pct", "tunes that play one bar three times in a row"),
     ("unknown_key_pct", "tunes in a key (tonic + mode) the corpus never uses"),
 )
 
@@ -655,5 +669,6 @@ def summarize(analyses: Sequence[TuneAnalysis], known_keys: Iterable[str]) -> Mu
         aabb_pct=_pct(sum(a.aabb for a in analyses), n),
         one_part_pct=_pct(sum(a.one_part for a in analyses), n),
         repeated_bars_pct=_pct(sum(a.repeated_bars for a in analyses), checked),
+        bar_run_pct=_pct(sum(a.bar_run for a in analyses), n),
         unknown_key_pct=_pct(sum(a.key not in keys for a in analyses), n),
     )

@@ -238,7 +238,17 @@ def test_summary_and_corpus_keys() -> None:
     assert (s.all_right_pct, s.meter_mismatch_pct, s.aabb_pct, s.one_part_pct) == (50, 50, 50, 50)
     assert s.unknown_key_pct == 50 and s.tonic_ending_pct == 50
     assert s.repeated_bars_pct == pytest.approx(100 * (5 + 3) / 18)
+    assert s.bar_run_pct == 0  # the jig's "dAF dAF" comes three times, but never in a row
     assert [label for label, _ in s.rows()] == [label for _, label in ROWS]
+
+
+def test_a_bar_run_is_one_bar_three_times_in_a_row() -> None:
+    """Three written bars in a row with the same notes and durations; spaces, line breaks and
+    spelling aside (=A and A sound alike in G), and not two, nor three apart."""
+    assert analyse_tune(tune("GABc dBAG|GABc dBAG|\nGA Bc dB=AG|d8|]")).bar_run
+    assert not analyse_tune(tune("GABc dBAG|GABc dBAG|d8|GABc dBAG|]")).bar_run
+    assert not analyse_tune(tune("GABc dBAG|GABc dBAG|GABc dBAc|]")).bar_run
+    assert not analyse_tune(REEL).bar_run
 
 
 def test_distinct_tunes() -> None:
