@@ -1512,7 +1512,9 @@ class AbcGrammar:
         needs one, the tonic where the part could end the tune, and the number of parts; and,
         after endings, where it leaves the next part no |: (`shuts`), on that part's needing
         no repeat (see _Key.ends)."""
-        repeat = repeat or bool(key.ends and not key.pend)  # none could (a prompt's), so need
+        # A part that no |: opened after endings (a prompt's: `shuts` keeps streams from it)
+        # cannot repeat, so it need not.
+        repeat = repeat or bool(key.ends and not key.pend)
         shuts = shuts and self.form and bool(key.ends)
         if check is not None or (filled and (self.form or self.tonic)):
             gate = ("close", inc, _where(key.rep), filled, check, key.bar, repeat, opens, shuts)

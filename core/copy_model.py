@@ -39,8 +39,8 @@ of parts as the corpus has them (mostly two), repeated bars at temperature 1 wer
 Two rules on top of the fitted tables, for the tunes sampled rather than the bits: LOOP, a
 penalty on copying a bar a third time in a row (the pointer's match runs long through two
 equal bars: 4.5 % of sampled tunes had such a run at temperature 1, 9.0 % at 0.8, the corpus
-0.9 %; core/music_analysis.py's bar run), and a lower sentinel
-after a bar line (AFTER_BAR), so that a bar begun as an earlier bar was goes on as it did. With
+0.9 %; core/music_analysis.py's bar run), and a lower sentinel after a bar line (AFTER_BAR),
+so that a bar begun as an earlier bar was goes on as it did. With
 both, at 0.995: 1.165 bits per character, repeated bars 16.1-18.6 % at temperature 1 (six seeds
 of 200 tunes, mean 17.2; the grammar's pickups count a part's first full bar too), bar runs
 in 1.5 % of tunes (1.0 % at 0.8).
@@ -302,7 +302,7 @@ class CopyCache:
         self.last_bar[ids == self.bar_line] = t
         for b in np.flatnonzero(ev & 3):  # bar lines and part starts: a few streams a step
             lines, e = self.lines[b], int(ev[b])
-            self.run[b] = e == e & ~2 and _same_bars(self.hist[b], lines, t, self.ignored)
+            self.run[b] = not e & 2 and _same_bars(self.hist[b], lines, t, self.ignored)
             self.lines[b] = _bar_lines_after(lines, t, e)
         self.hist[:, t] = ids
         self.t = t + 1
@@ -424,7 +424,7 @@ class OneStreamCopy:
         if ch == self.tables.bar_line:
             self.last_bar = t
         if ev & 3:
-            self.run = ev == ev & ~2 and _same_bars(hist, self.lines, t, self.tables.ignored)
+            self.run = not ev & 2 and _same_bars(hist, self.lines, t, self.tables.ignored)
             self.lines = _bar_lines_after(self.lines, t, ev)
         hist.append(ch)
         places.append(t)
@@ -461,7 +461,7 @@ class OneStreamCopy:
         bar_of_part = bars - self.part_from
         in_part = tab.in_part_s[min(bar_of_part, len(tab.in_part_s) - 1)]
         nexts, weights = [], []
-        loop_w = tab.loop_w if self.run else 1.0
+        run, loop_w = self.run, tab.loop_w
         for i, n in self.cands.items():  # oldest first, as CopyCache adds them
             back = min(bars - bar_no[i], far)
             e = match_w[n] * bar_w[back]
@@ -469,7 +469,7 @@ class OneStreamCopy:
                 e *= aligned_w
             if part_bar[i] == bar_of_part:
                 e *= in_part
-            if back == 1 or back == 2:
+            if run and back in (1, 2):
                 e *= loop_w
             nexts.append(hist[i + 1])
             weights.append(e)
