@@ -163,7 +163,7 @@ class _Tables:
     in_part_w: np.ndarray
     aligned_w: float
     loop_w: float
-    ignored: np.ndarray  # bool (V,): characters that do not tell two bars apart
+    ignored: frozenset[int]  # characters that do not tell two bars apart
     after_part_line_w: float
     part_start: np.ndarray
     part_end: np.ndarray
@@ -205,7 +205,7 @@ def _tables(vocab: Vocabulary, rule: CopyRule) -> _Tables:
         in_part_w=in_part_w,
         aligned_w=float(np.exp(rule.aligned)),
         loop_w=float(np.exp(rule.loop)),
-        ignored=np.array([c in LOOP_IGNORED for c in vocab.chars]),
+        ignored=frozenset(i for i, c in enumerate(vocab.chars) if c in LOOP_IGNORED),
         after_part_line_w=float(np.exp(rule.after_part_line)),
         part_start=part_start,
         part_end=part_end,
@@ -223,14 +223,19 @@ def _tables(vocab: Vocabulary, rule: CopyRule) -> _Tables:
     return t
 
 
-def _same_bars(hist: Sequence[int], lines: list[int], t: int, ignored: np.ndarray) -> bool:
+def _same_bars(
+    hist: Sequence[int] | np.ndarray, lines: list[int], t: int, ignored: frozenset[int]
+) -> bool:
     """Whether the bar that a bar line at `t` closes holds what the bar before it held (bar
     lines at `lines`, the last two before `t`), characters in `ignored` aside."""
     if len(lines) < 2:
         return False
-    earlier = [c for c in hist[lines[0] + 1 : lines[1]] if not ignored[c]]
-    latest = [c for c in hist[lines[1] + 1 : t] if not ignored[c]]
-    return bool(latest) and earlier == latest
+    if isinstance(hist, np.ndarray):  # a batch's row: plain ints read faster
+        earlier, latest = hist[lines[0] + 1 : lines[1]].tolist(), hist[lines[1] + 1 : t].tolist()
+    else:
+        earlier, latest = hist[lines[0] + 1 : lines[1]], hist[lines[1] + 1 : t]
+    kept = [c for c in latest if c not in ignored]
+    return bool(kept) and [c for c in earlier if c not in ignored] == kept
 
 
 def _bar_lines_after(lines: list[int], t: int, ev: int) -> list[int]:
@@ -367,7 +372,8 @@ class CopyCache:
         same_bar = self.part_bar[rows, cols] == bar_of_part[rows]
         in_part = self.in_part_w[np.minimum(bar_of_part, len(self.in_part_w) - 1)]
         e[same_bar] *= in_part[rows] if isinstance(rows, int) else in_part[rows[same_bar]]
-        e[self.run[rows] & ((back == 1) | (back == 2))] *= self.loop_w
+        if self.run.any():  # seldom: after two equal bars
+            e[self.run[rows] & ((back == 1) | (back == 2))] *= self.loop_w
         flat = np.bincount(rows * size + self.hist[rows, cols + 1], e, batch * size)
         p_copy = np.asarray(flat, np.float64).reshape(batch, size)
         mass = p_copy.sum(axis=1)
