@@ -183,7 +183,7 @@ _EFFECT_USES: dict[str, tuple[str, ...]] = {
     "second": ("second", "ending", "parts"), "key": ("sig", "tpc"), "end": ("max_parts",),
 }  # fmt: skip
 # A getter of the counts, whether the bar's accidentals count too, and the pickup tests with the
-# mask they shut (see AbcGrammar._pickup_tests).
+# mask they shut (see _gate_reading).
 _Reads = tuple[
     Callable[["GrammarState"], tuple[Any, ...]], bool, tuple[tuple[int, int], ...], np.ndarray
 ]
@@ -193,6 +193,7 @@ _PICKUP_GATES = ("close", "end")
 _KEEP_PICK = ("note", "pitch", "pitch+")
 UNBUILT = -1  # a state table row's entry for a forbidden character whose fallback is not found yet
 UNSTEPPED = -2  # ... for an allowed character of a stored row whose next state is not found yet
+_NO_EFFECTS: dict[int, tuple[Any, ...]] = {}  # a row's effects where it has none (never written)
 AFTER_NOTE_LIMIT = 1 << 13  # after-note rows remembered before that memo starts over
 MEMO_LIMIT = 1 << 17  # gated masks remembered by (state, counts) before the memo starts over
 
@@ -435,10 +436,12 @@ class TableSnapshot(NamedTuple):
 
 class StoredTable(NamedTuple):
     """A stored table as a grammar adopts it: its states (ids 0 to len(keys) - 1, each with a
-    row), and a function that gives a state's row when a stream first comes to it."""
+    row), a function that gives a state's row when a stream first comes to it, and the states
+    that most tunes visit, whose rows AbcGrammar.read_ahead reads before any tune asks."""
 
     keys: list[_Key]
     row: Callable[[int], StoredRow]
+    hot: Sequence[int] = ()
 
 
 def _where(rep: int) -> int:
@@ -565,6 +568,36 @@ def _rules_digest() -> str:
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()
 
 
+def _gate_reading(
+    gates: _RowGates, fx: dict[int, tuple[Effect, ...]]
+) -> tuple[Callable[[GrammarState], tuple[Any, ...]], bool, tuple[tuple[int, int], ...]]:
+    """What a row's gates read (AbcGrammar._gate_reads): a getter of the counts, whether the
+    bar's accidentals count too, and the pickup tests. Where every gated character has a gate
+    that first tests that a short bar completes the pickup (after effects that leave the pickup
+    as it is), those tests as (check, bar), for a lookup that costs less than the memo's when
+    every test fails; () elsewhere."""
+    fields = {"tonic", "max_parts"}  # two at least, so the getter gives a tuple
+    tests = []
+    for i, char_gates in gates:
+        test = None
+        for before, gate in char_gates:
+            fields.update(_GATE_READS[gate[0]])
+            for effect in fx.get(i, ())[:before]:
+                fields.update(_EFFECT_USES[effect[0]])
+            if (
+                test is None
+                and gate[0] in _PICKUP_GATES
+                and gate[4] is not None
+                and all(effect[0] in _KEEP_PICK for effect in fx.get(i, ())[:before])
+            ):
+                test = (gate[4], gate[5])
+        tests.append(test)
+    with_accs = "accs" in fields
+    fields.discard("accs")
+    pickups = () if None in tests else tuple(t for t in tests if t is not None)
+    return attrgetter(*sorted(fields)), with_accs, pickups
+
+
 class AbcGrammar:
     """Masks of the characters ABC allows next, for a model's vocabulary.
 
@@ -628,6 +661,7 @@ class AbcGrammar:
         # (state, counts) pairs, so after a tune or two nearly every gated step is a hit.
         self._by_counts: dict[tuple[int, tuple[Any, ...], tuple[Any, ...]], np.ndarray] = {}
         self._reads: dict[int, _Reads] = {}
+        self._reads_of: dict[tuple[int, int], tuple[Any, ...]] = {}  # by (gates, effects) ids
         self._timed: dict[tuple[int, int], tuple[_Key, _Key | None]] = {}  # within one build
         # What follows a note that a character ends, by the key after the note (its lex aside):
         # the same for every pitch and length written that ends at the same time.
@@ -647,6 +681,7 @@ class AbcGrammar:
         # A stored table's rows (see adopt): states below _stored_count have one.
         self._stored: Callable[[int], StoredRow] | None = None
         self._stored_count = 0
+        self._hot: Sequence[int] = ()  # its states that most tunes visit (see read_ahead)
         self.rows_read = 0  # rows read from a stored table
         self.rows_made = 0  # rows built
         self._start_id = self._id(_START)
@@ -728,6 +763,16 @@ class AbcGrammar:
             self.advance(state, ch)
         return None
 
+    def states_visited(self, text: str, prompt: str = "") -> set[_Key]:
+        """The states a stream passes through reading `text` after `prompt` (the same whatever
+        its counts: a gate never changes where a character leads)."""
+        state = self.start(prompt)
+        sids = {state.sid}
+        for ch in text:
+            self.advance(state, ch)
+            sids.add(state.sid)
+        return {self._keys[sid] for sid in sids}
+
     def is_free(self, state: GrammarState) -> bool:
         """Whether the stream left the grammar (and allows anything until the next line)."""
         free: bool = self._keys[state.sid].lex[0] == "F"
@@ -788,8 +833,24 @@ class AbcGrammar:
             self._next, self._fx, self._gates = [None] * n, [None] * n, [None] * n
             self._masks = np.zeros((max(64, 1 << n.bit_length()), len(self.chars)), dtype=bool)
             self._stored, self._stored_count = table.row, n
+            self._hot = table.hot
             self._start_id = start
             return True
+
+    def read_ahead(self) -> int:
+        """Read now the adopted table's rows that most tunes visit, with what their gates
+        read, so that the first tunes of a fresh process do not: one stream met a thousand
+        new rows in its first 32 tunes, at ~15 us each with their gates, a fifth of the
+        grammar's cost there (issue 14). For a caller that is idle (the app's engine once a
+        model is loaded); returns the rows read."""
+        with self._lock:
+            hot, self._hot = self._hot, ()
+            for sid in hot:
+                if self._next[sid] is None:
+                    self._build_locked(sid)
+                if self._gates[sid] is not None and sid not in self._reads:
+                    self._reads[sid] = self._gate_reads(sid)
+            return len(hot)
 
     # --- the state table -------------------------------------------------------------------
 
@@ -909,44 +970,21 @@ class AbcGrammar:
 
     def _gate_reads(self, sid: int) -> _Reads:
         """The counts a state's gates depend on (through the effects before them too): a getter
-        of them as a tuple, and whether the bar's accidentals are among them."""
-        gates, fx = self._gates[sid] or (), self._fx[sid] or {}
-        fields = {"tonic", "max_parts"}  # two at least, so the getter gives a tuple
-        for i, char_gates in gates:
-            for before, gate in char_gates:
-                fields.update(_GATE_READS[gate[0]])
-                for effect in fx.get(i, ())[:before]:
-                    fields.update(_EFFECT_USES[effect[0]])
-        with_accs = "accs" in fields
-        fields.discard("accs")
-        return attrgetter(*sorted(fields)), with_accs, *self._pickup_tests(sid)
-
-    def _pickup_tests(self, sid: int) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
-        """Where every gated character of a state has a gate that first tests that a short bar
-        completes the pickup (after effects that leave the pickup as it is): those tests as
-        (check, bar), and the mask with all those characters shut, for a lookup that costs
-        less than the memo's when every test fails. ((), the state's mask) elsewhere."""
-        gates, fx = self._gates[sid] or (), self._fx[sid] or {}
-        tests = []
-        for i, char_gates in gates:
-            test = next(
-                (
-                    (gate[4], gate[5])
-                    for before, gate in char_gates
-                    if gate[0] in _PICKUP_GATES
-                    and gate[4] is not None
-                    and all(effect[0] in _KEEP_PICK for effect in fx.get(i, ())[:before])
-                ),
-                None,
-            )
-            if test is None:
-                return (), self._masks[sid]
-            tests.append(test)
+        of them as a tuple, whether the bar's accidentals are among them, and the pickup tests
+        with the mask they shut (see _gate_reading). Rows that share their gates and effects
+        (a stored table's rows share them by the thousand) share all but the mask."""
+        gates, fx = self._gates[sid] or (), self._fx[sid] or _NO_EFFECTS
+        shared = self._reads_of.get((id(gates), id(fx)))
+        if shared is None:  # the objects kept with it, so that their ids stay theirs
+            shared = self._reads_of[(id(gates), id(fx))] = (gates, fx, *_gate_reading(gates, fx))
+        _, _, getter, with_accs, tests = shared
+        if not tests:
+            return getter, with_accs, (), self._masks[sid]
         shut = self._masks[sid].copy()
         shut[[i for i, _ in gates]] = False
         if not shut.any():  # never leave nothing to draw (the gates then judge as usual)
-            return (), self._masks[sid]
-        return tuple(tests), shut
+            return getter, with_accs, (), self._masks[sid]
+        return getter, with_accs, tests, shut
 
     def _judge_gates(self, state: GrammarState) -> np.ndarray:
         sid = state.sid

@@ -9,7 +9,10 @@ stores the table it filled beside the model (core/models/default.grammar.npz); S
 loads it when its fingerprint (AbcGrammar.fingerprint: the grammar's code and rules, options,
 vocabulary, keys) matches the grammar's, so no other vocabulary, keys or grammar version ever
 uses it. The rows are the grammar's own, so the tunes drawn are the same with it or without it
-(tests/test_grammar_table.py).
+(tests/test_grammar_table.py). The file also holds how many of the sampled tunes visited each
+state: the rows of those that at least HOT_VISITS did (about half, which hold ~96 % of a fresh
+tune's visits) are read ahead while the app is idle (AbcGrammar.read_ahead), not by its first
+tunes.
 
 The file is an .npz of integer and byte arrays read with allow_pickle=False: the states' fields
 as ints into small tables of their strings and tuples (JSON), rows as ints, and each row's
@@ -27,7 +30,8 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -46,9 +50,10 @@ from core.abc_grammar import (
     _Key,
 )
 
-FORMAT = 1
+FORMAT = 2
 MAX_FILE_BYTES = 32 << 20  # what the arrays may unpack to, all together
 MAX_STATES = 1 << 22
+HOT_VISITS = 2  # of the sampled tunes (1,600 by default), that make a state's row read ahead
 _FIELDS = _Key._fields
 _STRING_FIELDS = ("sec", "meter", "unit")
 _INT_FIELDS = ("rep", "pend", "slur", "nb", "tup", "bar", "t", "first", "done", "last", "ends", "tl", "lim")
@@ -121,9 +126,11 @@ class _Interned(Generic[T]):
         return [_plain(v) for v in self.index]
 
 
-def save(grammar: AbcGrammar, path: Path) -> int:
-    """Store the grammar's built rows at `path` (atomically); returns the file's size."""
+def save(grammar: AbcGrammar, path: Path, visits: Mapping[_Key, int] | None = None) -> int:
+    """Store the grammar's built rows at `path` (atomically), each state with how many tunes
+    visited it (`visits`, by state; none by default); returns the file's size."""
     table = grammar.snapshot()
+    visited = [(visits or {}).get(k, 0) for k in table.keys]
     strings, lexes, tfs = (
         _Interned[str](),
         _Interned[tuple[Any, ...]](),
@@ -155,6 +162,7 @@ def save(grammar: AbcGrammar, path: Path) -> int:
         "meta": _json({"format": FORMAT, "fingerprint": grammar.fingerprint()}),
         "atoms": _json([strings.plain(), lexes.plain(), tfs.plain()]),
         "keys": keys,
+        "visits": np.array(visited, dtype=np.int32),
         "rows": rows,
         "effects": _json(effects.plain()),
         "gates": _json(gates.plain()),
@@ -229,12 +237,18 @@ def _decode(data: np.lib.npyio.NpzFile, chars: int) -> StoredTable:
         if len(links) != states or (states and (links.min() < 0 or links.max() >= len(maps))):
             raise BadTable("fx or gx: out of range")
     fx_of, gx_of = fx.tolist(), gx.tolist()
+    visits = _array(data, "visits", np.int32, 1)
+    if len(visits) != states or (states and visits.min() < 0):
+        raise BadTable("visits")
+    fx_dicts: dict[int, dict[int, tuple[Effect, ...]]] = {}  # rows that share a map share it
 
     def row(sid: int) -> StoredRow:
-        gated = gx_maps[gx_of[sid]]
-        return rows[sid].tolist(), rows[sid] != UNBUILT, dict(fx_maps[fx_of[sid]]), gated
+        effects = fx_dicts.get(fx_of[sid])
+        if effects is None:
+            effects = fx_dicts[fx_of[sid]] = dict(fx_maps[fx_of[sid]])
+        return rows[sid].tolist(), rows[sid] != UNBUILT, effects, gx_maps[gx_of[sid]]
 
-    return StoredTable(keys, row)
+    return StoredTable(keys, row, np.flatnonzero(visits >= HOT_VISITS).tolist())
 
 
 def _flat(name: str, maps: _Interned[_Pairs]) -> dict[str, np.ndarray]:
@@ -353,12 +367,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     grammar = AbcGrammar(sampler.vocab, keys=sampler.keys)
     sampler._grammar = grammar  # a fresh table, not the stored one
     seeds = range(1_000_000, 1_000_000 + args.tunes, 16)  # far from the tests' and bench's
+    visits: Counter[_Key] = Counter()  # by state: how many tunes passed through it
     for n, seed in enumerate(seeds, 1):
-        sampler.generate_batch(16, SampleOptions(seed=seed, grammar=True))
+        opts = SampleOptions(seed=seed, grammar=True)
+        for tune in sampler.generate_batch(16, opts):
+            visits.update(grammar.states_visited(tune, opts.prompt))
         print(f"\r{16 * n} tunes: {grammar.states_seen} states, {grammar.rows_made} rows",
               end="", flush=True)  # fmt: skip
     out = args.out or shipped_grammar_table_path()
-    size = save(grammar, out)
+    size = save(grammar, out, visits)
     print(f"\nstored {out} ({size / 1e6:.2f} MB)")
 
 

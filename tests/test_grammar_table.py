@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,10 @@ import pytest
 
 from core import grammar_table
 from core.abc_grammar import AbcGrammar, GrammarState
+from core.checkpoint import load_checkpoint
 from core.corpus import Vocabulary, load_corpus
+from core.generation import Generator
+from core.paths import shipped_model_path
 from core.sample import SampleOptions, Sampler
 
 TUNE = "X:1\nT:Test\nM:6/8\nL:1/8\nK:G Major\n|:GAB cde|"
@@ -26,8 +30,9 @@ def vocab() -> Vocabulary:
 
 def test_the_shipped_table_is_this_grammars_and_draws_the_same_tunes(keyed: Sampler) -> None:
     """The sampler reads its rows from the shipped table (regenerate it with `python -m
-    core.grammar_table` after a change to the grammar), and draws what a grammar that builds
-    every row draws, seed for seed, one stream and a batch."""
+    core.grammar_table` after a change to the grammar), most of those its tunes visit ahead
+    of them (as the app's engine does once idle), and draws what a grammar that builds every
+    row draws, seed for seed, one stream and a batch."""
     used = keyed._grammar  # the session's sampler: other tests may have read rows already
     keyed._grammar = None  # so a grammar as a fresh process makes it
     try:
@@ -39,8 +44,17 @@ def test_the_shipped_table_is_this_grammars_and_draws_the_same_tunes(keyed: Samp
             (16, SampleOptions(seed=2024, grammar=True)),
             (1, SampleOptions(seed=7, grammar=True, temperature=0.8, top_k=12)),
         ]
+        path = shipped_model_path()
+        assert path is not None
+        Generator(load_checkpoint(path), keyed, None).prepare()  # as the app's engine, idle
+        ahead = with_table.rows_read
         drawn = [keyed.generate_batch(n, opts) for n, opts in runs]
-        assert with_table.rows_read > 300 and with_table.rows_made < with_table.rows_read / 4
+        late = with_table.rows_read - ahead + with_table.rows_made  # rows the tunes waited for
+        visited = {
+            key for (_, opts), tunes in zip(runs, drawn, strict=True) for tune in tunes
+            for key in with_table.states_visited(tune, opts.prompt)
+        }  # fmt: skip
+        assert ahead > 1000 and late < len(visited) / 8
         keyed._grammar = AbcGrammar(keyed.vocab, keys=keyed.keys)  # every row built as tunes go
         assert [keyed.generate_batch(n, opts) for n, opts in runs] == drawn
     finally:
@@ -65,18 +79,23 @@ def _walks(g: AbcGrammar, seed: int, walks: int = 4, steps: int = 400) -> list[s
 
 def test_a_stored_table_reads_back_as_the_rows_built(vocab: Vocabulary, tmp_path: Path) -> None:
     """Walks replayed on a grammar that adopted the table meet, step by step, the same states
-    with the same masks (gated ones too) and counts, every row read, none built; a character
+    with the same masks (gated ones too) and counts, every row read, none built; the rows of
+    states that at least HOT_VISITS walks visited are read ahead, and only those; a character
     the mask forbids (a prompt's) still falls back; walks beyond the table build as usual."""
     built = AbcGrammar(vocab)
     texts = _walks(built, seed=3)
+    visits = Counter(key for text in texts for key in built.states_visited(text, "X:"))
+    hot = sum(n >= grammar_table.HOT_VISITS for n in visits.values())
+    assert 10 < hot < len(visits) - 100  # most states are met by one walk alone
     built.advance(built.start("X:1\nT:t\nM:6/8\nK:G\n"), "Q")  # a fallback, left out of the file
     path = tmp_path / "table.npz"
-    grammar_table.save(built, path)
+    grammar_table.save(built, path, visits)
     assert path.stat().st_mode & 0o777 == 0o644 and [p.name for p in tmp_path.iterdir()] == [
         "table.npz"
     ]  # written whole, then renamed over
     read = AbcGrammar(vocab)
     assert grammar_table.load(read, path)
+    assert read.read_ahead() == hot and read.rows_read == hot and read.read_ahead() == 0
     for text in texts:
         a, b = built.start("X:"), read.start("X:")
         for ch in text:
@@ -109,7 +128,8 @@ def test_a_damaged_hostile_or_foreign_table_is_ignored(
     """None of these is used, and the grammar that tried each still builds its rows: no file,
     random bytes, a cut file, another grammar's table (other options or keys), an object
     array (a pickle), a file over the size bound, ids out of range, an unknown state kind,
-    an effects map out of range; and no table is adopted once a row is built."""
+    an effects map out of range, visits below zero or not one per state; and no table is
+    adopted once a row is built."""
     g = AbcGrammar(vocab)
     _walks(g, seed=5, walks=1, steps=200)
     good = tmp_path / "good.npz"
@@ -125,6 +145,8 @@ def test_a_damaged_hostile_or_foreign_table_is_ignored(
     atoms[1][0] = ["Q", 1]
     fx = arrays["fx"].copy()
     fx[-1] = len(arrays["fx_maps_at"]) - 1  # one map past the last
+    visits = arrays["visits"].copy()
+    visits[0] = -1
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, **{**arrays, "keys": np.array([pickle.dumps(1)], dtype=object)})  # type: ignore[arg-type]
     bad = [
@@ -135,6 +157,8 @@ def test_a_damaged_hostile_or_foreign_table_is_ignored(
         _tampered(arrays, "rows", rows, tmp_path / "rows.npz"),
         _tampered(arrays, "atoms", grammar_table._json(atoms), tmp_path / "lex.npz"),
         _tampered(arrays, "fx", fx, tmp_path / "maps.npz"),
+        _tampered(arrays, "visits", visits, tmp_path / "visits.npz"),
+        _tampered(arrays, "visits", visits[1:], tmp_path / "short.npz"),
     ]
     for path in bad:
         fresh = AbcGrammar(vocab)
