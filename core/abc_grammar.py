@@ -182,11 +182,9 @@ _EFFECT_USES: dict[str, tuple[str, ...]] = {
     "close": (*_FORM_COUNTS, "max_parts"), "first": ("ending",),
     "second": ("second", "ending", "parts"), "key": ("sig", "tpc"), "end": ("max_parts",),
 }  # fmt: skip
-# A getter of the counts, whether the bar's accidentals count too, and the pickup tests with the
-# mask they shut (see _gate_reading).
-_Reads = tuple[
-    Callable[["GrammarState"], tuple[Any, ...]], bool, tuple[tuple[int, int], ...], np.ndarray
-]
+# A getter of the counts, whether the bar's accidentals count too, and the pickups that could
+# let a gated character pass with the mask where none does (see _gate_reading).
+_Reads = tuple[Callable[["GrammarState"], tuple[Any, ...]], bool, frozenset[int], np.ndarray]
 # Gates whose first test is that a short bar completes the pickup (check and bar at 4 and 5),
 # and effects that leave the pickup as it is.
 _PICKUP_GATES = ("close", "end")
@@ -570,12 +568,12 @@ def _rules_digest() -> str:
 
 def _gate_reading(
     gates: _RowGates, fx: dict[int, tuple[Effect, ...]]
-) -> tuple[Callable[[GrammarState], tuple[Any, ...]], bool, tuple[tuple[int, int], ...]]:
+) -> tuple[Callable[[GrammarState], tuple[Any, ...]], bool, frozenset[int]]:
     """What a row's gates read (AbcGrammar._gate_reads): a getter of the counts, whether the
-    bar's accidentals count too, and the pickup tests. Where every gated character has a gate
-    that first tests that a short bar completes the pickup (after effects that leave the pickup
-    as it is), those tests as (check, bar), for a lookup that costs less than the memo's when
-    every test fails; () elsewhere."""
+    bar's accidentals count too, and the pickups that could pass. Where every gated character
+    has a gate that first tests that a short bar completes the pickup (after effects that leave
+    the pickup as it is), the pickups that pass those tests (bar - check), for a lookup that
+    costs less than the memo's when the stream's is none of them; empty elsewhere."""
     fields = {"tonic", "max_parts"}  # two at least, so the getter gives a tuple
     tests = []
     for i, char_gates in gates:
@@ -594,8 +592,9 @@ def _gate_reading(
         tests.append(test)
     with_accs = "accs" in fields
     fields.discard("accs")
-    pickups = () if None in tests else tuple(t for t in tests if t is not None)
-    return attrgetter(*sorted(fields)), with_accs, pickups
+    found = [t for t in tests if t is not None]
+    picks = frozenset(bar - check for check, bar in found if len(found) == len(tests))
+    return attrgetter(*sorted(fields)), with_accs, picks
 
 
 class AbcGrammar:
@@ -955,11 +954,10 @@ class AbcGrammar:
         reads = self._reads.get(state.sid)
         if reads is None:
             reads = self._reads[state.sid] = self._gate_reads(state.sid)
-        getter, with_accs, pickups, all_shut = reads
-        if pickups:  # mid-bar, where only a short last bar could close: usually none does
-            pick = state.pick or 0
-            if all(check != bar - pick for check, bar in pickups):
-                return all_shut
+        getter, with_accs, picks, all_shut = reads
+        # Mid-bar, where only a short last bar could close: usually none does.
+        if picks and (state.pick or 0) not in picks:
+            return all_shut
         memo = (state.sid, getter(state), tuple(state.accs.items()) if with_accs else ())
         mask = self._by_counts.get(memo)
         if mask is None:
@@ -970,21 +968,21 @@ class AbcGrammar:
 
     def _gate_reads(self, sid: int) -> _Reads:
         """The counts a state's gates depend on (through the effects before them too): a getter
-        of them as a tuple, whether the bar's accidentals are among them, and the pickup tests
-        with the mask they shut (see _gate_reading). Rows that share their gates and effects
-        (a stored table's rows share them by the thousand) share all but the mask."""
+        of them as a tuple, whether the bar's accidentals are among them, and the pickups that
+        could pass with the mask where none does (see _gate_reading). Rows that share their
+        gates and effects (a stored table's share them by the thousand) share all but the mask."""
         gates, fx = self._gates[sid] or (), self._fx[sid] or _NO_EFFECTS
         shared = self._reads_of.get((id(gates), id(fx)))
         if shared is None:  # the objects kept with it, so that their ids stay theirs
             shared = self._reads_of[(id(gates), id(fx))] = (gates, fx, *_gate_reading(gates, fx))
-        _, _, getter, with_accs, tests = shared
-        if not tests:
-            return getter, with_accs, (), self._masks[sid]
+        _, _, getter, with_accs, picks = shared
+        if not picks:
+            return getter, with_accs, picks, self._masks[sid]
         shut = self._masks[sid].copy()
         shut[[i for i, _ in gates]] = False
         if not shut.any():  # never leave nothing to draw (the gates then judge as usual)
-            return getter, with_accs, (), self._masks[sid]
-        return getter, with_accs, tests, shut
+            return getter, with_accs, frozenset(), self._masks[sid]
+        return getter, with_accs, picks, shut
 
     def _judge_gates(self, state: GrammarState) -> np.ndarray:
         sid = state.sid
