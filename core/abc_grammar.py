@@ -689,11 +689,30 @@ class AbcGrammar:
 
     def start(self, prompt: str = "", parts: int | None = None) -> GrammarState:
         """The state after reading `prompt` (the sampler's prompt, usually "X:"), for a tune of
-        at most `parts` parts (default: the grammar's `max_parts`; see `draw_parts`)."""
+        at most `parts` parts (default: the grammar's `max_parts`; see `draw_parts`).
+
+        A bare | as a part starts, which the grammar never writes (only |:) but people's ABC
+        often has, is not left to the free state: abc2midi reads it as closing an empty bar, and
+        checks the bar it closes when a :| comes back to it, so the part is read on from before
+        it as a part with no pickup (its first and last bars full; as it was, where a short close
+        left a bar to complete, which abc2midi finds short whatever follows)."""
         most = self.max_parts if parts is None else max(MIN_PARTS, min(parts, self.max_parts))
         state = GrammarState(self._start_id, most)
+        bare = None  # the stream before a | as a part starts, while it may be a bare one
         for ch in prompt:
+            if bare is not None and not self.allows(state, ch):
+                state, bare = bare, None
+                key = self._keys[state.sid]
+                if not key.lim:
+                    with self._lock:
+                        state.sid = self._id(key._replace(first=0))
+                if ch == " " and not self.allows(state, ch):
+                    continue  # "| GAB": the space goes with its bar line
+            before = state.copy() if ch == "|" else None
             self.advance(state, ch)
+            lex = self._keys[state.sid].lex
+            at_start = lex[0] == "PI" and not lex[1] and not lex[3]  # only |: may follow
+            bare = before if at_start else None
         return state
 
     def mask(self, state: GrammarState) -> np.ndarray:
