@@ -701,13 +701,14 @@ class AbcGrammar:
         bare = None  # the stream before a | as a part starts, while it may be a bare one
         for ch in prompt:
             if bare is not None and not self.allows(state, ch):
-                state, bare = bare, None
-                key = self._keys[state.sid]
-                if not key.lim:
-                    with self._lock:
-                        state.sid = self._id(key._replace(first=0))
-                if ch == " " and not self.allows(state, ch):
+                if ch == " ":
                     continue  # "| GAB": the space goes with its bar line
+                if ch != "\n":  # (a line of a lone | ends as before; the tune goes on)
+                    state, bare = bare, None
+                    key = self._keys[state.sid]
+                    if ch not in "|[" and not key.lim:  # a note: the first bar is a full one
+                        with self._lock:
+                            state.sid = self._id(key._replace(first=0))
             before = state.copy() if ch == "|" else None
             self.advance(state, ch)
             lex = self._keys[state.sid].lex
@@ -781,10 +782,11 @@ class AbcGrammar:
             self.advance(state, ch)
         return None
 
-    def states_visited(self, text: str, prompt: str = "") -> set[_Key]:
-        """The states a stream passes through reading `text` after `prompt` (the same whatever
-        its counts: a gate never changes where a character leads)."""
-        state = self.start(prompt)
+    def states_visited(self, text: str, prompt: str = "", parts: int | None = None) -> set[_Key]:
+        """The states a stream of a tune of at most `parts` parts (as `start`) passes through
+        reading `text` after `prompt`: a sampled tune's, given the parts its stream drew (the
+        counts choose some states: a part's last bar, the tune's end)."""
+        state = self.start(prompt, parts)
         sids = {state.sid}
         for ch in text:
             self.advance(state, ch)
@@ -860,15 +862,15 @@ class AbcGrammar:
         read, so that the first tunes of a fresh process do not: one stream met a thousand
         new rows in its first 32 tunes, at ~15 us each with their gates, a fifth of the
         grammar's cost there (issue 14). For a caller that is idle (the app's engine once a
-        model is loaded); returns the rows read."""
+        model is loaded); returns the rows read (none where tunes have read them already)."""
         with self._lock:
-            hot, self._hot = self._hot, ()
+            hot, self._hot, before = self._hot, (), self.rows_read
             for sid in hot:
                 if self._next[sid] is None:
                     self._build_locked(sid)
                 if self._gates[sid] is not None and sid not in self._reads:
                     self._reads[sid] = self._gate_reads(sid)
-            return len(hot)
+            return self.rows_read - before
 
     # --- the state table -------------------------------------------------------------------
 

@@ -350,7 +350,7 @@ def load(grammar: AbcGrammar, path: Path | None) -> bool:
 def main(argv: Sequence[str] | None = None) -> None:
     from core.generation import load_generator
     from core.paths import shipped_grammar_table_path, shipped_model_path
-    from core.sample import SampleOptions
+    from core.sample import SampleOptions, stream_parts
 
     ap = argparse.ArgumentParser(
         prog="python -m core.grammar_table",
@@ -370,8 +370,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     visits: Counter[_Key] = Counter()  # by state: how many tunes passed through it
     for n, seed in enumerate(seeds, 1):
         opts = SampleOptions(seed=seed, grammar=True)
-        for tune in sampler.generate_batch(16, opts):
-            visits.update(grammar.states_visited(tune, opts.prompt))
+        for b, tune in enumerate(sampler.generate_batch(16, opts)):
+            visits.update(grammar.states_visited(tune, opts.prompt, stream_parts(seed + b)))
         print(f"\r{16 * n} tunes: {grammar.states_seen} states, {grammar.rows_made} rows",
               end="", flush=True)  # fmt: skip
     out = args.out or shipped_grammar_table_path()

@@ -301,13 +301,7 @@ class Sampler:
         has_body = [bool(opts.prompt.strip())] * n
         chars = self.vocab.chars
         gram = self.grammar if opts.grammar else None
-        # Each tune's number of parts is drawn as the corpus has them, from a generator of its
-        # own (the characters' draws stay as they were for a seed).
-        states = (
-            [gram.start(opts.prompt, draw_parts(np.random.default_rng([base + b, 1])))
-             for b in range(n)]
-            if gram else []
-        )  # fmt: skip
+        states = [gram.start(opts.prompt, stream_parts(base + b)) for b in range(n)] if gram else []
         allowed = gram.masks(states) if gram else None
         for step_no in range(opts.max_chars):
             rows = [rngs[b] for b in active] if n > 1 else rngs
@@ -396,6 +390,13 @@ class Sampler:
         for b, ch in self.stream_batch(n, opts):
             out[b].append(ch)
         return ["".join(parts) for parts in out]
+
+
+def stream_parts(seed: int) -> int:
+    """The parts (at most) of the tune of the stream seeded `seed`, drawn as the corpus has them
+    (abc_grammar.draw_parts) from a generator of their own, so that the characters' draws stay as
+    they were for a seed."""
+    return draw_parts(np.random.default_rng([seed, 1]))
 
 
 def seed_style_stream(

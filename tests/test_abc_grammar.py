@@ -424,10 +424,13 @@ def test_a_prompts_bare_bar_line_as_a_part_starts_is_read_as_abc2midi_plays_it(
     in the grammar (spaces after it and a || too), as a part with no pickup. abc2midi reads the
     | as closing an empty bar, and checks the bar it closes when a :| comes back to it, so the
     first bar and the last are full ones."""
-    for start in ("|", "| ", "||", "|| "):
+    for start in ("|", "| ", "||", "|| ", "| | "):
         assert allowed(music, HEADER + start + "GAB", "c") == {"c"}
         assert allowed(music, HEADER + start + "GAB c", "|:") == set()  # no pickup here
         assert allowed(music, HEADER + start + BAR, "|") == {"|"}
+    for start in ("||:", "| |:"):  # the repeat it opens, its pickup a free one
+        assert allowed(music, HEADER + start + "GAB c", "|") == {"|"}
+    assert allowed(music, HEADER + PART_A + "|\nGAB", "c") == {"c"}  # a line of a lone |
     last = HEADER + "|" + "|".join([BAR] * 7) + "|GAB c"
     assert allowed(music, last, ":") == set()  # the last bar, no shorter than the first
     assert allowed(music, last + "de", ":") == {":"}

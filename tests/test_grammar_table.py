@@ -18,7 +18,7 @@ from core.checkpoint import load_checkpoint
 from core.corpus import Vocabulary, load_corpus
 from core.generation import Generator
 from core.paths import shipped_model_path
-from core.sample import SampleOptions, Sampler
+from core.sample import SampleOptions, Sampler, stream_parts
 
 TUNE = "X:1\nT:Test\nM:6/8\nL:1/8\nK:G Major\n|:GAB cde|"
 
@@ -51,8 +51,10 @@ def test_the_shipped_table_is_this_grammars_and_draws_the_same_tunes(keyed: Samp
         drawn = [keyed.generate_batch(n, opts) for n, opts in runs]
         late = with_table.rows_read - ahead + with_table.rows_made  # rows the tunes waited for
         visited = {
-            key for (_, opts), tunes in zip(runs, drawn, strict=True) for tune in tunes
-            for key in with_table.states_visited(tune, opts.prompt)
+            key for (_, opts), tunes in zip(runs, drawn, strict=True)
+            for b, tune in enumerate(tunes) for key in with_table.states_visited(
+                tune, opts.prompt, stream_parts((opts.seed or 0) + b)
+            )
         }  # fmt: skip
         assert ahead > 1000 and late < len(visited) / 8
         keyed._grammar = AbcGrammar(keyed.vocab, keys=keyed.keys)  # every row built as tunes go
