@@ -10,7 +10,7 @@ loads it when its fingerprint (AbcGrammar.fingerprint: the grammar's code and ru
 vocabulary, keys) matches the grammar's, so no other vocabulary, keys or grammar version ever
 uses it. The rows are the grammar's own, so the tunes drawn are the same with it or without it
 (tests/test_grammar_table.py). The file also holds how many of the sampled tunes visited each
-state: the rows of those that at least HOT_VISITS did (about half, which hold ~96 % of a fresh
+state: the rows of those that at least HOT_VISITS did (about half, which hold 92-96 % of a fresh
 tune's visits) are read ahead while the app is idle (AbcGrammar.read_ahead), not by its first
 tunes.
 
