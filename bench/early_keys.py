@@ -14,8 +14,8 @@ import argparse
 import os
 import tempfile
 
-from app_training import scaled_key_target
-from machine import AVX2_ENV, describe, load_average
+from app_training import key_bench_start
+from machine import load_average
 from pty_app import Terminal
 
 DELAYS = (0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.05, 1.2, 1.35, 1.5, 1.65, 1.8)
@@ -38,11 +38,7 @@ def key_after_start(delay: float, key: bytes, marker: bytes, extra: dict[str, st
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=1, help="starts per key and delay")
-    ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
-    args = ap.parse_args()
-    extra = dict(AVX2_ENV) if args.avx2 else {}
-    print(describe())
-    target = scaled_key_target(extra)
+    args, extra, target = key_bench_start(ap)
     print(f"{'after the first frame':>22}  " + "  ".join(f"{k.decode()} (ms)" for k, _ in KEYS))
     worst: dict[float, float] = {}
     for delay in DELAYS:

@@ -18,8 +18,8 @@ import os
 import statistics
 import tempfile
 
-from app_training import scaled_key_target
-from machine import AVX2_ENV, describe, load_average, wake_up_cost
+from app_training import key_bench_start
+from machine import load_average, wake_up_cost
 from pty_app import Terminal
 
 # (key, the screen's name in its header "folkgen — Name")
@@ -53,11 +53,7 @@ def switches(rounds: int, extra: dict[str, str]) -> list[list[float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=4, help="rounds of switches through every screen")
-    ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
-    args = ap.parse_args()
-    extra = dict(AVX2_ENV) if args.avx2 else {}
-    print(describe())
-    target = scaled_key_target(extra)
+    args, extra, target = key_bench_start(ap)
     warm, cold = wake_up_cost(SETTLE)
     print(f"this machine's wake-up: the same Python work takes {warm:.0f} ms 0.3 s after the "
           f"process last ran, {cold:.0f} ms {SETTLE:g} s after ({cold / warm:.1f}x): the first "
