@@ -143,8 +143,10 @@ class TrainJob:
         else:
             error = reply.error if isinstance(reply, Failed) else f"unexpected reply {reply!r}"
             message = TrainFinished(None, error, self.checkpoint_path)
-        self.target.post_message(message)
+        # Finished before the message is posted: its handler reads `running` (on the app's thread)
+        # and, the other way round, could show "Stopping…" for good.
         self.finished = True  # its engine ends by itself (core.engine)
+        self.target.post_message(message)
 
 
 # --- sampling ----------------------------------------------------------------------------------

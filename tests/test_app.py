@@ -195,8 +195,8 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         await wait_for(pilot, lambda: job.last_event.step > paused_at + 5, "steps after resuming")
         await pilot.press("x")
         await wait_for(pilot, lambda: not job.running, "the stop", timeout=30)
-        await pilot.pause(0.1)
-        assert text_of(screen, "#train-state").startswith("Finished at step")
+        await wait_for(pilot, lambda: text_of(screen, "#train-state").startswith("Finished at step"),
+                       "the state to say the run finished")  # fmt: skip
         log = "\n".join(screen.query_one("#train-log").lines)  # type: ignore[attr-defined]
         assert "stopped after" in log and "validation" in log
         saved = list((folkgen_home / "checkpoints").glob("*.pt"))
@@ -204,6 +204,33 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         # The new checkpoint becomes the model to generate with.
         await wait_for(pilot, lambda: app.model is not None, "the trained model")
         assert app.model.path in saved  # type: ignore[union-attr]
+
+
+async def test_a_run_has_ended_when_its_finished_message_is_posted(small_corpus_file: Path) -> None:
+    """The screen's handler for TrainFinished reads `job.running` to say how the run stands. The
+    message is posted from the engine's reader thread, so the job must have ended before it is
+    posted: the other way round, a handler that ran first showed "Stopping…" for good."""
+    from core.corpus import load_corpus
+    from core.engine import Failed
+    from core.presets import ModelConfig, TrainConfig
+    from folkgen_tui.workers import TrainFinished, TrainJob
+
+    class Target:
+        def __init__(self) -> None:
+            self.running_when_posted: list[bool] = []
+
+        def post_message(self, message: object) -> bool:
+            if isinstance(message, TrainFinished):
+                self.running_when_posted.append(job.running)
+            return True
+
+    target = Target()
+    job = TrainJob(target, load_corpus(small_corpus_file), ModelConfig(), TrainConfig(),  # type: ignore[arg-type]
+                   small_corpus_file.with_suffix(".pt"))  # fmt: skip
+    job.engine = object()  # type: ignore[assignment]  # started: an engine it never talks to
+    assert job.running
+    job._on_reply(Failed("the engine ended"))
+    assert target.running_when_posted == [False]
 
 
 async def test_train_screen_focuses_no_field_when_shown(
