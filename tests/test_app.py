@@ -4,6 +4,7 @@ real abc2midi / timidity, playback into ALSA's null device."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static
 
@@ -82,6 +84,12 @@ def one_torch_thread() -> Iterator[None]:
 
 def text_of(screen: object, selector: str) -> str:
     return str(screen.query_one(selector, Static).content)  # type: ignore[attr-defined]
+
+
+def shown_step(screen: object) -> int:
+    """The step the Train screen's state line shows (-1 when it shows none)."""
+    found = re.search(r"step (\d+)", text_of(screen, "#train-state"))
+    return int(found.group(1)) if found else -1
 
 
 async def test_dataset_screen_shows_the_corpus_and_loads_another(small_corpus_file: Path) -> None:
@@ -176,7 +184,9 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         await wait_for(pilot, lambda: len(screen.query_one("#loss-raw", LossChart).data or []) >= 5,
                        "the sparkline")  # fmt: skip
         assert screen.query_one("#loss-smooth", LossChart).data
-        await pilot.pause(0.3)
+        # job.last_event is set on the engine's reader thread before its TrainProgress is posted:
+        # the screen shows that step once the message has been handled.
+        await wait_for(pilot, lambda: shown_step(screen) >= 30, "the state to show step 30")
         state = text_of(screen, "#train-state")
         assert state.startswith("Training: step ") and state.endswith("/100000"), state
         assert int(state.split()[2].split("/")[0]) >= 30
@@ -185,9 +195,11 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         footer = screen.query_one(StudioFooter)
         await pilot.click(StudioFooter, offset=(footer.render().plain.index("Pause"), 0))
         await wait_for(pilot, lambda: job.last_event.kind == "paused", "the pause (clicked)")
-        await pilot.pause(0.1)
         paused_at = job.last_event.step
-        assert text_of(screen, "#train-state").startswith(f"Paused at step {paused_at}")
+        # As above: the paused event's message is handled after last_event is set. (A step's
+        # message handled meanwhile shows "Paused at" an earlier step.)
+        await wait_for(pilot, lambda: text_of(screen, "#train-state").startswith(
+            f"Paused at step {paused_at}/"), "the state to say where it paused")  # fmt: skip
         await pilot.pause(0.3)
         assert job.last_event.step == paused_at
 
@@ -473,7 +485,14 @@ async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> No
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Dataset: Vocabulary")
-        await pilot.pause(0.5)
+
+        def top_match() -> str:  # the palette searches as its own task
+            matches = app.screen.query_one(CommandList)
+            return str(matches.get_option_at_index(0).prompt) if matches.option_count else ""
+
+        await wait_for(
+            pilot, lambda: top_match().startswith("Dataset: Vocabulary"), "the command offered"
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.query_one("#dataset-tabs").current == "vocabulary",
                        "the palette command")  # type: ignore[attr-defined]  # fmt: skip

@@ -383,6 +383,12 @@ async def test_twenty_rapid_generates_leave_one_clean_state(
         assert [r.number for r in app.history] == list(range(1, len(app.history) + 1))
         assert screen.query_one("#history", OptionList).option_count == len(app.history)
         assert not [n for n in notices if n[1] == "error"], notices
+        # The last check's handler hands its history entry to the tunebook's thread (a sqlite
+        # write, the database opened first): that thread is idle once a job queued behind it ran.
+        tunebook = app.tunebook._executor
+        assert tunebook is not None
+        drained = tunebook.submit(lambda: None)
+        await wait_for(pilot, drained.done, "the tunebook's thread to write the history")
         assert not busy_threads(engines=True)
 
 
