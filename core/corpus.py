@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import zlib
 from collections import Counter
@@ -51,11 +52,30 @@ class TuneChunk:
     closed: bool
 
 
+_FIELD = re.compile(r"[A-Za-z+]:")  # an information field's start ("+:" continues one)
+
+
+def _is_header_block(lines: list[str]) -> bool:
+    """A block of comments, directives and fields only, none of them X: or K:: ABC 2.1's file
+    header (`%abc-2.1`, `%%pagewidth`, ...) that a blank line parts from the first tune, or a
+    comment between tunes. Neither is a tune (a tune's own header has its X: or K: line)."""
+    return all(
+        line.startswith("%") or (_FIELD.match(line) and not line.startswith(("X:", "K:")))
+        for line in lines
+        if line.strip()
+    )
+
+
+def _comments_only(lines: list[str]) -> bool:
+    return all(line.startswith("%") for line in lines if line.strip())
+
+
 def tune_chunks(text: str) -> list[TuneChunk]:
     """The tunes of ABC text with where they stand: blank lines (empty or only spaces, as ABC
     has it) separate them, and so does a tune's X: line right after another tune; line ends
-    are normalised to "\\n". core.abc.extract_tunes judges each one; split_tunes gives their
-    texts."""
+    are normalised to "\\n". A block of comments, directives and fields alone (a file header,
+    a comment between tunes) is no tune and left out. core.abc.extract_tunes judges each one;
+    split_tunes gives their texts."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if lines[-1] == "":
         lines.pop()  # the newline that ends the last line is not a blank line
@@ -75,7 +95,11 @@ def tune_chunks(text: str) -> list[TuneChunk]:
             in_tune = in_tune or line.startswith(("X:", "K:"))
             continue
         if start is not None:
-            chunks.append(TuneChunk("\n".join(lines[start:i]), start + 1, line is not None))
+            block, closed = lines[start:i], line is not None
+            # Fields cut off by the text's end are kept: a generated tune's header, not yet at
+            # its K: line (extract_tunes says it was cut off).
+            if not (_is_header_block(block) and (closed or _comments_only(block))):
+                chunks.append(TuneChunk("\n".join(block), start + 1, closed))
             start = None
     return chunks
 

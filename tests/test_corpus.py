@@ -70,6 +70,24 @@ def test_tunes_run_together_split_at_each_x_line() -> None:
     assert split_tunes("%%scale 0.8\n%%font x\nX:1\nK:G\nG|") == ["%%scale 0.8\n%%font x\nX:1\nK:G\nG|"]
 
 
+def test_a_file_header_and_comment_blocks_are_no_tunes() -> None:
+    """ABC 2.1's file header (comments, directives, fields, then a blank line) and a comment
+    block between tunes are left out: they were counted as a tune with no K: line (`check`
+    failed the file, the corpus had an "Untitled" tune). A block with music but no K: line is
+    still a (broken) tune, and a generated header cut off before its K: line is kept."""
+    from core.abc import extract_tunes
+
+    header = "%abc-2.1\n%%pagewidth 21cm\n% My session tunes\nM:6/8\n\n"
+    text = header + "X:1\nT:A\nK:G\nGAB|\n\n% the next one is a jig\n\nX:2\nK:D\nDEF|\n\n% end\n"
+    chunks = tune_chunks(text)
+    assert [c.text for c in chunks] == ["X:1\nT:A\nK:G\nGAB|", "X:2\nK:D\nDEF|"]
+    assert [c.start_line for c in chunks] == [6, 13]
+    assert [t.complete for t in extract_tunes(text, eof_ends_tune=True)] == [True, True]
+    assert split_tunes("T:no key\nGAB|\n\nX:1\nK:G\nG|") == ["T:no key\nGAB|", "X:1\nK:G\nG|"]
+    cut = extract_tunes("T:My tune\nM:6/8\nL:1/8")
+    assert len(cut) == 1 and "cut off" in cut[0].incomplete_reason
+
+
 def test_vocabulary_encodes_vectorised_and_round_trips() -> None:
     vocab = Vocabulary.from_text("X:1\nABC|")
     ids = vocab.encode("CBA|\n")
