@@ -187,14 +187,20 @@ def engrave(abc: str, *, width: int = PAGE_WIDTH, colours: Colours = LIGHT) -> S
     text = _for_verovio(abc.rstrip("\n") + "\n")
     if empty:
         text += _empty_bar(abc)
+    # verovio crashes on a tune without an X: line (abc2midi reads it as number 1): one is put
+    # first, and the lines an error names are the tune's own.
+    added = 0 if any(line.startswith("X:") for line in text.split("\n")) else 1
+    text = "X:1\n" * added + text
     try:
         pages = _pages(text, width)
     except EngraverCrashed as e:
         line = _failing_line(text, width)
         where = "its header"
         if line:
-            where = f"line {line}: {printable(text.split(chr(10))[line - 1].strip())[:40]}"
-        raise ScoreError(f"verovio cannot read this tune at {where} ({e})", line) from None
+            where = f"line {line - added}: {printable(text.split(chr(10))[line - 1].strip())[:40]}"
+        raise ScoreError(
+            f"verovio cannot read this tune at {where} ({e})", line - added if line else None
+        ) from None
     except SoundError as e:
         raise ScoreError(str(e)) from None
     drawn = ("note", "rest", "measure") if empty else ("note", "rest")
