@@ -75,8 +75,8 @@ def _positive_float(text: str) -> float:
 def cmd_stats(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.corpus)
     stats = compute_stats(corpus)
-    if args.json:
-        _emit_json(stats.to_dict())
+    if args.json:  # the files a folder's corpus left out, as the text says them on stderr
+        _emit_json({**stats.to_dict(), "skipped": list(corpus.skipped)})
         return 0
     print(f"{stats.name}: {stats.tunes} tunes, {stats.characters:,} characters")
     print(f"vocabulary: {len(stats.vocabulary)} characters")

@@ -23,6 +23,18 @@ def test_stats_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "stats", "--json")
     data = json.loads(out)
     assert code == 0 and data["tunes"] == 817 and data["vocabulary_size"] == 83
+    assert data["skipped"] == []
+
+
+def test_stats_json_names_the_files_a_folder_left_out(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "a.abc").write_text("X:1\nT:A\nK:G\nGAB|\n", encoding="utf-8")
+    (tmp_path / "latin1.abc").write_bytes(b"X:2\nT:Caf\xe9\nK:G\nGAB|\n")
+    code, out, _ = run(capsys, "stats", "--corpus", str(tmp_path), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["tunes"] == 1
+    assert len(data["skipped"]) == 1 and "latin1.abc" in data["skipped"][0]
 
 
 def test_train_generate_evaluate(
