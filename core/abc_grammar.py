@@ -227,7 +227,6 @@ _PITCH = _Words(
     for n in NOTE_LETTERS
     for k in range(MAX_OCTAVE_MARKS + 1)
 )
-_GCHORD = _Words(GUITAR_CHORDS)
 _NOTE_START = frozenset(NOTE_LETTERS + "^_=")
 _BODY = ("", 0)  # a note's context in the body (see below)
 _BODY_BOL = ("", 0, "bol")  # ... at a line's start, where "g:|" reads as a field line
@@ -639,13 +638,14 @@ class AbcGrammar:
         # Spaces as the corpus writes them (one, between tokens): a model held back from what it
         # wants (the close a cadence needs) cannot then mark time in spaces and blank-ish lines.
         self._tidy = metre or form or tonic
-        self._enum = {f: _Words(v) for f, v in ENUM_FIELDS.items()}
+        self._enum = {f: self._spelled(v) for f, v in ENUM_FIELDS.items()}
         if keys is not None:
             wanted = {normalize_key(k) for k in keys}
             values = [v for v in KEY_VALUES if normalize_key(v) in wanted]
-            if not values:
+            if not self._spelled(values).words:
                 raise ValueError(f"none of these keys can be written as a K: value: {wanted}")
-            self._enum["K"] = _Words(values)
+            self._enum["K"] = self._spelled(values)
+        self._gchord = self._spelled(GUITAR_CHORDS)
         self._fitting: dict[tuple[str, str], _Words] = {}  # M: or L: values per the other
         self._ids: dict[_Key, int] = {}
         self._keys: list[_Key] = []
@@ -1255,6 +1255,13 @@ class AbcGrammar:
     def _st_BF(self, key: _Key, ch: str) -> _Key | None:
         return self._st_HF(key, ch)
 
+    def _spelled(self, words: Iterable[str]) -> _Words:
+        """The words this vocabulary can write out: a corpus without an "i" has no "dim" chord
+        and no "Aeolian" key, and a value begun that only such a word completes had no way on
+        (the stream then left the grammar: abc2midi rejected "Bdi" and "F Aeol")."""
+        chars = self.char2idx
+        return _Words(w for w in words if all(c in chars for c in w))
+
     def _words(self, field: str, key: _Key) -> _Words:
         """The values a field may take here: with the metre rule, M: and L: only make bars of 1
         to 32 units of L: on the grid (the default L: follows the header's M:)."""
@@ -1267,7 +1274,7 @@ class AbcGrammar:
                 ok = [m for m in METER_VALUES if _bar_ticks(m, other or _default_unit(m))]
             else:
                 ok = [u for u in UNIT_VALUES if not other or _bar_ticks(other, u)]
-            words = self._fitting[(field, other)] = _Words(ok)
+            words = self._fitting[(field, other)] = self._spelled(ok)
         return words
 
     def _st_HV(self, key: _Key, ch: str) -> _Key | None:
@@ -1797,9 +1804,9 @@ class AbcGrammar:
 
     def _st_G(self, key: _Key, ch: str) -> _Key | None:
         sofar = key.lex[1]
-        if _GCHORD.extends(sofar, ch):
+        if self._gchord.extends(sofar, ch):
             return key._replace(lex=("G", sofar + ch))
-        if ch == '"' and _GCHORD.complete(sofar):
+        if ch == '"' and self._gchord.complete(sofar):
             return key._replace(lex=("N", "gch"))
         return None
 

@@ -507,6 +507,21 @@ def test_keys_limit_what_k_names(vocab: Vocabulary) -> None:
         AbcGrammar(vocab, keys={"H minor"})
 
 
+def test_values_a_vocabulary_cannot_write_out_are_not_begun(vocab: Vocabulary) -> None:
+    """A corpus without an "i" writes no "dim" chord and no "Aeolian" key: begun, such a value
+    had no way on, and the stream left the grammar there (a user's corpus gave abc2midi
+    "Bdi" and "K:F Aeol"). Values it can write are as before."""
+    no_i = Vocabulary.from_text("".join(c for c in vocab.chars if c != "i"))
+    g = AbcGrammar(no_i, metre=False, form=False, tonic=False)
+    head = "X:1\nT:t\nM:6/8\nK:G\n"
+    assert allowed(g, head + '"B', "dm7#") == {"m", "7", "#"}  # not "d" (dim, dim7)
+    assert allowed(g, head + '"Bm', '7"') == {"7", '"'}
+    assert allowed(g, "X:1\nT:t\nM:6/8\nK:F ", "ADLMP") == {"M"}  # Major: the only mode
+    full = AbcGrammar(vocab, metre=False, form=False, tonic=False)
+    assert allowed(full, head + '"B', "dm7#") == set("dm7#")
+    assert allowed(full, "X:1\nT:t\nM:6/8\nK:F ", "ADLMP") == set("ADLMP")
+
+
 def test_music_walks_never_stall_and_end_right(vocab: Vocabulary) -> None:
     """Random walks that favour notes and bar lines: every mask allows something, no gate shuts
     a state's last character (the gated mask is never the fallback), no allowed character
