@@ -142,6 +142,21 @@ def _empty_bar(abc: str) -> str:
     return f"x{length}|]\n"
 
 
+def _last_bar_closed(abc: str) -> str:
+    """The tune with a bar line after its last note where it has none (a tune cut off by the
+    length limit, or written so): verovio leaves out a last bar that no bar line closes, which
+    abc2midi plays."""
+    lines = abc.split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i].split("%")[0].rstrip()
+        if not line or _is_field(line):
+            continue
+        if line[-1] not in "|]:":
+            lines[i] = line + "|]"
+        break
+    return "\n".join(lines)
+
+
 def _coloured(svg: str, ink: str) -> str:
     # verovio draws everything in currentColor under one color="black" group; text uses fill.
     return svg.replace('color="black"', f'color="{ink}" fill="{ink}"', 1)
@@ -187,6 +202,8 @@ def engrave(abc: str, *, width: int = PAGE_WIDTH, colours: Colours = LIGHT) -> S
     text = _for_verovio(abc.rstrip("\n") + "\n")
     if empty:
         text += _empty_bar(abc)
+    else:
+        text = _last_bar_closed(text)
     # verovio crashes on a tune without an X: line (abc2midi reads it as number 1): one is put
     # first, and the lines an error names are the tune's own.
     added = 0 if any(line.startswith("X:") for line in text.split("\n")) else 1

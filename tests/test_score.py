@@ -194,6 +194,14 @@ def test_slips_abc2midi_reads_past_do_not_crash_verovio(slip: tuple[str, str]) -
     assert count(engrave(JIG.replace(*slip)).svg, "note") == 42
 
 
+@pytest.mark.parametrize("tail", ["", "\n% the end\nw: la la la"])
+def test_a_last_bar_without_a_bar_line_is_drawn(tail: str) -> None:
+    """abc2midi plays a last bar that no bar line closes (a tune cut off by the length limit);
+    verovio left it out of the score."""
+    score = engrave(f"X:1\nT:Open end\nM:4/4\nL:1/8\nK:G\nGABc d2B2|c2A2 B2G2|A4 G4{tail}\n")
+    assert count(score.svg, "measure") == 3 and count(score.svg, "note") == 12
+
+
 def test_a_tune_without_a_key_line_is_refused_before_verovio() -> None:
     with pytest.raises(ScoreError, match="no K:"):
         engrave("X:1\nc|dGG2 dGBG|dGBd g2de|!\n")
