@@ -52,14 +52,50 @@ def text_to_prompt(text: str) -> str:
     return text.replace("\n", "\\n")
 
 
-def build_prompt(title: str = "", meter: str = "", key: str = "") -> str:
-    """An ABC header in the corpus's order (X, T, M, L, K) from the quick pickers."""
-    lines = ["X:1"]
-    if title.strip():
-        lines.append(f"T:{title.strip()}")
-    if meter:
-        lines.append(f"M:{meter}")
-    if key:
-        lines.append("L:1/8")
-        lines.append(f"K:{key}")
-    return "\n".join(lines) + "\n" if (meter or key or title.strip()) else "X:"
+HEADER_ORDER = "XTMLK"  # the corpus's order of the header fields the pickers write
+
+
+def with_header_field(prompt: str, field: str, value: str) -> str:
+    """The prompt (text) with its `field` line (T, M or K, from the quick pickers) set to
+    `value`, or taken out for "" (a K: line with music after it stays): the rest of what was
+    written, other fields and a first bar, is kept as it was. A K: line brings an L:1/8 where
+    there is none, and a prompt that gets a field is numbered (X:1)."""
+    lines = prompt.split("\n")
+    body_at = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
+    if body_at is None:  # no K: yet: the header runs to the first line that is no field
+        body_at = next((i for i, line in enumerate(lines) if line and not _field(line)), None)
+        body_at = len(lines) if body_at is None else body_at
+    else:
+        body_at += 1
+    header = lines[:body_at]
+    at = next((i for i, line in enumerate(header) if line.startswith(field + ":")), None)
+    if not value:
+        has_body = any(line.strip() for line in lines[body_at:])
+        if at is not None and not (field == "K" and has_body):
+            del lines[at]
+        if {line for line in lines if line} <= {"X:1", "L:1/8"}:
+            return "X:"  # all the pickers back to "any": the default prompt
+        return "\n".join(lines)
+    if at is not None:
+        lines[at] = f"{field}:{value}"
+    else:
+        rank = HEADER_ORDER.index(field)
+        before = [i for i, line in enumerate(header)
+                  if _field(line) and line[0] in HEADER_ORDER[:rank]]  # fmt: skip
+        at = before[-1] + 1 if before else 0
+        if field == "K":  # after every header field
+            at = max((i + 1 for i, line in enumerate(header) if _field(line)), default=0)
+        lines.insert(at, f"{field}:{value}")
+        if field == "K" and not any(line.startswith("L:") for line in header):
+            lines.insert(at, "L:1/8")
+    if lines[0] in ("X:", "X: "):
+        lines[0] = "X:1"
+    elif not lines[0].startswith("X:"):
+        lines.insert(0, "X:1")
+    if _field(lines[-1]):  # a field's line ends: the model goes on with the next line
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _field(line: str) -> bool:
+    return len(line) >= 2 and line[1] == ":" and line[0].isalpha()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from textual.command import CommandList
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets import DataTable, Input, OptionList, Select, Static
 
 import folkgen_tui.workers
 from core.judge import judge
@@ -346,6 +346,15 @@ async def test_generation_streams_checks_and_keeps_a_history(
         await pilot.pause()
         prompt = screen.query_one("#prompt", Input).value
         assert prompt.startswith("X:1\\nM:") and prompt.endswith("\\n")
+        # ... their own line of it: a prompt written by hand keeps its title, key and first bar.
+        mine = "X:1\\nT:Mine\\nM:6/8\\nL:1/8\\nK:E Dorian\\n|:B|e2B"
+        screen.query_one("#prompt", Input).value = mine
+        screen.query_one("#meter").focus()
+        await pilot.press("enter", "down", "down", "enter")  # the second meter
+        await pilot.pause()
+        meter = screen.query_one("#meter", Select).value
+        assert isinstance(meter, str) and meter != "6/8"
+        assert screen.query_one("#prompt", Input).value == mine.replace("M:6/8", f"M:{meter}")
 
 
 async def test_play_piano_roll_and_save(

@@ -8,7 +8,13 @@ import pytest
 from rich.style import Style
 from textual.app import App, ComposeResult
 
-from folkgen_tui.format import build_prompt, duration, prompt_to_text, show_char, text_to_prompt
+from folkgen_tui.format import (
+    duration,
+    prompt_to_text,
+    show_char,
+    text_to_prompt,
+    with_header_field,
+)
 from folkgen_tui.widgets.abc_view import highlight_abc
 from folkgen_tui.widgets.bar_chart import bar
 from folkgen_tui.widgets.loss_chart import LossChart, bucket_means, column_means
@@ -32,8 +38,21 @@ def test_bar_lengths_in_eighths() -> None:
 
 
 def test_prompt_helpers() -> None:
-    assert build_prompt() == "X:"
-    assert build_prompt("Kesh", "6/8", "G Major") == "X:1\nT:Kesh\nM:6/8\nL:1/8\nK:G Major\n"
+    picked = "X:"
+    for field, value in (("T", "Kesh"), ("M", "6/8"), ("K", "G Major")):
+        picked = with_header_field(picked, field, value)
+    assert picked == "X:1\nT:Kesh\nM:6/8\nL:1/8\nK:G Major\n"  # the corpus's order
+    for field in "TKM":
+        picked = with_header_field(picked, field, "")
+    assert picked == "X:"  # all back to "any"
+    # What was written by hand stays: only the picker's own line changes.
+    mine = "X:1\nT:Mine\nM:6/8\nL:1/8\nK:E Dorian\n|:B|e2B"
+    assert with_header_field(mine, "M", "C") == mine.replace("M:6/8", "M:C")
+    assert with_header_field(mine, "K", "G Major") == mine.replace("E Dorian", "G Major")
+    assert with_header_field(mine, "K", "") == mine  # its music needs its K: line
+    assert with_header_field(mine, "T", "") == mine.replace("T:Mine\n", "")
+    assert with_header_field("X:1\nM:6/8\nK:G\n", "T", "New") == "X:1\nT:New\nM:6/8\nK:G\n"
+    assert with_header_field("T:x\nGAB", "K", "D Major") == "X:1\nT:x\nL:1/8\nK:D Major\nGAB"
     assert prompt_to_text(text_to_prompt("X:1\nT:a\n")) == "X:1\nT:a\n"
     assert show_char("\n") == "⏎" and show_char(" ") == "␣" and show_char("|") == "|"
     assert duration(65) == "1:05" and duration(3723) == "1:02:03" and duration(None) == "–"

@@ -19,7 +19,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from core.voice import Voice, VoiceError
-from folkgen_tui.format import build_prompt, prompt_to_text, text_to_prompt
+from folkgen_tui.format import prompt_to_text, text_to_prompt, with_header_field
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
@@ -150,8 +150,9 @@ class GenerateScreen(StudioScreen):
             k = Counter(header_field(t, "K") for t in corpus.tunes)
             meters = [v for v, _ in m.most_common(12) if v]
             keys = [v for v, _ in k.most_common(16) if v]
-        self.query_one("#meter", Select).set_options([(v, v) for v in meters])
-        self.query_one("#key", Select).set_options([(v, v) for v in keys])
+        with self.prevent(Select.Changed):  # new choices, and the prompt as it was written
+            self.query_one("#meter", Select).set_options([(v, v) for v in meters])
+            self.query_one("#key", Select).set_options([(v, v) for v in keys])
 
     def model_changed(self) -> None:
         if self.shown is None and not self.streaming:
@@ -183,14 +184,13 @@ class GenerateScreen(StudioScreen):
 
     @on(Select.Changed, "#meter, #key")
     @on(Input.Changed, "#title")
-    def pickers_changed(self) -> None:
-        meter = self.query_one("#meter", Select).value
-        key = self.query_one("#key", Select).value
-        title = self.query_one("#title", Input).value
-        prompt = build_prompt(
-            title, meter if isinstance(meter, str) else "", key if isinstance(key, str) else ""
-        )
-        self.query_one("#prompt", Input).value = text_to_prompt(prompt)
+    def picker_changed(self, event: Select.Changed | Input.Changed) -> None:
+        """The picker's own field line of the prompt is set; the rest of what was written there
+        (a first bar, other fields) stays (it was all replaced by the pickers' header)."""
+        field = {"meter": "M", "key": "K", "title": "T"}[event.control.id or ""]
+        value = event.value.strip() if isinstance(event.value, str) else ""
+        prompt = self.query_one("#prompt", Input)
+        prompt.value = text_to_prompt(with_header_field(prompt_to_text(prompt.value), field, value))
 
     @on(Input.Submitted)
     def field_submitted(self, event: Input.Submitted) -> None:
