@@ -81,7 +81,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from functools import cache, lru_cache
 from math import gcd
 from operator import attrgetter
@@ -244,6 +244,13 @@ _LEN_ENDS = {
     p: tuple(sorted({_LEN_TICKS[w] for w in MUSIC_LENGTHS if w.startswith(p)}))
     for p in _MUSIC_LEN.next
 }
+
+
+def key_values(keys: Iterable[str], chars: Container[str]) -> list[str]:
+    """The K: values the grammar writes for these keys (any spelling: "G major", "Gmaj") with
+    these characters (a vocabulary's)."""
+    wanted = {normalize_key(k) for k in keys}
+    return [v for v in KEY_VALUES if normalize_key(v) in wanted and all(c in chars for c in v)]
 
 
 def _mul(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
@@ -640,11 +647,10 @@ class AbcGrammar:
         self._tidy = metre or form or tonic
         self._enum = {f: self._spelled(v) for f, v in ENUM_FIELDS.items()}
         if keys is not None:
-            wanted = {normalize_key(k) for k in keys}
-            values = [v for v in KEY_VALUES if normalize_key(v) in wanted]
-            if not self._spelled(values).words:
-                raise ValueError(f"none of these keys can be written as a K: value: {wanted}")
-            self._enum["K"] = self._spelled(values)
+            values = key_values(keys, self.char2idx)
+            if not values:
+                raise ValueError(f"none of these keys can be written as a K: value: {keys}")
+            self._enum["K"] = _Words(values)
         self._gchord = self._spelled(GUITAR_CHORDS)
         self._fitting: dict[tuple[str, str], _Words] = {}  # M: or L: values per the other
         self._ids: dict[_Key, int] = {}

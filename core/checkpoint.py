@@ -33,6 +33,7 @@ VERSION = 1
 MAX_CHECKPOINT_BYTES = 12 * MAX_PARAMETERS + (16 << 20)
 MAX_PICKLE_BYTES = 1 << 20  # the non-tensor part: configs, vocabulary, metrics (a few KB)
 MAX_ENTRIES = 1000
+MAX_KEYS_TEXT = 8_000  # the corpus's K: values, ";"-separated (a few hundred characters)
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)  # float16: `export --half`
 METRIC_NAMES = ("loss", "val_bpc", "best_val_bpc", "elapsed_s")
 
@@ -332,19 +333,23 @@ def _metrics(value: object) -> Metrics:
 
 
 def _corpus_info(value: object) -> CorpusInfo:
-    """What the corpus was: name and sha256 (text), tunes (a count); older files add a path,
-    kept for display only (it names a place on the machine that trained)."""
+    """What the corpus was: name and sha256 (text), tunes (a count), the keys it names (text,
+    core.corpus.recorded_key_spellings reads it); older files add a path, kept for display
+    only (it names a place on the machine that trained)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ValueError("the corpus description is not a table")
     info: CorpusInfo = {}
-    for name, kind in (("name", str), ("sha256", str), ("path", str), ("tunes", int)):
+    for name, kind in (("name", str), ("sha256", str), ("path", str), ("tunes", int),
+                       ("keys", str)):  # fmt: skip
         item = value.get(name)
         if item is None:
             continue
         if not isinstance(item, kind) or isinstance(item, bool):
             raise ValueError(f"the corpus {name} is not {'text' if kind is str else 'a count'}")
+        if name == "keys" and isinstance(item, str) and len(item) > MAX_KEYS_TEXT:
+            raise ValueError(f"the corpus's keys are over {MAX_KEYS_TEXT:,} characters")
         info[name] = item
     return info
 

@@ -232,9 +232,14 @@ class Corpus:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
     def identity(self) -> dict[str, str | int]:
-        """What a checkpoint records about its corpus: what it is (name, content hash, tunes),
-        not where it was (a path means nothing on another machine)."""
-        return {"name": self.name, "sha256": self.sha256, "tunes": len(self.tunes)}
+        """What a checkpoint records about its corpus: what it is (name, content hash, tunes)
+        and the keys its tunes name as they write them (key_spellings), not where it was (a
+        path means nothing on another machine)."""
+        spelled = [v for v in key_spellings(self.tunes).values() if KEY_SEPARATOR not in v]
+        return {
+            "name": self.name, "sha256": self.sha256, "tunes": len(self.tunes),
+            "keys": KEY_SEPARATOR.join(spelled[:MAX_KEY_SPELLINGS]),
+        }  # fmt: skip
 
     def is_described_by(self, info: dict[str, str | int]) -> bool:
         """Whether a checkpoint's corpus description is this corpus. Checkpoints from before the
@@ -356,6 +361,32 @@ def header_field(tune: str, name: str) -> str | None:
         if line.startswith(prefix):
             return line[len(prefix) :].strip()
     return None
+
+
+MAX_KEY_SPELLINGS = 200  # K: values a checkpoint records (a corpus uses a few dozen at most)
+
+
+def key_spellings(tunes: Iterable[str]) -> dict[str, str]:
+    """The keys a corpus's header K: lines name, each with the value its tunes write most for
+    it: {"G major": "G Major", "A Dorian": "A Dorian"}. The grammar allows only these keys,
+    and a prompt's K: line is read to the model as its corpus writes it ("K:G" and "K:Gmaj" as
+    "K:G Major"): written otherwise, the default model began a header of its own after it."""
+    written: dict[str, Counter[str]] = {}
+    for tune in tunes:
+        value = header_field(tune, "K")
+        if value is not None:
+            written.setdefault(normalize_key(value), Counter())[value] += 1
+    return {name: counts.most_common(1)[0][0] for name, counts in sorted(written.items())}
+
+
+def recorded_key_spellings(info: Mapping[str, str | int]) -> dict[str, str]:
+    """key_spellings as a checkpoint records them (Corpus.identity); {} where it has none."""
+    text = info.get("keys")
+    values = text.split(KEY_SEPARATOR) if isinstance(text, str) and text else []
+    return {normalize_key(v): v for v in values[:MAX_KEY_SPELLINGS] if v.strip()}
+
+
+KEY_SEPARATOR = ";"
 
 
 def training_corpus(info: dict[str, str | int]) -> Corpus | None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.abc_grammar import key_values
 from core.checkpoint import Checkpoint, load_checkpoint
-from core.corpus import Corpus, training_corpus
-from core.music_analysis import corpus_keys
+from core.corpus import Corpus, key_spellings, recorded_key_spellings, training_corpus
 from core.novelty import CorpusIndex, NoveltyIndex
 from core.sample import Sampler
 
@@ -44,6 +44,12 @@ def load_generator(path: str | Path, precision: str = "auto") -> Generator:
     """CheckpointError when the file is not a loadable checkpoint."""
     ckpt = load_checkpoint(path)
     corpus = training_corpus(ckpt.corpus)
-    keys = corpus_keys(corpus.tunes) if corpus is not None else None  # None: any key
-    sampler = Sampler(ckpt.build_model(), ckpt.vocab, precision, keys=keys)
+    # The keys its corpus names, as written there: from the corpus where it is here, else as
+    # the checkpoint recorded them (a model trained on one's own tunes); none known: any key.
+    spellings = key_spellings(corpus.tunes) if corpus is not None else recorded_key_spellings(
+        ckpt.corpus
+    )
+    if not key_values(spellings, ckpt.vocab.char2idx):
+        spellings = {}  # none it could write (a checkpoint from elsewhere): any key
+    sampler = Sampler(ckpt.build_model(), ckpt.vocab, precision, key_spellings=spellings or None)
     return Generator(ckpt, sampler, corpus)

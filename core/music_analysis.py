@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property, lru_cache
 
-from core.corpus import header_field, normalize_key
+from core.corpus import header_field, key_spellings, normalize_key
 from core.transpose import ACCIDENTALS, LETTERS, NATURAL_SEMITONES, parse_key
 
 BAR_PHRASE = 8  # bars in each part of an AABB tune
@@ -610,7 +610,7 @@ def distinct_tunes(tunes: Iterable[str]) -> list[str]:
 
 def corpus_keys(tunes: Iterable[str]) -> frozenset[str]:
     """The keys (tonic + mode, normalised) that a corpus's header K: lines use."""
-    return frozenset(normalize_key(k) for t in tunes if (k := header_field(t, "K")) is not None)
+    return frozenset(key_spellings(tunes))
 
 
 @dataclass(frozen=True)

@@ -25,15 +25,15 @@ corpus's validation tunes from 1.438 to 1.165.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from core.abc_grammar import AbcGrammar, draw_parts
+from core.abc_grammar import AbcGrammar, draw_parts, key_values
 from core.copy_model import CopyCache, CopyRule, OneStreamCopy, copy_cache, mix_weights
-from core.corpus import Vocabulary
+from core.corpus import Vocabulary, read_key
 from core.grammar_table import load as load_table
 from core.model import CharLSTM
 from core.paths import shipped_grammar_table_path
@@ -117,6 +117,7 @@ class Sampler:
         vocab: Vocabulary,
         precision: str = "auto",
         keys: frozenset[str] | None = None,
+        key_spellings: Mapping[str, str] | None = None,
     ):
         cfg = model.config
         if cfg.vocab_size != len(vocab):
@@ -164,7 +165,13 @@ class Sampler:
             ]
             self.head = linear(w_head)
         self.newline = vocab.char2idx.get("\n")
-        self.keys = keys  # K: values the grammar allows (its training corpus's); None: any
+        # The keys (names) the grammar allows, its training corpus's; None: any. With
+        # key_spellings, those keys as that corpus writes them (core.corpus.key_spellings).
+        self.keys = frozenset(key_spellings) if key_spellings and keys is None else keys
+        self.key_spellings = {
+            name: value for name, value in (key_spellings or {}).items()
+            if key_values([name], vocab.char2idx) and value in key_values([name], vocab.char2idx)
+        }  # fmt: skip
         self._grammar: AbcGrammar | None = None
 
     @property
@@ -277,6 +284,23 @@ class Sampler:
             rngs[0].random()
         return np.array([int(allowed.argmax())])
 
+    def model_prompt(self, prompt: str) -> str:
+        """The prompt as the model and the grammar read it: a complete K: line naming a key of
+        the corpus in another spelling ("K:G", "K:Ador") is read as the corpus writes that key
+        ("K:G Major", "K:A Dorian"). The default model, given "K:G", wrote a header of its own
+        after it (another metre and key), and the grammar did not follow "K:Ador". The tune
+        keeps the prompt as written: the same key."""
+        if not self.key_spellings:
+            return prompt
+        lines = prompt.split("\n")
+        for i, line in enumerate(lines[:-1]):  # the last line is not complete
+            value = line[2:].split("%")[0].strip() if line.startswith("K:") else ""
+            key = read_key(value) if value else None
+            spelled = self.key_spellings.get(key.name) if key is not None and key.exact else None
+            if spelled is not None and spelled != value:
+                lines[i] = "K:" + spelled
+        return "\n".join(lines)
+
     def _primed(self, prompt: str, batch: int) -> tuple[np.ndarray, StreamState]:
         """State after reading the prompt (an empty prompt reads a tune separator instead)."""
         text = prompt or (TUNE_END if self.newline is not None else self.vocab.chars[0])
@@ -294,14 +318,15 @@ class Sampler:
         rngs = [np.random.default_rng(base + b) for b in range(n)]
         if n == 0 or opts.max_chars == 0:
             return
-        logits, st = self._primed(opts.prompt, n)
-        cache = self._copy_cache(n, opts)
+        prompt = self.model_prompt(opts.prompt)
+        logits, st = self._primed(prompt, n)
+        cache = self._copy_cache(n, opts, prompt)
         active = list(range(n))
-        tails = [opts.prompt[-1:]] * n  # last character so far, to spot the blank line
-        has_body = [bool(opts.prompt.strip())] * n
+        tails = [prompt[-1:]] * n  # last character so far, to spot the blank line
+        has_body = [bool(prompt.strip())] * n
         chars = self.vocab.chars
         gram = self.grammar if opts.grammar else None
-        states = [gram.start(opts.prompt, stream_parts(base + b)) for b in range(n)] if gram else []
+        states = [gram.start(prompt, stream_parts(base + b)) for b in range(n)] if gram else []
         allowed = gram.masks(states) if gram else None
         for step_no in range(opts.max_chars):
             rows = [rngs[b] for b in active] if n > 1 else rngs
@@ -341,12 +366,14 @@ class Sampler:
                     cache.select(keep)
             logits = self.step(ids, st)
 
-    def _copy_cache(self, n: int, opts: SampleOptions) -> CopyCache | OneStreamCopy | None:
+    def _copy_cache(
+        self, n: int, opts: SampleOptions, prompt: str
+    ) -> CopyCache | OneStreamCopy | None:
         """The copy model for `n` streams, holding the prompt (None when `opts.copy` is 0)."""
         if opts.copy == 0:
             return None
         cache = copy_cache(n, self.vocab, CopyRule(weight=opts.copy))
-        cache.push_text(self.vocab.encode(opts.prompt))
+        cache.push_text(self.vocab.encode(prompt))
         return cache
 
     def bits_per_char(self, tunes: Sequence[str], rule: CopyRule | None = None) -> float:

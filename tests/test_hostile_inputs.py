@@ -34,6 +34,7 @@ from core.corpus import (
     MAX_CORPUS_BYTES,
     CorpusError,
     Vocabulary,
+    key_spellings,
     load_corpus,
     training_corpus,
 )
@@ -138,6 +139,8 @@ CRAFTED = {
     "string best bpc": (set_in("metrics", "best_val_bpc", value="1.2"), "best_val_bpc"),
     "optimiser state without param_groups": (drop_groups, "parameter groups"),
     "int corpus path": (set_in("corpus", "path", value=5), "corpus path"),
+    "corpus keys as a list": (set_in("corpus", "keys", value=["G Major"]), "corpus keys"),
+    "a megabyte of corpus keys": (set_in("corpus", "keys", value="G;" * 500_000), "keys are over"),
     "version as a string": (set_in("version", value="1"), "unknown checkpoint format version"),
     "integer weights": (integer_weights, "not a tensor of floats"),
     "NaN weights": (nan_weights, "not finite"),
@@ -450,7 +453,9 @@ def test_checkpoints_record_what_the_corpus_is(small_corpus_file: Path, tmp_path
     corpus = load_corpus(small_corpus_file)
     train(corpus, MODEL, replace(CFG, steps=2), checkpoint_path=tmp_path / "m.pt")
     info = load_checkpoint(tmp_path / "m.pt").corpus
-    assert info == {"name": "small.abc", "sha256": corpus.sha256, "tunes": len(corpus.tunes)}
+    keys = ";".join(key_spellings(corpus.tunes).values())  # what it is, not where it was
+    assert info == {"name": "small.abc", "sha256": corpus.sha256, "tunes": len(corpus.tunes),
+                    "keys": keys}  # fmt: skip
 
 
 def test_near_copy_check_finds_the_default_corpus_on_any_machine(tmp_path: Path) -> None:
@@ -515,6 +520,52 @@ def test_a_vanishing_temperature_is_refused(tiny_checkpoint: Path) -> None:
         SampleOptions(temperature=1e-308).validate(vocab)
     SampleOptions(temperature=0).validate(vocab)
     SampleOptions(temperature=0.001).validate(vocab)
+
+
+def test_a_model_of_ones_own_tunes_generates_in_their_keys_only(
+    small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """A checkpoint records the keys its corpus names (as written there): a model trained on
+    another corpus than the default, which cannot be found here by what it is, is held to
+    them too. Keys no K: value could write (a checkpoint from elsewhere) hold it to none."""
+    from core.generation import load_generator
+
+    corpus = load_corpus(small_corpus_file)
+    out = tmp_path / "own.pt"
+    train(corpus, MODEL, replace(CFG, steps=2), checkpoint_path=out)
+    assert load_checkpoint(out).corpus["keys"] == ";".join(key_spellings(corpus.tunes).values())
+    generator = load_generator(out)
+    assert generator.corpus is None  # not the default corpus: not found here
+    assert generator.sampler.keys == frozenset(key_spellings(corpus.tunes)) != frozenset()
+
+    payload = torch.load(out, weights_only=False)
+    payload["corpus"]["keys"] = "H minor;Q Dorian"
+    assert load_generator(write(payload, tmp_path / "odd.pt")).sampler.keys is None
+
+
+def test_a_prompts_key_in_another_spelling_is_read_as_the_corpus_writes_it() -> None:
+    """"K:G" and "K:Ador" are what people type; the corpus writes "K:G Major", "K:A Dorian".
+    Given "K:G" the shipped model wrote a header of its own after it (M:6/8 ... K:C Major in
+    a waltz asked for in G), and the grammar did not follow "K:Ador" (its tunes invalid). Read
+    as the corpus writes them, the tunes are those of the corpus's spelling, and valid."""
+    from core.abc import check_tune
+    from core.generation import load_generator
+    from core.paths import shipped_model_path
+
+    path = shipped_model_path()
+    assert path is not None
+    sampler = load_generator(path).sampler
+    head = "X:1\nM:3/4\nL:1/8\n"
+    assert sampler.model_prompt(head + "K:Ador\nA") == head + "K:A Dorian\nA"
+    assert sampler.model_prompt(head + "K:G") == head + "K:G"  # not complete: as written
+    for typed, spelled in (("G", "G Major"), ("Ador", "A Dorian"), ("Em", "E Minor")):
+        for seed in (1, 2):
+            tunes = [
+                sampler.generate(SampleOptions(prompt=f"{head}K:{k}\n", seed=seed, grammar=True))
+                for k in (typed, spelled)
+            ]
+            assert tunes[0] == tunes[1] and "K:" not in tunes[0], (typed, seed)
+            assert check_tune(f"{head}K:{typed}\n{tunes[0]}").clean, (typed, seed)
 
 
 def test_the_shipped_model_generates_in_its_corpus_keys_only() -> None:
