@@ -197,6 +197,14 @@ def cmd_rename(args: argparse.Namespace, library: Library) -> int:
 
 
 @_with_library
+def cmd_note(args: argparse.Namespace, library: Library) -> int:
+    library.set_notes(args.id, args.notes)
+    tune = library.get(args.id)
+    _say(f"#{tune.id} {tune.title}: " + (f"notes: {tune.notes}" if tune.notes else "no notes"))
+    return 0
+
+
+@_with_library
 def cmd_delete(args: argparse.Namespace, library: Library) -> int:
     tune = library.get(args.id)
     library.delete(args.id)
@@ -363,6 +371,11 @@ def add_library_command(subparsers: argparse._SubParsersAction[argparse.Argument
     tune_id(q)
     q.add_argument("title", help="the new title")
     q.set_defaults(func=cmd_rename)
+
+    q = sub.add_parser("note", help="write your notes on a tune ('' clears them)")
+    tune_id(q)
+    q.add_argument("notes", help="the notes, one line")
+    q.set_defaults(func=cmd_note)
 
     q = sub.add_parser(
         "export",

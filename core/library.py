@@ -29,6 +29,7 @@ from core.threads import all_cores
 
 LIBRARY_FILE = "tunebook.sqlite3"
 HISTORY_KEEP = 10_000  # session-history tunes kept (the tunebook itself is never pruned)
+MAX_NOTES = 2_000  # characters of your notes on a tune
 SORTS = ("rating", "created", "title", "key", "metre")
 SOURCES = ("generated", "imported")
 
@@ -458,7 +459,11 @@ class Library:
         self._update(tune_id, "UPDATE tunes SET favourite = ? WHERE id = ?", (int(on),))
 
     def set_notes(self, tune_id: int, notes: str) -> None:
-        self._update(tune_id, "UPDATE tunes SET notes = ? WHERE id = ?", (notes,))
+        """Your notes on a tune, as one line ("" clears them)."""
+        cleaned = printable(" ".join(notes.split())).strip()
+        if len(cleaned) > MAX_NOTES:
+            raise LibraryError(f"notes are at most {MAX_NOTES:,} characters")
+        self._update(tune_id, "UPDATE tunes SET notes = ? WHERE id = ?", (cleaned,))
 
     def rename(self, tune_id: int, title: str) -> None:
         """A new title, written into the stored ABC's T: line too."""

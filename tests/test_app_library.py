@@ -158,6 +158,22 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await wait_for(pilot, lambda: any(r.title == "Seed Seven" for r in table.rows), "rename")
         assert "T:Seed Seven" in stored(folkgen_home, tune_id).abc  # type: ignore[attr-defined]
 
+        # Notes: written, shown beside the title, and cleared by emptying them.
+        await wait_for(pilot, lambda: getattr(screen.tune, "id", None) == tune_id, "its facts")
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press(*"play it slow", "enter")
+        await wait_for(pilot, lambda: stored(folkgen_home, tune_id).notes == "play it slow",  # type: ignore[attr-defined]
+                       "the notes")  # fmt: skip
+        badge = screen.query_one("#lib-badge", Static)
+        await wait_for(pilot, lambda: "play it slow" in str(badge.content), "the notes shown")
+        await pilot.press("n")
+        await pilot.pause()
+        app.screen.query_one("#text-input", Input).value = ""
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: stored(folkgen_home, tune_id).notes == "",  # type: ignore[attr-defined]
+                       "the notes cleared")  # fmt: skip
+
         # Delete asks; u brings the tune back.
         victim = corpus_ids[2]
         table.cursor = next(i for i, r in enumerate(table.rows) if r.id == victim)

@@ -287,6 +287,18 @@ def test_history_is_pruned_and_the_tunebook_never(
     assert [r.id for r in library.rows()] == [kept]
 
 
+def test_notes_are_one_line_and_cleared_by_nothing(library: Library) -> None:
+    tune_id = library.add(tune("Noted"), in_tunebook=True)
+    library.set_notes(tune_id, "  learnt from Mary,\n play it slow  ")
+    assert library.get(tune_id).notes == "learnt from Mary, play it slow"
+    library.set_notes(tune_id, "")
+    assert library.get(tune_id).notes == ""
+    with pytest.raises(LibraryError, match="at most"):
+        library.set_notes(tune_id, "x" * 2_001)
+    with pytest.raises(LibraryError, match="no tune"):
+        library.set_notes(tune_id + 99, "lost")
+
+
 def test_rename_rewrites_the_title_line(library: Library) -> None:
     tune_id = library.add(tune("Old Name"), in_tunebook=True)
     library.rename(tune_id, "  The New\nName  ")
@@ -433,8 +445,11 @@ def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert code == 0 and "Good Scale" in out and "Long Bar" not in out and "★★★★·  ♥" in out
     code, out, _ = run(capsys, "library", "list", "--filter", "G MAJOR bar")  # every word
     assert "Long Bar" in out and "Good Scale" not in out and "1 tune(s)" in out
+    note = run(capsys, "library", "note", str(good), "play it slow")
+    assert note[:2] == (0, f"#{good} Good Scale: notes: play it slow\n")
     code, out, _ = run(capsys, "library", "show", str(good))
     assert code == 0 and "CDEF GABc|cBAG FEDC" in out and "abc2midi-clean" in out
+    assert "notes: play it slow" in out
 
     code, out, _ = run(capsys, "library", "export", "--favourites", str(tmp_path / "fav.abc"),
                        "--midi", str(tmp_path / "midi"))  # fmt: skip

@@ -44,7 +44,8 @@ class PathSuggester(Suggester):
 
 
 class TextDialog(ModalScreen[str | None]):
-    """Asks for one line of text; dismisses with it (stripped), or None on escape."""
+    """Asks for one line of text; dismisses with it (stripped; "" when emptied), or None on
+    escape."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     # The type selectors match PathDialog too (a subclass has its bases' CSS type names).
@@ -77,7 +78,7 @@ class TextDialog(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.dismiss(event.value.strip() or None)
+        self.dismiss(event.value.strip())
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -103,6 +103,7 @@ class LibraryScreen(StudioScreen):
         Binding("space", "mark", "Mark", tooltip="Select the tune for export (again: unselect)"),
         Binding("v", "toggle_score", "Score", tooltip="Show the tune as sheet music (again: ABC)"),
         Binding("e", "rename", "Title", tooltip="Edit the tune's title"),
+        Binding("n", "notes", "Notes", tooltip="Write your notes on the tune", show=False),
         Binding("x,delete", "delete", "Delete", tooltip="Delete the tune (asks first)"),
         Binding("u", "undo", "Undo", tooltip="Bring back the last deleted tune"),
         Binding(
@@ -489,6 +490,20 @@ class LibraryScreen(StudioScreen):
         self.app.push_screen(TextDialog("Title", "The tune's title (its T: line):", row.title),
                              done)  # fmt: skip
 
+    def action_notes(self) -> None:
+        row, tune = self._current(), self.tune
+        if row is None or tune is None or tune.id != row.id:
+            return  # the tune's facts not read yet
+        tune_id = row.id
+
+        def done(notes: str | None) -> None:
+            if notes is not None and notes != tune.notes:
+                self.tunebook.call(lambda library: library.set_notes(tune_id, notes),
+                                   lambda _: self._refresh_tune())  # fmt: skip
+
+        self.app.push_screen(TextDialog("Notes", "Your notes on the tune (empty: none):",
+                                        tune.notes), done)  # fmt: skip
+
     def action_delete(self) -> None:
         row = self._current()
         if row is None:
@@ -587,7 +602,7 @@ class LibraryScreen(StudioScreen):
 
 def describe(tune: LibraryTune) -> str:
     """The badge over the ABC: where the tune came from and how it sounds."""
-    first = [tune.title, stars(tune.rating) if tune.rating else ""]
+    first = [tune.title, stars(tune.rating) if tune.rating else "", tune.notes]
     # The music first, then what makes the tune again (top-k only when it was used); a line too
     # long for the panel ends in "…" (library.tcss).
     second = [f"{tune.bars} bars" if tune.bars else "", tune.form]
