@@ -77,8 +77,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         for (folder, stem), files in groups.items():
             written |= _write(folder, stem, files)
         entry |= {"engraved": True} | {suffix[1:]: str(p) for suffix, p in written.items()}
-        if not args.json:
-            _say(f"  {i}. {tune.title}: {', '.join(str(p) for p in written.values())}")
+        if not args.json:  # with only --pdf OUT, the tune is a page of that file (below)
+            shown = ", ".join(str(p) for p in written.values()) or f"page {len(pages)} of the PDF"
+            _say(f"  {i}. {tune.title}: {shown}")
     pdf = None
     if ".pdf" in asked and pages:
         pdf = _write(*_where(asked[".pdf"], ".pdf"), {".pdf": to_pdf(pages)})[".pdf"]

@@ -163,6 +163,11 @@ def test_cli_score_writes_files_and_never_overwrites(
     assert (mine / "jig-2.svg").read_text(encoding="utf-8").count('class="note"') == 42
     assert (mine / "b.pdf").read_bytes().startswith(b"%PDF")
     assert sorted(p.name for p in mine.iterdir()) == ["b.pdf", "jig-2.svg", "jig.svg"]
+    code, out, _ = run(capsys, "score", str(abc), "--pdf", str(mine / "book.pdf"))
+    assert code == 0 and out.splitlines()[1:] == [
+        "  1. The Counted Jig: page 1 of the PDF", "  2. Long Reel: page 2 of the PDF",
+        f"  2 page(s): {mine / 'book.pdf'}",
+    ]  # each tune says where it is (it said nothing after its title)
 
 
 def test_cli_score_reports_a_rejected_tune_by_its_line_in_the_file(
