@@ -134,6 +134,8 @@ UNIT_VALUES = tuple(f"1/{d}" for d in (1, 2, 4, 8, 16, 32))
 CHORD_TYPES = ("", "m", "7", "m7", "maj7", "M7", "6", "m6", "9", "dim", "dim7", "aug", "sus4")  # fmt: skip
 GUITAR_CHORDS = tuple(t + a + c for t in "ABCDEFG" for a in ("", "#", "b") for c in CHORD_TYPES)
 
+# A title's characters: these, and any other letter its corpus writes ("Café", "Ríl"; a title
+# without them lost its accented letters).
 TITLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 '-.,")
 # Header fields: X (first), K (last), T and Z with free text, M and L with enumerated values.
 # Other fields (C: R: ...) are left out: the corpus has none, and a model only writes them when
@@ -1300,7 +1302,7 @@ class AbcGrammar:
             ok = self._words(field, key).extends(sofar, ch)
             return key._replace(lex=("HV", field, sofar + ch)) if ok else None
         if field == "T":
-            if ch not in TITLE_CHARS:
+            if ch not in TITLE_CHARS and not ch.isalpha():
                 return None
             return key._replace(lex=("HV", field, "1" if ch != " " or sofar else ""))
         return key  # other free text: anything but a newline, state unchanged

@@ -522,6 +522,13 @@ def test_values_a_vocabulary_cannot_write_out_are_not_begun(vocab: Vocabulary) -
     assert allowed(full, "X:1\nT:t\nM:6/8\nK:F ", "ADLMP") == set("ADLMP")
 
 
+def test_a_title_may_hold_the_accented_letters_its_corpus_writes(vocab: Vocabulary) -> None:
+    accented = Vocabulary.from_text("".join(vocab.chars) + "éí«")
+    g = AbcGrammar(accented, metre=False, form=False, tonic=False)
+    assert allowed(g, "X:1\nT:Caf", "é«e") == {"é", "e"}  # a letter, not any character
+    assert allowed(g, "X:1\nT:R", "í") == {"í"}
+
+
 def test_music_walks_never_stall_and_end_right(vocab: Vocabulary) -> None:
     """Random walks that favour notes and bar lines: every mask allows something, no gate shuts
     a state's last character (the gated mask is never the fallback), no allowed character
