@@ -71,6 +71,22 @@ def _tempo_label(value: str) -> str | None:
     return f"{sign or '♩'} = {bpm.strip()}"
 
 
+_CHORD_NOTE = r"[\^_=]*[A-Ga-g][,']*"
+# A chord of notes without lengths of their own, with the chord's length after it: [CEG]4.
+_CHORD_LENGTH = re.compile(rf"\[((?:{_CHORD_NOTE})+)\](\d+(?:/\d*)?|/+\d*)")
+
+
+def _chord_lengths_inside(line: str) -> str:
+    """[CEG]4 as [C4E4G4]: the same chord to abc2midi, and verovio, which reads a chord's length
+    only from its notes, drew it as the unit length (two half-note chords as eighths)."""
+
+    def inside(m: re.Match[str]) -> str:
+        length = m.group(2)
+        return "[" + "".join(n + length for n in re.findall(_CHORD_NOTE, m.group(1))) + "]"
+
+    return _CHORD_LENGTH.sub(inside, line)
+
+
 def _line_for_verovio(line: str) -> str:
     """One line as verovio can read it. It aborts or crashes on what abc2midi skips with a
     warning: a lone "!" (ABC 2.0's line break, ending most default-corpus lines; decorations
@@ -80,7 +96,7 @@ def _line_for_verovio(line: str) -> str:
     if line.count("!") % 2 == 1:
         cut = line.rfind("!")
         line = line[:cut] + line[cut + 1 :]
-    return _without_stray_brackets(line)
+    return _chord_lengths_inside(_without_stray_brackets(line))
 
 
 def _without_stray_brackets(line: str) -> str:

@@ -207,6 +207,14 @@ def test_a_last_bar_without_a_bar_line_is_drawn(tail: str) -> None:
     assert count(score.svg, "measure") == 3 and count(score.svg, "note") == 12
 
 
+def test_a_chords_length_after_it_is_drawn() -> None:
+    """[CEG]4 is a half-note chord to abc2midi; verovio read a chord's length only from its
+    notes and drew eighths. (SMuFL note heads: E0A2 whole, E0A3 half, E0A4 black.)"""
+    svg = engrave("X:1\nT:Chords\nM:4/4\nL:1/8\nK:C\n[CEG]4 [DFA]4|[EGc]8|]\n").svg
+    heads = {glyph: len(re.findall(rf'<use[^>]*#{glyph}', svg)) for glyph in ("E0A2", "E0A3", "E0A4")}
+    assert heads == {"E0A2": 3, "E0A3": 6, "E0A4": 0}, heads
+
+
 def test_a_tune_without_a_key_line_is_refused_before_verovio() -> None:
     with pytest.raises(ScoreError, match="no K:"):
         engrave("X:1\nc|dGG2 dGBG|dGBd g2de|!\n")
