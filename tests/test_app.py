@@ -355,6 +355,9 @@ async def test_generation_streams_checks_and_keeps_a_history(
         meter = screen.query_one("#meter", Select).value
         assert isinstance(meter, str) and meter != "6/8"
         assert screen.query_one("#prompt", Input).value == mine.replace("M:6/8", f"M:{meter}")
+        assert app.focused is screen.query_one("#meter")
+        await pilot.press("escape")  # leaves the picker, as it leaves a text field
+        assert app.focused is screen.query_one("#gen-abc")
 
 
 async def test_play_piano_roll_and_save(

@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.dom import NoActiveAppError
 from textual.screen import Screen
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 from folkgen_tui.textual_internals import (
     app_ending,
@@ -126,8 +126,9 @@ class StudioScreen(Screen[None]):
         return (self.app.theme, str(self.app.size))
 
     def typing(self) -> bool:
-        """A text field has the focus (LEAVE_FIELD is shown only then)."""
-        return isinstance(self.focused, Input)
+        """A text field or a picker has the focus (LEAVE_FIELD is shown only then: escape on a
+        picker did nothing, and enter there opens its list rather than what the screen does)."""
+        return isinstance(self.focused, Input | Select)
 
     @on(events.ScreenResume)
     def restyle_only_when_changed(self, event: events.ScreenResume) -> None:
