@@ -188,7 +188,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     _say(f"{args.file}: {len(tunes)} tune(s), {valid} valid")
     for i, (tune, check) in enumerate(results, start=1):
         verdict = "valid" if check.valid else "INVALID"
-        facts = f", {check.bars} bars, {_duration(check.duration_seconds)}" if check.valid else ""
+        facts = f", {check.bars} bars played, {_duration(check.duration_seconds)}" if check.valid else ""
         _say(f"  {i}. {tune.title} (line {tune.start_line}): {verdict}{facts}")
         if not tune.complete:
             _say(f"    incomplete: {tune.incomplete_reason}")

@@ -210,7 +210,7 @@ def test_alsa_does_print_without_the_handler(scale_render: Path) -> None:
 def test_cli_check_reports_each_tune_with_file_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert sound_cli("check", str(TUNES_FILE)) == 1
     out = capsys.readouterr().out
-    assert "4 tune(s), 2 valid" in out and "1. Good Scale (line 1): valid, 4 bars, 0:08" in out
+    assert "4 tune(s), 2 valid" in out and "1. Good Scale (line 1): valid, 4 bars played, 0:08" in out
     assert f"{TUNES_FILE}:13:21: error: Sustained notes beyond end of track" in out
     assert f"{TUNES_FILE}:20:31: warning: Track 0 Bar 2 has 9/2 time units" in out
     assert "incomplete: no K: (key) line" in out
