@@ -376,6 +376,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 "text": text, "chars": len(generated), "seconds": round(seconds, 4),
                 "seed": opts.seed, "model": str(ckpt.path), "precision": sampler.precision,
             }  # fmt: skip
+            if verdict.incomplete:
+                obj["incomplete"] = verdict.incomplete
             if check is not None:
                 obj["valid"] = check.valid
                 obj["errors"] = [str(m) for m in check.errors]
@@ -401,6 +403,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             sys.stdout.write("\n" if text.endswith("\n") else "\n\n")
         sys.stdout.flush()
         notes = [f"seed {opts.seed}", f"{len(generated)} characters in {seconds:.2f}s"]
+        if verdict.incomplete:  # as the app says it: cut off by --max-chars, say
+            notes.append(verdict.incomplete)
         if check is not None:
             notes.append("valid" if check.valid else f"invalid: {check.first_error}")
         elif verdict.check_error:

@@ -67,10 +67,15 @@ def test_train_generate_evaluate(
     assert tune["music"]["verdict"] == same.musical_verdict and " bars" in same.musical_verdict
     assert tune["precision"] in ("fp32", "int8") and f"{tune['precision']} sampling" in err
 
-    code, out, _ = run(
+    code, out, err = run(
         capsys, "generate", "--seed", "1", "--max-chars", "60", "--prompt", r"X:1\nT:"
     )
     assert code == 0 and out.startswith("X:1\nT:")
+    # Cut off by the limit: said so, as the app says it.
+    code, out, err = run(capsys, "generate", "--seed", "1", "--max-chars", "5")
+    assert code == 0 and "cut off" in err.splitlines()[-1]
+    code, out, err = run(capsys, "generate", "--seed", "1", "--max-chars", "5", "--json")
+    assert "cut off" in json.loads(out)["incomplete"]
 
     code, out, _ = run(
         capsys, "evaluate", "--model", str(ckpt), "--corpus", str(small_corpus_file), "--json"
