@@ -58,7 +58,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         entry = _tune_json(i, tune)
         report.append(entry)
         try:
-            svg = engrave(tune.text).svg
+            score = engrave(tune.text)
+            svg = score.svg
         except ScoreError as e:
             line = tune.start_line + e.line - 1 if e.line else None  # in the file
             where = f" ({args.file}:{line})" if line else ""
@@ -77,9 +78,11 @@ def cmd_score(args: argparse.Namespace) -> int:
         for (folder, stem), files in groups.items():
             written |= _write(folder, stem, files)
         entry |= {"engraved": True} | {suffix[1:]: str(p) for suffix, p in written.items()}
+        if score.note:
+            entry["note"] = score.note
         if not args.json:  # with only --pdf OUT, the tune is a page of that file (below)
             shown = ", ".join(str(p) for p in written.values()) or f"page {len(pages)} of the PDF"
-            _say(f"  {i}. {tune.title}: {shown}")
+            _say(f"  {i}. {tune.title}: {shown}" + (f" ({score.note})" if score.note else ""))
     pdf = None
     if ".pdf" in asked and pages:
         pdf = _write(*_where(asked[".pdf"], ".pdf"), {".pdf": to_pdf(pages)})[".pdf"]

@@ -47,10 +47,18 @@ class Score:
     title: str
     pages: list[str]  # SVG; a folk tune fits one page, as wide as asked and as tall as it needs
     empty: bool = False  # the tune has a header and no notes: drawn as one empty bar
+    voices: int = 1  # the tune's voices (V:); only the first is drawn
 
     @property
     def svg(self) -> str:
         return self.pages[0]
+
+    @property
+    def note(self) -> str:
+        """What the picture leaves out, for a person; "" when nothing."""
+        if self.voices > 1:
+            return f"its first voice of {self.voices}: verovio draws one"
+        return ""
 
 
 _Q_LINE = re.compile(r"^Q:\s*([^\"\n]*?)\s*$", re.M)
@@ -173,6 +181,40 @@ def _last_bar_closed(abc: str) -> str:
     return "\n".join(lines)
 
 
+_VOICE = re.compile(r"V:\s*([^\s\]]+)")
+
+
+def _voice_of(line: str) -> str | None:
+    """The voice a line names: a V: line, or a body line starting with [V:id]."""
+    if line.startswith("V:") or line.startswith("[V:"):
+        m = _VOICE.match(line.lstrip("["))
+        return m.group(1) if m else None
+    return None
+
+
+def first_voice(abc: str) -> tuple[str, int]:
+    """The tune with only its first voice's music, and how many voices it has. verovio reads
+    one voice (its ABC import has none of V:): a second was drawn after the first on the same
+    staff, a bass line in ledger lines below a treble clef."""
+    lines = abc.split("\n")
+    ids: list[str] = []
+    for line in lines:
+        voice = _voice_of(line)
+        if voice is not None and voice not in ids:
+            ids.append(voice)
+    if len(ids) < 2:
+        return abc, max(len(ids), 1)
+    kept: list[str] = []
+    current = ids[0]  # music before any voice is named is the first voice's
+    for line in lines:
+        voice = _voice_of(line)
+        current = voice if voice is not None else current
+        other = voice not in (None, ids[0]) or (voice is None and current != ids[0])
+        # Another voice's line becomes a comment: the lines an error names stay the tune's.
+        kept.append("%" if other and line.strip() and not line.startswith("%") else line)
+    return "\n".join(kept), len(ids)
+
+
 def _coloured(svg: str, ink: str) -> str:
     # verovio draws everything in currentColor under one color="black" group; text uses fill.
     return svg.replace('color="black"', f'color="{ink}" fill="{ink}"', 1)
@@ -214,6 +256,7 @@ def engrave(abc: str, *, width: int = PAGE_WIDTH, colours: Colours = LIGHT) -> S
     if not any(line.startswith("K:") for line in abc.split("\n")):
         # verovio crashes without one; abc2midi too reads no music before a K: line
         raise ScoreError("this tune has no K: (key) line, so no music to engrave")
+    abc, voices = first_voice(abc)
     empty = not _has_music(abc)
     text = _for_verovio(abc.rstrip("\n") + "\n")
     if empty:
@@ -240,7 +283,7 @@ def engrave(abc: str, *, width: int = PAGE_WIDTH, colours: Colours = LIGHT) -> S
     if not pages or not any(f'class="{kind}"' in pages[0] for kind in drawn):
         raise ScoreError("verovio found no music in this tune (is there a K: line and notes?)")
     title = printable(header_field(abc, "T") or "") or "Untitled"
-    return Score(title, [_coloured(page, colours.ink) for page in pages], empty)
+    return Score(title, [_coloured(page, colours.ink) for page in pages], empty, voices)
 
 
 def svg_size(svg: str) -> tuple[int, int]:

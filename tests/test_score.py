@@ -215,6 +215,38 @@ def test_a_chords_length_after_it_is_drawn() -> None:
     assert heads == {"E0A2": 3, "E0A3": 6, "E0A4": 0}, heads
 
 
+TWO_VOICES = """X:12
+T:Two voices
+M:4/4
+L:1/8
+%%score (T B)
+K:C
+V:T clef=treble
+V:B clef=bass
+[V:T] c2 e2 g2 c'2|b2 g2 e2 c2|
+[V:B] C,4 G,,4|C,4 E,4|
+[V:T] [CEG]4 [DFA]4|[EGc]8|]
+[V:B] C,8|C,8|]
+"""
+
+
+def test_only_the_first_voice_is_drawn_and_the_score_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """verovio reads one voice: the bass came after the tune on its staff, in ledger lines."""
+    score = engrave(TWO_VOICES)
+    assert count(score.svg, "note") == 8 + 6 + 3 and count(score.svg, "measure") == 4
+    assert score.voices == 2 and score.note == "its first voice of 2: verovio draws one"
+    assert engrave(JIG).note == ""
+    with pytest.raises(ScoreError) as caught:  # an error names the tune's own line
+        engrave(TWO_VOICES.replace("[EGc]8|]", "[EGc]8 [[[ ]] |]"))
+    assert caught.value.line == 11
+    abc = tmp_path / "duet.abc"
+    abc.write_text(TWO_VOICES, encoding="utf-8")
+    code, out, _ = run(capsys, "score", str(abc), "--svg", str(tmp_path / "duet.svg"))
+    assert code == 0 and out.splitlines()[1].endswith("(its first voice of 2: verovio draws one)")
+
+
 def test_a_tune_without_a_key_line_is_refused_before_verovio() -> None:
     with pytest.raises(ScoreError, match="no K:"):
         engrave("X:1\nc|dGG2 dGBG|dGBd g2de|!\n")

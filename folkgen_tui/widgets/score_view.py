@@ -44,7 +44,7 @@ class Engraved:
     request: Request
     image: Any | None  # PIL.Image.Image, None when `notice` says why not
     rows: int
-    notice: str = ""
+    notice: str = ""  # with an image: what it leaves out (a second voice)
 
 
 def first_tune(text: str) -> str:
@@ -81,7 +81,7 @@ def engrave_request(request: Request) -> Engraved:
         image = _padded(image, image.width, rows * 2, request.paper)
     else:
         rows = math.ceil(image.height / request.cell[1])
-    return Engraved(request, image, rows)
+    return Engraved(request, image, rows, score.note)
 
 
 def _padded(image: Any, width: int, height: int, paper: str) -> Any:
@@ -202,11 +202,10 @@ class ScoreView(VerticalScroll, can_focus=True):
             return  # a newer text, width or theme is on its way
         self._shown = done.request
         self._clear_image()
+        self._note.update(done.notice)
+        self._note.display = bool(done.notice)
         if done.image is None:
-            self._note.update(done.notice)
-            self._note.display = True
             return
-        self._note.display = False
         self._image = _image_widget(done)
         self.mount(self._image)
         self.engraved += 1
