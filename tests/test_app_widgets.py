@@ -175,3 +175,23 @@ def test_a_narrow_table_drops_columns_in_its_layouts_order() -> None:
     narrowest = table.layout_columns(20)  # then M; the title keeps its least width
     assert [CORPUS.columns[i].heading for i, _ in narrowest] == ["#", "Title", "K"]
     assert dict(narrowest)[1] == CORPUS.min_flexible
+
+
+def test_the_verdict_puts_the_music_before_abc2midis_warnings() -> None:
+    """The first warning, quoted, ran the badge past its two lines at 100 columns, and the
+    music after it ("ends on E · 4 bars off") was cut off: it now comes first."""
+    from core.abc import AbcMessage, TuneCheck
+    from folkgen_tui.screens.generate import verdict_badge
+    from folkgen_tui.state import TuneRecord
+
+    warning = AbcMessage(5, 3, "Bar 3 has 9 units instead of 6 in repeat")
+    check = TuneCheck(True, warnings=[warning] * 4, bars=32, duration_seconds=64.0)
+    record = TuneRecord(1, "X:", "X:1\n", 1, 1.0, None, 1000, "m", check=check,
+                        music="16 bars · AABB · ends on E · 4 bars off")  # fmt: skip
+    text, style = verdict_badge(record)
+    assert text == ("✓ valid, 64 s · 16 bars · AABB · ends on E · 4 bars off · 4 warnings, the "
+                    "first (line 5, column 3: Bar 3 has 9 units instead of 6 in repeat)")  # fmt: skip
+    assert style == "-valid"
+    clean = TuneRecord(1, "X:", "X:1\n", 1, 1.0, None, 1000, "m",
+                       check=TuneCheck(True, bars=32, duration_seconds=64.0), music="16 bars")  # fmt: skip
+    assert verdict_badge(clean)[0] == "✓ valid, 64 s · 16 bars"

@@ -60,6 +60,29 @@ class OptionsError(ValueError):
     pass
 
 
+def verdict_badge(record: TuneRecord) -> tuple[str, str]:
+    """The verdict over a tune, and its style class."""
+    check = record.check
+    extra = "".join(f" · {part}" for part in (record.music, record.novelty) if part)
+    if check is None:
+        return f"? not checked: {record.check_error or 'checking…'}", "-pending"
+    if check.valid:
+        cut = f" · {record.check_error}" if record.check_error else ""
+        if not record.music:
+            return f"✓ {check.summary(record.line_offset)}{cut}{extra}", (
+                "-valid" if not cut else "-warning"
+            )
+        # The written bars and form come with the music; abc2midi adds how long it plays,
+        # and its warnings come last: the first of them quoted ran the line past the badge's
+        # two, and the music was cut off.
+        warned = check.validity(record.line_offset).removeprefix("valid").lstrip(", ")
+        warned = f" · {warned}" if warned else ""
+        verdict = f"valid, {check.duration_seconds:.0f} s"
+        return f"✓ {verdict}{cut}{extra}{warned}", "-valid" if not cut else "-warning"
+    cut = f" ({record.check_error})" if record.check_error else ""
+    return f"✗ {check.summary(record.line_offset)}{cut}{extra}", "-invalid"
+
+
 class GenerateScreen(StudioScreen):
     MODE = "generate"
     # Focus starts on the tune view, as `mounted` sets it: keys that come while the screen is
@@ -422,21 +445,6 @@ class GenerateScreen(StudioScreen):
         if self.shown is record:
             self._show_record(record, scroll=False)
 
-    def _badge(self, record: TuneRecord) -> tuple[str, str]:
-        check = record.check
-        extra = "".join(f" · {part}" for part in (record.music, record.novelty) if part)
-        if check is None:
-            return f"? not checked: {record.check_error or 'checking…'}", "-pending"
-        if check.valid:
-            cut = f" · {record.check_error}" if record.check_error else ""
-            # The written bars and form come with the music; abc2midi adds how long it plays.
-            verdict = check.summary(record.line_offset) if not record.music else (
-                check.validity(record.line_offset) + f", {check.duration_seconds:.0f} s"
-            )  # fmt: skip
-            return f"✓ {verdict}{cut}{extra}", "-valid" if not cut else "-warning"
-        cut = f" ({record.check_error})" if record.check_error else ""
-        return f"✗ {check.summary(record.line_offset)}{cut}{extra}", "-invalid"
-
     def _show_record(self, record: TuneRecord, scroll: bool = True) -> None:
         view = self.query_one("#gen-abc", AbcView)
         error = None
@@ -450,7 +458,7 @@ class GenerateScreen(StudioScreen):
             self._update_score()
         elif view.error != error:
             view.set_error(error)
-        text, cls = self._badge(record)
+        text, cls = verdict_badge(record)
         badge = self.query_one("#badge", Static)
         badge.update(text)
         badge.set_classes(cls)
