@@ -235,10 +235,13 @@ class Corpus:
         """What a checkpoint records about its corpus: what it is (name, content hash, tunes)
         and the keys its tunes name as they write them (key_spellings), not where it was (a
         path means nothing on another machine)."""
-        spelled = [v for v in key_spellings(self.tunes).values() if KEY_SEPARATOR not in v]
+        spelled = [
+            v for v in key_spellings(self.tunes).values()
+            if KEY_SEPARATOR not in v and len(v) <= MAX_KEY_LENGTH
+        ][:MAX_KEY_SPELLINGS]  # fmt: skip
         return {
             "name": self.name, "sha256": self.sha256, "tunes": len(self.tunes),
-            "keys": KEY_SEPARATOR.join(spelled[:MAX_KEY_SPELLINGS]),
+            "keys": KEY_SEPARATOR.join(spelled),
         }  # fmt: skip
 
     def is_described_by(self, info: dict[str, str | int]) -> bool:
@@ -364,6 +367,8 @@ def header_field(tune: str, name: str) -> str | None:
 
 
 MAX_KEY_SPELLINGS = 200  # K: values a checkpoint records (a corpus uses a few dozen at most)
+MAX_KEY_LENGTH = 30  # characters of one ("C# Mixolydian" is 13); with the count, well under
+# what a checkpoint may hold (core.checkpoint.MAX_KEYS_TEXT)
 
 
 def key_spellings(tunes: Iterable[str]) -> dict[str, str]:
@@ -374,8 +379,8 @@ def key_spellings(tunes: Iterable[str]) -> dict[str, str]:
     written: dict[str, Counter[str]] = {}
     for tune in tunes:
         value = header_field(tune, "K")
-        if value is not None:
-            written.setdefault(normalize_key(value), Counter())[value] += 1
+        if value is not None:  # the value without its comment ("G % by ear"), as it is read
+            written.setdefault(normalize_key(value), Counter())[value.split("%")[0].strip()] += 1
     return {name: counts.most_common(1)[0][0] for name, counts in sorted(written.items())}
 
 

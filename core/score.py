@@ -172,13 +172,25 @@ def _last_bar_closed(abc: str) -> str:
     abc2midi plays."""
     lines = abc.split("\n")
     for i in range(len(lines) - 1, -1, -1):
-        line = lines[i].split("%")[0].rstrip()
-        if not line or _is_field(line):
+        music = _without_comment(lines[i]).rstrip()
+        if not music or _is_field(music):
             continue
-        if line[-1] not in "|]:":
-            lines[i] = line + "|]"
+        # A bar line ends it: |, ||, :|, |], ::, |: (a "]" alone closes a chord or a field).
+        if not music.endswith(("|", ":", "|]")):
+            lines[i] = music + "|]" + lines[i][len(music) :]
         break
     return "\n".join(lines)
+
+
+def _without_comment(line: str) -> str:
+    """The line up to its comment: a % outside quotes ("^50%" is text) and not escaped (\\%)."""
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "%" and not quoted and (i == 0 or line[i - 1] != "\\"):
+            return line[:i]
+    return line
 
 
 _VOICE = re.compile(r"V:\s*([^\s\]]+)")

@@ -62,8 +62,9 @@ def with_header_field(prompt: str, field: str, value: str) -> str:
     there is none, and a prompt that gets a field is numbered (X:1)."""
     lines = prompt.split("\n")
     body_at = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
-    if body_at is None:  # no K: yet: the header runs to the first line that is no field
-        body_at = next((i for i, line in enumerate(lines) if line and not _field(line)), None)
+    if body_at is None:  # no K: yet: the header runs to the first line of music
+        body_at = next((i for i, line in enumerate(lines)
+                        if line and not _field(line) and not line.startswith("%")), None)  # fmt: skip
         body_at = len(lines) if body_at is None else body_at
     else:
         body_at += 1
@@ -88,10 +89,11 @@ def with_header_field(prompt: str, field: str, value: str) -> str:
         lines.insert(at, f"{field}:{value}")
         if field == "K" and not any(line.startswith("L:") for line in header):
             lines.insert(at, "L:1/8")
-    if lines[0] in ("X:", "X: "):
-        lines[0] = "X:1"
-    elif not lines[0].startswith("X:"):
+    x_at = next((i for i, line in enumerate(lines) if line.startswith("X:")), None)
+    if x_at is None:
         lines.insert(0, "X:1")
+    elif not lines[x_at][2:].strip():
+        lines[x_at] = "X:1"
     if _field(lines[-1]):  # a field's line ends: the model goes on with the next line
         lines.append("")
     return "\n".join(lines)

@@ -358,6 +358,10 @@ async def test_generation_streams_checks_and_keeps_a_history(
         assert app.focused is screen.query_one("#meter")
         await pilot.press("escape")  # leaves the picker, as it leaves a text field
         assert app.focused is screen.query_one("#gen-abc")
+        written = screen.query_one("#prompt", Input).value
+        screen.corpus_changed()  # another corpus's choices: the pickers reset, the prompt stays
+        await pilot.pause()
+        assert screen.query_one("#prompt", Input).value == written
 
 
 async def test_play_piano_roll_and_save(

@@ -53,6 +53,10 @@ def test_prompt_helpers() -> None:
     assert with_header_field(mine, "T", "") == mine.replace("T:Mine\n", "")
     assert with_header_field("X:1\nM:6/8\nK:G\n", "T", "New") == "X:1\nT:New\nM:6/8\nK:G\n"
     assert with_header_field("T:x\nGAB", "K", "D Major") == "X:1\nT:x\nL:1/8\nK:D Major\nGAB"
+    # Directives and comments are part of the header: one X:, one M: (two made two tunes).
+    assert with_header_field("%%scale 0.8\nX:1\nT:a\n", "M", "3/4") == "%%scale 0.8\nX:1\nT:a\nM:3/4\n"
+    directive = "X:1\nT:a\n%%MIDI program 1\nM:6/8\n"
+    assert with_header_field(directive, "M", "3/4") == directive.replace("6/8", "3/4")
     assert prompt_to_text(text_to_prompt("X:1\nT:a\n")) == "X:1\nT:a\n"
     assert show_char("\n") == "⏎" and show_char(" ") == "␣" and show_char("|") == "|"
     assert duration(65) == "1:05" and duration(3723) == "1:02:03" and duration(None) == "–"

@@ -538,6 +538,17 @@ def test_a_model_of_ones_own_tunes_generates_in_their_keys_only(
     assert generator.corpus is None  # not the default corpus: not found here
     assert generator.sampler.keys == frozenset(key_spellings(corpus.tunes)) != frozenset()
 
+    # What it records stays within what a checkpoint may hold, whatever the corpus's K: lines
+    # (a comment on each, hundreds of odd values, one very long).
+    odd = tmp_path / "odd.abc"
+    odd.write_text("\n\n".join(
+        f"X:{i}\nT:t\nK:G odd{i:03d}{'x' * (i % 40)} % by ear from a 1978 cassette, Co. Clare\nGAB|"
+        for i in range(600)) + f"\n\nX:9\nK:{'G' * 9000}\nG|\n", encoding="utf-8")  # fmt: skip
+    recorded = load_corpus(odd).identity()
+    assert "%" not in str(recorded["keys"]) and len(str(recorded["keys"]).split(";")) == 200
+    train(load_corpus(odd), MODEL, replace(CFG, steps=1), checkpoint_path=tmp_path / "odd.pt")
+    assert load_checkpoint(tmp_path / "odd.pt").corpus["keys"] == recorded["keys"]
+
     payload = torch.load(out, weights_only=False)
     payload["corpus"]["keys"] = "H minor;Q Dorian"
     assert load_generator(write(payload, tmp_path / "odd.pt")).sampler.keys is None

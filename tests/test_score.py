@@ -199,12 +199,17 @@ def test_slips_abc2midi_reads_past_do_not_crash_verovio(slip: tuple[str, str]) -
     assert count(engrave(JIG.replace(*slip)).svg, "note") == 42
 
 
-@pytest.mark.parametrize("tail", ["", "\n% the end\nw: la la la"])
-def test_a_last_bar_without_a_bar_line_is_drawn(tail: str) -> None:
+@pytest.mark.parametrize(
+    ("last", "notes"),
+    [("A4 G4", 12), ("A4 G4\n% the end\nw: la la la", 12), ("A4 G4 % a comment", 12),
+     ("A4 [GB]4", 13), ("A4 [K:D] G4", 12),  # a "]" that closes a chord or a field is no bar line
+     ('"^50%"A4 G4|]', 12), ("A4 G4|]", 12)],  # closed already: a % in quotes is no comment
+)  # fmt: skip
+def test_a_last_bar_without_a_bar_line_is_drawn(last: str, notes: int) -> None:
     """abc2midi plays a last bar that no bar line closes (a tune cut off by the length limit);
     verovio left it out of the score."""
-    score = engrave(f"X:1\nT:Open end\nM:4/4\nL:1/8\nK:G\nGABc d2B2|c2A2 B2G2|A4 G4{tail}\n")
-    assert count(score.svg, "measure") == 3 and count(score.svg, "note") == 12
+    score = engrave(f"X:1\nT:Open end\nM:4/4\nL:1/8\nK:G\nGABc d2B2|c2A2 B2G2|{last}\n")
+    assert count(score.svg, "measure") == 3 and count(score.svg, "note") == notes
 
 
 def test_a_chords_length_after_it_is_drawn() -> None:

@@ -498,8 +498,12 @@ class LibraryScreen(StudioScreen):
 
         def done(notes: str | None) -> None:
             if notes is not None and notes != tune.notes:
-                self.tunebook.call(lambda library: library.set_notes(tune_id, notes),
-                                   lambda _: self._refresh_tune())  # fmt: skip
+
+                def written(_: object) -> None:
+                    self._details.pop(tune_id, None)  # its facts read again, notes and all
+                    self._refresh_tune()
+
+                self.tunebook.call(lambda library: library.set_notes(tune_id, notes), written)
 
         self.app.push_screen(TextDialog("Notes", "Your notes on the tune (empty: none):",
                                         tune.notes), done)  # fmt: skip
