@@ -248,11 +248,16 @@ _LEN_ENDS = {
 }
 
 
+def written_with(words: Iterable[str], chars: Container[str]) -> list[str]:
+    """The words these characters (a vocabulary's) can write out."""
+    return [w for w in words if all(c in chars for c in w)]
+
+
 def key_values(keys: Iterable[str], chars: Container[str]) -> list[str]:
     """The K: values the grammar writes for these keys (any spelling: "G major", "Gmaj") with
     these characters (a vocabulary's)."""
     wanted = {normalize_key(k) for k in keys}
-    return [v for v in KEY_VALUES if normalize_key(v) in wanted and all(c in chars for c in v)]
+    return written_with((v for v in KEY_VALUES if normalize_key(v) in wanted), chars)
 
 
 def _mul(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
@@ -1267,8 +1272,7 @@ class AbcGrammar:
         """The words this vocabulary can write out: a corpus without an "i" has no "dim" chord
         and no "Aeolian" key, and a value begun that only such a word completes had no way on
         (the stream then left the grammar: abc2midi rejected "Bdi" and "F Aeol")."""
-        chars = self.char2idx
-        return _Words(w for w in words if all(c in chars for c in w))
+        return _Words(written_with(words, self.char2idx))
 
     def _words(self, field: str, key: _Key) -> _Words:
         """The values a field may take here: with the metre rule, M: and L: only make bars of 1

@@ -55,12 +55,17 @@ class TuneChunk:
 _FIELD = re.compile(r"[A-Za-z+]:")  # an information field's start ("+:" continues one)
 
 
+def is_field_line(line: str) -> bool:
+    """An information field's line (T:, M:, w:, ...), not music."""
+    return _FIELD.match(line) is not None
+
+
 def _is_header_block(lines: list[str]) -> bool:
     """A block of comments, directives and fields only, none of them X: or K:: ABC 2.1's file
     header (`%abc-2.1`, `%%pagewidth`, ...) that a blank line parts from the first tune, or a
     comment between tunes. Neither is a tune (a tune's own header has its X: or K: line)."""
     return all(
-        line.startswith("%") or (_FIELD.match(line) and not line.startswith(("X:", "K:")))
+        line.startswith("%") or (is_field_line(line) and not line.startswith(("X:", "K:")))
         for line in lines
         if line.strip()
     )
@@ -366,6 +371,7 @@ def header_field(tune: str, name: str) -> str | None:
     return None
 
 
+KEY_SEPARATOR = ";"  # between the K: values a checkpoint records
 MAX_KEY_SPELLINGS = 200  # K: values a checkpoint records (a corpus uses a few dozen at most)
 MAX_KEY_LENGTH = 30  # characters of one ("C# Mixolydian" is 13); with the count, well under
 # what a checkpoint may hold (core.checkpoint.MAX_KEYS_TEXT)
@@ -390,8 +396,6 @@ def recorded_key_spellings(info: Mapping[str, str | int]) -> dict[str, str]:
     values = text.split(KEY_SEPARATOR) if isinstance(text, str) and text else []
     return {normalize_key(v): v for v in values[:MAX_KEY_SPELLINGS] if v.strip()}
 
-
-KEY_SEPARATOR = ";"
 
 
 def training_corpus(info: dict[str, str | int]) -> Corpus | None:

@@ -168,9 +168,9 @@ class Sampler:
         # The keys (names) the grammar allows, its training corpus's; None: any. With
         # key_spellings, those keys as that corpus writes them (core.corpus.key_spellings).
         self.keys = frozenset(key_spellings) if key_spellings and keys is None else keys
-        self.key_spellings = {
+        self.key_spellings = {  # only spellings the grammar writes: a prompt read so stays in it
             name: value for name, value in (key_spellings or {}).items()
-            if key_values([name], vocab.char2idx) and value in key_values([name], vocab.char2idx)
+            if value in key_values([name], vocab.char2idx)
         }  # fmt: skip
         self._grammar: AbcGrammar | None = None
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from core.abc import SoundError, printable
-from core.corpus import header_field
+from core.corpus import header_field, is_field_line
 from core.engraver import ENGRAVER, EngraverCrashed
 from core.music_analysis import default_unit, parse_meter, parse_unit
 
@@ -99,7 +99,7 @@ def _line_for_verovio(line: str) -> str:
     """One line as verovio can read it. It aborts or crashes on what abc2midi skips with a
     warning: a lone "!" (ABC 2.0's line break, ending most default-corpus lines; decorations
     come in pairs, "!trill!"), a "]" that closes nothing, an X: that is not a number."""
-    if _is_field(line):
+    if is_field_line(line):
         return "X:1" if line.startswith("X:") and not line[2:].strip().isdigit() else line
     if line.count("!") % 2 == 1:
         cut = line.rfind("!")
@@ -120,10 +120,6 @@ def _without_stray_brackets(line: str) -> str:
                 continue
         out.append(ch)
     return "".join(out)
-
-
-def _is_field(line: str) -> bool:
-    return len(line) >= 2 and line[1] == ":" and line[0].isalpha()
 
 
 def _for_verovio(abc: str) -> str:
@@ -147,7 +143,7 @@ def _has_music(abc: str) -> bool:
     lines = abc.split("\n")
     start = next((i + 1 for i, line in enumerate(lines) if line.startswith("K:")), len(lines))
     for line in lines[start:]:
-        if _is_field(line) or line.startswith("%"):
+        if is_field_line(line) or line.startswith("%"):
             continue
         if _MUSIC.search(_QUOTED.sub("", line.split("%")[0])):
             return True
@@ -173,7 +169,7 @@ def _last_bar_closed(abc: str) -> str:
     lines = abc.split("\n")
     for i in range(len(lines) - 1, -1, -1):
         music = _without_comment(lines[i]).rstrip()
-        if not music or _is_field(music):
+        if not music or is_field_line(music):
             continue
         # A bar line ends it: |, ||, :|, |], ::, |: (a "]" alone closes a chord or a field).
         if not music.endswith(("|", ":", "|]")):

@@ -60,6 +60,8 @@ def with_header_field(prompt: str, field: str, value: str) -> str:
     `value`, or taken out for "" (a K: line with music after it stays): the rest of what was
     written, other fields and a first bar, is kept as it was. A K: line brings an L:1/8 where
     there is none, and a prompt that gets a field is numbered (X:1)."""
+    from core.corpus import is_field_line as _field  # here: it brings numpy, not needed to start
+
     lines = prompt.split("\n")
     body_at = next((i for i, line in enumerate(lines) if line.startswith("K:")), None)
     if body_at is None:  # no K: yet: the header runs to the first line of music
@@ -98,6 +100,3 @@ def with_header_field(prompt: str, field: str, value: str) -> str:
         lines.append("")
     return "\n".join(lines)
 
-
-def _field(line: str) -> bool:
-    return len(line) >= 2 and line[1] == ":" and line[0].isalpha()
