@@ -173,7 +173,7 @@ def app_speed_and_latency(
         latencies = switch_screens(term, presses)
         mark = len(term.text)
         term.keys(b"t", b"x")
-        term.wait_for(b"Finished at step", timeout=600, since=mark)
+        term.wait_for(b"Stopped at step", timeout=600, since=mark)
     finally:
         term.close()
     return speed, idle, latencies

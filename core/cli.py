@@ -219,10 +219,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if e.kind == "step" and now - last_draw[0] < 0.2:
             return
         last_draw[0] = now
-        val = f"  val {e.val_bpc:.3f} bpc" if e.val_bpc is not None else ""
+        val = f"  val {e.val_bpc:.3f} bits/char" if e.val_bpc is not None else ""
         eta = f"  eta {e.eta_s:.0f}s" if e.eta_s is not None else ""
         steps = f"{e.step}/{e.total_steps}" if e.total_steps else f"{e.step}"
-        status = f"step {steps}  loss {e.smooth_loss:.3f}{val}  {e.chars_per_sec:,.0f} chars/s{eta}"
+        # The loss in nats (cross-entropy, as PyTorch gives it); validation in bits a character.
+        status = f"step {steps}  loss {e.smooth_loss:.3f} nats{val}  {e.chars_per_sec:,.0f} chars/s{eta}"
         progress.update(task, completed=e.step if total else e.elapsed_s, status=status)
         if e.kind == "warning" and not args.json:
             progress.console.print(f"warning: {e.message}", soft_wrap=True)

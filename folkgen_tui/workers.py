@@ -100,6 +100,7 @@ class TrainJob:
     smooth: list[float] = field(default_factory=list)
     last_event: TrainEvent | None = None
     finished: bool = False
+    error: str | None = None  # why it ended without a result (it may never have started)
 
     @property
     def running(self) -> bool:
@@ -143,6 +144,7 @@ class TrainJob:
         else:
             error = reply.error if isinstance(reply, Failed) else f"unexpected reply {reply!r}"
             message = TrainFinished(None, error, self.checkpoint_path)
+            self.error = error
         # Finished before the message is posted: its handler reads `running` (on the app's thread)
         # and, the other way round, could show "Stopping…" for good.
         self.finished = True  # its engine ends by itself (core.engine)

@@ -207,7 +207,7 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         await wait_for(pilot, lambda: job.last_event.step > paused_at + 5, "steps after resuming")
         await pilot.press("x")
         await wait_for(pilot, lambda: not job.running, "the stop", timeout=30)
-        await wait_for(pilot, lambda: text_of(screen, "#train-state").startswith("Finished at step"),
+        await wait_for(pilot, lambda: text_of(screen, "#train-state").startswith("Stopped at step"),
                        "the state to say the run finished")  # fmt: skip
         log = "\n".join(screen.query_one("#train-log").lines)  # type: ignore[attr-defined]
         assert "stopped after" in log and "validation" in log
@@ -216,6 +216,32 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         # The new checkpoint becomes the model to generate with.
         await wait_for(pilot, lambda: app.model is not None, "the trained model")
         assert app.model.path in saved  # type: ignore[union-attr]
+
+
+async def test_a_run_that_cannot_start_says_so_and_shows_no_earlier_numbers(
+    small_corpus_file: Path, tiny_checkpoint: Path, tmp_path: Path, folkgen_home: Path,
+    one_torch_thread: None,
+) -> None:
+    """Resuming a model on a corpus with a character it never saw is refused by the engine.
+    The state said "Finished at step 0" beside the last run's numbers; the reason was only in
+    a notice."""
+    other = tmp_path / "other.abc"
+    other.write_text(small_corpus_file.read_text(encoding="utf-8").replace("T:", "T:Ω ", 1),
+                     encoding="utf-8")  # fmt: skip
+    app = FolkgenApp(other, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot, app)
+        screen.request_resume(tiny_checkpoint)
+        await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: not job.running, "the refusal", timeout=30)
+        await wait_for(pilot, lambda: text_of(screen, "#train-state").startswith("Could not start: "),
+                       "the state to say why")  # fmt: skip
+        assert "vocabulary" in text_of(screen, "#train-state")
+        numbers = str(screen.query_one("#train-numbers", Static).content).split()
+        assert numbers[:2] == ["step", "–"], numbers
 
 
 async def test_a_run_has_ended_when_its_finished_message_is_posted(small_corpus_file: Path) -> None:

@@ -5,6 +5,7 @@ stay alive, so leaving the screen does not stop it); progress arrives as `TrainP
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from core.train_events import TrainEvent
 
 DEFAULT_PRESET = "tiny"
+NOTIFY_EVERY = 20.0  # seconds between checkpoint notices (the log has every checkpoint)
 
 # (field, label, kind): kind is int, float, "int?" / "float?" (blank means off), "auto" (an int;
 # blank means 0, which lets the trainer choose) or a choice tuple.
@@ -130,6 +132,7 @@ class TrainScreen(StudioScreen):
         self.job: TrainJob | None = None
         self.preset: Preset = get_preset(DEFAULT_PRESET)
         self.resume_checkpoint: CheckpointMeta | None = None
+        self._checkpoint_notified = -NOTIFY_EVERY  # when the last checkpoint notice showed
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="train-body"):
@@ -349,7 +352,11 @@ class TrainScreen(StudioScreen):
         self.query_one("#loss-raw", LossChart).data = []
         self.query_one("#loss-smooth", LossChart).data = []
         bar = self.query_one("#train-progress", ProgressBar)
-        bar.update(total=None if cfg.minutes else cfg.steps, progress=ckpt.step if ckpt else 0)
+        # A time budget fills the bar by the time spent (it pulsed with no end, even once done).
+        by_time = bool(cfg.minutes) and not cfg.steps
+        bar.update(total=(cfg.minutes or 0) * 60 if by_time else cfg.steps,
+                   progress=0 if by_time or ckpt is None else ckpt.step)  # fmt: skip
+        self._show_numbers(None)  # not the last run's
         log = self.query_one("#train-log", Log)
         what = f"resuming {path.name} at step {ckpt.step}" if ckpt else f"new model → {path.name}"
         log.write_line(f"start: {what}; {corpus.name}, {len(corpus.tunes):,} tunes")
@@ -387,6 +394,8 @@ class TrainScreen(StudioScreen):
         bar = self.query_one("#train-progress", ProgressBar)
         if e.total_steps:
             bar.update(total=e.total_steps, progress=e.step)
+        elif self.job is not None and self.job.train_config.minutes:
+            bar.update(progress=min(e.elapsed_s, self.job.train_config.minutes * 60))
         self._show_numbers(e)
         log = self.query_one("#train-log", Log)
         if e.kind == "eval":
@@ -394,7 +403,10 @@ class TrainScreen(StudioScreen):
         elif e.kind == "checkpoint" and e.checkpoint:
             name = Path(e.checkpoint).name
             log.write_line(f"step {e.step}: checkpoint saved → {name}")
-            if ".best." not in name:
+            if ".best." not in name and time.monotonic() - self._checkpoint_notified > NOTIFY_EVERY:
+                # At most one a while: a small recipe saves every ~0.6 s, and the toasts piled
+                # up over the numbers they report.
+                self._checkpoint_notified = time.monotonic()
                 self.notify(f"Checkpoint saved at step {e.step}: {name}", markup=False)
         elif e.kind == "warning":
             log.write_line(f"warning: {e.message}")
@@ -444,8 +456,11 @@ class TrainScreen(StudioScreen):
             e = job.last_event
             step = e.step if e else 0
             total = f"/{e.total_steps}" if e and e.total_steps else ""
-            if not job.running:
-                text = f"Finished at step {step}{total}. Press s to train again."
+            if not job.running and job.error is not None and e is None:
+                text = f"Could not start: {job.error}"  # the panel shows no earlier run's numbers
+            elif not job.running:
+                how = "Stopped" if job.control.stopped else "Finished"
+                text = f"{how} at step {step}{total}. Press s to train again."
             elif job.control.stopped:
                 text = "Stopping: saving a checkpoint…"
             elif job.control.paused:
@@ -463,14 +478,14 @@ class TrainScreen(StudioScreen):
 
     def _show_numbers(self, e: TrainEvent | None) -> None:
         if e is None:
-            rows = [("step", "–", "chars/s", "–"), ("loss", "–", "elapsed", "–"),
+            rows = [("step", "–", "chars/s", "–"), ("loss (nats)", "–", "elapsed", "–"),
                     ("smoothed", "–", "ETA", "–"), ("val bits/char", "–", "best", "–")]  # fmt: skip
         else:
             step = f"{e.step:,}" + (f" / {e.total_steps:,}" if e.total_steps else "")
             threads = f" ({e.threads} thread{'s' if e.threads != 1 else ''})" if e.threads else ""
             rows = [
                 ("step", step, "chars/s", f"{e.chars_per_sec:,.0f}{threads}"),
-                ("loss", number(e.loss), "elapsed", duration(e.elapsed_s)),
+                ("loss (nats)", number(e.loss), "elapsed", duration(e.elapsed_s)),
                 ("smoothed", number(e.smooth_loss), "ETA", duration(e.eta_s)),
                 ("val bits/char", number(e.val_bpc), "best", number(e.best_val_bpc)),
             ]
