@@ -140,6 +140,10 @@ def test_bad_option_values(capsys: pytest.CaptureFixture[str], tiny_checkpoint: 
         main(["train", "--steps", "0"])
     assert exc.value.code == 2
     assert "positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--steps", "abc"])
+    err = capsys.readouterr().err  # argparse named the check: "invalid _positive_int value"
+    assert "--steps: must be a whole number, not 'abc'" in err and "_positive" not in err
 
 
 def test_console_script_end_to_end(tiny_checkpoint: Path, tmp_path: Path) -> None:
