@@ -244,6 +244,28 @@ async def test_a_run_that_cannot_start_says_so_and_shows_no_earlier_numbers(
         assert numbers[:2] == ["step", "–"], numbers
 
 
+async def test_a_time_budget_fills_the_progress_bar_by_the_time_spent(
+    small_corpus_file: Path, folkgen_home: Path, one_torch_thread: None
+) -> None:
+    """With minutes and no steps the bar had no total: it pulsed, and went on after the run."""
+    from textual.widgets import ProgressBar
+
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot, app)
+        for field, value in (("hidden_size", "32"), ("steps", "0"), ("minutes", "0.03"),
+                             ("eval_every", "0"), ("checkpoint_every", "0")):  # fmt: skip
+            screen.query_one(f"#f-{field}", Input).value = value
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        bar = screen.query_one("#train-progress", ProgressBar)
+        assert bar.total == pytest.approx(1.8)
+        await wait_for(pilot, lambda: not job.running, "the run's end", timeout=60)
+        await pilot.pause()
+        assert bar.percentage is not None and bar.percentage > 0.5, bar.percentage
+
+
 async def test_a_run_has_ended_when_its_finished_message_is_posted(small_corpus_file: Path) -> None:
     """The screen's handler for TrainFinished reads `job.running` to say how the run stands. The
     message is posted from the engine's reader thread, so the job must have ended before it is
