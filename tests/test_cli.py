@@ -123,6 +123,21 @@ def test_errors_are_one_line(
     assert err.startswith("folkgen: error:") and message in err and err.count("\n") == 1
 
 
+def test_a_model_resumed_into_a_new_file_is_named_after_it(
+    capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path, small_corpus_file: Path,
+    folkgen_home: Path, tmp_path: Path,
+) -> None:
+    """Carried to a corpus of other characters, a resumed model is saved anew: the file was
+    named after --preset's default ("default") whatever the model was."""
+    other = tmp_path / "other.abc"
+    other.write_text(small_corpus_file.read_text(encoding="utf-8").replace("T:", "T:Ω ", 1),
+                     encoding="utf-8")  # fmt: skip
+    code, out, _ = run(capsys, "train", "--resume", str(tiny_checkpoint), "--corpus", str(other),
+                       "--new-vocab", "--steps", "252", "--json")  # fmt: skip
+    saved = Path(json.loads(out)["checkpoint"])
+    assert code == 0 and saved.name.startswith(f"other-abc-from-{tiny_checkpoint.stem}-"), saved.name
+
+
 def test_no_model_yet(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import core.paths
 
