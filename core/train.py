@@ -287,7 +287,10 @@ class Trainer:
                 if resume.optimizer_state:
                     self.optimizer.load_state_dict(resume.optimizer_state)
             self.step_count = resume.step
-            self.best_val = resume.metrics.get("best_val_bpc")
+            # The best so far is only to beat on the same corpus's held-out tunes: on another,
+            # the best checkpoint was picked across two validation sets.
+            same = corpus.is_described_by(resume.corpus)
+            self.best_val = resume.metrics.get("best_val_bpc") if same else None
             self.elapsed_before = resume.metrics.get("elapsed_s") or 0.0
         model.train()
         self.net: torch.nn.Module = model

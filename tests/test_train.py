@@ -154,6 +154,24 @@ def test_resume_on_a_corpus_of_known_characters_keeps_the_vocabulary(
     assert result.step == 4 and load_checkpoint(path).vocab == old.vocab
 
 
+def test_the_best_so_far_counts_on_the_same_corpus_only(
+    small_corpus_file: Path, tmp_path: Path
+) -> None:
+    corpus = load_corpus(small_corpus_file)
+    path = tmp_path / "b.pt"
+    train(corpus, MODEL, replace(CFG, steps=20), checkpoint_path=path)
+    old = load_checkpoint(path)
+    old.metrics["best_val_bpc"] = 0.01  # a best no run here beats
+    again = train(corpus, MODEL, replace(CFG, steps=40), checkpoint_path=tmp_path / "same.pt",
+                  resume=old)  # fmt: skip
+    assert again.best_val_bpc == 0.01
+    fewer = tmp_path / "fewer.abc"
+    fewer.write_text("\n\n".join(corpus.tunes[:40]) + "\n\n", encoding="utf-8")
+    other = train(load_corpus(fewer), MODEL, replace(CFG, steps=40),
+                  checkpoint_path=tmp_path / "other.pt", resume=old)  # fmt: skip
+    assert other.best_val_bpc is not None and other.best_val_bpc > 0.5  # this corpus's own
+
+
 def test_resume_on_another_vocabulary_when_asked(small_corpus_file: Path, tmp_path: Path) -> None:
     path = tmp_path / "v.pt"
     train(load_corpus(small_corpus_file), MODEL, replace(CFG, steps=2), checkpoint_path=path)
