@@ -175,8 +175,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.train import TrainControl, TrainEvent, check_training_destination, train
 
     ranks = distributed.from_env()
-    preset = get_preset(args.preset)
+    preset = get_preset(args.preset or "default")
     resume = load_checkpoint(args.resume) if args.resume else None
+    if resume is not None and ranks.master:
+        # What a resumed run does that the command line does not say (it went unsaid).
+        if args.preset:
+            print(f"--preset {args.preset} is not used: a resumed model keeps its own recipe",
+                  file=sys.stderr)  # fmt: skip
+        budget = resume.train_config.minutes
+        if budget and args.steps is None and args.minutes is None:
+            print(f"resuming with the checkpoint's time budget, {budget:g} minutes (--steps or "
+                  "--minutes sets another)", file=sys.stderr)  # fmt: skip
     cfg = preset.train if resume is None else resume.train_config
     cfg = with_overrides(
         cfg,
@@ -508,7 +517,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model", description="Train (or resume) a model.")
     p.add_argument("--corpus", help="an .abc file or a folder of them (default: the Irish corpus)")
     p.add_argument(
-        "--preset", default="default", choices=sorted(PRESETS), help="recipe (default: default)"
+        "--preset", choices=sorted(PRESETS),
+        help="recipe (default: default; a resumed model keeps its own)",
     )
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_positive_int, help="number of optimiser steps")

@@ -138,6 +138,22 @@ def test_a_model_resumed_into_a_new_file_is_named_after_it(
     assert code == 0 and saved.name.startswith(f"other-abc-from-{tiny_checkpoint.stem}-"), saved.name
 
 
+def test_resuming_says_what_the_command_line_does_not(
+    capsys: pytest.CaptureFixture[str], small_corpus_file: Path, folkgen_home: Path,
+    tmp_path: Path,
+) -> None:
+    """A resumed model keeps its recipe and its time budget: --preset was ignored, and a
+    checkpoint trained with --minutes trained that long again, without a word."""
+    first = tmp_path / "m1.pt"
+    code, _, _ = run(capsys, "train", "--corpus", str(small_corpus_file), "--preset", "tiny",
+                     "--minutes", "0.01", "--out", str(first), "--json")  # fmt: skip
+    assert code == 0
+    code, _, err = run(capsys, "train", "--resume", str(first), "--corpus",
+                       str(small_corpus_file), "--preset", "seed", "--json")  # fmt: skip
+    assert code == 0 and "--preset seed is not used" in err
+    assert "resuming with the checkpoint's time budget, 0.01 minutes" in err
+
+
 def test_no_model_yet(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import core.paths
 
