@@ -456,8 +456,9 @@ class TrainScreen(StudioScreen):
             e = job.last_event
             step = e.step if e else 0
             total = f"/{e.total_steps}" if e and e.total_steps else ""
-            if not job.running and job.error is not None and e is None:
-                text = f"Could not start: {job.error}"  # the panel shows no earlier run's numbers
+            if not job.running and job.error is not None:  # the panel shows no earlier run's
+                text = (f"Could not start: {job.error}" if e is None
+                        else f"Failed at step {step}{total}: {job.error}")  # fmt: skip
             elif not job.running:
                 how = "Stopped" if job.control.stopped else "Finished"
                 text = f"{how} at step {step}{total}. Press s to train again."
