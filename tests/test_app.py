@@ -163,6 +163,12 @@ async def show_train(pilot: Pilot[Any], app: FolkgenApp) -> TrainScreen:
     return screen
 
 
+def set_fields(screen: TrainScreen, **values: str) -> None:
+    """Train form fields set directly (pilot key presses are slow)."""
+    for field, value in values.items():
+        screen.query_one(f"#f-{field}", Input).value = value
+
+
 async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
     small_corpus_file: Path, folkgen_home: Path, one_torch_thread: None
 ) -> None:
@@ -173,9 +179,8 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         # the rest set directly: pilot key presses are slow).
         await type_into(pilot, "#f-hidden_size", "64")
         await type_into(pilot, "#f-steps", "100000")
-        for field, value in (("embedding_dim", "16"), ("batch_size", "8"), ("seq_length", "32"),
-                             ("eval_every", "25"), ("checkpoint_every", "0")):  # fmt: skip
-            screen.query_one(f"#f-{field}", Input).value = value
+        set_fields(screen, embedding_dim="16", batch_size="8", seq_length="32", eval_every="25",
+                   checkpoint_every="0")  # fmt: skip
         assert "(edited)" in text_of(screen, "#preset-about")
         await pilot.press("s")
         job = screen.job
@@ -253,9 +258,8 @@ async def test_a_time_budget_fills_the_progress_bar_by_the_time_spent(
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot, app)
-        for field, value in (("hidden_size", "32"), ("steps", "0"), ("minutes", "0.03"),
-                             ("eval_every", "0"), ("checkpoint_every", "0")):  # fmt: skip
-            screen.query_one(f"#f-{field}", Input).value = value
+        set_fields(screen, hidden_size="32", steps="0", minutes="0.03", eval_every="0",
+                   checkpoint_every="0")  # fmt: skip
         await pilot.press("s")
         job = screen.job
         assert job is not None
@@ -326,10 +330,8 @@ async def test_no_next_run_process_is_started_while_a_run_trains(
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot, app)
         await wait_for(pilot, lambda: app._spare_engine is not None, "the next run's process")
-        for field, value in (("hidden_size", "32"), ("embedding_dim", "8"), ("steps", "100000"),
-                             ("batch_size", "4"), ("seq_length", "16"), ("eval_every", "0"),
-                             ("checkpoint_every", "0")):  # fmt: skip
-            screen.query_one(f"#f-{field}", Input).value = value
+        set_fields(screen, hidden_size="32", embedding_dim="8", steps="100000", batch_size="4",
+                   seq_length="16", eval_every="0", checkpoint_every="0")  # fmt: skip
         await pilot.press("s")
         job = screen.job
         assert job is not None
