@@ -165,8 +165,13 @@ _T_LINE = re.compile(r"^T:.*$", re.M)
 _X_LINE = re.compile(r"^X:.*$", re.M)
 
 
+def _one_line(text: str) -> str:
+    """Text a person typed as one printable line, its runs of white space single spaces."""
+    return printable(" ".join(text.split())).strip()
+
+
 def _clean_title(title: str) -> str:
-    cleaned = printable(" ".join(title.split())).strip()
+    cleaned = _one_line(title)
     if not cleaned:
         raise LibraryError("a title needs some text")
     return cleaned
@@ -460,7 +465,7 @@ class Library:
 
     def set_notes(self, tune_id: int, notes: str) -> None:
         """Your notes on a tune, as one line ("" clears them)."""
-        cleaned = printable(" ".join(notes.split())).strip()
+        cleaned = _one_line(notes)
         if len(cleaned) > MAX_NOTES:
             raise LibraryError(f"notes are at most {MAX_NOTES:,} characters")
         self._update(tune_id, "UPDATE tunes SET notes = ? WHERE id = ?", (cleaned,))

@@ -145,7 +145,7 @@ def _has_music(abc: str) -> bool:
     for line in lines[start:]:
         if is_field_line(line) or line.startswith("%"):
             continue
-        if _MUSIC.search(_QUOTED.sub("", line.split("%")[0])):
+        if _MUSIC.search(_QUOTED.sub("", _without_comment(line))):
             return True
     return False
 

@@ -82,12 +82,10 @@ def with_header_field(prompt: str, field: str, value: str) -> str:
     if at is not None:
         lines[at] = f"{field}:{value}"
     else:
-        rank = HEADER_ORDER.index(field)
-        before = [i for i, line in enumerate(header)
-                  if _field(line) and line[0] in HEADER_ORDER[:rank]]  # fmt: skip
-        at = before[-1] + 1 if before else 0
-        if field == "K":  # after every header field
-            at = max((i + 1 for i, line in enumerate(header) if _field(line)), default=0)
+        # K: after every header field; the others after the fields the corpus writes first.
+        earlier = HEADER_ORDER[: HEADER_ORDER.index(field)]
+        at = max((i + 1 for i, line in enumerate(header)
+                  if _field(line) and (field == "K" or line[0] in earlier)), default=0)  # fmt: skip
         lines.insert(at, f"{field}:{value}")
         if field == "K" and not any(line.startswith("L:") for line in header):
             lines.insert(at, "L:1/8")
