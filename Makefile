@@ -5,13 +5,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.folkgen-setup
 # Debian packages: abc2midi, timidity with a real General MIDI patch set, ALSA headers for simpleaudio,
-# and a serif font for the scores' titles and tempo (resvg draws text with the system's fonts).
-DEBS := abcmidi timidity fluid-soundfont-gm libasound2-dev fonts-dejavu-core
+# a serif font for the scores' titles and tempo (resvg draws text with the system's fonts), and a C
+# compiler for the int4 sampling kernel (core/q4_kernel.c).
+DEBS := abcmidi timidity fluid-soundfont-gm libasound2-dev fonts-dejavu-core gcc libc6-dev
 MITDL := mitdeeplearning==0.7.5
+
+KERNEL := core/_native.so
 
 .PHONY: setup sysdeps bytecode run test lint bench screenshots default-model clean
 
-setup: sysdeps $(STAMP) bytecode
+setup: sysdeps $(STAMP) bytecode $(KERNEL)
+
+# The C kernels (core/native.py): without them (no C compiler) sampling runs on numpy and torch alone.
+$(KERNEL): core/q4_kernel.c core/copy_kernel.c $(STAMP)
+	@$(BIN)/python -m core.native || echo "The C kernels were not built: sampling runs on numpy and torch alone."
 
 # Installs the Debian packages when run as root and something is missing; otherwise says what to do.
 sysdeps:
@@ -85,4 +92,4 @@ screenshots: setup
 	$(BIN)/python -m pytest -q tests/test_app_snapshots.py --snapshot-update
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info $(KERNEL)

@@ -3,7 +3,8 @@ from an AVX-512 machine emulating an AVX2-only x86 (a laptop-class CPU: no AVX-5
 
 The emulation picks the AVX2 kernels of every library that dispatches on the CPU: torch's own
 (ATEN_CPU_CAPABILITY), fbgemm's int8 GEMMs (FBGEMM_ENABLE_INSTRUCTIONS), OpenBLAS (numpy's
-matrix products: OPENBLAS_CORETYPE), MKL, and numpy's ufuncs (NPY_DISABLE_CPU_FEATURES). Each
+matrix products: OPENBLAS_CORETYPE), MKL, numpy's ufuncs (NPY_DISABLE_CPU_FEATURES) and
+folkgen's C kernels (FOLKGEN_Q4_KERNEL: core/q4.py). Each
 library reads its variable once, at load: the emulation holds in child processes started with
 `avx2_env()`. It does not emulate a smaller cache or less memory bandwidth."""
 
@@ -20,6 +21,7 @@ AVX2_ENV = {
     "OPENBLAS_CORETYPE": "Haswell",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    "FOLKGEN_Q4_KERNEL": "avx2",
 }
 EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 

@@ -4,8 +4,10 @@ only ever slows a run down.
 
 1. The seed-size model (embedding 256, LSTM 1024, a fresh one on the corpus's vocabulary)
    against the MIT lab's loop (`nn.LSTM` called once per character, then `torch.multinomial`):
-   one stream >= 20x, a batch of 16 >= 100x in aggregate, at float32 and int8 (int8's held-out
-   bits per character are within 1 % of float32's: tests/test_sample.py).
+   one stream >= 20x, a batch of 16 >= 100x in aggregate, at float32, int8 and int4 (the C
+   kernel, core/q4.py, where built; int8's and int4's held-out bits per character are within
+   1 % of float32's: tests/test_sample.py). The sampler runs as the app samples: the copy model
+   on, with its C kernel where built (core/copy_kernel.c).
 2. The shipped model with the grammar against raw sampling (no grammar), same options (the
    copy model on), whole tunes of fresh seeds: the grammar costs <= 15 %, one stream and 16.
    Each run of this part is a child process of its own, which samples as a fresh app does:
@@ -35,12 +37,13 @@ import torch
 from machine import describe, emulating_avx2, rerun_emulating_avx2
 
 import core.sample
+from core import q4
 from core.corpus import load_corpus
 from core.generation import load_generator
 from core.model import CharLSTM
 from core.paths import shipped_model_path
 from core.presets import get_preset
-from core.sample import SampleOptions, Sampler, seed_style_stream
+from core.sample import SampleOptions, Sampler, int4_supported, seed_style_stream
 
 
 def best_rate(fn: Callable[[], int], repeats: int) -> float:
@@ -71,7 +74,10 @@ def seed_model(chars: int, repeats: int) -> None:
     print(f"\n1. seed-size model (LSTM {cfg.hidden_size}), {torch.get_num_threads()} torch threads")
     print(f"{'sampler':44} {'chars/s':>10} {'x lab':>8}  target")
     print(f"{'lab loop (nn.LSTM per char, multinomial)':44} {lab:10,.0f} {1:8.1f}")
-    for precision in ("fp32", "int8"):
+    precisions = ["fp32", "int8"] + (["int4"] if int4_supported() else [])
+    if int4_supported():
+        print(f"int4 kernel: {q4.configure()}, {q4.threads()} threads")
+    for precision in precisions:
         s = Sampler(model, vocab, precision)
         s.generate(SampleOptions(seed=0, max_chars=50, stop_at_tune_end=False))  # warm-up
         for n, opts, target in ((1, one, 20), (16, batch, 100)):

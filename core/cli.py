@@ -576,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-chars", type=_non_negative_int, default=1000, help="length limit per tune"
     )
     p.add_argument(
-        "--precision", default="auto", choices=["auto", "fp32", "int8"], help="sampler arithmetic"
+        "--precision", default="auto", choices=["auto", "fp32", "int8", "int4"], help="sampler arithmetic"
     )
     p.add_argument(
         "--valid-only",

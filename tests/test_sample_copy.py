@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core import native
 from core.checkpoint import load_checkpoint
 from core.copy_model import (
     LOOP_IGNORED,
     PART_ENDS,
     CopyCache,
     CopyRule,
+    NativeCopy,
     OneStreamCopy,
     _tables,
     copy_cache,
@@ -204,7 +206,8 @@ def test_the_one_stream_cache_predicts_as_the_batch_cache_bit_for_bit() -> None:
     forms = "T:x\nM:4/4\nK:D\n|:AB cd|ef g2||ab c'2::AB cd|ef g2|]!\nAB cd|AB cd|AB cd|ef g2:|\n"
     text = "\n\n".join([forms, *corpus.split().val_tunes[:6]]) + "\n\n"
     vocab, rule = corpus.vocab, CopyRule()
-    assert isinstance(copy_cache(1, vocab, rule), OneStreamCopy)
+    if native.library() is None:
+        assert isinstance(copy_cache(1, vocab, rule), OneStreamCopy)
     assert isinstance(copy_cache(2, vocab, rule), CopyCache)
     rng = np.random.default_rng(0)
     for window, end_tunes in ((96, True), (17, True), (4096, False)):
@@ -238,6 +241,46 @@ def test_the_one_stream_cache_predicts_as_the_batch_cache_bit_for_bit() -> None:
         one.select(np.array([False]))
     with pytest.raises(ValueError, match="one-stream"):
         one.push(np.array([1, 2]))
+
+
+@pytest.mark.skipif(native.library() is None, reason="the C kernels are not built")
+def test_the_c_cache_predicts_as_the_numpy_cache_bit_for_bit() -> None:
+    """The copy model in C (what the sampler uses where the kernels are built): batches of real
+    tunes one after another, in windows that slide, with streams ending tunes (reset) and
+    dropped (select) at random, every step's lam and p_copy equal the vectorised cache's."""
+    corpus = load_corpus()
+    forms = "T:x\nM:4/4\nK:D\n|:AB cd|ef g2||ab c'2::AB cd|ef g2|]!\nAB cd|AB cd|AB cd|ef g2:|\n"
+    tunes = [forms, *corpus.split().val_tunes[:8]]
+    vocab, rule = corpus.vocab, CopyRule()
+    assert isinstance(copy_cache(1, vocab, rule), NativeCopy)
+    assert isinstance(copy_cache(16, vocab, rule), NativeCopy)
+    rng = np.random.default_rng(0)
+    for batch, window in ((1, 96), (1, 4096), (5, 17), (16, 4096)):
+        texts = ["\n\n".join(rng.permutation(tunes)) for _ in range(batch)]
+        ref, c = CopyCache(batch, vocab, rule, window), NativeCopy(batch, vocab, rule, window)
+        ref.push_text(vocab.encode("X:"))
+        c.push_text(vocab.encode("X:"))
+        copied = looped = 0
+        for t in range(min(1500, *map(len, texts))):
+            a, b = ref.predict(), c.predict()
+            assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]), (batch, t)
+            copied += int((a[0] > 0).sum())
+            looped += int(ref.run.sum())
+            ids = np.array([vocab.char2idx[x[t]] for x in texts])
+            ref.push(ids)
+            c.push(ids)
+            if rng.random() < 0.01:
+                rows = rng.random(len(texts)) < 0.5
+                ref.reset(rows)
+                c.reset(rows)
+            if len(texts) > 1 and rng.random() < 0.004:
+                keep = np.arange(len(texts)) != rng.integers(len(texts))
+                ref.select(keep)
+                c.select(keep)
+                texts = [x for k, x in zip(keep, texts, strict=True) if k]
+        assert copied > 500 and (looped > 0 or window < 100), (batch, copied, looped)
+    with pytest.raises(IndexError):
+        c.push(np.full(len(texts), len(vocab)))
 
 
 def test_caches_share_their_vocabulary_tables_read_only() -> None:

@@ -1,0 +1,172 @@
+"""The int4 sampler (core/q4.py, core/q4_kernel.c): its numbers against the float arithmetic
+they stand for, every kernel this CPU runs giving the same bits, and the pool's threads."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from core import q4
+from core.corpus import load_corpus
+from core.model import CharLSTM
+from core.presets import ModelConfig
+from core.sample import SampleOptions, Sampler
+
+pytestmark = pytest.mark.skipif(not q4.available(), reason="the int4 kernel is not built")
+
+
+def best_kernel() -> str:
+    return q4.configure()
+
+
+def kernels_here() -> list[str]:
+    """Every kernel this CPU runs (configure clamps a request to the best)."""
+    return q4.KERNELS[: q4.KERNELS.index(best_kernel()) + 1]
+
+
+@pytest.fixture(scope="module")
+def vocab():  # type: ignore[no-untyped-def]
+    return load_corpus().vocab
+
+
+def fresh_model(vocab, hidden: int, layers: int = 1) -> CharLSTM:  # type: ignore[no-untyped-def]
+    torch.manual_seed(hidden)
+    return CharLSTM(ModelConfig(len(vocab), 32, hidden, num_layers=layers)).eval()
+
+
+def test_quantised_weights_unpack_to_what_they_stand_for() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(37, 100)).astype(np.float32)  # neither a whole tile nor a whole group
+    packed, scales = q4.quantise(w)
+    back = q4.dequantised(packed, scales, 37, 100)
+    assert back.shape == w.shape
+    # Each group's best clipping beats plain rounding to its largest weight.
+    g = np.zeros((37, 128), np.float32)
+    g[:, :100] = w
+    groups = g.reshape(37, 2, 64)
+    s = np.abs(groups).max(axis=2, keepdims=True) / 7
+    plain = (np.clip(np.rint(groups / s), -8, 7) * s).reshape(37, 128)[:, :100]
+    assert np.square(back - w).sum() < np.square(plain - w).sum()
+
+
+@pytest.mark.parametrize(("hidden", "batch"), [(96, 1), (96, 5), (256, 16), (256, 21)])
+def test_a_step_is_the_float_arithmetic_of_its_int4_weights(vocab, hidden: int, batch: int) -> None:  # type: ignore[no-untyped-def]
+    """The kernel's logits and state against numpy doing the same sums in float64: the
+    dequantised weights (W_hh int4, the head int8) times h rounded to int8 as the kernel
+    rounds it, one step at a time
+    from the kernel's state. The two cells' h differ in the last bits, so now and then one
+    activation rounds the other way (an error of one step of h's int8 scale times a weight)."""
+    model = fresh_model(vocab, hidden)
+    s4, ref = Sampler(model, vocab, "int4"), Sampler(model, vocab, "fp32")
+    assert s4.q4 is not None
+    w_hh = q4.dequantised(s4.q4.w, s4.q4.scale, 4 * hidden, hidden)
+    head = s4.q4.head[:, :hidden] * s4.q4.head_scale[:, None]
+    w = np.concatenate([w_hh, head]).astype(np.float64)
+
+    def fused(x: np.ndarray) -> np.ndarray:
+        scale = np.abs(x).max(axis=1, keepdims=True) / np.float32(127)
+        v = x * (np.float32(1) / scale)
+        xq = np.trunc(v + np.where(v >= 0, np.float32(0.5), np.float32(-0.5)))
+        return (xq @ w.T * scale).astype(np.float32)
+
+    ref.fused = fused
+    ids = vocab.encode("X:1\nT:Test\nM:6/8\nK:G\n|:GAB c2d|ABc d2e:|\n")
+    st4 = s4.zero_state(batch)
+    rng = np.random.default_rng(1)
+    errors = []
+    for i in ids:
+        step = np.where(rng.random(batch) < 0.5, i, rng.integers(0, len(vocab), batch))
+        stf = ref.zero_state(batch)
+        stf.h[:], stf.c[:], stf.rec[:] = st4.h, st4.c, st4.rec  # type: ignore[index]
+        a, b = s4.step(step, st4), ref.step(step, stf)
+        spread = (b.max(axis=1) - b.min(axis=1))[:, None]
+        errors.append(np.abs(a - b) / spread)
+        assert np.abs(st4.h - stf.h).max() < 1e-5
+        assert np.abs(st4.c - stf.c).max() < 1e-5 * max(1.0, float(np.abs(stf.c).max()))
+    err = np.concatenate(errors)
+    assert err.max() < 2e-3 and np.median(err) < 1e-6
+    assert np.abs(a).max() > 0.05  # not all zeros
+
+
+def test_every_kernel_gives_the_same_bits(vocab) -> None:  # type: ignore[no-untyped-def]
+    """Exact integer sums and the same float steps: the plain C, AVX2, AVX-512 VNNI and AMX
+    kernels (those this CPU runs) agree bit for bit, so a seed draws the same tune anywhere."""
+    model = fresh_model(vocab, 192)
+    seen = {}
+    for kernel in kernels_here():
+        assert q4.configure(kernel=kernel) == kernel
+        s = Sampler(model, vocab, "int4")
+        rng = np.random.default_rng(0)
+        out = []
+        for batch in (1, 3, 16, 21):  # AMX from 4 streams, in blocks of 16
+            st = s.zero_state(batch)
+            for _ in range(12):
+                out.append(s.step(rng.integers(0, len(vocab), batch), st))
+            out += [st.h.copy(), st.c.copy()]
+        seen[kernel] = np.concatenate([o.ravel() for o in out])
+    q4.configure(kernel=best_kernel())
+    first = seen[q4.KERNELS[0]]
+    for kernel, values in seen.items():
+        assert np.array_equal(values, first), kernel
+
+
+def test_the_sampler_picks_int4_for_large_one_layer_models(vocab) -> None:  # type: ignore[no-untyped-def]
+    assert Sampler(fresh_model(vocab, 512), vocab).precision == "int4"
+    assert Sampler(fresh_model(vocab, 256), vocab).precision == "fp32"
+    assert Sampler(fresh_model(vocab, 512, layers=2), vocab).precision != "int4"
+    with pytest.raises(ValueError, match="one-layer"):
+        Sampler(fresh_model(vocab, 96, layers=2), vocab, "int4")
+
+
+def test_a_character_outside_the_vocabulary_is_refused(vocab) -> None:  # type: ignore[no-untyped-def]
+    s = Sampler(fresh_model(vocab, 96), vocab, "int4")
+    st = s.zero_state(2)
+    with pytest.raises(IndexError):
+        s.step(np.array([0, len(vocab)]), st)
+    with pytest.raises(ValueError, match="contiguous"):
+        s.step(np.array([0, 1]), s.zero_state(3))
+
+
+CHILD = textwrap.dedent(
+    """
+    import hashlib, json, os, sys
+    from core import q4
+    from core.corpus import load_corpus
+    from core.sample import SampleOptions, Sampler
+    from tests.test_q4 import fresh_model
+    vocab = load_corpus().vocab
+    s = Sampler(fresh_model(vocab, 128), vocab, "int4")
+    def tunes():
+        text = "".join(s.generate_batch(6, SampleOptions(seed=5, max_chars=60)))
+        return hashlib.sha1(text.encode()).hexdigest()
+    out = {"kernel": q4.configure(), "tunes": tunes()}
+    pid = os.fork()  # a forked child has no workers: it must step alone, not wait for them
+    if pid == 0:
+        os._exit(0 if tunes() == out["tunes"] else 3)
+    out["child"] = os.waitpid(pid, 0)[1]
+    print(json.dumps(out))
+    """
+)
+
+
+def test_threads_and_forks_change_nothing(vocab) -> None:  # type: ignore[no-untyped-def]
+    """One thread or two, and in a child forked after the workers started: the same tunes."""
+    runs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "FOLKGEN_SAMPLER_THREADS": threads}
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=120,
+            check=True,
+        )  # fmt: skip
+        runs.append(json.loads(proc.stdout.splitlines()[-1]))
+    assert runs[0]["tunes"] == runs[1]["tunes"]
+    assert [r["child"] for r in runs] == [0, 0]
+    here = Sampler(fresh_model(vocab, 128), vocab, "int4")
+    assert here.generate_batch(6, SampleOptions(seed=5, max_chars=60))  # and in this process
