@@ -1,13 +1,20 @@
 """The C kernels (core/q4_kernel.c: the int4 sampler's step; core/copy_kernel.c: the copy
 model's push and predict), built by `make setup` (`python -m core.native`) into one shared
 library and loaded with ctypes. Without them (no C compiler) the sampler runs on numpy and
-torch alone, with the same tunes from the copy model and int8 in place of int4."""
+torch alone, with the same tunes from the copy model and int8 in place of int4.
+
+The library carries an id of the sources it was built from: one built from other sources (a
+checkout updated without `make setup`) is built again on first use, or left unused where that
+fails, never called with another layout of its structures."""
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -18,28 +25,69 @@ _lib: ctypes.CDLL | None = None
 _lib_tried = False
 
 
+# -ffp-contract=off: no fused multiply-adds the sources do not write, so that every instruction
+# set computes the same floats.
+FLAGS = ("-O3", "-shared", "-fPIC", "-pthread", "-ffp-contract=off")
+
+
+def sources_id() -> str:
+    """What the library must be built from: its sources and flags, hashed."""
+    h = hashlib.sha256(" ".join(FLAGS).encode())
+    for path in SOURCES:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def build(quiet: bool = False) -> bool:
     """Compiles the kernels with the C compiler (cc); False where there is none or it fails.
-    -ffp-contract=off: no fused multiply-adds the source does not write, so that every
-    instruction set computes the same floats."""
-    cmd = ["cc", "-O3", "-shared", "-fPIC", "-pthread", "-ffp-contract=off",
-           "-o", str(LIBRARY), *map(str, SOURCES), "-lm"]  # fmt: skip
+    Written beside and moved into place, so that a process loading it never sees half a file."""
+    try:
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=HERE)
+        os.close(fd)
+    except OSError as e:  # a read-only install
+        if not quiet:
+            print(f"C kernels not built: {e}", file=sys.stderr)
+        return False
+    cmd = ["cc", *FLAGS, f'-DFOLKGEN_NATIVE_ID="{sources_id()}"', "-o", tmp,
+           *map(str, SOURCES), "-lm"]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
+        ok = proc.returncode == 0
+        if ok:
+            os.replace(tmp, LIBRARY)
+        elif not quiet:
+            print(f"C kernels not built:\n{proc.stderr}", file=sys.stderr)
+        return ok
     except OSError as e:
         if not quiet:
             print(f"C kernels not built: {e}", file=sys.stderr)
         return False
-    if proc.returncode != 0 and not quiet:
-        print(f"C kernels not built:\n{proc.stderr}", file=sys.stderr)
-    return proc.returncode == 0
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _current() -> bool:
+    """Whether the library on disk was built from these sources. Read from the file, not by
+    loading it: a process keeps a loaded library by its path, so a stale one, once loaded,
+    could not be replaced by its rebuild in the same process."""
+    try:
+        return b"folkgen-native-id:" + sources_id().encode() in LIBRARY.read_bytes()
+    except OSError:
+        return False
 
 
 def library() -> ctypes.CDLL | None:
-    """The built kernels, or None (not built, or built for another machine)."""
+    """The built kernels, built now where they are missing or stale (~2 s, once); None where
+    they cannot be (no C compiler, a read-only install) or FOLKGEN_NO_NATIVE is set (the numpy
+    and torch path)."""
     global _lib, _lib_tried
     if not _lib_tried:
         _lib_tried = True
+        if os.environ.get("FOLKGEN_NO_NATIVE"):
+            return None
+        if not _current() and not (build(quiet=True) and _current()):
+            return None
         try:
             _lib = ctypes.CDLL(str(LIBRARY))
         except OSError:

@@ -33,6 +33,12 @@
 #include <immintrin.h>
 #endif
 
+#ifndef FOLKGEN_NATIVE_ID
+#define FOLKGEN_NATIVE_ID "unknown"
+#endif
+/* The sources this library was built from (core/native.py reads it in the file before loading). */
+const char folkgen_native_tag[] = "folkgen-native-id:" FOLKGEN_NATIVE_ID;
+
 #define TILE 16
 #define GROUP 64
 #define MAX_THREADS 8

@@ -5,8 +5,12 @@ that sampled tunes repeat bars as folk tunes do."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -391,3 +395,28 @@ def test_sampled_tunes_repeat_bars(shipped: Sampler) -> None:
         off = repeated_bars_pct(shipped.generate_batch(30, replace(opts, copy=0.0)))
         on = repeated_bars_pct(shipped.generate_batch(30, opts))
         assert off < 3.0 and on > floor, (grammar, off, on)
+
+
+NUMPY_TUNES = """
+import json
+from core.checkpoint import load_checkpoint
+from core.paths import shipped_model_path
+from core.sample import SampleOptions, Sampler
+ckpt = load_checkpoint(shipped_model_path())
+s = Sampler(ckpt.build_model(), ckpt.vocab)
+opts = SampleOptions(seed=11, grammar=True)
+print(json.dumps([s.generate(opts), *s.generate_batch(3, opts)]))
+"""
+
+
+@pytest.mark.skipif(native.library() is None, reason="the C kernels are not built")
+def test_the_c_kernels_draw_the_tunes_numpy_draws(shipped: Sampler) -> None:
+    """A seed's tunes, one stream and a batch, grammar and copy on, are the same with the C
+    copy model as in a process without the C kernels (FOLKGEN_NO_NATIVE: numpy alone)."""
+    env = {**os.environ, "FOLKGEN_NO_NATIVE": "1"}
+    proc = subprocess.run([sys.executable, "-c", NUMPY_TUNES], capture_output=True, text=True,
+                          env=env, check=True, timeout=120)  # fmt: skip
+    opts = SampleOptions(seed=11, grammar=True)
+    here = [shipped.generate(opts), *shipped.generate_batch(3, opts)]
+    assert json.loads(proc.stdout.splitlines()[-1]) == here
+    assert all(t.count("|") > 8 for t in here)
