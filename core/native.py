@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -23,6 +24,7 @@ LIBRARY = HERE / "_native.so"
 
 _lib: ctypes.CDLL | None = None
 _lib_tried = False
+_lock = threading.Lock()  # one build at a time; no thread sees "not built" while one is under way
 
 
 # -ffp-contract=off: no fused multiply-adds the sources do not write, so that every instruction
@@ -38,12 +40,24 @@ def sources_id() -> str:
     return h.hexdigest()[:16]
 
 
+def _umask() -> int:
+    """This process's umask, read without setting it (os.umask sets it, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 def build(quiet: bool = False) -> bool:
     """Compiles the kernels with the C compiler (cc); False where there is none or it fails.
     Written beside and moved into place, so that a process loading it never sees half a file."""
     try:
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=HERE)
+        fd, tmp = tempfile.mkstemp(prefix="_native.", suffix=".building", dir=HERE)
         os.close(fd)
+        os.chmod(tmp, 0o755 & ~_umask())  # mkstemp's 0600 would keep it from other users
     except OSError as e:  # a read-only install
         if not quiet:
             print(f"C kernels not built: {e}", file=sys.stderr)
@@ -82,17 +96,18 @@ def library() -> ctypes.CDLL | None:
     they cannot be (no C compiler, a read-only install) or FOLKGEN_NO_NATIVE is set (the numpy
     and torch path)."""
     global _lib, _lib_tried
-    if not _lib_tried:
-        _lib_tried = True
-        if os.environ.get("FOLKGEN_NO_NATIVE"):
-            return None
-        if not _current() and not (build(quiet=True) and _current()):
-            return None
-        try:
-            _lib = ctypes.CDLL(str(LIBRARY))
-        except OSError:
-            return None
-    return _lib
+    with _lock:
+        if not _lib_tried:
+            _lib_tried = True
+            if os.environ.get("FOLKGEN_NO_NATIVE"):
+                return None
+            if not _current() and not (build(quiet=True) and _current()):
+                return None
+            try:
+                _lib = ctypes.CDLL(str(LIBRARY))
+            except OSError:
+                return None
+        return _lib
 
 
 if __name__ == "__main__":  # make setup

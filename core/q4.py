@@ -11,8 +11,8 @@ measures it against float32 in the test suite)."""
 from __future__ import annotations
 
 import ctypes
-import operator
 import os
+import threading
 
 import numpy as np
 
@@ -50,6 +50,7 @@ def library() -> ctypes.CDLL | None:
         lib.q4_configure.argtypes = [ctypes.c_int, ctypes.c_int]
         lib.q4_best_kernel.restype = ctypes.c_int
         lib.q4_threads.restype = ctypes.c_int
+        lib.q4_kernel.restype = ctypes.c_int
         _lib = lib
     return _lib
 
@@ -71,8 +72,30 @@ def configure(threads: int | None = None, kernel: str | None = None) -> str:
     kernel = kernel or os.environ.get("FOLKGEN_Q4_KERNEL")
     if kernel and kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, not {kernel!r}")
+    global _configured
     got = lib.q4_configure(threads, KERNELS.index(kernel) if kernel else -1)
+    _configured = True
     return KERNELS[got]
+
+
+_configured = False
+_configured_lock = threading.Lock()
+
+
+def _configure_once() -> None:
+    """The defaults (`configure()`) on the first step's model of the process; a kernel set
+    since (tests, benches) is kept."""
+    global _configured
+    with _configured_lock:
+        if not _configured:
+            configure()
+
+
+def kernel() -> str | None:
+    """The kernel in force (None before the first configure)."""
+    lib = library()
+    got = int(lib.q4_kernel()) if lib is not None else -1
+    return KERNELS[got] if got >= 0 else None
 
 
 def threads() -> int:
@@ -140,7 +163,7 @@ class Q4Step:
         if lib is None:
             raise RuntimeError("the C kernels are not built (make setup)")
         self.lib = lib
-        configure()
+        _configure_once()
         rows, hidden = w_hh.shape
         vocab = b_out.shape[0]
         self.hidden, self.vocab = hidden, vocab
@@ -157,22 +180,28 @@ class Q4Step:
         )  # fmt: skip
         self.model_ref = ctypes.byref(self.model)
         self._work: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        # The last step's state arrays and the pointers passed for them: a stream's arrays stay
-        # the same from step to step, and asking numpy for six pointers took ~5 us a step.
-        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._pointers: tuple[int, ...] = ()
+        # The last step's state arrays, batch and the pointers passed for them, as one tuple
+        # (replaced whole, so a thread reads a consistent one): a stream's arrays stay the same
+        # from step to step, and asking numpy for six pointers took ~5 us a step.
+        empty = np.zeros(0, np.float32)
+        self._bound: tuple[np.ndarray, np.ndarray, np.ndarray, int, tuple[int, ...]] = (
+            empty, empty, empty, -1, ()
+        )
 
     def step(self, ids: np.ndarray, h: np.ndarray, c: np.ndarray, rec: np.ndarray) -> np.ndarray:
-        batch = len(ids)
-        if self._arrays is None or not all(map(operator.is_, self._arrays, (h, c, rec))):
+        ids64 = np.ascontiguousarray(ids, np.int64)
+        batch = len(ids64)
+        bound = self._bound  # read once: another thread may bind other arrays meanwhile
+        if bound[0] is not h or bound[1] is not c or bound[2] is not rec or bound[3] != batch:
+            if ids64.ndim != 1:
+                raise ValueError("ids must be one character a stream")
             for a, width in ((h, self.hidden), (c, self.hidden), (rec, 4 * self.hidden)):
                 if a.dtype != np.float32 or not a.flags.c_contiguous or a.size != batch * width:
                     raise ValueError("state arrays must be C-contiguous float32, a row a stream")
-            self._arrays = (h, c, rec)
-            self._pointers = tuple(a.ctypes.data for a in (h, c, rec)) + self._workspace(batch)
-        ids64 = np.ascontiguousarray(ids, np.int64)
+            pointers = tuple(a.ctypes.data for a in (h, c, rec)) + self._workspace(batch)
+            bound = self._bound = (h, c, rec, batch, pointers)
         logits = np.empty((batch, self.vocab), np.float32)
-        hp, cp, rp, aq, asum, ascale = self._pointers
+        hp, cp, rp, aq, asum, ascale = bound[4]
         if self.lib.q4_step(self.model_ref, batch, ids64.ctypes.data, hp, cp, rp,
                             logits.ctypes.data, aq, asum, ascale) != 0:  # fmt: skip
             raise IndexError("character id outside the vocabulary")

@@ -88,7 +88,8 @@ typedef struct {
 #define P3 (1.0f / 6.0f)
 
 static inline float exp_basic(float x) {
-    x = x < EXP_LO ? EXP_LO : (x > EXP_HI ? EXP_HI : x);
+    x = x < EXP_HI ? x : EXP_HI; /* as _mm256_min_ps then _mm256_max_ps: NaN becomes EXP_HI */
+    x = EXP_LO > x ? EXP_LO : x;
     float t = x * LOG2E;
     int k = (int)(t + (t >= 0.0f ? 0.5f : -0.5f));
     float kf = (float)k;
@@ -521,7 +522,9 @@ AMX static inline void amx_unpack(const uint8_t *wt, int g, uint8_t *wbuf) {
     } while (0)
 
 AMX static void product_amx(const Job *job, int t0, int t1) {
-    static __thread int configured_rows = 0;
+    /* The tile configuration is loaded on every call and released at the end: other code on
+     * this thread (torch's oneDNN kernels) loads and releases its own. */
+    int configured_rows = 0;
     const Model *m = job->m;
     int chunks = m->cols / 8, groups = m->cols / GROUP;
     uint8_t wbuf[2][16 * 64] __attribute__((aligned(64)));
@@ -569,6 +572,7 @@ AMX static void product_amx(const Job *job, int t0, int t1) {
             }
         }
     }
+    _tile_release();
 }
 #endif
 
@@ -665,12 +669,20 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-static void forget_pool(void) { threads = 0; } /* a forked child has no workers */
+/* Fork: the lock is taken around it so that no step is half done in the child, whose pool is
+ * forgotten (a forked child has no workers: its first step starts a pool of its own). */
+static void before_fork(void) { pthread_mutex_lock(&call_lock); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&call_lock); }
+static void after_fork_child(void) {
+    pthread_mutex_init(&call_lock, NULL);
+    threads = 0;
+    atomic_store(&sleepers, 0);
+}
 
 static void start_pool(int wanted) {
     static int atfork_set = 0;
     if (!atfork_set) {
-        pthread_atfork(NULL, NULL, forget_pool);
+        pthread_atfork(before_fork, after_fork_parent, after_fork_child);
         atfork_set = 1;
     }
     threads = 1;
@@ -714,6 +726,7 @@ int q4_configure(int wanted_threads, int wanted_kernel) {
 }
 
 int q4_threads(void) { return threads < 1 ? 1 : threads; }
+int q4_kernel(void) { return kernel; }
 
 /* One step of `batch` streams: reads ids and the pending product in rec; writes h, c, the next
  * pending product into rec and the logits (with the head's bias). aq/asum/ascale: workspace.

@@ -103,6 +103,7 @@ def test_every_kernel_gives_the_same_bits(vocab) -> None:  # type: ignore[no-unt
     for kernel in kernels_here():
         assert q4.configure(kernel=kernel) == kernel
         s = Sampler(model, vocab, "int4")
+        assert q4.kernel() == kernel  # a new sampler keeps the kernel asked for
         rng = np.random.default_rng(0)
         out = []
         for batch in (1, 3, 16, 21):  # AMX from 4 streams, in blocks of 16
@@ -132,6 +133,10 @@ def test_a_character_outside_the_vocabulary_is_refused(vocab) -> None:  # type: 
         s.step(np.array([0, len(vocab)]), st)
     with pytest.raises(ValueError, match="contiguous"):
         s.step(np.array([0, 1]), s.zero_state(3))
+    st = s.zero_state(2)
+    s.step(np.array([0, 1]), st)
+    with pytest.raises(ValueError, match="contiguous"):  # the same arrays, more streams
+        s.step(np.arange(40), st)
 
 
 CHILD = textwrap.dedent(
@@ -170,3 +175,72 @@ def test_threads_and_forks_change_nothing(vocab) -> None:  # type: ignore[no-unt
     assert [r["child"] for r in runs] == [0, 0]
     here = Sampler(fresh_model(vocab, 128), vocab, "int4")
     assert here.generate_batch(6, SampleOptions(seed=5, max_chars=60))  # and in this process
+
+
+AMX_AFTER_TORCH = textwrap.dedent(
+    """
+    import numpy as np, torch
+    from core import q4
+    from core.corpus import load_corpus
+    from core.sample import Sampler
+    from tests.test_q4 import fresh_model
+    vocab = load_corpus().vocab
+    s = Sampler(fresh_model(vocab, 128), vocab, "int4")
+    def run(torch_between):
+        st, out = s.zero_state(16), []
+        for i in range(12):
+            out.append(s.step((np.arange(16) + i) % len(vocab), st))
+            if torch_between:  # oneDNN's AMX kernels load and release tile configurations
+                a = torch.randn(64, 256, dtype=torch.bfloat16)
+                (a @ torch.randn(256, 64, dtype=torch.bfloat16)).sum()
+        return np.concatenate([o.ravel() for o in out])
+    print(q4.kernel(), np.array_equal(run(False), run(True)))
+    """
+)
+
+
+def test_torch_between_steps_changes_nothing() -> None:
+    """torch's own AMX kernels between steps (the app's engine trains and samples in one
+    process kind): the same logits, no stale tile configuration (it was SIGILL)."""
+    proc = subprocess.run([sys.executable, "-c", AMX_AFTER_TORCH], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "True", proc.stdout
+
+
+FORK_WHILE_STEPPING = textwrap.dedent(
+    """
+    import os, signal, threading, time
+    import numpy as np
+    from core.corpus import load_corpus
+    from core.sample import Sampler
+    from tests.test_q4 import fresh_model
+    vocab = load_corpus().vocab
+    s = Sampler(fresh_model(vocab, 512), vocab, "int4")
+    stop = False
+    def loop():
+        st = s.zero_state(16)
+        while not stop:
+            s.step(np.arange(16), st)
+    threading.Thread(target=loop, daemon=True).start()
+    time.sleep(0.2)
+    hung = 0
+    for _ in range(10):
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(5)  # a child stuck in its first step dies of SIGALRM
+            s.step(np.array([1]), s.zero_state(1))
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        hung += os.WIFSIGNALED(status)
+    stop = True
+    print(hung)
+    """
+)
+
+
+def test_a_fork_while_another_thread_steps_leaves_the_child_able_to_step() -> None:
+    proc = subprocess.run([sys.executable, "-c", FORK_WHILE_STEPPING], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "0", proc.stdout
