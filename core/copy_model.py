@@ -44,7 +44,9 @@ so that a bar begun as an earlier bar was goes on as it did. With
 both, at 0.995: 1.165 bits per character, repeated bars 16.1-18.6 % at temperature 1 (six seeds
 of 200 tunes, mean 17.2; the grammar's pickups count a part's first full bar too), bar runs
 in 1.5 % of tunes (1.0 % at 0.8).
-`weight` is the caller's knob (`SampleOptions.copy`); 0 turns the copy off. Numpy only.
+`weight` is the caller's knob (`SampleOptions.copy`); 0 turns the copy off. The caches here
+are numpy and plain Python; `NativeCopy` runs the same push and predict in C
+(core/copy_kernel.c, built by core/native.py), with the same floats.
 """
 
 from __future__ import annotations
