@@ -1,16 +1,18 @@
-/* The int4 sampler's step (core/q4.py): one LSTM cell and the fused product of its new h with
- * [W_hh; W_head], for a batch of streams. Built by `make setup` into core/_q4_kernel.so and
- * loaded with ctypes; without it the sampler uses int8 or float32.
+/* The int4 sampler's step (core/q4.py): one LSTM cell, then the products of its new h with W_hh
+ * (int4: the next step's recurrent input) and with the output layer (int8: the logits), for a
+ * batch of streams. Built by core/native.py into core/_native.so and loaded with ctypes; without
+ * it the sampler uses int8 or float32.
  *
  * Why: one stream of the seed-size model (LSTM 1024) reads its 4.2 MB of int8 weights a
  * character, from L3, and per-call framework overhead adds as much again. As int4 in groups of
  * 64 columns (a float scale each) the weights take 2.2 MB, which two cores' L2 caches hold, and
  * the whole step runs here without leaving C.
  *
- * The same numbers on every x86: the products are exact integer sums (4-bit weights + 8 times
+ * The same numbers on every x86: the products are exact integer sums (4- or 8-bit weights times
  * 8-bit activations, no saturation), and the float work is element by element with the same
  * operations in the same order (fused multiply-adds written out; -ffp-contract=off elsewhere), so
- * the AVX-512 VNNI, AVX2 and plain C kernels agree bit for bit and a seed draws the same tune.
+ * the plain C, AVX2, AVX-512 VNNI and AMX kernels agree bit for bit and a seed draws the same
+ * tune.
  *
  * Weights: tiles of 16 rows; a tile holds cols/8 chunks of 64 bytes; byte 4r+k of chunk j holds
  * row r's column 8j+k in its low nibble and column 8j+4+k in its high one, each as w+8 (0..15).
@@ -215,8 +217,8 @@ AVX2 static void quantise_avx2(const float *h, int8_t *q, int H, float inv) {
 
 /* The cell of every stream: rec (the pending W_hh h) plus the character's row of the input
  * table, activated in place (rec is rewritten by the product next), then c, h and h's int8. */
-static void cell(int vec, const Model *m, int batch, const int64_t *ids, float *h, float *c,
-                 float *rec, int8_t *aq, int32_t *asum, float *ascale, int b0, int b1) {
+static void cell(int vec, const Model *m, const int64_t *ids, float *h, float *c, float *rec,
+                 int8_t *aq, int32_t *asum, float *ascale, int b0, int b1) {
     int H = m->hidden, cols = m->cols, groups = cols / GROUP;
     for (int b = b0; b < b1; b++) {
         const float *tab = m->in_table + (size_t)ids[b] * 4 * H;
@@ -266,20 +268,19 @@ static inline void store_logit(const Job *job, int b, int v, int32_t sum) {
 }
 
 /* The head's rows [v0, v1) for every stream: exact int32 sums, then the same two products and
- * the bias for every kernel. */
-#define HEAD_BODY                                                                          \
-    const Model *m = job->m;                                                               \
-    for (int b = 0; b < job->batch; b++) {                                                 \
-        const int8_t *a = job->aq + (size_t)b * m->cols;                                   \
-        for (int v = v0; v < v1; v++) {                                                    \
-            const int8_t *w = m->head + (size_t)v * m->cols;                               \
-            int32_t sum = 0;                                                               \
-            for (int j = 0; j < m->cols; j++) sum += (int32_t)w[j] * (int32_t)a[j];       \
-            store_logit(job, b, v, sum);                                                   \
-        }                                                                                  \
+ * the bias for every kernel (store_logit). */
+static void head_plain(const Job *job, int v0, int v1) {
+    const Model *m = job->m;
+    for (int b = 0; b < job->batch; b++) {
+        const int8_t *a = job->aq + (size_t)b * m->cols;
+        for (int v = v0; v < v1; v++) {
+            const int8_t *w = m->head + (size_t)v * m->cols;
+            int32_t sum = 0;
+            for (int j = 0; j < m->cols; j++) sum += (int32_t)w[j] * (int32_t)a[j];
+            store_logit(job, b, v, sum);
+        }
     }
-
-static void head_plain(const Job *job, int v0, int v1) { HEAD_BODY }
+}
 
 #if defined(__x86_64__)
 /* |w| times a with w's sign (vpmaddubsw's unsigned side must be the weights' magnitude): pair
@@ -603,7 +604,7 @@ static void run_part(const Job *job, int part, int parts) {
     }
     if (job->phase == 0) {
         int b0 = job->batch * part / parts, b1 = job->batch * (part + 1) / parts;
-        cell(kernel > 0, job->m, job->batch, job->ids, job->h, job->c, job->rec,
+        cell(kernel > 0, job->m, job->ids, job->h, job->c, job->rec,
              (int8_t *)job->aq, (int32_t *)job->asum, (float *)job->ascale, b0, b1);
         return;
     }
