@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from core import q4
-from core.corpus import load_corpus
+from core.corpus import Vocabulary, load_corpus
 from core.model import CharLSTM
 from core.presets import ModelConfig
 from core.sample import SampleOptions, Sampler
@@ -28,15 +28,15 @@ def best_kernel() -> str:
 
 def kernels_here() -> list[str]:
     """Every kernel this CPU runs (configure clamps a request to the best)."""
-    return q4.KERNELS[: q4.KERNELS.index(best_kernel()) + 1]
+    return list(q4.KERNELS[: q4.KERNELS.index(best_kernel()) + 1])
 
 
 @pytest.fixture(scope="module")
-def vocab():  # type: ignore[no-untyped-def]
+def vocab() -> Vocabulary:
     return load_corpus().vocab
 
 
-def fresh_model(vocab, hidden: int, layers: int = 1) -> CharLSTM:  # type: ignore[no-untyped-def]
+def fresh_model(vocab: Vocabulary, hidden: int, layers: int = 1) -> CharLSTM:
     torch.manual_seed(hidden)
     return CharLSTM(ModelConfig(len(vocab), 32, hidden, num_layers=layers)).eval()
 
@@ -57,7 +57,7 @@ def test_quantised_weights_unpack_to_what_they_stand_for() -> None:
 
 
 @pytest.mark.parametrize(("hidden", "batch"), [(96, 1), (96, 5), (256, 16), (256, 21)])
-def test_a_step_is_the_float_arithmetic_of_its_int4_weights(vocab, hidden: int, batch: int) -> None:  # type: ignore[no-untyped-def]
+def test_a_step_is_the_float_arithmetic_of_its_int4_weights(vocab: Vocabulary, hidden: int, batch: int) -> None:
     """The kernel's logits and state against numpy doing the same sums in float64: the
     dequantised weights (W_hh int4, the head int8) times h rounded to int8 as the kernel
     rounds it, one step at a time
@@ -76,7 +76,7 @@ def test_a_step_is_the_float_arithmetic_of_its_int4_weights(vocab, hidden: int, 
         xq = np.trunc(v + np.where(v >= 0, np.float32(0.5), np.float32(-0.5)))
         return (xq @ w.T * scale).astype(np.float32)
 
-    ref.fused = fused
+    ref.fused = fused  # type: ignore[assignment]  # a stand-in with the same call
     ids = vocab.encode("X:1\nT:Test\nM:6/8\nK:G\n|:GAB c2d|ABc d2e:|\n")
     st4 = s4.zero_state(batch)
     rng = np.random.default_rng(1)
@@ -95,7 +95,7 @@ def test_a_step_is_the_float_arithmetic_of_its_int4_weights(vocab, hidden: int, 
     assert np.abs(a).max() > 0.05  # not all zeros
 
 
-def test_every_kernel_gives_the_same_bits(vocab) -> None:  # type: ignore[no-untyped-def]
+def test_every_kernel_gives_the_same_bits(vocab: Vocabulary) -> None:
     """Exact integer sums and the same float steps: the plain C, AVX2, AVX-512 VNNI and AMX
     kernels (those this CPU runs) agree bit for bit, so a seed draws the same tune anywhere."""
     model = fresh_model(vocab, 192)
@@ -118,7 +118,7 @@ def test_every_kernel_gives_the_same_bits(vocab) -> None:  # type: ignore[no-unt
         assert np.array_equal(values, first), kernel
 
 
-def test_the_sampler_picks_int4_for_large_one_layer_models(vocab) -> None:  # type: ignore[no-untyped-def]
+def test_the_sampler_picks_int4_for_large_one_layer_models(vocab: Vocabulary) -> None:
     assert Sampler(fresh_model(vocab, 512), vocab).precision == "int4"
     assert Sampler(fresh_model(vocab, 256), vocab).precision == "fp32"
     assert Sampler(fresh_model(vocab, 512, layers=2), vocab).precision != "int4"
@@ -126,7 +126,7 @@ def test_the_sampler_picks_int4_for_large_one_layer_models(vocab) -> None:  # ty
         Sampler(fresh_model(vocab, 96, layers=2), vocab, "int4")
 
 
-def test_a_character_outside_the_vocabulary_is_refused(vocab) -> None:  # type: ignore[no-untyped-def]
+def test_a_character_outside_the_vocabulary_is_refused(vocab: Vocabulary) -> None:
     s = Sampler(fresh_model(vocab, 96), vocab, "int4")
     st = s.zero_state(2)
     with pytest.raises(IndexError):
@@ -143,7 +143,7 @@ CHILD = textwrap.dedent(
     """
     import hashlib, json, os, sys
     from core import q4
-    from core.corpus import load_corpus
+    from core.corpus import Vocabulary, load_corpus
     from core.sample import SampleOptions, Sampler
     from tests.test_q4 import fresh_model
     vocab = load_corpus().vocab
@@ -161,7 +161,7 @@ CHILD = textwrap.dedent(
 )
 
 
-def test_threads_and_forks_change_nothing(vocab) -> None:  # type: ignore[no-untyped-def]
+def test_threads_and_forks_change_nothing(vocab: Vocabulary) -> None:
     """One thread or two, and in a child forked after the workers started: the same tunes."""
     runs = []
     for threads in ("1", "2"):
@@ -181,7 +181,7 @@ AMX_AFTER_TORCH = textwrap.dedent(
     """
     import numpy as np, torch
     from core import q4
-    from core.corpus import load_corpus
+    from core.corpus import Vocabulary, load_corpus
     from core.sample import Sampler
     from tests.test_q4 import fresh_model
     vocab = load_corpus().vocab
@@ -212,7 +212,7 @@ FORK_WHILE_STEPPING = textwrap.dedent(
     """
     import os, signal, threading, time
     import numpy as np
-    from core.corpus import load_corpus
+    from core.corpus import Vocabulary, load_corpus
     from core.sample import Sampler
     from tests.test_q4 import fresh_model
     vocab = load_corpus().vocab
