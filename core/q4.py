@@ -22,8 +22,9 @@ from core import native
 GROUP = 64  # columns that share a scale
 TILE = 16  # rows the kernel takes at once
 KERNELS = ("plain", "avx2", "avx512-vnni", "amx")
-# Threads a step is split over: the weights must sit in as many cores' L2 caches. More than 2
-# gained nothing measurable where tried; FOLKGEN_SAMPLER_THREADS overrides.
+# Threads a step is split over: two cores' L2 caches hold the seed-size model's weights, which
+# one core's does not. Only 2-core machines were at hand to measure, so more threads are not
+# asked for by default (they spin between steps); FOLKGEN_SAMPLER_THREADS sets another number.
 DEFAULT_THREADS = 2
 
 
