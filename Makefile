@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.folkgen-setup
 # Debian packages: abc2midi, timidity with a real General MIDI patch set, ALSA headers for simpleaudio,
 # a serif font for the scores' titles and tempo (resvg draws text with the system's fonts), and a C
-# compiler for the int4 sampling kernel (core/q4_kernel.c).
+# compiler for the C kernels (core/q4_kernel.c, core/copy_kernel.c: core/native.py).
 DEBS := abcmidi timidity fluid-soundfont-gm libasound2-dev fonts-dejavu-core gcc libc6-dev
 MITDL := mitdeeplearning==0.7.5
 

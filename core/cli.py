@@ -350,6 +350,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     generator, why = load_generator_for(args.model, args.precision)
     sampler, ckpt = generator.sampler, generator.checkpoint
     print(f"model: {ckpt.path} ({why}; {sampler.precision} sampling)", file=sys.stderr)
+    if sampler.note:
+        print(f"note: {sampler.note}", file=sys.stderr)
     novelty = novelty_index_for(generator.corpus, args.corpus)
     history = GenerateHistory(ckpt.path)  # every tune shown goes into the tunebook's history
     seed = args.seed if args.seed is not None else random_seed()
@@ -576,7 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-chars", type=_non_negative_int, default=1000, help="length limit per tune"
     )
     p.add_argument(
-        "--precision", default="auto", choices=["auto", "fp32", "int8", "int4"], help="sampler arithmetic"
+        "--precision", default="auto", choices=["auto", "fp32", "int8", "int4"],
+        help="sampler arithmetic (default auto: int4 for one-layer models of 512 units or more "
+        "where the C kernels are built, else int8; fp32 below 512); each draws its own tunes "
+        "for a seed"
     )
     p.add_argument(
         "--valid-only",

@@ -5,7 +5,7 @@
  * The same arithmetic in the same order as CopyCache, so the same floats bit for bit: each
  * candidate's weight is the product of its table entries in CopyCache's order, a character's
  * weights add in place order (np.bincount's), and the mass is numpy's pairwise sum of the row.
- * Built into core/_q4_kernel.so with the sampler's kernel (python -m core.q4). */
+ * Built into core/_native.so with the int4 step (core/native.py). */
 #include <stdint.h>
 #include <string.h>
 

@@ -9,6 +9,7 @@ fails, never called with another layout of its structures."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -22,8 +23,10 @@ HERE = Path(__file__).parent
 SOURCES = (HERE / "q4_kernel.c", HERE / "copy_kernel.c")
 LIBRARY = HERE / "_native.so"
 
+FAILED = HERE / "_native.failed"  # the sources id of a build that failed: not tried again
 _lib: ctypes.CDLL | None = None
 _lib_tried = False
+_problem = ""  # why library() is None
 _lock = threading.Lock()  # one build at a time; no thread sees "not built" while one is under way
 
 
@@ -69,6 +72,8 @@ def build(quiet: bool = False) -> bool:
         ok = proc.returncode == 0
         if ok:
             os.replace(tmp, LIBRARY)
+            with contextlib.suppress(OSError):
+                FAILED.unlink(missing_ok=True)
         elif not quiet:
             print(f"C kernels not built:\n{proc.stderr}", file=sys.stderr)
         return ok
@@ -92,22 +97,47 @@ def _current() -> bool:
 
 
 def library() -> ctypes.CDLL | None:
-    """The built kernels, built now where they are missing or stale (~2 s, once); None where
-    they cannot be (no C compiler, a read-only install) or FOLKGEN_NO_NATIVE is set (the numpy
-    and torch path)."""
-    global _lib, _lib_tried
+    """The built kernels, built now where they are missing or stale (~1 s, once); None where
+    they cannot be (no C compiler, a read-only install: `problem()` says which) or
+    FOLKGEN_NO_NATIVE is set to anything but 0 (the numpy and torch path). A build that failed
+    is not tried again for the same sources (`python -m core.native` always tries, and says
+    why it fails)."""
+    global _lib, _lib_tried, _problem
     with _lock:
         if not _lib_tried:
             _lib_tried = True
-            if os.environ.get("FOLKGEN_NO_NATIVE"):
+            if os.environ.get("FOLKGEN_NO_NATIVE", "0") not in ("", "0"):
+                _problem = "FOLKGEN_NO_NATIVE is set"
                 return None
-            if not _current() and not (build(quiet=True) and _current()):
+            if not _current() and (
+                _failed_before() or not (build(quiet=True) and _current())
+            ):
+                _problem = "they could not be built (python -m core.native says why)"
+                _remember_failure()
                 return None
             try:
                 _lib = ctypes.CDLL(str(LIBRARY))
-            except OSError:
+            except OSError as e:
+                _problem = f"they could not be loaded ({e})"
                 return None
         return _lib
+
+
+def problem() -> str:
+    """Why the kernels are not in use ("" where they are, or were not asked for yet)."""
+    return _problem
+
+
+def _failed_before() -> bool:
+    try:
+        return FAILED.read_text() == sources_id()
+    except OSError:
+        return False
+
+
+def _remember_failure() -> None:
+    with contextlib.suppress(OSError):  # a read-only install: tried again next time
+        FAILED.write_text(sources_id())
 
 
 if __name__ == "__main__":  # make setup

@@ -69,11 +69,16 @@ def configure(threads: int | None = None, kernel: str | None = None) -> str:
     if lib is None:
         raise RuntimeError("the C kernels are not built (make setup)")
     if threads is None:
-        threads = int(os.environ.get("FOLKGEN_SAMPLER_THREADS", DEFAULT_THREADS))
+        value = os.environ.get("FOLKGEN_SAMPLER_THREADS", str(DEFAULT_THREADS))
+        try:
+            threads = int(value)
+        except ValueError:
+            raise ValueError(f"FOLKGEN_SAMPLER_THREADS must be a whole number, not {value!r}") from None
     threads = max(1, min(threads, len(os.sched_getaffinity(0))))
     kernel = kernel or os.environ.get("FOLKGEN_Q4_KERNEL")
     if kernel and kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, not {kernel!r}")
+        raise ValueError(f"the int4 kernel (FOLKGEN_Q4_KERNEL) must be one of "
+                         f"{', '.join(KERNELS)}, not {kernel!r}")  # fmt: skip
     global _configured
     got = lib.q4_configure(threads, KERNELS.index(kernel) if kernel else -1)
     _configured = True

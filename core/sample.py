@@ -36,6 +36,7 @@ from core.copy_model import CopyCache, CopyRule, OneStreamCopy, copy_cache, mix_
 from core.corpus import Vocabulary, read_key
 from core.grammar_table import load as load_table
 from core.model import CharLSTM
+from core.native import problem as native_problem
 from core.paths import shipped_grammar_table_path
 from core.q4 import Q4Step
 from core.q4 import available as int4_supported
@@ -127,18 +128,23 @@ class Sampler:
         cfg = model.config
         if cfg.vocab_size != len(vocab):
             raise ValueError("the vocabulary does not match the model")
+        self.note = ""  # said to the user beside the precision (the CLI does)
         if precision == "auto":
             precision = "fp32"
-            if cfg.hidden_size >= 512 and cfg.num_layers == 1 and int4_supported():
+            large, one_layer = cfg.hidden_size >= 512, cfg.num_layers == 1
+            if large and one_layer and int4_supported():
                 precision = "int4"
-            elif cfg.hidden_size >= 512 and int8_supported():
+            elif large and int8_supported():
                 precision = "int8"
+            if large and one_layer and precision != "int4":
+                self.note = (f"{precision}, not int4: the C kernels are not in use "
+                             f"({native_problem()}); slower, and a seed draws other tunes")  # fmt: skip
         if precision not in ("fp32", "int8", "int4"):
             raise ValueError(f"precision must be auto, fp32, int8 or int4, not {precision!r}")
         if precision == "int4" and cfg.num_layers != 1:
             raise ValueError("int4 is for one-layer models")
         if precision == "int4" and not int4_supported():
-            raise ValueError("int4 needs the kernel that make setup builds (core/q4_kernel.c)")
+            raise ValueError(f"int4 needs the C kernels: {native_problem()}")
         self.precision = precision
         linear: type[_Int8Linear | _Float32Linear] = (
             _Int8Linear if precision == "int8" else _Float32Linear

@@ -244,3 +244,15 @@ def test_a_fork_while_another_thread_steps_leaves_the_child_able_to_step() -> No
                           text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split()[-1] == "0", proc.stdout
+
+
+def test_without_the_kernels_a_large_model_says_it_samples_otherwise(
+    vocab: Vocabulary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.sample
+
+    monkeypatch.setattr(core.sample, "int4_supported", lambda: False)
+    monkeypatch.setattr(core.sample, "native_problem", lambda: "no compiler")
+    s = Sampler(fresh_model(vocab, 512), vocab)
+    assert s.precision in ("int8", "fp32") and "not int4" in s.note and "no compiler" in s.note
+    assert Sampler(fresh_model(vocab, 96), vocab).note == ""  # small models: fp32 anyway
