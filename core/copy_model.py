@@ -518,6 +518,18 @@ class _CopyState(ctypes.Structure):
     ]  # fmt: skip
 
 
+@lru_cache(maxsize=1)
+def _copy_kernel() -> ctypes.CDLL:
+    """The C kernels with the copy model's signatures set (once, not per tune)."""
+    lib = native.library()
+    assert lib is not None, "the C kernels are not built"
+    lib.copy_push.restype = ctypes.c_int
+    lib.copy_push.argtypes = [ctypes.c_void_p] * 3
+    lib.copy_predict.restype = None
+    lib.copy_predict.argtypes = [ctypes.c_void_p] * 4
+    return lib
+
+
 @lru_cache(maxsize=16)
 def _native_tables(vocab: Vocabulary, rule: CopyRule) -> tuple[_CopyTables, tuple[np.ndarray, ...]]:
     """The C kernel's view of _tables (and the arrays it points into, kept alive with it)."""
@@ -541,13 +553,7 @@ class NativeCopy(CopyCache):
 
     def __init__(self, batch: int, vocab: Vocabulary, rule: CopyRule, window: int = 4096):
         super().__init__(batch, vocab, rule, window)
-        lib = native.library()
-        assert lib is not None, "the C kernels are not built"
-        lib.copy_push.restype = ctypes.c_int
-        lib.copy_push.argtypes = [ctypes.c_void_p] * 3
-        lib.copy_predict.restype = None
-        lib.copy_predict.argtypes = [ctypes.c_void_p] * 4
-        self.lib = lib
+        self.lib = _copy_kernel()
         self.tables, self._keep = _native_tables(vocab, rule)
         self.tables_ref = ctypes.addressof(self.tables)
         self.line_at = np.zeros((batch, 2), np.int64)
