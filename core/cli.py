@@ -473,10 +473,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "bpc": round(bpc, 4), "chars": len(ids), "unknown_chars": unknown,
         "tunes": len(corpus.tunes), "model": str(ckpt.path), "corpus": corpus.name,
     }  # fmt: skip
+    own = bool(ckpt.corpus) and corpus.is_described_by(ckpt.corpus)
+    val = ckpt.metrics.get("val_bpc")
+    result["training_corpus"] = own
     if args.json:
         _emit_json(result)
     else:
         print(f"{bpc:.3f} bits per character over {len(ids):,} characters of {corpus.name}")
+        if own:  # a lower figure than the Models screen's validation one, and why
+            print("this is the model's training corpus: its tunes include those it learnt from"
+                  + (f" (on its held-out tunes: {val:.3f} when saved)" if val is not None else ""))  # fmt: skip
         if unknown:
             print(f"{unknown} characters outside the model's vocabulary were left out")
     return 0

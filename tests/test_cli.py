@@ -82,6 +82,13 @@ def test_train_generate_evaluate(
     )
     result = json.loads(out)
     assert code == 0 and 0 < result["bpc"] < 7 and result["unknown_chars"] == 0
+    # Its own training corpus: said, since the figure is below its held-out one.
+    assert result["training_corpus"] is True
+    code, out, _ = run(capsys, "evaluate", "--model", str(ckpt), "--corpus", str(small_corpus_file))
+    assert "training corpus" in out and "held-out tunes" in out
+    code, out, _ = run(capsys, "evaluate", "--model", str(shipped_model_path()), "--corpus",
+                       str(small_corpus_file), "--json")  # fmt: skip
+    assert json.loads(out)["training_corpus"] is False
 
 
 def test_train_resume_and_minutes(
