@@ -346,6 +346,40 @@ async def test_no_next_run_process_is_started_while_a_run_trains(
         await wait_for(pilot, lambda: app._spare_engine is not None, "the next run's process")
 
 
+async def test_the_session_list_cuts_titles_to_its_width_as_it_changes(
+    trained_model: Path,
+) -> None:
+    """A long title is cut to the session list's width, and shown longer once the terminal
+    (and the list with it) widens; narrower again, cut again."""
+    title = "The Very Long Title Of A Reel That Goes On And On Past Any Narrow List"
+    app = FolkgenApp(model_path=trained_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        await pilot.press("g")
+        screen = app.screen
+        assert isinstance(screen, GenerateScreen)
+        screen.query_one("#prompt", Input).value = f"X:1\\nT:{title}\\n"
+        await type_into(pilot, "#seed", "3")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.shown is not None, "the tune")
+        record = screen.shown
+        assert record is not None  # its check relabels it: wait for that before resizing
+        await wait_for(pilot, lambda: record.check is not None or record.check_error, "the check")
+        history = screen.query_one("#history", OptionList)
+
+        def shown_title() -> str:
+            return str(history.get_option_at_index(0).prompt).splitlines()[0][2:]
+
+        narrow = shown_title()
+        assert narrow.endswith("…") and title.startswith(narrow[:-1]), narrow
+        await pilot.resize_terminal(200, SIZE[1])
+        await wait_for(pilot, lambda: len(shown_title()) > len(narrow), "a longer title")
+        wide = shown_title()
+        assert title.startswith(wide.rstrip("…")) and history.size.width > 30
+        await pilot.resize_terminal(*SIZE)
+        await wait_for(pilot, lambda: shown_title() == narrow, "the title cut again")
+
+
 async def test_generation_streams_checks_and_keeps_a_history(
     trained_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,6 +56,16 @@ class TuneSaved(Message):
     error: str | None
 
 
+class SessionList(OptionList):
+    """The session's tunes, their titles cut to the list's width: cut again when it changes."""
+
+    class Resized(Message):
+        pass
+
+    def on_resize(self) -> None:
+        self.post_message(self.Resized())
+
+
 class OptionsError(ValueError):
     pass
 
@@ -149,7 +159,7 @@ class GenerateScreen(StudioScreen):
                 yield AbcView(id="gen-abc", placeholder="")
                 yield ScoreView(id="gen-score")
                 yield PianoRoll(id="piano-roll")
-            yield OptionList(id="history")
+            yield SessionList(id="history")
         yield Static("", id="gen-status", markup=False)
 
     def mounted(self) -> None:
@@ -404,6 +414,11 @@ class GenerateScreen(StudioScreen):
         history = self.query_one("#history", OptionList)
         history.add_option(Option(self._history_label(record), id=str(record.number)))
         history.highlighted = history.option_count - 1
+
+    def on_session_list_resized(self) -> None:
+        history = self.query_one("#history", OptionList)
+        for index, record in enumerate(self.studio.history[: history.option_count]):
+            history.replace_option_prompt_at_index(index, self._history_label(record))
 
     def _history_label(self, record: TuneRecord) -> Text:
         mark = {True: ("✓ ", "green"), False: ("✗ ", "red"), None: ("… ", "dim")}[record.valid]
