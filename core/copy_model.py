@@ -592,7 +592,6 @@ class NativeCopy(CopyCache):
     def select(self, keep: np.ndarray) -> None:
         super().select(keep)
         self.line_at, self.n_lines = self.line_at[keep], self.n_lines[keep]
-        self.part_from = np.ascontiguousarray(self.part_from, np.int32)
         self._bind()
 
     def predict(self) -> tuple[np.ndarray, np.ndarray]:

@@ -50,7 +50,6 @@ def library() -> ctypes.CDLL | None:
         lib.q4_step.argtypes = (ctypes.POINTER(_Model), ctypes.c_int, *[ctypes.c_void_p] * 8)
         lib.q4_configure.restype = ctypes.c_int
         lib.q4_configure.argtypes = [ctypes.c_int, ctypes.c_int]
-        lib.q4_best_kernel.restype = ctypes.c_int
         lib.q4_threads.restype = ctypes.c_int
         lib.q4_kernel.restype = ctypes.c_int
         _lib = lib

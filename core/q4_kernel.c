@@ -579,7 +579,7 @@ AMX static void product_amx(const Job *job, int t0, int t1) {
 
 /* ---- kernels: 0 plain C, 1 AVX2, 2 AVX-512 with VNNI, 3 that and AMX ---- */
 
-int q4_best_kernel(void) {
+static int q4_best_kernel(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
