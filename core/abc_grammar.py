@@ -184,9 +184,13 @@ _EFFECT_USES: dict[str, tuple[str, ...]] = {
     "close": (*_FORM_COUNTS, "max_parts"), "first": ("ending",),
     "second": ("second", "ending", "parts"), "key": ("sig", "tpc"), "end": ("max_parts",),
 }  # fmt: skip
-# A getter of the counts, whether the bar's accidentals count too, and the pickups that could
-# let a gated character pass with the mask where none does (see _gate_reading).
-_Reads = tuple[Callable[["GrammarState"], tuple[Any, ...]], bool, frozenset[int], np.ndarray]
+# A mask as one stream's draw reads it (AbcGrammar.mask_one): the mask, (V,) bool; the same as a
+# row, (1, V); as a float64 row to add to the logits (0 where allowed, -inf elsewhere); and the
+# one character it allows, or -1 where it allows more. One per distinct mask (AbcGrammar.masked).
+Masked = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+# A getter of the counts, whether the bar's accidentals count too, the pickups that could let a
+# gated character pass with the mask where none does (see _gate_reading), and that mask.
+_Reads = tuple[Callable[["GrammarState"], tuple[Any, ...]], bool, frozenset[int], Masked]
 # Gates whose first test is that a short bar completes the pickup (check and bar at 4 and 5),
 # and effects that leave the pickup as it is.
 _PICKUP_GATES = ("close", "end")
@@ -668,11 +672,15 @@ class AbcGrammar:
         # effects come first (a gate judges the stream as those leave it)
         self._gates: list[_RowGates | None] = []
         self._masks = np.zeros((64, len(self.chars)), dtype=bool)
-        self._gated: dict[tuple[int, tuple[int, ...]], np.ndarray] = {}
+        self._gated: dict[tuple[int, tuple[int, ...]], Masked] = {}  # by (state, shut chars)
+        self._one: list[Masked | None] = []  # per ungated state: its mask for one stream
+        # The distinct masks, by their bytes: thousands of states share a few hundred masks, so
+        # that the rows a draw reads stay in the CPU's caches from tune to tune.
+        self._distinct: dict[bytes, Masked] = {}
         # A gated state's mask by the stream's counts: judging the gates costs tens of
         # microseconds (probe copies, effects applied), a lookup one; streams revisit the same
         # (state, counts) pairs, so after a tune or two nearly every gated step is a hit.
-        self._by_counts: dict[tuple[int, tuple[Any, ...], tuple[Any, ...]], np.ndarray] = {}
+        self._by_counts: dict[tuple[int, tuple[Any, ...], tuple[Any, ...]], Masked] = {}
         self._reads: dict[int, _Reads] = {}
         self._reads_of: dict[tuple[int, int], tuple[Any, ...]] = {}  # by (gates, effects) ids
         self._timed: dict[tuple[int, int], tuple[_Key, _Key | None]] = {}  # within one build
@@ -737,7 +745,36 @@ class AbcGrammar:
         if self._gates[state.sid] is None:
             mask: np.ndarray = self._masks[state.sid]
             return mask
-        return self._gated_mask(state)
+        return self._gated_mask(state)[0]
+
+    def mask_one(self, state: GrammarState) -> Masked:
+        """One stream's mask with what its draw reads of it (see Masked), made once per mask:
+        a draw then adds it to the logits and skips a draw where one character is allowed,
+        without working either out at every step (each numpy call costs a microsecond or more
+        there, the model's step having just filled the caches)."""
+        sid = state.sid
+        if self._next[sid] is None:
+            self._build(sid)
+        if self._gates[sid] is not None:
+            return self._gated_mask(state)
+        one = self._one[sid]
+        if one is None:
+            one = self._one[sid] = self.masked(self._masks[sid])
+        return one
+
+    def masked(self, mask: np.ndarray) -> Masked:
+        """`mask` as one stream's draw reads it, the same (read-only) objects for every equal
+        mask."""
+        key = mask.tobytes()
+        found = self._distinct.get(key)
+        if found is None:
+            mask = mask.copy()
+            mask.flags.writeable = False  # shared by every state with this mask
+            row = mask[None]
+            allowed = np.flatnonzero(mask)
+            only = int(allowed[0]) if len(allowed) == 1 else -1
+            found = self._distinct[key] = (mask, row, np.where(row, 0.0, -np.inf), only)
+        return found
 
     def masks(self, states: Sequence[GrammarState]) -> np.ndarray:
         """Masks of many streams at once, (len(states), V): read only (one stream's is a view
@@ -751,7 +788,7 @@ class AbcGrammar:
         out = self._masks[sids]
         for j, state in enumerate(states):
             if self._gates[state.sid] is not None:
-                out[j] = self._gated_mask(state)
+                out[j] = self._gated_mask(state)[0]
         return out
 
     def advance(self, state: GrammarState, ch: str) -> None:
@@ -865,6 +902,7 @@ class AbcGrammar:
             n = len(table.keys)
             self._ids, self._keys = ids, list(table.keys)
             self._next, self._fx, self._gates = [None] * n, [None] * n, [None] * n
+            self._one = [None] * n
             self._masks = np.zeros((max(64, 1 << n.bit_length()), len(self.chars)), dtype=bool)
             self._stored, self._stored_count = table.row, n
             self._hot = table.hot
@@ -884,6 +922,8 @@ class AbcGrammar:
                     self._build_locked(sid)
                 if self._gates[sid] is not None and sid not in self._reads:
                     self._reads[sid] = self._gate_reads(sid)
+                if self._gates[sid] is None and self._one[sid] is None:
+                    self._one[sid] = self.masked(self._masks[sid])
             return self.rows_read - before
 
     # --- the state table -------------------------------------------------------------------
@@ -897,6 +937,7 @@ class AbcGrammar:
             self._next.append(None)
             self._fx.append(None)
             self._gates.append(None)
+            self._one.append(None)
         return sid
 
     def _build(self, sid: int) -> list[int]:
@@ -985,7 +1026,7 @@ class AbcGrammar:
     def _gate(self, gate: Gate) -> None:
         self._gates_now.append((len(self._events), gate))
 
-    def _gated_mask(self, state: GrammarState) -> np.ndarray:
+    def _gated_mask(self, state: GrammarState) -> Masked:
         reads = self._reads.get(state.sid)
         if reads is None:
             reads = self._reads[state.sid] = self._gate_reads(state.sid)
@@ -994,12 +1035,12 @@ class AbcGrammar:
         if picks and (state.pick or 0) not in picks:
             return all_shut
         memo = (state.sid, getter(state), tuple(state.accs.items()) if with_accs else ())
-        mask = self._by_counts.get(memo)
-        if mask is None:
+        found = self._by_counts.get(memo)
+        if found is None:
             if len(self._by_counts) >= MEMO_LIMIT:  # bound memory in very long sessions
                 self._by_counts.clear()
-            mask = self._by_counts[memo] = self._judge_gates(state)
-        return mask
+            found = self._by_counts[memo] = self._judge_gates(state)
+        return found
 
     def _gate_reads(self, sid: int) -> _Reads:
         """The counts a state's gates depend on (through the effects before them too): a getter
@@ -1013,31 +1054,37 @@ class AbcGrammar:
             shared = self._reads_of[(id(gates), id(fx))] = (gates, fx, *_gate_reading(gates, fx))
         _, _, getter, with_accs, picks = shared
         if not picks:
-            return getter, with_accs, picks, self._masks[sid]
+            return getter, with_accs, picks, self._open(sid)
         shut = self._masks[sid].copy()
         shut[[i for i, _ in gates]] = False
         if not shut.any():  # never leave nothing to draw (the gates then judge as usual)
-            return getter, with_accs, frozenset(), self._masks[sid]
-        return getter, with_accs, picks, shut
+            return getter, with_accs, frozenset(), self._open(sid)
+        return getter, with_accs, picks, self.masked(shut)
 
-    def _judge_gates(self, state: GrammarState) -> np.ndarray:
+    def _open(self, sid: int) -> Masked:
+        """A gated state's mask where every gate is open: its row's."""
+        found = self._gated.get((sid, ()))
+        if found is None:
+            found = self._gated[(sid, ())] = self.masked(self._masks[sid])
+        return found
+
+    def _judge_gates(self, state: GrammarState) -> Masked:
         sid = state.sid
         gates = self._gates[sid]
         assert gates is not None
         probes: dict[tuple[Effect, ...], GrammarState] = {}
         shut = tuple(i for i, gs in gates if not self._gates_open(state, i, gs, probes))
         if not shut:
-            open_mask: np.ndarray = self._masks[sid]
-            return open_mask
-        mask = self._gated.get((sid, shut))
-        if mask is None:
+            return self._open(sid)
+        found = self._gated.get((sid, shut))
+        if found is None:
             mask = self._masks[sid].copy()
             mask[list(shut)] = False
             if not mask.any():  # cannot happen by construction; never leave nothing to draw
                 self.gate_fallbacks += 1
                 mask = self._masks[sid]
-            self._gated[(sid, shut)] = mask
-        return mask
+            found = self._gated[(sid, shut)] = self.masked(mask)
+        return found
 
     def _gates_open(
         self, state: GrammarState, i: int, gates: tuple[tuple[int, Gate], ...],

@@ -247,14 +247,17 @@ class Sampler:
         copy: tuple[np.ndarray, np.ndarray] | None = None,
         *,
         never_empty: bool = False,
+        forbid: np.ndarray | None = None,
     ) -> np.ndarray:
         """One exact categorical draw per row (inverse CDF) from the tempered softmax, mixed
         with `copy` = (lam, p_copy) where given, then top-k filtered; with `allowed` (bool,
         like logits), over the allowed characters only (renormalised). A row with lam 0 draws
         exactly as without `copy`. An empty row of `allowed` allows all; `never_empty` skips
-        looking for one (the grammar's masks never are)."""
-        z = logits.astype(np.float64)
-        if allowed is not None:
+        looking for one (the grammar's masks never are). `forbid`, float64 like logits (0
+        where `allowed`, -inf elsewhere; the grammar's, for one stream), masks the logits in
+        one addition: the same floats as the bool mask gives."""
+        z = logits + forbid if forbid is not None else logits.astype(np.float64)
+        if allowed is not None and forbid is None:
             if not never_empty and not allowed.any(axis=1).all():  # an empty row allows all
                 allowed = allowed | ~allowed.any(axis=1, keepdims=True)
             z = np.where(allowed, z, -np.inf)
@@ -296,17 +299,17 @@ class Sampler:
 
     @staticmethod
     def _forced(
-        allowed: np.ndarray | None, rngs: Sequence[np.random.Generator], opts: SampleOptions
+        only: int, rngs: Sequence[np.random.Generator], opts: SampleOptions
     ) -> np.ndarray | None:
-        """One stream's draw where the grammar leaves it one character (a bar line that must
-        come, a header's next letter; 9 % of steps): `_draw` could only give that, so the copy
-        model and the draw are skipped, and the uniform the draw takes is taken (the later
-        draws stay as they were). None where there is a choice."""
-        if allowed is None or len(rngs) != 1 or np.count_nonzero(allowed) != 1:
+        """One stream's draw where the grammar leaves it one character, `only` (a bar line
+        that must come, a header's next letter; 9 % of steps; -1: a choice): `_draw` could only
+        give that, so the copy model and the draw are skipped, and the uniform the draw takes
+        is taken (the later draws stay as they were). None where there is a choice."""
+        if only < 0:
             return None
         if opts.temperature != 0:
             rngs[0].random()
-        return np.array([int(allowed.argmax())])
+        return np.array([only])
 
     def model_prompt(self, prompt: str) -> str:
         """The prompt as the model and the grammar read it: a complete K: line naming a key of
@@ -351,13 +354,20 @@ class Sampler:
         chars = self.vocab.chars
         gram = self.grammar if opts.grammar else None
         states = [gram.start(prompt, stream_parts(base + b)) for b in range(n)] if gram else []
-        allowed = gram.masks(states) if gram else None
+        # One stream reads its masks as the grammar keeps them for it (AbcGrammar.mask_one).
+        one = gram is not None and n == 1
+        allowed, forbid, only = None, None, -1
+        if one and gram:
+            _, allowed, forbid, only = gram.mask_one(states[0])
+        elif gram:
+            allowed = gram.masks(states)
         for step_no in range(opts.max_chars):
             rows = [rngs[b] for b in active] if n > 1 else rngs
-            ids = self._forced(allowed, rows, opts)
+            ids = self._forced(only, rows, opts) if one else None
             if ids is None:
                 copy = cache.predict() if cache else None
-                ids = self._draw(logits, opts, rows, allowed, copy, never_empty=True)
+                ids = self._draw(logits, opts, rows, allowed, copy, never_empty=True,
+                                 forbid=forbid)  # fmt: skip
             tune_ends = []
             for j, (b, i) in enumerate(zip(active, ids.tolist(), strict=True)):
                 ch = chars[i]
@@ -372,7 +382,10 @@ class Sampler:
                 # The next step's masks now, while the grammar's code and tables are still in
                 # the CPU's caches from the advances (after the model's step they are not: the
                 # same lookups cost several times as much there).
-                allowed = gram.masks([states[b] for b in active])
+                if one:
+                    _, allowed, forbid, only = gram.mask_one(states[active[0]])
+                else:
+                    allowed = gram.masks([states[b] for b in active])
             if cache:
                 cache.push(ids)
                 if tune_ends and not opts.stop_at_tune_end:

@@ -612,9 +612,30 @@ def test_remembered_gated_masks_are_what_the_gates_give(shipped: Sampler) -> Non
             if g._gates[state.sid] is not None:
                 gated += 1
                 hits += len(g._by_counts) == known
-                assert np.array_equal(mask, g._judge_gates(state)), (tune, ch)
+                assert np.array_equal(mask, g._judge_gates(state)[0]), (tune, ch)
             g.advance(state, ch)
     assert gated > 500 and hits > 50, (gated, hits)
+
+
+def test_one_streams_mask_says_what_the_mask_does(shipped: Sampler) -> None:
+    """mask_one, what one stream's draw reads (made once per mask and shared), agrees with the
+    mask at every step of sampled tunes: the same row, a float row that adds -inf exactly where
+    the mask forbids, and the one allowed character where there is one (and only there)."""
+    tunes = shipped.generate_batch(8, SampleOptions(seed=11, grammar=True))
+    g = AbcGrammar(shipped.vocab)
+    forced = 0
+    for tune in tunes:
+        state = g.start(DEFAULT_PROMPT)
+        for ch in tune:
+            mask, row, neg, only = g.mask_one(state)
+            assert np.array_equal(mask, g.mask(state)) and np.array_equal(row, mask[None])
+            assert neg.dtype == np.float64 and np.array_equal(np.isinf(neg[0]), ~mask)
+            assert np.all(neg[0][mask] == 0.0)
+            allowed = np.flatnonzero(mask)
+            assert only == (int(allowed[0]) if len(allowed) == 1 else -1), (tune, ch)
+            forced += only >= 0
+            g.advance(state, ch)
+    assert forced > 100, forced
 
 
 class _Stepwise(AbcGrammar):
