@@ -9,7 +9,8 @@ only ever slows a run down.
    1 % of float32's: tests/test_sample.py). The sampler runs as the app samples: the copy model
    on, with its C kernel where built (core/copy_kernel.c).
 2. The shipped model with the grammar against raw sampling (no grammar), same options (the
-   copy model on), whole tunes of fresh seeds: the grammar costs <= 15 %, one stream and 16.
+   copy model on), whole tunes of fresh seeds (issue 14's target: the grammar costs <= 15 %,
+   one stream and 16).
    Each run of this part is a child process of its own, which samples as a fresh app does:
    the app's engine makes the grammar once it is idle after loading the model
    (Generator.prepare: the shipped state table of core/grammar_table.py loaded), so that no

@@ -672,7 +672,8 @@ class AbcGrammar:
         # effects come first (a gate judges the stream as those leave it)
         self._gates: list[_RowGates | None] = []
         self._masks = np.zeros((64, len(self.chars)), dtype=bool)
-        self._gated: dict[tuple[int, tuple[int, ...]], Masked] = {}  # by (state, shut chars)
+        # A gated state's masks by the characters its gates shut (none: the row's own mask).
+        self._gated: dict[tuple[int, tuple[int, ...]], Masked] = {}
         self._one: list[Masked | None] = []  # per ungated state: its mask for one stream
         # The distinct masks, by their bytes: thousands of states share a few hundred masks, so
         # that the rows a draw reads stay in the CPU's caches from tune to tune.
@@ -773,7 +774,9 @@ class AbcGrammar:
             row = mask[None]
             allowed = np.flatnonzero(mask)
             only = int(allowed[0]) if len(allowed) == 1 else -1
-            found = self._distinct[key] = (mask, row, np.where(row, 0.0, -np.inf), only)
+            forbid = np.where(row, 0.0, -np.inf)
+            forbid.flags.writeable = False
+            found = self._distinct[key] = (mask, row, forbid, only)
         return found
 
     def masks(self, states: Sequence[GrammarState]) -> np.ndarray:

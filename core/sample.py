@@ -253,10 +253,13 @@ class Sampler:
         with `copy` = (lam, p_copy) where given, then top-k filtered; with `allowed` (bool,
         like logits), over the allowed characters only (renormalised). A row with lam 0 draws
         exactly as without `copy`. An empty row of `allowed` allows all; `never_empty` skips
-        looking for one (the grammar's masks never are). `forbid`, float64 like logits (0
-        where `allowed`, -inf elsewhere; the grammar's, for one stream), masks the logits in
-        one addition: the same floats as the bool mask gives."""
-        z = logits + forbid if forbid is not None else logits.astype(np.float64)
+        looking for one (the grammar's masks never are). `forbid`, float64 like logits with
+        -inf where `allowed` is False (the grammar's, for one stream; with `allowed`, never
+        empty), masks the logits in one call instead of two: the same floats."""
+        if forbid is not None and allowed is not None:
+            z = np.where(allowed, logits, forbid)
+        else:
+            z = logits.astype(np.float64)
         if allowed is not None and forbid is None:
             if not never_empty and not allowed.any(axis=1).all():  # an empty row allows all
                 allowed = allowed | ~allowed.any(axis=1, keepdims=True)
@@ -354,16 +357,16 @@ class Sampler:
         chars = self.vocab.chars
         gram = self.grammar if opts.grammar else None
         states = [gram.start(prompt, stream_parts(base + b)) for b in range(n)] if gram else []
-        # One stream reads its masks as the grammar keeps them for it (AbcGrammar.mask_one).
-        one = gram is not None and n == 1
+        # One stream (or a batch's last) reads its masks as the grammar keeps them for it
+        # (AbcGrammar.mask_one), with the one character a mask allows, if one (`only`).
         allowed, forbid, only = None, None, -1
-        if one and gram:
+        if gram and n == 1:
             _, allowed, forbid, only = gram.mask_one(states[0])
         elif gram:
             allowed = gram.masks(states)
         for step_no in range(opts.max_chars):
             rows = [rngs[b] for b in active] if n > 1 else rngs
-            ids = self._forced(only, rows, opts) if one else None
+            ids = self._forced(only, rows, opts)
             if ids is None:
                 copy = cache.predict() if cache else None
                 ids = self._draw(logits, opts, rows, allowed, copy, never_empty=True,
@@ -382,7 +385,7 @@ class Sampler:
                 # The next step's masks now, while the grammar's code and tables are still in
                 # the CPU's caches from the advances (after the model's step they are not: the
                 # same lookups cost several times as much there).
-                if one:
+                if len(active) == 1:
                     _, allowed, forbid, only = gram.mask_one(states[active[0]])
                 else:
                     allowed = gram.masks([states[b] for b in active])
