@@ -406,6 +406,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             if check is not None:
                 obj["valid"] = check.valid
                 obj["errors"] = [str(m) for m in check.errors]
+                obj["warnings"] = [str(m) for m in check.warnings]
             if verdict.music is not None:
                 music = verdict.music
                 obj["music"] = {
@@ -431,7 +432,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if verdict.incomplete:  # as the app says it: cut off by --max-chars, say
             notes.append(verdict.incomplete)
         if check is not None:
-            notes.append("valid" if check.valid else f"invalid: {check.first_error}")
+            # As the app says it: "valid, 1 warning (...)" where abc2midi warned.
+            notes.append(check.validity() if check.valid else f"invalid: {check.first_error}")
         elif verdict.check_error:
             notes.append(f"not checked: {verdict.check_error}")
         if verdict.musical_verdict:

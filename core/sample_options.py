@@ -14,6 +14,9 @@ from core.corpus import UnknownCharacters, Vocabulary
 
 DEFAULT_PROMPT = "X:"
 MAX_CHARS_LIMIT = 1_000_000
+# Seeds a tune is drawn with: a batch's stream b (and the CLI's tune b) takes seed + b, and the
+# tunebook keeps seeds as SQLite's 64-bit integers, so there is room above the largest.
+MAX_SEED = 2**62
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class SampleOptions:
             raise ValueError(f"copy must be at least 0 (off) and below 1, not {self.copy}")
         if self.top_k is not None and self.top_k < 0:
             raise ValueError(f"top-k must be 0 (off) or more, not {self.top_k}")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be between 0 and {MAX_SEED}, not {self.seed}")
         if not 0 <= self.max_chars <= MAX_CHARS_LIMIT:
             raise ValueError(f"max chars must be between 0 and {MAX_CHARS_LIMIT}")
         unknown = vocab.unknown(self.prompt)

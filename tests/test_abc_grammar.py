@@ -643,6 +643,18 @@ def test_one_streams_mask_says_what_the_mask_does(shipped: Sampler) -> None:
     assert forced > 100, forced
 
 
+def test_a_header_without_a_metre_gets_the_bars_abc2midi_counts(shipped: Sampler) -> None:
+    """A prompt whose header reaches K: with no M: (a person's; the app's Key picker wrote
+    one): abc2midi then counts bars of 4/4, and so does the grammar. Before, it kept no metre
+    there, and every such tune had bars abc2midi found short or long."""
+    for prompt in ("X:1\nL:1/8\nK:A Dorian\n", "X:1\nT:My tune\nK:D\n"):
+        for tune in shipped.generate_batch(4, SampleOptions(seed=1, prompt=prompt, grammar=True)):
+            check = check_tune(prompt + tune)
+            others = [str(w) for w in check.warnings if "No M:" not in str(w)]
+            assert check.valid and others == [], (prompt + tune, others)
+            assert "No M:" in str(check.warnings[0])  # the one warning: the header's, as it is
+
+
 def test_a_masked_draw_never_takes_a_forbidden_character_whatever_its_logit(
     shipped: Sampler,
 ) -> None:

@@ -446,6 +446,16 @@ async def test_generation_streams_checks_and_keeps_a_history(
         screen.corpus_changed()  # another corpus's choices: the pickers reset, the prompt stays
         await pilot.pause()
         assert screen.query_one("#prompt", Input).value == written
+        # A key with the metre left to "any": M: must come before K:, so the corpus's commonest
+        # metre comes with it, in the prompt and in its picker (without M:, abc2midi counted
+        # bars of 4/4 the model's did not fit).
+        screen.query_one("#prompt", Input).value = "X:"
+        screen.query_one("#key").focus()
+        await pilot.press("enter", "down", "enter")  # the first key after "any"
+        await pilot.pause()
+        key, commonest = screen.query_one("#key", Select).value, "C"  # the Irish corpus: 400 of 817
+        assert screen.query_one("#meter", Select).value == commonest
+        assert screen.query_one("#prompt", Input).value == f"X:1\\nM:{commonest}\\nL:1/8\\nK:{key}\\n"
 
 
 async def test_play_piano_roll_and_save(

@@ -66,6 +66,17 @@ def test_train_generate_evaluate(
     assert same.check is not None and tune["valid"] == same.check.valid
     assert tune["music"]["verdict"] == same.musical_verdict and " bars" in same.musical_verdict
     assert tune["precision"] in ("fp32", "int8") and f"{tune['precision']} sampling" in err
+    # abc2midi's warnings are said as the app says them (the plain "valid" hid them): here the
+    # one a header without M: brings (its bars are 4/4's, as abc2midi counts them).
+    shipped = ["generate", "--model", str(shipped_model_path()), "--seed", "1"]
+    code, out, err = run(capsys, *shipped, "--json", "--prompt", r"X:1\nK:G\n")
+    tune = json.loads(out)
+    assert code == 0 and tune["valid"] and len(tune["warnings"]) == 1, tune["warnings"]
+    assert "No M: in header" in tune["warnings"][0]
+    code, out, err = run(capsys, *shipped, "--prompt", r"X:1\nK:G\n")
+    assert "; valid, 1 warning (line 2, column 1: No M: in header, using default);" in err
+    code, out, err = run(capsys, *shipped)
+    assert "; valid; " in err  # a full header: no warning
 
     code, out, err = run(
         capsys, "generate", "--seed", "1", "--max-chars", "60", "--prompt", r"X:1\nT:"

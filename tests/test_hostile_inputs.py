@@ -522,6 +522,20 @@ def test_a_vanishing_temperature_is_refused(tiny_checkpoint: Path) -> None:
     SampleOptions(temperature=0.001).validate(vocab)
 
 
+def test_a_seed_out_of_range_is_refused_by_name(tiny_checkpoint: Path) -> None:
+    """A negative seed, or one past what the tunebook's 64-bit integers hold with the streams
+    of a batch above it, is refused by name before anything is drawn (it was numpy's "expected
+    non-negative integer", or a tune printed and then SQLite's OverflowError)."""
+    from core.sample_options import MAX_SEED
+
+    vocab = load_checkpoint(tiny_checkpoint).vocab
+    for seed in (-5, MAX_SEED + 1, 2**64 - 1):
+        with pytest.raises(ValueError, match=f"seed must be between 0 and {MAX_SEED}, not {seed}"):
+            SampleOptions(seed=seed).validate(vocab)
+    for seed in (0, MAX_SEED):
+        SampleOptions(seed=seed).validate(vocab)
+
+
 def test_a_model_of_ones_own_tunes_generates_in_their_keys_only(
     small_corpus_file: Path, tmp_path: Path
 ) -> None:

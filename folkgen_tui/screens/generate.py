@@ -99,6 +99,7 @@ class GenerateScreen(StudioScreen):
     # built are commands, not text for its first field (Textual focuses the first focusable).
     AUTO_FOCUS = "#gen-abc"
     TITLE_TEXT = "Generate"
+    _meters: tuple[str, ...] = ()  # the Meter picker's choices, the corpus's commonest first
     HELP = (
         "Write a prompt or use the pickers (meter, key, title), then generate: characters stream "
         "in, and a finished tune is checked by abc2midi. Play it, see it as sheet music (v), save "
@@ -183,6 +184,7 @@ class GenerateScreen(StudioScreen):
             k = Counter(header_field(t, "K") for t in corpus.tunes)
             meters = [v for v, _ in m.most_common(12) if v]
             keys = [v for v, _ in k.most_common(16) if v]
+        self._meters = tuple(meters)
         with self.prevent(Select.Changed):  # new choices, and the prompt as it was written
             self.query_one("#meter", Select).set_options([(v, v) for v in meters])
             self.query_one("#key", Select).set_options([(v, v) for v in keys])
@@ -223,7 +225,18 @@ class GenerateScreen(StudioScreen):
         field = {"meter": "M", "key": "K", "title": "T"}[event.control.id or ""]
         value = event.value.strip() if isinstance(event.value, str) else ""
         prompt = self.query_one("#prompt", Input)
-        prompt.value = text_to_prompt(with_header_field(prompt_to_text(prompt.value), field, value))
+        text = with_header_field(prompt_to_text(prompt.value), field, value)
+        from core.corpus import header_field  # (numpy: not needed to start)
+
+        if field == "K" and value and header_field(text, "M") is None and self._meters:
+            # M: comes before K:, so the model cannot choose it after a key: "any" metre takes
+            # the corpus's commonest, shown in its picker (without one, abc2midi counts bars
+            # of 4/4 and the model's own did not fit them).
+            meter = self._meters[0]
+            text = with_header_field(text, "M", meter)
+            with self.prevent(Select.Changed):
+                self.query_one("#meter", Select).value = meter
+        prompt.value = text_to_prompt(text)
 
     @on(Input.Submitted)
     def field_submitted(self, event: Input.Submitted) -> None:
