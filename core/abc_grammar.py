@@ -848,6 +848,11 @@ class AbcGrammar:
             sids.add(state.sid)
         return {self._keys[sid] for sid in sids}
 
+    def in_body(self, state: GrammarState) -> bool:
+        """Whether the stream is past its header (a K: line the grammar read as one)."""
+        body: bool = self._keys[state.sid].sec == "B"
+        return body
+
     def is_free(self, state: GrammarState) -> bool:
         """Whether the stream left the grammar (and allows anything until the next line)."""
         free: bool = self._keys[state.sid].lex[0] == "F"

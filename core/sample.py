@@ -331,6 +331,26 @@ class Sampler:
                 lines[i] = "K:" + spelled
         return "\n".join(lines)
 
+    def header_problem(self, prompt: str) -> str | None:
+        """Why the grammar cannot follow this prompt's header, where it cannot (else None): a
+        K: line it does not read as the header's end (a key this model's corpus does not have,
+        or a tune that does not start with X:) left it in the header, and abc2midi rejected
+        the header lines the model then wrote in the tune's body. `prompt` as the model reads
+        it (model_prompt)."""
+        lines = prompt.split("\n")
+        at = next((i for i, line in enumerate(lines[:-1]) if line.startswith("K:")), None)
+        if at is None:
+            return None  # no header's end yet: the model writes it
+        gram = self.grammar
+        if gram.in_body(gram.start("\n".join(lines[: at + 1]) + "\n")):
+            return None
+        if not prompt.startswith("X:"):
+            return "the prompt's header must start with X: (a tune's first line, X:1 say)"
+        value = lines[at][2:].split("%")[0].strip()
+        known = f": {', '.join(sorted(self.keys))}" if self.keys else ""
+        return (f"K:{value} is not a key the grammar can write for this model (the keys of its "
+                f"corpus{known})")  # fmt: skip
+
     def _primed(self, prompt: str, batch: int) -> tuple[np.ndarray, StreamState]:
         """State after reading the prompt (an empty prompt reads a tune separator instead)."""
         text = prompt or (TUNE_END if self.newline is not None else self.vocab.chars[0])
@@ -349,6 +369,9 @@ class Sampler:
         if n == 0 or opts.max_chars == 0:
             return
         prompt = self.model_prompt(opts.prompt)
+        problem = self.header_problem(prompt) if opts.grammar else None
+        if problem is not None:
+            raise ValueError(problem)
         logits, st = self._primed(prompt, n)
         cache = self._copy_cache(n, opts, prompt)
         active = list(range(n))

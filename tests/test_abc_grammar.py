@@ -655,6 +655,28 @@ def test_a_header_without_a_metre_gets_the_bars_abc2midi_counts(shipped: Sampler
             assert "No M:" in str(check.warnings[0])  # the one warning: the header's, as it is
 
 
+def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
+    """A K: line the grammar does not read as the header's end (a key the model's corpus lacks,
+    a tune without X:) left it in the header: the model then wrote header lines in the body,
+    which abc2midi rejects, in a key other than the one asked for. Refused, saying why; the
+    keys the grammar does read, in any spelling, and no grammar at all, sample as before. (The
+    shipped model as the CLI and the app load it: held to its corpus's keys.)"""
+    from core.generation import load_generator
+
+    path = shipped_model_path()
+    assert path is not None
+    shipped = load_generator(path).sampler
+    for prompt, why in (
+        ("X:1\nT:Reel\nK:Bb\n", "K:Bb is not a key the grammar can write for this model"),
+        ("K:D\n", "the prompt's header must start with X:"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            shipped.generate(SampleOptions(seed=1, prompt=prompt, grammar=True))
+        assert shipped.generate(SampleOptions(seed=1, prompt=prompt, max_chars=50))  # no grammar
+    for prompt in ("X:1\nK:G\n", "X:1\nM:6/8\nK:Ador\n", "X:1\nT:a\nM:C\nK:D Major\n|:A", "X:"):
+        assert check_tune(prompt + shipped.generate(SampleOptions(seed=1, prompt=prompt, grammar=True))).valid
+
+
 def test_a_masked_draw_never_takes_a_forbidden_character_whatever_its_logit(
     shipped: Sampler,
 ) -> None:
