@@ -129,7 +129,6 @@ KEY_VALUES = tuple(
     for mode in ("", *(" " + m for m in MODES))
 )
 METER_VALUES = ("C", "C|", *(f"{n}/{d}" for n in range(1, 17) for d in (1, 2, 4, 8, 16)))
-NO_METER = "4/4"  # the metre abc2midi takes where a header has no M:
 UNIT_VALUES = tuple(f"1/{d}" for d in (1, 2, 4, 8, 16, 32))
 # Guitar chord names abc2midi knows (a subset), after a root A-G with an optional # or b.
 CHORD_TYPES = ("", "m", "7", "m7", "maj7", "M7", "6", "m6", "9", "dim", "dim7", "aug", "sus4")  # fmt: skip
@@ -1023,9 +1022,8 @@ class AbcGrammar:
     def _fallback(self, key: _Key, ch: str) -> _Key:
         if ch == "\n":
             return self._after_free_newline(key)
-        if key.lex == ("HL",) and ch == "K":  # a prompt's header without M:
-            # abc2midi then counts bars of 4/4 ("No M: in header, using default"): so do we.
-            return key._replace(lex=("HF", "K"), meter=NO_METER if self.metre else key.meter)
+        if key.lex == ("HL",) and ch == "K":  # a prompt's header without M:: no metre kept
+            return key._replace(lex=("HF", "K"))
         return self._free(key)
 
     # --- what streams count: effects and gates -----------------------------------------------

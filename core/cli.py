@@ -336,7 +336,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from core.cli_sound import voice_from_args
     from core.judge import judge
     from core.sample import SampleOptions, random_seed
+    from core.sample_options import MAX_SEED
 
+    seed = args.seed if args.seed is not None else random_seed()
+    seeds = args.count * (args.max_tries if args.valid_only else 1)  # one each try, from seed
+    if not 0 <= seed <= MAX_SEED - seeds + 1:
+        why = f" (its {seeds} tunes or tries take it and the seeds after it)" if seeds > 1 else ""
+        raise CliError(f"--seed must be between 0 and {MAX_SEED - seeds + 1}{why}, not {seed}")
     if args.save:  # before any sampling: a folder that cannot be written fails at once
         folder = Path(args.save).expanduser()
         if folder.exists() and not folder.is_dir():
@@ -354,8 +360,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"note: {sampler.note}", file=sys.stderr)
     novelty = novelty_index_for(generator.corpus, args.corpus)
     history = GenerateHistory(ckpt.path)  # every tune shown goes into the tunebook's history
-    seed = args.seed if args.seed is not None else random_seed()
     prompt = args.prompt.replace("\\n", "\n")
+    if args.grammar:  # before the prompt is printed: a header the grammar cannot follow
+        problem = sampler.header_problem(sampler.model_prompt(prompt))
+        if problem is not None:
+            raise CliError(problem)
     stream_out = not args.json and not args.valid_only
     rejected = 0
     for _ in range(args.count):

@@ -360,9 +360,41 @@ static void product_plain(const Job *job, int t0, int t1) {
 }
 
 #if defined(__x86_64__)
+/* The float steps of one group's int32 sums for streams b0 .. b0 + NB - 1 (both AVX2 tiles):
+ * less 8 times the activations' sum (the weights are stored as w + 8), times the rows' scales. */
+AVX2 static inline __attribute__((always_inline)) void group_avx2(
+    const Job *job, const float *st, int g, int b0, const int NB, __m256i i32[][2],
+    __m256 acc[][2]) {
+    int groups = job->m->cols / GROUP;
+    __m256 sc0 = _mm256_loadu_ps(st + g * TILE), sc1 = _mm256_loadu_ps(st + g * TILE + 8);
+    for (int k = 0; k < NB; k++) {
+        __m256i off = _mm256_set1_epi32(8 * job->asum[(size_t)(b0 + k) * groups + g]);
+        acc[k][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(i32[k][0], off)),
+                                    sc0, acc[k][0]);
+        acc[k][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(i32[k][1], off)),
+                                    sc1, acc[k][1]);
+    }
+}
+
+/* A tile's 16 rows of each stream, times its activations' scale, into rec. */
+AVX2 static inline __attribute__((always_inline)) void store_avx2(
+    const Job *job, int t, int b0, const int NB, __m256 acc[][2]) {
+    for (int k = 0; k < NB; k++) {
+        __m256 s = _mm256_set1_ps(job->ascale[b0 + k]);
+        float v[TILE];
+        _mm256_storeu_ps(v, _mm256_mul_ps(acc[k][0], s));
+        _mm256_storeu_ps(v + 8, _mm256_mul_ps(acc[k][1], s));
+        store_rows(job, t, b0 + k, v);
+    }
+}
+
 /* AVX2: vpmaddubsw (4-bit weights unsigned, activations signed; a pair sums to at most
  * 2 * 15 * 127) into int16 sums of four chunks (at most 30480), then int32. One tile's 16 rows
- * for streams b0 .. b0 + NB - 1, the decoded weights shared by them. */
+ * for streams b0 .. b0 + NB - 1, the decoded weights shared by them. For four streams, rows 0-7
+ * (each chunk's first 32 bytes) then rows 8-15, the loops kept rolled, so that their sums stay
+ * in AVX2's 16 registers: both halves at once, GCC kept half the sums and every product of a
+ * half group's four chunks on the stack (16 streams of the seed-size model: 470 us a step,
+ * against 410 this way). One stream is faster with both halves at once. */
 AVX2 static inline __attribute__((always_inline)) void tile_avx2(
     const Job *job, int t, int b0, const int NB) {
     const Model *m = job->m;
@@ -376,9 +408,34 @@ AVX2 static inline __attribute__((always_inline)) void tile_avx2(
         __m256i i32[4][2];
         for (int k = 0; k < NB; k++) i32[k][0] = i32[k][1] = _mm256_setzero_si256();
         for (int half = 0; half < 2; half++) {
-            __m256i s16[4][2];
-            for (int k = 0; k < NB; k++) s16[k][0] = s16[k][1] = _mm256_setzero_si256();
             int j0 = g * (GROUP / 8) + half * (GROUP / 16);
+            if (NB >= 4) { /* rows 0-7, then 8-15 */
+#pragma GCC unroll 1
+                for (int rb = 0; rb < 2; rb++) {
+                    __m256i s16[4];
+                    for (int k = 0; k < NB; k++) s16[k] = _mm256_setzero_si256();
+#pragma GCC unroll 1
+                    for (int j = j0; j < j0 + GROUP / 16; j++) {
+                        __m256i x = _mm256_loadu_si256((const __m256i *)(wt + (size_t)j * 64 + 32 * rb));
+                        __m256i lo = _mm256_and_si256(x, nib);
+                        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
+                        for (int k = 0; k < NB; k++) {
+                            const int8_t *a = job->aq + (size_t)(b0 + k) * m->cols + 8 * j;
+                            int32_t alo, ahi;
+                            memcpy(&alo, a, 4);
+                            memcpy(&ahi, a + 4, 4);
+                            s16[k] = _mm256_add_epi16(s16[k], _mm256_add_epi16(
+                                _mm256_maddubs_epi16(lo, _mm256_set1_epi32(alo)),
+                                _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ahi))));
+                        }
+                    }
+                    for (int k = 0; k < NB; k++)
+                        i32[k][rb] = _mm256_add_epi32(i32[k][rb], _mm256_madd_epi16(s16[k], ones));
+                }
+                continue;
+            }
+            __m256i s16[4][2]; /* both row halves at once */
+            for (int k = 0; k < NB; k++) s16[k][0] = s16[k][1] = _mm256_setzero_si256();
             for (int j = j0; j < j0 + GROUP / 16; j++) {
                 const uint8_t *x = wt + (size_t)j * 64;
                 __m256i x0 = _mm256_loadu_si256((const __m256i *)x);
@@ -402,89 +459,15 @@ AVX2 static inline __attribute__((always_inline)) void tile_avx2(
                 i32[k][1] = _mm256_add_epi32(i32[k][1], _mm256_madd_epi16(s16[k][1], ones));
             }
         }
-        __m256 sc0 = _mm256_loadu_ps(st + g * TILE), sc1 = _mm256_loadu_ps(st + g * TILE + 8);
-        for (int k = 0; k < NB; k++) {
-            __m256i off = _mm256_set1_epi32(8 * job->asum[(size_t)(b0 + k) * groups + g]);
-            acc[k][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(i32[k][0], off)),
-                                        sc0, acc[k][0]);
-            acc[k][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(i32[k][1], off)),
-                                        sc1, acc[k][1]);
-        }
+        group_avx2(job, st, g, b0, NB, i32, acc);
     }
-    for (int k = 0; k < NB; k++) {
-        __m256 s = _mm256_set1_ps(job->ascale[b0 + k]);
-        float v[TILE];
-        _mm256_storeu_ps(v, _mm256_mul_ps(acc[k][0], s));
-        _mm256_storeu_ps(v + 8, _mm256_mul_ps(acc[k][1], s));
-        store_rows(job, t, b0 + k, v);
-    }
-}
-
-/* The same sums for four streams b0 .. b0 + 3, the decoded weights shared by them: rows 0-7
- * (each chunk's first 32 bytes), then rows 8-15, the loops kept rolled, so that the four
- * streams' sums stay in AVX2's 16 registers. With tile_avx2's shape, GCC kept half the sums and
- * every product of a half group's four chunks on the stack (16 streams: 470 us a step of the
- * seed-size model, against 400 this way; one stream is faster that way). */
-AVX2 static void tile4_avx2(const Job *job, int t, int b0) {
-    const int NB = 4;
-    const Model *m = job->m;
-    int chunks = m->cols / 8, groups = m->cols / GROUP;
-    const __m256i nib = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
-    const uint8_t *wt = m->w + (size_t)t * chunks * 64;
-    const float *st = m->scale + (size_t)t * groups * TILE;
-    __m256 acc[4][2];
-    for (int k = 0; k < NB; k++) acc[k][0] = acc[k][1] = _mm256_setzero_ps();
-    for (int g = 0; g < groups; g++) {
-        __m256i i32[4][2];
-        for (int k = 0; k < NB; k++) i32[k][0] = i32[k][1] = _mm256_setzero_si256();
-        for (int half = 0; half < 2; half++) {
-            int j0 = g * (GROUP / 8) + half * (GROUP / 16);
-#pragma GCC unroll 1
-            for (int rb = 0; rb < 2; rb++) {
-                __m256i s16[4];
-                for (int k = 0; k < NB; k++) s16[k] = _mm256_setzero_si256();
-#pragma GCC unroll 1
-                for (int j = j0; j < j0 + GROUP / 16; j++) {
-                    const uint8_t *xp = wt + (size_t)j * 64 + 32 * rb;
-                    __m256i x = _mm256_loadu_si256((const __m256i *)xp);
-                    __m256i lo = _mm256_and_si256(x, nib);
-                    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
-                    for (int k = 0; k < NB; k++) {
-                        const int8_t *a = job->aq + (size_t)(b0 + k) * m->cols + 8 * j;
-                        int32_t alo, ahi;
-                        memcpy(&alo, a, 4);
-                        memcpy(&ahi, a + 4, 4);
-                        s16[k] = _mm256_add_epi16(s16[k], _mm256_add_epi16(
-                            _mm256_maddubs_epi16(lo, _mm256_set1_epi32(alo)),
-                            _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ahi))));
-                    }
-                }
-                for (int k = 0; k < NB; k++)
-                    i32[k][rb] = _mm256_add_epi32(i32[k][rb], _mm256_madd_epi16(s16[k], ones));
-            }
-        }
-        __m256 sc0 = _mm256_loadu_ps(st + g * TILE), sc1 = _mm256_loadu_ps(st + g * TILE + 8);
-        for (int k = 0; k < NB; k++) {
-            __m256i off = _mm256_set1_epi32(8 * job->asum[(size_t)(b0 + k) * groups + g]);
-            acc[k][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(i32[k][0], off)),
-                                        sc0, acc[k][0]);
-            acc[k][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(i32[k][1], off)),
-                                        sc1, acc[k][1]);
-        }
-    }
-    for (int k = 0; k < NB; k++) {
-        __m256 s = _mm256_set1_ps(job->ascale[b0 + k]);
-        float v[TILE];
-        _mm256_storeu_ps(v, _mm256_mul_ps(acc[k][0], s));
-        _mm256_storeu_ps(v + 8, _mm256_mul_ps(acc[k][1], s));
-        store_rows(job, t, b0 + k, v);
-    }
+    store_avx2(job, t, b0, NB, acc);
 }
 
 AVX2 static void product_avx2(const Job *job, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         int b = 0;
-        for (; b + 4 <= job->batch; b += 4) tile4_avx2(job, t, b);
+        for (; b + 4 <= job->batch; b += 4) tile_avx2(job, t, b, 4);
         for (; b < job->batch; b++) tile_avx2(job, t, b, 1);
     }
 }

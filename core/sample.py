@@ -46,6 +46,7 @@ from core.sample_options import SampleOptions as SampleOptions
 from core.sample_options import random_seed as random_seed
 
 TUNE_END = "\n\n"
+NO_METER = "4/4"  # the metre abc2midi takes where a header has no M: ("using default")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -315,41 +316,58 @@ class Sampler:
         return np.array([only])
 
     def model_prompt(self, prompt: str) -> str:
-        """The prompt as the model and the grammar read it: a complete K: line naming a key of
-        the corpus in another spelling ("K:G", "K:Ador") is read as the corpus writes that key
-        ("K:G Major", "K:A Dorian"). The default model, given "K:G", wrote a header of its own
-        after it (another metre and key), and the grammar did not follow "K:Ador". The tune
-        keeps the prompt as written: the same key."""
-        if not self.key_spellings:
-            return prompt
+        """The prompt as the model and the grammar read it. The tune keeps it as written.
+        - The header's M:, L: and K: values without the spaces around them ("M: 3/4"), which
+          the grammar, reading values as the corpus writes them, did not follow.
+        - A K: naming a key of the corpus in another spelling ("K:G", "K:Ador") as the corpus
+          writes it ("K:G Major", "K:A Dorian"): given "K:G" the default model wrote a header
+          of its own after it, and the grammar did not follow "K:Ador".
+        - A header that ends (K:) without M: with abc2midi's metre then, M:4/4: the grammar
+          keeps bars of that length, and the model reads a header like its corpus's (before,
+          every bar of such a tune was free, and abc2midi found most of them short or long)."""
         lines = prompt.split("\n")
+        first_m = None  # the tune's first M: line, or the line a K: needs one before
         for i, line in enumerate(lines[:-1]):  # the last line is not complete
-            value = line[2:].split("%")[0].strip() if line.startswith("K:") else ""
-            key = read_key(value) if value else None
+            if line.startswith("X:"):
+                first_m = None
+            if line[:2] not in ("M:", "L:", "K:"):
+                continue
+            value = line[2:].split("%")[0].strip()
+            if line.startswith("M:"):
+                first_m = -1 if first_m is None else first_m
+            elif first_m is None:  # L: or K: with no M: before it in this tune's header
+                first_m = i
+            key = read_key(value) if line.startswith("K:") and value else None
             spelled = self.key_spellings.get(key.name) if key is not None and key.exact else None
-            if spelled is not None and spelled != value:
-                lines[i] = "K:" + spelled
+            lines[i] = line[:2] + (spelled or value)
+        if first_m is not None and first_m >= 0 and any(
+            line.startswith("K:") for line in lines[first_m:-1]
+        ):
+            lines.insert(first_m, "M:" + NO_METER)
         return "\n".join(lines)
 
     def header_problem(self, prompt: str) -> str | None:
-        """Why the grammar cannot follow this prompt's header, where it cannot (else None): a
-        K: line it does not read as the header's end (a key this model's corpus does not have,
-        or a tune that does not start with X:) left it in the header, and abc2midi rejected
-        the header lines the model then wrote in the tune's body. `prompt` as the model reads
-        it (model_prompt)."""
-        lines = prompt.split("\n")
-        at = next((i for i, line in enumerate(lines[:-1]) if line.startswith("K:")), None)
-        if at is None:
-            return None  # no header's end yet: the model writes it
+        """Why the grammar cannot follow the header of a tune of the prompt (tunes end at a
+        blank line), where it cannot (else None): its K: line names no key the grammar writes
+        for this model (one its corpus lacks, or a key with more on the line), so the stream
+        stayed in the header (and in the next tune's), and the model wrote header lines in the
+        tune's body, which abc2midi rejects, in another key. `prompt` as the model reads it
+        (model_prompt)."""
         gram = self.grammar
-        if gram.in_body(gram.start("\n".join(lines[: at + 1]) + "\n")):
-            return None
-        if not prompt.startswith("X:"):
-            return "the prompt's header must start with X: (a tune's first line, X:1 say)"
-        value = lines[at][2:].split("%")[0].strip()
-        known = f": {', '.join(sorted(self.keys))}" if self.keys else ""
-        return (f"K:{value} is not a key the grammar can write for this model (the keys of its "
-                f"corpus{known})")  # fmt: skip
+        for tune in prompt.split(TUNE_END):
+            lines = tune.split("\n")
+            at = next((i for i, line in enumerate(lines[:-1]) if line.startswith("K:")), None)
+            if at is None or gram.in_body(gram.start("\n".join(lines[: at + 1]) + "\n")):
+                continue  # no header's end yet (the model writes it), or one the grammar read
+            value = lines[at][2:].split("%")[0].strip()
+            key = read_key(value)
+            if key is not None and not key.exact:
+                plain = key.tonic + (f" {key.mode}" if key.mode else "")
+                return f"K:{value}: the grammar reads a key alone on the K: line (K:{plain}, say)"
+            if key is None or self.keys is None or key.name not in self.keys:
+                known = f"; its corpus's keys: {', '.join(sorted(self.keys))}" if self.keys else ""
+                return f"K:{value} is not a key the grammar can write for this model{known}"
+        return None
 
     def _primed(self, prompt: str, batch: int) -> tuple[np.ndarray, StreamState]:
         """State after reading the prompt (an empty prompt reads a tune separator instead)."""

@@ -645,8 +645,9 @@ def test_one_streams_mask_says_what_the_mask_does(shipped: Sampler) -> None:
 
 def test_a_header_without_a_metre_gets_the_bars_abc2midi_counts(shipped: Sampler) -> None:
     """A prompt whose header reaches K: with no M: (a person's; the app's Key picker wrote
-    one): abc2midi then counts bars of 4/4, and so does the grammar. Before, it kept no metre
-    there, and every such tune had bars abc2midi found short or long."""
+    one): abc2midi then counts bars of 4/4, and the model and the grammar read it with M:4/4
+    (the tune keeps the prompt as written). Before, the grammar kept no metre there, and every
+    such tune had bars abc2midi found short or long."""
     for prompt in ("X:1\nL:1/8\nK:A Dorian\n", "X:1\nT:My tune\nK:D\n"):
         for tune in shipped.generate_batch(4, SampleOptions(seed=1, prompt=prompt, grammar=True)):
             check = check_tune(prompt + tune)
@@ -657,9 +658,10 @@ def test_a_header_without_a_metre_gets_the_bars_abc2midi_counts(shipped: Sampler
 
 def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
     """A K: line the grammar does not read as the header's end (a key the model's corpus lacks,
-    a tune without X:) left it in the header: the model then wrote header lines in the body,
-    which abc2midi rejects, in a key other than the one asked for. Refused, saying why; the
-    keys the grammar does read, in any spelling, and no grammar at all, sample as before. (The
+    a key with more on its line) left the stream in the header: the model then wrote header
+    lines in the body, which abc2midi rejects, in another key. Refused, saying why, for the
+    prompt's tunes (a first one lost, the grammar was lost in the next); the keys it does read, in
+    any spelling and with spaces about them, and no grammar at all, sample as before. (The
     shipped model as the CLI and the app load it: held to its corpus's keys.)"""
     from core.generation import load_generator
 
@@ -667,14 +669,21 @@ def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
     assert path is not None
     shipped = load_generator(path).sampler
     for prompt, why in (
-        ("X:1\nT:Reel\nK:Bb\n", "K:Bb is not a key the grammar can write for this model"),
-        ("K:D\n", "the prompt's header must start with X:"),
+        ("X:1\nT:Reel\nK:Bb\n", "K:Bb is not a key the grammar can write for this model; its"),
+        ("X:1\nK:G clef=treble\n", "the grammar reads a key alone on the K: line .K:G, say."),
+        ("X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:Bb\n", "K:Bb is not a key"),
+        ("X:1\nM:6/8\nK:Bb\nGAB|\n\nX:2\nM:C\nK:D\n", "K:Bb is not a key"),  # tune 2 lost too
     ):
         with pytest.raises(ValueError, match=why):
             shipped.generate(SampleOptions(seed=1, prompt=prompt, grammar=True))
         assert shipped.generate(SampleOptions(seed=1, prompt=prompt, max_chars=50))  # no grammar
-    for prompt in ("X:1\nK:G\n", "X:1\nM:6/8\nK:Ador\n", "X:1\nT:a\nM:C\nK:D Major\n|:A", "X:"):
-        assert check_tune(prompt + shipped.generate(SampleOptions(seed=1, prompt=prompt, grammar=True))).valid
+    for prompt in (
+        "X:1\nM:6/8\nK:Ador\n", "X:1\nT:a\nM:C\nK:D Major \n|:A", "X:1\nM: 3/4\nK:D\n", "X:",
+        "X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:D\n",
+    ):  # fmt: skip
+        tune = prompt + shipped.generate(SampleOptions(seed=1, prompt=prompt, grammar=True))
+        check = check_tune(tune[tune.rfind("X:"):])
+        assert check.valid and check.clean, (tune, check.warnings)
 
 
 def test_a_masked_draw_never_takes_a_forbidden_character_whatever_its_logit(

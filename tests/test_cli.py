@@ -131,6 +131,9 @@ def test_train_resume_and_minutes(
         (["evaluate", "--model", "/nonexistent.pt"], "no such checkpoint"),
         (["train", "--nproc", "9999", "--preset", "tiny"], "cores"),  # not 9999 torch processes
         (["generate", "--save", "/proc/no/such"], "cannot make the folder"),  # before sampling
+        # Before anything is drawn: tune 2's seed (2**62 + 1) would have failed after tune 1.
+        (["generate", "--seed", str(2**62), "--count", "2"], "--seed must be between 0 and"),
+        (["generate", "--seed", "-5"], "--seed must be between 0 and 4611686018427387904, not -5"),
     ],
 )
 def test_errors_are_one_line(
@@ -139,6 +142,15 @@ def test_errors_are_one_line(
     code, out, err = run(capsys, *args)
     assert code == 1 and out == ""
     assert err.startswith("folkgen: error:") and message in err and err.count("\n") == 1
+
+
+def test_a_key_the_grammar_cannot_write_is_refused_before_the_prompt_is_printed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "generate", "--prompt", r"X:1\nK:Bb\n")
+    assert code == 1 and out == "", out  # refused before the prompt is printed
+    assert err.splitlines()[-1].startswith("folkgen: error: K:Bb is not a key the grammar can")
+    assert "G major" in err  # the keys it can write
 
 
 def test_a_model_resumed_into_a_new_file_is_named_after_it(

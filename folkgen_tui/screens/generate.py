@@ -226,9 +226,8 @@ class GenerateScreen(StudioScreen):
         value = event.value.strip() if isinstance(event.value, str) else ""
         prompt = self.query_one("#prompt", Input)
         text = with_header_field(prompt_to_text(prompt.value), field, value)
-        from core.corpus import header_field  # (numpy: not needed to start)
-
-        if field == "K" and value and header_field(text, "M") is None and self._meters:
+        header = text.split("\nK:")[0].split("\n")  # what comes before the K: line
+        if field == "K" and value and self._meters and not any(h[:2] == "M:" for h in header):
             # M: comes before K:, so the model cannot choose it after a key: "any" metre takes
             # the corpus's commonest, shown in its picker (without one, abc2midi counts bars
             # of 4/4 and the model's own did not fit them).
