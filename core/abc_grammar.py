@@ -185,9 +185,11 @@ _EFFECT_USES: dict[str, tuple[str, ...]] = {
     "second": ("second", "ending", "parts"), "key": ("sig", "tpc"), "end": ("max_parts",),
 }  # fmt: skip
 # A mask as one stream's draw reads it (AbcGrammar.mask_one): the mask, (V,) bool; the same as a
-# row, (1, V); as a float64 row to add to the logits (0 where allowed, -inf elsewhere); and the
-# one character it allows, or -1 where it allows more. One per distinct mask (AbcGrammar.masked).
-Masked = tuple[np.ndarray, np.ndarray, np.ndarray, int]
+# row, (1, V); a float64 row of -inf where it forbids (the logits' values elsewhere); the one
+# character it allows, or -1 where it allows more; and a float64 row of 1 where it allows, 0
+# elsewhere (the copy's distribution times it: a bool row costs numpy a cast at every step).
+# One per distinct mask (AbcGrammar.masked).
+Masked = tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]
 # A getter of the counts, whether the bar's accidentals count too, the pickups that could let a
 # gated character pass with the mask where none does (see _gate_reading), and that mask.
 _Reads = tuple[Callable[["GrammarState"], tuple[Any, ...]], bool, frozenset[int], Masked]
@@ -774,9 +776,9 @@ class AbcGrammar:
             row = mask[None]
             allowed = np.flatnonzero(mask)
             only = int(allowed[0]) if len(allowed) == 1 else -1
-            forbid = np.where(row, 0.0, -np.inf)
-            forbid.flags.writeable = False
-            found = self._distinct[key] = (mask, row, forbid, only)
+            forbid, keep = np.where(row, 0.0, -np.inf), row.astype(np.float64)
+            forbid.flags.writeable = keep.flags.writeable = False
+            found = self._distinct[key] = (mask, row, forbid, only, keep)
         return found
 
     def masks(self, states: Sequence[GrammarState]) -> np.ndarray:

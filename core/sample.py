@@ -249,6 +249,7 @@ class Sampler:
         *,
         never_empty: bool = False,
         forbid: np.ndarray | None = None,
+        keep: np.ndarray | None = None,
     ) -> np.ndarray:
         """One exact categorical draw per row (inverse CDF) from the tempered softmax, mixed
         with `copy` = (lam, p_copy) where given, then top-k filtered; with `allowed` (bool,
@@ -256,7 +257,9 @@ class Sampler:
         exactly as without `copy`. An empty row of `allowed` allows all; `never_empty` skips
         looking for one (the grammar's masks never are). `forbid`, float64 like logits with
         -inf where `allowed` is False (the grammar's, for one stream; with `allowed`, never
-        empty), masks the logits in one call instead of two: the same floats."""
+        empty), masks the logits in one call instead of two: the same floats. `keep`, float64
+        like logits with 1 where `allowed` (the grammar's), masks the copy's distribution (the
+        same floats as the bool mask, without numpy's cast)."""
         if forbid is not None and allowed is not None:
             z = np.where(allowed, logits, forbid)
         else:
@@ -273,7 +276,7 @@ class Sampler:
             z /= opts.temperature
         w = np.exp(z - z.max(axis=1, keepdims=True))
         if copy is not None:
-            w = mix_weights(w, *copy, allowed)
+            w = mix_weights(w, *copy, keep if keep is not None else allowed)
         if opts.top_k and opts.top_k < z.shape[1]:
             # Rank by the mixture where a row mixes, by the logits (as without copy) elsewhere.
             rank = z if copy is None else np.where(copy[0][:, None] > 0, w, z)
@@ -400,9 +403,9 @@ class Sampler:
         states = [gram.start(prompt, stream_parts(base + b)) for b in range(n)] if gram else []
         # One stream (or a batch's last) reads its masks as the grammar keeps them for it
         # (AbcGrammar.mask_one), with the one character a mask allows, if one (`only`).
-        allowed, forbid, only = None, None, -1
+        allowed, forbid, only, ones = None, None, -1, None
         if gram and n == 1:
-            _, allowed, forbid, only = gram.mask_one(states[0])
+            _, allowed, forbid, only, ones = gram.mask_one(states[0])
         elif gram:
             allowed = gram.masks(states)
         for step_no in range(opts.max_chars):
@@ -411,7 +414,7 @@ class Sampler:
             if ids is None:
                 copy = cache.predict() if cache else None
                 ids = self._draw(logits, opts, rows, allowed, copy, never_empty=True,
-                                 forbid=forbid)  # fmt: skip
+                                 forbid=forbid, keep=ones)  # fmt: skip
             tune_ends = []
             for j, (b, i) in enumerate(zip(active, ids.tolist(), strict=True)):
                 ch = chars[i]
@@ -427,7 +430,7 @@ class Sampler:
                 # the CPU's caches from the advances (after the model's step they are not: the
                 # same lookups cost several times as much there).
                 if len(active) == 1:
-                    _, allowed, forbid, only = gram.mask_one(states[active[0]])
+                    _, allowed, forbid, only, ones = gram.mask_one(states[active[0]])
                 else:
                     allowed = gram.masks([states[b] for b in active])
             if cache:

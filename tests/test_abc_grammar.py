@@ -632,10 +632,11 @@ def test_one_streams_mask_says_what_the_mask_does(shipped: Sampler) -> None:
     for tune in tunes:
         state = g.start(DEFAULT_PROMPT)
         for ch in tune:
-            mask, row, neg, only = g.mask_one(state)
+            mask, row, neg, only, keep = g.mask_one(state)
             assert np.array_equal(mask, g.mask(state)) and np.array_equal(row, mask[None])
             assert neg.dtype == np.float64 and np.array_equal(np.isinf(neg[0]), ~mask)
             assert np.all(neg[0][mask] == 0.0)
+            assert keep.dtype == np.float64 and np.array_equal(keep, mask[None].astype(float))
             allowed = np.flatnonzero(mask)
             assert only == (int(allowed[0]) if len(allowed) == 1 else -1), (tune, ch)
             forced += only >= 0
@@ -693,7 +694,7 @@ def test_a_masked_draw_never_takes_a_forbidden_character_whatever_its_logit(
     even where a forbidden character's logit is NaN or +inf (a damaged model): the mask's
     values replace the logits there, they are not added to them."""
     g = shipped.grammar
-    mask, row, forbid, _ = g.mask_one(g.start(DEFAULT_PROMPT + "1\nT:A\nM:6/8\nL:1/8\nK:G Major\n"))
+    mask, row, forbid, _, keep = g.mask_one(g.start(DEFAULT_PROMPT + "1\nT:A\nM:6/8\nL:1/8\nK:G Major\n"))
     assert 1 < row.sum() < row.size
     banned = np.flatnonzero(~mask)
     rng = np.random.default_rng(3)
@@ -703,7 +704,7 @@ def test_a_masked_draw_never_takes_a_forbidden_character_whatever_its_logit(
         opts = SampleOptions(temperature=(1.0, 0.0, 0.7)[trial % 3], top_k=(0, 5)[trial % 2])
         a = shipped._draw(logits, opts, [np.random.default_rng(trial)], row, never_empty=True)
         b = shipped._draw(logits, opts, [np.random.default_rng(trial)], row, forbid=forbid,
-                          never_empty=True)  # fmt: skip
+                          keep=keep, never_empty=True)  # fmt: skip
         assert a.tolist() == b.tolist() and mask[b[0]], (trial, a, b)
 
 
