@@ -433,6 +433,10 @@ async def test_generation_streams_checks_and_keeps_a_history(
         # ... their own line of it: a prompt written by hand keeps its title, key and first bar.
         mine = "X:1\\nT:Mine\\nM:6/8\\nL:1/8\\nK:E Dorian\\n|:B|e2B"
         screen.query_one("#prompt", Input).value = mine
+        await pilot.pause()  # the pickers show what it says (they kept their last choice)
+        assert screen.query_one("#meter", Select).value == "6/8"
+        assert screen.query_one("#key", Select).value == "E Dorian"
+        assert screen.query_one("#title", Input).value == "Mine"
         screen.query_one("#meter").focus()
         await pilot.press("enter", "down", "down", "enter")  # the second meter
         await pilot.pause()

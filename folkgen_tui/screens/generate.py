@@ -100,6 +100,7 @@ class GenerateScreen(StudioScreen):
     AUTO_FOCUS = "#gen-abc"
     TITLE_TEXT = "Generate"
     _meters: tuple[str, ...] = ()  # the Meter picker's choices, the corpus's commonest first
+    _keys: tuple[str, ...] = ()  # the Key picker's
     HELP = (
         "Write a prompt or use the pickers (meter, key, title), then generate: characters stream "
         "in, and a finished tune is checked by abc2midi. Play it, see it as sheet music (v), save "
@@ -184,7 +185,7 @@ class GenerateScreen(StudioScreen):
             k = Counter(header_field(t, "K") for t in corpus.tunes)
             meters = [v for v, _ in m.most_common(12) if v]
             keys = [v for v, _ in k.most_common(16) if v]
-        self._meters = tuple(meters)
+        self._meters, self._keys = tuple(meters), tuple(keys)
         with self.prevent(Select.Changed):  # new choices, and the prompt as it was written
             self.query_one("#meter", Select).set_options([(v, v) for v in meters])
             self.query_one("#key", Select).set_options([(v, v) for v in keys])
@@ -236,6 +237,29 @@ class GenerateScreen(StudioScreen):
             with self.prevent(Select.Changed):
                 self.query_one("#meter", Select).value = meter
         prompt.value = text_to_prompt(text)
+
+    @on(Input.Changed, "#prompt")
+    def prompt_changed(self, event: Input.Changed) -> None:
+        """The pickers show what the prompt's header says, as typed or as a picker wrote it:
+        "any" where it says nothing, or what they do not offer (they kept their last choice,
+        beside a prompt that said another)."""
+        fields: dict[str, str] = {}
+        for line in prompt_to_text(event.value).split("\n"):
+            if line[:2] in ("T:", "M:", "K:") and line[0] not in fields:
+                fields[line[0]] = line[2:].strip()
+            if line.startswith("K:"):
+                break  # the header's end
+        with self.prevent(Select.Changed, Input.Changed):  # (they write the prompt)
+            for id_, field, offered in (("meter", "M", self._meters), ("key", "K", self._keys)):
+                select = self.query_one(f"#{id_}", Select)
+                value = fields.get(field, "")
+                if value in offered and select.value != value:
+                    select.value = value
+                elif value not in offered and not select.is_blank():
+                    select.clear()
+            title = self.query_one("#title", Input)
+            if title.value.strip() != fields.get("T", ""):
+                title.value = fields.get("T", "")
 
     @on(Input.Submitted)
     def field_submitted(self, event: Input.Submitted) -> None:
