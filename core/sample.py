@@ -329,24 +329,26 @@ class Sampler:
           keeps bars of that length, and the model reads a header like its corpus's (before,
           every bar of such a tune was free, and abc2midi found most of them short or long)."""
         lines = prompt.split("\n")
-        first_m = None  # the tune's first M: line, or the line a K: needs one before
+        inserts = []  # where a header without M: gets one: before its first L: or K: line
+        in_header, has_m, first = True, False, None
         for i, line in enumerate(lines[:-1]):  # the last line is not complete
-            if line.startswith("X:"):
-                first_m = None
+            if line.startswith("X:"):  # a tune's header starts
+                in_header, has_m, first = True, False, None
             if line[:2] not in ("M:", "L:", "K:"):
                 continue
             value = line[2:].split("%")[0].strip()
-            if line.startswith("M:"):
-                first_m = -1 if first_m is None else first_m
-            elif first_m is None:  # L: or K: with no M: before it in this tune's header
-                first_m = i
             key = read_key(value) if line.startswith("K:") and value else None
             spelled = self.key_spellings.get(key.name) if key is not None and key.exact else None
             lines[i] = line[:2] + (spelled or value)
-        if first_m is not None and first_m >= 0 and any(
-            line.startswith("K:") for line in lines[first_m:-1]
-        ):
-            lines.insert(first_m, "M:" + NO_METER)
+            if in_header:
+                has_m = has_m or line.startswith("M:")
+                first = i if first is None else first
+                if line.startswith("K:"):  # the header's end
+                    if not has_m:
+                        inserts.append(first)
+                    in_header = False
+        for at in reversed(inserts):
+            lines.insert(at, "M:" + NO_METER)
         return "\n".join(lines)
 
     def header_problem(self, prompt: str) -> str | None:

@@ -657,6 +657,19 @@ def test_a_header_without_a_metre_gets_the_bars_abc2midi_counts(shipped: Sampler
             assert "No M:" in str(check.warnings[0])  # the one warning: the header's, as it is
 
 
+def test_the_model_reads_a_header_without_m_as_abc2midi_does(shipped: Sampler) -> None:
+    """model_prompt gives each tune's header that ends without M: abc2midi's M:4/4, before its
+    first L: or K:, and no other (an M: after an L: is the header's); values lose the spaces
+    around them."""
+    read = shipped.model_prompt
+    assert read("X:1\nL:1/8\nM:6/8\nK:G\n") == "X:1\nL:1/8\nM:6/8\nK:G\n"
+    assert read("X:1\nT:a\nL:1/8\nK:D\n") == "X:1\nT:a\nM:4/4\nL:1/8\nK:D\n"
+    assert read("X:1\nM: 3/4 \nK:D\n") == "X:1\nM:3/4\nK:D\n"
+    two = "X:1\nK:G\nAB|\nK:D\nM:3/4\n\nX:2\nK:E\n"  # body K: and M: are not the header's
+    assert read(two) == "X:1\nM:4/4\nK:G\nAB|\nK:D\nM:3/4\n\nX:2\nM:4/4\nK:E\n"
+    assert read("X:1\nL:1/8\n") == "X:1\nL:1/8\n" and read("X:") == "X:"  # no header's end
+
+
 def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
     """A K: line the grammar does not read as the header's end (a key the model's corpus lacks,
     a key with more on its line) left the stream in the header: the model then wrote header
