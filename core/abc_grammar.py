@@ -752,9 +752,10 @@ class AbcGrammar:
 
     def mask_one(self, state: GrammarState) -> Masked:
         """One stream's mask with what its draw reads of it (see Masked), made once per mask:
-        a draw then adds it to the logits and skips a draw where one character is allowed,
-        without working either out at every step (each numpy call costs a microsecond or more
-        there, the model's step having just filled the caches)."""
+        a draw then masks the logits and the copy's distribution in one call each, and skips
+        the draw where one character is allowed, without working any of it out at every step
+        (each numpy call costs a microsecond or more there, the model's step having just filled
+        the caches)."""
         sid = state.sid
         if self._next[sid] is None:
             self._build(sid)
