@@ -163,6 +163,15 @@ async def show_train(pilot: Pilot[Any], app: FolkgenApp) -> TrainScreen:
     return screen
 
 
+async def show_generate(pilot: Pilot[Any], app: FolkgenApp) -> GenerateScreen:
+    """The Generate screen, shown by its key once the app is ready with its model."""
+    await wait_ready(pilot, model=True)
+    await pilot.press("g")
+    screen = app.screen
+    assert isinstance(screen, GenerateScreen)
+    return screen
+
+
 def set_fields(screen: TrainScreen, **values: str) -> None:
     """Train form fields set directly (pilot key presses are slow)."""
     for field, value in values.items():
@@ -354,10 +363,7 @@ async def test_the_session_list_cuts_titles_to_its_width_as_it_changes(
     title = "The Very Long Title Of A Reel That Goes On And On Past Any Narrow List"
     app = FolkgenApp(model_path=trained_model)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot, model=True)
-        await pilot.press("g")
-        screen = app.screen
-        assert isinstance(screen, GenerateScreen)
+        screen = await show_generate(pilot, app)
         screen.query_one("#prompt", Input).value = f"X:1\\nT:{title}\\n"
         await type_into(pilot, "#seed", "3")
         await pilot.press("enter")
@@ -386,10 +392,7 @@ async def test_generation_streams_checks_and_keeps_a_history(
     monkeypatch.setattr(folkgen_tui.workers, "CHUNK_INTERVAL", 0.002)
     app = FolkgenApp(model_path=trained_model)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot, model=True)
-        await pilot.press("g")
-        screen = app.screen
-        assert isinstance(screen, GenerateScreen)
+        screen = await show_generate(pilot, app)
         await type_into(pilot, "#seed", "7")
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.shown is not None, "the tune")
