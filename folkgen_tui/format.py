@@ -55,6 +55,18 @@ def text_to_prompt(text: str) -> str:
 HEADER_ORDER = "XTMLK"  # the corpus's order of the header fields the pickers write
 
 
+def header_fields(prompt: str) -> dict[str, str]:
+    """The prompt's (text) header fields, each's first value, to its K: line (the header's
+    end) included: what the quick pickers show, and whether a key has its metre."""
+    fields: dict[str, str] = {}
+    for line in prompt.split("\n"):
+        if line[1:2] == ":" and line[0].isalpha():
+            fields.setdefault(line[0], line[2:].strip())
+        if line.startswith("K:"):
+            break
+    return fields
+
+
 def with_header_field(prompt: str, field: str, value: str) -> str:
     """The prompt (text) with its `field` line (T, M or K, from the quick pickers) set to
     `value`, or taken out for "" (a K: line with music after it stays): the rest of what was

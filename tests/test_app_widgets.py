@@ -10,6 +10,7 @@ from textual.app import App, ComposeResult
 
 from folkgen_tui.format import (
     duration,
+    header_fields,
     prompt_to_text,
     show_char,
     text_to_prompt,
@@ -58,6 +59,9 @@ def test_prompt_helpers() -> None:
     directive = "X:1\nT:a\n%%MIDI program 1\nM:6/8\n"
     assert with_header_field(directive, "M", "3/4") == directive.replace("6/8", "3/4")
     assert prompt_to_text(text_to_prompt("X:1\nT:a\n")) == "X:1\nT:a\n"
+    # The header's fields to its K: line: a body's fields are not the header's.
+    assert header_fields(mine) == {"X": "1", "T": "Mine", "M": "6/8", "L": "1/8", "K": "E Dorian"}
+    assert header_fields("K:D\nM:3/4\n") == {"K": "D"} and header_fields("X:") == {"X": ""}
     assert show_char("\n") == "⏎" and show_char(" ") == "␣" and show_char("|") == "|"
     assert duration(65) == "1:05" and duration(3723) == "1:02:03" and duration(None) == "–"
 

@@ -19,7 +19,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from core.voice import Voice, VoiceError
-from folkgen_tui.format import prompt_to_text, text_to_prompt, with_header_field
+from folkgen_tui.format import header_fields, prompt_to_text, text_to_prompt, with_header_field
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
@@ -227,8 +227,7 @@ class GenerateScreen(StudioScreen):
         value = event.value.strip() if isinstance(event.value, str) else ""
         prompt = self.query_one("#prompt", Input)
         text = with_header_field(prompt_to_text(prompt.value), field, value)
-        header = text.split("\nK:")[0].split("\n")  # what comes before the K: line
-        if field == "K" and value and self._meters and not any(h[:2] == "M:" for h in header):
+        if field == "K" and value and self._meters and "M" not in header_fields(text):
             # M: comes before K:, so the model cannot choose it after a key: "any" metre takes
             # the corpus's commonest, shown in its picker (without one, abc2midi counts bars
             # of 4/4 and the model's own did not fit them).
@@ -243,12 +242,7 @@ class GenerateScreen(StudioScreen):
         """The pickers show what the prompt's header says, as typed or as a picker wrote it:
         "any" where it says nothing, or what they do not offer (they kept their last choice,
         beside a prompt that said another)."""
-        fields: dict[str, str] = {}
-        for line in prompt_to_text(event.value).split("\n"):
-            if line[:2] in ("T:", "M:", "K:") and line[0] not in fields:
-                fields[line[0]] = line[2:].strip()
-            if line.startswith("K:"):
-                break  # the header's end
+        fields = header_fields(prompt_to_text(event.value))
         with self.prevent(Select.Changed, Input.Changed):  # (they write the prompt)
             for id_, field, offered in (("meter", "M", self._meters), ("key", "K", self._keys)):
                 select = self.query_one(f"#{id_}", Select)
