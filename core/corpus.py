@@ -408,6 +408,22 @@ def training_corpus(info: dict[str, str | int]) -> Corpus | None:
     return corpus if corpus.is_described_by(info) else None
 
 
+# Clef names a K: line may carry after its key (ABC 2.1, 3.1.14), with an octave shift or not.
+_CLEFS = ("treble", "bass", "alto", "tenor", "baritone", "perc")
+
+
+def key_and_settings(value: str) -> tuple[str, str]:
+    """A K: value split into its key (tonic and mode) and the settings after it, which change
+    how the tune is drawn or played, not its key: `clef=bass`, `middle=d`, `transpose=-2`, a
+    clef's name (ABC 2.1, 3.1.14). "G Dorian clef=bass" -> ("G Dorian", "clef=bass"); a value
+    without settings is the key whole (comment and outer spaces taken off)."""
+    words = value.split("%")[0].split()
+    for i, word in enumerate(words[1:], 1):
+        if "=" in word or word.lower().rstrip("+-8") in _CLEFS:
+            return " ".join(words[:i]), " ".join(words[i:])
+    return " ".join(words), ""
+
+
 @dataclass(frozen=True)
 class KeyValue:
     """What a K: value says, read once (read_key): normalize_key names it, and

@@ -33,7 +33,7 @@ import torch
 
 from core.abc_grammar import AbcGrammar, draw_parts, key_values
 from core.copy_model import CopyCache, CopyRule, OneStreamCopy, copy_cache, mix_weights
-from core.corpus import Vocabulary, read_key
+from core.corpus import Vocabulary, key_and_settings, read_key
 from core.grammar_table import load as load_table
 from core.model import CharLSTM
 from core.native import problem as native_problem
@@ -325,6 +325,8 @@ class Sampler:
         - A K: naming a key of the corpus in another spelling ("K:G", "K:Ador") as the corpus
           writes it ("K:G Major", "K:A Dorian"): given "K:G" the default model wrote a header
           of its own after it, and the grammar did not follow "K:Ador".
+        - A K: line's settings after its key (`clef=bass`, `transpose=-2`: how the tune is
+          drawn or played) left out: the grammar writes keys alone, as the corpus does.
         - A header that ends (K:) without M: with abc2midi's metre then, M:4/4: the grammar
           keeps bars of that length, and the model reads a header like its corpus's (before,
           every bar of such a tune was free, and abc2midi found most of them short or long)."""
@@ -337,6 +339,8 @@ class Sampler:
             if line[:2] not in ("M:", "L:", "K:"):
                 continue
             value = line[2:].split("%")[0].strip()
+            if line.startswith("K:"):  # the key alone: the model and grammar read no settings
+                value = key_and_settings(value)[0]
             key = read_key(value) if line.startswith("K:") and value else None
             spelled = self.key_spellings.get(key.name) if key is not None and key.exact else None
             lines[i] = line[:2] + (spelled or value)

@@ -660,11 +660,13 @@ def test_a_header_without_a_metre_gets_the_bars_abc2midi_counts(shipped: Sampler
 def test_the_model_reads_a_header_without_m_as_abc2midi_does(shipped: Sampler) -> None:
     """model_prompt gives each tune's header that ends without M: abc2midi's M:4/4, before its
     first L: or K:, and no other (an M: after an L: is the header's); values lose the spaces
-    around them."""
+    around them, and a K: value its settings after the key (clef=, a clef's name)."""
     read = shipped.model_prompt
     assert read("X:1\nL:1/8\nM:6/8\nK:G\n") == "X:1\nL:1/8\nM:6/8\nK:G\n"
     assert read("X:1\nT:a\nL:1/8\nK:D\n") == "X:1\nT:a\nM:4/4\nL:1/8\nK:D\n"
     assert read("X:1\nM: 3/4 \nK:D\n") == "X:1\nM:3/4\nK:D\n"
+    assert read("X:1\nM:C\nK:G clef=bass\n") == "X:1\nM:C\nK:G\n"
+    assert read("X:1\nM:C\nK:A Dor bass middle=d\nAB") == "X:1\nM:C\nK:A Dor\nAB"
     two = "X:1\nK:G\nAB|\nK:D\nM:3/4\n\nX:2\nK:E\n"  # body K: and M: are not the header's
     assert read(two) == "X:1\nM:4/4\nK:G\nAB|\nK:D\nM:3/4\n\nX:2\nM:4/4\nK:E\n"
     assert read("X:1\nL:1/8\n") == "X:1\nL:1/8\n" and read("X:") == "X:"  # no header's end
@@ -675,7 +677,9 @@ def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
     a key with more on its line) left the stream in the header: the model then wrote header
     lines in the body, which abc2midi rejects, in another key. Refused, saying why, for the
     prompt's tunes (a first one lost, the grammar was lost in the next); the keys it does read, in
-    any spelling and with spaces about them, and no grammar at all, sample as before. (The
+    any spelling and with spaces about them, or with settings after them (`clef=bass`: the
+    model and the grammar read the key alone, the tune keeps them), and no grammar at all,
+    sample as before. (The
     shipped model as the CLI and the app load it: held to its corpus's keys.)"""
     from core.generation import load_generator
 
@@ -684,7 +688,8 @@ def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
     shipped = load_generator(path).sampler
     for prompt, why in (
         ("X:1\nT:Reel\nK:Bb\n", "K:Bb is not a key the grammar can write for this model; its"),
-        ("X:1\nK:G clef=treble\n", "the grammar reads a key alone on the K: line .K:G, say."),
+        ("X:1\nK:G minor please\n", "reads a key alone on the K: line .K:G minor, say."),
+        ("X:1\nK:Bb clef=bass\n", "K:Bb is not a key"),  # the key, whatever its settings
         ("X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:Bb\n", "K:Bb is not a key"),
         ("X:1\nM:6/8\nK:Bb\nGAB|\n\nX:2\nM:C\nK:D\n", "K:Bb is not a key"),  # tune 2 lost too
     ):
@@ -693,7 +698,8 @@ def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
         assert shipped.generate(SampleOptions(seed=1, prompt=prompt, max_chars=50))  # no grammar
     for prompt in (
         "X:1\nM:6/8\nK:Ador\n", "X:1\nT:a\nM:C\nK:D Major \n|:A", "X:1\nM: 3/4\nK:D\n", "X:",
-        "X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:D\n",
+        "X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:D\n", "X:1\nM:6/8\nK:G clef=bass\n",
+        "X:1\nM:C\nK:Ador bass transpose=-12\n",
     ):  # fmt: skip
         tune = prompt + shipped.generate(SampleOptions(seed=1, prompt=prompt, grammar=True))
         check = check_tune(tune[tune.rfind("X:"):])
