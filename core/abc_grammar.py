@@ -855,6 +855,22 @@ class AbcGrammar:
         body: bool = self._keys[state.sid].sec == "B"
         return body
 
+    def left_at(self, prompt: str) -> int | None:
+        """Where a stream reading `prompt` left the grammar for the rest of its last line (the
+        index of the character it could not follow: a bar longer than the metre allows, a sign
+        the grammar does not write), when the prompt ends so in a tune's body: the model would
+        go on unchecked to the line's end. None where the prompt ends within the grammar."""
+        state = self.start(prompt)
+        if not (self.is_free(state) and self.in_body(state)):
+            return None
+        line = prompt.rfind("\n") + 1
+        probe = self.start(prompt[:line])
+        for at in range(line, len(prompt)):
+            self.advance(probe, prompt[at])
+            if self.is_free(probe):
+                return at
+        return line  # (start reads a bare | on its own: not found char by char)
+
     def is_free(self, state: GrammarState) -> bool:
         """Whether the stream left the grammar (and allows anything until the next line)."""
         free: bool = self._keys[state.sid].lex[0] == "F"

@@ -361,8 +361,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     novelty = novelty_index_for(generator.corpus, args.corpus)
     history = GenerateHistory(ckpt.path)  # every tune shown goes into the tunebook's history
     prompt = args.prompt.replace("\\n", "\n")
-    if args.grammar:  # before the prompt is printed: a header the grammar cannot follow
-        problem = sampler.header_problem(sampler.model_prompt(prompt))
+    if args.grammar:  # before the prompt is printed: a prompt the grammar cannot follow
+        problem = sampler.prompt_problem(sampler.model_prompt(prompt))
         if problem is not None:
             raise CliError(problem)
     stream_out = not args.json and not args.valid_only

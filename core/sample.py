@@ -355,13 +355,30 @@ class Sampler:
             lines.insert(at, "M:" + NO_METER)
         return "\n".join(lines)
 
-    def header_problem(self, prompt: str) -> str | None:
-        """Why the grammar cannot follow the header of a tune of the prompt (tunes end at a
-        blank line), where it cannot (else None): its K: line names no key the grammar writes
-        for this model (one its corpus lacks, or a key with more on the line), so the stream
-        stayed in the header (and in the next tune's), and the model wrote header lines in the
-        tune's body, which abc2midi rejects, in another key. `prompt` as the model reads it
-        (model_prompt)."""
+    def prompt_problem(self, prompt: str) -> str | None:
+        """Why the grammar cannot follow the prompt, where it cannot (else None), `prompt` as
+        the model reads it (model_prompt):
+        - a tune's K: line (tunes end at a blank line) names no key the grammar writes for this
+          model (one its corpus lacks, or more words than a key): the stream stayed in the
+          header (and in the next tune's), and the model wrote header lines in the tune's body,
+          which abc2midi rejects, in another key;
+        - its last line leaves the grammar (a bar longer than the metre allows): the model went
+          on unchecked to the line's end (bars off, a tie to another note)."""
+        problem = self._header_problem(prompt)
+        if problem is not None:
+            return problem
+        at = self.grammar.left_at(prompt)
+        if at is None:
+            return None
+        line = prompt[prompt.rfind("\n") + 1 :]
+        column = at - (len(prompt) - len(line)) + 1
+        return (
+            f"the grammar cannot follow the prompt's last line from column {column} "
+            f"({prompt[at]!r} in {line!r}): a bar longer than its metre allows, or a sign the "
+            "grammar does not write"
+        )
+
+    def _header_problem(self, prompt: str) -> str | None:
         gram = self.grammar
         for tune in prompt.split(TUNE_END):
             lines = tune.split("\n")
@@ -396,7 +413,7 @@ class Sampler:
         if n == 0 or opts.max_chars == 0:
             return
         prompt = self.model_prompt(opts.prompt)
-        problem = self.header_problem(prompt) if opts.grammar else None
+        problem = self.prompt_problem(prompt) if opts.grammar else None
         if problem is not None:
             raise ValueError(problem)
         logits, st = self._primed(prompt, n)

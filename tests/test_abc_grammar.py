@@ -672,11 +672,14 @@ def test_the_model_reads_a_header_without_m_as_abc2midi_does(shipped: Sampler) -
     assert read("X:1\nL:1/8\n") == "X:1\nL:1/8\n" and read("X:") == "X:"  # no header's end
 
 
-def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
+def test_a_prompt_the_grammar_cannot_follow_is_refused_by_name() -> None:
     """A K: line the grammar does not read as the header's end (a key the model's corpus lacks,
     a key with more on its line) left the stream in the header: the model then wrote header
-    lines in the body, which abc2midi rejects, in another key. Refused, saying why, for the
-    prompt's tunes (a first one lost, the grammar was lost in the next); the keys it does read, in
+    lines in the body, which abc2midi rejects, in another key. A last line the grammar cannot
+    follow (a bar longer than its metre) left the model unchecked to the line's end: bars off, a
+    tie to another note. Refused, saying why and where, for the prompt's tunes (a first one
+    lost, the grammar was lost in the next); a long bar in an earlier line (the grammar takes
+    up the next), and the keys it does read, in
     any spelling and with spaces about them, or with settings after them (`clef=bass`: the
     model and the grammar read the key alone, the tune keeps them), and no grammar at all,
     sample as before. (The
@@ -690,6 +693,7 @@ def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
         ("X:1\nT:Reel\nK:Bb\n", "K:Bb is not a key the grammar can write for this model; its"),
         ("X:1\nK:G minor please\n", "reads a key alone on the K: line .K:G minor, say."),
         ("X:1\nK:Bb clef=bass\n", "K:Bb is not a key"),  # the key, whatever its settings
+        ("X:1\nM:6/8\nL:1/8\nK:D\nABcd efga|", "from column 8 .'g' in 'ABcd efga\\|'.: a bar"),
         ("X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:Bb\n", "K:Bb is not a key"),
         ("X:1\nM:6/8\nK:Bb\nGAB|\n\nX:2\nM:C\nK:D\n", "K:Bb is not a key"),  # tune 2 lost too
     ):
@@ -699,11 +703,12 @@ def test_a_header_the_grammar_cannot_follow_is_refused_by_name() -> None:
     for prompt in (
         "X:1\nM:6/8\nK:Ador\n", "X:1\nT:a\nM:C\nK:D Major \n|:A", "X:1\nM: 3/4\nK:D\n", "X:",
         "X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:D\n", "X:1\nM:6/8\nK:G clef=bass\n",
-        "X:1\nM:C\nK:Ador bass transpose=-12\n",
+        "X:1\nM:C\nK:Ador bass transpose=-12\n", "X:1\nM:6/8\nL:1/8\nK:D\nABcd efga|\nABc def|",
     ):  # fmt: skip
         tune = prompt + shipped.generate(SampleOptions(seed=1, prompt=prompt, grammar=True))
         check = check_tune(tune[tune.rfind("X:"):])
-        assert check.valid and check.clean, (tune, check.warnings)
+        bars_of_the_prompt = [w for w in check.warnings if "Bar 0 has 8" in str(w)]
+        assert check.valid and check.warnings == bars_of_the_prompt, (tune, check.warnings)
 
 
 def test_a_masked_draw_never_takes_a_forbidden_character_whatever_its_logit(

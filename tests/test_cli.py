@@ -151,6 +151,10 @@ def test_a_key_the_grammar_cannot_write_is_refused_before_the_prompt_is_printed(
     assert code == 1 and out == "", out  # refused before the prompt is printed
     assert err.splitlines()[-1].startswith("folkgen: error: K:Bb is not a key the grammar can")
     assert "G major" in err  # the keys it can write
+    # A last bar longer than its metre: the model went on unchecked to the line's end.
+    code, out, err = run(capsys, "generate", "--prompt", r"X:1\nM:6/8\nL:1/8\nK:D\nABcd efga|")
+    assert code == 1 and out == "", out
+    assert "cannot follow the prompt's last line from column 8 ('g' in 'ABcd efga|')" in err
 
 
 def test_a_model_resumed_into_a_new_file_is_named_after_it(
