@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from textual.command import CommandList
+from textual.events import Paste
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select, Static
 
@@ -463,6 +464,21 @@ async def test_generation_streams_checks_and_keeps_a_history(
         key, commonest = screen.query_one("#key", Select).value, "C"  # the Irish corpus: 400 of 817
         assert screen.query_one("#meter", Select).value == commonest
         assert screen.query_one("#prompt", Input).value == f"X:1\\nM:{commonest}\\nL:1/8\\nK:{key}\\n"
+
+        # A tune's header pasted in whole (Input kept its first line), its line breaks as \n.
+        prompt = screen.query_one("#prompt", Input)
+        prompt.value = ""
+        prompt.focus()
+        prompt.post_message(Paste("X:1\r\nT:Pasted Reel\nM:C\nL:1/8\nK:Bb\n"))
+        await pilot.pause()
+        assert prompt.value == "X:1\\nT:Pasted Reel\\nM:C\\nL:1/8\\nK:Bb\\n"
+        assert screen.query_one("#title", Input).value == "Pasted Reel"
+        # A prompt refused (a key the model's corpus lacks) leaves the tune shown as it was.
+        assert screen.shown is first
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not screen.streaming, "the refusal")
+        assert screen.shown is first and view.text == first.text
+        assert text_of(screen, "#badge").startswith(("✓", "✗"))  # its verdict, not the intro
 
 
 async def test_play_piano_roll_and_save(

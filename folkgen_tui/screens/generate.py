@@ -24,6 +24,7 @@ from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.piano_roll import PianoRoll
+from folkgen_tui.widgets.prompt_input import PromptInput
 from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.select import Select
 from folkgen_tui.widgets.voice_row import VoiceRow
@@ -131,13 +132,14 @@ class GenerateScreen(StudioScreen):
         self.stream_chunks = 0  # messages the current tune arrived in
         self.stream: TuneStream | None = None  # the tune being sampled in the model's engine
         self.shown: TuneRecord | None = None  # the tune in the view (None while streaming)
+        self.shown_before: TuneRecord | None = None  # the tune a stream replaced, for its failure
         self.opening: Path | None = None  # the model a tunebook tune waits for, to generate
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="gen-controls"):
             with Horizontal(classes="gen-row"):
                 yield Label("Prompt", classes="gen-label")
-                yield Input("X:", compact=True, id="prompt")
+                yield PromptInput("X:", compact=True, id="prompt")
             with Horizontal(classes="gen-row"):
                 yield Label("Meter", classes="gen-label")
                 yield Select([], prompt="any", compact=True, id="meter")
@@ -361,6 +363,7 @@ class GenerateScreen(StudioScreen):
         self.stream_options = options
         self.stream_chars = 0
         self.stream_chunks = 0
+        self.shown_before = self.shown if self.shown is not None else self.shown_before
         self.shown = None
         if self._playing_shown() or studio.sound.is_playing:
             studio.stop_playback()
@@ -400,12 +403,18 @@ class GenerateScreen(StudioScreen):
             return
         self.streaming = False
         self.notify(message.error, title="Cannot generate", severity="error", markup=False)
-        self._show_intro()
+        previous, self.shown_before = self.shown_before, None
+        if previous is None:
+            self._show_intro()
+            return
+        self.shown = previous  # the tune on screen before stays (a refused prompt, say)
+        self._show_record(previous)
 
     def on_sample_done(self, message: SampleDone) -> None:
         if message.run != self.run_id or message.cancelled:
             return
         self.streaming = False
+        self.shown_before = None
         opts = self.stream_options
         if opts is None or opts.seed is None:  # read_options always sets both
             return
