@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING
 
 from core.abc import SoundError
 from core.corpus import CorpusError, UnknownCharacters, compute_stats, load_corpus
-from core.paths import DefaultCorpusMissing, resolve_model_path, slugify, training_output_path
+from core.paths import (
+    DefaultCorpusMissing,
+    output_recipe,
+    resolve_model_path,
+    training_output_path,
+)
 from core.presets import PRESETS, get_preset, with_overrides
 
 if TYPE_CHECKING:
@@ -201,9 +206,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     corpus = load_corpus(args.corpus)
     # Carried over to another vocabulary, the model is a new one: it never replaces the old.
     resumed = resume.path if resume is not None and not args.new_vocab else None
-    # A new file for a resumed model is named after it (its recipe is the checkpoint's, not the
-    # --preset default's).
-    recipe = preset.name if resume is None else f"from-{slugify(Path(args.resume).stem, 24)}"
+    recipe = output_recipe(preset.name, Path(args.resume) if resume is not None else None)
     out = Path(args.out) if args.out else training_output_path(corpus.name, recipe, resumed)
     if ranks.master:  # rank 0 alone writes, on its machine
         check_training_destination(out, replace_any=args.force)

@@ -91,6 +91,12 @@ def slugify(title: str, max_len: int = 60) -> str:
     return slug[:max_len].rstrip("-") or "untitled"
 
 
+def output_recipe(preset: str, resume: Path | None) -> str:
+    """The recipe a run's new file is named after: the preset's, or for a resumed model
+    "from-" and its file's name (its recipe is the checkpoint's, not the preset chosen)."""
+    return preset if resume is None else f"from-{slugify(resume.stem, 24)}"
+
+
 def training_output_path(corpus_name: str, preset: str, resumed: Path | None = None) -> Path:
     """Where a training run saves. A resumed user checkpoint is continued in its own file;
     anything else (a new model, the shipped one, which belongs to the installed package) gets a

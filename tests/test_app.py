@@ -595,6 +595,21 @@ async def test_models_screen_lists_loads_and_resumes(
         assert "Resuming tiny.pt: step 250" in text_of(train, "#resume-note")
         assert train.query_one("#f-hidden_size", Input).value == "128"
         assert int(train.query_one("#f-steps", Input).value) > 250
+        # The preset picker shows the checkpoint's (it kept its last choice, and the run's file
+        # was named after it); another chosen while resuming says the model stays.
+        train.action_new_model()
+        picker = train.query_one("#preset", Select)
+        picker.value = "default"
+        await wait_for(pilot, lambda: train.query_one("#f-hidden_size", Input).value == "384",
+                       "the default preset")  # fmt: skip
+        train.request_resume(folder / "tiny.pt")
+        await wait_for(pilot, lambda: train.resume_checkpoint is not None, "the second resume")
+        assert picker.value == "tiny" and train.preset.name == "tiny"
+        assert text_of(train, "#preset-about").startswith("A small, fast model")
+        picker.value = "default"
+        await pilot.pause()
+        assert train.query_one("#f-hidden_size", Input).value == "128"
+        assert text_of(train, "#preset-about").startswith("Resuming keeps the checkpoint's model")
 
 
 async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> None:

@@ -18,7 +18,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Log, ProgressBar, Static
 
-from core.paths import training_output_path
+from core.paths import output_recipe, training_output_path
 from core.presets import (
     BATCHINGS,
     PRESETS,
@@ -227,6 +227,8 @@ class TrainScreen(StudioScreen):
         self.preset = get_preset(event.value)
         if self.resume_checkpoint is None:
             self.fill_form(self.preset.model, self.preset.train)
+        else:  # the checkpoint's recipe stays
+            self._show_preset_note()
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -234,13 +236,24 @@ class TrainScreen(StudioScreen):
         if event.control.id != "preset":
             self._show_preset_note()
 
+    @staticmethod
+    def _same_model(a: ModelConfig, b: ModelConfig) -> bool:
+        return replace(a, vocab_size=b.vocab_size) == b  # a preset's for any vocabulary
+
     def _show_preset_note(self) -> None:
+        ckpt = self.resume_checkpoint
+        about = self.query_one("#preset-about", Static)
+        if ckpt is not None and not self._same_model(self.preset.model, ckpt.model_config):
+            size = ckpt.model_config.hidden_size
+            about.update(f"Resuming keeps the checkpoint's model (LSTM {size}): a preset's "
+                         "is for a new model (n)")  # fmt: skip
+            return
         try:
             edited = self.read_form() != (self.preset.model, self.preset.train)
         except FormError:
             edited = True
-        note = " (edited)" if edited and self.resume_checkpoint is None else ""
-        self.query_one("#preset-about", Static).update(self.preset.description + note)
+        note = " (edited)" if edited and ckpt is None else ""
+        about.update(self.preset.description + note)
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
@@ -274,6 +287,12 @@ class TrainScreen(StudioScreen):
         cfg = ckpt.train_config
         if ckpt.step >= cfg.steps and not cfg.minutes:
             cfg = replace(cfg, steps=ckpt.step + cfg.steps)  # finished: as many steps again
+        # The preset of the checkpoint's model, where one has it (the picker kept its last).
+        same = [name for name, p in PRESETS.items() if self._same_model(p.model, ckpt.model_config)]
+        if same and same[0] != self.preset.name:
+            self.preset = get_preset(same[0])
+            with self.prevent(Select.Changed):
+                self.query_one("#preset", Select).value = same[0]
         self.fill_form(ckpt.model_config, cfg)
         self._show_resume_note()
         self.refresh_bindings()
@@ -345,7 +364,8 @@ class TrainScreen(StudioScreen):
             return
         ckpt = self.resume_checkpoint
         resumed = Path(ckpt.path) if ckpt is not None and ckpt.path is not None else None
-        path = training_output_path(corpus.name, self.preset.name, resumed)
+        recipe = output_recipe(self.preset.name, Path(ckpt.path) if ckpt and ckpt.path else None)
+        path = training_output_path(corpus.name, recipe, resumed)
         # A run that could never save is refused by its engine before its first step.
         self.job = TrainJob(self, corpus, model, cfg, path, resume=ckpt)
         studio.training = self.job
