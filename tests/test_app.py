@@ -388,7 +388,7 @@ async def test_the_session_list_cuts_titles_to_its_width_as_it_changes(
 
 
 async def test_generation_streams_checks_and_keeps_a_history(
-    trained_model: Path, monkeypatch: pytest.MonkeyPatch
+    trained_model: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(folkgen_tui.workers, "CHUNK_INTERVAL", 0.002)
     app = FolkgenApp(model_path=trained_model)
@@ -479,6 +479,21 @@ async def test_generation_streams_checks_and_keeps_a_history(
         await wait_for(pilot, lambda: not screen.streaming, "the refusal")
         assert screen.shown is first and view.text == first.text
         assert text_of(screen, "#badge").startswith(("✓", "✗"))  # its verdict, not the intro
+        # A key typed in another spelling shows in its picker ("K:Ador" is "A Dorian").
+        prompt.value = "X:1\\nM:C\\nK:Ador\\n"
+        await pilot.pause()
+        assert screen.query_one("#key", Select).value == "A Dorian"
+        # Another corpus in Dataset: the keys offered stay the model's (its grammar writes no
+        # other: a Bb from the Dataset corpus was refused).
+        other = tmp_path / "flat.abc"
+        other.write_text("X:1\nT:Flat\nM:C\nL:1/8\nK:Bb\nB2dB F2DF|\n\n" * 3
+                         + "X:2\nT:G\nM:C\nL:1/8\nK:G Major\nG2BG D2GB|\n", encoding="utf-8")
+        app.load_corpus(other)
+        await wait_for(pilot, lambda: app.corpus is not None and app.corpus.name == "flat.abc",
+                       "the other corpus")  # fmt: skip
+        await pilot.pause()
+        keys = screen._keys
+        assert "Bb" not in keys and "A Dorian" in keys and keys[0] == "G Major", keys
 
 
 async def test_play_piano_roll_and_save(

@@ -132,6 +132,7 @@ class GenerateScreen(StudioScreen):
         self.stream_chunks = 0  # messages the current tune arrived in
         self.stream: TuneStream | None = None  # the tune being sampled in the model's engine
         self.shown: TuneRecord | None = None  # the tune in the view (None while streaming)
+        self._key_names: dict[str, str] = {}  # the Key picker's choices by key name
         self.shown_before: TuneRecord | None = None  # the tune a stream replaced, for its failure
         self.opening: Path | None = None  # the model a tunebook tune waits for, to generate
 
@@ -177,22 +178,36 @@ class GenerateScreen(StudioScreen):
     # --- shared state ------------------------------------------------------------------------
 
     def corpus_changed(self) -> None:
-        corpus = self.studio.corpus
+        """The pickers' choices: the Dataset corpus's commonest metres and keys; with a model,
+        the keys its grammar writes (its training corpus's, as that corpus spells them: the
+        Dataset corpus may be another, and a key the model's lacks is refused), the Dataset
+        corpus's commonest first."""
+        from core.corpus import header_field, normalize_key, recorded_key_spellings
+
+        corpus, model = self.studio.corpus, self.studio.model
         meters: list[str] = list(DEFAULT_METERS)
         keys: list[str] = list(DEFAULT_KEYS)
+        written = Counter[str]()
         if corpus is not None:
-            from core.corpus import header_field
-
             m = Counter(header_field(t, "M") for t in corpus.tunes)
             k = Counter(header_field(t, "K") for t in corpus.tunes)
             meters = [v for v, _ in m.most_common(12) if v]
             keys = [v for v, _ in k.most_common(16) if v]
+            written = Counter({normalize_key(v): n for v, n in k.items() if v})
+        spelled = recorded_key_spellings(model.meta.corpus) if model is not None else {}
+        if spelled:
+            keys = [spelled[name] for name in sorted(spelled, key=lambda n: (-written[n], n))][:16]
+        if (tuple(meters), tuple(keys)) == (self._meters, self._keys):
+            return
         self._meters, self._keys = tuple(meters), tuple(keys)
+        self._key_names = {normalize_key(v): v for v in keys}
         with self.prevent(Select.Changed):  # new choices, and the prompt as it was written
             self.query_one("#meter", Select).set_options([(v, v) for v in meters])
             self.query_one("#key", Select).set_options([(v, v) for v in keys])
+        self._show_header(self.query_one("#prompt", Input).value)  # what it says, in them
 
     def model_changed(self) -> None:
+        self.corpus_changed()  # the keys its grammar writes
         if self.shown is None and not self.streaming:
             self._show_intro()
         self._show_status()
@@ -241,10 +256,17 @@ class GenerateScreen(StudioScreen):
 
     @on(Input.Changed, "#prompt")
     def prompt_changed(self, event: Input.Changed) -> None:
+        self._show_header(event.value)
+
+    def _show_header(self, prompt: str) -> None:
         """The pickers show what the prompt's header says, as typed or as a picker wrote it:
         "any" where it says nothing, or what they do not offer (they kept their last choice,
         beside a prompt that said another)."""
-        fields = header_fields(prompt_to_text(event.value))
+        from core.corpus import normalize_key  # (the screen is built after start-up)
+
+        fields = header_fields(prompt_to_text(prompt))
+        if "K" in fields:  # the key offered in any spelling ("K:G" is "G Major")
+            fields["K"] = self._key_names.get(normalize_key(fields["K"]), fields["K"])
         with self.prevent(Select.Changed, Input.Changed):  # (they write the prompt)
             for id_, field, offered in (("meter", "M", self._meters), ("key", "K", self._keys)):
                 select = self.query_one(f"#{id_}", Select)
