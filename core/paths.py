@@ -38,6 +38,12 @@ def output_dir() -> Path:
     return data_home() / "tunes"
 
 
+def previews_dir() -> Path:
+    """Scores written for a look where the app cannot draw them (a pane too narrow): apart from
+    the tunes folder, where saves and exports go (browsing a corpus filled it)."""
+    return data_home() / "previews"
+
+
 def default_corpus_path() -> Path:
     """Locate mitdeeplearning/data/irish.abc without importing the package (it imports TensorFlow)."""
     spec = importlib.util.find_spec("mitdeeplearning")

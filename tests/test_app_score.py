@@ -78,8 +78,9 @@ async def test_v_shows_the_score_on_the_dataset_tune_list(
 
         await pilot.resize_terminal(80, 30)  # the side panel is too narrow to read a staff
         await wait_for(pilot, lambda: "too narrow" in score.notice, "the notice")
-        saved = sorted((folkgen_home / "tunes").glob("*.svg"))
+        saved = sorted((folkgen_home / "previews").glob("*.svg"))
         assert len(saved) == 1 and str(saved[0]) in score.notice
+        assert not list((folkgen_home / "tunes").glob("*"))  # where saves and exports go
         assert not score.query(".score-image")
 
         await pilot.press("v")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -92,27 +91,32 @@ def _padded(image: Any, width: int, height: int, paper: str) -> Any:
     return canvas
 
 
-_saved: dict[str, Path] = {}  # tune text -> its score's SVG in the tunes folder (saved once)
-
-
 def _saved_notice(request: Request, abc: str) -> Engraved:
-    """Too narrow (or no image support): say so, and where the score is to be seen."""
+    """Too narrow (or no image support): say so, and where the score is to be seen: written
+    once per tune (its name ends in a digest of its text, found again by a later session)."""
+    import hashlib
+
     from core.abc import SoundError
-    from core.audio import reserve_paths
-    from core.paths import output_dir, slugify
+    from core.paths import previews_dir, slugify
     from core.score import engrave, file_bytes
 
     why = f"too narrow for a legible score ({request.columns} columns, {MIN_HALF_BLOCK_COLUMNS} needed)"
-    svg_path = _saved.get(abc)
-    if svg_path is None or not svg_path.exists():
+    folder = previews_dir()
+    digest = hashlib.sha256(abc.encode("utf-8")).hexdigest()[:12]
+    found = [p for p in folder.glob(f"*-{digest}.svg") if p.with_suffix(".png").exists()]
+    if found:
+        svg_path = found[0]
+    else:
         try:
             score = engrave(abc)
-            paths = reserve_paths(output_dir(), slugify(score.title), [".svg", ".png"])
-            for path in paths:
-                path.write_bytes(file_bytes(score.svg, path.suffix))
+            svg_path = folder / f"{slugify(score.title, 40)}-{digest}.svg"
+            folder.mkdir(parents=True, exist_ok=True)
+            for path in (svg_path.with_suffix(".png"), svg_path):  # the SVG last: it is looked for
+                temporary = path.with_name(path.name + ".part")
+                temporary.write_bytes(file_bytes(score.svg, path.suffix))
+                temporary.replace(path)
         except (SoundError, OSError) as e:
             return Engraved(request, None, 1, f"{why}; no score: {e}")
-        svg_path = _saved[abc] = paths[0]
     return Engraved(request, None, 1, f"{why}: see {svg_path} (and its .png)")
 
 
