@@ -507,7 +507,11 @@ def compute_stats(corpus: Corpus, buckets: int = 10) -> CorpusStats:
     counts = np.bincount(ids, minlength=len(corpus.vocab))
     order = np.argsort(-counts, kind="stable")
     vocabulary = [(corpus.vocab.chars[i], int(counts[i])) for i in order]
-    hist, edges = np.histogram(lengths, bins=buckets)
+    # Buckets of whole lengths, as many as fit up to `buckets` (float edges cut to ints named
+    # ranges that ran backwards and repeated for a corpus of a few tunes).
+    low, span = int(lengths.min()), int(lengths.max() - lengths.min()) + 1
+    width = -(-span // buckets)  # ceiling division
+    hist, edges = np.histogram(lengths, bins=low + width * np.arange(-(-span // width) + 1))
     keys = [header_field(t, "K") for t in corpus.tunes]
     return CorpusStats(
         name=corpus.name,

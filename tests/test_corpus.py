@@ -118,6 +118,21 @@ def test_stats_of_the_default_corpus() -> None:
     assert keys["G major"] > 200 and keys["A Dorian"] > 50 and keys["D Mixolydian"] > 50
     assert stats.length_min == 56 and stats.length_max == 603
     assert sum(n for _, n in stats.length_histogram) == 817
+    starts = [start for start, _ in stats.length_histogram]
+    assert starts[0] == 56 and len(starts) == 10 and starts[-1] <= 603
+    assert len(set(np.diff(starts))) == 1  # whole buckets of one width
+
+
+def test_a_few_tunes_get_whole_length_buckets(tmp_path: Path) -> None:
+    """Two tunes 3 characters apart: a bucket per length, in order (float edges cut to ints
+    named ranges that ran backwards and repeated: "64–63", "64–63", "65–64")."""
+    tune = "X:1\nT:A\nM:C\nK:G\nGABc|\n"
+    path = tmp_path / "two.abc"
+    path.write_text(tune + "\n" + tune.replace("GABc", "GABcdef") + "\n", encoding="utf-8")
+    stats = compute_stats(load_corpus(path))
+    n = len(tune) - 1  # the tune as the corpus keeps it, without its last line break
+    assert (stats.length_min, stats.length_max) == (n, n + 3)
+    assert stats.length_histogram == [(n, 1), (n + 1, 0), (n + 2, 0), (n + 3, 1)]
     assert sum(n for _, n in stats.vocabulary) == stats.characters
 
 

@@ -147,7 +147,8 @@ class DatasetScreen(StudioScreen):
         hist = stats.length_histogram
         edges = [start for start, _ in hist[1:]] + [stats.length_max + 1]
         self.query_one("#length-chart", BarChart).rows = tuple(
-            (f"{start}–{end - 1}", n) for (start, n), end in zip(hist, edges, strict=True)
+            (f"{start}–{end - 1}" if end - 1 > start else f"{start}", n)
+            for (start, n), end in zip(hist, edges, strict=True)
         )
         self.query_one("#summary-vocab", VocabGrid).entries = tuple(stats.vocabulary)
         if len(corpus.tunes) > MAX_LISTED:
