@@ -262,13 +262,14 @@ async def test_a_run_that_cannot_start_says_so_and_shows_no_earlier_numbers(
 async def test_a_time_budget_fills_the_progress_bar_by_the_time_spent(
     small_corpus_file: Path, folkgen_home: Path, one_torch_thread: None
 ) -> None:
-    """With minutes and no steps the bar had no total: it pulsed, and went on after the run."""
+    """With minutes and no steps (left blank, as Minutes is when off: it said "Steps: '' is not
+    a number") the bar had no total: it pulsed, and went on after the run."""
     from textual.widgets import ProgressBar
 
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot, app)
-        set_fields(screen, hidden_size="32", steps="0", minutes="0.03", eval_every="0",
+        set_fields(screen, hidden_size="32", steps="", minutes="0.03", eval_every="0",
                    checkpoint_every="0")  # fmt: skip
         await pilot.press("s")
         job = screen.job

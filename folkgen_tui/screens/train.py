@@ -42,7 +42,8 @@ DEFAULT_PRESET = "tiny"
 NOTIFY_EVERY = 20.0  # seconds between checkpoint notices (the log has every checkpoint)
 
 # (field, label, kind): kind is int, float, "int?" / "float?" (blank means off), "auto" (an int;
-# blank means 0, which lets the trainer choose) or a choice tuple.
+# blank means 0, which lets the trainer choose), "int0" (an int; blank means 0, off: Steps with
+# Minutes, as Minutes takes blank) or a choice tuple.
 MODEL_FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("embedding_dim", "Embedding", int),
     ("hidden_size", "LSTM units", int),
@@ -50,7 +51,7 @@ MODEL_FIELDS: tuple[tuple[str, str, Any], ...] = (
     ("dropout", "Dropout", float),
 )
 TRAIN_FIELDS: tuple[tuple[str, str, Any], ...] = (
-    ("steps", "Steps", int),
+    ("steps", "Steps", "int0"),
     ("minutes", "Minutes", "float?"),
     ("batch_size", "Batch size", int),
     ("seq_length", "Sequence", int),
@@ -86,7 +87,7 @@ def parse_value(label: str, kind: Any, text: str) -> Any:
         return text
     if kind in ("float?", "int?") and not text:
         return None
-    if kind == "auto" and not text:
+    if kind in ("auto", "int0") and not text:
         return 0
     try:
         value = float(text) if kind in (float, "float?") else int(text)
@@ -171,10 +172,10 @@ class TrainScreen(StudioScreen):
         if isinstance(kind, tuple):
             return Select([(c, c) for c in kind], allow_blank=False, compact=True,
                           id=f"f-{name}")  # fmt: skip
-        placeholder = {"float?": "off", "int?": "off", "auto": "auto"}.get(kind, "")
+        placeholder = {"float?": "off", "int?": "off", "int0": "off", "auto": "auto"}.get(kind, "")
         return Input(
             placeholder=placeholder, compact=True, id=f"f-{name}",
-            type="integer" if kind in (int, "int?", "auto") else "number",
+            type="integer" if kind in (int, "int?", "int0", "auto") else "number",
         )  # fmt: skip
 
     def mounted(self) -> None:
@@ -197,7 +198,7 @@ class TrainScreen(StudioScreen):
         if isinstance(kind, tuple):
             self.query_one(f"#f-{name}", Select).value = value
         else:
-            shown = "" if kind == "auto" and not value else show_value(value)
+            shown = "" if kind in ("auto", "int0") and not value else show_value(value)
             self.query_one(f"#f-{name}", Input).value = shown
 
     def read_form(self) -> tuple[ModelConfig, TrainConfig]:
