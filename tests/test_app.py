@@ -598,6 +598,8 @@ async def test_models_screen_lists_loads_and_resumes(
         await wait_for(pilot, lambda: any(s == "error" for _, s in notices), "the error notice")
         assert app.model is None and app.is_running
 
+        await pilot.press("end")  # the last row, and back to the first
+        assert table.cursor_row == table.row_count - 1
         await pilot.press("home", *["down"] * order.index("tiny.pt"), "enter")
         await wait_for(pilot, lambda: app.model is not None, "the model")
         assert app.model.path == folder / "tiny.pt"  # type: ignore[union-attr]

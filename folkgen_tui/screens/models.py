@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Static
 from core.paths import checkpoint_files, checkpoints_dir
 from folkgen_tui.format import file_size, number
 from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.widgets.row_table import RowTable
 
 if TYPE_CHECKING:
     from core.checkpoint_meta import CheckpointMeta
@@ -113,7 +114,7 @@ class ModelsScreen(StudioScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="models-folder", markup=False)
-        yield DataTable(id="models-table", cursor_type="row", zebra_stripes=True)
+        yield RowTable(id="models-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="model-detail", markup=False)
 
     def mounted(self) -> None:
