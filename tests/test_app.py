@@ -640,6 +640,9 @@ async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> No
         help_text = plain_text(app.screen.query_one("#help-text", Static).content)
         for words in ("Start training", "Play the tune shown", "Continue training", "Dataset"):
             assert words in help_text
+        # Dataset's two `v`s say which tab each is for.
+        assert "On the Tunes tab: the tune as sheet music" in help_text
+        assert "Every character with its count (from the other tabs)" in help_text
         await pilot.press("escape")
         assert isinstance(app.screen, DatasetScreen)
 

@@ -39,10 +39,14 @@ class DatasetScreen(StudioScreen):
         Binding("o", "open_corpus", "Open ABC", tooltip="Load another .abc file or folder"),
         Binding("s", "show_tab('summary')", "Summary", tooltip="Numbers and charts"),
         Binding(
-            "v", "show_tab('vocabulary')", "Vocabulary", tooltip="Every character with its count"
+            "v", "show_tab('vocabulary')", "Vocabulary",
+            tooltip="Every character with its count (from the other tabs)",
         ),  # fmt: skip
         # On the Tunes tab `v` is the score's: the tab's own key (s, u) and a click reach the rest.
-        Binding("v", "toggle_score", "Score", tooltip="Show the tune as sheet music (again: ABC)"),
+        Binding(
+            "v", "toggle_score", "Score",
+            tooltip="On the Tunes tab: the tune as sheet music (again: ABC)",
+        ),  # fmt: skip
         Binding("u", "show_tab('tunes')", "Tunes", tooltip="The list of tunes, each shown as ABC"),
         Binding("p", "play", "Play/Stop", tooltip="Play the selected tune (again: stop)"),
     ]
