@@ -154,6 +154,13 @@ async def test_dataset_screen_shows_the_corpus_and_loads_another(small_corpus_fi
         assert notices[0][1] == "error" and "no such file" in notices[0][0]
         assert app.stats.tunes == 80
 
+        # An empty path opens the corpus the app starts with again.
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("#path-input", Input).value = ""
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.stats.tunes == 817, "the default corpus again")
+
 
 async def show_train(pilot: Pilot[Any], app: FolkgenApp) -> TrainScreen:
     """The Train screen, shown by its key once the app is ready."""

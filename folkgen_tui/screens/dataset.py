@@ -223,14 +223,15 @@ class DatasetScreen(StudioScreen):
         from folkgen_tui.screens.dialogs import PathDialog
 
         def done(path: str | None) -> None:
-            if path:
-                self.studio.load_corpus(path)
+            if path is not None:  # escape: None; empty: the default corpus again
+                self.studio.load_corpus(path.strip() or None)
 
         current = self.studio.corpus_path
         self.app.push_screen(
             PathDialog(
                 "Open ABC",
-                "An .abc file (tunes separated by blank lines) or a folder of them:",
+                "An .abc file (tunes separated by blank lines) or a folder of them; empty: the "
+                "Irish corpus the app starts with:",
                 str(current) if current else "",
             ),
             done,
