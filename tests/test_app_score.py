@@ -129,3 +129,24 @@ async def test_a_graphics_terminal_gets_a_real_image_a_cell_per_column(
         columns = score.scrollable_content_region.width
         assert pixels[0] == 9 * columns and image.size.width == columns
         assert image.size.height == -(-pixels[1] // 18)  # rows of 18-pixel cells
+
+
+@pytest.mark.parametrize("columns", [110, 120])
+async def test_the_tune_lists_score_is_legible_at_common_widths(
+    columns: int, folkgen_home: Path
+) -> None:
+    """At 110 and 120 columns the Dataset tune list leaves its score the width a legible one
+    takes (the list was 46 columns, then 64 from 120: the score had 59 and 51, and a wider
+    terminal drew none)."""
+    from folkgen_tui.widgets.score_view import MIN_HALF_BLOCK_COLUMNS
+
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(columns, 34)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("u")
+        await wait_for(pilot, lambda: bool(app.screen.query("#tune-score")), "the tune list")
+        await pilot.press("v")
+        score = app.screen.query_one("#tune-score", ScoreView)
+        await drawn(pilot, score, 0, "the score")
+        assert score.scrollable_content_region.width >= MIN_HALF_BLOCK_COLUMNS
+        assert not list((folkgen_home / "previews").glob("*"))  # drawn, not written out
