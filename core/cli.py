@@ -506,9 +506,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.checkpoint import check_destination, load_checkpoint, save_checkpoint, slim
+    from core.checkpoint import (
+        check_destination,
+        is_checkpoint_file,
+        load_checkpoint,
+        save_checkpoint,
+        slim,
+    )
 
     ckpt = load_checkpoint(args.model)
+    target = Path(args.out).expanduser()
+    if target.exists() and target.resolve() == Path(args.model).expanduser().resolve():
+        raise CliError(f"{target} is the checkpoint being exported; give another file name")
+    if target.is_file() and is_checkpoint_file(target) and not args.force:
+        # A training run's checkpoint holds what resuming needs; the export has none of it.
+        raise CliError(f"{target} is a folkgen checkpoint already; --force to replace it")
     out = save_checkpoint(
         slim(ckpt, half=args.half), check_destination(args.out, replace_any=args.force)
     )
@@ -648,7 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="file to write")
     p.add_argument("--half", action="store_true", help="store the weights as float16")
     p.add_argument(
-        "--force", action="store_true", help="replace OUT even if it is not a folkgen checkpoint"
+        "--force", action="store_true", help="replace OUT where it exists (a checkpoint or not)"
     )
     p.set_defaults(func=cmd_export)
 

@@ -257,6 +257,16 @@ def test_export_slims_a_checkpoint(
     assert (
         json.loads(a)["text"][:20] == json.loads(b)["text"][:20]
     )  # half precision keeps the music
+    # It replaces no checkpoint without --force (a run's holds what resuming needs), and never
+    # the one it reads: both were replaced without a word.
+    before = tiny_checkpoint.read_bytes()
+    code, _, err = run(capsys, "export", str(tiny_checkpoint), str(tiny_checkpoint))
+    assert code == 1 and "is the checkpoint being exported" in err
+    code, _, err = run(capsys, "export", str(tiny_checkpoint), str(tiny_checkpoint), "--force")
+    assert code == 1 and tiny_checkpoint.read_bytes() == before
+    code, _, err = run(capsys, "export", str(tiny_checkpoint), str(out))
+    assert code == 1 and "is a folkgen checkpoint already; --force" in err
+    assert run(capsys, "export", str(tiny_checkpoint), str(out), "--force")[0] == 0
 
 
 def test_generate_valid_only_and_save(
