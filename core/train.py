@@ -20,7 +20,13 @@ import torch.nn.functional as F
 
 from core import distributed
 from core.batches import get_batch, random_starts
-from core.checkpoint import Checkpoint, CheckpointError, check_destination, save_checkpoint
+from core.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    check_destination,
+    is_checkpoint_file,
+    save_checkpoint,
+)
 from core.corpus import TUNE_SEPARATOR, Corpus, Vocabulary
 from core.distributed import Ranks
 from core.model import CharLSTM, State, pick_device
@@ -64,7 +70,13 @@ def check_training_destination(path: Path, *, replace_any: bool = False) -> None
     `path` and the best-so-far file beside it can be written (CheckpointError says why not).
     `replace_any` (the user's --force) covers `path` only; the user did not name the other."""
     check_destination(path, replace_any=replace_any)
-    check_destination(best_path_for(path))
+    best = best_path_for(path)
+    if best.exists() and not best.is_dir() and not is_checkpoint_file(best):
+        raise CheckpointError(  # (check_destination's message offers --force, not for this one)
+            f"{best} exists and is not a folkgen checkpoint: the run keeps its best model there; "
+            "move or rename that file, or choose another --out"
+        )
+    check_destination(best)
 
 
 def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:

@@ -249,3 +249,16 @@ def test_a_large_corpus_transposes_a_sample_within_the_budget(
     (note,) = [e.message for e in events if e.kind == "warning"]
     drawn = core.train.transposable(tunes, 2, seed=cfg.seed)
     assert note.startswith(f"transposition ±1 on {len(drawn):,} of the {len(tunes):,} training")
+
+
+def test_a_file_in_the_best_models_place_is_named_with_what_to_do(tmp_path: Path) -> None:
+    """`--force` covers the file the user named, never the .best.pt beside it: the message
+    for that one offered --force, which then said the same again."""
+    from core.checkpoint import CheckpointError
+    from core.train import check_training_destination
+
+    (tmp_path / "z.best.pt").write_text("precious", encoding="utf-8")
+    with pytest.raises(CheckpointError, match="z.best.pt exists .*; move or rename that file") as e:
+        check_training_destination(tmp_path / "z.pt", replace_any=True)
+    assert "--force" not in str(e.value)
+    assert (tmp_path / "z.best.pt").read_text(encoding="utf-8") == "precious"
