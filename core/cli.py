@@ -204,6 +204,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         seq_length=args.seq_length,
     )
     corpus = load_corpus(args.corpus)
+    if resume is not None and args.corpus is None and not corpus.is_described_by(resume.corpus):
+        # Resumed on the default corpus unasked, a model of one's own tunes was trained on
+        # others and saved over itself (its keys, its best model, all another corpus's).
+        name, tunes = resume.corpus.get("name", "?"), resume.corpus.get("tunes", "?")
+        raise CliError(
+            f"{args.resume} was trained on {name} ({tunes} tunes), not on the default corpus: "
+            "give --corpus, that corpus's file or folder (or another's, to carry the model on "
+            "to it)"
+        )
     # Carried over to another vocabulary, the model is a new one: it never replaces the old.
     resumed = resume.path if resume is not None and not args.new_vocab else None
     recipe = output_recipe(preset.name, Path(args.resume) if resume is not None else None)

@@ -186,6 +186,12 @@ def test_resuming_says_what_the_command_line_does_not(
                        str(small_corpus_file), "--preset", "seed", "--json")  # fmt: skip
     assert code == 0 and "--preset seed is not used" in err
     assert "resuming with the checkpoint's time budget, 0.01 minutes" in err
+    # Without --corpus a model of other tunes is not trained on the default corpus (it was,
+    # and saved over itself): refused, naming its corpus.
+    before = first.read_bytes()
+    code, _, err = run(capsys, "train", "--resume", str(first), "--steps", "5")
+    assert code == 1 and f"{first} was trained on {small_corpus_file.name}" in err, err
+    assert "give --corpus" in err and first.read_bytes() == before
 
 
 def test_no_model_yet(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
