@@ -381,6 +381,15 @@ def midi_facts(midi_path: Path) -> tuple[float, int]:
 # and %%MIDIdef macros). A shared tune could make it read any path: /dev/zero grows it to
 # gigabytes, a FIFO hangs it. Matched loosely (case, spacing): a false match only costs a line.
 _READS_A_FILE = re.compile(r"abc-include|ptstress", re.I)
+# The words of a text field (a title, notes, lyrics) at the line's start, which abc2midi keeps
+# as text, unless an inline field is written in them: "T:The abc-include Reel" made the tune
+# invalid (its title line left out).
+_TEXT_FIELD = re.compile(r"[ABCDFGHNORSTWwZ]:(?!.*\[\s*I\s*:)", re.I)
+
+
+def _reads_a_file(line: str) -> re.Match[str] | None:
+    found = _READS_A_FILE.search(line)
+    return None if found is None or _TEXT_FIELD.match(line) else found
 
 
 @dataclass(frozen=True)
@@ -402,7 +411,7 @@ def _prepare(abc_text: str) -> Prepared:
     kept: list[str] = []
     refused: list[AbcMessage] = []
     for number, line in enumerate(lines[leading:], start=leading + 1):
-        found = _READS_A_FILE.search(line)
+        found = _reads_a_file(line)
         if found:
             refused.append(AbcMessage(number, found.start() + 1, _refusal(found.group())))
             line = "%"

@@ -103,6 +103,7 @@ def run_cli(*argv: str, timeout: float = 20) -> subprocess.CompletedProcess[str]
         "I:MIDI ptstress {path}",
         "CD[I:MIDI ptstress {path}]EF|",
         "%%MIDIdef stress ptstress {path}\n%%MIDIx stress",
+        "N:notes [I:MIDI ptstress {path}]",  # an inline field in a text field's words
     ],
 )
 def test_lines_that_make_abc2midi_open_a_file_are_left_out(fifo: Path, line: str) -> None:
@@ -116,6 +117,16 @@ def test_lines_that_make_abc2midi_open_a_file_are_left_out(fifo: Path, line: str
     first = check.errors[0]
     assert first.line == 6 and "left this line out" in first.text
     assert re.search("abc-include|ptstress", first.text)
+
+
+def test_the_words_alone_in_a_title_or_notes_are_kept(fifo: Path) -> None:
+    """A title, notes or lyrics naming the directives are words, which abc2midi does not obey:
+    the tune is checked whole and valid ("T:The abc-include Reel" was invalid, its line left
+    out)."""
+    text = (f"X:1\nT:The abc-include Reel\nN:see ptstress {fifo}\nM:4/4\nL:1/8\nK:C\n"
+            "CDEF GABc|c8|]\nw:the ptstress word\n")  # fmt: skip
+    check = check_tune(text, timeout=3)
+    assert check.valid and not check.errors, check.errors
 
 
 def test_including_dev_zero_is_refused_at_once() -> None:
