@@ -110,14 +110,12 @@ def read_abc_bytes(path: Path) -> bytes:
 def read_tunes(file: str) -> list[Tune]:
     """The tunes of an .abc file (its end closes the last tune)."""
     path = Path(file).expanduser()
-    data = read_abc_bytes(path)
+    from core.corpus import NotAbcText, abc_text
+
     try:
-        text = data.decode("utf-8").lstrip("\ufeff")
-    except UnicodeDecodeError as e:
-        raise AbcFileError(
-            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "convert it with iconv -f latin1 -t utf-8"
-        ) from None
+        text = abc_text(path, read_abc_bytes(path))
+    except NotAbcText as e:
+        raise AbcFileError(str(e)) from None
     tunes = extract_tunes(text, eof_ends_tune=True)
     if not tunes:
         raise AbcFileError(f"{path}: no tunes found (tunes are separated by blank lines)")

@@ -308,18 +308,31 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _read_abc(path: Path) -> str:
-    data = _read_bytes(path)
+class NotAbcText(ValueError):
+    """A file's bytes are not ABC text; the message says why, for a person."""
+
+
+def abc_text(path: Path, data: bytes) -> str:
+    """An .abc file's text, read the one way every command reads one: a binary file (a MIDI
+    file or a picture given by mistake) says so, and other text than UTF-8 says how to convert
+    it (NotAbcText)."""
     if b"\x00" in data[:65536]:
-        raise CorpusError(f"{path}: looks like a binary file, not ABC text")
+        raise NotAbcText(f"{path}: looks like a binary file, not ABC text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CorpusError(
+        raise NotAbcText(
             f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
             "convert it with iconv -f latin1 -t utf-8"
         ) from None
     return text.lstrip("\ufeff")
+
+
+def _read_abc(path: Path) -> str:
+    try:
+        return abc_text(path, _read_bytes(path))
+    except NotAbcText as e:
+        raise CorpusError(str(e)) from None
 
 
 def load_corpus(path: str | Path | None = None) -> Corpus:

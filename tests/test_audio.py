@@ -257,6 +257,10 @@ def test_cli_errors_are_one_line_without_traceback(
     latin.write_bytes("X:1\nT:Caf\xe9\nK:C\nC|\n".encode("latin-1"))
     assert sound_cli("check", str(latin)) == 1
     assert "not UTF-8 text" in capsys.readouterr().err
+    midi = tmp_path / "tune.mid"  # given by mistake: it said "not UTF-8 text", convert it
+    midi.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x00\xe0MTrk")
+    assert sound_cli("check", str(midi)) == 1
+    assert capsys.readouterr().err.endswith("tune.mid: looks like a binary file, not ABC text\n")
     monkeypatch.setenv("PATH", str(tmp_path))
     assert sound_cli("render", str(TUNES_FILE)) == 1
     err = capsys.readouterr().err
