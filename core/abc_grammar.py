@@ -871,6 +871,11 @@ class AbcGrammar:
                 return at
         return line  # (start reads a bare | on its own: not found char by char)
 
+    @property
+    def key_names(self) -> frozenset[str]:
+        """The keys its K: lines may name (tonic and mode, as normalize_key names them)."""
+        return frozenset(normalize_key(v) for v in self._enum["K"].words)
+
     def is_free(self, state: GrammarState) -> bool:
         """Whether the stream left the grammar (and allows anything until the next line)."""
         free: bool = self._keys[state.sid].lex[0] == "F"

@@ -391,7 +391,9 @@ class Sampler:
                 plain = key.tonic + (f" {key.mode}" if key.mode else "")
                 return f"K:{value}: the grammar reads a key alone on the K: line (K:{plain}, say)"
             if key is None or self.keys is None or key.name not in self.keys:
-                known = f"; its corpus's keys: {', '.join(sorted(self.keys))}" if self.keys else ""
+                # Those it writes: a corpus's K: values may name no key ("HP", "C ^f^c^a").
+                keys = sorted(self.keys & gram.key_names) if self.keys else []
+                known = f"; its corpus's keys: {', '.join(keys)}" if keys else ""
                 return f"K:{value} is not a key the grammar can write for this model{known}"
         return None
 

@@ -711,6 +711,18 @@ def test_a_prompt_the_grammar_cannot_follow_is_refused_by_name() -> None:
         assert check.valid and check.warnings == bars_of_the_prompt, (tune, check.warnings)
 
 
+def test_the_keys_a_refusal_lists_are_keys_the_grammar_writes() -> None:
+    """A corpus's K: values may name no key the grammar writes ("HP", "C ^f^c^a"): the refusal
+    listed them beside the ones it does, and refused them in turn."""
+    path = shipped_model_path()
+    assert path is not None
+    ckpt = load_checkpoint(path)
+    spellings = {"G major": "G Major", "D major": "D Major", "HP": "HP", "C ^f^c^a": "C ^f^c^a"}
+    sampler = Sampler(ckpt.build_model(), ckpt.vocab, "fp32", key_spellings=spellings)
+    why = sampler.prompt_problem("X:1\nM:C\nK:Bb\n")
+    assert why is not None and why.endswith("its corpus's keys: D major, G major"), why
+
+
 def test_a_masked_draw_never_takes_a_forbidden_character_whatever_its_logit(
     shipped: Sampler,
 ) -> None:
