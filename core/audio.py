@@ -123,6 +123,24 @@ class Rendered:
         }
 
 
+class NotAFileName(ValueError):
+    """An output named on the command line is a folder where a file is wanted."""
+
+
+def file_target(target: str | Path, suffix: str, *, own_suffix: bool = False) -> tuple[Path, str, str]:
+    """(folder, stem, suffix) of an output file a person named: OUT or OUT.mid for `suffix`
+    .mid (with `own_suffix`, whatever suffix OUT has is kept, else `suffix` is added). A folder
+    is refused (NotAFileName): the file went beside it, named after it (abc/ -> abc.mid)."""
+    path = Path(target).expanduser()
+    if path.is_dir() or str(target).endswith("/"):
+        raise NotAFileName(
+            f"{path} is a folder; give a file name, such as {path / ('tune' + suffix)}"
+        )
+    if own_suffix and path.suffix:
+        return path.parent, path.stem, path.suffix
+    return path.parent, path.stem if path.suffix == suffix else path.name, suffix
+
+
 def reserve_paths(folder: Path, stem: str, suffixes: list[str]) -> list[Path]:
     """Create empty files folder/stem{-2,-3…}{suffix} for each suffix, none existing before.
 
@@ -349,9 +367,8 @@ def _place(
         if target is None:
             groups.setdefault((folder, stem), []).append(suffix)
         else:
-            t = Path(target).expanduser()
-            key = (t.parent, t.stem if t.suffix == suffix else t.name)
-            groups.setdefault(key, []).append(suffix)
+            where, name, _ = file_target(target, suffix)
+            groups.setdefault((where, name), []).append(suffix)
     placed: dict[str, Path] = {}
     reserved: list[Path] = []
     try:

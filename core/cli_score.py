@@ -18,8 +18,10 @@ _OUTPUTS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
 def _where(out: str, suffix: str) -> tuple[Path, str]:
     """(folder, stem) for an output named on the command line: OUT.svg or OUT -> OUT.svg."""
-    path = Path(out).expanduser()
-    return path.parent, path.stem if path.suffix == suffix else path.name
+    from core.audio import file_target
+
+    folder, stem, _ = file_target(out, suffix)
+    return folder, stem
 
 
 def _write(folder: Path, stem: str, files: dict[str, bytes]) -> dict[str, Path]:

@@ -522,14 +522,12 @@ class Library:
     def export_abc(self, ids: Sequence[int], out: Path) -> Path:
         """One .abc tunebook of the tunes in `ids` order, X: 1..n, titles kept. Never
         overwrites: a taken name gets -2, -3… (as render does); the file written."""
-        from core.audio import reserve_paths
+        from core.audio import file_target, reserve_paths
 
         tunes = self._tunes(ids)
         text = "\n\n".join(_numbered(t.abc, n) for n, t in enumerate(tunes, start=1)) + "\n"
-        out = Path(out).expanduser()
-        path = reserve_paths(
-            out.parent, out.stem if out.suffix else out.name, [out.suffix or ".abc"]
-        )[0]
+        folder, stem, suffix = file_target(out, ".abc", own_suffix=True)
+        path = reserve_paths(folder, stem, [suffix])[0]
         try:
             path.write_text(text, encoding="utf-8")
         except BaseException:
@@ -546,6 +544,8 @@ class Library:
         from core.abc import SoundError
         from core.audio import render
 
+        if Path(folder).expanduser().exists() and not Path(folder).expanduser().is_dir():
+            raise LibraryError(f"{Path(folder).expanduser()} is a file; MIDI files go into a folder")
         made: list[Path] = []
         for tune in self._tunes(ids):
             try:
@@ -564,7 +564,7 @@ class Library:
     ) -> Path | None:
         """One PDF, a page per tune verovio can engrave (the others noted in `problems`, or
         LibraryError); never overwrites. None when no tune could be engraved."""
-        from core.audio import reserve_paths
+        from core.audio import file_target, reserve_paths
         from core.score import ScoreError, engrave, to_pdf
 
         pages: list[str] = []
@@ -578,10 +578,8 @@ class Library:
         if not pages:
             return None
         data = to_pdf(pages)
-        out = Path(out).expanduser()
-        path = reserve_paths(
-            out.parent, out.stem if out.suffix else out.name, [out.suffix or ".pdf"]
-        )[0]
+        folder, stem, suffix = file_target(out, ".pdf", own_suffix=True)
+        path = reserve_paths(folder, stem, [suffix])[0]
         try:
             path.write_bytes(data)
         except BaseException:

@@ -67,6 +67,19 @@ def sound_cli(*argv: str) -> int:
 # --- render -------------------------------------------------------------------------------------
 
 
+def test_an_output_named_as_a_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], folkgen_home: Path
+) -> None:
+    """render --midi DIR and score --pdf DIR wrote DIR.mid / DIR.pdf beside the folder."""
+    from core.cli import main
+
+    for argv in (["render", str(TUNES_FILE), "--tune", "1", "--midi", str(tmp_path)],
+                 ["score", str(TUNES_FILE), "--tune", "1", "--pdf", str(tmp_path)]):  # fmt: skip
+        assert main(argv) == 1
+        assert f"{tmp_path} is a folder; give a file name" in capsys.readouterr().err
+    assert not list(tmp_path.parent.glob(f"{tmp_path.name}.*"))
+
+
 def test_render_writes_audible_wav_as_long_as_the_tune(folkgen_home: Path) -> None:
     done = render(SCALE)
     assert done.midi_path == folkgen_home / "tunes" / "scale-etude.mid"

@@ -463,6 +463,17 @@ def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path
     code, _, err = run(capsys, "library", "export", "--ids", f"{good},999", str(tmp_path / "x.abc"))
     assert (code, err) == (1, "folkgen: error: no tune #999 in the tunebook\n")
     assert not (tmp_path / "x.abc").exists()
+    # A folder where a file is wanted, and a file where a folder is: said so (the PDF went
+    # beside the folder, named after it; a file for --midi gave "File exists").
+    folder = tmp_path / "midi"
+    code, _, err = run(capsys, "library", "export", "--ids", str(good), "--pdf", str(folder))
+    assert code == 1 and f"{folder} is a folder; give a file name" in err
+    code, _, err = run(capsys, "library", "export", "--ids", str(good), str(folder) + "/")
+    assert code == 1 and "is a folder; give a file name" in err
+    assert not (tmp_path / "midi.pdf").exists() and not (tmp_path / "midi.abc").exists()
+    code, _, err = run(capsys, "library", "export", "--ids", str(good), "--midi",
+                       str(tmp_path / "fav.abc"))  # fmt: skip
+    assert code == 1 and "fav.abc is a file; MIDI files go into a folder" in err
     with pytest.raises(SystemExit) as refused:  # favourites or the ids given, not both
         main(["library", "export", "--favourites", "--ids", str(good), str(tmp_path / "x.abc")])
     assert refused.value.code == 2 and "not allowed with" in capsys.readouterr().err
