@@ -1590,7 +1590,7 @@ class AbcGrammar:
         if ch in "|:":
             if prev in ("bar", "end") or key.rep == R_FIRST_DONE or (ch == ":" and prev == "lone"):
                 return None
-            return self._bar_line(key, ch)
+            return self._bar_line(key, ch, prev == "bol")
         if ch == "[":  # an ending or a chord must be able to follow
             chord = self.chords and self._can_start(key)
             ending = self._ending_may_start(key)
@@ -1623,12 +1623,16 @@ class AbcGrammar:
             return False
         return not (self.form and key.first)  # not as a part's first bar
 
-    def _bar_line(self, key: _Key, ch: str) -> _Key | None:
-        """A bar line begins with `ch` ("|", or ":" of :| and ::): the bar ends here."""
+    def _bar_line(self, key: _Key, ch: str, line_start: bool = False) -> _Key | None:
+        """A bar line begins with `ch` ("|", or ":" of :| and ::): the bar ends here. An empty
+        bar's plain | (a no-op) only starts a line ("...|" then "|..."): mid-line, a model of
+        other tunes wrote "| | | ..." by the hundred, which abc2midi rejected."""
         kinds = self._bar_kinds(key)
         if kinds is None:
             return None
         plain, close, check = kinds
+        if plain and key.bar and not key.t and not key.first and not line_start:
+            plain = False
         filled = int(not (key.first and key.t == 0))
         inc, where = self._counts(key), _where(key.rep)
         if ch == "|":

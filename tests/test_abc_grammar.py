@@ -657,6 +657,16 @@ def test_a_header_without_a_metre_gets_the_bars_abc2midi_counts(shipped: Sampler
             assert "No M:" in str(check.warnings[0])  # the one warning: the header's, as it is
 
 
+def test_an_empty_bar_line_only_starts_a_line(music: AbcGrammar) -> None:
+    """With bars counted (the metre rule), a plain | after an empty bar is a no-op that starts
+    a line ("...|" then "|..."), never one mid-line: a model of other tunes wrote "| | | ..."
+    by the hundred, which abc2midi rejected ("Too many notes in chord")."""
+    prompt = "X:1\nT:A\nM:4/4\nL:1/8\nK:G\n"
+    assert music.accepts("GABc dBAG|\n|GABc dBAG|", prompt)
+    text = "GABc dBAG| |"
+    assert music.first_rejection(text, prompt) == len(text) - 1
+
+
 def test_the_model_reads_a_header_without_m_as_abc2midi_does(shipped: Sampler) -> None:
     """model_prompt gives each tune's header that ends without M: abc2midi's M:4/4, before its
     first L: or K:, and no other (an M: after an L: is the header's); values lose the spaces
