@@ -109,17 +109,22 @@ def tune_chunks(text: str) -> list[TuneChunk]:
     return chunks
 
 
+_TUNE_LINE = re.compile(r"^(?:[A-Za-z]:|.*\|)", re.M)  # a field line, or one with a bar line
+
+
 def split_tunes(text: str, *, lab: bool = False) -> list[str]:
     """The tunes of ABC text: separated by blank lines (or an X: line right after a tune), the
-    last one ending with the text.
+    last one ending with the text; a block of words alone, with no field line and no bar line
+    (a collection's notes between its tunes: "See also…"), is none (it was trained on, and
+    counted); one with music and no K: is still a (broken) tune.
 
     `lab`: exactly as the MIT lab splits its corpus (the default corpus, so that its 817 tunes
     are the seed's): `(^|\\n\\n)(.*?)\\n\\n` with `regex`'s overlapped search, so every tune ends
     at a blank line, a run of three newlines yields the following tune twice (once with a
     leading "\\n"), and text after the last blank line is not a tune (it is usually cut off).
     """
-    if not lab:
-        return [chunk.text for chunk in tune_chunks(text)]
+    if not lab:  # a block of words alone (no field, no bar line) stands between tunes
+        return [c.text for c in tune_chunks(text) if _TUNE_LINE.search(c.text)]
     starts = [0]
     pos = text.find(TUNE_SEPARATOR)
     while pos >= 0:

@@ -84,6 +84,9 @@ def test_a_file_header_and_comment_blocks_are_no_tunes() -> None:
     assert [c.start_line for c in chunks] == [6, 13]
     assert [t.complete for t in extract_tunes(text, eof_ends_tune=True)] == [True, True]
     assert split_tunes("T:no key\nGAB|\n\nX:1\nK:G\nG|") == ["T:no key\nGAB|", "X:1\nK:G\nG|"]
+    # Words alone between tunes (a collection's notes) are none: they were trained on.
+    notes = "See also: temperamentlinear and the\nexamples below.\n\nExample:\n\nX:1\nK:G\nG|"
+    assert split_tunes(notes) == ["X:1\nK:G\nG|"]
     cut = extract_tunes("T:My tune\nM:6/8\nL:1/8")
     assert len(cut) == 1 and "cut off" in cut[0].incomplete_reason
 
