@@ -167,6 +167,11 @@ def stopped_how(tool: str, rc: int, limits: Limits) -> str:
 _HIDDEN = ("Cc", "Cf", "Cs")  # control (ESC, BEL, C1), format (bidi overrides), surrogates
 
 
+def plural(n: int, word: str) -> str:
+    """ "1 bar", "16 bars": the count and its word, as every report writes them."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 def printable(text: str) -> str:
     """`text` without control and format characters, tabs as spaces: tune text and what tools
     echo of it, safe to show on a terminal (an ESC in a T: line could retitle or clear it)."""
@@ -302,7 +307,7 @@ class TuneCheck:
         """One line for a person: the verdict and the first problem (its line moved by
         `line_offset`, as in `validity`)."""
         if self.valid:
-            return f"{self.validity(line_offset)}, {self.bars} bars, {self.duration_seconds:.0f} s"
+            return f"{self.validity(line_offset)}, {plural(self.bars, 'bar')}, {self.duration_seconds:.0f} s"
         first = self.first_error
         return f"invalid: {first.moved(line_offset) if first else 'abc2midi wrote no MIDI'}"
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.abc import printable
+from core.abc import plural, printable
 from core.cli_sound import _fail, _guarded, _say, add_voice_arguments, voice_from_args
 from core.library import SORTS, Library, LibraryError, LibraryTune, model_hash
 
@@ -71,7 +71,7 @@ def _line(tune: LibraryTune) -> str:
     title = title if len(title) <= 32 else title[:31] + "…"
     return (
         f"{tune.id:>5}  {_stars(tune.rating)}  {'♥' if tune.favourite else ' '}  {title:<32}  "
-        f"{printable(tune.key):<12} {printable(tune.metre):<5} {tune.bars:>3} bars  "
+        f"{printable(tune.key):<12} {printable(tune.metre):<5} {tune.bars:>3} {'bar ' if tune.bars == 1 else 'bars'}  "
         f"{tune.form:<6} {_when(tune.created)}"
     )
 
@@ -123,7 +123,7 @@ def cmd_show(args: argparse.Namespace, library: Library) -> int:
         return 0
     place = "tunebook" if tune.in_tunebook else "history"
     _say(f"#{tune.id} {tune.title}  ({place}, {tune.source} {_when(tune.created)})")
-    _say(f"  {tune.key}, {tune.metre or 'no M:'}, {tune.bars} bars, {tune.form or 'no form'}")
+    _say(f"  {tune.key}, {tune.metre or 'no M:'}, {plural(tune.bars, 'bar')}, {tune.form or 'no form'}")
     _say(f"  {_verdict(tune)}")
     _say(
         f"  rating {_stars(tune.rating)}{', favourite' if tune.favourite else ''}, played {tune.play_count}×"

@@ -23,6 +23,7 @@ from core.abc import (
     TuneCheck,
     check_tune,
     extract_tunes,
+    plural,
     printable,
 )
 from core.voice import TEMPO_RANGE, TRANSPOSE_RANGE, Voice, VoiceError, instrument_names
@@ -186,7 +187,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     _say(f"{args.file}: {len(tunes)} tune(s), {valid} valid")
     for i, (tune, check) in enumerate(results, start=1):
         verdict = "valid" if check.valid else "INVALID"
-        facts = f", {check.bars} bars played, {_duration(check.duration_seconds)}" if check.valid else ""
+        played = f", {plural(check.bars, 'bar')} played, {_duration(check.duration_seconds)}"
+        facts = played if check.valid else ""
         _say(f"  {i}. {tune.title} (line {tune.start_line}): {verdict}{facts}")
         if not tune.complete:
             _say(f"    incomplete: {tune.incomplete_reason}")

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property, lru_cache
 
+from core.abc import plural
 from core.corpus import header_field, key_spellings, normalize_key
 from core.transpose import ACCIDENTALS, LETTERS, NATURAL_SEMITONES, parse_key
 
@@ -564,16 +565,12 @@ def analyse_tune(tune: str) -> TuneAnalysis:
     )
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def verdict(analysis: TuneAnalysis) -> str:
     """A short line for a person: '16 bars · AABB · ends on G', and what is off."""
     a = analysis
     if not a.parts:
         return "no bars"
-    bars = _plural(a.bars, "bar")
+    bars = plural(a.bars, "bar")
     if a.parts > 1 and not a.aabb:
         bars += " (" + "+".join(str(n) for n in a.bars_per_part) + ")"
     words = [bars, a.form]
@@ -585,7 +582,7 @@ def verdict(analysis: TuneAnalysis) -> str:
             ends += f", not {pitch_name(a.tonic_pitch_class, flats)}"
         words.append(ends)
     if a.bars_off:
-        words.append(_plural(a.bars_off, "bar") + " off")
+        words.append(plural(a.bars_off, "bar") + " off")
     if a.meter_mismatch:
         words.append(f"bars of {a.body_meter} under M:{a.meter}")
     return " · ".join(words)

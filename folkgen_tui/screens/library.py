@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from core.abc import plural
 from core.voice import VoiceError
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dialogs import ConfirmDialog, TextDialog
@@ -609,7 +610,7 @@ def describe(tune: LibraryTune) -> str:
     first = [tune.title, stars(tune.rating) if tune.rating else "", tune.notes]
     # The music first, then what makes the tune again (top-k only when it was used); a line too
     # long for the panel ends in "…" (library.tcss).
-    second = [f"{tune.bars} bars" if tune.bars else "", tune.form]
+    second = [plural(tune.bars, "bar") if tune.bars else "", tune.form]
     if tune.source == "generated":
         second += [tune.model_name or "?", f"seed {tune.seed}"]
         second.append(f"T {tune.temperature:g}" if tune.temperature is not None else "T ?")
