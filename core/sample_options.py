@@ -37,7 +37,7 @@ class SampleOptions:
 
     def validate(self, vocab: Vocabulary) -> None:
         if not np.isfinite(self.temperature) or self.temperature < 0:
-            raise ValueError(f"temperature must be 0 or more, not {self.temperature}")
+            raise ValueError(f"temperature must be a number, 0 or more, not {self.temperature}")
         if 0 < self.temperature < self.MIN_TEMPERATURE:
             raise ValueError(
                 f"temperature must be 0 (greedy) or at least {self.MIN_TEMPERATURE:g}, "
