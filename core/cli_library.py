@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from core.abc import plural, printable
 from core.cli_sound import _fail, _guarded, _say, add_voice_arguments, voice_from_args
-from core.library import SORTS, Library, LibraryError, LibraryTune, model_hash
+from core.library import IMPORT_BATCH, SORTS, Library, LibraryError, LibraryTune, model_hash
 
 if TYPE_CHECKING:
     from core.judge import Judgement
@@ -254,7 +254,22 @@ def cmd_export(args: argparse.Namespace, library: Library) -> int:
 
 @_with_library
 def cmd_import(args: argparse.Namespace, library: Library) -> int:
-    report = library.import_path(Path(args.path))
+    done = [0]
+    tty = sys.stderr.isatty()
+
+    def progress(checked: int, total: int) -> None:
+        done[0] = checked
+        if total > IMPORT_BATCH and (tty or checked == total or checked % 1024 < IMPORT_BATCH):
+            end = "\n" if checked == total or not tty else ""
+            print(f"\rchecked {checked:,} of {total:,} tunes", end=end, file=sys.stderr,
+                  flush=True)  # fmt: skip
+
+    try:
+        report = library.import_path(Path(args.path), progress)
+    except KeyboardInterrupt:
+        print(f"\nfolkgen: interrupted: the tunes of the {done[0]:,} checked are in the tunebook",
+              file=sys.stderr)  # fmt: skip
+        return 130
     if args.json:
         print(json.dumps(asdict(report), ensure_ascii=False))
     else:

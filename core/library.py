@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +30,7 @@ from core.threads import all_cores
 LIBRARY_FILE = "tunebook.sqlite3"
 HISTORY_KEEP = 10_000  # session-history tunes kept (the tunebook itself is never pruned)
 MAX_NOTES = 2_000  # characters of your notes on a tune
+IMPORT_BATCH = 64  # tunes checked, then added, at a time by an import
 SORTS = ("rating", "created", "title", "key", "metre")
 SOURCES = ("generated", "imported")
 
@@ -587,11 +588,15 @@ class Library:
             raise
         return path
 
-    def import_path(self, path: Path) -> ImportReport:
+    def import_path(
+        self, path: Path, progress: Callable[[int, int], None] | None = None
+    ) -> ImportReport:
         """Take an .abc file, or a folder of them, into the tunebook: each tune checked by
         abc2midi and heard (the verdicts stored), tunes it holds already left out, files and
         text that are no tune reported. Read through core.corpus's guards (regular files only,
-        size limits, UTF-8)."""
+        size limits, UTF-8). Tunes go in IMPORT_BATCH at a time, `progress(done, total)` told
+        after each: a large collection (~13 ms a tune) says how far it is, and one stopped
+        (Ctrl+C) keeps the tunes taken so far (all were checked before any was added)."""
         path = Path(path).expanduser()
         if not path.exists():
             raise LibraryError(f"{path}: no such file or folder")
@@ -630,15 +635,20 @@ class Library:
                 continue
             known.add(key)
             fresh.append(text.strip("\n") + "\n\n")  # a blank line ends it, as in a file
-        with ThreadPoolExecutor(max_workers=all_cores()) as pool:  # abc2midi per tune
-            verdicts = list(pool.map(judge, fresh))
         added: list[int] = []
         invalid = 0
-        for text, verdict in zip(fresh, verdicts, strict=True):
-            if verdict.incomplete:
-                first = text.strip().splitlines()[0][:40]
-                skipped.append(f"{printable(first)!r}…: not a tune ({verdict.incomplete})")
-                continue
-            added.append(self.add(text, source="imported", in_tunebook=True, verdict=verdict))
-            invalid += verdict.check is not None and not verdict.check.valid
+        with ThreadPoolExecutor(max_workers=all_cores()) as pool:  # abc2midi per tune
+            for at in range(0, len(fresh), IMPORT_BATCH):
+                batch = fresh[at : at + IMPORT_BATCH]
+                for text, verdict in zip(batch, pool.map(judge, batch), strict=True):
+                    if verdict.incomplete:
+                        first = text.strip().splitlines()[0][:40]
+                        skipped.append(f"{printable(first)!r}…: not a tune ({verdict.incomplete})")
+                        continue
+                    added.append(
+                        self.add(text, source="imported", in_tunebook=True, verdict=verdict)
+                    )
+                    invalid += verdict.check is not None and not verdict.check.valid
+                if progress is not None:
+                    progress(at + len(batch), len(fresh))
         return ImportReport(tuple(added), already, invalid, tuple(skipped), len(files))

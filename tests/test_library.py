@@ -517,3 +517,28 @@ def test_cli_play_renders_once_and_counts(folkgen_home: Path) -> None:
     assert "cannot play sound here" in proc.stderr
     with Library.open() as library:
         assert library.get(tune_id).play_count == 2
+
+
+def test_an_import_goes_in_batches_and_a_stopped_one_keeps_what_it_took(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large collection said nothing for minutes, and Ctrl+C kept nothing: every tune was
+    checked before any was added. Now a batch at a time, progress told after each."""
+    import core.library
+
+    monkeypatch.setattr(core.library, "IMPORT_BATCH", 4)
+    book = tmp_path / "ten.abc"
+    book.write_text("".join(f"X:{n}\nT:Tune {n}\nM:4/4\nL:1/8\nK:G\nGABc d{'Bcd'[n % 3]}BG|\n\n"
+                            for n in range(10)), encoding="utf-8")  # fmt: skip
+    seen: list[tuple[int, int]] = []
+
+    def stop(done: int, total: int) -> None:
+        seen.append((done, total))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        library.import_path(book, stop)
+    assert seen == [(4, 10)] and len(library.rows()) == 4
+    seen.clear()
+    report = library.import_path(book, lambda done, total: seen.append((done, total)))
+    assert seen == [(4, 6), (6, 6)] and len(report.added) == 6 and report.already == 4
