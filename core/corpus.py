@@ -428,6 +428,7 @@ def training_corpus(info: dict[str, str | int]) -> Corpus | None:
 
 # Clef names a K: line may carry after its key (ABC 2.1, 3.1.14), with an octave shift or not.
 _CLEFS = ("treble", "bass", "alto", "tenor", "baritone", "perc")
+_SETTING = re.compile(r"[A-Za-z]+=")  # name=value; "=c" is a natural in the key's signature
 
 
 def key_and_settings(value: str) -> tuple[str, str]:
@@ -437,7 +438,7 @@ def key_and_settings(value: str) -> tuple[str, str]:
     without settings is the key whole (comment and outer spaces taken off)."""
     words = value.split("%")[0].split()
     for i, word in enumerate(words[1:], 1):
-        if "=" in word or word.lower().rstrip("+-8") in _CLEFS:
+        if _SETTING.match(word) or word.lower().rstrip("+-8") in _CLEFS:
             return " ".join(words[:i]), " ".join(words[i:])
     return " ".join(words), ""
 

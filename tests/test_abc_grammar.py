@@ -704,12 +704,17 @@ def test_a_prompt_the_grammar_cannot_follow_is_refused_by_name() -> None:
         ("X:1\nK:G minor please\n", "reads a key alone on the K: line .K:G minor, say."),
         ("X:1\nK:Bb clef=bass\n", "K:Bb is not a key"),  # the key, whatever its settings
         ("X:1\nM:6/8\nL:1/8\nK:D\nABcd efga|", "from column 8 .'g' in 'ABcd efga\\|'.: a bar"),
+        ("X:1\nM:6/8\nK:G clef=bass", "ends in its K: line .'K:G clef=bass'. before the grammar"),
+        ("X:1\nK:D =c\n", "reads a key alone on the K: line .K:D, say."),  # =c: no setting
         ("X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:Bb\n", "K:Bb is not a key"),
         ("X:1\nM:6/8\nK:Bb\nGAB|\n\nX:2\nM:C\nK:D\n", "K:Bb is not a key"),  # tune 2 lost too
     ):
         with pytest.raises(ValueError, match=why):
             shipped.generate(SampleOptions(seed=1, prompt=prompt, grammar=True))
         assert shipped.generate(SampleOptions(seed=1, prompt=prompt, max_chars=50))  # no grammar
+    # Left for the form rules alone (an ending where the grammar puts none), as it was.
+    ending = "X:1\nT:T\nM:6/8\nL:1/8\nK:D Major\n|:d2dc d2:|!\n[2 ("
+    assert shipped.grammar.left_at(ending) is not None and shipped.prompt_problem(ending) is None
     for prompt in (
         "X:1\nM:6/8\nK:Ador\n", "X:1\nT:a\nM:C\nK:D Major \n|:A", "X:1\nM: 3/4\nK:D\n", "X:",
         "X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:D\n", "X:1\nM:6/8\nK:G clef=bass\n",
@@ -719,6 +724,22 @@ def test_a_prompt_the_grammar_cannot_follow_is_refused_by_name() -> None:
         check = check_tune(tune[tune.rfind("X:"):])
         bars_of_the_prompt = [w for w in check.warnings if "Bar 0 has 8" in str(w)]
         assert check.valid and check.warnings == bars_of_the_prompt, (tune, check.warnings)
+
+
+def test_a_prompt_into_a_later_part_gets_the_parts_it_has_begun(shipped: Sampler) -> None:
+    """A stream draws how many parts its tune has (2 mostly): a prompt already in its third
+    part left the grammar for a stream of 2, and abc2midi rejected the tune (a bar short, a
+    missing :|). It gets the parts the prompt has begun."""
+    from core.sample import stream_parts
+
+    part_a = "GAB cBA|dBA G3|GAB cBA|dBA G3|GAB cBA|dBA G3|GAB cBA|dBA G3:|\n"
+    part_b = "|:dBd gdB|cAF G3|dBd gdB|cAF G3|dBd gdB|cAF G3|dBd gdB|cAF G3:|\n"
+    prompt = "X:1\nT:T\nM:6/8\nL:1/8\nK:G Major\n|:" + part_a + part_b + "|:GAB cBA|"
+    assert shipped.grammar.is_free(shipped.grammar.start(prompt, 2))
+    seed = next(s for s in range(50) if stream_parts(s) == 2)
+    tune = prompt + shipped.generate(SampleOptions(seed=seed, prompt=prompt, grammar=True))
+    check = check_tune(tune)
+    assert check.valid and check.clean, (tune, check.warnings)
 
 
 def test_the_keys_a_refusal_lists_are_keys_the_grammar_writes() -> None:
