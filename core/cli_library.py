@@ -239,12 +239,12 @@ def cmd_export(args: argparse.Namespace, library: Library) -> int:
             )
     problems: list[str] = []
     if args.out:
-        _say(f"wrote {len(ids)} tune(s) to {library.export_abc(ids, Path(args.out))}")
+        _say(f"wrote {len(ids)} tune(s) to {library.export_abc(ids, args.out)}")
     if args.midi:
         made = library.export_midi(ids, Path(args.midi), problems)
         _say(f"wrote {len(made)} MIDI file(s) to {Path(args.midi).expanduser()}")
     if args.pdf:
-        pdf = library.export_pdf(ids, Path(args.pdf), problems)
+        pdf = library.export_pdf(ids, args.pdf, problems)
         if pdf is not None:
             _say(f"wrote a PDF tunebook to {pdf}")
     for problem in problems:

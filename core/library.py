@@ -520,7 +520,7 @@ class Library:
             raise LibraryError("no tunes to export")
         return [self.get(i) for i in ids]
 
-    def export_abc(self, ids: Sequence[int], out: Path) -> Path:
+    def export_abc(self, ids: Sequence[int], out: str | Path) -> Path:
         """One .abc tunebook of the tunes in `ids` order, X: 1..n, titles kept. Never
         overwrites: a taken name gets -2, -3… (as render does); the file written."""
         from core.audio import file_target, reserve_paths
@@ -561,7 +561,7 @@ class Library:
         return made
 
     def export_pdf(
-        self, ids: Sequence[int], out: Path, problems: list[str] | None = None
+        self, ids: Sequence[int], out: str | Path, problems: list[str] | None = None
     ) -> Path | None:
         """One PDF, a page per tune verovio can engrave (the others noted in `problems`, or
         LibraryError); never overwrites. None when no tune could be engraved."""

@@ -470,7 +470,10 @@ def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert code == 1 and f"{folder} is a folder; give a file name" in err
     code, _, err = run(capsys, "library", "export", "--ids", str(good), str(folder) + "/")
     assert code == 1 and "is a folder; give a file name" in err
+    code, _, err = run(capsys, "library", "export", "--ids", str(good), f"{tmp_path}/new/")
+    assert code == 1 and "new is a folder; give a file name" in err  # not there yet: as meant
     assert not (tmp_path / "midi.pdf").exists() and not (tmp_path / "midi.abc").exists()
+    assert not (tmp_path / "new.abc").exists()
     code, _, err = run(capsys, "library", "export", "--ids", str(good), "--midi",
                        str(tmp_path / "fav.abc"))  # fmt: skip
     assert code == 1 and "fav.abc is a file; MIDI files go into a folder" in err
