@@ -408,6 +408,13 @@ def key_spellings(tunes: Iterable[str]) -> dict[str, str]:
     return {name: counts.most_common(1)[0][0] for name, counts in sorted(written.items())}
 
 
+def model_key_spellings(info: Mapping[str, str | int], corpus: Corpus | None) -> dict[str, str]:
+    """The keys a model's grammar names, as its corpus writes them: from its training corpus
+    where that is here (`corpus`, training_corpus's), else as its checkpoint recorded them (a
+    model of one's own tunes); {} where none is known (any key). The CLI's and the app's."""
+    return key_spellings(corpus.tunes) if corpus is not None else recorded_key_spellings(info)
+
+
 def recorded_key_spellings(info: Mapping[str, str | int]) -> dict[str, str]:
     """key_spellings as a checkpoint records them (Corpus.identity); {} where it has none."""
     text = info.get("keys")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.abc_grammar import key_values
 from core.checkpoint import Checkpoint, load_checkpoint
-from core.corpus import Corpus, key_spellings, recorded_key_spellings, training_corpus
+from core.corpus import Corpus, model_key_spellings, training_corpus
 from core.novelty import CorpusIndex, NoveltyIndex
 from core.sample import Sampler
 
@@ -46,9 +46,7 @@ def load_generator(path: str | Path, precision: str = "auto") -> Generator:
     corpus = training_corpus(ckpt.corpus)
     # The keys its corpus names, as written there: from the corpus where it is here, else as
     # the checkpoint recorded them (a model trained on one's own tunes); none known: any key.
-    spellings = key_spellings(corpus.tunes) if corpus is not None else recorded_key_spellings(
-        ckpt.corpus
-    )
+    spellings = model_key_spellings(ckpt.corpus, corpus)
     if not key_values(spellings, ckpt.vocab.char2idx):
         spellings = {}  # none it could write (a checkpoint from elsewhere): any key
     sampler = Sampler(ckpt.build_model(), ckpt.vocab, precision, key_spellings=spellings or None)

@@ -605,14 +605,15 @@ class FolkgenApp(QuickModeSwitch):
     ) -> None:
         """The model is loaded in its engine: here, its training corpus for near-copy checks,
         as the CLI finds it (the app's corpus when it is that one)."""
-        from core.corpus import training_corpus
+        from core.corpus import model_key_spellings, training_corpus
         from core.novelty import CorpusIndex
         from folkgen_tui.state import LoadedModel
 
         corpus = self.corpus
         if corpus is None or not corpus.is_described_by(meta.corpus):
             corpus = training_corpus(meta.corpus)
-        model = LoadedModel(path, why, meta, CorpusIndex(corpus.tunes if corpus else None))
+        keys = model_key_spellings(meta.corpus, corpus)  # as the CLI finds them
+        model = LoadedModel(path, why, meta, CorpusIndex(corpus.tunes if corpus else None), keys)
         if not get_current_worker().is_cancelled:
             self.post_message(ModelLoaded(model, announce, engine))
             # The training corpus's near-copy index (~70 ms), once the model can generate, on

@@ -26,6 +26,7 @@ class LoadedModel:
     why: str  # "chosen", "newest checkpoint", "just trained"…
     meta: CheckpointMeta
     index: CorpusIndex  # of the training corpus (no tunes when it is not known here)
+    keys: dict[str, str] = field(default_factory=dict)  # its grammar's (model_key_spellings)
 
     @property
     def novelty(self) -> NoveltyIndex | None:

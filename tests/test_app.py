@@ -504,6 +504,28 @@ async def test_generation_streams_checks_and_keeps_a_history(
         assert "Bb" not in keys and "A Dorian" in keys and keys[0] == "G Major", keys
 
 
+async def test_the_shipped_models_keys_are_offered_whatever_corpus_is_open(
+    tmp_path: Path, folkgen_home: Path
+) -> None:
+    """The shipped model records no keys of its own: its training corpus's are found as the
+    CLI finds them (model_key_spellings). The picker offered the Dataset corpus's instead, and
+    the model refused a Bb from there."""
+    from core.paths import shipped_model_path
+
+    shipped = shipped_model_path()
+    assert shipped is not None
+    app = FolkgenApp(model_path=shipped)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_generate(pilot, app)
+        other = tmp_path / "flat.abc"
+        other.write_text("X:1\nT:Flat\nM:C\nL:1/8\nK:Bb\nB2dB F2DF|\n", encoding="utf-8")
+        app.load_corpus(other)
+        await wait_for(pilot, lambda: app.corpus is not None and app.corpus.name == "flat.abc",
+                       "the other corpus")  # fmt: skip
+        await pilot.pause()
+        assert "Bb" not in screen._keys and "G Major" in screen._keys, screen._keys
+
+
 async def test_play_piano_roll_and_save(
     trained_model: Path, monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
 ) -> None:

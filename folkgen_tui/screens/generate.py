@@ -182,7 +182,7 @@ class GenerateScreen(StudioScreen):
         the keys its grammar writes (its training corpus's, as that corpus spells them: the
         Dataset corpus may be another, and a key the model's lacks is refused), the Dataset
         corpus's commonest first."""
-        from core.corpus import header_field, normalize_key, recorded_key_spellings
+        from core.corpus import header_field, normalize_key, read_key
 
         corpus, model = self.studio.corpus, self.studio.model
         meters: list[str] = list(DEFAULT_METERS)
@@ -194,9 +194,13 @@ class GenerateScreen(StudioScreen):
             meters = [v for v, _ in m.most_common(12) if v]
             keys = [v for v, _ in k.most_common(16) if v]
             written = Counter({normalize_key(v): n for v, n in k.items() if v})
-        spelled = recorded_key_spellings(model.meta.corpus) if model is not None else {}
+        spelled = {  # the keys its grammar writes: "HP" or "C ^f^c^a" name none
+            name: value for name, value in (model.keys if model is not None else {}).items()
+            if (key := read_key(value)) is not None and key.exact
+        }  # fmt: skip
         if spelled:
-            keys = [spelled[name] for name in sorted(spelled, key=lambda n: (-written[n], n))][:16]
+            # All of them (the Irish corpus's 19: a cut at 16 lost the G keys after the others).
+            keys = [spelled[name] for name in sorted(spelled, key=lambda n: (-written[n], n))][:40]
         if (tuple(meters), tuple(keys)) == (self._meters, self._keys):
             return
         self._meters, self._keys = tuple(meters), tuple(keys)
