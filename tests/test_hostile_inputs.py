@@ -429,9 +429,10 @@ def test_export_never_replaces_a_file_that_is_not_a_checkpoint(
     assert target.read_text() == "X:1\nK:G\nGAB|\n"
     assert run(capsys, "export", str(tiny_checkpoint), str(target), "--force")[0] == 0
     assert load_checkpoint(target).step == load_checkpoint(tiny_checkpoint).step
-    assert (
-        run(capsys, "export", str(tiny_checkpoint), str(target), "--half")[0] == 0
-    )  # a checkpoint
+    # A checkpoint now: replaced only with --force (a training run's holds what resuming needs).
+    code, _, err = run(capsys, "export", str(tiny_checkpoint), str(target), "--half")
+    assert one_line_error(code, err, "is a folkgen checkpoint already; --force")
+    assert run(capsys, "export", str(tiny_checkpoint), str(target), "--half", "--force")[0] == 0
 
 
 def test_generate_save_naming_a_file_is_a_one_line_error(
