@@ -237,6 +237,16 @@ def cmd_export(args: argparse.Namespace, library: Library) -> int:
             return _fail(
                 "no favourite tunes to export" if args.favourites else "the tunebook is empty"
             )
+    from core.audio import file_target
+
+    # Every destination checked before any is written (a folder given for --pdf was found out
+    # once every tune was engraved; OUT.abc was written before a --midi FILE failed).
+    for target, suffix in ((args.out, ".abc"), (args.pdf, ".pdf")):
+        if target:
+            file_target(target, suffix, own_suffix=True)
+    midi = Path(args.midi).expanduser() if args.midi else None
+    if midi is not None and midi.exists() and not midi.is_dir():
+        return _fail(f"{midi} is a file; MIDI files go into a folder")
     problems: list[str] = []
     if args.out:
         _say(f"wrote {len(ids)} tune(s) to {library.export_abc(ids, args.out)}")
@@ -267,8 +277,8 @@ def cmd_import(args: argparse.Namespace, library: Library) -> int:
     try:
         report = library.import_path(Path(args.path), progress)
     except KeyboardInterrupt:
-        print(f"\nfolkgen: interrupted: the tunes of the {done[0]:,} checked are in the tunebook",
-              file=sys.stderr)  # fmt: skip
+        print(f"\nfolkgen: interrupted after {done[0]:,} tunes checked: those added so far stay in "
+              "the tunebook", file=sys.stderr)  # fmt: skip
         return 130
     if args.json:
         print(json.dumps(asdict(report), ensure_ascii=False))

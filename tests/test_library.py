@@ -474,9 +474,10 @@ def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path
     assert code == 1 and "new is a folder; give a file name" in err  # not there yet: as meant
     assert not (tmp_path / "midi.pdf").exists() and not (tmp_path / "midi.abc").exists()
     assert not (tmp_path / "new.abc").exists()
-    code, _, err = run(capsys, "library", "export", "--ids", str(good), "--midi",
-                       str(tmp_path / "fav.abc"))  # fmt: skip
+    code, _, err = run(capsys, "library", "export", "--ids", str(good), str(tmp_path / "b.abc"),
+                       "--midi", str(tmp_path / "fav.abc"))  # fmt: skip
     assert code == 1 and "fav.abc is a file; MIDI files go into a folder" in err
+    assert not (tmp_path / "b.abc").exists()  # every destination checked before any is written
     with pytest.raises(SystemExit) as refused:  # favourites or the ids given, not both
         main(["library", "export", "--favourites", "--ids", str(good), str(tmp_path / "x.abc")])
     assert refused.value.code == 2 and "not allowed with" in capsys.readouterr().err
