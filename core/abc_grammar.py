@@ -863,13 +863,16 @@ class AbcGrammar:
         state = self.start(prompt)
         if not (self.is_free(state) and self.in_body(state)):
             return None
-        line = prompt.rfind("\n") + 1
-        probe = self.start(prompt[:line])
-        for at in range(line, len(prompt)):
-            self.advance(probe, prompt[at])
-            if self.is_free(probe):
-                return at
-        return line  # (start reads a bare | on its own: not found char by char)
+        # The first prefix that ends free, read as start reads it (a bare | at a part's start
+        # has its own reading): once free, a stream stays so to the line's end, so halving works.
+        low, high = prompt.rfind("\n") + 1, len(prompt) - 1
+        while low < high:
+            mid = (low + high) // 2
+            if self.is_free(self.start(prompt[: mid + 1])):
+                high = mid
+            else:
+                low = mid + 1
+        return low
 
     @property
     def key_names(self) -> frozenset[str]:

@@ -704,6 +704,7 @@ def test_a_prompt_the_grammar_cannot_follow_is_refused_by_name() -> None:
         ("X:1\nK:G minor please\n", "reads a key alone on the K: line .K:G minor, say."),
         ("X:1\nK:Bb clef=bass\n", "K:Bb is not a key"),  # the key, whatever its settings
         ("X:1\nM:6/8\nL:1/8\nK:D\nABcd efga|", "from column 8 .'g' in 'ABcd efga\\|'.: a bar"),
+        ("X:1\nM:6/8\nL:1/8\nK:D\n|ABc def ga|", "from column 10 .'g' in '\\|ABc def ga"),  # bare |
         ("X:1\nM:6/8\nK:G clef=bass", "ends in its K: line .'K:G clef=bass'. before the grammar"),
         ("X:1\nK:D =c\n", "reads a key alone on the K: line .K:D, say."),  # =c: no setting
         ("X:1\nM:6/8\nK:G\nGAB|\n\nX:2\nM:C\nK:Bb\n", "K:Bb is not a key"),
