@@ -203,3 +203,29 @@ def test_the_verdict_puts_the_music_before_abc2midis_warnings() -> None:
     clean = TuneRecord(1, "X:", "X:1\n", 1, 1.0, None, 1000, "m",
                        check=TuneCheck(True, bars=32, duration_seconds=64.0), music="16 bars")  # fmt: skip
     assert verdict_badge(clean)[0] == "✓ valid, 64 s · 16 bars"
+
+
+@pytest.mark.asyncio
+async def test_clamped_text_ends_in_an_ellipsis_where_it_is_cut() -> None:
+    """The verdict badge and Train's state line hold two lines: a longer text ended mid-word,
+    with nothing to say there was more (the badge cut abc2midi's message so)."""
+    from folkgen_tui.widgets.clamped import ClampedStatic, fit_lines
+
+    message = "✗ invalid: line 5, column 38: Bar 1 has 8 time units while the time signature has 6"
+    assert fit_lines(message, 200, 2) == message
+    two = fit_lines(message, 30, 2).split("\n")
+    assert len(two) == 2 and all(len(line) <= 30 for line in two) and two[1].endswith("…")
+    assert two[0] == "✗ invalid: line 5, column 38:"
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ClampedStatic(message + " [CEG]", max_lines=2, id="c")
+
+    app = One()
+    async with app.run_test(size=(32, 6)) as pilot:
+        await pilot.pause()
+        widget = app.query_one("#c", ClampedStatic)
+        lines = [str(line.text).rstrip() for line in widget.render_lines(widget.region.reset_offset)]
+        shown = [line for line in lines if line]
+        assert len(shown) == 2 and shown[1].endswith("…"), lines
+        assert str(widget.content).endswith("[CEG]")  # the whole text, no markup read

@@ -23,6 +23,7 @@ from folkgen_tui.format import header_fields, prompt_to_text, text_to_prompt, wi
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
+from folkgen_tui.widgets.clamped import ClampedStatic
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.prompt_input import PromptInput
 from folkgen_tui.widgets.score_view import ScoreView
@@ -160,7 +161,7 @@ class GenerateScreen(StudioScreen):
             yield VoiceRow(self.studio.voice, id="gen-voice")
         with Horizontal(id="gen-main"):
             with Vertical(id="tune-panel"):
-                yield Static("", id="badge", markup=False)
+                yield ClampedStatic("", max_lines=2, id="badge")
                 yield AbcView(id="gen-abc", placeholder="")
                 yield ScoreView(id="gen-score")
                 yield PianoRoll(id="piano-roll")

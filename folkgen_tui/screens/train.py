@@ -31,6 +31,7 @@ from core.presets import (
 from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
+from folkgen_tui.widgets.clamped import ClampedStatic
 from folkgen_tui.widgets.select import Select
 from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
 
@@ -158,7 +159,7 @@ class TrainScreen(StudioScreen):
                             yield self._field(name, kind)
             with Vertical(id="progress-panel") as panel:
                 panel.border_title = "Progress"
-                yield Static("", id="train-state", markup=False)
+                yield ClampedStatic("", max_lines=2, id="train-state")
                 yield ProgressBar(id="train-progress", show_eta=False)
                 yield Static("", id="train-numbers")
                 yield Label("loss per step", classes="spark-label")
