@@ -487,10 +487,21 @@ async def test_generation_streams_checks_and_keeps_a_history(
         await wait_for(pilot, lambda: not screen.streaming, "the refusal")
         assert screen.shown is first and view.text == first.text
         assert text_of(screen, "#badge").startswith(("✓", "✗"))  # its verdict, not the intro
-        # A key typed in another spelling shows in its picker ("K:Ador" is "A Dorian").
+        # A key typed in another spelling shows in its picker ("K:Ador" is "A Dorian"), its
+        # settings aside, as the model reads it.
         prompt.value = "X:1\\nM:C\\nK:Ador\\n"
         await pilot.pause()
         assert screen.query_one("#key", Select).value == "A Dorian"
+        prompt.value = "X:1\\nM:C\\nK:G clef=bass\\n"
+        await pilot.pause()
+        assert screen.query_one("#key", Select).value == "G Major"
+        # A tune another model made says so (the line named the model in use).
+        screen.shown = replace(first, model_label="other.pt", model_path=tmp_path / "other.pt")
+        screen._show_status()
+        assert f"#{first.number} by other.pt seed" in text_of(screen, "#gen-status")
+        screen.shown = first
+        screen._show_status()
+        assert " by " not in text_of(screen, "#gen-status")
         # Another corpus in Dataset: the keys offered stay the model's (its grammar writes no
         # other: a Bb from the Dataset corpus was refused).
         other = tmp_path / "flat.abc"
@@ -654,9 +665,14 @@ async def test_models_screen_lists_loads_and_resumes(
         assert picker.value == "tiny" and train.preset.name == "tiny"
         assert text_of(train, "#preset-about").startswith("A small, fast model")
         picker.value = "default"
-        await pilot.pause()
+        await pilot.pause()  # its training settings, the checkpoint's model (it changed nothing)
         assert train.query_one("#f-hidden_size", Input).value == "128"
-        assert text_of(train, "#preset-about").startswith("Resuming keeps the checkpoint's model")
+        from core.presets import get_preset
+
+        default = get_preset("default").train
+        assert train.query_one("#f-batch_size", Input).value == str(default.batch_size)
+        assert int(train.query_one("#f-steps", Input).value) > 250  # more than it has done
+        assert text_of(train, "#preset-about").startswith("default's training settings; resuming")
 
 
 async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> None:

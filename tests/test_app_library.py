@@ -157,6 +157,15 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await pilot.press(*"Seed Seven", "enter")
         await wait_for(pilot, lambda: any(r.title == "Seed Seven" for r in table.rows), "rename")
         assert "T:Seed Seven" in stored(folkgen_home, tune_id).abc  # type: ignore[attr-defined]
+        # An empty title is said to be kept (it was dropped without a word).
+        said = record_notices(app)
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#text-input", Input).value = ""
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: said, "the notice")
+        assert "A title needs some text" in said[0][0]
+        assert any(r.title == "Seed Seven" for r in table.rows)
 
         # Notes: written, shown beside the title, and cleared by emptying them.
         await wait_for(pilot, lambda: getattr(screen.tune, "id", None) == tune_id, "its facts")

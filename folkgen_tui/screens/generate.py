@@ -267,11 +267,12 @@ class GenerateScreen(StudioScreen):
         """The pickers show what the prompt's header says, as typed or as a picker wrote it:
         "any" where it says nothing, or what they do not offer (they kept their last choice,
         beside a prompt that said another)."""
-        from core.corpus import normalize_key  # (the screen is built after start-up)
+        from core.corpus import key_and_settings, normalize_key  # (built after start-up)
 
         fields = header_fields(prompt_to_text(prompt))
-        if "K" in fields:  # the key offered in any spelling ("K:G" is "G Major")
-            fields["K"] = self._key_names.get(normalize_key(fields["K"]), fields["K"])
+        if "K" in fields:  # the key offered in any spelling ("K:G" is "G Major"), its settings
+            key = key_and_settings(fields["K"])[0]  # ("clef=bass") aside, as the model reads it
+            fields["K"] = self._key_names.get(normalize_key(key), fields["K"])
         with self.prevent(Select.Changed, Input.Changed):  # (they write the prompt)
             for id_, field, offered in (("meter", "M", self._meters), ("key", "K", self._keys)):
                 select = self.query_one(f"#{id_}", Select)
@@ -690,7 +691,9 @@ class GenerateScreen(StudioScreen):
             parts.append(f"seed {self.stream_options.seed}")
             parts.append(f"T {self.stream_options.temperature:g}")
         elif record is not None:
-            parts.append(f"#{record.number} seed {record.seed}")
+            other = model is None or record.model_path != model.path
+            by = f" by {record.model_label}" if other else ""
+            parts.append(f"#{record.number}{by} seed {record.seed}")  # (by another model)
             parts.append(f"T {record.temperature:g}")
             parts.append(f"{len(record.text) - len(record.prompt)} chars")
         try:

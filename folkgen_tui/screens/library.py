@@ -484,7 +484,9 @@ class LibraryScreen(StudioScreen):
         tune_id = row.id
 
         def done(title: str | None) -> None:
-            if title and title != row.title:
+            if title is not None and not title.strip():  # (it was dropped without a word)
+                self.notify("A title needs some text: the tune keeps its own.", severity="warning")
+            elif title and title != row.title:
                 self.tunebook.call(lambda library: library.rename(tune_id, title),
                                    lambda _: self.reload(tune_id))  # fmt: skip
 

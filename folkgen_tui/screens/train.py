@@ -227,10 +227,11 @@ class TrainScreen(StudioScreen):
         if not isinstance(event.value, str) or event.value == self.preset.name:
             return
         self.preset = get_preset(event.value)
-        if self.resume_checkpoint is None:
+        ckpt = self.resume_checkpoint
+        if ckpt is None:
             self.fill_form(self.preset.model, self.preset.train)
-        else:  # the checkpoint's recipe stays
-            self._show_preset_note()
+        else:  # the preset's training settings; the model stays the checkpoint's
+            self.fill_form(ckpt.model_config, self._resumed(ckpt.step, self.preset.train))
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -247,8 +248,8 @@ class TrainScreen(StudioScreen):
         about = self.query_one("#preset-about", Static)
         if ckpt is not None and not self._same_model(self.preset.model, ckpt.model_config):
             size = ckpt.model_config.hidden_size
-            about.update(f"Resuming keeps the checkpoint's model (LSTM {size}): a preset's "
-                         "is for a new model (n)")  # fmt: skip
+            about.update(f"{self.preset.name}'s training settings; resuming keeps the "
+                         f"checkpoint's model (LSTM {size})")  # fmt: skip
             return
         try:
             edited = self.read_form() != (self.preset.model, self.preset.train)
@@ -283,12 +284,15 @@ class TrainScreen(StudioScreen):
             return
         engine.request(ReadCheckpoint(path), read)
 
+    @staticmethod
+    def _resumed(step: int, cfg: TrainConfig) -> TrainConfig:
+        """A recipe to resume at `step` with: where its steps are done, as many again."""
+        return replace(cfg, steps=step + cfg.steps) if step >= cfg.steps and not cfg.minutes else cfg
+
     def on_resume_loaded(self, message: ResumeLoaded) -> None:
         ckpt = message.checkpoint
         self.resume_checkpoint = ckpt
-        cfg = ckpt.train_config
-        if ckpt.step >= cfg.steps and not cfg.minutes:
-            cfg = replace(cfg, steps=ckpt.step + cfg.steps)  # finished: as many steps again
+        cfg = self._resumed(ckpt.step, ckpt.train_config)
         # The preset of the checkpoint's model, where one has it (the picker kept its last).
         same = [name for name, p in PRESETS.items() if self._same_model(p.model, ckpt.model_config)]
         if same and same[0] != self.preset.name:
