@@ -381,7 +381,7 @@ class Sampler:
                 f"the prompt ends in its K: line ({line!r}) before the grammar reads a key in it: "
                 "end that line with a line break (\\n)"
             )
-        if gram.left_at(prompt) is None:
+        if not (gram.is_free(state) and gram.in_body(state)):  # (left_at's own first look)
             return None
         bars, syntax = self._rule_grammars()
         at = bars.left_at(prompt)
