@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.abc import SoundError
+from core.abc import SoundError, plural
 from core.corpus import CorpusError, UnknownCharacters, compute_stats, load_corpus
 from core.paths import (
     DefaultCorpusMissing,
@@ -507,7 +507,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             print("this is the model's training corpus: its tunes include those it learnt from"
                   + (f" (on its held-out tunes: {val:.3f} when saved)" if val is not None else ""))  # fmt: skip
         if unknown:
-            print(f"{unknown} characters outside the model's vocabulary were left out")
+            print(f"{plural(unknown, 'character')} outside the model's vocabulary "
+                  f"{'was' if unknown == 1 else 'were'} left out")  # fmt: skip
     return 0
 
 
@@ -616,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="random seed (tune i uses seed + i)")
     p.add_argument("--count", type=_positive_int, default=1, help="number of tunes")
     p.add_argument(
-        "--max-chars", type=_non_negative_int, default=1000, help="length limit per tune"
+        "--max-chars", type=_positive_int, default=1000, help="length limit per tune"
     )
     p.add_argument(
         "--precision", default="auto", choices=["auto", "fp32", "int8", "int4"],

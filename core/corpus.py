@@ -487,8 +487,9 @@ def read_key(value: str) -> KeyValue | None:
 
 
 def normalize_key(value: str) -> str:
-    """'D Major' / 'Ador' / 'Em' / 'G' -> 'D major' / 'A Dorian' / 'E minor' / 'G major'."""
-    key = read_key(value)
+    """'D Major' / 'Ador' / 'Em' / 'G' -> 'D major' / 'A Dorian' / 'E minor' / 'G major'; the
+    settings after a key ('G clef=bass') are no part of its name."""
+    key = read_key(key_and_settings(value)[0])
     return key.name if key is not None else value.split("%")[0].strip() or "?"
 
 

@@ -328,6 +328,8 @@ class Sampler:
           of its own after it, and the grammar did not follow "K:Ador".
         - A K: line's settings after its key (`clef=bass`, `transpose=-2`: how the tune is
           drawn or played) left out: the grammar writes keys alone, as the corpus does.
+        - A header begun without its X: line with one, as every tune of a corpus begins (the
+          grammar, reading "K:G" as the prompt's first line, kept no bars).
         - A header that ends (K:) without M: with abc2midi's metre then, M:4/4: the grammar
           keeps bars of that length, and the model reads a header like its corpus's (before,
           every bar of such a tune was free, and abc2midi found most of them short or long)."""
@@ -354,6 +356,8 @@ class Sampler:
                     in_header = False
         for at in reversed(inserts):
             lines.insert(at, "M:" + NO_METER)
+        if lines[0][:1].isalpha() and lines[0][1:2] == ":" and not lines[0].startswith("X:"):
+            lines.insert(0, "X:1")  # a header begun without X: (abc2midi adds one too)
         return "\n".join(lines)
 
     def prompt_problem(self, prompt: str) -> str | None:

@@ -649,7 +649,7 @@ def test_a_header_without_a_metre_gets_the_bars_abc2midi_counts(shipped: Sampler
     one): abc2midi then counts bars of 4/4, and the model and the grammar read it with M:4/4
     (the tune keeps the prompt as written). Before, the grammar kept no metre there, and every
     such tune had bars abc2midi found short or long."""
-    for prompt in ("X:1\nL:1/8\nK:A Dorian\n", "X:1\nT:My tune\nK:D\n"):
+    for prompt in ("X:1\nL:1/8\nK:A Dorian\n", "X:1\nT:My tune\nK:D\n", "K:G\n"):
         for tune in shipped.generate_batch(4, SampleOptions(seed=1, prompt=prompt, grammar=True)):
             check = check_tune(prompt + tune)
             others = [str(w) for w in check.warnings if "No M:" not in str(w)]
@@ -675,6 +675,7 @@ def test_the_model_reads_a_header_without_m_as_abc2midi_does(shipped: Sampler) -
     assert read("X:1\nL:1/8\nM:6/8\nK:G\n") == "X:1\nL:1/8\nM:6/8\nK:G\n"
     assert read("X:1\nT:a\nL:1/8\nK:D\n") == "X:1\nT:a\nM:4/4\nL:1/8\nK:D\n"
     assert read("X:1\nM: 3/4 \nK:D\n") == "X:1\nM:3/4\nK:D\n"
+    assert read("K:G\n") == "X:1\nM:4/4\nK:G\n"  # begun without X: (no bars were kept)
     assert read("X:1\nM:C\nK:G clef=bass\n") == "X:1\nM:C\nK:G\n"
     assert read("X:1\nM:C\nK:A Dor bass middle=d\nAB") == "X:1\nM:C\nK:A Dor\nAB"
     two = "X:1\nK:G\nAB|\nK:D\nM:3/4\n\nX:2\nK:E\n"  # body K: and M: are not the header's

@@ -211,6 +211,9 @@ def test_bad_option_values(capsys: pytest.CaptureFixture[str], tiny_checkpoint: 
         main(["train", "--steps", "0"])
     assert exc.value.code == 2
     assert "positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # it wrote an empty tune into the history, rc 0
+        main(["generate", "--max-chars", "0"])
+    assert exc.value.code == 2 and "positive" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--steps", "abc"])
     err = capsys.readouterr().err  # argparse named the check: "invalid _positive_int value"

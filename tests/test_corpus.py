@@ -124,6 +124,7 @@ def test_stats_of_the_default_corpus() -> None:
     starts = [start for start, _ in stats.length_histogram]
     assert starts[0] == 56 and len(starts) == 10 and starts[-1] <= 603
     assert len(set(np.diff(starts))) == 1  # whole buckets of one width
+    assert sum(n for _, n in stats.vocabulary) == stats.characters
 
 
 def test_a_few_tunes_get_whole_length_buckets(tmp_path: Path) -> None:
@@ -136,13 +137,13 @@ def test_a_few_tunes_get_whole_length_buckets(tmp_path: Path) -> None:
     n = len(tune) - 1  # the tune as the corpus keeps it, without its last line break
     assert (stats.length_min, stats.length_max) == (n, n + 3)
     assert stats.length_histogram == [(n, 1), (n + 1, 0), (n + 2, 0), (n + 3, 1)]
-    assert sum(n for _, n in stats.vocabulary) == stats.characters
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("D Major", "D major"), ("Ador", "A Dorian"), ("Em", "E minor"), ("G", "G major"),
-     ("D Mixolydian", "D Mixolydian"), ("F#m", "F# minor"), ("Bb", "Bb major")],
+     ("D Mixolydian", "D Mixolydian"), ("F#m", "F# minor"), ("Bb", "Bb major"),
+     ("G clef=bass", "G major"), ("Ador bass", "A Dorian")],  # settings are no part of it
 )  # fmt: skip
 def test_normalize_key(value: str, expected: str) -> None:
     assert normalize_key(value) == expected
