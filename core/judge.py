@@ -13,7 +13,7 @@ from core.novelty import Match, NoveltyIndex
 
 @dataclass(frozen=True)
 class Judgement:
-    tune: Tune | None  # the text's first tune; None when there is none
+    tune: Tune | None  # the text's last tune (the one generated); None when there is none
     check: TuneCheck | None  # None when not checked (no tune, or abc2midi not asked for)
     closest: Match | None  # the nearest corpus tune, when a corpus index was given
     music: TuneAnalysis | None
@@ -44,10 +44,12 @@ class Judgement:
 
 
 def judge(text: str, novelty: NoveltyIndex | None = None, check: bool = True) -> Judgement:
-    """Judge the first tune of `text` (generated text ends a tune with a blank line); with
-    `check`, abc2midi checks it (what went wrong with abc2midi itself is `check_error`)."""
+    """Judge the last tune of `text`: the one a stream wrote, after a prompt that may hold
+    tunes before it (the verdict, the JSON and the tunebook described the prompt's first);
+    generated text ends a tune with a blank line. With `check`, abc2midi checks it (what went
+    wrong with abc2midi itself is `check_error`)."""
     tunes = extract_tunes(text)
-    tune = tunes[0] if tunes else None
+    tune = tunes[-1] if tunes else None
     if tune is None:
         return Judgement(None, None, None, None)
     closest = novelty.closest(tune.text) if novelty is not None else None

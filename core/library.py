@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.abc import printable
-from core.corpus import MAX_CORPUS_BYTES, CorpusError, header_field, load_corpus
+from core.corpus import MAX_CORPUS_BYTES, CorpusError, header_field, load_corpus, tune_chunks
 from core.judge import Judgement, judge
 from core.library_db import LibraryError as LibraryError
 from core.library_db import open_database, sqlite_failure
@@ -205,10 +205,12 @@ def _facts(abc: str, verdict: Judgement) -> dict[str, object]:
     """The columns of the tune's header (title, metre) and of its verdict (key, bars, valid,
     bars right, tonic, form)."""
     music, check = verdict.music, verdict.check
-    title = printable(" ".join((header_field(abc, "T") or "").split())).strip()
+    chunks = tune_chunks(abc)
+    tune = chunks[-1].text if chunks else abc  # the last, as judge judges (a prompt's before)
+    title = printable(" ".join((header_field(tune, "T") or "").split())).strip()
     return {
         "title": title or "Untitled",
-        "metre": printable(header_field(abc, "M") or ""),
+        "metre": printable(header_field(tune, "M") or ""),
         "key": music.key if music is not None else "?",
         "bars": music.bars if music is not None else 0,
         "valid": check.valid if check is not None else None,

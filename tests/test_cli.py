@@ -309,3 +309,19 @@ def test_resuming_the_shipped_model_never_writes_into_the_package(folkgen_home: 
     assert out.parent == folkgen_home / "checkpoints" and out.name.startswith("irish-mitdeep")
     mine = folkgen_home / "checkpoints" / "mine.pt"
     assert training_output_path("x", "default", mine) == mine  # a user's own: continued in place
+
+
+def test_a_prompt_of_two_tunes_is_judged_by_the_tune_generated(
+    capsys: pytest.CaptureFixture[str], folkgen_home: Path
+) -> None:
+    """The stream writes the prompt's last tune: the verdict, the JSON and the tunebook's facts
+    described its first (2 bars, "AA", G major 6/8, not ending on the tonic)."""
+    prompt = r"X:1\nT:One\nM:6/8\nL:1/8\nK:G\n|:GAB cBA|BAG E3:|\n\nX:2\nT:Two\nM:4/4\nL:1/8\nK:D\n"
+    code, out, _ = run(capsys, "generate", "--seed", "1", "--prompt", prompt, "--json")
+    result = json.loads(out.splitlines()[-1])
+    assert code == 0 and result["music"]["key"] == "D major" and result["music"]["meter"] == "4/4"
+    assert result["music"]["bars"] > 2
+    from core.library import Library
+
+    with Library.open() as library:
+        assert library.get(result["tunebook_id"]).title == "Two"
