@@ -31,7 +31,7 @@ from core.abc import (
     run_tool,
     stopped_how,
 )
-from core.corpus import header_field
+from core.corpus import header_field, tune_chunks
 from core.paths import output_dir, slugify
 from core.voice import Voice
 
@@ -311,7 +311,8 @@ def save_tune(
     that cannot become sound (no timidity, too long, silent) as .abc and .mid, with the reason;
     a score verovio cannot engrave is left out, with its reason, and the rest is saved.
     """
-    title = title or header_field(abc_text, "T") or "Untitled"
+    chunks = tune_chunks(abc_text)  # named after the last tune: the one generated after a prompt
+    title = title or header_field(chunks[-1].text if chunks else abc_text, "T") or "Untitled"
     where = Path(folder).expanduser() if folder is not None else output_dir()
     text = abc_text.strip("\n") + "\n"
     with tempfile.TemporaryDirectory(prefix="folkgen-save-") as tmp:

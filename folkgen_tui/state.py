@@ -70,9 +70,10 @@ class TuneRecord:
 
     @property
     def title(self) -> str:
-        from core.corpus import header_field  # here: core.corpus brings numpy, not needed to start
+        from core.corpus import header_field, tune_chunks  # here: numpy, not needed to start
 
-        return header_field(self.text, "T") or f"tune {self.number}"
+        chunks = tune_chunks(self.text)  # the generated tune: the last (as core.judge judges)
+        return header_field(chunks[-1].text if chunks else self.text, "T") or f"tune {self.number}"
 
     @property
     def valid(self) -> bool | None:

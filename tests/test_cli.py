@@ -325,3 +325,7 @@ def test_a_prompt_of_two_tunes_is_judged_by_the_tune_generated(
 
     with Library.open() as library:
         assert library.get(result["tunebook_id"]).title == "Two"
+    from folkgen_tui.state import TuneRecord  # the app's session list names it so too
+
+    record = TuneRecord(1, prompt, result["text"], 1, 1.0, None, 1000, "default.pt")
+    assert record.title == "Two"
