@@ -31,7 +31,7 @@ from core.abc import (
     run_tool,
     stopped_how,
 )
-from core.corpus import header_field, tune_chunks
+from core.corpus import header_field, last_tune
 from core.paths import output_dir, slugify
 from core.voice import Voice
 
@@ -125,6 +125,15 @@ class Rendered:
 
 class NotAFileName(ValueError):
     """An output named on the command line is a folder where a file is wanted."""
+
+
+def folder_target(target: str | Path) -> Path:
+    """The folder a person named for files (MIDI files, one a tune); a file is refused
+    (NotAFileName: it said "File exists")."""
+    path = Path(target).expanduser()
+    if path.exists() and not path.is_dir():
+        raise NotAFileName(f"{path} is a file; MIDI files go into a folder")
+    return path
 
 
 def file_target(target: str | Path, suffix: str, *, own_suffix: bool = False) -> tuple[Path, str, str]:
@@ -311,8 +320,8 @@ def save_tune(
     that cannot become sound (no timidity, too long, silent) as .abc and .mid, with the reason;
     a score verovio cannot engrave is left out, with its reason, and the rest is saved.
     """
-    chunks = tune_chunks(abc_text)  # named after the last tune: the one generated after a prompt
-    title = title or header_field(chunks[-1].text if chunks else abc_text, "T") or "Untitled"
+    # Named after the last tune: the one generated after a prompt.
+    title = title or header_field(last_tune(abc_text), "T") or "Untitled"
     where = Path(folder).expanduser() if folder is not None else output_dir()
     text = abc_text.strip("\n") + "\n"
     with tempfile.TemporaryDirectory(prefix="folkgen-save-") as tmp:

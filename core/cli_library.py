@@ -237,16 +237,15 @@ def cmd_export(args: argparse.Namespace, library: Library) -> int:
             return _fail(
                 "no favourite tunes to export" if args.favourites else "the tunebook is empty"
             )
-    from core.audio import file_target
+    from core.audio import file_target, folder_target
 
     # Every destination checked before any is written (a folder given for --pdf was found out
     # once every tune was engraved; OUT.abc was written before a --midi FILE failed).
     for target, suffix in ((args.out, ".abc"), (args.pdf, ".pdf")):
         if target:
             file_target(target, suffix, own_suffix=True)
-    midi = Path(args.midi).expanduser() if args.midi else None
-    if midi is not None and midi.exists() and not midi.is_dir():
-        return _fail(f"{midi} is a file; MIDI files go into a folder")
+    if args.midi:
+        folder_target(args.midi)
     problems: list[str] = []
     if args.out:
         _say(f"wrote {len(ids)} tune(s) to {library.export_abc(ids, args.out)}")

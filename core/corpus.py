@@ -109,6 +109,13 @@ def tune_chunks(text: str) -> list[TuneChunk]:
     return chunks
 
 
+def last_tune(text: str) -> str:
+    """The text's last tune (tune_chunks): after a prompt that may hold tunes before it, the
+    one a stream wrote; the text itself where it has none."""
+    chunks = tune_chunks(text)
+    return chunks[-1].text if chunks else text
+
+
 _TUNE_LINE = re.compile(r"^(?:[A-Za-z]:|.*\|)", re.M)  # a field line, or one with a bar line
 
 

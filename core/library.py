@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.abc import printable
-from core.corpus import MAX_CORPUS_BYTES, CorpusError, header_field, load_corpus, tune_chunks
+from core.corpus import MAX_CORPUS_BYTES, CorpusError, header_field, last_tune, load_corpus
 from core.judge import Judgement, judge
 from core.library_db import LibraryError as LibraryError
 from core.library_db import open_database, sqlite_failure
@@ -205,8 +205,7 @@ def _facts(abc: str, verdict: Judgement) -> dict[str, object]:
     """The columns of the tune's header (title, metre) and of its verdict (key, bars, valid,
     bars right, tonic, form)."""
     music, check = verdict.music, verdict.check
-    chunks = tune_chunks(abc)
-    tune = chunks[-1].text if chunks else abc  # the last, as judge judges (a prompt's before)
+    tune = last_tune(abc)  # as judge judges (a prompt's tunes come before it)
     title = printable(" ".join((header_field(tune, "T") or "").split())).strip()
     return {
         "title": title or "Untitled",
@@ -543,16 +542,15 @@ class Library:
     ) -> list[Path]:
         """A MIDI file per tune in `folder`, named after its title, never overwriting. A tune
         abc2midi cannot make MIDI of raises LibraryError, or, given `problems`, is noted there
-        and the rest are made."""
+        and the rest are made; a file for `folder` is refused (core.audio.folder_target)."""
         from core.abc import SoundError
-        from core.audio import render
+        from core.audio import folder_target, render
 
-        if Path(folder).expanduser().exists() and not Path(folder).expanduser().is_dir():
-            raise LibraryError(f"{Path(folder).expanduser()} is a file; MIDI files go into a folder")
+        folder = folder_target(folder)
         made: list[Path] = []
         for tune in self._tunes(ids):
             try:
-                done = render(tune.abc, Path(folder).expanduser(), midi=True, wav=False)
+                done = render(tune.abc, folder, midi=True, wav=False)
             except SoundError as e:
                 if problems is None:
                     raise LibraryError(f"#{tune.id} {tune.title}: {e}") from None

@@ -391,7 +391,6 @@ class Sampler:
         at = bars.left_at(prompt)
         if at is None or syntax.left_at(prompt) is not None:
             return None  # not the bars that it leaves at
-        line = prompt[prompt.rfind("\n") + 1 :]
         column = at - (len(prompt) - len(line)) + 1
         return (
             f"the grammar cannot follow the prompt's last line from column {column} "

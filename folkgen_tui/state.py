@@ -70,10 +70,9 @@ class TuneRecord:
 
     @property
     def title(self) -> str:
-        from core.corpus import header_field, tune_chunks  # here: numpy, not needed to start
+        from core.corpus import header_field, last_tune  # here: numpy, not needed to start
 
-        chunks = tune_chunks(self.text)  # the generated tune: the last (as core.judge judges)
-        return header_field(chunks[-1].text if chunks else self.text, "T") or f"tune {self.number}"
+        return header_field(last_tune(self.text), "T") or f"tune {self.number}"  # the generated
 
     @property
     def valid(self) -> bool | None:
