@@ -267,12 +267,12 @@ class GenerateScreen(StudioScreen):
         """The pickers show what the prompt's header says, as typed or as a picker wrote it:
         "any" where it says nothing, or what they do not offer (they kept their last choice,
         beside a prompt that said another)."""
-        from core.corpus import key_and_settings, normalize_key  # (built after start-up)
+        from core.corpus import normalize_key  # (the screen is built after start-up)
 
         fields = header_fields(prompt_to_text(prompt))
-        if "K" in fields:  # the key offered in any spelling ("K:G" is "G Major"), its settings
-            key = key_and_settings(fields["K"])[0]  # ("clef=bass") aside, as the model reads it
-            fields["K"] = self._key_names.get(normalize_key(key), fields["K"])
+        if "K" in fields:  # the key offered in any spelling ("K:G" is "G Major"; normalize_key
+            # leaves settings such as "clef=bass" aside, as the model reads it)
+            fields["K"] = self._key_names.get(normalize_key(fields["K"]), fields["K"])
         with self.prevent(Select.Changed, Input.Changed):  # (they write the prompt)
             for id_, field, offered in (("meter", "M", self._meters), ("key", "K", self._keys)):
                 select = self.query_one(f"#{id_}", Select)
