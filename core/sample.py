@@ -24,6 +24,7 @@ corpus's validation tunes from 1.438 to 1.165.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -197,6 +198,7 @@ class Sampler:
         }  # fmt: skip
         self._grammar: AbcGrammar | None = None
         self._rules: tuple[AbcGrammar, AbcGrammar] | None = None  # see _rule_grammars
+        self._biases: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see _masked_bias
 
     @property
     def grammar(self) -> AbcGrammar:
@@ -221,24 +223,41 @@ class Sampler:
         c_new = ifo[:, H : 2 * H] * c + ifo[:, :H] * np.tanh(gates[:, 3 * H :])
         return ifo[:, 2 * H :] * np.tanh(c_new), c_new
 
-    def step(self, ids: np.ndarray, st: StreamState) -> np.ndarray:
-        """Advance every stream by its character `ids[b]`, updating `st`; returns the logits."""
+    def step(self, ids: np.ndarray, st: StreamState, bias: np.ndarray | None = None) -> np.ndarray:
+        """Advance every stream by its character `ids[b]`, updating `st`; returns the logits.
+        `bias` (not for int4): the output layer's bias with a grammar's mask in it
+        (_masked_bias), for logits that come masked."""
         h, c = st.h, st.c
         if self.q4 is not None and st.rec is not None:
             return self.q4.step(ids, h, c, st.rec)  # h, c: (1, B, H)
+        if bias is None:
+            bias = self.b_out
         if st.rec is not None:
             h[0], c[0] = self._cell(self.in_table[ids] + st.rec, c[0])
             out = self.fused(h[0])
             st.rec = out[:, : 4 * self.hidden]
-            logits: np.ndarray = out[:, 4 * self.hidden :] + self.b_out
+            logits: np.ndarray = out[:, 4 * self.hidden :] + bias
             return logits
         h[0], c[0] = self._cell(self.in_table[ids] + self.rec0(h[0]), c[0])
         for layer in range(1, self.layers):
             x = np.concatenate([h[layer - 1], h[layer]], axis=1)
             gates = self.rec_up[layer - 1](x) + self.b_up[layer - 1]
             h[layer], c[layer] = self._cell(gates, c[layer])
-        top: np.ndarray = self.head(h[-1]) + self.b_out
+        top: np.ndarray = self.head(h[-1]) + bias
         return top
+
+    def _masked_bias(self, forbid: np.ndarray) -> np.ndarray | None:
+        """The output layer's bias with -inf where `forbid` (one stream's mask as the grammar
+        gives it: 0 or -inf, AbcGrammar.masked) has it, once per mask; None for int4 (its step
+        adds the bias in C). The step's logits then come masked: the same floats as masking
+        them after it (np.where in _draw), without that call at every character, which cost a
+        character of the shipped model ~1 us of the grammar's ~12 (issue 14)."""
+        if self.q4 is not None:
+            return None
+        found = self._biases.get(id(forbid))
+        if found is None or found[0] is not forbid:  # (kept with it, so that its id stays its own)
+            found = self._biases[id(forbid)] = (forbid, (self.b_out + forbid[0]).astype(np.float32))
+        return found[1]
 
     def _draw(
         self,
@@ -251,6 +270,7 @@ class Sampler:
         never_empty: bool = False,
         forbid: np.ndarray | None = None,
         keep: np.ndarray | None = None,
+        masked: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """One exact categorical draw per row (inverse CDF) from the tempered softmax, mixed
         with `copy` = (lam, p_copy) where given, then top-k filtered; with `allowed` (bool,
@@ -260,7 +280,12 @@ class Sampler:
         -inf where `allowed` is False (the grammar's, for one stream; with `allowed`, never
         empty), masks the logits in one call instead of two: the same floats. `keep`, float64
         like logits with 1 where `allowed` (the grammar's), masks the copy's distribution (the
-        same floats as the bool mask, without numpy's cast)."""
+        same floats as the bool mask, without numpy's cast). `masked` = (allowed, forbid), one
+        stream's, says the logits come masked already (a step with _masked_bias): its rows mask
+        them again where a logit is not finite (a damaged model's NaN or inf, which adding -inf
+        leaves NaN), before any uniform is taken, as the logits unmasked would be."""
+        if masked is not None and opts.temperature == 0:
+            allowed, forbid, masked = *masked, None
         if forbid is not None and allowed is not None:
             z = np.where(allowed, logits, forbid)
         else:
@@ -272,7 +297,7 @@ class Sampler:
         if copy is not None and not copy[0].any():
             copy = None
         if opts.temperature == 0:
-            return self._greedy(z, allowed, copy)
+            return self._greedy(z, allowed if allowed is not None else keep, copy)
         if opts.temperature != 1:
             z /= opts.temperature
         w = np.exp(z - z.max(axis=1, keepdims=True))
@@ -286,6 +311,9 @@ class Sampler:
         cdf = w.cumsum(axis=1)
         if len(rngs) == 1:  # one stream: the same draw in a few scalar steps
             row = cdf[0]
+            if masked is not None and not math.isfinite(row[-1]):
+                return self._draw(logits, opts, rngs, masked[0], copy, never_empty=True,
+                                  forbid=masked[1], keep=keep)  # fmt: skip
             return np.array([min(int(row.searchsorted(rngs[0].random() * row[-1], "right")),
                                  len(row) - 1)])  # fmt: skip
         u = np.array([r.random() for r in rngs]) * cdf[:, -1]
@@ -459,7 +487,10 @@ class Sampler:
         states = [gram.start(prompt, max(stream_parts(base + b), begun)) for b in range(n)] if gram else []  # fmt: skip
         # One stream (or a batch's last) reads its masks as the grammar keeps them for it
         # (AbcGrammar.mask_one), with the one character a mask allows, if one (`only`).
-        allowed, forbid, only, ones = None, None, -1, None
+        # Its logits then come masked from the step, where not int4 (`bias`: _masked_bias;
+        # `masked`: the mask's rows, for its draw).
+        allowed, forbid, only, ones, bias = None, None, -1, None, None
+        masked: tuple[np.ndarray, np.ndarray] | None = None
         if gram and n == 1:
             _, allowed, forbid, only, ones = gram.mask_one(states[0])
         elif gram:
@@ -469,8 +500,11 @@ class Sampler:
             ids = self._forced(only, rows, opts)
             if ids is None:
                 copy = cache.predict() if cache else None
-                ids = self._draw(logits, opts, rows, allowed, copy, never_empty=True,
-                                 forbid=forbid, keep=ones)  # fmt: skip
+                if masked is not None:  # masked already
+                    ids = self._draw(logits, opts, rows, None, copy, keep=ones, masked=masked)
+                else:
+                    ids = self._draw(logits, opts, rows, allowed, copy, never_empty=True,
+                                     forbid=forbid, keep=ones)  # fmt: skip
             tune_ends = []
             for j, (b, i) in enumerate(zip(active, ids.tolist(), strict=True)):
                 ch = chars[i]
@@ -486,7 +520,9 @@ class Sampler:
                 # the CPU's caches from the advances (after the model's step they are not: the
                 # same lookups cost several times as much there).
                 if len(active) == 1:
-                    _, allowed, forbid, only, ones = gram.mask_one(states[active[0]])
+                    _, row, neg, only, ones = gram.mask_one(states[active[0]])
+                    allowed, forbid, bias = row, neg, self._masked_bias(neg)
+                    masked = None if bias is None else (row, neg)
                 else:
                     allowed = gram.masks([states[b] for b in active])
             if cache:
@@ -504,7 +540,7 @@ class Sampler:
                     allowed = allowed[keep]
                 if cache:
                     cache.select(keep)
-            logits = self.step(ids, st)
+            logits = self.step(ids, st, bias)
 
     def _copy_cache(
         self, n: int, opts: SampleOptions, prompt: str
