@@ -138,8 +138,10 @@ int copy_push(const CopyTables *tb, CopyState *s, const int64_t *ids) {
     return 0;
 }
 
-/* lam[b] and p[b][V] (the copy distribution) of every stream. */
-void copy_predict(const CopyTables *tb, const CopyState *s, double *lam, double *p) {
+/* lam[b] and p[b][V] (the copy distribution) of every stream; with `allowed` ([b][V] bools:
+ * the grammar's), 0 where it is 0 (the values of p times allowed, without numpy's call). */
+void copy_predict(const CopyTables *tb, const CopyState *s, double *lam, double *p,
+                  const uint8_t *allowed) {
     int t = s->t, V = tb->vocab;
     memset(p, 0, sizeof(double) * (size_t)s->batch * V);
     for (int b = 0; b < s->batch; b++) {
@@ -167,7 +169,12 @@ void copy_predict(const CopyTables *tb, const CopyState *s, double *lam, double 
         }
         double mass = pairwise_sum(row, V);
         double div = mass > 1e-300 ? mass : 1e-300;
-        for (int v = 0; v < V; v++) row[v] /= div;
+        if (allowed) {
+            const uint8_t *ok = allowed + (size_t)b * V;
+            for (int v = 0; v < V; v++) row[v] = ok[v] ? row[v] / div : 0.0;
+        } else {
+            for (int v = 0; v < V; v++) row[v] /= div;
+        }
         int32_t prev = hist[t - 2], last = hist[t - 1];
         double sentinel = tb->sentinel_w[(size_t)(prev < 0 ? V : prev) * V + (last < 0 ? V - 1 : last)];
         if (s->closed[b] && last == tb->line_break) sentinel = tb->after_part_line_w;

@@ -355,9 +355,11 @@ class CopyCache:
         self.lines = [self.lines[b] for b in np.flatnonzero(keep)]  # keep: a bool mask
         self.run = self.run[keep]
 
-    def predict(self) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(lam, p_copy): each stream's copy weight (B,) and copy distribution (B, V); a
-        stream with no candidate has lam 0 and a zero row."""
+        stream with no candidate has lam 0 and a zero row. With `allowed` (bool like p_copy:
+        the grammar's), p_copy is 0 where it is False (lam as without): the draw's mask of the
+        copy (mix_weights), taken here."""
         batch, t, size = len(self.hist), self.t, self.vocab_size
         if t < 2:
             return np.zeros(batch), np.zeros((batch, size))
@@ -384,6 +386,8 @@ class CopyCache:
         p_copy = np.asarray(flat, np.float64).reshape(batch, size)
         mass = p_copy.sum(axis=1)
         p_copy /= np.maximum(mass, 1e-300)[:, None]
+        if allowed is not None:
+            p_copy *= allowed
         prev = self.hist[:, t - 2]  # NO_CHAR (-1) picks the table's last row, "no previous"
         last = self.hist[:, t - 1]
         sentinel = self.sentinel_w[prev, last]
@@ -463,7 +467,7 @@ class OneStreamCopy:
         if not keep.all():
             raise ValueError("a one-stream cache cannot drop its stream")
 
-    def predict(self) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         hist, t, size = self.hist, len(self.hist), self.vocab_size
         if t < 2 or not self.cands:
             return np.zeros(1), np.zeros((1, size))
@@ -488,6 +492,8 @@ class OneStreamCopy:
         p_copy = np.asarray(np.bincount(nexts, weights, size), np.float64).reshape(1, size)
         mass = p_copy.sum(axis=1)
         p_copy /= np.maximum(mass, 1e-300)[:, None]
+        if allowed is not None:
+            p_copy *= allowed
         last = hist[-1]
         sentinel = tab.sentinel_s[hist[-2]][last]
         if self.closed and last == tab.line_break:
@@ -526,7 +532,7 @@ def _copy_kernel() -> ctypes.CDLL:
     lib.copy_push.restype = ctypes.c_int
     lib.copy_push.argtypes = [ctypes.c_void_p] * 3
     lib.copy_predict.restype = None
-    lib.copy_predict.argtypes = [ctypes.c_void_p] * 4
+    lib.copy_predict.argtypes = [ctypes.c_void_p] * 5
     return lib
 
 
@@ -543,6 +549,22 @@ def _native_tables(vocab: Vocabulary, rule: CopyRule) -> tuple[_CopyTables, tupl
         t.after_part_line_w, rule.weight,
     )  # fmt: skip
     return c, arrays
+
+
+_ADDRESSES: dict[int, tuple[np.ndarray, int]] = {}
+
+
+def _address(a: np.ndarray) -> int:
+    """The address of a long-lived array's data (the grammar's masks), found once: numpy's
+    `.ctypes.data` costs a microsecond a call. The array is kept with it, so that its id stays
+    its own; at most a few thousand are kept."""
+    found = _ADDRESSES.get(id(a))
+    if found is None or found[0] is not a:
+        if len(_ADDRESSES) >= 4096:
+            _ADDRESSES.clear()
+        assert a.dtype == np.bool_ and a.flags.c_contiguous
+        found = _ADDRESSES[id(a)] = (a, a.ctypes.data)
+    return found[1]
 
 
 class NativeCopy(CopyCache):
@@ -594,8 +616,11 @@ class NativeCopy(CopyCache):
         self.line_at, self.n_lines = self.line_at[keep], self.n_lines[keep]
         self._bind()
 
-    def predict(self) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         batch = len(self.hist)
         lam, p_copy = np.empty(batch), np.empty((batch, self.vocab_size))
-        self.lib.copy_predict(self.tables_ref, self.state_ref, lam.ctypes.data, p_copy.ctypes.data)
+        mask = None if allowed is None else _address(allowed)
+        self.lib.copy_predict(
+            self.tables_ref, self.state_ref, lam.ctypes.data, p_copy.ctypes.data, mask
+        )
         return lam, p_copy

@@ -94,6 +94,24 @@ def test_batch_streams_are_reproducible(sampler: Sampler) -> None:
     assert batch[0] == sampler.generate(opts)  # stream 0 uses seed + 0, like a single stream
 
 
+def test_a_prompts_state_is_read_once_and_handed_out_as_copies(tiny_checkpoint: Path) -> None:
+    """The model's state after a prompt is kept for the next tunes with that prompt (each read
+    "X:" again): tunes drawn after others, each a stream's sampling that changes its state in
+    place, are those of a fresh sampler, for one stream and a batch, the last few prompts."""
+    ckpt = load_checkpoint(tiny_checkpoint)
+    kept = Sampler(ckpt.build_model(), ckpt.vocab, "fp32")
+    prompts = ["X:", "X:1\nT:A\nM:6/8\nL:1/8\nK:D\n", ""]
+    for rounds in range(2):
+        for prompt in prompts:
+            for n in (1, 3):
+                opts = SampleOptions(seed=rounds, prompt=prompt, max_chars=200)
+                fresh = Sampler(ckpt.build_model(), ckpt.vocab, "fp32")
+                assert kept.generate_batch(n, opts) == fresh.generate_batch(n, opts)
+    assert len(kept._prompt_states) == 2 * len(prompts)
+    a, b = kept._primed("X:", 1), kept._primed("X:", 1)
+    assert np.array_equal(a[0], b[0]) and a[0] is not b[0] and a[1].h is not b[1].h
+
+
 def test_draw_is_an_exact_categorical_sample(sampler: Sampler) -> None:
     logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]], dtype=np.float32))
     rng = [np.random.default_rng(0)]

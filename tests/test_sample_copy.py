@@ -287,6 +287,36 @@ def test_the_c_cache_predicts_as_the_numpy_cache_bit_for_bit() -> None:
         c.push(np.full(len(texts), len(vocab)))
 
 
+def test_a_cache_masks_its_prediction_as_the_draw_would() -> None:
+    """predict(allowed), the grammar's mask taken by the cache (one stream's draw then need not
+    mask the copy: issue 14), gives lam as without it and p_copy times the mask, bit for bit:
+    the one-stream, numpy and C caches, one stream and a batch, along real tunes, with a few
+    masks met again and again (the C cache finds each one's address once)."""
+    corpus = load_corpus()
+    vocab, rule = corpus.vocab, CopyRule()
+    text = "\n\n".join(corpus.split().val_tunes[:4]) + "\n\n"
+    rng = np.random.default_rng(1)
+    masks = [rng.random(len(vocab)) < share for share in (0.2, 0.5, 0.9) for _ in range(3)]
+    kinds: list[type[CopyCache | OneStreamCopy]] = [OneStreamCopy, CopyCache]
+    if native.library() is not None:
+        kinds.append(NativeCopy)
+    for kind in kinds:
+        for batch in (1, 3) if kind is not OneStreamCopy else (1,):
+            cache = kind(vocab, rule) if kind is OneStreamCopy else kind(batch, vocab, rule)
+            cache.push_text(vocab.encode("X:"))
+            masked = 0
+            for t, ch in enumerate(text[:1200]):
+                rows = [masks[(t + b) % len(masks)] for b in range(batch)]
+                allowed = rows[0][None] if batch == 1 else np.array(rows)
+                lam, p_copy = cache.predict()
+                lam_m, p_m = cache.predict(allowed)
+                assert np.array_equal(lam, lam_m), (kind, batch, t)
+                assert np.array_equal(p_copy * allowed, p_m), (kind, batch, t)
+                masked += int((p_copy[~allowed] > 0).any())
+                cache.push(np.full(batch, vocab.char2idx[ch]))
+            assert masked > 100, (kind, batch, masked)
+
+
 def test_caches_share_their_vocabulary_tables_read_only() -> None:
     """A sampler makes a cache per tune: the tables read from the vocabulary and rule are made
     once and shared, so no cache may change them, and a later cache predicts as the first."""
