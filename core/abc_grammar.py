@@ -191,9 +191,12 @@ _EFFECT_USES: dict[str, tuple[str, ...]] = {
 # elsewhere (the copy's distribution times it: a bool row costs numpy a cast at every step).
 # One per distinct mask (AbcGrammar.masked).
 Masked = tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]
-# A getter of the counts, whether the bar's accidentals count too, the pickups that could let a
-# gated character pass with the mask where none does (see _gate_reading), and that mask.
-_Reads = tuple[Callable[["GrammarState"], tuple[Any, ...]], bool, frozenset[int], Masked]
+# A getter of the counts, whether the bar's accidentals count too, the pickups and the part's bar
+# counts that could let a gated character pass with the mask where none does (see
+# _gate_reading), and that mask.
+_Reads = tuple[
+    Callable[["GrammarState"], tuple[Any, ...]], bool, frozenset[int], frozenset[int], Masked
+]
 # Gates whose first test is that a short bar completes the pickup (check and bar at 4 and 5),
 # and effects that leave the pickup as it is.
 _PICKUP_GATES = ("close", "end")
@@ -597,35 +600,47 @@ def _rules_digest() -> str:
 
 
 def _gate_reading(
-    gates: _RowGates, fx: dict[int, tuple[Effect, ...]]
-) -> tuple[Callable[[GrammarState], tuple[Any, ...]], bool, frozenset[int]]:
+    gates: _RowGates, fx: dict[int, tuple[Effect, ...]], part_bars: tuple[int, ...]
+) -> tuple[Callable[[GrammarState], tuple[Any, ...]], bool, frozenset[int], frozenset[int]]:
     """What a row's gates read (AbcGrammar._gate_reads): a getter of the counts, whether the
-    bar's accidentals count too, and the pickups that could pass. Where every gated character
-    has a gate that first tests that a short bar completes the pickup (after effects that leave
-    the pickup as it is), the pickups that pass those tests (bar - check), for a lookup that
-    costs less than the memo's when the stream's is none of them; empty elsewhere."""
+    bar's accidentals count too, the pickups that could pass, and the part's bar counts that
+    could. Where every gated character has a gate that first tests that a short bar completes
+    the pickup (after effects that leave the pickup as it is), the pickups that pass those
+    tests (bar - check), for a lookup that costs less than the memo's when the stream's is
+    none of them; empty elsewhere. Likewise where every gated character has a gate that closes
+    a part that holds music outside a second ending (after such effects, which leave its bars
+    as they are), the bar counts before which that close ends the part at a length it may
+    have (`part_bars`, the form rule's; none without it): mid-part, every one is shut, and
+    those misses of the memo took three quarters of its judging in a fresh process (a fifth
+    of the grammar's cost for one stream there, issue 14)."""
     fields = {"tonic", "max_parts"}  # two at least, so the getter gives a tuple
-    tests = []
+    tests, lengths = [], []
     for i, char_gates in gates:
-        test = None
+        test = length = None
         for before, gate in char_gates:
             fields.update(_GATE_READS[gate[0]])
             for effect in fx.get(i, ())[:before]:
                 fields.update(_EFFECT_USES[effect[0]])
-            if (
-                test is None
-                and gate[0] in _PICKUP_GATES
-                and gate[4] is not None
-                and all(effect[0] in _KEEP_PICK for effect in fx.get(i, ())[:before])
-            ):
+            if gate[0] not in _PICKUP_GATES:
+                continue
+            if not all(effect[0] in _KEEP_PICK for effect in fx.get(i, ())[:before]):
+                continue
+            if test is None and gate[4] is not None:
                 test = (gate[4], gate[5])
+            _, inc, where, filled = gate[:4]
+            if length is None and part_bars and filled and where != W_SECOND:
+                length = frozenset(bars - inc for bars in part_bars)
         tests.append(test)
+        lengths.append(length)
     with_accs = "accs" in fields
     fields.discard("accs")
     found = [t for t in tests if t is not None]
     every = len(found) == len(tests)  # every gated character has a pickup test
     picks = frozenset(bar - check for check, bar in found) if every else frozenset()
-    return attrgetter(*sorted(fields)), with_accs, picks
+    tested = [length for length in lengths if length is not None]
+    every = len(tested) == len(lengths)  # every gated character has a part-length test
+    parts = frozenset().union(*tested) if every else frozenset()
+    return attrgetter(*sorted(fields)), with_accs, picks, parts
 
 
 class AbcGrammar:
@@ -1076,9 +1091,12 @@ class AbcGrammar:
         reads = self._reads.get(state.sid)
         if reads is None:
             reads = self._reads[state.sid] = self._gate_reads(state.sid)
-        getter, with_accs, picks, all_shut = reads
-        # Mid-bar, where only a short last bar could close: usually none does.
+        getter, with_accs, picks, parts, all_shut = reads
+        # Mid-bar, where only a short last bar could close: usually none does. Mid-part,
+        # where only the part's last bar could close it: none does.
         if picks and (state.pick or 0) not in picks:
+            return all_shut
+        if parts and state.bars not in parts:
             return all_shut
         memo = (state.sid, getter(state), tuple(state.accs.items()) if with_accs else ())
         found = self._by_counts.get(memo)
@@ -1090,22 +1108,23 @@ class AbcGrammar:
 
     def _gate_reads(self, sid: int) -> _Reads:
         """The counts a state's gates depend on (through the effects before them too): a getter
-        of them as a tuple, whether the bar's accidentals are among them, and the pickups that
-        could pass with the mask where none does (see _gate_reading). Rows that share their
-        gates and effects (a stored table's often do: 1,269 pairs for 3,396 gated rows) share
-        all but the mask."""
+        of them as a tuple, whether the bar's accidentals are among them, and the pickups and
+        bar counts that could pass with the mask where none does (see _gate_reading). Rows that
+        share their gates and effects (a stored table's often do: 1,269 pairs for 3,396 gated
+        rows) share all but the mask."""
         gates, fx = self._gates[sid] or (), self._fx[sid] or _NO_EFFECTS
         shared = self._reads_of.get((id(gates), id(fx)))
         if shared is None:  # the objects kept with it, so that their ids stay theirs
-            shared = self._reads_of[(id(gates), id(fx))] = (gates, fx, *_gate_reading(gates, fx))
-        _, _, getter, with_accs, picks = shared
-        if not picks:
-            return getter, with_accs, picks, self._open(sid)
+            reading = _gate_reading(gates, fx, self.part_bars if self.form else ())
+            shared = self._reads_of[(id(gates), id(fx))] = (gates, fx, *reading)
+        _, _, getter, with_accs, picks, parts = shared
+        if not picks and not parts:
+            return getter, with_accs, picks, parts, self._open(sid)
         shut = self._masks[sid].copy()
         shut[[i for i, _ in gates]] = False
         if not shut.any():  # never leave nothing to draw (the gates then judge as usual)
-            return getter, with_accs, frozenset(), self._open(sid)
-        return getter, with_accs, picks, self.masked(shut)
+            return getter, with_accs, frozenset(), frozenset(), self._open(sid)
+        return getter, with_accs, picks, parts, self.masked(shut)
 
     def _open(self, sid: int) -> Masked:
         """A gated state's mask where every gate is open: its row's."""

@@ -615,23 +615,29 @@ def test_tunes_sampled_after_a_bare_bar_line_play_without_a_warning(keyed: Sampl
 
 def test_remembered_gated_masks_are_what_the_gates_give(shipped: Sampler) -> None:
     """A gated state's mask is remembered by only the counts its gates (and the effects before
-    them) read, or, mid-bar, taken as all shut when every pickup test fails: every such mask,
-    met again by other tunes at other counts, equals the gates judged afresh for the stream at
-    hand (issue 14)."""
+    them) read, or taken as all shut mid-bar, when every pickup test fails, or mid-part, when
+    every close's part-length test does: every such mask, met again by other tunes at other
+    counts, equals the gates judged afresh for the stream at hand (issue 14). The corpus's own
+    tunes, and two sampled ones, bring the second endings that sampled tunes seldom have."""
     tunes = shipped.generate_batch(12, SampleOptions(seed=5, grammar=True))
+    tunes += [shipped.generate(SampleOptions(seed=seed, grammar=True)) for seed in (546, 691)]
+    endings = [t.lstrip("\n") + "\n\n" for t in load_corpus().tunes if "|2" in t][:40]
     g = AbcGrammar(shipped.vocab)
-    gated = hits = 0
-    for tune in tunes:
-        state = g.start(DEFAULT_PROMPT)
+    gated = hits = mid_part = 0
+    for tune in [*tunes, *endings]:
+        state = g.start(DEFAULT_PROMPT if tune in tunes else "")
         for ch in tune:
             known = len(g._by_counts)
             mask = g.mask(state)
             if g._gates[state.sid] is not None:
                 gated += 1
                 hits += len(g._by_counts) == known
+                _, _, picks, parts, _ = g._reads[state.sid]
+                picked = not picks or (state.pick or 0) in picks
+                mid_part += picked and bool(parts) and state.bars not in parts
                 assert np.array_equal(mask, g._judge_gates(state)[0]), (tune, ch)
             g.advance(state, ch)
-    assert gated > 500 and hits > 50, (gated, hits)
+    assert gated > 500 and hits > 50 and mid_part > 100, (gated, hits, mid_part)
 
 
 def test_one_streams_mask_says_what_the_mask_does(shipped: Sampler) -> None:
