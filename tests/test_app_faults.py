@@ -135,6 +135,11 @@ async def test_quit_while_training_is_prompt_saves_and_leaves_no_thread(
     assert job.engine.process.wait(timeout=QUIT_WITHIN) == 0  # it ended by itself, saved
     # Stopped between steps, not run on towards its 100,000 (a step here takes ~2 ms).
     assert job.last_event.step < at_quit + 2000, (at_quit, job.last_event.step)
+    # Its reader ends on the pipe's end of file, a moment after the process (once, under load,
+    # still in its last read when looked at straight after the wait above).
+    deadline = time.monotonic() + QUIT_WITHIN
+    while busy_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not busy_threads()
     from core.checkpoint import load_checkpoint
 
