@@ -25,6 +25,7 @@ corpus's validation tunes from 1.438 to 1.165.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -201,6 +202,7 @@ class Sampler:
         self._rules: tuple[AbcGrammar, AbcGrammar] | None = None  # see _rule_grammars
         self._biases: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # see _masked_bias
         self._prompt_states: dict[tuple[str, int], tuple[np.ndarray, StreamState]] = {}
+        self._prompt_lock = threading.Lock()
 
     @property
     def grammar(self) -> AbcGrammar:
@@ -285,7 +287,8 @@ class Sampler:
         same floats as the bool mask, without numpy's cast). `masked` = (allowed, forbid), one
         stream's, says the logits come masked already (a step with _masked_bias): its rows mask
         them again where a logit is not finite (a damaged model's NaN or inf, which adding -inf
-        leaves NaN), before any uniform is taken, as the logits unmasked would be."""
+        leaves NaN), before any uniform is taken, as the logits unmasked would be (one stream
+        only: the grammar masks a batch's logits here)."""
         if masked is not None and opts.temperature == 0:
             allowed, forbid, masked = *masked, None
         if forbid is not None and allowed is not None:
@@ -313,7 +316,9 @@ class Sampler:
         cdf = w.cumsum(axis=1)
         if len(rngs) == 1:  # one stream: the same draw in a few scalar steps
             row = cdf[0]
-            if masked is not None and not math.isfinite(row[-1]):
+            # Not a total a finite row gives (its largest weighs 1): NaN, or 0 where top-k
+            # ranked NaNs and kept nothing.
+            if masked is not None and not 0.0 < row[-1] < math.inf:
                 return self._draw(logits, opts, rngs, masked[0], copy, never_empty=True,
                                   forbid=masked[1], keep=keep)  # fmt: skip
             return np.array([min(int(row.searchsorted(rngs[0].random() * row[-1], "right")),
@@ -467,9 +472,11 @@ class Sampler:
             logits = np.zeros((batch, len(self.vocab)), np.float32)
             for i in self.vocab.encode(text):
                 logits = self.step(np.full(batch, i), st)
-            if len(self._prompt_states) >= PROMPT_STATES:
-                del self._prompt_states[next(iter(self._prompt_states))]  # the oldest
-            found = self._prompt_states[(prompt, batch)] = (logits, st)
+            found = (logits, st)
+            with self._prompt_lock:  # samplers may run in several threads
+                while len(self._prompt_states) >= PROMPT_STATES:
+                    del self._prompt_states[next(iter(self._prompt_states))]  # the oldest
+                self._prompt_states[(prompt, batch)] = found
         logits, st = found
         rec = None if st.rec is None else st.rec.copy()
         return logits.copy(), StreamState(st.h.copy(), st.c.copy(), rec)

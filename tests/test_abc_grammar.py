@@ -634,7 +634,9 @@ def test_remembered_gated_masks_are_what_the_gates_give(shipped: Sampler) -> Non
                 hits += len(g._by_counts) == known
                 _, _, picks, parts, _ = g._reads[state.sid]
                 picked = not picks or (state.pick or 0) in picks
-                mid_part += picked and bool(parts) and state.bars not in parts
+                if picked and parts and state.bars not in parts:  # shut without judging
+                    mid_part += 1
+                    assert len(g._by_counts) == known, (tune, ch)
                 assert np.array_equal(mask, g._judge_gates(state)[0]), (tune, ch)
             g.advance(state, ch)
     assert gated > 500 and hits > 50 and mid_part > 100, (gated, hits, mid_part)
@@ -779,26 +781,35 @@ def test_a_masked_draw_never_takes_a_forbidden_character_whatever_its_logit(
 ) -> None:
     """One stream's draw (the grammar's float row of -inf) takes what the bool mask takes,
     even where a forbidden character's logit is NaN or +inf (a damaged model): the mask's
-    values replace the logits there, they are not added to them."""
+    values replace the logits there, they are not added to them. Logits that come masked from
+    the step (NaN there) draw the same: greedy, sampled, hot, with top-k of 1 to 5 (which ranks
+    NaNs last and once kept nothing of such a row), with and without the copy model's mix."""
     g = shipped.grammar
     mask, row, forbid, _, keep = g.mask_one(g.start(DEFAULT_PROMPT + "1\nT:A\nM:6/8\nL:1/8\nK:G Major\n"))
     assert 1 < row.sum() < row.size
     banned = np.flatnonzero(~mask)
     rng = np.random.default_rng(3)
-    for trial in range(200):
+    for trial in range(360):
         logits = rng.normal(size=(1, len(mask))).astype(np.float32)
         logits[0, banned[trial % len(banned)]] = (np.nan, np.inf)[trial % 2]
-        opts = SampleOptions(temperature=(1.0, 0.0, 0.7)[trial % 3], top_k=(0, 5)[trial % 2])
-        a = shipped._draw(logits, opts, [np.random.default_rng(trial)], row, never_empty=True)
-        b = shipped._draw(logits, opts, [np.random.default_rng(trial)], row, forbid=forbid,
-                          keep=keep, never_empty=True)  # fmt: skip
+        opts = SampleOptions(
+            temperature=(1.0, 0.0, 0.7)[(trial // 8) % 3], top_k=(0, 5, 1, 2)[(trial // 2) % 4]
+        )
+        p_copy = rng.dirichlet(np.ones(len(mask)))[None]
+        copy = (np.array([0.4]), p_copy) if (trial // 24) % 2 else None
+        a = shipped._draw(logits, opts, [np.random.default_rng(trial)], row, copy,
+                          never_empty=True)  # fmt: skip
+        b = shipped._draw(logits, opts, [np.random.default_rng(trial)], row, copy,
+                          forbid=forbid, keep=keep, never_empty=True)  # fmt: skip
         assert a.tolist() == b.tolist() and mask[b[0]], (trial, a, b)
-        # Logits that come masked from the step (-inf added: NaN where a logit was NaN or inf).
+        # Logits that come masked from the step (-inf added: NaN where a logit was NaN or inf),
+        # and the copy's distribution masked by the cache.
         with np.errstate(invalid="ignore"):
             added = logits + forbid.astype(np.float32)
-        c = shipped._draw(added, opts, [np.random.default_rng(trial)], None, keep=keep,
+        masked_copy = None if copy is None else (copy[0], copy[1] * row)
+        c = shipped._draw(added, opts, [np.random.default_rng(trial)], None, masked_copy,
                           masked=(row, forbid))  # fmt: skip
-        assert c.tolist() == a.tolist(), (trial, a, c)
+        assert c.tolist() == a.tolist(), (trial, opts, a, c)
 
 
 def test_one_streams_logits_come_masked_from_the_step(
