@@ -841,10 +841,8 @@ class AbcGrammar:
                     )
             state.sid = nxt
             fx = self._fx[sid]
-            if fx is not None:
-                effects = fx.get(i)
-                if effects is not None:
-                    self._apply(state, effects)
+            if fx is not None and i in fx:
+                self._apply(state, fx[i])
             return
         key = self._keys[sid]  # a character outside the vocabulary (prompts only)
         with self._lock:
@@ -1244,14 +1242,6 @@ class AbcGrammar:
         return state.bars + inc in self.part_bars
 
     def _apply(self, state: GrammarState, effects: tuple[Effect, ...]) -> None:
-        if len(effects) == 1:  # most characters' effects: a note's pitch, or the note it ends
-            kind = effects[0][0]
-            if kind == "pitch":
-                state.pitch = effects[0][1]
-                return
-            if kind == "note":
-                self._note_sounds(state, effects[0][1])
-                return
         last = 0
         for effect in effects:
             kind = effect[0]
@@ -1312,13 +1302,8 @@ class AbcGrammar:
         index, acc = _pitch_parts(state.pitch)
         if acc is not None:
             state.accs[index] = acc
-        if melody:  # _sounding's pitch class, from the parts found above
-            tpc = state.tpc
-            if tpc is None:
-                state.tonic = True
-                return
-            offset = acc if acc is not None else state.accs.get(index, state.sig[index % 7])
-            state.tonic = (NATURAL_SEMITONES[index % 7] + offset) % 12 == tpc
+        if melody:
+            state.tonic = state.tpc is None or _sounding(state, state.pitch) == state.tpc
 
     def _last_level(self, state: GrammarState, last: bool) -> int:
         """0: the new bar need not end its part; 1: it must; 2: and it is a cadence."""

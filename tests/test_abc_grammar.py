@@ -14,14 +14,7 @@ import numpy as np
 import pytest
 
 from core.abc import check_tune
-from core.abc_grammar import (
-    PARTS_PRIOR,
-    UNBUILT,
-    AbcGrammar,
-    GrammarState,
-    _sounding,
-    draw_parts,
-)
+from core.abc_grammar import PARTS_PRIOR, UNBUILT, AbcGrammar, GrammarState, draw_parts
 from core.checkpoint import load_checkpoint
 from core.corpus import Vocabulary, load_corpus
 from core.music_analysis import analyse_tune, corpus_keys, summarize
@@ -647,41 +640,6 @@ def test_remembered_gated_masks_are_what_the_gates_give(shipped: Sampler) -> Non
                 assert np.array_equal(mask, g._judge_gates(state)[0]), (tune, ch)
             g.advance(state, ch)
     assert gated > 500 and hits > 50 and mid_part > 100, (gated, hits, mid_part)
-
-
-def test_a_single_effect_counts_as_in_a_sequence_of_effects(shipped: Sampler) -> None:
-    """Most characters' effects are one: a note's pitch, or the note it ends (whose accidental
-    holds for the bar and whose pitch class says whether it is the tonic). _apply takes those
-    by a short path (~2 us a character of a fresh process less, issue 14): along sampled and
-    corpus tunes, each leaves every count as the general path does (the same effect followed
-    by one that changes nothing)."""
-    tunes = shipped.generate_batch(6, SampleOptions(seed=9, grammar=True))
-    corpus = [t.lstrip("\n") + "\n\n" for t in load_corpus().tunes if "^" in t or "=" in t][:20]
-    # A flat that holds for the bar, on the tonic's letter: the second G is no tonic of G major.
-    corpus.append("X:1\nT:t\nM:4/4\nL:1/8\nK:G\n_GAGB cdBG|GABc dBAG|\n\n")
-    g = AbcGrammar(shipped.vocab)
-    checked = Counter[str]()
-    for tune in [*tunes, *corpus]:
-        state = g.start(DEFAULT_PROMPT if tune in tunes else "")
-        for ch in tune:
-            g.mask(state)  # its row built, effects and all
-            effects = (g._fx[state.sid] or {}).get(g.char2idx.get(ch, -1), ())[:1]  # the first
-            if effects and effects[0][0] in ("pitch", "note"):
-                short, general = state.copy(), state.copy()
-                g._apply(short, effects)
-                g._apply(general, (*effects, ("pitch+", "")))
-                assert all(
-                    getattr(short, name) == getattr(general, name)
-                    for name in GrammarState.__slots__
-                ), (tune, ch)
-                if effects[0] == ("note", True):  # the tonic as _sounding reads the note
-                    sounds = _sounding(short, short.pitch)
-                    assert short.tonic == (short.tpc is None or sounds == short.tpc), (tune, ch)
-                checked[effects[0][0]] += 1
-                checked["tonic"] += short.tonic
-                checked["accidental"] += bool(short.accs)
-            g.advance(state, ch)
-    assert min(checked.values()) > 20, checked
 
 
 def test_one_streams_mask_says_what_the_mask_does(shipped: Sampler) -> None:
