@@ -302,7 +302,7 @@ class Sampler:
         if copy is not None and not copy[0].any():
             copy = None
         if opts.temperature == 0:
-            return self._greedy(z, allowed if allowed is not None else keep, copy)
+            return self._greedy(z, allowed, copy)
         if opts.temperature != 1:
             z /= opts.temperature
         w = np.exp(z - z.max(axis=1, keepdims=True))
