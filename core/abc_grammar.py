@@ -9,7 +9,8 @@ enforces (found by sampling, checking and tightening):
 
 * header: `X:` digits first; then `T:` (title characters), `Z:` (anything), `M:` (C, C| or n/d
   with d a power of two), `L:` (1/d), in any order; `K:` (tonic, optional # or b, optional
-  mode word) ends the header;
+  mode word) ends the header; past HEADER_LIMIT characters the sampler steers it to K:
+  (`closing_header`);
 * body lines: notes `[_^=]*[A-Ga-g][,']*` with a length from a fixed set (2, 3, /, 3/2 ...),
   rests `z`, bar lines `|` `||` `|]` `:|` `|:` `::`, endings `[1` `|1` `[2` `:|2`, tuplets `(2`
   to `(9` (not nested), ties `-` (the next note has the same spelling), broken rhythm `>` `<`
@@ -142,6 +143,9 @@ TITLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 # Other fields (C: R: ...) are left out: the corpus has none, and a model only writes them when
 # the field it meant is not allowed, so they would only hold its stray text.
 FREE_TEXT_FIELDS = "TZ"
+# Characters a tune's header may take before the sampler steers it to its K: (closing_header):
+# five times the Irish corpus's longest header (81).
+HEADER_LIMIT = 400
 ENUM_FIELDS = {"M": METER_VALUES, "L": UNIT_VALUES, "K": KEY_VALUES}
 BODY_FIELDS = "KML"  # fields a body line may hold (abc2midi rejects most others there)
 
@@ -735,6 +739,8 @@ class AbcGrammar:
         self.rows_read = 0  # rows read from a stored table
         self.rows_made = 0  # rows built
         self._start_id = self._id(_START)
+        self._header_enders = np.isin(np.array(list(self.chars)), list(BODY_FIELDS))
+        self._line_end = np.array([c == "\n" for c in self.chars])
 
     # --- public API ------------------------------------------------------------------------
 
@@ -880,6 +886,22 @@ class AbcGrammar:
         """Whether the stream is past its header (a K: line the grammar read as one)."""
         body: bool = self._keys[state.sid].sec == "B"
         return body
+
+    def closing_header(self, state: GrammarState, mask: np.ndarray) -> np.ndarray:
+        """`mask` (the stream's) narrowed to the characters that bring its header to an end: at
+        a line's start the fields K: needs and K: itself, in a title or Z: line its end; as it
+        is elsewhere (the body, a field's letter or a K: M: L: value, which end by themselves),
+        or where nothing of it would be left. For a stream whose header has run past
+        HEADER_LIMIT: a weak model can write T: and Z: lines for ever and never reach a K:."""
+        lex = self._keys[state.sid].lex
+        if lex[0] == "HL":
+            closing = self._header_enders
+        elif lex[0] == "HV" and lex[1] in FREE_TEXT_FIELDS:
+            closing = self._line_end
+        else:
+            return mask
+        narrowed: np.ndarray = mask & closing
+        return narrowed if narrowed.any() else mask
 
     def left_at(self, prompt: str) -> int | None:
         """Where a stream reading `prompt` left the grammar for the rest of its last line (the

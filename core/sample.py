@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.abc_grammar import AbcGrammar, draw_parts, key_values
+from core.abc_grammar import HEADER_LIMIT, AbcGrammar, draw_parts, key_values
 from core.copy_model import CopyCache, CopyRule, OneStreamCopy, copy_cache, mix_weights
 from core.corpus import Vocabulary, key_and_settings, read_key
 from core.grammar_table import load as load_table
@@ -509,6 +509,8 @@ class Sampler:
         # `masked`: the mask's rows, for its draw).
         allowed, forbid, only, ones, bias = None, None, -1, None, None
         masked: tuple[np.ndarray, np.ndarray] | None = None
+        # Streams whose header has taken HEADER_LIMIT characters drawn: steered to its K:.
+        overdue: list[int] = []
         if gram and n == 1:
             _, allowed, forbid, only, ones = gram.mask_one(states[0])
         elif gram:
@@ -535,15 +537,28 @@ class Sampler:
                 tails[b] = ch
                 has_body[b] = has_body[b] or not ch.isspace()
             if gram and step_no + 1 < opts.max_chars:
+                if step_no + 1 == HEADER_LIMIT:
+                    overdue = [b for b in active if not gram.in_body(states[b])]
+                if overdue:  # (none, but for a weak model's streams)
+                    overdue = [b for b in overdue if b in active and not gram.in_body(states[b])]
                 # The next step's masks now, while the grammar's code and tables are still in
                 # the CPU's caches from the advances (after the model's step they are not: the
                 # same lookups cost several times as much there).
                 if len(active) == 1:
-                    _, row, neg, only, ones = gram.mask_one(states[active[0]])
+                    state = states[active[0]]
+                    masks = gram.mask_one(state)
+                    if overdue:
+                        masks = gram.masked(gram.closing_header(state, masks[0]))
+                    _, row, neg, only, ones = masks
                     allowed, forbid, bias = row, neg, self._masked_bias(neg)
                     masked = None if bias is None else (row, neg)
                 else:
                     allowed = gram.masks([states[b] for b in active])
+                    if overdue:
+                        allowed = allowed.copy()
+                        for b in overdue:
+                            j = active.index(b)
+                            allowed[j] = gram.closing_header(states[b], allowed[j])
             if cache:
                 cache.push(ids)
                 if tune_ends and not opts.stop_at_tune_end:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+import core.sample
 from bench.machine import cpu_flags
+from core.abc_grammar import HEADER_LIMIT
 from core.checkpoint import load_checkpoint
 from core.corpus import UnknownCharacters
 from core.model import CharLSTM
@@ -84,6 +86,39 @@ def test_seed_reproduces_and_differs(sampler: Sampler) -> None:
     assert a == sampler.generate(SampleOptions(seed=7))
     assert a != sampler.generate(SampleOptions(seed=8))
     assert a.endswith("\n\n") and 20 < len(a) <= 1000  # stopped at the blank line ending the tune
+
+
+def test_a_header_that_runs_on_is_steered_to_its_key(
+    sampler: Sampler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A weak model can write Z: lines for ever and never reach K: (the tune was cut off with
+    no music). With the grammar, once the header has taken HEADER_LIMIT characters it is
+    brought to its end: the line ends, then only M: L: K: may come. Here a model that writes
+    only Z: lines, as one stream and as a batch's (whose streams end one by one)."""
+    vocab = sampler.vocab
+    model = CharLSTM(ModelConfig(vocab_size=len(vocab), embedding_dim=4, hidden_size=8))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        bias = model.head.bias
+        bias.fill_(-30.0)  # only where the grammar leaves nothing else
+        for ch, b in (("Z", 5.0), ("a", 3.0), ("\n", 1.0), ("|", 0.0), ("A", 2.0), ("2", 0.0)):
+            bias[vocab.char2idx[ch]] = b
+    weak = Sampler(model, vocab, "fp32")
+    opts = SampleOptions(seed=5, grammar=True, max_chars=1000)
+    with monkeypatch.context() as m:
+        m.setattr(core.sample, "HEADER_LIMIT", 10**6)
+        unsteered = weak.generate(opts)
+    assert "K:" not in unsteered and len(unsteered) == 1000  # cut off with no music
+    tunes = [weak.generate(opts), *weak.generate_batch(3, opts)]
+    for tune in tunes:
+        header = tune[: tune.index("\nK:")]
+        # Z: lines to the limit (not cut short before it), then the fields K: needs, then K:.
+        head, _, rest = header.rpartition("\nZ:")
+        assert len(head) < HEADER_LIMIT <= len(tune[: tune.index("\n", len(head) + 1)]) + 1
+        assert rest.count("\n") <= 3 and "\nM:" in rest and "T:" not in rest
+        assert tune.endswith("\n\n")  # and the tune then ends as any does
+    assert len(set(tunes[1:])) == 3
 
 
 def test_batch_streams_are_reproducible(sampler: Sampler) -> None:
