@@ -653,6 +653,18 @@ async def test_models_screen_lists_loads_and_resumes(
         assert "Resuming tiny.pt: step 250" in text_of(train, "#resume-note")
         assert train.query_one("#f-hidden_size", Input).value == "128"
         assert int(train.query_one("#f-steps", Input).value) > 250
+        # The model's fields show the checkpoint's and take no edits (the run trains it as it
+        # is); tab goes through the training settings only. A new model frees them.
+        model_fields = [train.query_one(f"#f-{name}", Input)
+                        for name in ("embedding_dim", "hidden_size", "num_layers", "dropout")]  # fmt: skip
+        assert all(field.disabled for field in model_fields)
+        await pilot.press("tab", "tab")  # the preset, then past the model's fields
+        assert app.focused is not None and app.focused.id == "f-steps"
+        await pilot.press("escape")
+        train.action_new_model()
+        assert not any(field.disabled for field in model_fields)
+        train.request_resume(folder / "tiny.pt")
+        await wait_for(pilot, lambda: model_fields[0].disabled, "the resume again")
         # The preset picker shows the checkpoint's (it kept its last choice, and the run's file
         # was named after it); another chosen while resuming says the model stays.
         train.action_new_model()

@@ -312,13 +312,17 @@ class TrainScreen(StudioScreen):
     def _show_resume_note(self) -> None:
         note = self.query_one("#resume-note", Static)
         ckpt = self.resume_checkpoint
+        # A resumed run trains the checkpoint's model as it is (core.train takes its config):
+        # its fields show it and take no edits, which the run would leave out without a word.
+        for name, _, _ in MODEL_FIELDS:
+            self.query_one(f"#f-{name}").disabled = ckpt is not None
         if ckpt is None:
             note.update("")
             return
         corpus = ckpt.corpus.get("name", "?")
         name = ckpt.path.name if ckpt.path else "the checkpoint"
         note.update(f"Resuming {name}: step {ckpt.step}, trained on {corpus}. "
-                    "Model size comes from the checkpoint (n: new model).")  # fmt: skip
+                    "The model is the checkpoint's (n: a new model).")  # fmt: skip
 
     def action_new_model(self) -> None:
         self.resume_checkpoint = None
