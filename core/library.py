@@ -293,6 +293,13 @@ class Library:
             except sqlite3.Error as e:
                 raise sqlite_failure(e, self.path) from None
 
+    def outside_writes(self) -> int:
+        """A number that changes whenever another connection (another folkgen process, the CLI)
+        has written to the tunebook since it was last read: sqlite's data_version. This
+        connection's own writes leave it as it is."""
+        with self._read() as db:
+            return int(db.execute("PRAGMA data_version").fetchone()[0])
+
     @staticmethod
     def _files(
         db: sqlite3.Connection, tune_id: int | None = None, *, in_tunebook: bool = True

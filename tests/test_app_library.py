@@ -334,3 +334,48 @@ async def test_a_narrow_window_the_focus_after_a_dialog_and_a_filter_typed(folkg
         await pilot.pause(0.2)
         assert screen.tune is not None and screen.tune.rating == 3
         assert stars(3) in str(screen.query_one("#lib-badge", Static).render())
+
+
+async def test_tunes_another_process_writes_come_in_while_the_library_is_shown(
+    monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
+) -> None:
+    """`folkgen library import` or `generate --save` in another terminal while the Library is
+    shown: the new tune comes into the list (it came only once the screen was left and shown
+    again), the cursor staying on its tune. The app's own writes (a rating) and other processes'
+    writes while the screen is hidden set off no reload of their own."""
+    import folkgen_tui.screens.library as library_module
+
+    monkeypatch.setattr(library_module, "WATCH_EVERY", 0.2)
+    first = seed_tunebook(folkgen_home, 3)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, LibraryScreen)
+        table = screen.query_one(TuneTable)
+        await wait_for(pilot, lambda: len(table.rows) == 3 and not screen.rows_loading, "the tunes")
+        await pilot.press("down", "3")  # the second newest, rated by the app
+        on = table.rows[table.cursor].id
+        await wait_for(pilot, lambda: getattr(stored(folkgen_home, on), "rating", 0) == 3,
+                       "the rating written")  # fmt: skip
+        reloads = screen._reloads
+        await pilot.pause(0.8)  # four looks
+        assert screen._reloads == reloads  # its own write: nothing to read again
+
+        tune = load_corpus().tunes[10]
+        with Library.open(folkgen_home / LIBRARY_FILE) as library:
+            added = library.add(tune, source="imported", in_tunebook=True)
+        await wait_for(pilot, lambda: any(r.id == added for r in table.rows), "the new tune")
+        assert len(table.rows) == 4 and table.rows[table.cursor].id == on
+
+        await pilot.press("d")  # hidden: another write is read when the screen comes back
+        reloads = screen._reloads
+        with Library.open(folkgen_home / LIBRARY_FILE) as library:
+            library.delete(first[0])
+        await pilot.pause(0.8)
+        assert screen._reloads == reloads
+        await pilot.press("l")
+        await wait_for(pilot, lambda: len(table.rows) == 3 and not screen.rows_loading,
+                       "the list without the deleted tune")  # fmt: skip
+        assert first[0] not in {r.id for r in table.rows}

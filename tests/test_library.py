@@ -57,6 +57,17 @@ def test_a_new_tunebook_in_an_empty_data_folder(folkgen_home: Path) -> None:
     assert {"tunes", "files"} <= tables
 
 
+def test_outside_writes_count_another_connections_writes_only(folkgen_home: Path) -> None:
+    """What the Library screen watches for (a CLI import while the app shows the tunebook)."""
+    with Library.open() as app, Library.open() as cli:
+        seen = app.outside_writes()
+        app.rate(app.add(tune("Own"), in_tunebook=True), 4)  # the app's own writes
+        assert app.outside_writes() == seen
+        cli.add(tune("Imported"), source="imported", in_tunebook=True)
+        changed = app.outside_writes()
+        assert changed != seen and app.outside_writes() == changed  # once per write
+
+
 def test_a_version_1_tunebook_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)

@@ -41,6 +41,7 @@ DETAIL_DELAY = 0.05  # seconds the cursor rests on a row before its whole tune i
 # While a filter is typed the top row changes with each key: its tune is shown once typing
 # pauses, so that laying out the tune panel (a new ABC text) never lands between two keys.
 TYPING_DELAY = 0.3
+WATCH_EVERY = 2.0  # seconds between looks for tunes another process wrote, while shown
 
 # The sort key cycles through these: (shown as, core.library's sort, descending).
 SORTS: tuple[tuple[str, str, bool], ...] = (
@@ -141,6 +142,8 @@ class LibraryScreen(StudioScreen):
         self.tune: LibraryTune | None = None  # the tune under the cursor, read in full
         self._details: dict[int, LibraryTune] = {}
         self._fetch_timer: Timer | None = None
+        self._watch: Timer | None = None  # looks for other processes' writes while shown
+        self._outside_writes: int | None = None  # their count, as last seen
 
     @property
     def tunebook(self) -> Tunebook:
@@ -174,6 +177,26 @@ class LibraryScreen(StudioScreen):
     def reload_on_resume(self, event: events.ScreenResume) -> None:
         if self.loaded:
             self.reload()  # tunes saved on Generate or by the CLI meanwhile
+        if self._watch is None:
+            self._watch = self.set_interval(WATCH_EVERY, self._look_for_outside_writes)
+        self._watch.resume()
+
+    @on(events.ScreenSuspend)
+    def stop_watching(self, event: events.ScreenSuspend) -> None:
+        if self._watch is not None:
+            self._watch.pause()
+
+    def _look_for_outside_writes(self) -> None:
+        """While shown: tunes another process adds, rates or deletes (`folkgen library import`,
+        `generate --save`) come into the list without leaving the screen."""
+        if self.rows_loading or not self.is_current:
+            return
+
+        def seen(version: int) -> None:
+            if version != self._outside_writes and self.is_current and not self.rows_loading:
+                self.reload()
+
+        self.tunebook.call(lambda library: library.outside_writes(), seen, lambda _: None)
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -185,9 +208,10 @@ class LibraryScreen(StudioScreen):
         keep = keep_id if keep_id is not None else self._current_id()
         history = self.history
 
-        def done(rows: list[TuneRow]) -> None:
+        def done(result: tuple[int, list[TuneRow]]) -> None:
             if request != self._reloads:
                 return
+            self._outside_writes, rows = result
             self.rows_loading = False
             self.load_seconds = time.perf_counter() - started
             self.set_rows(rows, keep)
@@ -200,7 +224,11 @@ class LibraryScreen(StudioScreen):
             self.query_one(TuneTable).refresh()
             self._show_status()
 
-        self.tunebook.call(lambda library: library.rows(in_tunebook=not history), done, failed)
+        def read(library: Library) -> tuple[int, list[TuneRow]]:
+            # The writes seen first: one that comes between the two reads is read again later.
+            return library.outside_writes(), library.rows(in_tunebook=not history)
+
+        self.tunebook.call(read, done, failed)
 
     def set_rows(self, rows: list[TuneRow], keep_id: int | None = None) -> None:
         self.loaded = True
