@@ -357,7 +357,10 @@ class Library:
         grammar: bool | None = None,
     ) -> int:
         """Store a tune (history, or the tunebook with in_tunebook) with its settings and
-        verdict (judged here, abc2midi included, when not given); its id."""
+        verdict (judged here, abc2midi included, when not given); its id. The tunebook holds a
+        tune once: one whose music it holds already (as import compares them: all but X:) gets
+        `files` added to that entry, whose id comes back (`generate --seed 5 --save` run twice
+        kept two entries)."""
         if source not in SOURCES:
             raise LibraryError(f"a tune's source is one of {', '.join(SOURCES)}, not {source!r}")
         facts = _facts(abc, verdict if verdict is not None else judge(abc))
@@ -370,6 +373,10 @@ class Library:
         cols = ", ".join(values)
         marks = ", ".join("?" * len(values))
         with self._write() as db:
+            held = self._held(db, abc, str(facts["title"])) if in_tunebook else None
+            if held is not None:
+                self._add_files(db, held, files)
+                return held
             cursor = db.execute(
                 f"INSERT INTO tunes ({cols}) VALUES ({marks})", list(values.values())
             )
@@ -395,15 +402,34 @@ class Library:
                 raise LibraryError(f"no tune #{tune_id} in the tunebook")
             self._add_files(db, tune_id, files)
 
-    def keep(self, tune_id: int, files: Sequence[Path] = ()) -> None:
-        """Move a history tune into the tunebook (what saving does), with its saved files."""
+    @staticmethod
+    def _held(db: sqlite3.Connection, abc: str, title: str) -> int | None:
+        """The tunebook's entry with this music (all but X:, as import compares), if any."""
+        music = _music_key(abc)
+        same_title = db.execute(
+            "SELECT id, abc FROM tunes WHERE in_tunebook = 1 AND title = ? ORDER BY id", (title,)
+        )
+        return next((int(i) for i, text in same_title if _music_key(text) == music), None)
+
+    def keep(self, tune_id: int, files: Sequence[Path] = ()) -> int:
+        """Move a history tune into the tunebook (what saving does), with its saved files; its
+        id there. One whose music the tunebook holds already goes into that entry, whose id
+        comes back: its files are added there and its history row goes."""
         with self._write() as db:
-            if (
-                db.execute("UPDATE tunes SET in_tunebook = 1 WHERE id = ?", (tune_id,)).rowcount
-                == 0
-            ):
+            row = db.execute(
+                "SELECT abc, title, in_tunebook FROM tunes WHERE id = ?", (tune_id,)
+            ).fetchone()
+            if row is None:
                 raise LibraryError(f"no tune #{tune_id} in the tunebook")
-            self._add_files(db, tune_id, files)
+            held = None if row["in_tunebook"] else self._held(db, row["abc"], row["title"])
+            if held is None:
+                db.execute("UPDATE tunes SET in_tunebook = 1 WHERE id = ?", (tune_id,))
+                self._add_files(db, tune_id, files)
+                return tune_id
+            own = self._files(db, tune_id).get(tune_id, [])
+            self._add_files(db, held, [*map(Path, own), *files])
+            db.execute("DELETE FROM tunes WHERE id = ?", (tune_id,))  # files: ON DELETE CASCADE
+            return held
 
     # -- reading --
 

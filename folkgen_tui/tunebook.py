@@ -121,7 +121,11 @@ class Tunebook:
     def keep(self, record: TuneRecord, files: list[Path]) -> None:
         """Saving a tune keeps it in the tunebook, with its saved files (added first when the
         save came before its check ended)."""
-        self.call(lambda library: library.keep(self._add(library, record, None), files))
+        def keep(library: Library) -> None:
+            # The tunebook's entry when it held this music already (the history row merged).
+            record.library_id = library.keep(self._add(library, record, None), files)
+
+        self.call(keep)
 
     def close(self, wait: bool = True) -> None:
         """Close the database on its thread and end the thread (when the app ends)."""

@@ -37,10 +37,17 @@ SIZE = (110, 32)
 
 
 def seed_tunebook(home: Path, count: int) -> list[int]:
-    """The corpus's first tunes in the tunebook, as `folkgen library import` would keep them."""
-    tunes = load_corpus().tunes[:count]
+    """The corpus's first `count` tunes in the tunebook, as `folkgen library import` would keep
+    them (the corpus holds a few tunes twice, which the tunebook holds once: not counted)."""
     with Library.open(home / LIBRARY_FILE) as library:
-        return [library.add(t, source="imported", in_tunebook=True) for t in tunes]
+        ids: list[int] = []
+        for tune in load_corpus().tunes:
+            if len(ids) == count:
+                break
+            tune_id = library.add(tune, source="imported", in_tunebook=True)
+            if tune_id not in ids:
+                ids.append(tune_id)
+        return ids
 
 
 def stored(home: Path, tune_id: int) -> object:
@@ -236,11 +243,23 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await wait_for(pilot, lambda: getattr(stored(folkgen_home, second_id or 0), "in_tunebook",
                                               False), "the second tune kept", timeout=30)  # fmt: skip
         assert second.saved and not set(second.saved) & set(record.saved)
+        # The same tune again (its seed, its settings), saved again: the tunebook holds it once,
+        # its files added to the entry.
+        _, third = await generate_tune(pilot, {"seed": "8", "max-chars": "150"})
+        assert third.text == second.text and third is not second
+        await wait_for(pilot, lambda: third.library_id is not None, "its history entry")
+        generate.action_save()
+        await wait_for(pilot, lambda: third.library_id == second_id, "the tune merged", timeout=30)
+        again = stored(folkgen_home, second_id or 0)
+        assert set(third.saved) <= set(again.files) and set(second.saved) <= set(again.files)  # type: ignore[attr-defined]
 
         # A tune made without the grammar (generate --no-grammar) opens with a warning: the app
         # samples with it, so the same seed makes another tune.
+        # (Titled apart: the tunebook holds the seed-7 tune already, and would take it as that.)
+        x_line, rest = record.text.split("\n", 1)
+        plain_text_ = f"{x_line}\nT:Plain\n{rest}"
         with Library.open(folkgen_home / LIBRARY_FILE) as library:
-            plain = library.add(record.text, model_name="tiny.pt", model_hash=model_hash(model),
+            plain = library.add(plain_text_, model_name="tiny.pt", model_hash=model_hash(model),
                                 seed=7, temperature=1.0, grammar=False, in_tunebook=True)  # fmt: skip
         await pilot.press("l")
         library_screen = app.screen
@@ -368,6 +387,18 @@ async def test_tunes_another_process_writes_come_in_while_the_library_is_shown(
             added = library.add(tune, source="imported", in_tunebook=True)
         await wait_for(pilot, lambda: any(r.id == added for r in table.rows), "the new tune")
         assert len(table.rows) == 4 and table.rows[table.cursor].id == on
+
+        # A reload under way while the cursor moves keeps the row the cursor is on when the rows
+        # arrive (it went back to the one it was on when they were asked for).
+        gate = threading.Event()
+        screen.tunebook.call(lambda library: gate.wait(10))  # the tunebook's thread held
+        screen.reload()
+        await pilot.press("down")
+        moved_to = table.rows[table.cursor].id
+        assert moved_to != on
+        gate.set()
+        await wait_for(pilot, lambda: not screen.rows_loading, "the reload")
+        assert table.rows[table.cursor].id == moved_to
 
         await pilot.press("d")  # hidden: another write is read when the screen comes back
         reloads = screen._reloads

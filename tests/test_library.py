@@ -57,6 +57,27 @@ def test_a_new_tunebook_in_an_empty_data_folder(folkgen_home: Path) -> None:
     assert {"tunes", "files"} <= tables
 
 
+def test_the_tunebook_holds_a_tune_once(folkgen_home: Path) -> None:
+    """Adding to the tunebook a tune it holds (all but X: the same, as import compares) adds the
+    files to that entry; the history keeps every tune made, and another title is another tune."""
+    with Library.open() as library:
+        kept = library.add(tune("Twice"), in_tunebook=True, files=[Path("/a/twice.abc")])
+        again = tune("Twice").replace("X:1", "X:7")
+        assert library.add(again, in_tunebook=True, files=[Path("/b/twice.abc")]) == kept
+        assert library.get(kept).files == (Path("/a/twice.abc"), Path("/b/twice.abc"))
+        made = [library.add(tune("Twice")) for _ in range(2)]
+        other = library.add(tune("Thrice", notes="GABc dedB|dedB dedB"), in_tunebook=True)
+        assert len({kept, *made, other}) == 4
+        assert [r.id for r in library.rows()] == [other, kept]
+        # Saving one of the history's copies (the app's save, the Library's k) merges it there.
+        library.add_files(made[0], [Path("/c/twice.wav")])
+        assert library.keep(made[0], [Path("/c/twice.mid")]) == kept
+        assert library.get(kept).files[2:] == (Path("/c/twice.wav"), Path("/c/twice.mid"))
+        assert [r.id for r in library.rows(in_tunebook=False)] == [made[1]]
+        assert library.keep(other) == other and library.keep(made[1]) == kept
+        assert [r.id for r in library.rows()] == [other, kept] and not library.rows(in_tunebook=False)
+
+
 def test_outside_writes_count_another_connections_writes_only(folkgen_home: Path) -> None:
     """What the Library screen watches for (a CLI import while the app shows the tunebook)."""
     with Library.open() as app, Library.open() as cli:
@@ -414,6 +435,15 @@ def test_cli_generate_keeps_history_and_save_keeps_the_tune(
     assert first.model_name == "default.pt" and first.model_hash == model_hash(model)
     assert len(first.model_hash) == 16 and first.grammar is True and first.prompt == "X:"
     assert second.files == tuple(Path(p) for p in saved["saved"]) and second.files[0].is_file()
+
+    # The same command again: the same tune, saved into another folder, is one entry with the
+    # files of both saves (it made a second entry).
+    code, out, _ = run(capsys, *common, "--seed", "12", "--save", str(tmp_path / "again"))
+    again = json.loads(out)
+    assert code == 0 and again["text"] == saved["text"] and again["tunebook_id"] == second.id
+    with Library.open() as library:
+        files = library.get(second.id).files
+    assert files == tuple(Path(p) for p in saved["saved"] + again["saved"])
 
     code, out, _ = run(capsys, "library", "list", "--json")
     assert [t["id"] for t in json.loads(out)] == [second.id]

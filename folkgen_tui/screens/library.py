@@ -205,7 +205,6 @@ class LibraryScreen(StudioScreen):
         request = self._reloads  # the tunebook thread answers in order: the last one counts
         self.rows_loading = True
         started = time.perf_counter()
-        keep = keep_id if keep_id is not None else self._current_id()
         history = self.history
 
         def done(result: tuple[int, list[TuneRow]]) -> None:
@@ -214,7 +213,9 @@ class LibraryScreen(StudioScreen):
             self._outside_writes, rows = result
             self.rows_loading = False
             self.load_seconds = time.perf_counter() - started
-            self.set_rows(rows, keep)
+            # keep_id, else the row under the cursor as they arrive (not as they were asked
+            # for: a reload for another process's write may come while the cursor moves).
+            self.set_rows(rows, keep_id)
 
         def failed(error: str) -> None:
             if request != self._reloads:
