@@ -472,6 +472,16 @@ async def test_generation_streams_checks_and_keeps_a_history(
         key, commonest = screen.query_one("#key", Select).value, "C"  # the Irish corpus: 400 of 817
         assert screen.query_one("#meter", Select).value == commonest
         assert screen.query_one("#prompt", Input).value == f"X:1\\nM:{commonest}\\nL:1/8\\nK:{key}\\n"
+        # ... and "any" metre picked with a key set takes it again, saying why (it removed the
+        # M: line, and the tune was read as 4/4).
+        notices = record_notices(app)
+        screen.query_one("#meter").focus()
+        await pilot.press("enter", "home", "enter")  # "any"
+        await pilot.pause()
+        assert screen.query_one("#meter", Select).value == commonest
+        assert screen.query_one("#prompt", Input).value == f"X:1\\nM:{commonest}\\nL:1/8\\nK:{key}\\n"
+        assert any("M: before K:" in m for m, _ in notices)
+        await pilot.press("escape")
 
         # A tune's header pasted in whole (Input kept its first line), its line breaks as \n.
         prompt = screen.query_one("#prompt", Input)

@@ -249,14 +249,19 @@ class GenerateScreen(StudioScreen):
         value = event.value.strip() if isinstance(event.value, str) else ""
         prompt = self.query_one("#prompt", Input)
         text = with_header_field(prompt_to_text(prompt.value), field, value)
-        if field == "K" and value and self._meters and "M" not in header_fields(text):
+        fields = header_fields(text)
+        if field in "KM" and self._meters and "K" in fields and "M" not in fields:
             # M: comes before K:, so the model cannot choose it after a key: "any" metre takes
             # the corpus's commonest, shown in its picker (without one, abc2midi counts bars
-            # of 4/4 and the model's own did not fit them).
+            # of 4/4 and the model's own did not fit them), whichever picker was set last.
             meter = self._meters[0]
             text = with_header_field(text, "M", meter)
             with self.prevent(Select.Changed):
                 self.query_one("#meter", Select).value = meter
+            if field == "M":
+                self.notify(f"With a key the metre comes first (M: before K:): {meter}, the "
+                            "corpus's commonest. Set the key to any to leave both to the model.",
+                            markup=False)  # fmt: skip
         prompt.value = text_to_prompt(text)
 
     @on(Input.Changed, "#prompt")
