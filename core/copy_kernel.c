@@ -5,8 +5,12 @@
  * The same arithmetic in the same order as CopyCache, so the same floats bit for bit: each
  * candidate's weight is the product of its table entries in CopyCache's order, a character's
  * weights add in place order (np.bincount's), and the mass is numpy's pairwise sum of the row.
- * Built into core/_native.so with the int4 step (core/native.py). */
+ * Built into core/_native.so with the int4 step (core/native.py).
+ *
+ * Also one stream's whole draw (draw_one: Sampler._draw's, with the copy model's prediction). */
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define NO_CHAR (-1)
@@ -180,4 +184,59 @@ void copy_predict(const CopyTables *tb, const CopyState *s, double *lam, double 
         if (s->closed[b] && last == tb->line_break) sentinel = tb->after_part_line_w;
         lam[b] = tb->weight * mass / (mass + sentinel);
     }
+}
+
+typedef struct {
+    int32_t vocab, top_k;        /* top_k 0: no filtering */
+    double temperature;          /* above 0 (greedy stays in numpy) */
+    const CopyTables *tables;    /* NULL: the copy model off */
+    double *z, *w, *p;           /* [V] each: scratch */
+} DrawSpec;
+
+static int descending(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x < y) - (x > y);
+}
+
+/* One stream's draw as Sampler._draw makes it (core/sample.py), in one call where numpy made ~15
+ * (each ~1 us): float64 logits, -inf where `allowed` (or NULL: all) is 0, divided by the
+ * temperature where it is not 1, w = exp(z - max), mixed with the copy's prediction (state `s`)
+ * as mix_weights does, the top k kept (ranked by the mixture where it mixes), then the inverse
+ * CDF at u * total. The same float64 operations in the same order, so the same draws (exp is
+ * libm's, which numpy's SIMD exp may differ from by an ulp). Returns -1, without a draw, where a
+ * logit is NaN or the largest is not finite (a damaged model; Sampler._draw handles those). */
+int64_t draw_one(const DrawSpec *d, const CopyState *s, const float *logits,
+                 const uint8_t *allowed, double u) {
+    int V = d->vocab;
+    double *z = d->z, *w = d->w, top = -INFINITY;
+    for (int v = 0; v < V; v++) {
+        z[v] = allowed && !allowed[v] ? -INFINITY : (double)logits[v];
+        if (d->temperature != 1.0) z[v] /= d->temperature;
+        if (isnan(z[v])) return -1;
+        if (z[v] > top) top = z[v];
+    }
+    if (!isfinite(top)) return -1;
+    for (int v = 0; v < V; v++) w[v] = exp(z[v] - top);
+    double lam = 0.0;
+    if (d->tables) copy_predict(d->tables, s, &lam, d->p, allowed);
+    if (lam != 0.0) {
+        double scale = lam / (1.0 - lam) * pairwise_sum(w, V);
+        for (int v = 0; v < V; v++) w[v] = w[v] + scale * d->p[v];
+    }
+    if (d->top_k > 0 && d->top_k < V) {
+        const double *rank = lam > 0.0 ? w : z;
+        double *sorted = d->p;  /* the copy's row is read */
+        memcpy(sorted, rank, sizeof(double) * V);
+        qsort(sorted, V, sizeof(double), descending);
+        double kth = sorted[d->top_k - 1];
+        for (int v = 0; v < V; v++)
+            if (!(rank[v] >= kth)) w[v] = 0.0;
+    }
+    for (int v = 1; v < V; v++) w[v] += w[v - 1];  /* the CDF (cumsum's order) */
+    double total = w[V - 1];
+    if (!(total > 0.0 && total < INFINITY)) return -1;
+    double at = u * total;
+    int i = 0;
+    while (i < V && w[i] <= at) i++;  /* searchsorted(at, "right") */
+    return i < V - 1 ? i : V - 1;
 }

@@ -533,6 +533,8 @@ def _copy_kernel() -> ctypes.CDLL:
     lib.copy_push.argtypes = [ctypes.c_void_p] * 3
     lib.copy_predict.restype = None
     lib.copy_predict.argtypes = [ctypes.c_void_p] * 5
+    lib.draw_one.restype = ctypes.c_int64
+    lib.draw_one.argtypes = [*[ctypes.c_void_p] * 4, ctypes.c_double]
     return lib
 
 
@@ -624,3 +626,44 @@ class NativeCopy(CopyCache):
             self.tables_ref, self.state_ref, lam.ctypes.data, p_copy.ctypes.data, mask
         )
         return lam, p_copy
+
+
+class _DrawSpec(ctypes.Structure):
+    _fields_ = [
+        ("vocab", ctypes.c_int32), ("top_k", ctypes.c_int32), ("temperature", ctypes.c_double),
+        ("tables", ctypes.c_void_p), ("z", ctypes.c_void_p), ("w", ctypes.c_void_p),
+        ("p", ctypes.c_void_p),
+    ]  # fmt: skip
+
+
+class NativeDraw:
+    """One stream's draw at a temperature above 0 (Sampler._draw's, its copy model's prediction
+    included) in one C call (core/copy_kernel.c draw_one): the same draws, in ~3.7 us where
+    numpy's draw and the copy's predict took ~19 (a tune of 700 characters in the copy).
+    `draw` returns -1, without a draw, where a logit is NaN or the largest is not finite (a
+    damaged model): numpy's draw handles those."""
+
+    def __init__(self, vocab_size: int, temperature: float, top_k: int, cache: NativeCopy | None):
+        if not temperature > 0:
+            raise ValueError("greedy draws are numpy's")
+        self.lib = _copy_kernel()
+        self.vocab_size, self.cache = vocab_size, cache
+        self.work = np.empty((3, vocab_size))
+        z, w, p = (row.ctypes.data for row in self.work)
+        tables = None if cache is None else cache.tables_ref
+        self.spec = _DrawSpec(vocab_size, top_k, temperature, tables, z, w, p)
+        self.spec_ref = ctypes.addressof(self.spec)
+
+    def draw(self, logits: np.ndarray, allowed: np.ndarray | None, u: float) -> int:
+        """The character drawn at uniform `u` from one row of float32 `logits` (-1 for numpy's
+        draw; also for logits of another type or shape), with `allowed` (bool, the grammar's)."""
+        if (
+            logits.dtype != np.float32
+            or logits.size != self.vocab_size
+            or not logits.flags.c_contiguous
+        ):
+            return -1
+        state = None if self.cache is None else self.cache.state_ref
+        mask = None if allowed is None else _address(allowed)
+        drawn: int = self.lib.draw_one(self.spec_ref, state, logits.ctypes.data, mask, u)
+        return drawn

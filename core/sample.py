@@ -29,15 +29,25 @@ import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from core.abc_grammar import HEADER_LIMIT, AbcGrammar, draw_parts, key_values
-from core.copy_model import CopyCache, CopyRule, OneStreamCopy, copy_cache, mix_weights
+from core.copy_model import (
+    CopyCache,
+    CopyRule,
+    NativeCopy,
+    NativeDraw,
+    OneStreamCopy,
+    copy_cache,
+    mix_weights,
+)
 from core.corpus import Vocabulary, key_and_settings, read_key
 from core.grammar_table import load as load_table
 from core.model import CharLSTM
+from core.native import library as native_library
 from core.native import problem as native_problem
 from core.paths import shipped_grammar_table_path
 from core.q4 import Q4Step
@@ -50,6 +60,22 @@ from core.sample_options import random_seed as random_seed
 TUNE_END = "\n\n"
 PROMPT_STATES = 8  # prompts whose model state is kept (Sampler._primed)
 NO_METER = "4/4"  # the metre abc2midi takes where a header has no M: ("using default")
+
+
+class Uniforms(Protocol):
+    """What a draw reads of a stream's generator: one uniform in [0, 1) a call."""
+
+    def random(self) -> float: ...
+
+
+class _Taken:
+    """A uniform already taken from a stream's generator, for a draw that reads one."""
+
+    def __init__(self, u: float):
+        self.u = u
+
+    def random(self) -> float:
+        return self.u
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -267,7 +293,7 @@ class Sampler:
         self,
         logits: np.ndarray,
         opts: SampleOptions,
-        rngs: Sequence[np.random.Generator],
+        rngs: Sequence[Uniforms],
         allowed: np.ndarray | None = None,
         copy: tuple[np.ndarray, np.ndarray] | None = None,
         *,
@@ -341,9 +367,7 @@ class Sampler:
         return best
 
     @staticmethod
-    def _forced(
-        only: int, rngs: Sequence[np.random.Generator], opts: SampleOptions
-    ) -> np.ndarray | None:
+    def _forced(only: int, rngs: Sequence[Uniforms], opts: SampleOptions) -> np.ndarray | None:
         """One stream's draw where the grammar leaves it one character, `only` (a bar line
         that must come, a header's next letter; 9 % of steps; -1: a choice): `_draw` could only
         give that, so the copy model and the draw are skipped, and the uniform the draw takes
@@ -511,13 +535,22 @@ class Sampler:
         masked: tuple[np.ndarray, np.ndarray] | None = None
         # Streams whose header has taken HEADER_LIMIT characters drawn: steered to its K:.
         overdue: list[int] = []
+        # One stream's draw in C where it can be (it masks the logits it is given itself).
+        in_c = self._native_draw(n, opts, cache)
         if gram and n == 1:
             _, allowed, forbid, only, ones = gram.mask_one(states[0])
         elif gram:
             allowed = gram.masks(states)
         for step_no in range(opts.max_chars):
-            rows = [rngs[b] for b in active] if n > 1 else rngs
+            rows: Sequence[Uniforms] = [rngs[b] for b in active] if n > 1 else rngs
             ids = self._forced(only, rows, opts)
+            if ids is None and in_c is not None:
+                u = rows[0].random()
+                drawn = in_c.draw(logits, allowed, u)
+                if drawn >= 0:
+                    ids = np.array([drawn])
+                else:  # numpy's draw below decides, with the uniform taken
+                    rows = [_Taken(u)]
             if ids is None:
                 if masked is not None:  # the logits masked already, the copy masked as predicted
                     copy = cache.predict(masked[0]) if cache else None
@@ -575,6 +608,18 @@ class Sampler:
                 if cache:
                     cache.select(keep)
             logits = self.step(ids, st, bias)
+
+    def _native_draw(
+        self, n: int, opts: SampleOptions, cache: CopyCache | OneStreamCopy | None
+    ) -> NativeDraw | None:
+        """One stream's draw in C (NativeDraw) where the kernels are built, but greedy: the
+        same draws as `_draw`, whose numpy calls and the copy's predict took ~19 us of a
+        character's ~75 (the seed-size model in int4 on AVX2; issue 14)."""
+        if n != 1 or opts.temperature == 0 or native_library() is None:
+            return None
+        if cache is not None and not isinstance(cache, NativeCopy):
+            return None
+        return NativeDraw(len(self.vocab), opts.temperature, opts.top_k or 0, cache)
 
     def _copy_cache(
         self, n: int, opts: SampleOptions, prompt: str

@@ -819,14 +819,8 @@ def test_one_streams_logits_come_masked_from_the_step(
     (Sampler._masked_bias), so that its draw need not mask the logits (issue 14): the tunes are
     those of masking them in the draw, character for character, at temperature 1, 0, hot, with
     top-k and without the copy model, and for a batch's stream left last; most draws take
-    their logits masked so."""
-    premasked = []
-    draw = Sampler._draw
-
-    def counted(self: Sampler, *args: Any, **kwargs: Any) -> np.ndarray:
-        premasked.append(kwargs.get("masked") is not None)
-        return draw(self, *args, **kwargs)
-
+    their logits masked so. The same tunes with one stream's draw in C (where the kernels are
+    built), which masks the logits it is given as numpy's draw of masked logits does."""
     cases = [
         SampleOptions(seed=31, grammar=True),
         SampleOptions(seed=32, grammar=True, temperature=0.0),
@@ -835,6 +829,15 @@ def test_one_streams_logits_come_masked_from_the_step(
         SampleOptions(seed=35, grammar=True, copy=0),
     ]
     batch = SampleOptions(seed=23, grammar=True, max_chars=700)
+    in_c = [shipped.generate(opts) for opts in cases], shipped.generate_batch(3, batch)
+    monkeypatch.setattr(Sampler, "_native_draw", lambda *args: None)  # numpy's draws, counted
+    premasked = []
+    draw = Sampler._draw
+
+    def counted(self: Sampler, *args: Any, **kwargs: Any) -> np.ndarray:
+        premasked.append(kwargs.get("masked") is not None)
+        return draw(self, *args, **kwargs)
+
     monkeypatch.setattr(Sampler, "_draw", counted)
     quick = [shipped.generate(opts) for opts in cases], shipped.generate_batch(3, batch)
     assert sum(premasked) > 0.8 * len(premasked), (sum(premasked), len(premasked))
@@ -842,7 +845,7 @@ def test_one_streams_logits_come_masked_from_the_step(
     premasked.clear()
     slow = [shipped.generate(opts) for opts in cases], shipped.generate_batch(3, batch)
     assert not any(premasked)
-    assert slow == quick
+    assert slow == quick == in_c
 
 
 class _Stepwise(AbcGrammar):

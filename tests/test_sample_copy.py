@@ -26,15 +26,18 @@ from core.copy_model import (
     CopyCache,
     CopyRule,
     NativeCopy,
+    NativeDraw,
     OneStreamCopy,
     _tables,
     copy_cache,
     mix_weights,
 )
 from core.corpus import Vocabulary, load_corpus
+from core.model import CharLSTM
 from core.music_analysis import analyse_tune, summarize
 from core.paths import shipped_model_path
-from core.sample import DEFAULT_PROMPT, SampleOptions, Sampler
+from core.presets import ModelConfig
+from core.sample import DEFAULT_PROMPT, SampleOptions, Sampler, _Taken
 
 
 @pytest.fixture(scope="module")
@@ -450,3 +453,84 @@ def test_the_c_kernels_draw_the_tunes_numpy_draws(shipped: Sampler) -> None:
     here = [shipped.generate(opts), *shipped.generate_batch(3, opts)]
     assert json.loads(proc.stdout.splitlines()[-1]) == here
     assert all(t.count("|") > 8 for t in here)
+
+
+def libm_exp(x: np.ndarray) -> np.ndarray:
+    """exp as C's libm computes it (numpy's own SIMD exp, on AVX-512, may differ by an ulp)."""
+    return np.array([math.exp(v) for v in x.ravel()]).reshape(x.shape)
+
+
+@pytest.mark.skipif(native.library() is None, reason="the C kernels are not built")
+def test_one_streams_draw_in_c_is_numpys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One stream's draw in C (NativeDraw, the sampler's where the kernels are built) against
+    numpy's (Sampler._draw), along real tunes in the copy model: random logit rows (ties, NaN,
+    inf), grammar masks or none, logits masked before (the step's) or not, temperatures,
+    top-k, copy weights. C draws what numpy draws, at random uniforms and, with numpy's exp
+    made libm's, at uniforms on the edges of its CDF (where an ulp of difference shows); it
+    leaves to numpy (-1) exactly the rows with a NaN or no finite largest logit allowed."""
+    corpus = load_corpus()
+    vocab, V = corpus.vocab, len(corpus.vocab)
+    sampler = Sampler(CharLSTM(ModelConfig(V, 8, 16)).eval(), vocab, "fp32")
+    text = vocab.encode("\n\n".join(corpus.split().val_tunes[:3]))
+    rng = np.random.default_rng(2)
+    counts = {"drawn": 0, "edges": 0, "numpy's": 0, "mixed": 0}
+
+    def numpy_draw(logits: np.ndarray, opts: SampleOptions, u: float, allowed: np.ndarray | None,
+                   cache: NativeCopy | None, masked: bool) -> int:  # fmt: skip
+        rows = [_Taken(u)]
+        if allowed is None:
+            copy = cache.predict() if cache else None
+            return int(sampler._draw(logits, opts, rows, None, copy)[0])
+        forbid = np.where(allowed, 0.0, -np.inf)
+        if masked:  # as stream_batch draws logits that come masked from the step
+            copy = cache.predict(allowed) if cache else None
+            return int(sampler._draw(logits, opts, rows, None, copy, masked=(allowed, forbid))[0])
+        copy = cache.predict() if cache else None
+        return int(sampler._draw(logits, opts, rows, allowed, copy, never_empty=True,
+                                 forbid=forbid, keep=allowed.astype(np.float64))[0])  # fmt: skip
+
+    for weight in (0.0, 0.5, 0.995):
+        cache = NativeCopy(1, vocab, CopyRule(weight=weight)) if weight else None
+        for t, ch in enumerate(text[:700]):
+            if cache:
+                cache.push(np.array([ch]))
+            temperature = float(rng.choice([1.0, 1.0, 0.6, 1.7, 0.05]))
+            top_k = int(rng.choice([0, 0, 1, 4, V - 1, V]))
+            opts = SampleOptions(temperature=temperature, top_k=top_k)
+            logits = rng.normal(0, rng.choice([0.5, 3.0, 30.0]), (1, V)).astype(np.float32)
+            if t % 7 == 0:  # ties
+                logits = np.round(logits)
+            if t % 5 == 0:  # a damaged model's
+                logits[0, rng.integers(V, size=rng.integers(1, 3))] = rng.choice([np.nan, np.inf, -np.inf])  # fmt: skip
+            allowed, masked = None, False
+            if t % 3:  # a grammar's mask, never empty
+                allowed = (rng.random((1, V)) < rng.choice([0.05, 0.3, 0.9])) | (np.arange(V) == ch)
+                masked = t % 3 == 2
+                if masked:
+                    with np.errstate(invalid="ignore"):  # inf - inf: NaN, as the step gives
+                        logits = (logits + np.where(allowed, 0.0, -np.inf)).astype(np.float32)
+            z = np.where(allowed, logits, -np.inf) if allowed is not None else logits
+            damaged = bool(np.isnan(z).any() or not np.isfinite(z.max()))
+            in_c = NativeDraw(V, temperature, top_k, cache)
+            for u in rng.random(3):
+                drawn = in_c.draw(logits, allowed, float(u))
+                assert (drawn < 0) == damaged, (weight, t)
+                if drawn >= 0:
+                    assert drawn == numpy_draw(logits, opts, float(u), allowed, cache, masked), (weight, t, u)  # fmt: skip
+                    counts["drawn"] += 1
+            counts["numpy's"] += damaged
+            if damaged:
+                continue
+            counts["mixed"] += bool(cache and cache.predict()[0][0] > 0)
+            cdf = in_c.work[1].copy()  # the last call's
+            at = cdf[rng.integers(V, size=3)] / cdf[-1]
+            edges = [*at, *np.nextafter(at, 0), *np.nextafter(at, 1)]
+            with monkeypatch.context() as m:
+                m.setattr(np, "exp", libm_exp)
+                for u in (e for e in edges if e < 1):
+                    assert in_c.draw(logits, allowed, u) == numpy_draw(logits, opts, u, allowed, cache, masked), (weight, t, u)  # fmt: skip
+                    counts["edges"] += 1
+    assert counts["drawn"] > 4000 and counts["edges"] > 5000, counts
+    assert counts["numpy's"] > 150 and counts["mixed"] > 500, counts
+    with pytest.raises(ValueError, match="greedy"):
+        NativeDraw(V, 0.0, 0, None)
