@@ -655,6 +655,7 @@ class NativeDraw:
         self.work = np.empty((3, vocab_size))
         z, w, p = (row.ctypes.data for row in self.work)
         tables = None if cache is None else cache.tables_ref
+        top_k = min(top_k, vocab_size)  # V or more keep all (and a C int holds it)
         self.spec = _DrawSpec(vocab_size, top_k, temperature, tables, z, w, p)
         self.spec_ref = ctypes.addressof(self.spec)
 
