@@ -495,7 +495,7 @@ def test_one_streams_draw_in_c_is_numpys(monkeypatch: pytest.MonkeyPatch) -> Non
             if cache:
                 cache.push(np.array([ch]))
             temperature = float(rng.choice([1.0, 1.0, 0.6, 1.7, 0.05]))
-            top_k = int(rng.choice([0, 0, 1, 4, V - 1, V]))
+            top_k = int(rng.choice([0, 0, 1, 4, V - 1, V, 2**32 + 1]))
             opts = SampleOptions(temperature=temperature, top_k=top_k)
             logits = rng.normal(0, rng.choice([0.5, 3.0, 30.0]), (1, V)).astype(np.float32)
             if t % 7 == 0:  # ties
