@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -37,7 +38,7 @@ from core.model import CharLSTM
 from core.music_analysis import analyse_tune, summarize
 from core.paths import shipped_model_path
 from core.presets import ModelConfig
-from core.sample import DEFAULT_PROMPT, SampleOptions, Sampler, _Taken
+from core.sample import DEFAULT_PROMPT, SampleOptions, Sampler, StreamState, _Taken
 
 
 @pytest.fixture(scope="module")
@@ -534,3 +535,50 @@ def test_one_streams_draw_in_c_is_numpys(monkeypatch: pytest.MonkeyPatch) -> Non
     assert counts["numpy's"] > 150 and counts["mixed"] > 500, counts
     with pytest.raises(ValueError, match="greedy"):
         NativeDraw(V, 0.0, 0, None)
+
+
+@pytest.mark.skipif(native.library() is None, reason="the C kernels are not built")
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # numpy's, on those rows
+def test_rows_the_c_draw_leaves_are_drawn_by_numpy_with_the_uniform_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where one stream's C draw leaves a row to numpy (a logit NaN or inf: a damaged model),
+    numpy's draw reads the uniform the C call was given: tunes whose logits are damaged every
+    few steps, grammar and copy on and off, are those of numpy's draws alone."""
+    vocab = load_corpus().vocab
+    model = CharLSTM(ModelConfig(len(vocab), 8, 16)).eval()
+    step, draw = Sampler.step, NativeDraw.draw
+    left = []
+
+    def tunes() -> list[str]:
+        sampler = Sampler(model, vocab, "fp32")  # (one that kept no prompt's state)
+        calls = [0]
+
+        def damaged(self: Sampler, ids: np.ndarray, st: StreamState, bias: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+            logits = step(self, ids, st, bias)
+            calls[0] += 1
+            if calls[0] % 4 == 0:
+                logits[0, calls[0] * 7 % len(vocab)] = (np.nan, np.inf)[calls[0] % 8 // 4]
+            return logits
+
+        with monkeypatch.context() as m:
+            m.setattr(Sampler, "step", damaged)
+            return [
+                sampler.generate(SampleOptions(seed=seed, grammar=grammar, copy=copy, top_k=top_k,
+                                               max_chars=300))  # fmt: skip
+                for seed, grammar, copy, top_k in (
+                    (1, False, 0.995, None), (2, True, 0.995, None), (3, True, 0.0, 5),
+                    (4, False, 0.0, None), (5, True, 0.5, 3),
+                )
+            ]  # fmt: skip
+
+    def counted(self: NativeDraw, *args: Any) -> int:
+        drawn = draw(self, *args)
+        left.append(drawn < 0)
+        return drawn
+
+    monkeypatch.setattr(NativeDraw, "draw", counted)
+    in_c = tunes()
+    assert 100 < sum(left) < len(left) - 500, (sum(left), len(left))
+    monkeypatch.setattr(Sampler, "_native_draw", lambda *args: None)
+    assert tunes() == in_c
