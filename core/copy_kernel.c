@@ -225,7 +225,7 @@ int64_t draw_one(const DrawSpec *d, const CopyState *s, const float *logits,
     }
     if (d->top_k > 0 && d->top_k < V) {
         const double *rank = lam > 0.0 ? w : z;
-        double *sorted = d->p;  /* the copy's row is read */
+        double *sorted = d->p;  /* the copy's row, read already */
         memcpy(sorted, rank, sizeof(double) * V);
         qsort(sorted, V, sizeof(double), descending);
         double kth = sorted[d->top_k - 1];

@@ -314,7 +314,8 @@ class Sampler:
         stream's, says the logits come masked already (a step with _masked_bias): its rows mask
         them again where a logit is not finite (a damaged model's NaN or inf, which adding -inf
         leaves NaN), before any uniform is taken, as the logits unmasked would be (one stream
-        only: the grammar masks a batch's logits here)."""
+        only: the grammar masks a batch's logits here). One stream's draw, not greedy, is made in
+        C where the kernels are built (NativeDraw: the same draws; stream_batch)."""
         if masked is not None and opts.temperature == 0:
             allowed, forbid, masked = *masked, None
         if forbid is not None and allowed is not None:
