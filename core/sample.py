@@ -584,7 +584,9 @@ class Sampler:
                     if overdue:
                         masks = gram.masked(gram.closing_header(state, masks[0]))
                     _, row, neg, only, ones = masks
-                    allowed, forbid, bias = row, neg, self._masked_bias(neg)
+                    # (The C draw masks the logits itself: they need not come masked.)
+                    allowed, forbid = row, neg
+                    bias = self._masked_bias(neg) if in_c is None else None
                     masked = None if bias is None else (row, neg)
                 else:
                     allowed = gram.masks([states[b] for b in active])
