@@ -79,11 +79,15 @@ def _walks(g: AbcGrammar, seed: int, walks: int = 4, steps: int = 400) -> list[s
     return texts
 
 
-def test_a_stored_table_reads_back_as_the_rows_built(vocab: Vocabulary, tmp_path: Path) -> None:
+def test_a_stored_table_reads_back_as_the_rows_built(
+    vocab: Vocabulary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Walks replayed on a grammar that adopted the table meet, step by step, the same states
     with the same masks (gated ones too) and counts, every row read, none built; the rows of
     states that at least HOT_VISITS walks visited are read ahead, and only those; a character
-    the mask forbids (a prompt's) still falls back; walks beyond the table build as usual."""
+    the mask forbids (a prompt's) still falls back; walks beyond the table build as usual.
+    (HOT_VISITS as for a table of this test's few walks.)"""
+    monkeypatch.setattr(grammar_table, "HOT_VISITS", 2)
     built = AbcGrammar(vocab)
     texts = _walks(built, seed=3)
     visits = Counter(key for text in texts for key in built.states_visited(text, "X:"))
