@@ -534,8 +534,10 @@ class Sampler:
         # `masked`: the mask's rows, for its draw).
         allowed, forbid, only, ones, bias = None, None, -1, None, None
         masked: tuple[np.ndarray, np.ndarray] | None = None
-        # Streams whose header has taken HEADER_LIMIT characters drawn: steered to its K:.
+        # Streams whose header has taken HEADER_LIMIT characters drawn: steered to its K:. Each
+        # stream's header is looked at that many characters into its tune (`due`: by step).
         overdue: list[int] = []
+        due: dict[int, list[int]] = {HEADER_LIMIT: list(range(n))}
         # One stream's draw in C where it can be (it masks the logits it is given itself).
         in_c = self._native_draw(n, opts, cache)
         if gram and n == 1:
@@ -571,8 +573,11 @@ class Sampler:
                 tails[b] = ch
                 has_body[b] = has_body[b] or not ch.isspace()
             if gram and step_no + 1 < opts.max_chars:
-                if step_no + 1 == HEADER_LIMIT:
-                    overdue = [b for b in active if not gram.in_body(states[b])]
+                if tune_ends and not opts.stop_at_tune_end:  # the next tunes' headers
+                    due.setdefault(step_no + 1 + HEADER_LIMIT, []).extend(active[j] for j in tune_ends)
+                looked_at = due.pop(step_no + 1, None)
+                if looked_at:
+                    overdue += [b for b in looked_at if b in active and not gram.in_body(states[b])]
                 if overdue:  # (none, but for a weak model's streams)
                     overdue = [b for b in overdue if b in active and not gram.in_body(states[b])]
                 # The next step's masks now, while the grammar's code and tables are still in

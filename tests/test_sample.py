@@ -119,6 +119,14 @@ def test_a_header_that_runs_on_is_steered_to_its_key(
         assert rest.count("\n") <= 3 and "\nM:" in rest and "T:" not in rest
         assert tune.endswith("\n\n")  # and the tune then ends as any does
     assert len(set(tunes[1:])) == 3
+    # A stream that goes on past its tune's end (as the benches sample): each tune's header.
+    with torch.no_grad():
+        bias[vocab.char2idx["X"]] = 0.5  # (the blank lines between tunes end)
+    on = weak.generate(SampleOptions(seed=6, grammar=True, max_chars=2 * 1000,
+                                     stop_at_tune_end=False))  # fmt: skip
+    written = [t for t in on.split("\n\n") if "X:" in t]
+    assert len(written) >= 2 and all("\nK:" in t for t in written[:2])
+    assert all(t.index("\nK:") < HEADER_LIMIT + 40 for t in written[:2])
 
 
 def test_batch_streams_are_reproducible(sampler: Sampler) -> None:
