@@ -741,6 +741,7 @@ class AbcGrammar:
         self._start_id = self._id(_START)
         self._header_enders = np.isin(np.array(list(self.chars)), list(BODY_FIELDS))
         self._line_end = np.array([c == "\n" for c in self.chars])
+        self._not_space = np.array([c != " " for c in self.chars])
 
     # --- public API ------------------------------------------------------------------------
 
@@ -889,14 +890,18 @@ class AbcGrammar:
 
     def closing_header(self, state: GrammarState, mask: np.ndarray) -> np.ndarray:
         """`mask` (the stream's) narrowed to the characters that bring its header to an end: at
-        a line's start the fields K: needs and K: itself, in a title or Z: line its end; as it
-        is elsewhere (the body, a field's letter or a K: M: L: value, which end by themselves),
+        a line's start the fields K: needs and K: itself, in a title or Z: line (or a header
+        line the grammar left, a prompt's) its end; as it is elsewhere (the body, a field's letter or a K: M: L: value, which end by themselves),
         or where nothing of it would be left. For a stream whose header has run past
         HEADER_LIMIT: a weak model can write T: and Z: lines for ever and never reach a K:."""
-        lex = self._keys[state.sid].lex
+        key = self._keys[state.sid]
+        lex = key.lex
         if lex[0] == "HL":
             closing = self._header_enders
         elif lex[0] == "HV" and lex[1] in FREE_TEXT_FIELDS:
+            # (a title ends once it holds more than spaces: until then, a character that counts)
+            closing = self._line_end if lex[1] != "T" or lex[2] else self._not_space
+        elif lex[0] == "F" and key.sec == "H":  # a header line the grammar left (a prompt's)
             closing = self._line_end
         else:
             return mask

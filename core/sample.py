@@ -538,6 +538,7 @@ class Sampler:
         # stream's header is looked at that many characters into its tune (`due`: by step).
         overdue: list[int] = []
         due: dict[int, list[int]] = {HEADER_LIMIT: list(range(n))}
+        began = [0] * n  # the step each stream's tune began at
         # One stream's draw in C where it can be (it masks the logits it is given itself).
         in_c = self._native_draw(n, opts, cache)
         if gram and n == 1:
@@ -574,10 +575,13 @@ class Sampler:
                 has_body[b] = has_body[b] or not ch.isspace()
             if gram and step_no + 1 < opts.max_chars:
                 if tune_ends and not opts.stop_at_tune_end:  # the next tunes' headers
+                    for j in tune_ends:
+                        began[active[j]] = step_no + 1
                     due.setdefault(step_no + 1 + HEADER_LIMIT, []).extend(active[j] for j in tune_ends)
                 looked_at = due.pop(step_no + 1, None)
-                if looked_at:
-                    overdue += [b for b in looked_at if b in active and not gram.in_body(states[b])]
+                if looked_at:  # (not a stream whose tune began since it was due)
+                    overdue += [b for b in looked_at if b in active and not gram.in_body(states[b])
+                                and began[b] + HEADER_LIMIT == step_no + 1]  # fmt: skip
                 if overdue:  # (none, but for a weak model's streams)
                     overdue = [b for b in overdue if b in active and not gram.in_body(states[b])]
                 # The next step's masks now, while the grammar's code and tables are still in

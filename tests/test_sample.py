@@ -129,6 +129,30 @@ def test_a_header_that_runs_on_is_steered_to_its_key(
     assert all(t.index("\nK:") < HEADER_LIMIT + 40 for t in written[:2])
 
 
+def test_a_header_line_that_never_ends_is_ended(sampler: Sampler) -> None:
+    """The steering past HEADER_LIMIT ends the line the header is on where the model never
+    would: a line the grammar left (a prompt's R: field, which it does not write) and a title
+    of spaces alone (which may not end: it needs a character that counts first)."""
+    vocab = sampler.vocab
+    model = CharLSTM(ModelConfig(vocab_size=len(vocab), embedding_dim=4, hidden_size=8))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        bias = model.head.bias
+        bias.fill_(-30.0)
+        for ch, b in ((" ", 4.0), ("a", 3.0), ("K", 1.0), ("M", 1.0)):
+            bias[vocab.char2idx[ch]] = b
+    weak = Sampler(model, vocab, "fp32")
+    tune = weak.generate(SampleOptions(seed=1, grammar=True, max_chars=1200, prompt="X:1\nR:"))
+    assert "\nK:" in tune and tune.index("\nK:") < HEADER_LIMIT + 40
+    with torch.no_grad():
+        for ch in "aKM":  # a title of spaces alone
+            bias[vocab.char2idx[ch]] = -30.0
+    tune = weak.generate(SampleOptions(seed=1, grammar=True, max_chars=1200, prompt="X:1\nT:"))
+    assert tune.startswith(" " * 390)  # (what comes after the prompt)
+    assert "\nK:" in tune and tune.index("\nK:") < HEADER_LIMIT + 40
+
+
 def test_batch_streams_are_reproducible(sampler: Sampler) -> None:
     opts = SampleOptions(seed=3, max_chars=300)
     batch = sampler.generate_batch(6, opts)
