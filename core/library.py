@@ -402,6 +402,12 @@ class Library:
                 raise LibraryError(f"no tune #{tune_id} in the tunebook")
             self._add_files(db, tune_id, files)
 
+    def holds(self, tune_id: int) -> bool:
+        """Whether tune `tune_id` is here (in the tunebook or the history): not once deleted,
+        or merged into an entry of the same music (`keep`)."""
+        with self._read() as db:
+            return db.execute("SELECT 1 FROM tunes WHERE id = ?", (tune_id,)).fetchone() is not None
+
     @staticmethod
     def _held(db: sqlite3.Connection, abc: str, title: str) -> int | None:
         """The tunebook's entry with this music (all but X:, as import compares), if any."""
@@ -531,13 +537,22 @@ class Library:
         self._deleted.append((dict(zip(row.keys(), tuple(row), strict=True)), files))
 
     def undo_delete(self) -> int | None:
-        """Restore the last tune this process deleted, with its id; None when there is none."""
+        """Restore the last tune this process deleted, with its id; None when there is none.
+        A tunebook tune whose music the tunebook holds again since (saved anew) goes into that
+        entry, whose id comes back: the tunebook holds a tune once."""
         with self._lock:
             if not self._deleted:
                 return None
             values, files = self._deleted[-1]
             cols = ", ".join(values)
             with self._write() as db:
+                held = None
+                if values["in_tunebook"]:
+                    held = self._held(db, str(values["abc"]), str(values["title"]))
+                if held is not None:
+                    self._add_files(db, held, [Path(p) for p in files])
+                    self._deleted.pop()
+                    return held
                 db.execute(
                     f"INSERT INTO tunes ({cols}) VALUES ({', '.join('?' * len(values))})",
                     list(values.values()),

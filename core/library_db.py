@@ -158,6 +158,12 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+# Saving or importing a tune looks for one of the same music among the tunebook's of the same
+# title (Library._held): without it each add read the whole table (2.8 ms at 20,000 tunes).
+# Not part of the schema's version: a folkgen without it reads the file as before.
+TITLE_INDEX = "CREATE INDEX IF NOT EXISTS tunes_by_title ON tunes (in_tunebook, title)"
+
+
 def _prepare(db: sqlite3.Connection) -> None:
     """Settings, then the schema brought to SCHEMA_VERSION in one exclusive transaction (two
     processes opening a new file at once: the second finds it made)."""
@@ -171,6 +177,7 @@ def _prepare(db: sqlite3.Connection) -> None:
         problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
         if problem != "ok":
             raise sqlite3.DatabaseError(f"database disk image is malformed ({problem})")
+        db.execute(TITLE_INDEX)  # (a tunebook made before it: once)
         return
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -186,6 +193,7 @@ def _prepare(db: sqlite3.Connection) -> None:
             _create_v2(db)
         elif version == 1:
             _migrate_v1_to_v2(db)
+        db.execute(TITLE_INDEX)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         db.execute("COMMIT")
     except BaseException:

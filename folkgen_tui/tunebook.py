@@ -39,6 +39,7 @@ class Tunebook:
         self.on_open: Callable[[Tunebook], None] | None = None  # set by the app
         self.on_error: Callable[[str], None] | None = None  # for calls given no `failed`
         self._reported = ""  # the last error reported through on_error (said once, not per tune)
+        self._closed = False
 
     def call(
         self,
@@ -46,6 +47,8 @@ class Tunebook:
         done: Callable[[T], None] | None = None,
         failed: Callable[[str], None] | None = None,
     ) -> None:
+        if self._closed:  # the app is ending: a timer's last call opens nothing again
+            return
         if self._executor is None:
             from concurrent.futures import ThreadPoolExecutor  # not before the first frame
 
@@ -122,13 +125,18 @@ class Tunebook:
         """Saving a tune keeps it in the tunebook, with its saved files (added first when the
         save came before its check ended)."""
         def keep(library: Library) -> None:
+            tune_id = self._add(library, record, None)
+            if not library.holds(tune_id):  # merged into another entry (Library's k), or deleted
+                record.library_id = None
+                tune_id = self._add(library, record, None)
             # The tunebook's entry when it held this music already (the history row merged).
-            record.library_id = library.keep(self._add(library, record, None), files)
+            record.library_id = library.keep(tune_id, files)
 
         self.call(keep)
 
     def close(self, wait: bool = True) -> None:
         """Close the database on its thread and end the thread (when the app ends)."""
+        self._closed = True
         executor, self._executor = self._executor, None
         if executor is None:
             return

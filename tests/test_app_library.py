@@ -399,6 +399,18 @@ async def test_tunes_another_process_writes_come_in_while_the_library_is_shown(
         gate.set()
         await wait_for(pilot, lambda: not screen.rows_loading, "the reload")
         assert table.rows[table.cursor].id == moved_to
+        # An edit of the app's made while such a reload is under way is not undone by its rows
+        # (read before the edit's write; the app's own writes set off no reload of their own).
+        gate.clear()
+        screen.tunebook.call(lambda library: gate.wait(10))
+        screen.reload()
+        await pilot.press("5", "f")
+        gate.set()
+        await wait_for(pilot, lambda: getattr(stored(folkgen_home, moved_to), "favourite", False),
+                       "the edits written")  # fmt: skip
+        await wait_for(pilot, lambda: not screen.rows_loading, "the reload")
+        row = table.rows[table.cursor]
+        assert row.id == moved_to and row.rating == 5 and row.favourite
 
         await pilot.press("d")  # hidden: another write is read when the screen comes back
         reloads = screen._reloads

@@ -55,6 +55,14 @@ def test_a_new_tunebook_in_an_empty_data_folder(folkgen_home: Path) -> None:
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"tunes", "files"} <= tables
+    # Saving looks for the same tune by title: indexed, also in a tunebook made without it.
+    plan = " ".join(str(tuple(r)) for r in db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM tunes WHERE in_tunebook = 1 AND title = 'a'"))  # fmt: skip
+    assert "tunes_by_title" in plan
+    db.execute("DROP INDEX tunes_by_title")
+    db.commit()
+    Library.open().close()
+    assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'tunes_by_title'").fetchone()
 
 
 def test_the_tunebook_holds_a_tune_once(folkgen_home: Path) -> None:
@@ -76,6 +84,35 @@ def test_the_tunebook_holds_a_tune_once(folkgen_home: Path) -> None:
         assert [r.id for r in library.rows(in_tunebook=False)] == [made[1]]
         assert library.keep(other) == other and library.keep(made[1]) == kept
         assert [r.id for r in library.rows()] == [other, kept] and not library.rows(in_tunebook=False)
+        # Deleted, saved anew, then the delete undone: still one entry, the files of both.
+        library.delete(kept)
+        anew = library.add(tune("Twice"), in_tunebook=True, files=[Path("/d/twice.abc")])
+        assert library.undo_delete() == anew and not library.holds(kept)
+        assert [r.id for r in library.rows()] == [anew, other]
+        assert library.get(anew).files[0] == Path("/d/twice.abc") and len(library.get(anew).files) == 5
+
+
+def test_the_apps_save_of_a_tune_whose_history_row_was_merged(folkgen_home: Path) -> None:
+    """Generate's tune record keeps its history row's id; the Library's k can merge that row
+    into the tunebook's entry of the same music (deleting the row), and the save after it
+    failed ("no tune #2") with its files left out. It is added again, into that entry."""
+    from folkgen_tui.state import TuneRecord
+    from folkgen_tui.tunebook import Tunebook
+
+    text = tune("Merged")
+    with Library.open() as library:
+        entry = library.add(text, in_tunebook=True)
+    errors: list[str] = []
+    book = Tunebook(lambda fn, *args: fn(*args))
+    book.on_error = errors.append
+    record = TuneRecord(1, "X:", text, 5, 1.0, None, 1000, "m.pt")
+    book.remember(record, judge(text, check=False))  # the session history
+    book.call(lambda library: library.keep(record.library_id or 0))  # the Library's k
+    book.keep(record, [Path("/e/merged.abc")])  # then Generate's save
+    book.close()  # (waits for the calls)
+    assert errors == [] and record.library_id == entry
+    with Library.open() as library:
+        assert library.get(entry).files == (Path("/e/merged.abc"),) and library.count() == 1
 
 
 def test_outside_writes_count_another_connections_writes_only(folkgen_home: Path) -> None:

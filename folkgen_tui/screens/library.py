@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -41,6 +41,7 @@ DETAIL_DELAY = 0.05  # seconds the cursor rests on a row before its whole tune i
 # While a filter is typed the top row changes with each key: its tune is shown once typing
 # pauses, so that laying out the tune panel (a new ABC text) never lands between two keys.
 TYPING_DELAY = 0.3
+T = TypeVar("T")
 WATCH_EVERY = 2.0  # seconds between looks for tunes another process wrote, while shown
 
 # The sort key cycles through these: (shown as, core.library's sort, descending).
@@ -144,6 +145,7 @@ class LibraryScreen(StudioScreen):
         self._fetch_timer: Timer | None = None
         self._watch: Timer | None = None  # looks for other processes' writes while shown
         self._outside_writes: int | None = None  # their count, as last seen
+        self._edits = 0  # this screen's writes asked for (see _edit)
 
     @property
     def tunebook(self) -> Tunebook:
@@ -200,15 +202,28 @@ class LibraryScreen(StudioScreen):
 
     # --- loading -----------------------------------------------------------------------------
 
+    def _edit(
+        self, job: Callable[[Library], T], done: Callable[[T], None] | None = None
+    ) -> None:
+        """A write of this screen's, on the tunebook's thread: a reload asked for before it
+        reads the rows without it (and this connection's writes set off no reload of their
+        own), so a reload under way reads them again (`reload`)."""
+        self._edits += 1
+        self.tunebook.call(job, done)
+
     def reload(self, keep_id: int | None = None) -> None:
         self._reloads += 1
         request = self._reloads  # the tunebook thread answers in order: the last one counts
+        edits = self._edits
         self.rows_loading = True
         started = time.perf_counter()
         history = self.history
 
         def done(result: tuple[int, list[TuneRow]]) -> None:
             if request != self._reloads:
+                return
+            if edits != self._edits:  # read before an edit of ours landed: again, after it
+                self.reload(keep_id)
                 return
             self._outside_writes, rows = result
             self.rows_loading = False
@@ -393,7 +408,7 @@ class LibraryScreen(StudioScreen):
             return
         self._replace_row(dataclasses.replace(row, rating=stars_))
         tune_id = row.id
-        self.tunebook.call(lambda library: library.rate(tune_id, stars_), self._refresh_tune)
+        self._edit(lambda library: library.rate(tune_id, stars_), self._refresh_tune)
 
     def action_favourite(self) -> None:
         row = self._current()
@@ -402,7 +417,7 @@ class LibraryScreen(StudioScreen):
         on_ = not row.favourite
         self._replace_row(dataclasses.replace(row, favourite=on_))
         tune_id = row.id
-        self.tunebook.call(lambda library: library.set_favourite(tune_id, on_), self._refresh_tune)
+        self._edit(lambda library: library.set_favourite(tune_id, on_), self._refresh_tune)
 
     def _refresh_tune(self, _: object = None) -> None:
         row = self._current()
@@ -434,7 +449,7 @@ class LibraryScreen(StudioScreen):
             return
         self.studio.toggle_play(tune.abc, tune.title, f"{LIBRARY_KEY}{tune.id}", voice)
         tune_id = tune.id
-        self.tunebook.call(lambda library: library.played(tune_id), lambda _: None)
+        self._edit(lambda library: library.played(tune_id), lambda _: None)
 
     def on_voice_row_changed(self, message: VoiceRow.Changed) -> None:
         self.studio.voice = message.voice  # the app's one voice: Generate's row shows it too
@@ -516,7 +531,7 @@ class LibraryScreen(StudioScreen):
             if title is not None and not title.strip():  # (it was dropped without a word)
                 self.notify("A title needs some text: the tune keeps its own.", severity="warning")
             elif title and title != row.title:
-                self.tunebook.call(lambda library: library.rename(tune_id, title),
+                self._edit(lambda library: library.rename(tune_id, title),
                                    lambda _: self.reload(tune_id))  # fmt: skip
 
         self.app.push_screen(TextDialog("Title", "The tune's title (its T: line):", row.title),
@@ -535,7 +550,7 @@ class LibraryScreen(StudioScreen):
                     self._details.pop(tune_id, None)  # its facts read again, notes and all
                     self._refresh_tune()
 
-                self.tunebook.call(lambda library: library.set_notes(tune_id, notes), written)
+                self._edit(lambda library: library.set_notes(tune_id, notes), written)
 
         self.app.push_screen(TextDialog("Notes", "Your notes on the tune (empty: none):",
                                         tune.notes), done)  # fmt: skip
@@ -557,7 +572,7 @@ class LibraryScreen(StudioScreen):
             rows = self.shown_rows
             table.set_rows(rows, rows[min(index, len(rows) - 1)].id if rows else None)
             self._show_status()
-            self.tunebook.call(lambda library: library.delete(tune_id), lambda _: self.notify(
+            self._edit(lambda library: library.delete(tune_id), lambda _: self.notify(
                 f"Deleted {row.title} (u brings it back).", markup=False))  # fmt: skip
 
         self.app.push_screen(ConfirmDialog("Delete", f"Delete {row.title} from the tunebook?"),
@@ -571,7 +586,7 @@ class LibraryScreen(StudioScreen):
             self.notify("The tune is back.")
             self.reload(tune_id)
 
-        self.tunebook.call(lambda library: library.undo_delete(), done)
+        self._edit(lambda library: library.undo_delete(), done)
 
     # --- the session history ----------------------------------------------------------------
 
@@ -594,8 +609,12 @@ class LibraryScreen(StudioScreen):
         tune_id = row.id
         self.all_rows = [r for r in self.all_rows if r.id != tune_id]
         self._refilter()
-        self.tunebook.call(lambda library: library.keep(tune_id), lambda _: self.notify(
-            f"Kept {row.title} in the tunebook.", markup=False))  # fmt: skip
+        def kept(into: int) -> None:
+            self.notify(f"Kept {row.title} in the tunebook." if into == tune_id else
+                        f"{row.title} is in the tunebook already: its files were added there.",
+                        markup=False)  # fmt: skip
+
+        self._edit(lambda library: library.keep(tune_id), kept)
 
     # --- export ------------------------------------------------------------------------------
 
