@@ -642,7 +642,8 @@ class _DrawSpec(ctypes.Structure):
 
 class NativeDraw:
     """One stream's draw at a temperature above 0 (Sampler._draw's, its copy model's prediction
-    included) in one C call (core/copy_kernel.c draw_one): the same draws, in ~3.7 us where
+    included) in one C call (core/copy_kernel.c draw_one): the same draws (but where libm's
+    exp and numpy's round a last bit apart at a boundary: ~1e-15 a draw), in ~3.7 us where
     numpy's draw and the copy's predict took ~19 (a tune of 700 characters in the copy).
     `draw` returns -1, without a draw, where a logit is NaN or the largest is not finite (a
     damaged model): numpy's draw handles those."""
