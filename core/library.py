@@ -409,6 +409,17 @@ class Library:
             return db.execute("SELECT 1 FROM tunes WHERE id = ?", (tune_id,)).fetchone() is not None
 
     @staticmethod
+    def _carry(db: sqlite3.Connection, row: sqlite3.Row | dict[str, object], into: int) -> None:
+        """What a person gave a tune that merges into another entry (`row`: its columns) goes
+        with it: a rating or notes where the entry has none, the favourite mark, its plays."""
+        db.execute(
+            "UPDATE tunes SET rating = CASE WHEN rating = 0 THEN ? ELSE rating END, "
+            "favourite = max(favourite, ?), notes = CASE WHEN notes = '' THEN ? ELSE notes END, "
+            "play_count = play_count + ? WHERE id = ?",
+            (row["rating"], row["favourite"], row["notes"], row["play_count"], into),
+        )
+
+    @staticmethod
     def _held(db: sqlite3.Connection, abc: str, title: str) -> int | None:
         """The tunebook's entry with this music (all but X:, as import compares), if any."""
         music = _music_key(abc)
@@ -422,9 +433,7 @@ class Library:
         id there. One whose music the tunebook holds already goes into that entry, whose id
         comes back: its files are added there and its history row goes."""
         with self._write() as db:
-            row = db.execute(
-                "SELECT abc, title, in_tunebook FROM tunes WHERE id = ?", (tune_id,)
-            ).fetchone()
+            row = db.execute("SELECT * FROM tunes WHERE id = ?", (tune_id,)).fetchone()
             if row is None:
                 raise LibraryError(f"no tune #{tune_id} in the tunebook")
             held = None if row["in_tunebook"] else self._held(db, row["abc"], row["title"])
@@ -434,6 +443,7 @@ class Library:
                 return tune_id
             own = self._files(db, tune_id).get(tune_id, [])
             self._add_files(db, held, [*map(Path, own), *files])
+            self._carry(db, row, held)
             db.execute("DELETE FROM tunes WHERE id = ?", (tune_id,))  # files: ON DELETE CASCADE
             return held
 
@@ -551,6 +561,7 @@ class Library:
                     held = self._held(db, str(values["abc"]), str(values["title"]))
                 if held is not None:
                     self._add_files(db, held, [Path(p) for p in files])
+                    self._carry(db, values, held)
                     self._deleted.pop()
                     return held
                 db.execute(

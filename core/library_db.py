@@ -177,7 +177,12 @@ def _prepare(db: sqlite3.Connection) -> None:
         problem = db.execute("PRAGMA quick_check(1)").fetchone()[0]
         if problem != "ok":
             raise sqlite3.DatabaseError(f"database disk image is malformed ({problem})")
-        db.execute(TITLE_INDEX)  # (a tunebook made before it: once)
+        # A tunebook made before it gets it once; it only speeds saving up, so a writer that
+        # holds the file (or a full disk) leaves it for a later open, without waiting long.
+        db.execute("PRAGMA busy_timeout = 200")
+        with contextlib.suppress(sqlite3.OperationalError):
+            db.execute(TITLE_INDEX)
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         return
     db.execute("BEGIN IMMEDIATE")
     try:

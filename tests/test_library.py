@@ -79,17 +79,25 @@ def test_the_tunebook_holds_a_tune_once(folkgen_home: Path) -> None:
         assert [r.id for r in library.rows()] == [other, kept]
         # Saving one of the history's copies (the app's save, the Library's k) merges it there.
         library.add_files(made[0], [Path("/c/twice.wav")])
+        library.rate(made[0], 4)  # what a person gave the copy goes with it
+        library.set_notes(made[0], "jig it")
         assert library.keep(made[0], [Path("/c/twice.mid")]) == kept
         assert library.get(kept).files[2:] == (Path("/c/twice.wav"), Path("/c/twice.mid"))
+        assert (library.get(kept).rating, library.get(kept).notes) == (4, "jig it")
         assert [r.id for r in library.rows(in_tunebook=False)] == [made[1]]
         assert library.keep(other) == other and library.keep(made[1]) == kept
         assert [r.id for r in library.rows()] == [other, kept] and not library.rows(in_tunebook=False)
         # Deleted, saved anew, then the delete undone: still one entry, the files of both.
+        library.set_favourite(kept, True)
+        library.played(kept)
         library.delete(kept)
         anew = library.add(tune("Twice"), in_tunebook=True, files=[Path("/d/twice.abc")])
+        library.rate(anew, 2)  # (the entry's own rating stays)
         assert library.undo_delete() == anew and not library.holds(kept)
         assert [r.id for r in library.rows()] == [anew, other]
-        assert library.get(anew).files[0] == Path("/d/twice.abc") and len(library.get(anew).files) == 5
+        back = library.get(anew)
+        assert back.files[0] == Path("/d/twice.abc") and len(back.files) == 5
+        assert (back.rating, back.favourite, back.notes, back.play_count) == (2, True, "jig it", 1)
 
 
 def test_the_apps_save_of_a_tune_whose_history_row_was_merged(folkgen_home: Path) -> None:

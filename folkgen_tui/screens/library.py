@@ -146,6 +146,7 @@ class LibraryScreen(StudioScreen):
         self._watch: Timer | None = None  # looks for other processes' writes while shown
         self._outside_writes: int | None = None  # their count, as last seen
         self._edits = 0  # this screen's writes asked for (see _edit)
+        self._deleted_ids: list[int] = []  # the tunes this screen deleted, the last last
 
     @property
     def tunebook(self) -> Tunebook:
@@ -572,6 +573,7 @@ class LibraryScreen(StudioScreen):
             rows = self.shown_rows
             table.set_rows(rows, rows[min(index, len(rows) - 1)].id if rows else None)
             self._show_status()
+            self._deleted_ids.append(tune_id)  # (undo_delete brings back the last, in order)
             self._edit(lambda library: library.delete(tune_id), lambda _: self.notify(
                 f"Deleted {row.title} (u brings it back).", markup=False))  # fmt: skip
 
@@ -579,11 +581,14 @@ class LibraryScreen(StudioScreen):
                              done)  # fmt: skip
 
     def action_undo(self) -> None:
+        deleted = self._deleted_ids.pop() if self._deleted_ids else None
+
         def done(tune_id: int | None) -> None:
             if tune_id is None:
                 self.notify("Nothing to undo: no tune was deleted.", severity="warning")
                 return
-            self.notify("The tune is back.")
+            self.notify("The tune is back." if deleted in (None, tune_id) else
+                        "The tune is back, in the entry it was saved in again since.")  # fmt: skip
             self.reload(tune_id)
 
         self._edit(lambda library: library.undo_delete(), done)
