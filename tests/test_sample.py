@@ -14,7 +14,7 @@ import core.sample
 from bench.machine import cpu_flags
 from core.abc_grammar import HEADER_LIMIT
 from core.checkpoint import load_checkpoint
-from core.corpus import UnknownCharacters
+from core.corpus import UnknownCharacters, Vocabulary
 from core.model import CharLSTM
 from core.paths import shipped_model_path
 from core.presets import ModelConfig
@@ -88,6 +88,21 @@ def test_seed_reproduces_and_differs(sampler: Sampler) -> None:
     assert a.endswith("\n\n") and 20 < len(a) <= 1000  # stopped at the blank line ending the tune
 
 
+def fixed_sampler(vocab: Vocabulary, logits: dict[str, float]) -> tuple[Sampler, torch.Tensor]:
+    """A model whose logits are the same at every step: `logits` for those characters, -30
+    for the rest (drawn only where the grammar leaves nothing else); and its output bias, to
+    change them."""
+    model = CharLSTM(ModelConfig(vocab_size=len(vocab), embedding_dim=4, hidden_size=8))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        bias = model.head.bias
+        bias.fill_(-30.0)
+        for ch, value in logits.items():
+            bias[vocab.char2idx[ch]] = value
+    return Sampler(model, vocab, "fp32"), bias
+
+
 def test_a_header_that_runs_on_is_steered_to_its_key(
     sampler: Sampler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -96,15 +111,7 @@ def test_a_header_that_runs_on_is_steered_to_its_key(
     brought to its end: the line ends, then only M: L: K: may come. Here a model that writes
     only Z: lines, as one stream and as a batch's (whose streams end one by one)."""
     vocab = sampler.vocab
-    model = CharLSTM(ModelConfig(vocab_size=len(vocab), embedding_dim=4, hidden_size=8))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        bias = model.head.bias
-        bias.fill_(-30.0)  # only where the grammar leaves nothing else
-        for ch, b in (("Z", 5.0), ("a", 3.0), ("\n", 1.0), ("|", 0.0), ("A", 2.0), ("2", 0.0)):
-            bias[vocab.char2idx[ch]] = b
-    weak = Sampler(model, vocab, "fp32")
+    weak, bias = fixed_sampler(vocab, {"Z": 5.0, "a": 3.0, "\n": 1.0, "|": 0.0, "A": 2.0, "2": 0.0})
     opts = SampleOptions(seed=5, grammar=True, max_chars=1000)
     with monkeypatch.context() as m:
         m.setattr(core.sample, "HEADER_LIMIT", 10**6)
@@ -134,15 +141,7 @@ def test_a_header_line_that_never_ends_is_ended(sampler: Sampler) -> None:
     would: a line the grammar left (a prompt's R: field, which it does not write) and a title
     of spaces alone (which may not end: it needs a character that counts first)."""
     vocab = sampler.vocab
-    model = CharLSTM(ModelConfig(vocab_size=len(vocab), embedding_dim=4, hidden_size=8))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        bias = model.head.bias
-        bias.fill_(-30.0)
-        for ch, b in ((" ", 4.0), ("a", 3.0), ("K", 1.0), ("M", 1.0)):
-            bias[vocab.char2idx[ch]] = b
-    weak = Sampler(model, vocab, "fp32")
+    weak, bias = fixed_sampler(vocab, {" ": 4.0, "a": 3.0, "K": 1.0, "M": 1.0})
     tune = weak.generate(SampleOptions(seed=1, grammar=True, max_chars=1200, prompt="X:1\nR:"))
     assert "\nK:" in tune and tune.index("\nK:") < HEADER_LIMIT + 40
     with torch.no_grad():
