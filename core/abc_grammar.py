@@ -891,9 +891,10 @@ class AbcGrammar:
     def closing_header(self, state: GrammarState, mask: np.ndarray) -> np.ndarray:
         """`mask` (the stream's) narrowed to the characters that bring its header to an end: at
         a line's start the fields K: needs and K: itself, in a title or Z: line (or a header
-        line the grammar left, a prompt's) its end; as it is elsewhere (the body, a field's letter or a K: M: L: value, which end by themselves),
-        or where nothing of it would be left. For a stream whose header has run past
-        HEADER_LIMIT: a weak model can write T: and Z: lines for ever and never reach a K:."""
+        line the grammar left, a prompt's) its end; as it is elsewhere (the body, a field's
+        letter or a K: M: L: value, which end by themselves), or where nothing of it would be
+        left. For a stream whose header has run past HEADER_LIMIT: a weak model can write T:
+        and Z: lines for ever and never reach a K:."""
         key = self._keys[state.sid]
         lex = key.lex
         if lex[0] == "HL":
