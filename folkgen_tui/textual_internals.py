@@ -9,19 +9,19 @@ broken), and tests/test_textual_internals.py fails loudly so that someone looks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+import asyncio
+from collections.abc import Callable, Collection, Generator
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.css.stylesheet import Stylesheet
 from textual.geometry import Size
 from textual.theme import BUILTIN_THEMES
-from textual.widget import Widget
+from textual.widget import AwaitMount, Widget
 
 if TYPE_CHECKING:
     from textual.events import ScreenResume
     from textual.screen import Screen
-    from textual.widget import AwaitMount
 
 
 def built_modes(app: App[Any]) -> Collection[str]:
@@ -34,12 +34,29 @@ def built_modes(app: App[Any]) -> Collection[str]:
 def build_mode(app: App[Any], mode: str) -> bool:
     """Build a mode's screen without showing it: `_init_mode` is what `switch_mode` does for a
     mode seen for the first time, less making it current (Textual has no public call for this).
-    False when it cannot be done here: the screen is then built when first shown."""
+    False when it cannot be done here: the screen is then built when first shown.
+
+    The build goes on in the screen's own task, a piece at a time, while the app answers keys:
+    Textual also queues a wait for the whole build on the app's own queue (`call_next` of the
+    screen's AwaitMount, in `_get_screen`), so that every key waited for a build under way
+    (~100 ms, more while torch loads); that wait is taken off the queue again. Where the queue
+    is not there to read, the wait stays (slower, never broken)."""
     init: Callable[[str], object] | None = getattr(app, "_init_mode", None)
     if init is None or not callable(init) or not hasattr(app, "_screen_stacks"):
         return False
+    queued = getattr(app, "_next_callbacks", None)
+    before = list(queued) if isinstance(queued, list) else None
     init(mode)
+    if isinstance(queued, list) and before is not None:
+        queued[:] = [c for c in queued if c in before or not _awaits_mount(c)]
     return True
+
+
+def _awaits_mount(callback: object) -> bool:
+    """A queued Callback message whose callable is an AwaitMount (call_next wraps it in a
+    partial)."""
+    call = getattr(callback, "callback", None)
+    return isinstance(getattr(call, "func", call), AwaitMount)
 
 
 def start_in_theme(app: App[Any], theme: str) -> bool:
@@ -60,24 +77,53 @@ def start_in_theme(app: App[Any], theme: str) -> bool:
 
 
 class QuickModeSwitch(App[None]):
-    """An app whose switch to an already built screen is drawn at once.
+    """An app whose mode switch is drawn at once, and answers keys while a screen is built.
 
     Textual holds every mode switch back for 50 ms (`switch_mode` calls `delay_update` first) to
-    hide a screen still being built; a built one needs no hiding. This leans on `switch_mode`
-    calling `delay_update` synchronously: if it stops doing so, the hold simply stays."""
+    hide a screen still being built; ours are built ahead, or draw their frame first and their
+    fields after (Deferred), so they need no hiding. This leans on `switch_mode` calling
+    `delay_update` synchronously: if it stops doing so, the hold simply stays."""
 
     _switching_to_built_screen = False
 
     def switch_mode(self, mode: str) -> AwaitMount:
+        """Switch to `mode`'s screen, building it first if need be (without holding the app's
+        keys: build_mode), and show it at once, a screen still being built as its parts come.
+        Awaited, it waits until the screen is built (Textual's own returns at once for a screen
+        still being built ahead, which then had no widgets to find)."""
+        if mode != self.current_mode and mode in self.MODES and mode not in built_modes(self):
+            build_mode(self, mode)
         self._switching_to_built_screen = mode in built_modes(self)
         try:
-            return super().switch_mode(mode)
+            super().switch_mode(mode)
         finally:
             self._switching_to_built_screen = False
+        stack = getattr(self, "_screen_stacks", {}).get(mode)
+        return AwaitShown(stack[-1] if stack else self.screen)
 
     def delay_update(self, delay: float = 0.05) -> None:
         if not self._switching_to_built_screen:
             super().delay_update(delay)
+
+
+class AwaitShown(AwaitMount):
+    """QuickModeSwitch.switch_mode's: awaited, it waits until the screen is built, and for a
+    screen with a `ready` event (asyncio.Event), until it is set: such a screen may mount
+    parts after its first draw and set itself up once they are in."""
+
+    def __init__(self, screen: Screen[Any]) -> None:
+        super().__init__(screen, [])
+        self._screen = screen
+
+    def __await__(self) -> Generator[None, None, None]:
+        async def shown() -> None:
+            ready = getattr(self._screen, "ready", None)
+            if isinstance(ready, asyncio.Event):
+                await ready.wait()
+            elif not self._screen.is_mounted:
+                await AwaitMount(self._screen, [self._screen])
+
+        return shown().__await__()
 
 
 def styled_as_built(screen: Screen[Any]) -> None:

@@ -3,6 +3,7 @@ and the first model. Timings are bench/app_startup.py's; these check the means."
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import subprocess
 import sys
@@ -10,11 +11,13 @@ from pathlib import Path
 
 import pytest
 from textual.css.stylesheet import Stylesheet
+from textual.widgets import Input, Static
 
 from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.textual_internals import share_parsed_css
-from tests.app_helpers import wait_for
+from tests.app_helpers import wait_for, wait_ready
 
 CSS = "Probe { color: $primary; }"
 
@@ -124,3 +127,47 @@ async def test_the_costly_screens_are_built_ahead_once_the_corpus_is_shown(
         assert app.studio_screen("generate") is not None
         await pilot.pause(0.3)
         assert app.studio_screen("library") is None and app.studio_screen("models") is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("key", "panel", "field"), [("t", "Recipe", "#f-steps"), ("g", "Session", "#prompt")]
+)
+async def test_a_key_shows_a_costly_screens_panels_before_its_fields(
+    monkeypatch: pytest.MonkeyPatch, key: str, panel: str, field: str
+) -> None:
+    """Train and Generate draw their panels first and mount their fields after (Deferred): a
+    key in the first second shows the screen in a third of its build. Until its fields are in,
+    its keys do nothing (they would look for the fields: with torch in, Train's start reads
+    them); once in, the screen is set up as it was when all came at once."""
+    import folkgen_tui.app as studio_app
+    from folkgen_tui.screens.base import StudioScreen
+    from folkgen_tui.widgets.deferred import Deferred
+
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ())  # built by the key
+    held: list[Deferred] = []
+    mount_part = Deferred._mount_part
+    monkeypatch.setattr(Deferred, "_mount_part", lambda d: held.append(d))  # fields held back
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_ready(pilot)  # the corpus and torch
+        await pilot.press(key)
+        screen = app.screen
+        assert isinstance(screen, StudioScreen) and screen.MODE != "dataset"
+        await wait_for(pilot, lambda: len(held) == 2, "the screen's two parts")
+        assert not screen.is_ready and not screen.query(field)
+        assert panel in app.export_screenshot()  # drawn without them
+        assert app.studio_screen(screen.MODE) is None  # the app's hooks do not reach it yet
+        await pilot.press("s", "enter")  # Train's start, Generate's generate: nothing yet
+        assert app.training is None and not app.history
+        for deferred in held:
+            mount_part(deferred)
+        await asyncio.wait_for(screen.ready.wait(), timeout=10)
+        assert app.studio_screen(screen.MODE) is screen and screen.query(field)
+        if isinstance(screen, TrainScreen):  # the fields came with the preset's values
+            assert screen.read_form() == (screen.preset.model, screen.preset.train)
+            about = str(screen.query_one("#preset-about", Static).render())
+            assert about.startswith(screen.preset.description)
+        else:  # the pickers offer the corpus's metres and keys, as mounted() shows them
+            assert isinstance(screen, GenerateScreen) and screen._meters
+            assert screen.query_one("#prompt", Input).value == "X:"

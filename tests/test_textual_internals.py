@@ -3,13 +3,14 @@ renames it or changes how it behaves (the app would still work, only slower)."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any
 
 import pytest
 from textual import events
 from textual._compositor import Compositor
-from textual.app import App
+from textual.app import App, ComposeResult
 from textual.color import Color
 from textual.geometry import Size
 from textual.screen import Screen
@@ -34,7 +35,7 @@ class Blank(Screen[None]):
 class Probe(QuickModeSwitch):
     """Counts Textual's own delay_update calls, and whether they came inside switch_mode."""
 
-    MODES = {"one": Blank, "two": Blank, "three": Blank}
+    MODES = {"one": Blank, "two": Blank, "three": Blank, "four": Blank}
     DEFAULT_MODE = "one"
 
     def __init__(self) -> None:
@@ -68,7 +69,7 @@ def test_textual_still_has_the_names_we_use() -> None:
 
 
 @pytest.mark.asyncio
-async def test_switch_mode_calls_delay_update_synchronously_and_built_screens_skip_it() -> None:
+async def test_switch_mode_calls_delay_update_synchronously_and_quick_switches_skip_it() -> None:
     app = Probe()
     original = App.delay_update
 
@@ -81,48 +82,70 @@ async def test_switch_mode_calls_delay_update_synchronously_and_built_screens_sk
     try:
         async with app.run_test() as pilot:
             assert set(built_modes(app)) == {"one"}
-            await app.switch_mode("two")  # not built yet: Textual holds the frame back
+            app.in_switch = True
+            App.switch_mode(app, "two")  # Textual's own, not built yet: it holds the frame back
+            app.in_switch = False
             await pilot.pause()
             assert app.delays == [True], "switch_mode no longer calls delay_update synchronously"
             assert build_mode(app, "three") and set(built_modes(app)) == {"one", "two", "three"}
             assert app.current_mode == "two"  # built, not shown
             await app.switch_mode("three")  # built: shown at once
             await app.switch_mode("one")
+            await app.switch_mode("four")  # not built: built, then shown at once
+            assert app.screen.is_mounted, "the await returned before the screen was built"
             await pilot.pause()
-            assert app.delays == [True] and app.current_mode == "one"
+            assert app.delays == [True] and app.current_mode == "four"
     finally:
         App.delay_update = original  # type: ignore[method-assign]
 
 
+class Slow(Widget):
+    """Mounted ~0.4 s after it is composed."""
+
+    async def on_mount(self) -> None:
+        await asyncio.sleep(0.4)
+
+
+class SlowToBuild(Screen[None]):
+    def compose(self) -> ComposeResult:
+        yield Slow()
+
+
+class Keyed(QuickModeSwitch):
+    """Records, for each `k` it answers, whether the slow screen was built by then."""
+
+    MODES = {"one": Blank, "slow": SlowToBuild, "slow2": SlowToBuild}
+    DEFAULT_MODE = "one"
+    BINDINGS = [("k", "record", "")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answered: list[bool] = []
+
+    def action_record(self) -> None:
+        stacks = self._screen_stacks.values()
+        self.answered.append(all(screen.is_mounted for stack in stacks for screen in stack))
+
+
 @pytest.mark.asyncio
-async def test_a_screen_handler_runs_before_screens_own_resume() -> None:
-    """skip_restyle is called from a subclass's handler: it must run before Screen's."""
-    order: list[str] = []
-    original = Screen._on_screen_resume
+async def test_a_screen_built_ahead_leaves_the_apps_keys_free() -> None:
+    """Textual's own build queues a wait for the whole screen on the app's queue: every key
+    then waited for a screen being built ahead. Now the app answers keys meanwhile; a switch
+    to a screen not built yet, awaited, still waits for its build."""
+    app = Keyed()
 
-    class Watched(Screen[None]):
-        def on_screen_resume(self, event: events.ScreenResume) -> None:
-            order.append("subclass")
-            skip_restyle(event)
+    async def key() -> None:  # not the pilot's press: that waits for the screen on show
+        app.post_message(events.Key("k", "k"))
+        await asyncio.sleep(0.1)
 
-    def recording(self: Screen[None], event: events.ScreenResume) -> None:
-        order.append(f"screen refresh_styles={event.refresh_styles}")
-        original(self, event)
-
-    class Host(App[None]):
-        MODES = {"a": Watched, "b": Blank}
-        DEFAULT_MODE = "a"
-
-    Screen._on_screen_resume = recording  # type: ignore[method-assign]
-    try:
-        app = Host()
-        async with app.run_test() as pilot:
-            await app.switch_mode("b")
-            await app.switch_mode("a")
-            await pilot.pause()
-    finally:
-        Screen._on_screen_resume = original  # type: ignore[method-assign]
-    assert order[-2:] == ["subclass", "screen refresh_styles=False"]
+    async with app.run_test() as pilot:
+        assert build_mode(app, "slow")
+        await key()
+        assert app.answered == [False], "a key waited for a screen being built ahead"
+        await app.switch_mode("slow2")
+        assert app.screen.is_mounted and app.current_mode == "slow2"
+        await pilot.press("k")
+        assert app.answered == [False, True]
 
 
 class Themed(App[None]):

@@ -381,6 +381,36 @@ async def test_the_library_and_generate_share_one_voice(
         assert app.voice == Voice(None, 90, 3)
 
 
+@pytest.mark.asyncio
+async def test_a_voice_rows_own_voices_coming_back_leave_its_typing_alone() -> None:
+    """The app shows every voice set on every row (voice_changed), the setting row's included,
+    a few messages later: typing on meanwhile was wiped by the row's own voice coming back (a
+    tempo cleared, then 5 typed: the cleared tempo came back and took the 5). Another row's
+    voice is still shown."""
+    from textual.app import App, ComposeResult
+
+    from folkgen_tui.widgets.voice_row import VoiceRow
+
+    class Row(App[None]):
+        def compose(self) -> ComposeResult:
+            yield VoiceRow(Voice("fiddle", 140, 0))
+
+    app = Row()
+    async with app.run_test() as pilot:
+        row = app.query_one(VoiceRow)
+        tempo = row.query_one("#tempo", Input)
+        tempo.value = ""  # a valid voice: posted
+        await pilot.pause()
+        with row.prevent(Input.Changed):
+            tempo.value = "5"  # typed before that voice came back: out of range, not posted
+        row.show(Voice("fiddle", None, 0))  # the row's own voice, back through the app
+        assert tempo.value == "5"
+        row.show(Voice("flute", 90, 0))  # another row's
+        assert (tempo.value, row.query_one("#instrument", Select).value) == ("90", "flute")
+        row.show(Voice("fiddle", None, 0))  # this row's again, but set elsewhere now: shown
+        assert tempo.value == ""
+
+
 def test_a_tune_played_without_a_sound_device_then_saved_keeps_its_own_names(
     tmp_path: Path,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, cast
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.dom import NoActiveAppError
 from textual.screen import Screen
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, Select
 
 from folkgen_tui.textual_internals import (
@@ -20,6 +22,7 @@ from folkgen_tui.textual_internals import (
     skip_restyle,
     styled_as_built,
 )
+from folkgen_tui.widgets.deferred import Deferred
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.nav_bar import NavBar
 from folkgen_tui.widgets.studio_header import StudioHeader
@@ -60,6 +63,7 @@ class StudioScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self.ready = asyncio.Event()  # set once set up (switch_mode's await waits for it)
         try:
             app = self.app
         except NoActiveAppError:  # made outside an app: the first Resize sets the size classes
@@ -78,6 +82,9 @@ class StudioScreen(Screen[None]):
             fits = [name for at, name in sorted(breakpoints, reverse=True) if cells >= at][:1]
             classes.update({name: name in fits for _, name in breakpoints})
         self.update_classes(classes, update=False)
+        # Each widget is styled as it is mounted: a key may show the screen while it is still
+        # being built (its ScreenResume then came before its Mount, and restyled all it had).
+        self._styled_for = self._styling()
 
     @property
     def studio(self) -> Studio:
@@ -100,18 +107,50 @@ class StudioScreen(Screen[None]):
         """The one Mount handler of studio screens (Textual calls each class's `on_mount`, so
         subclasses set themselves up in `mounted`). Not once the app is quitting: Textual then
         mounts no more widgets, so a screen still being built ahead is mounted in part (a widget
-        `mounted` looks for may be missing, and a Select's parts: widgets/select.py)."""
+        `mounted` looks for may be missing, and a Select's parts: widgets/select.py). A screen
+        with parts mounted after its first draw (Deferred) is set up once they are in."""
         if app_ending(self) or not self.composed:
             return
         self.sub_title = self.TITLE_TEXT
+        parts = [deferred.part for deferred in self.query(Deferred)]
+        if parts:
+            self.run_worker(self._set_up_when_in(parts), group="parts")
+        else:
+            self._set_up()
+
+    async def _set_up_when_in(self, parts: list[Widget]) -> None:
+        await AwaitMount(self, parts)
+        if not app_ending(self):
+            self._set_up()
+
+    def _set_up(self) -> None:
         self.studio.register_screen(self)  # the app then settles its long-lived widgets
         self.mounted()
         # Its widgets were just styled, each as it was mounted: the first resume need not again,
         # nor Textual's CSS refresh when the app's first screen is shown again.
         self._styled_for = self._styling()
         styled_as_built(self)
+        self.ready.set()
+        self.refresh_bindings()
         if not self.is_current:  # built ahead (the app's prebuilds): shown at once when asked
             self.call_later(lay_out_ahead, self)
+
+    def on_unmount(self) -> None:
+        self.ready.set()  # nothing waits for a screen that is gone (the app quit as it was built)
+
+    @property
+    def is_ready(self) -> bool:
+        """Its widgets are all in and `mounted` has run: until then the screen's keys do nothing,
+        and its handlers of its widgets' messages (a field's first Changed) must not act."""
+        return self.ready.is_set()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.action_state(action, parameters) if self.is_ready else False
+
+    def action_state(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The screen's check_action once it is set up: True (shown, enabled), False (shown,
+        disabled) or None (hidden)."""
+        return True
 
     def mounted(self) -> None:
         """The screen's own set-up once its widgets are mounted."""

@@ -181,7 +181,7 @@ class DatasetScreen(StudioScreen):
         # Asked for each key at each footer update: no query of the screen.
         return self._tabs is not None and self._tabs.current == "tunes"
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "toggle_score":
             return self._on_tunes_tab()
         if action == "show_tab" and parameters == ("vocabulary",):

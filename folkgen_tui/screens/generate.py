@@ -24,6 +24,7 @@ from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.clamped import ClampedStatic
+from folkgen_tui.widgets.deferred import Deferred
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.prompt_input import PromptInput
 from folkgen_tui.widgets.score_view import ScoreView
@@ -138,7 +139,9 @@ class GenerateScreen(StudioScreen):
         self.opening: Path | None = None  # the model a tunebook tune waits for, to generate
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="gen-controls"):
+        # The panels first; the fields and the tune's parts once the screen is drawn
+        # (Deferred): a key shows the screen in ~a third of its build (issue 14).
+        with Vertical(id="gen-controls"), Deferred(Vertical(id="gen-fields")):
             with Horizontal(classes="gen-row"):
                 yield Label("Prompt", classes="gen-label")
                 yield PromptInput("X:", compact=True, id="prompt")
@@ -160,17 +163,19 @@ class GenerateScreen(StudioScreen):
                 yield Input("1000", compact=True, id="max-chars", type="integer")
             yield VoiceRow(self.studio.voice, id="gen-voice")
         with Horizontal(id="gen-main"):
-            with Vertical(id="tune-panel"):
-                yield ClampedStatic("", max_lines=2, id="badge")
-                yield AbcView(id="gen-abc", placeholder="")
-                yield ScoreView(id="gen-score")
-                yield PianoRoll(id="piano-roll")
-            yield SessionList(id="history")
+            with Vertical(id="tune-panel") as panel:
+                panel.border_title = "Tune"
+                with Deferred(Vertical(id="tune-parts")):
+                    yield ClampedStatic("", max_lines=2, id="badge")
+                    yield AbcView(id="gen-abc", placeholder="")
+                    yield ScoreView(id="gen-score")
+                    yield PianoRoll(id="piano-roll")
+            history = SessionList(id="history")
+            history.border_title = "Session"
+            yield history
         yield Static("", id="gen-status", markup=False)
 
     def mounted(self) -> None:
-        self.query_one("#history").border_title = "Session"
-        self.query_one("#tune-panel").border_title = "Tune"
         self.query_one("#piano-roll", PianoRoll).stop_along()
         self.corpus_changed()
         self._show_intro()
@@ -292,6 +297,8 @@ class GenerateScreen(StudioScreen):
 
     @on(Input.Submitted)
     def field_submitted(self, event: Input.Submitted) -> None:
+        if not self.is_ready:  # enter in a field clicked before the tune's panel is in
+            return
         event.stop()
         self.action_generate()
 
@@ -350,7 +357,7 @@ class GenerateScreen(StudioScreen):
 
     # --- generating --------------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_field":
             return self.typing()
         playing = self._playing_shown()

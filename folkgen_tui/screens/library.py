@@ -381,7 +381,7 @@ class LibraryScreen(StudioScreen):
         if not self.filter_text:
             self.query_one("#lib-filter").display = False
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
             return bool(self.filter_text) or self.typing()
         if action == "keep":

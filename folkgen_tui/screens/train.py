@@ -32,6 +32,7 @@ from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
 from folkgen_tui.widgets.clamped import ClampedStatic
+from folkgen_tui.widgets.deferred import Deferred
 from folkgen_tui.widgets.select import Select
 from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
 
@@ -80,6 +81,11 @@ def show_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def field_text(kind: Any, value: Any) -> str:
+    """A value as its field shows it: blank for "auto" and "int0" fields at 0."""
+    return "" if kind in ("auto", "int0") and not value else show_value(value)
 
 
 def parse_value(label: str, kind: Any, text: str) -> Any:
@@ -137,50 +143,59 @@ class TrainScreen(StudioScreen):
         self._checkpoint_notified = -NOTIFY_EVERY  # when the last checkpoint notice showed
 
     def compose_body(self) -> ComposeResult:
+        # The panels first; their fields once the screen is drawn (Deferred): a key shows the
+        # screen in ~a third of its build (issue 14).
+        model, train = self.preset.model, self.preset.train
         with Horizontal(id="train-body"):
             with VerticalScroll(id="recipe", can_focus=False) as recipe:
                 recipe.border_title = "Recipe"
-                yield Select(
-                    [(name, name) for name in PRESETS], value=DEFAULT_PRESET, allow_blank=False,
-                    compact=True, id="preset",
-                )  # fmt: skip
-                yield Static("", id="preset-about", markup=False)
-                yield Static("", id="resume-note", markup=False)
-                # Each section's fields in one grid beside one column of their labels, not a
-                # row container and a label each: Textual's work on every show grows with the
-                # widgets (Train 94 -> 60).
-                for section, fields in (("Model", MODEL_FIELDS), ("Training", TRAIN_FIELDS)):
-                    yield Label(section, classes="form-section")
-                    with Grid(classes="form"):
-                        labels = Static("\n".join(f[1] for f in fields), classes="form-labels")
-                        labels.styles.row_span = len(fields)  # one line beside each field
-                        yield labels
-                        for name, _, kind in fields:
-                            yield self._field(name, kind)
+                with Deferred(Vertical(id="recipe-parts")):
+                    yield Select(
+                        [(name, name) for name in PRESETS], value=DEFAULT_PRESET,
+                        allow_blank=False, compact=True, id="preset",
+                    )  # fmt: skip
+                    yield Static("", id="preset-about", markup=False)
+                    yield Static("", id="resume-note", markup=False)
+                    # Each section's fields in one grid beside one column of their labels, not
+                    # a row container and a label each: Textual's work on every show grows with
+                    # the widgets (Train 94 -> 60).
+                    for section, fields, config in (
+                        ("Model", MODEL_FIELDS, model), ("Training", TRAIN_FIELDS, train),
+                    ):  # fmt: skip
+                        yield Label(section, classes="form-section")
+                        with Grid(classes="form"):
+                            labels = Static("\n".join(f[1] for f in fields), classes="form-labels")
+                            labels.styles.row_span = len(fields)  # one line beside each field
+                            yield labels
+                            for name, _, kind in fields:
+                                yield self._field(name, kind, getattr(config, name))
             with Vertical(id="progress-panel") as panel:
                 panel.border_title = "Progress"
-                yield ClampedStatic("", max_lines=2, id="train-state")
-                yield ProgressBar(id="train-progress", show_eta=False)
-                yield Static("", id="train-numbers")
-                yield Label("loss per step", classes="spark-label")
-                yield LossChart(id="loss-raw")
-                yield Label("smoothed loss", classes="spark-label")
-                yield LossChart(id="loss-smooth")
-                yield Log(id="train-log", max_lines=500)
+                with Deferred(Vertical(id="progress-parts")):
+                    yield ClampedStatic("", max_lines=2, id="train-state")
+                    yield ProgressBar(id="train-progress", show_eta=False)
+                    yield Static("", id="train-numbers")
+                    yield Label("loss per step", classes="spark-label")
+                    yield LossChart(id="loss-raw")
+                    yield Label("smoothed loss", classes="spark-label")
+                    yield LossChart(id="loss-smooth")
+                    yield Log(id="train-log", max_lines=500)
 
     @staticmethod
-    def _field(name: str, kind: Any) -> Select[str] | Input:
+    def _field(name: str, kind: Any, value: Any) -> Select[str] | Input:
+        """A field holding `value` from the start: set once mounted, each Input restyled itself
+        as it validated (a third of the screen's set-up)."""
         if isinstance(kind, tuple):
-            return Select([(c, c) for c in kind], allow_blank=False, compact=True,
+            return Select([(c, c) for c in kind], value=value, allow_blank=False, compact=True,
                           id=f"f-{name}")  # fmt: skip
         placeholder = {"float?": "off", "int?": "off", "int0": "off", "auto": "auto"}.get(kind, "")
         return Input(
-            placeholder=placeholder, compact=True, id=f"f-{name}",
+            field_text(kind, value), placeholder=placeholder, compact=True, id=f"f-{name}",
             type="integer" if kind in (int, "int?", "int0", "auto") else "number",
         )  # fmt: skip
 
     def mounted(self) -> None:
-        self.fill_form(self.preset.model, self.preset.train)
+        self._show_preset_note()  # the fields came with the preset's values
         self._show_numbers(None)
         self.query_one("#train-progress", ProgressBar).update(total=1, progress=0)
         self._show_state()
@@ -199,8 +214,7 @@ class TrainScreen(StudioScreen):
         if isinstance(kind, tuple):
             self.query_one(f"#f-{name}", Select).value = value
         else:
-            shown = "" if kind in ("auto", "int0") and not value else show_value(value)
-            self.query_one(f"#f-{name}", Input).value = shown
+            self.query_one(f"#f-{name}", Input).value = field_text(kind, value)
 
     def read_form(self) -> tuple[ModelConfig, TrainConfig]:
         """The recipe in the form, on top of the preset's; FormError says what is wrong."""
@@ -332,7 +346,7 @@ class TrainScreen(StudioScreen):
 
     # --- start / pause / stop ----------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def action_state(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_field":
             return self.typing()
         job = self.job

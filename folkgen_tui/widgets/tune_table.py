@@ -23,7 +23,6 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from core.corpus import header_field
 from folkgen_tui.textual_internals import set_virtual_size_quietly
 
 
@@ -113,6 +112,11 @@ class CorpusRow:
     tune: str
 
     def cells(self, marked: bool = False) -> tuple[str, ...]:
+        # Here: core.corpus brings numpy, which the corpus's own loading imports on its thread
+        # as the Dataset screen fills its tabs: imported there, the first frame's next ~90 ms
+        # waited for that import.
+        from core.corpus import header_field
+
         tune = self.tune
         return (
             str(self.id + 1), header_field(tune, "T") or "–", header_field(tune, "M") or "",

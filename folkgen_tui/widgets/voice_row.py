@@ -53,6 +53,7 @@ class VoiceRow(Horizontal):
     def __init__(self, voice: Voice, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="gen-row voice-row")
         self._voice = voice
+        self._posted: list[Voice] = []  # voices this row posted (Changed) not back yet
 
     def compose(self) -> ComposeResult:
         voice = self._voice
@@ -76,7 +77,13 @@ class VoiceRow(Horizontal):
         )
 
     def show(self, voice: Voice) -> None:
-        """Show a voice chosen elsewhere (the other screen's row), unless it is shown already."""
+        """Show a voice chosen elsewhere (the other screen's row), unless it is shown already.
+        Not this row's own voices coming back through the app (in the order it took them):
+        typing on meanwhile (a field cleared, then an out-of-range digit) was wiped by them."""
+        if voice in self._posted:
+            del self._posted[: self._posted.index(voice) + 1]
+            return
+        self._posted.clear()  # (one the app already had never comes back)
         try:
             if self.read() == voice:
                 return
@@ -98,4 +105,5 @@ class VoiceRow(Horizontal):
             voice = self.read()
         except VoiceError:
             return
+        self._posted = [*self._posted[-7:], voice]  # (the app's own voice posted is not echoed)
         self.post_message(self.Changed(voice))

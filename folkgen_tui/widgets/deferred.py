@@ -1,0 +1,41 @@
+"""A part of a screen mounted once the screen has been drawn: a screen shown by a key draws its
+frame (panels and their titles) at once, and its fields come a moment later (issue 14).
+
+Textual's `Lazy` does the same, but it awaits the part's mount in whichever screen is on show
+(for a screen built ahead, that screen's repaints waited the ~70 ms of the part), and says to
+no one when the part is in. Here the mount is started and left to the part's own task, and the
+screen (StudioScreen) waits for its parts to set itself up."""
+
+from __future__ import annotations
+
+from textual.widget import Widget
+
+from folkgen_tui.textual_internals import app_ending
+
+
+class Deferred(Widget):
+    """Stands in for `part` (with the children composed into it) until the screen's first
+    refresh, then mounts it in its place."""
+
+    DEFAULT_CSS = """
+    Deferred {
+        display: none;
+    }
+    """
+
+    def __init__(self, part: Widget) -> None:
+        super().__init__()
+        self.part = part
+
+    def compose_add_child(self, widget: Widget) -> None:
+        self.part.compose_add_child(widget)
+
+    async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
+        self.call_after_refresh(self._mount_part)
+
+    def _mount_part(self) -> None:
+        parent = self.parent
+        if not isinstance(parent, Widget) or app_ending(self):
+            return  # the app is closing: Textual mounts nothing more
+        parent.mount(self.part, after=self)
+        self.remove()
