@@ -2,7 +2,8 @@
 pseudo-terminal, 100x32, a fresh FOLKGEN_HOME), pressed at a delay after the first frame shows
 "Dataset"; two latencies from writing the key: to the terminal showing the screen (its panels,
 by their titles) and to it showing the screen's fields, which Generate and Train mount once
-their panels are drawn (folkgen_tui/widgets/deferred.py). "shown/filled" in each cell.
+their panels are drawn (folkgen_tui/widgets/deferred.py). "shown/filled" in each cell; for a
+screen already built both come in one frame, whose first write may hold the panel's title.
 
 At start-up the app loads the corpus, builds the other screens ahead and reads torch's replies,
 each on its main thread: a key waits for any of that under way (bench/app_training.py times four

@@ -7,16 +7,18 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.state import TuneRecord
 
+S = TypeVar("S", bound=StudioScreen)
 DATA = Path(__file__).parent / "data"
 ALSA_NULL = DATA / "alsa-null.conf"
 FIXED_MTIME = 1_700_000_000  # 2023-11-14 22:13:20 UTC: checkpoint dates in snapshots
@@ -56,14 +58,23 @@ async def wait_all_built(pilot: Pilot[Any]) -> None:
     await pilot.pause(0.2)
 
 
+async def show_screen(pilot: Pilot[Any], key: str, cls: type[S]) -> S:
+    """Press a screen's key; the screen once shown and set up (Train and Generate mount their
+    fields once their panels are drawn, and take their keys then)."""
+    app = pilot.app
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, cls) and app.screen.is_ready, cls.__name__)
+    screen = app.screen
+    assert isinstance(screen, cls)
+    return screen
+
+
 async def generate_tune(
     pilot: Pilot[Any], fields: dict[str, str]
 ) -> tuple[GenerateScreen, TuneRecord]:
     """Open Generate, set its fields (id: text, in order) and generate: the screen and the tune
     it then shows."""
-    await pilot.press("g")
-    screen = pilot.app.screen
-    assert isinstance(screen, GenerateScreen)
+    screen = await show_screen(pilot, "g", GenerateScreen)
     for field, text in fields.items():
         screen.query_one(f"#{field}", Input).value = text
     await pilot.press("enter")

@@ -34,6 +34,7 @@ from tests.app_helpers import (
     plain_text,
     play_in_real_time,
     record_notices,
+    show_screen,
     type_into,
     wait_for,
     wait_ready,
@@ -165,19 +166,13 @@ async def test_dataset_screen_shows_the_corpus_and_loads_another(small_corpus_fi
 async def show_train(pilot: Pilot[Any], app: FolkgenApp) -> TrainScreen:
     """The Train screen, shown by its key once the app is ready."""
     await wait_ready(pilot)
-    await pilot.press("t")
-    screen = app.screen
-    assert isinstance(screen, TrainScreen)
-    return screen
+    return await show_screen(pilot, "t", TrainScreen)
 
 
 async def show_generate(pilot: Pilot[Any], app: FolkgenApp) -> GenerateScreen:
     """The Generate screen, shown by its key once the app is ready with its model."""
     await wait_ready(pilot, model=True)
-    await pilot.press("g")
-    screen = app.screen
-    assert isinstance(screen, GenerateScreen)
-    return screen
+    return await show_screen(pilot, "g", GenerateScreen)
 
 
 def set_fields(screen: TrainScreen, **values: str) -> None:
@@ -555,9 +550,7 @@ async def test_play_piano_roll_and_save(
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, model=True)
         notices = record_notices(app)
-        await pilot.press("g")
-        screen = app.screen
-        assert isinstance(screen, GenerateScreen)
+        screen = await show_screen(pilot, "g", GenerateScreen)
 
         # Tunes from a tiny model are often broken: take the first one abc2midi accepts.
         def checked() -> bool:
@@ -751,8 +744,7 @@ async def test_unknown_prompt_characters_are_a_notice(trained_model: Path) -> No
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, model=True)
         notices = record_notices(app)
-        await pilot.press("g")
-        screen = app.screen
+        screen = await show_screen(pilot, "g", GenerateScreen)
         screen.query_one("#prompt", Input).value = "X:1\\nT:Café\\n"
         await pilot.press("enter")
         await pilot.pause()

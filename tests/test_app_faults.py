@@ -33,6 +33,7 @@ from tests.app_helpers import (
     make_checkpoint,
     play_in_real_time,
     record_notices,
+    show_screen,
     wait_all_built,
     wait_for,
     wait_ready,
@@ -101,9 +102,7 @@ def small_model(tmp_path: Path) -> Path:
 
 async def start_training(pilot: Pilot[Any], hidden_size: int, steps: int) -> TrainJob:
     """On the Train screen, a small recipe without evaluations or checkpoints; started."""
-    await pilot.press("t")
-    screen = pilot.app.screen
-    assert isinstance(screen, TrainScreen)
+    screen = await show_screen(pilot, "t", TrainScreen)
     for field, value in (("hidden_size", hidden_size), ("steps", steps), ("eval_every", 0),
                          ("checkpoint_every", 0)):  # fmt: skip
         screen.query_one(f"#f-{field}", Input).value = str(value)
@@ -156,9 +155,8 @@ async def test_quit_while_generating_is_prompt_and_leaves_no_thread(
     app = FolkgenApp(model_path=small_model)
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, model=True)
-        await pilot.press("g", "enter")
-        screen = app.screen
-        assert isinstance(screen, GenerateScreen)
+        screen = await show_screen(pilot, "g", GenerateScreen)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: screen.stream_chars >= 20, "characters streaming in")
         assert screen.streaming and busy_threads()
         engine = app.engine
@@ -355,7 +353,7 @@ async def test_keys_pressed_while_a_screen_is_built_are_commands_not_text() -> N
             app.post_message(events.Key(key, key))
             await asyncio.sleep(0.01)
         await wait_for(pilot, lambda: isinstance(app.screen, GenerateScreen)
-                       and app.screen.is_mounted, "Generate")  # fmt: skip
+                       and app.screen.is_ready, "Generate")  # fmt: skip
         await pilot.pause(0.3)
         assert app.screen.query_one("#prompt", Input).value == "X:"  # as the screen starts
 
@@ -370,9 +368,7 @@ async def test_twenty_rapid_generates_leave_one_clean_state(
     async with app.run_test(size=SIZE) as pilot:
         await wait_ready(pilot, model=True)
         notices = record_notices(app)
-        await pilot.press("g")
-        screen = app.screen
-        assert isinstance(screen, GenerateScreen)
+        screen = await show_screen(pilot, "g", GenerateScreen)
         for _ in range(20):  # as fast as a person could press
             await press(pilot, "n")
         await wait_for(pilot, lambda: screen.run_id == 20, "the twentieth run")
@@ -484,19 +480,21 @@ import asyncio, sys
 from pathlib import Path
 from textual.widgets import Input
 from folkgen_tui.app import FolkgenApp
-from tests.app_helpers import wait_for, wait_ready
+from folkgen_tui.screens.generate import GenerateScreen
+from folkgen_tui.screens.train import TrainScreen
+from tests.app_helpers import show_screen, wait_for, wait_ready
 
 async def session(model: Path) -> None:
     app = FolkgenApp(model_path=model)
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_ready(pilot, model=True)
-        await pilot.press("g", "enter")
+        await show_screen(pilot, "g", GenerateScreen)
+        await pilot.press("enter")
         await wait_for(pilot, lambda: app.history and app.history[-1].text, "a tune")
         await pilot.press("m")
         screen = app.screen
         await wait_for(pilot, lambda: getattr(screen, "infos", None), "the checkpoint details")
-        await pilot.press("t")
-        train = app.screen
+        train = await show_screen(pilot, "t", TrainScreen)
         for field, value in (("hidden_size", 16), ("steps", 3), ("eval_every", 0)):
             train.query_one(f"#f-{field}", Input).value = str(value)
         await pilot.press("s")

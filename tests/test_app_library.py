@@ -355,6 +355,33 @@ async def test_a_narrow_window_the_focus_after_a_dialog_and_a_filter_typed(folkg
         assert stars(3) in str(screen.query_one("#lib-badge", Static).render())
 
 
+async def test_a_tune_another_process_deletes_leaves_the_cursor_beside_it(
+    monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
+) -> None:
+    """`folkgen library delete` in another terminal on the tune under the Library's cursor: the
+    cursor goes to the next tune (as after the screen's own delete), or the one before at the
+    end of the list; it went to the top of the list."""
+    import folkgen_tui.screens.library as library_module
+
+    monkeypatch.setattr(library_module, "WATCH_EVERY", 0.2)
+    seed_tunebook(folkgen_home, 4)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("l")
+        screen = app.screen
+        assert isinstance(screen, LibraryScreen)
+        table = screen.query_one(TuneTable)
+        await wait_for(pilot, lambda: len(table.rows) == 4 and not screen.rows_loading, "the tunes")
+        await pilot.press("down", "down")
+        ids = [row.id for row in table.rows]
+        for gone, then in ((ids[2], ids[3]), (ids[3], ids[1])):  # mid-list, then the last
+            with Library.open(folkgen_home / LIBRARY_FILE) as library:
+                library.delete(gone)
+            await wait_for(pilot, lambda g=gone: all(r.id != g for r in table.rows), "the delete")
+            assert table.rows[table.cursor].id == then
+
+
 async def test_tunes_another_process_writes_come_in_while_the_library_is_shown(
     monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
 ) -> None:

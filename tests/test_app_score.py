@@ -18,7 +18,7 @@ from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
-from tests.app_helpers import play_in_real_time, wait_for, wait_ready
+from tests.app_helpers import play_in_real_time, show_screen, wait_for, wait_ready
 from tests.test_score import JIG
 
 pytestmark = pytest.mark.asyncio
@@ -91,9 +91,7 @@ async def test_v_shows_the_score_on_generate(folkgen_home: Path) -> None:
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_ready(pilot)
-        await pilot.press("g")
-        screen = app.screen
-        assert isinstance(screen, GenerateScreen)
+        screen = await show_screen(pilot, "g", GenerateScreen)
         score = screen.query_one("#gen-score", ScoreView)
         await pilot.press("v")
         assert score.display and "generate a tune first" in score.notice

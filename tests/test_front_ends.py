@@ -18,7 +18,7 @@ from core.judge import Judgement
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.generate import GenerateScreen, TuneChecked
 from folkgen_tui.state import TuneRecord
-from tests.app_helpers import type_into, wait_for, wait_ready
+from tests.app_helpers import show_screen, type_into, wait_for, wait_ready
 
 SETTINGS = {"temperature": "0.8", "top-k": "20", "max-chars": "700"}
 # The Dataset screen shows another corpus: near-copies must still be judged against the model's.
@@ -84,9 +84,7 @@ async def test_the_cli_and_the_app_give_the_same_tune_and_verdicts(
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_ready(pilot, model=True)
         assert app.corpus is not None and len(app.corpus.tunes) == 2  # the Dataset corpus
-        await pilot.press("g")
-        screen = app.screen
-        assert isinstance(screen, GenerateScreen)
+        screen = await show_screen(pilot, "g", GenerateScreen)
         for field, value in SETTINGS.items():
             await type_into(pilot, f"#{field}", value)
         await type_into(pilot, "#seed", str(from_cli["seed"]))

@@ -29,7 +29,7 @@ from core.voice import (
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.sound import Sound
-from tests.app_helpers import type_into, wait_for
+from tests.app_helpers import show_screen, type_into, wait_for
 
 # Four bars of a reel: eight seconds at abc2midi's default 120 quarter notes a minute.
 REEL = "X:1\nT:Voice Reel\nM:4/4\nL:1/8\nK:D\nDFAd fdAF|GBdg fdAF|EFGA BcdB|AFDF E2D2|]\n"
@@ -309,8 +309,7 @@ async def test_generate_remembers_the_voice_across_restarts(
     corpus.write_text(REEL, encoding="utf-8")
     app = FolkgenApp(corpus, autoload_model=False)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("g")
-        await wait_for(pilot, lambda: isinstance(app.screen, GenerateScreen), "Generate")
+        await show_screen(pilot, "g", GenerateScreen)
         app.screen.query_one("#instrument", Select).focus()
         await pilot.press("enter", *"fidd", "enter")  # the list opens; typing finds the name
         await wait_for(pilot, lambda: app.voice.instrument == "fiddle", "the fiddle")
@@ -328,8 +327,7 @@ async def test_generate_remembers_the_voice_across_restarts(
     again = FolkgenApp(corpus, autoload_model=False)
     async with again.run_test(size=(100, 30)) as pilot:
         assert again.voice == Voice("fiddle", 140, -2)
-        await pilot.press("g")
-        await wait_for(pilot, lambda: isinstance(again.screen, GenerateScreen), "Generate")
+        await show_screen(pilot, "g", GenerateScreen)
         screen = again.screen
         assert screen.query_one("#instrument", Select).value == "fiddle"
         assert screen.query_one("#tempo", Input).value == "140"
@@ -369,8 +367,7 @@ async def test_the_library_and_generate_share_one_voice(
         await type_into(pilot, "#tempo", "90")  # the Library's own voice row
         assert app.voice == Voice(None, 90, 0)
         assert not library.query_one("#lib-filter", Input).display  # escape left the field only
-        await pilot.press("g")
-        await wait_for(pilot, lambda: isinstance(app.screen, GenerateScreen), "Generate")
+        await show_screen(pilot, "g", GenerateScreen)
         generate = app.screen
         assert generate.query_one("#tempo", Input).value == "90"  # Generate shows it
         await type_into(pilot, "#transpose", "3")

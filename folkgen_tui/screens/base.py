@@ -140,8 +140,9 @@ class StudioScreen(Screen[None]):
 
     @property
     def is_ready(self) -> bool:
-        """Its widgets are all in and `mounted` has run: until then the screen's keys do nothing,
-        and its handlers of its widgets' messages (a field's first Changed) must not act."""
+        """Its widgets are all in and `mounted` has run: until then the screen's keys do nothing
+        (their actions look for its fields), and the app's hooks do not reach it (it registers
+        here)."""
         return self.ready.is_set()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

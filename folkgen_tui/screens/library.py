@@ -260,7 +260,22 @@ class LibraryScreen(StudioScreen):
             if self.history
             else "no tunes yet: save one on Generate (s), or folkgen library import"
         )
-        self._refilter(keep_id)
+        self._refilter(keep_id if keep_id is not None else self._surviving(rows))
+
+    def _surviving(self, rows: list[TuneRow]) -> int | None:
+        """The tune under the cursor, or, where it is gone (deleted by another process), the
+        next tune shown that is still there, else the one before: the cursor went to the top."""
+        table = self.query_one(TuneTable)
+        current = table.current
+        if current is None:
+            return None
+        ids = {row.id for row in rows}
+        if current.id in ids:
+            return current.id
+        shown, at = table.rows, table.cursor
+        after = (row.id for row in shown[at + 1 :] if row.id in ids)
+        before = (row.id for row in reversed(shown[:at]) if row.id in ids)
+        return next(after, next(before, None))
 
     def _refilter(self, keep_id: int | None = None, narrower: bool = False) -> None:
         source = self.shown_rows if narrower else self.all_rows
