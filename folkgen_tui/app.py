@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,8 @@ from folkgen_tui.tunebook import Tunebook
 if TYPE_CHECKING:
     import argparse
 
+    from textual.actions import ActionParseResult
+    from textual.dom import DOMNode
     from textual.timer import Timer
 
     from core.checkpoint_meta import CheckpointMeta
@@ -324,6 +326,19 @@ class FolkgenApp(QuickModeSwitch):
         if not self._prebuilds_started:
             self._prebuilds_started = True
             self._prebuild_next_screen()
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """A screen's key pressed before its fields are in (Train and Generate mount them once
+        their panels are drawn) waits for them, and the keys after it wait in turn: `t s`
+        typed at once starts training (the `s` was dropped)."""
+        if isinstance(default_namespace, StudioScreen) and not default_namespace.is_ready:
+            await default_namespace.ready.wait()
+        return await super().run_action(action, default_namespace, namespaces)
 
     def _prebuild_next_screen(self) -> None:
         """Build the screens not visited yet, one at a time from when the corpus is shown: a

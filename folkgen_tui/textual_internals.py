@@ -59,6 +59,21 @@ def _awaits_mount(callback: object) -> bool:
     return isinstance(getattr(call, "func", call), AwaitMount)
 
 
+def after_screen_drawn(widget: Widget, callback: Callable[[], object]) -> None:
+    """Call `callback` once the widget's own screen has been drawn (at once if it is not on
+    show: on its next idle). `call_after_refresh` queues it on whichever screen is on show,
+    whose own loop runs it: that loop, awaiting the widget's screen (a switch to it, awaited),
+    never did. `_invoke_later` is what `call_after_refresh` reaches in the end; without it the
+    callback is only queued on the widget's own loop (it may then come before the draw)."""
+    invoke_later: Callable[[Callable[[], object], Widget], object] | None = getattr(
+        widget.screen, "_invoke_later", None
+    )
+    if invoke_later is None or not callable(invoke_later):
+        widget.call_later(callback)
+        return
+    invoke_later(callback, widget)
+
+
 def start_in_theme(app: App[Any], theme: str) -> bool:
     """Make `theme` (a built-in theme's name) the app's theme from its start: called before
     `App.__init__`, which then builds the stylesheet with the theme's variables, as it does for

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.css.stylesheet import Stylesheet
 from textual.widgets import Input, Static
 
@@ -17,7 +18,7 @@ from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.textual_internals import share_parsed_css
-from tests.app_helpers import wait_for, wait_ready
+from tests.app_helpers import wait_for
 
 CSS = "Probe { color: $primary; }"
 
@@ -131,15 +132,17 @@ async def test_the_costly_screens_are_built_ahead_once_the_corpus_is_shown(
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    ("key", "panel", "field"), [("t", "Recipe", "#f-steps"), ("g", "Session", "#prompt")]
+    ("key", "panel", "field", "action"),
+    [("t", "Recipe", "#f-steps", "start"), ("g", "Session", "#gen-score", "toggle_score")],
 )
 async def test_a_key_shows_a_costly_screens_panels_before_its_fields(
-    monkeypatch: pytest.MonkeyPatch, key: str, panel: str, field: str
+    monkeypatch: pytest.MonkeyPatch, key: str, panel: str, field: str, action: str
 ) -> None:
     """Train and Generate draw their panels first and mount their fields after (Deferred): a
-    key in the first second shows the screen in a third of its build. Until its fields are in,
-    its keys do nothing (they would look for the fields: with torch in, Train's start reads
-    them); once in, the screen is set up as it was when all came at once."""
+    key in the first second shows the screen in a third of its build. A key of the screen's
+    pressed before its fields are in waits for them (`t s` typed at once: the s was dropped, or
+    it looked for fields not there yet); once in, the screen is set up as it was when all came
+    at once."""
     import folkgen_tui.app as studio_app
     from folkgen_tui.screens.base import StudioScreen
     from folkgen_tui.widgets.deferred import Deferred
@@ -148,9 +151,12 @@ async def test_a_key_shows_a_costly_screens_panels_before_its_fields(
     held: list[Deferred] = []
     mount_part = Deferred._mount_part
     monkeypatch.setattr(Deferred, "_mount_part", lambda d: held.append(d))  # fields held back
+    ran: list[bool] = []  # whether the screen's fields were there when its key's action ran
+    cls = TrainScreen if key == "t" else GenerateScreen
+    monkeypatch.setattr(cls, f"action_{action}", lambda screen: ran.append(bool(screen.query(field))))
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_ready(pilot)  # the corpus and torch
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
         await pilot.press(key)
         screen = app.screen
         assert isinstance(screen, StudioScreen) and screen.MODE != "dataset"
@@ -158,12 +164,16 @@ async def test_a_key_shows_a_costly_screens_panels_before_its_fields(
         assert not screen.is_ready and not screen.query(field)
         assert panel in app.export_screenshot()  # drawn without them
         assert app.studio_screen(screen.MODE) is None  # the app's hooks do not reach it yet
-        await pilot.press("s", "enter")  # Train's start, Generate's generate: nothing yet
-        assert app.training is None and not app.history
+        letter = "s" if key == "t" else "v"  # not the pilot's press: that waits for the screen
+        app.post_message(events.Key(letter, letter))
+        await asyncio.sleep(0.2)
+        assert ran == []  # waiting
         for deferred in held:
             mount_part(deferred)
         await asyncio.wait_for(screen.ready.wait(), timeout=10)
-        assert app.studio_screen(screen.MODE) is screen and screen.query(field)
+        await wait_for(pilot, lambda: bool(ran), "the key pressed before")
+        assert ran == [True]  # once, with the fields in
+        assert app.studio_screen(screen.MODE) is screen
         if isinstance(screen, TrainScreen):  # the fields came with the preset's values
             assert screen.read_form() == (screen.preset.model, screen.preset.train)
             about = str(screen.query_one("#preset-about", Static).render())
@@ -171,3 +181,79 @@ async def test_a_key_shows_a_costly_screens_panels_before_its_fields(
         else:  # the pickers offer the corpus's metres and keys, as mounted() shows them
             assert isinstance(screen, GenerateScreen) and screen._meters
             assert screen.query_one("#prompt", Input).value == "X:"
+
+
+@pytest.mark.asyncio
+async def test_a_screen_awaiting_one_being_built_does_not_hold_its_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A screen's parts are mounted from its own loop. Queued on the screen on show (Textual's
+    call_after_refresh), the Library's fields-waiting switch to a Generate being built ahead
+    (enter on a tune) held them for ever: Generate stayed an empty frame, its keys dead."""
+    import folkgen_tui.app as studio_app
+    from folkgen_tui.textual_internals import build_mode
+
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ("library",))  # Generate: built here
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        await pilot.press("l")
+        library = app.screen
+        await pilot.pause(0.3)
+        switched: list[bool] = []
+
+        async def open_in_generate() -> None:  # as the Library's enter on a tune does
+            await app.switch_mode("generate")
+            switched.append(True)
+
+        assert build_mode(app, "generate")
+        generate = app._screen_stacks["generate"][-1]
+
+        def parts_queued() -> bool:
+            queued = [*library._callbacks, *generate._callbacks]
+            return any("_mount_part" in repr(callback) for callback, _ in queued)
+
+        for _ in range(100_000):  # no pause: the Library would repaint and run what it holds
+            if parts_queued() or generate.query("#prompt"):
+                break
+            await asyncio.sleep(0)
+        library.refresh()  # a repaint due on the Library: its queued callbacks wait for it
+        library.call_later(open_in_generate)
+        await wait_for(pilot, lambda: switched, "the switch to Generate", timeout=10)
+        assert app.screen is generate and isinstance(generate, GenerateScreen)
+        assert generate.is_ready and generate.query("#prompt")
+
+
+@pytest.mark.asyncio
+async def test_a_theme_changed_while_a_screen_waits_for_its_fields_reaches_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A screen built ahead whose theme changed between its panels and its fields was marked
+    styled as built: shown, its frame kept the old theme's colours."""
+    import folkgen_tui.app as studio_app
+    from folkgen_tui.textual_internals import build_mode
+    from folkgen_tui.widgets.deferred import Deferred
+    from folkgen_tui.widgets.nav_bar import NavBar
+
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ())
+    held: list[Deferred] = []
+    mount_part = Deferred._mount_part
+    monkeypatch.setattr(Deferred, "_mount_part", lambda d: held.append(d))
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        assert build_mode(app, "train")
+        train = app._screen_stacks["train"][-1]
+        await wait_for(pilot, lambda: len(held) == 2, "the parts")
+        before = app.screen.query_one(NavBar).styles.background
+        app.theme = "nord" if app.theme != "nord" else "gruvbox"
+        await pilot.pause(0.1)
+        wanted = app.screen.query_one(NavBar).styles.background  # Dataset's, restyled
+        assert wanted != before
+        for deferred in held:
+            mount_part(deferred)
+        await asyncio.wait_for(train.ready.wait(), timeout=10)
+        await pilot.press("t")
+        await pilot.pause(0.2)
+        assert app.screen is train
+        assert train.query_one(NavBar).styles.background == wanted

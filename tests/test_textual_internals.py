@@ -148,6 +148,37 @@ async def test_a_screen_built_ahead_leaves_the_apps_keys_free() -> None:
         assert app.answered == [False, True]
 
 
+@pytest.mark.asyncio
+async def test_a_screen_handler_runs_before_screens_own_resume() -> None:
+    """skip_restyle is called from a subclass's handler: it must run before Screen's."""
+    order: list[str] = []
+    original = Screen._on_screen_resume
+
+    class Watched(Screen[None]):
+        def on_screen_resume(self, event: events.ScreenResume) -> None:
+            order.append("subclass")
+            skip_restyle(event)
+
+    def recording(self: Screen[None], event: events.ScreenResume) -> None:
+        order.append(f"screen refresh_styles={event.refresh_styles}")
+        original(self, event)
+
+    class Host(App[None]):
+        MODES = {"a": Watched, "b": Blank}
+        DEFAULT_MODE = "a"
+
+    Screen._on_screen_resume = recording  # type: ignore[method-assign]
+    try:
+        app = Host()
+        async with app.run_test() as pilot:
+            await app.switch_mode("b")
+            await app.switch_mode("a")
+            await pilot.pause()
+    finally:
+        Screen._on_screen_resume = original  # type: ignore[method-assign]
+    assert order[-2:] == ["subclass", "screen refresh_styles=False"]
+
+
 class Themed(App[None]):
     """Started in `theme`; counts Textual's CSS refreshes (a re-parse, a restyle and a layout)."""
 

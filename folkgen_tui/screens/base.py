@@ -126,10 +126,12 @@ class StudioScreen(Screen[None]):
     def _set_up(self) -> None:
         self.studio.register_screen(self)  # the app then settles its long-lived widgets
         self.mounted()
-        # Its widgets were just styled, each as it was mounted: the first resume need not again,
-        # nor Textual's CSS refresh when the app's first screen is shown again.
-        self._styled_for = self._styling()
-        styled_as_built(self)
+        # Its widgets were styled, each as it was mounted: the first resume need not again, nor
+        # Textual's CSS refresh when the app's first screen is shown again. Unless the theme or
+        # the size changed while it was built (its panels came before its fields): then both
+        # restyle it when it is shown.
+        if self._styled_for == self._styling():
+            styled_as_built(self)
         self.ready.set()
         self.refresh_bindings()
         if not self.is_current:  # built ahead (the app's prebuilds): shown at once when asked
@@ -140,9 +142,9 @@ class StudioScreen(Screen[None]):
 
     @property
     def is_ready(self) -> bool:
-        """Its widgets are all in and `mounted` has run: until then the screen's keys do nothing
-        (their actions look for its fields), and the app's hooks do not reach it (it registers
-        here)."""
+        """Its widgets are all in and `mounted` has run: until then a key of the screen's waits
+        (FolkgenApp.run_action: its action looks for the fields), and the app's hooks do not
+        reach it (it registers here)."""
         return self.ready.is_set()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

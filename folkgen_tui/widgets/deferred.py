@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from textual.widget import Widget
 
-from folkgen_tui.textual_internals import app_ending
+from folkgen_tui.textual_internals import after_screen_drawn, app_ending
 
 
 class Deferred(Widget):
-    """Stands in for `part` (with the children composed into it) until the screen's first
-    refresh, then mounts it in its place."""
+    """Stands in for `part` (with the children composed into it) until its screen is drawn,
+    then mounts it in its place."""
 
     DEFAULT_CSS = """
     Deferred {
@@ -31,7 +31,7 @@ class Deferred(Widget):
         self.part.compose_add_child(widget)
 
     async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
-        self.call_after_refresh(self._mount_part)
+        after_screen_drawn(self, self._mount_part)
 
     def _mount_part(self) -> None:
         parent = self.parent

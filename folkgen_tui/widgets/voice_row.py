@@ -105,5 +105,6 @@ class VoiceRow(Horizontal):
             voice = self.read()
         except VoiceError:
             return
-        self._posted = [*self._posted[-7:], voice]  # (the app's own voice posted is not echoed)
+        # (one the app has already never comes back: kept, harmless, until another row's voice)
+        self._posted = [*self._posted[-7:], voice]
         self.post_message(self.Changed(voice))
