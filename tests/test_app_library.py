@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from core.corpus import load_corpus
@@ -355,6 +357,19 @@ async def test_a_narrow_window_the_focus_after_a_dialog_and_a_filter_typed(folkg
         assert stars(3) in str(screen.query_one("#lib-badge", Static).render())
 
 
+async def listed(
+    pilot: Pilot[Any], app: FolkgenApp, count: int
+) -> tuple[LibraryScreen, TuneTable[Any]]:
+    """The Library, shown by its key once the app is ready, listing its `count` tunes."""
+    await wait_ready(pilot)
+    await pilot.press("l")
+    screen = app.screen
+    assert isinstance(screen, LibraryScreen)
+    table = screen.query_one(TuneTable)
+    await wait_for(pilot, lambda: len(table.rows) == count and not screen.rows_loading, "the tunes")
+    return screen, table
+
+
 async def test_a_tune_another_process_deletes_leaves_the_cursor_beside_it(
     monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
 ) -> None:
@@ -367,12 +382,7 @@ async def test_a_tune_another_process_deletes_leaves_the_cursor_beside_it(
     seed_tunebook(folkgen_home, 4)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot)
-        await pilot.press("l")
-        screen = app.screen
-        assert isinstance(screen, LibraryScreen)
-        table = screen.query_one(TuneTable)
-        await wait_for(pilot, lambda: len(table.rows) == 4 and not screen.rows_loading, "the tunes")
+        screen, table = await listed(pilot, app, 4)
         await pilot.press("down", "down")
         ids = [row.id for row in table.rows]
         for gone, then in ((ids[2], ids[3]), (ids[3], ids[1])):  # mid-list, then the last
@@ -395,12 +405,7 @@ async def test_tunes_another_process_writes_come_in_while_the_library_is_shown(
     first = seed_tunebook(folkgen_home, 3)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot)
-        await pilot.press("l")
-        screen = app.screen
-        assert isinstance(screen, LibraryScreen)
-        table = screen.query_one(TuneTable)
-        await wait_for(pilot, lambda: len(table.rows) == 3 and not screen.rows_loading, "the tunes")
+        screen, table = await listed(pilot, app, 3)
         await pilot.press("down", "3")  # the second newest, rated by the app
         on = table.rows[table.cursor].id
         await wait_for(pilot, lambda: getattr(stored(folkgen_home, on), "rating", 0) == 3,
