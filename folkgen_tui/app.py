@@ -8,6 +8,7 @@ share one interpreter lock: two that run together each take about twice as long.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import importlib
@@ -818,6 +819,9 @@ class FolkgenApp(QuickModeSwitch):
             # WorkerFailed / WorkerCancelled: nothing left to wait for.
             with contextlib.suppress(Exception):
                 await job.stop_and_wait()
+        with contextlib.suppress(TimeoutError):  # what the screens have under way (a save)
+            screens = [screen.finish() for screen in self._screens if not app_ending(screen)]
+            await asyncio.wait_for(asyncio.gather(*screens), SAVE_WAIT)
         self.sound.close()
         self.exit()
 

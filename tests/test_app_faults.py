@@ -146,6 +146,36 @@ async def test_quit_while_training_is_prompt_saves_and_leaves_no_thread(
     assert load_checkpoint(saved).step >= 5
 
 
+async def test_quit_while_saving_keeps_the_tune(
+    small_model: Path, folkgen_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """q pressed while a save renders its files: the app waits for it (a few seconds at most)
+    and the tune is kept in the tunebook. It was kept when the save's message came back, which
+    a quitting app no longer handled: the files were written, the tunebook never heard."""
+    from core.library import LIBRARY_FILE, Library
+    from folkgen_tui.sound import Sound
+
+    save = Sound.save
+
+    def slow_save(self: Sound, *args: Any, **kwargs: Any) -> tuple[list[Path], str | None]:
+        time.sleep(0.5)  # a render still going when q comes
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sound, "save", slow_save)
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        screen = await show_screen(pilot, "g", GenerateScreen)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.shown is not None and not screen.streaming, "a tune")
+        text = screen.shown.text  # type: ignore[union-attr]
+        await pilot.press("s", "q")
+        await wait_for(pilot, lambda: not app.is_running, "the app to end", timeout=QUIT_WITHIN)
+    with Library.open(folkgen_home / LIBRARY_FILE) as library:
+        (kept,) = library.rows(in_tunebook=True)
+        assert library.get(kept.id).abc.strip() == text.strip()
+
+
 # 20 ms a character: the stream is still going when the UI has seen 20 of them, however slowly a
 # loaded machine lets the UI thread run (at 5 ms a short tune could end first).
 @pytest.mark.parametrize("slow_sampling", [0.02], indirect=True)

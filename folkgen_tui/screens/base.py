@@ -181,6 +181,9 @@ class StudioScreen(Screen[None]):
             skip_restyle(event)
         self._styled_for = styled_for
 
+    async def finish(self) -> None:
+        """Work to end before the app quits (the app waits for it, a few seconds at most)."""
+
     # Hooks the app calls (on the UI thread) when shared state changes.
     def first_frame_drawn(self) -> None:
         """The app's first frame is on the terminal (start-up): time for what it did not show."""

@@ -3,6 +3,7 @@ checked with abc2midi when they end, can be played (with a piano roll), saved an
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 
 TEMPERATURE_STEP = 0.1
+SAVE_NOTICE = 10.0  # seconds the notice of a save finished before quitting stays (the app goes)
 TEMPERATURE_RANGE = (0.1, 3.0)
 DEFAULT_METERS = ("C", "6/8", "C|", "2/4", "9/8", "3/4", "4/4")
 DEFAULT_KEYS = ("G Major", "D Major", "A Dorian", "D Mixolydian", "E Dorian", "A Major", "E Minor")
@@ -676,14 +678,25 @@ class GenerateScreen(StudioScreen):
         except (SoundError, OSError) as e:
             self.post_message(TuneSaved(record, [], None, str(e)))
             return
+        # Saved: kept in the tunebook, asked from here (a save the app quits during is waited
+        # for, `finish`; its message would not be handled then).
+        self.studio.tunebook.keep(record, paths)
         self.post_message(TuneSaved(record, paths, warning, None))
+
+    async def finish(self) -> None:
+        """A save under way ends, and its tune is kept, before the app does (it was lost)."""
+        saves = [w for w in self.workers if w.node is self and w.group == "save" and w.is_running]
+        if saves:
+            self.notify("Finishing the save before quitting…", timeout=SAVE_NOTICE)
+        for worker in saves:
+            with contextlib.suppress(Exception):  # WorkerFailed / WorkerCancelled
+                await worker.wait()
 
     def on_tune_saved(self, message: TuneSaved) -> None:
         if message.error:
             self.notify(message.error, title="Cannot save", severity="error", markup=False)
             return
         message.record.saved = message.paths
-        self.studio.tunebook.keep(message.record, message.paths)  # saved: kept in the tunebook
         names = ", ".join(p.name for p in message.paths)
         folder = message.paths[0].parent if message.paths else ""
         if message.warning:
