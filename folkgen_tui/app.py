@@ -77,7 +77,8 @@ FRAME = 0.05
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
 SPARE_ENGINE_AFTER = 0.3  # seconds from the Train screen shown to its next run's engine started
-SAVE_WAIT = 4.0  # seconds the app, closing, waits for a training run to save and end
+SAVE_WAIT = 4.0  # seconds the app, closing, waits for a training run to save and end, and then
+# for the screens' work under way (Generate's saves: StudioScreen.finish)
 ENGINE_RESTARTS = 3  # times torch's process is started again after it ended on its own
 
 
@@ -819,7 +820,7 @@ class FolkgenApp(QuickModeSwitch):
             # WorkerFailed / WorkerCancelled: nothing left to wait for.
             with contextlib.suppress(Exception):
                 await job.stop_and_wait()
-        with contextlib.suppress(TimeoutError):  # what the screens have under way (a save)
+        with contextlib.suppress(asyncio.TimeoutError):  # what the screens have under way (a save)
             screens = [screen.finish() for screen in self._screens if not app_ending(screen)]
             await asyncio.wait_for(asyncio.gather(*screens), SAVE_WAIT)
         self.sound.close()

@@ -9,7 +9,6 @@ inside the app's message loop as any handler does, without blocking either side.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -41,7 +40,6 @@ class Tunebook:
         self.on_error: Callable[[str], None] | None = None  # for calls given no `failed`
         self._reported = ""  # the last error reported through on_error (said once, not per tune)
         self._closed = False
-        self._lock = threading.Lock()  # call comes from the UI thread and from a save's
 
     def call(
         self,
@@ -49,6 +47,12 @@ class Tunebook:
         done: Callable[[T], None] | None = None,
         failed: Callable[[str], None] | None = None,
     ) -> None:
+        if self._closed:  # the app is ending: a timer's last call opens nothing again
+            return
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor  # not before the first frame
+
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="folkgen-tunebook")
 
         def back(fn: Callable[..., None], *args: object) -> None:
             with contextlib.suppress(RuntimeError):  # the app has closed its loop
@@ -73,14 +77,7 @@ class Tunebook:
             if done is not None:
                 back(done, result)
 
-        with self._lock:
-            if self._closed:  # the app is ending: a timer's last call opens nothing again
-                return
-            if self._executor is None:
-                from concurrent.futures import ThreadPoolExecutor  # not before the first frame
-
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="folkgen-tunebook")
-            self._executor.submit(run)
+        self._executor.submit(run)
 
     def _open(self) -> Library:
         if self._library is None:
@@ -139,9 +136,8 @@ class Tunebook:
 
     def close(self, wait: bool = True) -> None:
         """Close the database on its thread and end the thread (when the app ends)."""
-        with self._lock:
-            self._closed = True
-            executor, self._executor = self._executor, None
+        self._closed = True
+        executor, self._executor = self._executor, None
         if executor is None:
             return
 

@@ -176,6 +176,35 @@ async def test_quit_while_saving_keeps_the_tune(
         assert library.get(kept.id).abc.strip() == text.strip()
 
 
+async def test_quit_waits_for_saves_at_most_its_limit(
+    small_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two saves that do not end: q waits SAVE_WAIT for them all, not once per save (the wait
+    for the first, cut at the limit, went on to wait for the second without one)."""
+    import folkgen_tui.app as studio_app
+    from folkgen_tui.sound import Sound
+
+    monkeypatch.setattr(studio_app, "SAVE_WAIT", 0.3)
+    save = Sound.save
+
+    def stuck_save(self: Sound, *args: Any, **kwargs: Any) -> tuple[list[Path], str | None]:
+        time.sleep(2.0)
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sound, "save", stuck_save)
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        screen = await show_screen(pilot, "g", GenerateScreen)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.shown is not None and not screen.streaming, "a tune")
+        await pilot.press("s", "s")
+        started = time.monotonic()
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, "the app to end", timeout=QUIT_WITHIN)
+        assert time.monotonic() - started < 1.2
+
+
 # 20 ms a character: the stream is still going when the UI has seen 20 of them, however slowly a
 # loaded machine lets the UI thread run (at 5 ms a short tune could end first).
 @pytest.mark.parametrize("slow_sampling", [0.02], indirect=True)

@@ -3,7 +3,7 @@ checked with abc2midi when they end, can be played (with a piano roll), saved an
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +139,9 @@ class GenerateScreen(StudioScreen):
         self._key_names: dict[str, str] = {}  # the Key picker's choices by key name
         self.shown_before: TuneRecord | None = None  # the tune a stream replaced, for its failure
         self.opening: Path | None = None  # the model a tunebook tune waits for, to generate
+        # Tunes saved (by id of their files' list), not kept in the tunebook yet (a save's thread
+        # adds, the UI thread takes).
+        self._unkept: dict[int, tuple[TuneRecord, list[Path]]] = {}
 
     def compose_body(self) -> ComposeResult:
         # The panels first; the fields and the tune's parts once the screen is drawn
@@ -678,25 +681,33 @@ class GenerateScreen(StudioScreen):
         except (SoundError, OSError) as e:
             self.post_message(TuneSaved(record, [], None, str(e)))
             return
-        # Saved: kept in the tunebook, asked from here (a save the app quits during is waited
-        # for, `finish`; its message would not be handled then).
-        self.studio.tunebook.keep(record, paths)
+        self._unkept[id(paths)] = (record, paths)  # until its message is handled, or `finish`
         self.post_message(TuneSaved(record, paths, warning, None))
 
     async def finish(self) -> None:
-        """A save under way ends, and its tune is kept, before the app does (it was lost)."""
+        """A save under way ends, and every tune saved is kept in the tunebook, before the app
+        does: a save's message that came as the app quit was never handled (files written, the
+        tunebook never told)."""
         saves = [w for w in self.workers if w.node is self and w.group == "save" and w.is_running]
         if saves:
             self.notify("Finishing the save before quitting…", timeout=SAVE_NOTICE)
-        for worker in saves:
-            with contextlib.suppress(Exception):  # WorkerFailed / WorkerCancelled
-                await worker.wait()
+            # All at once: one at a time, a cancel (the app's time limit) ended only the first.
+            await asyncio.gather(*(worker.wait() for worker in saves), return_exceptions=True)
+        for key in list(self._unkept):
+            self._keep(key)
+
+    def _keep(self, key: int) -> None:
+        saved = self._unkept.pop(key, None)
+        if saved is not None:  # (not kept by `finish` already)
+            record, paths = saved
+            record.saved = paths
+            self.studio.tunebook.keep(record, paths)  # saved: kept in the tunebook
 
     def on_tune_saved(self, message: TuneSaved) -> None:
         if message.error:
             self.notify(message.error, title="Cannot save", severity="error", markup=False)
             return
-        message.record.saved = message.paths
+        self._keep(id(message.paths))
         names = ", ".join(p.name for p in message.paths)
         folder = message.paths[0].parent if message.paths else ""
         if message.warning:
