@@ -146,6 +146,28 @@ async def test_quit_while_training_is_prompt_saves_and_leaves_no_thread(
     assert load_checkpoint(saved).step >= 5
 
 
+def slow_saves(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every save takes `seconds` more (a render still going when q comes)."""
+    from folkgen_tui.sound import Sound
+
+    save = Sound.save
+
+    def slow(self: Sound, *args: Any, **kwargs: Any) -> tuple[list[Path], str | None]:
+        time.sleep(seconds)
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sound, "save", slow)
+
+
+async def a_tune_shown(pilot: Pilot[Any]) -> GenerateScreen:
+    """Generate, once ready with its model, showing a tune it has just made."""
+    await wait_ready(pilot, model=True)
+    screen = await show_screen(pilot, "g", GenerateScreen)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: screen.shown is not None and not screen.streaming, "a tune")
+    return screen
+
+
 async def test_quit_while_saving_keeps_the_tune(
     small_model: Path, folkgen_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -153,21 +175,11 @@ async def test_quit_while_saving_keeps_the_tune(
     and the tune is kept in the tunebook. It was kept when the save's message came back, which
     a quitting app no longer handled: the files were written, the tunebook never heard."""
     from core.library import LIBRARY_FILE, Library
-    from folkgen_tui.sound import Sound
 
-    save = Sound.save
-
-    def slow_save(self: Sound, *args: Any, **kwargs: Any) -> tuple[list[Path], str | None]:
-        time.sleep(0.5)  # a render still going when q comes
-        return save(self, *args, **kwargs)
-
-    monkeypatch.setattr(Sound, "save", slow_save)
+    slow_saves(monkeypatch, 0.5)
     app = FolkgenApp(model_path=small_model)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot, model=True)
-        screen = await show_screen(pilot, "g", GenerateScreen)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: screen.shown is not None and not screen.streaming, "a tune")
+        screen = await a_tune_shown(pilot)
         text = screen.shown.text  # type: ignore[union-attr]
         await pilot.press("s", "q")
         await wait_for(pilot, lambda: not app.is_running, "the app to end", timeout=QUIT_WITHIN)
@@ -182,22 +194,12 @@ async def test_quit_waits_for_saves_at_most_its_limit(
     """Two saves that do not end: q waits SAVE_WAIT for them all, not once per save (the wait
     for the first, cut at the limit, went on to wait for the second without one)."""
     import folkgen_tui.app as studio_app
-    from folkgen_tui.sound import Sound
 
     monkeypatch.setattr(studio_app, "SAVE_WAIT", 0.3)
-    save = Sound.save
-
-    def stuck_save(self: Sound, *args: Any, **kwargs: Any) -> tuple[list[Path], str | None]:
-        time.sleep(2.0)
-        return save(self, *args, **kwargs)
-
-    monkeypatch.setattr(Sound, "save", stuck_save)
+    slow_saves(monkeypatch, 2.0)
     app = FolkgenApp(model_path=small_model)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_ready(pilot, model=True)
-        screen = await show_screen(pilot, "g", GenerateScreen)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: screen.shown is not None and not screen.streaming, "a tune")
+        await a_tune_shown(pilot)
         await pilot.press("s", "s")
         started = time.monotonic()
         await pilot.press("q")
