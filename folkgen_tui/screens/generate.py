@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 
 TEMPERATURE_STEP = 0.1
+SAVING = "save"  # the group of the save workers (`finish` waits for them)
 SAVE_NOTICE = 10.0  # seconds the notice of a save finished before quitting stays (the app goes)
 TEMPERATURE_RANGE = (0.1, 3.0)
 DEFAULT_METERS = ("C", "6/8", "C|", "2/4", "9/8", "3/4", "4/4")
@@ -671,7 +672,7 @@ class GenerateScreen(StudioScreen):
         self.notify(f"Saving {record.title}…", timeout=2, markup=False)
         self._save(record, voice)
 
-    @work(thread=True, group="save", exit_on_error=False)
+    @work(thread=True, group=SAVING, exit_on_error=False)
     def _save(self, record: TuneRecord, voice: Voice) -> None:
         from core.abc import SoundError
         from core.paths import output_dir
@@ -688,7 +689,7 @@ class GenerateScreen(StudioScreen):
         """A save under way ends, and every tune saved is kept in the tunebook, before the app
         does: a save's message that came as the app quit was never handled (files written, the
         tunebook never told)."""
-        saves = [w for w in self.workers if w.node is self and w.group == "save" and w.is_running]
+        saves = [w for w in self.workers if w.node is self and w.group == SAVING and w.is_running]
         if saves:
             self.notify("Finishing the save before quitting…", timeout=SAVE_NOTICE)
             # All at once: one at a time, a cancel (the app's time limit) ended only the first.

@@ -1,10 +1,12 @@
 """A part of a screen mounted once the screen has been drawn: a screen shown by a key draws its
 frame (panels and their titles) at once, and its fields come a moment later (issue 14).
 
-Textual's `Lazy` does the same, but it awaits the part's mount in whichever screen is on show
-(for a screen built ahead, that screen's repaints waited the ~70 ms of the part), and says to
-no one when the part is in. Here the mount is started and left to the part's own task, and the
-screen (StudioScreen) waits for its parts to set itself up."""
+Textual's `Lazy` does the same, but queues the part's mount on whichever screen is on show and
+awaits it there: a screen built ahead held the one on show for the part's ~70 ms, and a screen
+awaiting the one being built (a switch to it, awaited) held its mount for ever. Here the mount
+is queued on the part's own screen (after its draw, or at once when it is not on show:
+after_screen_drawn) and left to the part's own task; the screen (StudioScreen) sets itself up
+once its parts are in."""
 
 from __future__ import annotations
 
