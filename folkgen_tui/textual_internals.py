@@ -17,6 +17,7 @@ from textual.app import App
 from textual.css.stylesheet import Stylesheet
 from textual.geometry import Size
 from textual.theme import BUILTIN_THEMES
+from textual.timer import Timer
 from textual.widget import AwaitMount, Widget
 
 if TYPE_CHECKING:
@@ -192,6 +193,19 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
             render(full=True)
 
     screen.set_timer(0.05, draw)  # once the widgets have had their Resize and Show
+
+
+def start_frame_clock(screen: Screen[Any]) -> None:
+    """Start a screen's frame clock as it is built, so that its first show is drawn at once.
+    Textual draws a screen's changes at the tick of its update timer (one a frame, paused while
+    nothing changes), made when first needed; a new timer's first tick comes a whole frame after
+    it is first resumed, so every screen's first show (a key's) waited a frame (8 ms at 120
+    frames a second) with nothing to do. Resumed now, it ticks once, hidden (the screen's update
+    pauses it and draws nothing), and a later resume past its next tick draws at once. Without
+    the property, the first show waits its frame, as usual."""
+    timer = getattr(screen, "_update_timer", None)
+    if isinstance(timer, Timer):
+        timer.resume()
 
 
 def skip_restyle(event: ScreenResume) -> None:

@@ -23,6 +23,7 @@ from folkgen_tui.textual_internals import (
     built_modes,
     lay_out_ahead,
     skip_restyle,
+    start_frame_clock,
     start_in_theme,
     styled_as_built,
 )
@@ -66,6 +67,8 @@ def test_textual_still_has_the_names_we_use() -> None:
     assert "full" in inspect.signature(Compositor.render_update).parameters
     # set_virtual_size_quietly: what a layout does for a scrolling widget's scrollbars.
     assert list(inspect.signature(Widget._scroll_update).parameters) == ["self", "virtual_size"]
+    # start_frame_clock: the screen's update timer, made when first asked for.
+    assert isinstance(inspect.getattr_static(Screen, "_update_timer"), property)
 
 
 @pytest.mark.asyncio
@@ -279,6 +282,33 @@ async def test_a_screen_built_ahead_is_laid_out_and_drawn_before_it_is_shown() -
         await app.switch_mode("two")
         await pilot.pause()
         assert app.screen is two
+
+
+@pytest.mark.asyncio
+async def test_a_screen_whose_frame_clock_was_started_draws_at_once_when_first_shown() -> None:
+    """Textual's update timer ticks a frame after its first resume (a screen's first show); one
+    started as the screen was built ticks at the resume."""
+    app = Probe()
+    async with app.run_test(size=(60, 20)) as pilot:
+        assert build_mode(app, "two") and build_mode(app, "three")
+        await pilot.pause()
+        two, three = (app._screen_stacks[mode][0] for mode in ("two", "three"))
+        start_frame_clock(two)
+        await pilot.pause(0.1)  # past its first tick (a frame: 8-17 ms)
+        ticks: dict[Screen[None], int] = {two: 0, three: 0}
+        for screen in (two, three):
+            timer = screen._update_timer
+            tick = timer._callback
+
+            def counted(screen: Screen[None] = screen, tick: Any = tick) -> Any:
+                ticks[screen] += 1
+                return tick()
+
+            timer._callback = counted
+            timer.resume()  # as a show does
+        for _ in range(10):  # a few turns of the event loop, well within a frame
+            await asyncio.sleep(0)
+        assert ticks == {two: 1, three: 0}
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:
