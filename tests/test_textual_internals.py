@@ -16,9 +16,11 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
+from textual.widgets import Static
 
 from folkgen_tui.textual_internals import (
     QuickModeSwitch,
+    QuickShowScreen,
     build_mode,
     built_modes,
     lay_out_ahead,
@@ -69,6 +71,11 @@ def test_textual_still_has_the_names_we_use() -> None:
     assert list(inspect.signature(Widget._scroll_update).parameters) == ["self", "virtual_size"]
     # start_frame_clock: the screen's update timer, made when first asked for.
     assert isinstance(inspect.getattr_static(Screen, "_update_timer"), property)
+    # QuickShowScreen: what switch_mode calls, and what a screen keeps of its layout.
+    assert "self.screen._screen_resized(self.size)" in inspect.getsource(App.switch_mode)
+    screen = Screen[None]()
+    assert screen._layout_required is False and screen._layout_widgets == {}
+    assert isinstance(screen._size, Size)
 
 
 @pytest.mark.asyncio
@@ -309,6 +316,65 @@ async def test_a_screen_whose_frame_clock_was_started_draws_at_once_when_first_s
         for _ in range(10):  # a few turns of the event loop, well within a frame
             await asyncio.sleep(0)
         assert ticks == {two: 1, three: 0}
+
+
+class Lines(QuickShowScreen):
+    def compose(self) -> ComposeResult:
+        yield Static("one line", id="lines")
+
+
+class Shows(QuickModeSwitch):
+    MODES = {"one": Blank, "lines": Lines}
+    DEFAULT_MODE = "one"
+
+
+@pytest.mark.asyncio
+async def test_a_screen_shown_again_is_laid_out_again_only_when_asked() -> None:
+    app = Shows()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await app.switch_mode("lines")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, Lines)
+        layouts: list[Size] = []
+        layout = screen._refresh_layout
+
+        def counted(size: Size | None = None, scroll: bool = False) -> None:
+            layouts.append(size or screen.size)
+            layout(size, scroll)
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        styled_as_built(screen)  # as studio screens are (else a show refreshes its CSS, laid out)
+        lines = screen.query_one("#lines", Static)
+
+        async def show_again() -> None:
+            await app.switch_mode("one")
+            await pilot.pause()
+            await app.switch_mode("lines")
+            await pilot.pause(0.1)
+
+        await show_again()
+        assert layouts == []  # as it was: Textual laid it out again in switch_mode
+        assert lines.region.height == 1
+        await app.switch_mode("one")
+        lines.update("three\nlines\nnow")  # while hidden: it asks for a layout
+        await pilot.pause()
+        await app.switch_mode("lines")
+        await pilot.pause(0.1)
+        assert layouts and lines.region.height == 3
+        layouts.clear()
+        await app.switch_mode("one")
+        lines.update("two\nlines")
+        await app.switch_mode("lines")  # before its Layout reached the screen: the next frame's
+        await pilot.pause(0.1)
+        assert layouts and lines.region.height == 2
+        await app.switch_mode("one")
+        await pilot.resize_terminal(30, 10)  # hidden: another size, laid out when shown again
+        await pilot.pause()
+        layouts.clear()
+        await app.switch_mode("lines")
+        await pilot.pause(0.1)
+        assert Size(30, 10) in layouts and lines.region.width == 30
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:

@@ -12,11 +12,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.dom import NoActiveAppError
-from textual.screen import Screen
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, Select
 
 from folkgen_tui.textual_internals import (
+    QuickShowScreen,
     app_ending,
     lay_out_ahead,
     skip_restyle,
@@ -54,7 +54,7 @@ LEAVE_FIELD = Binding(
 )  # fmt: skip
 
 
-class StudioScreen(Screen[None]):
+class StudioScreen(QuickShowScreen):
     """A screen of the studio (one per mode). Subclasses fill `compose_body` and may react to
     the app's changes through the `*_changed` hooks, which the app calls on every screen."""
 
@@ -153,8 +153,8 @@ class StudioScreen(Screen[None]):
         return self.action_state(action, parameters) if self.is_ready else False
 
     def action_state(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The screen's check_action once it is set up: True (shown, enabled), False (shown,
-        disabled) or None (hidden)."""
+        """The screen's check_action once it is set up: True (shown, enabled), False (hidden)
+        or None (shown, disabled), as Textual reads them."""
         return True
 
     def mounted(self) -> None:
