@@ -213,10 +213,12 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
     if screen.is_current or not screen.is_attached or refresh_layout is None or render is None:
         return
     refresh_layout(screen.app.size)
+    _laid_out(screen)
 
     def draw() -> None:
         if not screen.is_current and screen.is_attached:
             refresh_layout(screen.app.size)  # again: what the widgets changed as they were shown
+            _laid_out(screen)
             render(full=True)
 
     screen.set_timer(0.05, draw)  # once the widgets have had their Resize and Show
@@ -233,6 +235,14 @@ def start_frame_clock(screen: Screen[Any]) -> None:
     timer = getattr(screen, "_update_timer", None)
     if isinstance(timer, Timer):
         timer.resume()
+
+
+def _laid_out(screen: Screen[Any]) -> None:
+    """A hidden screen was just laid out whole: what its widgets asked for before is done.
+    Textual clears the flag in the frame that lays out the screen shown, never for a hidden one,
+    whose first show then laid it out once more (QuickShowScreen reads the flag)."""
+    if isinstance(getattr(screen, "_layout_required", None), bool):
+        screen._layout_required = False
 
 
 def skip_restyle(event: ScreenResume) -> None:

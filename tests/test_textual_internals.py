@@ -23,6 +23,7 @@ from folkgen_tui.textual_internals import (
     QuickShowScreen,
     build_mode,
     built_modes,
+    laid_out_for,
     lay_out_ahead,
     skip_restyle,
     start_frame_clock,
@@ -329,13 +330,19 @@ class Shows(QuickModeSwitch):
 
 
 @pytest.mark.asyncio
-async def test_a_screen_shown_again_is_laid_out_again_only_when_asked() -> None:
+async def test_a_screen_is_laid_out_as_it_is_shown_only_when_asked() -> None:
     app = Shows()
     async with app.run_test(size=(40, 12)) as pilot:
-        await app.switch_mode("lines")
+        assert build_mode(app, "lines")
         await pilot.pause()
-        screen = app.screen
+        screen = app._screen_stacks["lines"][0]
         assert isinstance(screen, Lines)
+        styled_as_built(screen)  # as studio screens are (else a show refreshes its CSS, laid out)
+        lines = screen.query_one("#lines", Static)
+        lines.update("one\nline")  # it asks for a layout, which the layout ahead does
+        await pilot.pause()
+        lay_out_ahead(screen)
+        await pilot.pause(0.2)
         layouts: list[Size] = []
         layout = screen._refresh_layout
 
@@ -344,8 +351,13 @@ async def test_a_screen_shown_again_is_laid_out_again_only_when_asked() -> None:
             layout(size, scroll)
 
         screen._refresh_layout = counted  # type: ignore[method-assign]
-        styled_as_built(screen)  # as studio screens are (else a show refreshes its CSS, laid out)
-        lines = screen.query_one("#lines", Static)
+        await app.switch_mode("lines")
+        await pilot.pause(0.1)
+        assert layouts == []  # its first show: Textual laid it out again
+        assert lines.region.height == 2
+        lines.update("one line")
+        await pilot.pause(0.1)
+        layouts.clear()
 
         async def show_again() -> None:
             await app.switch_mode("one")
@@ -383,3 +395,4 @@ def test_without_textuals_names_the_tricks_step_aside() -> None:
 
     assert built_modes(Bare()) == () and build_mode(Bare(), "x") is False  # type: ignore[arg-type]
     skip_restyle(Bare())  # type: ignore[arg-type]  # no field: Textual restyles, no error
+    assert laid_out_for(Bare(), Size(80, 24)) is False  # type: ignore[arg-type]  # laid out
