@@ -160,7 +160,8 @@ class QuickShowScreen(Screen[None]):
 
 
 def laid_out_for(screen: Screen[Any], size: Size) -> bool:
-    """The screen is laid out at `size` and no widget of it has asked for a layout since."""
+    """The screen is laid out at `size` and no widget of it has posted a Layout since (one
+    asked for and not posted yet lays it out at its next frame)."""
     laid_out = getattr(screen, "_size", None)
     required = getattr(screen, "_layout_required", None)
     waiting = getattr(screen, "_layout_widgets", None)
