@@ -143,43 +143,47 @@ class TrainScreen(StudioScreen):
         self._checkpoint_notified = -NOTIFY_EVERY  # when the last checkpoint notice showed
 
     def compose_body(self) -> ComposeResult:
-        # The panels first; their fields once the screen is drawn (Deferred): a key shows the
-        # screen in ~a third of its build (issue 14).
-        model, train = self.preset.model, self.preset.train
+        # The panels first; their fields made and mounted once the screen is drawn (Deferred): a
+        # key shows the screen in a fraction of its build (issue 14).
         with Horizontal(id="train-body"):
             with VerticalScroll(id="recipe", can_focus=False) as recipe:
                 recipe.border_title = "Recipe"
-                with Deferred(Vertical(id="recipe-parts")):
-                    yield Select(
-                        [(name, name) for name in PRESETS], value=DEFAULT_PRESET,
-                        allow_blank=False, compact=True, id="preset",
-                    )  # fmt: skip
-                    yield Static("", id="preset-about", markup=False)
-                    yield Static("", id="resume-note", markup=False)
-                    # Each section's fields in one grid beside one column of their labels, not
-                    # a row container and a label each: Textual's work on every show grows with
-                    # the widgets (Train 94 -> 60).
-                    for section, fields, config in (
-                        ("Model", MODEL_FIELDS, model), ("Training", TRAIN_FIELDS, train),
-                    ):  # fmt: skip
-                        yield Label(section, classes="form-section")
-                        with Grid(classes="form"):
-                            labels = Static("\n".join(f[1] for f in fields), classes="form-labels")
-                            labels.styles.row_span = len(fields)  # one line beside each field
-                            yield labels
-                            for name, _, kind in fields:
-                                yield self._field(name, kind, getattr(config, name))
+                yield Deferred(Vertical(id="recipe-parts"), self._recipe)
             with Vertical(id="progress-panel") as panel:
                 panel.border_title = "Progress"
-                with Deferred(Vertical(id="progress-parts")):
-                    yield ClampedStatic("", max_lines=2, id="train-state")
-                    yield ProgressBar(id="train-progress", show_eta=False)
-                    yield Static("", id="train-numbers")
-                    yield Label("loss per step", classes="spark-label")
-                    yield LossChart(id="loss-raw")
-                    yield Label("smoothed loss", classes="spark-label")
-                    yield LossChart(id="loss-smooth")
-                    yield Log(id="train-log", max_lines=500)
+                yield Deferred(Vertical(id="progress-parts"), self._progress)
+
+    def _recipe(self) -> ComposeResult:
+        model, train = self.preset.model, self.preset.train
+        yield Select(
+            [(name, name) for name in PRESETS], value=DEFAULT_PRESET,
+            allow_blank=False, compact=True, id="preset",
+        )  # fmt: skip
+        yield Static("", id="preset-about", markup=False)
+        yield Static("", id="resume-note", markup=False)
+        # Each section's fields in one grid beside one column of their labels, not a row
+        # container and a label each: Textual's work on every show grows with the widgets
+        # (Train 94 -> 60).
+        for section, section_fields, config in (
+            ("Model", MODEL_FIELDS, model), ("Training", TRAIN_FIELDS, train),
+        ):  # fmt: skip
+            yield Label(section, classes="form-section")
+            with Grid(classes="form"):
+                labels = Static("\n".join(f[1] for f in section_fields), classes="form-labels")
+                labels.styles.row_span = len(section_fields)  # one line beside each field
+                yield labels
+                for name, _, kind in section_fields:
+                    yield self._field(name, kind, getattr(config, name))
+
+    def _progress(self) -> ComposeResult:
+        yield ClampedStatic("", max_lines=2, id="train-state")
+        yield ProgressBar(id="train-progress", show_eta=False)
+        yield Static("", id="train-numbers")
+        yield Label("loss per step", classes="spark-label")
+        yield LossChart(id="loss-raw")
+        yield Label("smoothed loss", classes="spark-label")
+        yield LossChart(id="loss-smooth")
+        yield Log(id="train-log", max_lines=500)
 
     @staticmethod
     def _field(name: str, kind: Any, value: Any) -> Select[str] | Input:

@@ -1,7 +1,10 @@
-"""A part of a screen mounted once the screen has been drawn: a screen shown by a key draws its
-frame (panels and their titles) at once, and its fields come a moment later (issue 14).
+"""A part of a screen made and mounted once the screen has been drawn: a screen shown by a key
+draws its frame (panels and their titles) at once, and its fields come a moment later (issue 14).
 
-Textual's `Lazy` does the same, but queues the part's mount on whichever screen is on show and
+The part's widgets are made then too, not with the frame: an Input styles itself as it is made
+(its value validated, its classes set), and Train's 17 made with the frame took half of it.
+
+Textual's `Lazy` does the same for the mount, but queues it on whichever screen is on show and
 awaits it there: a screen built ahead held the one on show for the part's ~70 ms, and a screen
 awaiting the one being built (a switch to it, awaited) held its mount for ever. Here the mount
 is queued on the part's own screen (after its draw, or at once when it is not on show:
@@ -10,14 +13,18 @@ once its parts are in."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from textual.app import ComposeResult
+from textual.compose import compose
 from textual.widget import Widget
 
 from folkgen_tui.textual_internals import after_screen_drawn, app_ending
 
 
 class Deferred(Widget):
-    """Stands in for `part` (with the children composed into it) until its screen is drawn,
-    then mounts it in its place."""
+    """Stands in for `part` until its screen is drawn, then fills it with what `fill` composes
+    (as a `compose` method would: `with` blocks nest) and mounts it in its place."""
 
     DEFAULT_CSS = """
     Deferred {
@@ -25,12 +32,10 @@ class Deferred(Widget):
     }
     """
 
-    def __init__(self, part: Widget) -> None:
+    def __init__(self, part: Widget, fill: Callable[[], ComposeResult]) -> None:
         super().__init__()
         self.part = part
-
-    def compose_add_child(self, widget: Widget) -> None:
-        self.part.compose_add_child(widget)
+        self._fill = fill
 
     async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
         after_screen_drawn(self, self._mount_part)
@@ -39,5 +44,7 @@ class Deferred(Widget):
         parent = self.parent
         if not isinstance(parent, Widget) or app_ending(self):
             return  # the app is closing: Textual mounts nothing more
+        for child in compose(self, self._fill()):
+            self.part.compose_add_child(child)
         parent.mount(self.part, after=self)
         self.remove()
