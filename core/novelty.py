@@ -14,6 +14,7 @@ exact coefficients decide.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ NEAR_COPY = 0.80
 EXACT_LIMIT = 5_000_000  # characters of music indexed gram by gram (25x the default corpus)
 SAMPLED_GRAMS = 8_000_000  # grams kept above it at most: 12 bytes each (hash, tune)
 RESCORED = 8  # candidates from a sampled index whose exact similarity is computed
+GIVE_WAY_EVERY = 16  # tunes indexed between pauses that let another thread run (below)
 _CHUNK = 2_000_000  # characters hashed at a time (eight 8-byte arrays of this size at most)
 
 
@@ -70,6 +72,11 @@ class NoveltyIndex:
             self.sampled, self.bodies = _SampledGrams(bodies), bodies
             return
         for i, body in enumerate(bodies):
+            if i % GIVE_WAY_EVERY == 0:
+                # The app builds this (~40 ms) on a worker thread as its first model arrives:
+                # letting go of the interpreter now and then hands it to the UI thread at once,
+                # not after CPython's 5 ms switch interval (keys then took twice their time).
+                time.sleep(0)
             grams = ngrams(body)
             self.sizes.append(len(grams))
             for g in grams:

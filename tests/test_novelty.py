@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from core.corpus import load_corpus
-from core.novelty import NEAR_COPY, NoveltyIndex, tune_body
+from core.novelty import GIVE_WAY_EVERY, NEAR_COPY, NoveltyIndex, tune_body
 
 
 def test_body_ignores_headers_and_layout() -> None:
@@ -27,3 +29,15 @@ def test_copies_and_new_tunes() -> None:
     fresh = index.closest("X:1\nT:New\nK:G\n" + "zzzz|" * 20)
     assert fresh is None or fresh.similarity < 0.1
     assert index.closest("X:1\nT:Empty\nK:G\n") is None
+
+
+def test_building_the_index_lets_other_threads_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app builds it on a worker thread while its UI answers keys: it lets go of the
+    interpreter every few tunes (a key otherwise waited a switch interval, 5 ms, at a time)."""
+    import core.novelty
+
+    tunes = load_corpus().tunes
+    pauses: list[float] = []
+    monkeypatch.setattr(core.novelty.time, "sleep", pauses.append)
+    NoveltyIndex(tunes)
+    assert len(pauses) == -(-len(tunes) // GIVE_WAY_EVERY) and set(pauses) == {0}
