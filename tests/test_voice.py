@@ -408,6 +408,45 @@ async def test_a_voice_rows_own_voices_coming_back_leave_its_typing_alone() -> N
         assert tempo.value == ""
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("when", ["before its fields are made", "before it is set up"])
+async def test_a_voice_chosen_while_generate_is_built_is_the_one_it_shows(
+    folkgen_home: Path, monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """A voice chosen elsewhere (the Library's row) while Generate was built ahead did not reach
+    it (the app's hooks reach a screen once it is set up), and its row's fields, posting their
+    first values as they were made, set the app's voice back to the one they were made with."""
+    import folkgen_tui.app as studio_app
+    from folkgen_tui.textual_internals import build_mode
+    from folkgen_tui.widgets.deferred import Deferred
+
+    monkeypatch.setattr(FolkgenApp, "_start_engine", lambda self: None)  # not needed here
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ())
+    held: list[Deferred] = []
+    mount_part = Deferred._mount_part
+    monkeypatch.setattr(Deferred, "_mount_part", lambda d: held.append(d))
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        app.voice = Voice(tempo=100)
+        assert build_mode(app, "generate")
+        generate = app._screen_stacks["generate"][-1]
+        assert isinstance(generate, GenerateScreen)
+        await wait_for(pilot, lambda: len(held) == 2, "Generate's parts")
+        if when == "before its fields are made":
+            app.voice = Voice(tempo=150)  # as the Library's row sets it
+        for deferred in held:
+            mount_part(deferred)
+        if when == "before it is set up":
+            app.voice = Voice(tempo=150)
+        await wait_for(pilot, lambda: generate.is_ready, "Generate set up")
+        await pilot.pause(0.3)
+        assert app.voice == Voice(tempo=150)
+        assert generate.query_one("#tempo", Input).value == "150"
+    settings = json.loads((folkgen_home / "tui.json").read_text(encoding="utf-8"))
+    assert settings["voice"]["tempo"] == 150
+
+
 def test_a_tune_played_without_a_sound_device_then_saved_keeps_its_own_names(
     tmp_path: Path,
 ) -> None:

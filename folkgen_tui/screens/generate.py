@@ -187,6 +187,7 @@ class GenerateScreen(StudioScreen):
         yield PianoRoll(id="piano-roll")
 
     def mounted(self) -> None:
+        self.query_one(VoiceRow).show(self.studio.voice)  # one chosen since its row was made
         self.query_one("#piano-roll", PianoRoll).stop_along()
         self.corpus_changed()
         self._show_intro()

@@ -167,6 +167,7 @@ class LibraryScreen(StudioScreen):
         yield Static("", id="lib-status", markup=False)
 
     def mounted(self) -> None:
+        self.query_one(VoiceRow).show(self.studio.voice)  # one chosen since its row was made
         self.query_one("#lib-filter").display = False
         self.query_one("#lib-side").border_title = "Tune"
         self.query_one("#lib-roll", PianoRoll).stop_along()

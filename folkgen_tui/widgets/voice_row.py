@@ -105,6 +105,9 @@ class VoiceRow(Horizontal):
             voice = self.read()
         except VoiceError:
             return
+        if voice == self._voice:  # its fields' first values, as they were made: no edit
+            return  # (posted, they set back a voice chosen elsewhere since: the app's was)
+        self._voice = voice
         # (one the app has already never comes back: kept, harmless, until another row's voice)
         self._posted = [*self._posted[-7:], voice]
         self.post_message(self.Changed(voice))
