@@ -17,11 +17,13 @@ from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.state import TuneRecord
+from folkgen_tui.widgets.deferred import Deferred
 
 S = TypeVar("S", bound=StudioScreen)
 DATA = Path(__file__).parent / "data"
 ALSA_NULL = DATA / "alsa-null.conf"
 FIXED_MTIME = 1_700_000_000  # 2023-11-14 22:13:20 UTC: checkpoint dates in snapshots
+_MOUNT_PART = Deferred._mount_part  # hold_parts replaces it
 
 
 async def wait_for(
@@ -176,3 +178,22 @@ def play_in_real_time(monkeypatch: Any) -> None:
         return RealtimePlay(real(self), frames / self.sample_rate)
 
     monkeypatch.setattr(simpleaudio.WaveObject, "play", play)
+
+
+class HeldParts(list[Deferred]):
+    """The screens' deferred parts (their fields), held back as they come: `mount` mounts them
+    as Deferred would have."""
+
+    def mount(self) -> None:
+        for deferred in self:
+            _MOUNT_PART(deferred)
+
+
+def hold_parts(monkeypatch: Any) -> HeldParts:
+    """No screen built ahead, and every screen's fields held back until the test mounts them."""
+    import folkgen_tui.app as studio_app
+
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ())
+    held = HeldParts()
+    monkeypatch.setattr(Deferred, "_mount_part", lambda deferred: held.append(deferred))
+    return held

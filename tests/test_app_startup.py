@@ -19,7 +19,7 @@ from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.textual_internals import share_parsed_css
-from tests.app_helpers import wait_for
+from tests.app_helpers import hold_parts, wait_for
 
 CSS = "Probe { color: $primary; }"
 
@@ -144,14 +144,9 @@ async def test_a_key_shows_a_costly_screens_panels_before_its_fields(
     pressed before its fields are in waits for them (`t s` typed at once: the s was dropped, or
     it looked for fields not there yet); once in, the screen is set up as it was when all came
     at once."""
-    import folkgen_tui.app as studio_app
     from folkgen_tui.screens.base import StudioScreen
-    from folkgen_tui.widgets.deferred import Deferred
 
-    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ())  # built by the key
-    held: list[Deferred] = []
-    mount_part = Deferred._mount_part
-    monkeypatch.setattr(Deferred, "_mount_part", lambda d: held.append(d))  # fields held back
+    held = hold_parts(monkeypatch)  # the screen built by the key, its fields held back
     ran: list[bool] = []  # whether the screen's fields were there when its key's action ran
     cls = TrainScreen if key == "t" else GenerateScreen
     monkeypatch.setattr(cls, f"action_{action}", lambda screen: ran.append(bool(screen.query(field))))
@@ -178,8 +173,7 @@ async def test_a_key_shows_a_costly_screens_panels_before_its_fields(
         app.post_message(events.Key(letter, letter))
         await asyncio.sleep(0.2)
         assert ran == []  # waiting
-        for deferred in held:
-            mount_part(deferred)
+        held.mount()
         await asyncio.wait_for(screen.ready.wait(), timeout=10)
         await wait_for(pilot, lambda: bool(ran), "the key pressed before")
         assert ran == [True]  # once, with the fields in
@@ -240,15 +234,10 @@ async def test_a_theme_changed_while_a_screen_waits_for_its_fields_reaches_it(
 ) -> None:
     """A screen built ahead whose theme changed between its panels and its fields was marked
     styled as built: shown, its frame kept the old theme's colours."""
-    import folkgen_tui.app as studio_app
     from folkgen_tui.textual_internals import build_mode
-    from folkgen_tui.widgets.deferred import Deferred
     from folkgen_tui.widgets.nav_bar import NavBar
 
-    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ())
-    held: list[Deferred] = []
-    mount_part = Deferred._mount_part
-    monkeypatch.setattr(Deferred, "_mount_part", lambda d: held.append(d))
+    held = hold_parts(monkeypatch)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_for(pilot, lambda: app.stats is not None, "the corpus")
@@ -260,8 +249,7 @@ async def test_a_theme_changed_while_a_screen_waits_for_its_fields_reaches_it(
         await pilot.pause(0.1)
         wanted = app.screen.query_one(NavBar).styles.background  # Dataset's, restyled
         assert wanted != before
-        for deferred in held:
-            mount_part(deferred)
+        held.mount()
         await asyncio.wait_for(train.ready.wait(), timeout=10)
         await pilot.press("t")
         await pilot.pause(0.2)

@@ -29,7 +29,7 @@ from core.voice import (
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.sound import Sound
-from tests.app_helpers import show_screen, type_into, wait_for
+from tests.app_helpers import hold_parts, show_screen, type_into, wait_for
 
 # Four bars of a reel: eight seconds at abc2midi's default 120 quarter notes a minute.
 REEL = "X:1\nT:Voice Reel\nM:4/4\nL:1/8\nK:D\nDFAd fdAF|GBdg fdAF|EFGA BcdB|AFDF E2D2|]\n"
@@ -416,15 +416,10 @@ async def test_a_voice_chosen_while_generate_is_built_is_the_one_it_shows(
     """A voice chosen elsewhere (the Library's row) while Generate was built ahead did not reach
     it (the app's hooks reach a screen once it is set up), and its row's fields, posting their
     first values as they were made, set the app's voice back to the one they were made with."""
-    import folkgen_tui.app as studio_app
     from folkgen_tui.textual_internals import build_mode
-    from folkgen_tui.widgets.deferred import Deferred
 
     monkeypatch.setattr(FolkgenApp, "_start_engine", lambda self: None)  # not needed here
-    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ())
-    held: list[Deferred] = []
-    mount_part = Deferred._mount_part
-    monkeypatch.setattr(Deferred, "_mount_part", lambda d: held.append(d))
+    held = hold_parts(monkeypatch)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_for(pilot, lambda: app.stats is not None, "the corpus")
@@ -435,8 +430,7 @@ async def test_a_voice_chosen_while_generate_is_built_is_the_one_it_shows(
         await wait_for(pilot, lambda: len(held) == 2, "Generate's parts")
         if when == "before its fields are made":
             app.voice = Voice(tempo=150)  # as the Library's row sets it
-        for deferred in held:
-            mount_part(deferred)
+        held.mount()
         if when == "before it is set up":
             app.voice = Voice(tempo=150)
         await wait_for(pilot, lambda: generate.is_ready, "Generate set up")
