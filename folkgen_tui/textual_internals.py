@@ -1,9 +1,10 @@
 """Every use of Textual's private API or unpromised behaviour, in one place (textual is pinned).
 
 Each is a speed trick: a screen built before its key is pressed, a built screen shown without
-Textual's 50 ms hold, a screen built or coming back without restyling every widget, a table's
-row count changed without laying out its screen, CSS parsed once instead of at each re-parse
-(and kept between runs), an app that starts in its theme instead of changing to it. When a
+Textual's 50 ms hold, nor a frame's wait for its update timer, nor a layout again when nothing
+asked for one, a screen built or coming back without restyling every widget, a table's row
+count changed without laying out its screen, CSS parsed once instead of at each re-parse (and
+kept between runs), an app that starts in its theme instead of changing to it. When a
 Textual upgrade renames what these lean on, each falls back to Textual's own way (slower, never
 broken), and tests/test_textual_internals.py fails loudly so that someone looks."""
 
