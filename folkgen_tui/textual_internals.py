@@ -144,7 +144,9 @@ class AwaitShown(AwaitMount):
 
 
 class QuickShowScreen(Screen[None]):
-    """A screen shown again without laying it out again when nothing asked for a layout.
+    """A screen drawn at once when shown: its frame clock started as it is mounted
+    (start_frame_clock), and shown again without laying it out again when nothing asked for a
+    layout.
 
     Textual's `switch_mode` lays out the screen it shows (`_screen_resized`: its whole
     arrangement, each widget sized, the changed regions drawn) before the frame that draws it all
@@ -153,6 +155,9 @@ class QuickShowScreen(Screen[None]):
     since (Textual keeps those in `_layout_required` / `_layout_widgets`, hidden or not) is
     shown as it was laid out. A Layout that comes after the show lays it out at the next frame,
     as Textual does for any change. Without those fields, Textual's own way."""
+
+    def on_mount(self) -> None:  # Textual calls a subclass's on_mount as well
+        start_frame_clock(self)
 
     def _screen_resized(self, size: Size) -> None:
         if laid_out_for(self, size):

@@ -306,36 +306,6 @@ async def test_a_screen_built_ahead_is_laid_out_and_drawn_before_it_is_shown() -
         assert app.screen is two
 
 
-@pytest.mark.asyncio
-async def test_a_screen_whose_frame_clock_was_started_draws_at_once_when_first_shown() -> None:
-    """Textual's update timer ticks a frame after its first resume (a screen's first show); one
-    started as the screen was built ticks at the resume."""
-    app = Probe()
-    async with app.run_test(size=(60, 20)) as pilot:
-        assert build_mode(app, "two") and build_mode(app, "three")
-        await pilot.pause()
-        two, three = (app._screen_stacks[mode][0] for mode in ("two", "three"))
-        start_frame_clock(two)
-        await pilot.pause(0.1)  # past its first tick (a frame: 8-17 ms)
-        ticks: dict[Screen[None], int] = {two: 0, three: 0}
-        for screen in (two, three):
-            timer = screen._update_timer
-            tick = timer._callback
-
-            def counted(screen: Screen[None] = screen, tick: Any = tick) -> Any:
-                ticks[screen] += 1
-                return tick()
-
-            timer._callback = counted
-            timer.resume()  # as a show does
-        started = time.monotonic()
-        for _ in range(10):  # a few turns of the event loop
-            await asyncio.sleep(0)
-        assert ticks[two] == 1
-        if time.monotonic() - started < UPDATE_PERIOD / 2:  # else it may have had its frame
-            assert ticks[three] == 0
-
-
 class Lines(QuickShowScreen):
     def compose(self) -> ComposeResult:
         yield Static("one line", id="lines")
@@ -401,6 +371,41 @@ async def test_a_screen_is_laid_out_as_it_is_shown_only_when_asked() -> None:
         await pilot.resize_terminal(36, 11)  # shown: its Resize reaches _screen_resized
         await pilot.pause(0.1)
         assert "layout (36, 11)" in layouts and lines.region.width == 36
+
+
+class Clocks(QuickModeSwitch):
+    MODES = {"one": Blank, "plain": Blank, "started": Blank, "quick": Lines}
+    DEFAULT_MODE = "one"
+
+
+@pytest.mark.asyncio
+async def test_a_screen_whose_frame_clock_was_started_draws_at_once_when_first_shown() -> None:
+    """Textual's update timer ticks a frame after its first resume (a screen's first show); one
+    started as the screen was built (by hand, or a QuickShowScreen's as it is mounted) ticks at
+    the resume."""
+    app = Clocks()
+    async with app.run_test(size=(60, 20)) as pilot:
+        screens = [await built_ahead(app, pilot, mode) for mode in ("plain", "started", "quick")]
+        plain, started, quick = screens
+        start_frame_clock(started)
+        await pilot.pause(0.1)  # past its first tick (a frame: 8-17 ms)
+        ticks: dict[Screen[Any], int] = dict.fromkeys(screens, 0)
+        for screen in screens:
+            timer = screen._update_timer
+            tick = timer._callback
+
+            def counted(screen: Screen[Any] = screen, tick: Any = tick) -> Any:
+                ticks[screen] += 1
+                return tick()
+
+            timer._callback = counted
+            timer.resume()  # as a show does
+        begun = time.monotonic()
+        for _ in range(10):  # a few turns of the event loop
+            await asyncio.sleep(0)
+        assert ticks[started] == 1 and ticks[quick] == 1
+        if time.monotonic() - begun < UPDATE_PERIOD / 2:  # else it may have had its frame
+            assert ticks[plain] == 0
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:

@@ -20,7 +20,6 @@ from folkgen_tui.textual_internals import (
     app_ending,
     lay_out_ahead,
     skip_restyle,
-    start_frame_clock,
     styled_as_built,
 )
 from folkgen_tui.widgets.deferred import Deferred
@@ -112,7 +111,6 @@ class StudioScreen(QuickShowScreen):
         with parts mounted after its first draw (Deferred) is set up once they are in."""
         if app_ending(self) or not self.composed:
             return
-        start_frame_clock(self)
         self.sub_title = self.TITLE_TEXT
         parts = [deferred.part for deferred in self.query(Deferred)]
         if parts:
