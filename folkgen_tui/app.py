@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.message import Message
@@ -32,7 +32,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home
 from folkgen_tui.lifeline import Lifeline
-from folkgen_tui.process import configure, settle_long_lived_objects
+from folkgen_tui.process import KEY_HOLD, KeyHold, configure, settle_long_lived_objects
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.sound import Playable, Sound
@@ -265,6 +265,7 @@ class FolkgenApp(QuickModeSwitch):
         # before the first frame, more during torch's import). It comes back on once the first
         # model is ready, after they are moved out of its sight (_settle).
         self._gc_off_for_start_up = not gc.isenabled()
+        self._key_hold = KeyHold()
         self._terminal_gone = False
         self._ending = False  # quitting (q, or the terminal gone): no torch process starts now
         self._voice: Voice | None = None  # read from the settings when first asked for
@@ -328,6 +329,11 @@ class FolkgenApp(QuickModeSwitch):
         if not self._prebuilds_started:
             self._prebuilds_started = True
             self._prebuild_next_screen()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseUp)) and self._key_hold.hold():
+            self.set_timer(KEY_HOLD, self._key_hold.release)
+        await super().on_event(event)
 
     async def run_action(
         self,
@@ -762,6 +768,7 @@ class FolkgenApp(QuickModeSwitch):
                 engine.close()
         self.sound.close()
         self.tunebook.close()
+        self._key_hold.release()  # a timer due after the end never comes
 
     # --- tunebook ----------------------------------------------------------------------------
 

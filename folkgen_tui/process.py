@@ -1,6 +1,6 @@
 """Process-wide settings of the studio, in one place: glibc's malloc arenas, Textual's frame rate
-and the garbage collector held off, set once at start-up, and the cyclic garbage collector's view
-of what lives as long as the app.
+and the garbage collector held off, set once at start-up, the cyclic garbage collector's view
+of what lives as long as the app, and its collections held while a key is answered.
 
 They act on the whole process, not on one app object: they are made here, from the process's
 start (folkgen_tui/__main__.py, before any thread exists) and from the app's one settling call
@@ -80,3 +80,30 @@ def settle_long_lived_objects(collect: bool = True) -> None:
     if collect:
         gc.collect()
     gc.freeze()
+
+
+KEY_HOLD = 0.1  # seconds a key holds collections back: its work and its frame (~10-30 ms here)
+
+
+class KeyHold:
+    """Cyclic garbage collections held back while the app answers a key. A screen's draw makes
+    tens of thousands of objects, so the collections that allocations trigger fell on keys more
+    than on any other moment: a full one (5-13 ms while a run trains: the screens' caches, the
+    charts) came into one key in twenty, a third of its time. Held, they come once the key's
+    frame is out. Only the collector that runs is held: not at start-up, when it is off anyway."""
+
+    def __init__(self) -> None:
+        self.holding = False
+
+    def hold(self) -> bool:
+        """Hold collections back; False when they already are (then do not release them)."""
+        if self.holding or not gc.isenabled():
+            return False
+        gc.disable()
+        self.holding = True
+        return True
+
+    def release(self) -> None:
+        if self.holding:
+            self.holding = False
+            gc.enable()

@@ -2,7 +2,7 @@
 
 Each is a speed trick: a screen built before its key is pressed, a built screen shown without
 Textual's 50 ms hold, nor a frame's wait for its update timer, nor a layout again when nothing
-asked for one, a screen built or coming back without restyling every widget, a table's row
+asked for one, nor drawn twice when something did, a screen built or coming back without restyling every widget, a table's row
 count changed without laying out its screen, CSS parsed once instead of at each re-parse (and
 kept between runs), an app that starts in its theme instead of changing to it. When a
 Textual upgrade renames what these lean on, each falls back to Textual's own way (slower, never
@@ -102,6 +102,7 @@ class QuickModeSwitch(App[None]):
     `delay_update` synchronously: if it stops doing so, the hold simply stays."""
 
     _switching_to_built_screen = False
+    showing_mode = False  # within switch_mode, as it shows the mode's screen
 
     def switch_mode(self, mode: str) -> AwaitMount:
         """Switch to `mode`'s screen, building it first if need be (without holding the app's
@@ -111,10 +112,11 @@ class QuickModeSwitch(App[None]):
         if mode != self.current_mode and mode in self.MODES and mode not in built_modes(self):
             build_mode(self, mode)
         self._switching_to_built_screen = mode in built_modes(self)
+        self.showing_mode = True
         try:
             super().switch_mode(mode)
         finally:
-            self._switching_to_built_screen = False
+            self._switching_to_built_screen = self.showing_mode = False
         stack = getattr(self, "_screen_stacks", {}).get(mode)
         return AwaitShown(stack[-1] if stack else self.screen)
 
@@ -154,7 +156,10 @@ class QuickShowScreen(Screen[None]):
     out at this size (shown before, or laid out ahead) and to which no widget has posted a Layout
     since (Textual keeps those in `_layout_required` / `_layout_widgets`, hidden or not) is
     shown as it was laid out. A Layout that comes after the show lays it out at the next frame,
-    as Textual does for any change. Without those fields, Textual's own way."""
+    as Textual does for any change. One that came while it was hidden (the Train log's lines,
+    written while Generate is shown) lays it out in `switch_mode`, but what the layout changed
+    is not drawn then, nor is it laid out again in the frame that draws the screen whole: the
+    show took twice its time when Textual did both. Without those fields, Textual's own way."""
 
     def on_mount(self) -> None:  # Textual calls a subclass's on_mount as well
         start_frame_clock(self)
@@ -162,7 +167,24 @@ class QuickShowScreen(Screen[None]):
     def _screen_resized(self, size: Size) -> None:
         if laid_out_for(self, size):
             return
-        super()._screen_resized(size)
+        if not (isinstance(self.app, QuickModeSwitch) and self.app.showing_mode):
+            super()._screen_resized(size)  # a terminal resize, or a build ahead (not drawn)
+            return
+        # Shown by a mode switch: its ScreenResume repaints the whole screen at the next frame
+        # (Screen's refresh), so what the layout changed need not be drawn first; nor need it be
+        # laid out again in that frame (Textual clears its flag only in a frame's own layout).
+        with self.app.batch_update():  # the layout's own draw is put off to a queued call...
+            super()._screen_resized(size)
+        drop_dirty_regions(self)  # ...which then has nothing to draw
+        _laid_out(self)
+
+
+def drop_dirty_regions(screen: Screen[Any]) -> None:
+    """Forget what the screen's compositor was to draw of its changes: only for a screen that is
+    about to be drawn whole. Without the field, the changes are drawn first, as usual."""
+    dirty = getattr(getattr(screen, "_compositor", None), "_dirty_regions", None)
+    if isinstance(dirty, set):
+        dirty.clear()
 
 
 def laid_out_for(screen: Screen[Any], size: Size) -> bool:

@@ -3,6 +3,7 @@ real abc2midi / timidity, playback into ALSA's null device."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import shutil
@@ -17,6 +18,7 @@ from textual.events import Paste
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select, Static
 
+import folkgen_tui.app
 import folkgen_tui.workers
 from core.judge import judge
 from folkgen_tui.app import FolkgenApp
@@ -750,3 +752,33 @@ async def test_unknown_prompt_characters_are_a_notice(trained_model: Path) -> No
         await pilot.pause()
         assert notices[-1][1] == "error" and "'é'" in notices[-1][0]
         assert not app.history
+
+
+async def test_garbage_collections_wait_while_a_key_is_answered(
+    folkgen_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key's work and frame go without the collector's passes (process.KeyHold), which come
+    back after; and an app that ends during a hold leaves the collector on."""
+    monkeypatch.setattr(folkgen_tui.app, "KEY_HOLD", 1.0)  # longer than any switch here
+    app = FolkgenApp(autoload_model=False)
+    collecting: list[bool] = []
+    switch_mode = app.switch_mode
+
+    def switching(mode: str) -> Any:
+        collecting.append(gc.isenabled())
+        return switch_mode(mode)
+
+    monkeypatch.setattr(app, "switch_mode", switching)
+    try:
+        assert gc.isenabled()
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+            await pilot.press("t")
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen), "Train")
+            assert collecting == [False]
+            await wait_for(pilot, gc.isenabled, "the collector back on", timeout=5)
+            await pilot.press("g")
+            assert collecting == [False, False]
+        assert gc.isenabled()  # ended within the hold
+    finally:
+        gc.enable()

@@ -3,9 +3,12 @@ fresh interpreter: they act on the whole process, and Textual reads its frame ra
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+
+from folkgen_tui.process import KeyHold
 
 FRAME_RATE = (
     "import gc\n"
@@ -28,3 +31,21 @@ def test_the_studio_draws_at_120_frames_a_second_unless_the_user_says_otherwise(
     env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_FPS"}
     assert textual_frame_rate(env) == 120  # Textual's own default is 60
     assert textual_frame_rate({**env, "TEXTUAL_FPS": "30"}) == 30
+
+
+def test_a_key_hold_holds_a_running_collector_only_and_releases_it_once() -> None:
+    hold = KeyHold()
+    try:
+        gc.enable()
+        assert hold.hold() and not gc.isenabled()
+        assert not hold.hold()  # held already: one release
+        hold.release()
+        assert gc.isenabled()
+        hold.release()  # again: nothing
+        assert gc.isenabled()
+        gc.disable()  # off (start-up): a key leaves it off
+        assert not hold.hold()
+        hold.release()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

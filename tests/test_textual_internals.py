@@ -17,7 +17,7 @@ from textual.geometry import Size
 from textual.screen import UPDATE_PERIOD, Screen
 from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Log, Static
 
 from folkgen_tui.textual_internals import (
     QuickModeSwitch,
@@ -76,6 +76,22 @@ def layouts_of(screen: Screen[Any]) -> list[str]:
     return calls
 
 
+def draws_of(screen: Screen[Any]) -> list[str]:
+    """From now on, what each draw of `screen`'s compositor drew: "full", "part" or "nothing"."""
+    calls: list[str] = []
+    compositor = screen._compositor
+    render = compositor.render_update
+
+    def drawn(full: bool = False, **kwargs: Any) -> Any:
+        dirty = compositor._dirty_regions
+        whole = full or compositor.size.region in dirty
+        calls.append("full" if whole else "part" if dirty else "nothing")
+        return render(full, **kwargs)
+
+    compositor.render_update = drawn  # type: ignore[method-assign]
+    return calls
+
+
 def test_textual_still_has_the_names_we_use() -> None:
     assert list(inspect.signature(App._init_mode).parameters) == ["self", "mode"]
     assert list(inspect.signature(App.switch_mode).parameters) == ["self", "mode"]
@@ -98,6 +114,10 @@ def test_textual_still_has_the_names_we_use() -> None:
     screen = Screen[None]()
     assert screen._layout_required is False and screen._layout_widgets == {}
     assert isinstance(screen._size, Size)
+    # ...and a layout as it is shown: within a batch, its draw is left to a queued call, which
+    # draws the compositor's dirty regions.
+    assert "self.call_later(self._compositor_refresh)" in inspect.getsource(Screen._refresh_layout)
+    assert isinstance(Compositor()._dirty_regions, set)
 
 
 @pytest.mark.asyncio
@@ -349,8 +369,10 @@ async def test_a_screen_is_laid_out_as_it_is_shown_only_when_asked() -> None:
         await app.switch_mode("one")
         lines.update("three\nlines\nnow")  # while hidden: it asks for a layout
         await pilot.pause()
+        draws = draws_of(screen)
         app.switch_mode("lines")
         assert layouts == ["layout (40, 12)"]  # in switch_mode, before the frame that draws it
+        assert draws == []  # what the layout changed is drawn with the rest, at the next frame
         await pilot.pause(0.1)
         assert lines.region.height == 3
         layouts.clear()
@@ -368,9 +390,50 @@ async def test_a_screen_is_laid_out_as_it_is_shown_only_when_asked() -> None:
         await pilot.pause(0.1)
         assert lines.region.width == 30
         layouts.clear()
+        draws.clear()
         await pilot.resize_terminal(36, 11)  # shown: its Resize reaches _screen_resized
         await pilot.pause(0.1)
         assert "layout (36, 11)" in layouts and lines.region.width == 36
+        assert "full" in draws  # drawn by Textual's own way
+
+
+class Logged(QuickShowScreen):
+    DEFAULT_CSS = "#log { height: 5; }"
+
+    def compose(self) -> ComposeResult:
+        log = Log(id="log")
+        log.can_focus = False  # focused on each show, it would draw itself again after the frame
+        yield log
+
+
+class LogShows(QuickModeSwitch):
+    MODES = {"one": Blank, "logged": Logged}
+    DEFAULT_MODE = "one"
+
+
+@pytest.mark.asyncio
+async def test_a_screen_that_asked_for_a_layout_while_hidden_is_laid_out_and_drawn_once() -> None:
+    """As the Train log's new lines while Generate is shown: the log's size is the same, its
+    lines are not. switch_mode lays the screen out, and the next frame draws it whole."""
+    app = LogShows()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await app.switch_mode("logged")
+        await pilot.pause(0.1)
+        screen = app.screen
+        styled_as_built(screen)  # as studio screens are (else a show refreshes its CSS, laid out)
+        log = screen.query_one("#log", Log)
+        await app.switch_mode("one")
+        log.write_lines(["one", "two", "three"])  # hidden: it asks for a layout
+        await pilot.pause()
+        assert screen._layout_required
+        layouts, draws = layouts_of(screen), draws_of(screen)
+        app.switch_mode("logged")
+        assert layouts == ["layout (40, 12)"] and draws == []
+        await pilot.pause(0.1)
+        assert layouts == ["layout (40, 12)"]  # not again in the frame
+        drawn = [d for d in draws if d != "nothing"]
+        assert drawn[0] == "full" and "full" not in drawn[1:]  # whole, once (restyled after)
+        assert log.line_count == 3 and log.virtual_size.height == 3
 
 
 class Clocks(QuickModeSwitch):
