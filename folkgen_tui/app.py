@@ -757,6 +757,7 @@ class FolkgenApp(QuickModeSwitch):
     def on_unmount(self) -> None:
         """However the app ends, a training run must not be left waiting (paused): it stops and
         saves a checkpoint in its own process, which ends then. The model's process ends now."""
+        self._key_hold.release()  # first: a timer due after the end never comes
         job = self.training
         if job is not None and job.engine is not None:
             job.engine.close(kill_after=None)  # a run still going stops and saves first
@@ -768,7 +769,6 @@ class FolkgenApp(QuickModeSwitch):
                 engine.close()
         self.sound.close()
         self.tunebook.close()
-        self._key_hold.release()  # a timer due after the end never comes
 
     # --- tunebook ----------------------------------------------------------------------------
 

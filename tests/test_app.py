@@ -777,6 +777,9 @@ async def test_garbage_collections_wait_while_a_key_is_answered(
             await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen), "Train")
             assert collecting == [False]
             await wait_for(pilot, gc.isenabled, "the collector back on", timeout=5)
+            await pilot.click(offset=(50, 20))  # a click is held back as a key is
+            assert not gc.isenabled()
+            await wait_for(pilot, gc.isenabled, "the collector back on", timeout=5)
             await pilot.press("g")
             assert collecting == [False, False]
         assert gc.isenabled()  # ended within the hold
