@@ -2,11 +2,12 @@
 
 Each is a speed trick: a screen built before its key is pressed, a built screen shown without
 Textual's 50 ms hold, nor a frame's wait for its update timer, nor a layout again when nothing
-asked for one, nor drawn twice when something did, a screen built or coming back without restyling every widget, a table's row
-count changed without laying out its screen, CSS parsed once instead of at each re-parse (and
-kept between runs), an app that starts in its theme instead of changing to it. When a
-Textual upgrade renames what these lean on, each falls back to Textual's own way (slower, never
-broken), and tests/test_textual_internals.py fails loudly so that someone looks."""
+asked for one, nor drawn twice when something did, a screen built or coming back without
+restyling every widget, a table's row count changed without laying out its screen, CSS parsed
+once instead of at each re-parse (and kept between runs), an app that starts in its theme
+instead of changing to it. When a Textual upgrade renames what these lean on, each falls back
+to Textual's own way (slower, never broken), and tests/test_textual_internals.py fails loudly so
+that someone looks."""
 
 from __future__ import annotations
 
