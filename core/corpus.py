@@ -12,10 +12,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from core.paths import DefaultCorpusMissing, default_corpus_path
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_CORPUS_NAME = "irish (mitdeeplearning)"
 TUNE_SEPARATOR = "\n\n"
@@ -165,6 +167,8 @@ class Vocabulary:
 
     @property
     def idx2char(self) -> np.ndarray:
+        import numpy as np
+
         return np.array(self.chars)
 
     def unknown(self, text: str) -> set[str]:
@@ -172,17 +176,23 @@ class Vocabulary:
 
     def encode(self, text: str) -> np.ndarray:
         """Text -> int64 indices, vectorised (no Python loop per character)."""
+        import numpy as np
+
         return self.encode_compact(text).astype(np.int64)
 
     @property
     def id_dtype(self) -> type[np.unsignedinteger]:
         """The smallest unsigned type that holds every index and one spare (a 'no such
         character' mark): one byte a character for a vocabulary under 256."""
+        import numpy as np
+
         return np.uint8 if len(self.chars) <= 255 else np.uint16  # MAX_VOCAB is 4096
 
     def encode_compact(self, text: str) -> np.ndarray:
         """Text -> indices of `id_dtype` in one vectorised pass: ASCII text (ABC almost always)
         is read as its bytes through a 128-entry table; other text through its code points."""
+        import numpy as np
+
         dtype = self.id_dtype
         if not text:
             return np.zeros(0, dtype=dtype)
@@ -205,6 +215,8 @@ class Vocabulary:
     @cached_property
     def _ascii_ids(self) -> np.ndarray:
         """Index by ASCII code (the dtype's largest value: not in the vocabulary)."""
+        import numpy as np
+
         table = np.full(128, np.iinfo(self.id_dtype).max, dtype=self.id_dtype)
         for i, c in enumerate(self.chars):
             if ord(c) < 128:
@@ -536,16 +548,20 @@ def _count(values: Sequence[str | None]) -> list[tuple[str, int]]:
 
 
 def compute_stats(corpus: Corpus, buckets: int = 10) -> CorpusStats:
-    lengths = np.array([len(t) for t in corpus.tunes])
-    ids = corpus.encode()
-    counts = np.bincount(ids, minlength=len(corpus.vocab))
-    order = np.argsort(-counts, kind="stable")
-    vocabulary = [(corpus.vocab.chars[i], int(counts[i])) for i in order]
+    """In plain Python: the app computes these on a thread as it starts, and numpy's import
+    (~50 ms of that thread) held the interpreter from the first keys."""
+    lengths = [len(t) for t in corpus.tunes]
+    counts = Counter(corpus.text)
+    # Most common first; a tie in the vocabulary's order (a stable sort).
+    vocabulary = sorted(((c, counts[c]) for c in corpus.vocab.chars), key=lambda cn: -cn[1])
     # Buckets of whole lengths, as many as fit up to `buckets` (float edges cut to ints named
-    # ranges that ran backwards and repeated for a corpus of a few tunes).
-    low, span = int(lengths.min()), int(lengths.max() - lengths.min()) + 1
-    width = -(-span // buckets)  # ceiling division
-    hist, edges = np.histogram(lengths, bins=low + width * np.arange(-(-span // width) + 1))
+    # ranges that ran backwards and repeated for a corpus of a few tunes); the last bucket ends
+    # past the longest tune.
+    low, high = min(lengths), max(lengths)
+    width = -(-(high - low + 1) // buckets)  # ceiling division
+    hist = [0] * (-(-(high - low + 1) // width))
+    for n in lengths:
+        hist[(n - low) // width] += 1
     keys = [header_field(t, "K") for t in corpus.tunes]
     return CorpusStats(
         name=corpus.name,
@@ -554,8 +570,8 @@ def compute_stats(corpus: Corpus, buckets: int = 10) -> CorpusStats:
         vocabulary=vocabulary,
         meters=_count([header_field(t, "M") for t in corpus.tunes]),
         keys=_count([normalize_key(k) if k else None for k in keys]),
-        length_min=int(lengths.min()),
-        length_max=int(lengths.max()),
-        length_mean=float(lengths.mean()),
-        length_histogram=[(int(e), int(n)) for e, n in zip(edges[:-1], hist, strict=True)],
+        length_min=low,
+        length_max=high,
+        length_mean=sum(lengths) / len(lengths),
+        length_histogram=[(low + width * i, n) for i, n in enumerate(hist)],
     )

@@ -75,6 +75,7 @@ PREBUILD_TOGETHER = ("generate",)  # the next is built a frame after these
 PREBUILD_PAUSE = 0.3  # seconds after the others
 FRAME = 0.05
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
+CORPUS_DRAW_WAIT = 1.0  # seconds the corpus's thread waits at most for it to be drawn
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
 SPARE_ENGINE_AFTER = 0.3  # seconds from the Train screen shown to its next run's engine started
 SAVE_WAIT = 4.0  # seconds the app, closing, waits for a training run to save and end, and then
@@ -260,6 +261,7 @@ class FolkgenApp(QuickModeSwitch):
         self._prebuilds_started = False  # the screens built ahead (start-up)
         self._prebuild_timer: Timer | None = None  # the next of them
         self._model_settled = threading.Event()  # the first model loaded, failed, or none
+        self._corpus_drawn = threading.Event()  # the first corpus is on the screen
         # folkgen-tui starts with the garbage collector off (__main__): start-up makes hundreds of
         # thousands of objects, all long-lived, that each full collection walked again (~50 ms
         # before the first frame, more during torch's import). It comes back on once the first
@@ -326,6 +328,7 @@ class FolkgenApp(QuickModeSwitch):
     # --- screens -----------------------------------------------------------------------------
 
     def _start_prebuilds(self) -> None:
+        self._corpus_drawn.set()  # (or the prebuilds' latest time has come)
         if not self._prebuilds_started:
             self._prebuilds_started = True
             self._prebuild_next_screen()
@@ -556,17 +559,26 @@ class FolkgenApp(QuickModeSwitch):
         if worker.is_cancelled:
             return
         self.post_message(CorpusLoaded(corpus, stats, path))
+
+        def wait(event: threading.Event, seconds: float) -> bool:
+            """Until `event` is set or `seconds` have passed; False when the worker is cancelled
+            (a quitting app cancels it)."""
+            deadline = time.monotonic() + seconds
+            while not event.wait(0.05) and time.monotonic() < deadline:
+                if worker.is_cancelled:
+                    break
+            return not worker.is_cancelled
+
         # The near-copy index (generated tunes are compared with the corpus) comes after, and
         # at start-up after the first model (the model's own corpus index comes first; it is
-        # only a fallback).
-        deadline = time.monotonic() + NOVELTY_WAIT
-        while not self._model_settled.wait(0.05):  # a quitting app cancels the worker
-            if worker.is_cancelled or time.monotonic() > deadline:
-                break
-        if worker.is_cancelled:
+        # only a fallback). Its module imports numpy (~50 ms holding the interpreter): once the
+        # corpus is drawn, with the screens' first builds, not in a later second of keys.
+        if not wait(self._corpus_drawn, CORPUS_DRAW_WAIT):
             return
         from core.novelty import NoveltyIndex
 
+        if not wait(self._model_settled, NOVELTY_WAIT):
+            return
         model = self.model  # trained on this very corpus (the default one): its index serves
         shared = model.index.get() if model and model.index.tunes is corpus.tunes else None
         novelty = shared or NoveltyIndex(corpus.tunes)

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.corpus import (
+    Corpus,
     CorpusError,
     UnknownCharacters,
     Vocabulary,
@@ -125,6 +128,30 @@ def test_stats_of_the_default_corpus() -> None:
     assert starts[0] == 56 and len(starts) == 10 and starts[-1] <= 603
     assert len(set(np.diff(starts))) == 1  # whole buckets of one width
     assert sum(n for _, n in stats.vocabulary) == stats.characters
+
+
+def test_the_corpus_and_its_statistics_come_without_numpy() -> None:
+    """The app loads the corpus on a thread as it starts: numpy's import (~50 ms holding the
+    interpreter) comes once the corpus is drawn (FolkgenApp._load_corpus)."""
+    code = (
+        "import sys\n"
+        "from core.corpus import compute_stats, load_corpus\n"
+        "stats = compute_stats(load_corpus())\n"
+        "print(stats.tunes, 'numpy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["817", "False"]
+
+
+def test_statistics_count_every_character_most_common_first_ties_in_order() -> None:
+    tunes = ["X:1\nK:G\nbbaa|", "X:2\nK:D\nccc|"]
+    stats = compute_stats(Corpus("two", tunes))
+    text = "\n\n".join(tunes)
+    counts = [(c, text.count(c)) for c in sorted(set(text))]
+    assert stats.vocabulary == sorted(counts, key=lambda cn: -cn[1])  # stable: ties by character
+    assert stats.vocabulary[:2] == [("\n", 6), (":", 4)]
+    assert stats.length_mean == (len(tunes[0]) + len(tunes[1])) / 2
+    assert stats.length_histogram == [(12, 1), (13, 1)]  # the lengths, one bucket each
 
 
 def test_a_few_tunes_get_whole_length_buckets(tmp_path: Path) -> None:
