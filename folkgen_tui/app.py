@@ -328,7 +328,6 @@ class FolkgenApp(QuickModeSwitch):
     # --- screens -----------------------------------------------------------------------------
 
     def _start_prebuilds(self) -> None:
-        self._corpus_drawn.set()  # (or the prebuilds' latest time has come)
         if not self._prebuilds_started:
             self._prebuilds_started = True
             self._prebuild_next_screen()
@@ -602,7 +601,11 @@ class FolkgenApp(QuickModeSwitch):
         self._each_screen("corpus_changed")
         self._refresh_status()
         if first:
-            self.call_after_refresh(self._start_prebuilds)  # once the corpus is drawn
+            self.call_after_refresh(self._corpus_shown)
+
+    def _corpus_shown(self) -> None:
+        self._corpus_drawn.set()
+        self._start_prebuilds()
 
     def on_corpus_failed(self, message: CorpusFailed) -> None:
         if self.corpus is None:

@@ -154,6 +154,14 @@ def test_statistics_count_every_character_most_common_first_ties_in_order() -> N
     assert stats.length_histogram == [(12, 1), (13, 1)]  # the lengths, one bucket each
 
 
+def test_a_corpus_of_many_slices_is_counted_whole() -> None:
+    tunes = load_corpus().tunes * 7  # ~1.4 MB: counted a slice at a time
+    corpus = Corpus("many", tunes)
+    assert len(corpus.text) > 1 << 20
+    stats = compute_stats(corpus)
+    assert dict(stats.vocabulary) == {c: corpus.text.count(c) for c in corpus.vocab.chars}
+
+
 def test_a_few_tunes_get_whole_length_buckets(tmp_path: Path) -> None:
     """Two tunes 3 characters apart: a bucket per length, in order (float edges cut to ints
     named ranges that ran backwards and repeated: "64–63", "64–63", "65–64")."""
