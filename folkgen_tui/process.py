@@ -3,8 +3,9 @@ and the garbage collector held off, set once at start-up, the cyclic garbage col
 of what lives as long as the app, and its collections held while a key is answered.
 
 They act on the whole process, not on one app object: they are made here, from the process's
-start (folkgen_tui/__main__.py, before any thread exists) and from the app's one settling call
-(FolkgenApp._settle), never from screens or constructors (tests build many apps in one process)."""
+start (folkgen_tui/__main__.py, before any thread exists), from the app's one settling call
+(FolkgenApp._settle) and from its key hold (FolkgenApp.on_event, released when the app ends too),
+never from screens or constructors (tests build many apps in one process)."""
 
 from __future__ import annotations
 
