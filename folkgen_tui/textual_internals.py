@@ -102,8 +102,7 @@ class QuickModeSwitch(App[None]):
     fields after (Deferred), so they need no hiding. This leans on `switch_mode` calling
     `delay_update` synchronously: if it stops doing so, the hold simply stays."""
 
-    _switching_to_built_screen = False
-    showing_mode = False  # within switch_mode, as it shows the mode's screen
+    showing_built_mode = False  # within switch_mode, showing a screen built before
 
     def switch_mode(self, mode: str) -> AwaitMount:
         """Switch to `mode`'s screen, building it first if need be (without holding the app's
@@ -112,17 +111,16 @@ class QuickModeSwitch(App[None]):
         still being built ahead, which then had no widgets to find)."""
         if mode != self.current_mode and mode in self.MODES and mode not in built_modes(self):
             build_mode(self, mode)
-        self._switching_to_built_screen = mode in built_modes(self)
-        self.showing_mode = True
+        self.showing_built_mode = mode in built_modes(self)
         try:
             super().switch_mode(mode)
         finally:
-            self._switching_to_built_screen = self.showing_mode = False
+            self.showing_built_mode = False
         stack = getattr(self, "_screen_stacks", {}).get(mode)
         return AwaitShown(stack[-1] if stack else self.screen)
 
     def delay_update(self, delay: float = 0.05) -> None:
-        if not self._switching_to_built_screen:
+        if not self.showing_built_mode:
             super().delay_update(delay)
 
 
@@ -168,7 +166,7 @@ class QuickShowScreen(Screen[None]):
     def _screen_resized(self, size: Size) -> None:
         if laid_out_for(self, size):
             return
-        if not (isinstance(self.app, QuickModeSwitch) and self.app.showing_mode):
+        if not (isinstance(self.app, QuickModeSwitch) and self.app.showing_built_mode):
             super()._screen_resized(size)  # a terminal resize, or a build ahead (not drawn)
             return
         # Shown by a mode switch: its ScreenResume repaints the whole screen at the next frame

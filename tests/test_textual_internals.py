@@ -394,7 +394,7 @@ async def test_a_screen_is_laid_out_as_it_is_shown_only_when_asked() -> None:
         await pilot.resize_terminal(36, 11)  # shown: its Resize reaches _screen_resized
         await pilot.pause(0.1)
         assert "layout (36, 11)" in layouts and lines.region.width == 36
-        assert not app.showing_mode
+        assert not app.showing_built_mode
         draws.clear()
         screen._screen_resized(Size(38, 11))  # not in a mode switch: laid out and drawn at once
         assert draws == ["full"]
