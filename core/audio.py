@@ -31,7 +31,7 @@ from core.abc import (
     run_tool,
     stopped_how,
 )
-from core.corpus import header_field, last_tune
+from core.corpus import credited, header_field, last_tune
 from core.paths import output_dir, slugify
 from core.voice import Voice
 
@@ -308,13 +308,15 @@ def save_tune(
     *,
     title: str | None = None,
     voice: Voice | None = None,
+    credit: str | None = None,
 ) -> SavedTune:
     """Save a tune as title.abc, .mid, .wav and its score (.svg, .png, .pdf) side by side (one
     free stem, never overwriting).
 
     The .mid and .wav play in `voice` (instrument, tempo, transpose); the .abc and the score
     stay the tune as written: the voice's %%MIDI and Q: lines are for abc2midi, not the user's
-    file, so the saved tune reads (and re-imports) as it was made.
+    file, so the saved tune reads (and re-imports) as it was made. A generated tune's .abc is
+    credited to its making (`credit`, core.corpus.credited): its Z: lines are the model's.
 
     The .abc is always written: a tune abc2midi cannot turn into MIDI is saved as .abc, one
     that cannot become sound (no timidity, too long, silent) as .abc and .mid, with the reason;
@@ -323,7 +325,7 @@ def save_tune(
     # Named after the last tune: the one generated after a prompt.
     title = title or header_field(last_tune(abc_text), "T") or "Untitled"
     where = Path(folder).expanduser() if folder is not None else output_dir()
-    text = abc_text.strip("\n") + "\n"
+    text = (credited(abc_text, credit) if credit else abc_text).strip("\n") + "\n"
     with tempfile.TemporaryDirectory(prefix="folkgen-save-") as tmp:
         made, problem = _render_what_can_be(abc_text, Path(tmp), voice)
         score, score_problem = _score_what_can_be(abc_text)

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.abc import SoundError, plural
-from core.corpus import CorpusError, UnknownCharacters, compute_stats, load_corpus
+from core.corpus import (
+    CorpusError,
+    UnknownCharacters,
+    compute_stats,
+    generation_credit,
+    load_corpus,
+)
 from core.paths import (
     DefaultCorpusMissing,
     output_recipe,
@@ -415,7 +421,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 f"no valid tune in {args.max_tries} tries; lower the temperature or train longer"
             )
         match = verdict.closest
-        saved = save_tune(text, args.save, voice=voice_from_args(args)) if args.save else None
+        saved = None
+        if args.save:
+            model = ckpt.path.name if ckpt.path else ""
+            credit = generation_credit(model, opts.seed, opts.temperature, opts.top_k)
+            saved = save_tune(text, args.save, voice=voice_from_args(args), credit=credit)
         tune_id = history.record(text, opts, verdict, saved.paths if saved is not None else None)
         if args.json:
             obj: dict[str, object] = {

@@ -20,7 +20,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.abc import printable
-from core.corpus import MAX_CORPUS_BYTES, CorpusError, header_field, last_tune, load_corpus
+from core.corpus import (
+    MAX_CORPUS_BYTES,
+    CorpusError,
+    credited,
+    generation_credit,
+    header_field,
+    last_tune,
+    load_corpus,
+)
 from core.judge import Judgement, judge
 from core.library_db import LibraryError as LibraryError
 from core.library_db import open_database, sqlite_failure
@@ -196,9 +204,21 @@ def _numbered(abc: str, number: int) -> str:
     return f"X:{number}\n{text}"
 
 
+def _as_shared(tune: LibraryTune) -> str:
+    """The tune's text as a file shows it: a generated one credited to its making (as a save
+    writes it: core.audio.save_tune), an imported one as it came."""
+    if tune.source != "generated":
+        return tune.abc
+    return credited(tune.abc, generation_credit(tune.model_name, tune.seed, tune.temperature,
+                                                tune.top_k))  # fmt: skip
+
+
 def _music_key(abc: str) -> str:
-    """What makes two texts the same tune for import: everything but X: lines and blank edges."""
-    return "\n".join(line for line in abc.strip().splitlines() if not line.startswith("X:"))
+    """What makes two texts the same tune for import: everything but X: and Z: lines (a saved
+    or exported tune's number and credit) and blank edges."""
+    return "\n".join(
+        line for line in abc.strip().splitlines() if not line.startswith(("X:", "Z:"))
+    )
 
 
 def _facts(abc: str, verdict: Judgement) -> dict[str, object]:
@@ -358,9 +378,9 @@ class Library:
     ) -> int:
         """Store a tune (history, or the tunebook with in_tunebook) with its settings and
         verdict (judged here, abc2midi included, when not given); its id. The tunebook holds a
-        tune once: one whose music it holds already (as import compares them: all but X:) gets
-        `files` added to that entry, whose id comes back (`generate --seed 5 --save` run twice
-        kept two entries)."""
+        tune once: one whose music it holds already (as import compares them: all but X: and
+        Z:) gets `files` added to that entry, whose id comes back (`generate --seed 5 --save`
+        run twice kept two entries)."""
         if source not in SOURCES:
             raise LibraryError(f"a tune's source is one of {', '.join(SOURCES)}, not {source!r}")
         facts = _facts(abc, verdict if verdict is not None else judge(abc))
@@ -421,7 +441,7 @@ class Library:
 
     @staticmethod
     def _held(db: sqlite3.Connection, abc: str, title: str) -> int | None:
-        """The tunebook's entry with this music (all but X:, as import compares), if any."""
+        """The tunebook's entry with this music (all but X: and Z:, as import compares)."""
         music = _music_key(abc)
         same_title = db.execute(
             "SELECT id, abc FROM tunes WHERE in_tunebook = 1 AND title = ? ORDER BY id", (title,)
@@ -586,7 +606,8 @@ class Library:
         from core.audio import file_target, reserve_paths
 
         tunes = self._tunes(ids)
-        text = "\n\n".join(_numbered(t.abc, n) for n, t in enumerate(tunes, start=1)) + "\n"
+        shared = [_numbered(_as_shared(t), n) for n, t in enumerate(tunes, start=1)]
+        text = "\n\n".join(shared) + "\n"
         folder, stem, suffix = file_target(out, ".abc", own_suffix=True)
         path = reserve_paths(folder, stem, [suffix])[0]
         try:

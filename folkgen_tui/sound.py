@@ -114,15 +114,16 @@ class Sound:
         return self._player.position_seconds if self._player is not None else None
 
     def save(
-        self, abc_text: str, title: str, folder: Path, voice: Voice | None = None
-    ) -> tuple[list[Path], str | None]:
+        self, abc_text: str, title: str, folder: Path, voice: Voice | None = None,
+        credit: str | None = None,
+    ) -> tuple[list[Path], str | None]:  # fmt: skip
         """Write title.abc, .mid and .wav into folder (free names, never overwriting); the .mid
-        and .wav in `voice`, the .abc as written. Returns the files written and, when only the
-        ABC could be saved, why. Worker thread."""
+        and .wav in `voice`, the .abc as written, credited to `credit` (core.audio.save_tune).
+        Returns the files written and, when only the ABC could be saved, why. Worker thread."""
         from core.audio import save_tune
 
         self._release_kept(abc_text, voice, folder)
-        saved = save_tune(abc_text, folder, title=title, voice=voice)
+        saved = save_tune(abc_text, folder, title=title, voice=voice, credit=credit)
         return list(saved.paths), saved.problem
 
     def _release_kept(self, abc_text: str, voice: Voice | None, folder: Path) -> None:

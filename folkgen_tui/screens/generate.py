@@ -681,10 +681,15 @@ class GenerateScreen(StudioScreen):
     @work(thread=True, group=SAVING, exit_on_error=False)
     def _save(self, record: TuneRecord, voice: Voice) -> None:
         from core.abc import SoundError
+        from core.corpus import generation_credit
         from core.paths import output_dir
 
+        made = (record.model_label, record.seed, record.temperature, record.top_k)
+        credit = generation_credit(*made)  # the .abc's Z: line (the model's own are not kept)
         try:
-            paths, warning = self.studio.sound.save(record.text, record.title, output_dir(), voice)
+            paths, warning = self.studio.sound.save(
+                record.text, record.title, output_dir(), voice, credit
+            )
         except (SoundError, OSError) as e:
             self.post_message(TuneSaved(record, [], None, str(e)))
             return
