@@ -31,7 +31,7 @@ from core.abc import (
     run_tool,
     stopped_how,
 )
-from core.corpus import credited, header_field, last_tune
+from core.corpus import Credit, credited, header_field, last_tune
 from core.paths import output_dir, slugify
 from core.voice import Voice
 
@@ -308,7 +308,7 @@ def save_tune(
     *,
     title: str | None = None,
     voice: Voice | None = None,
-    credit: str | None = None,
+    credit: Credit | None = None,
 ) -> SavedTune:
     """Save a tune as title.abc, .mid, .wav and its score (.svg, .png, .pdf) side by side (one
     free stem, never overwriting).

@@ -381,8 +381,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     prompt = args.prompt.replace("\\n", "\n")
     if args.grammar:  # before the prompt is printed: a prompt the grammar cannot follow
         problem = sampler.prompt_problem(sampler.model_prompt(prompt))
-        if problem is not None:
-            raise CliError(problem)
+        if problem is not None:  # the app offers the grammar's keys; here, the way around it
+            raise CliError(f"{problem} (--no-grammar samples the model's raw output)")
     stream_out = not args.json and not args.valid_only
     rejected = 0
     for _ in range(args.count):
@@ -424,7 +424,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         saved = None
         if args.save:
             model = ckpt.path.name if ckpt.path else ""
-            credit = generation_credit(model, opts.seed, opts.temperature, opts.top_k)
+            credit = generation_credit(model, opts.seed, opts.temperature, opts.top_k, prompt)
             saved = save_tune(text, args.save, voice=voice_from_args(args), credit=credit)
         tune_id = history.record(text, opts, verdict, saved.paths if saved is not None else None)
         if args.json:

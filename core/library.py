@@ -209,8 +209,8 @@ def _as_shared(tune: LibraryTune) -> str:
     writes it: core.audio.save_tune), an imported one as it came."""
     if tune.source != "generated":
         return tune.abc
-    return credited(tune.abc, generation_credit(tune.model_name, tune.seed, tune.temperature,
-                                                tune.top_k))  # fmt: skip
+    made = (tune.model_name, tune.seed, tune.temperature, tune.top_k, tune.prompt)
+    return credited(tune.abc, generation_credit(*made))
 
 
 def _music_key(abc: str) -> str:

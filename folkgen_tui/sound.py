@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from core.audio import Note, Player, Rendered
+    from core.corpus import Credit
     from core.voice import Voice
 
 
@@ -115,7 +116,7 @@ class Sound:
 
     def save(
         self, abc_text: str, title: str, folder: Path, voice: Voice | None = None,
-        credit: str | None = None,
+        credit: Credit | None = None,
     ) -> tuple[list[Path], str | None]:  # fmt: skip
         """Write title.abc, .mid and .wav into folder (free names, never overwriting); the .mid
         and .wav in `voice`, the .abc as written, credited to `credit` (core.audio.save_tune).

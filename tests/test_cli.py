@@ -336,3 +336,17 @@ def test_a_prompt_of_two_tunes_is_judged_by_the_tune_generated(
 
     record = TuneRecord(1, prompt, result["text"], 1, 1.0, None, 1000, "default.pt")
     assert record.title == "Two"
+
+
+def test_a_key_the_grammar_cannot_write_is_refused_with_the_way_around_it(
+    capsys: pytest.CaptureFixture[str], folkgen_home: Path
+) -> None:
+    """K:HP (Highland pipes) is no key of the shipped model's corpus: the grammar cannot write
+    it, and the refusal names the flag that samples the model's raw output, which can."""
+    prompt = r"X:1\nT:Pipes\nM:C\nL:1/8\nK:HP\n"
+    code, _, err = run(capsys, "generate", "--prompt", prompt, "--seed", "1")
+    assert code == 1 and "K:HP is not a key the grammar can write" in err
+    assert "--no-grammar samples the model's raw output" in err
+    code, out, _ = run(capsys, "generate", "--prompt", prompt, "--seed", "1", "--no-grammar",
+                       "--max-chars", "40", "--json")  # fmt: skip
+    assert code == 0 and json.loads(out)["text"].startswith(prompt.replace(r"\n", "\n"))

@@ -684,7 +684,7 @@ class GenerateScreen(StudioScreen):
         from core.corpus import generation_credit
         from core.paths import output_dir
 
-        made = (record.model_label, record.seed, record.temperature, record.top_k)
+        made = (record.model_label, record.seed, record.temperature, record.top_k, record.prompt)
         credit = generation_credit(*made)  # the .abc's Z: line (the model's own are not kept)
         try:
             paths, warning = self.studio.sound.save(
