@@ -315,8 +315,9 @@ def save_tune(
 
     The .mid and .wav play in `voice` (instrument, tempo, transpose); the .abc and the score
     stay the tune as written: the voice's %%MIDI and Q: lines are for abc2midi, not the user's
-    file, so the saved tune reads (and re-imports) as it was made. A generated tune's .abc is
-    credited to its making (`credit`, core.corpus.credited): its Z: lines are the model's.
+    file, so the saved tune reads (and re-imports) as it was made. A generated tune is credited
+    to its making (`credit`, core.corpus.credited) in place of the Z: lines the model wrote, in
+    the .abc and in the .mid too (abc2midi writes Z: lines into it as text).
 
     The .abc is always written: a tune abc2midi cannot turn into MIDI is saved as .abc, one
     that cannot become sound (no timidity, too long, silent) as .abc and .mid, with the reason;
@@ -325,7 +326,8 @@ def save_tune(
     # Named after the last tune: the one generated after a prompt.
     title = title or header_field(last_tune(abc_text), "T") or "Untitled"
     where = Path(folder).expanduser() if folder is not None else output_dir()
-    text = (credited(abc_text, credit) if credit else abc_text).strip("\n") + "\n"
+    abc_text = credited(abc_text, credit) if credit else abc_text
+    text = abc_text.strip("\n") + "\n"
     with tempfile.TemporaryDirectory(prefix="folkgen-save-") as tmp:
         made, problem = _render_what_can_be(abc_text, Path(tmp), voice)
         score, score_problem = _score_what_can_be(abc_text)

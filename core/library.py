@@ -205,8 +205,8 @@ def _numbered(abc: str, number: int) -> str:
 
 
 def _as_shared(tune: LibraryTune) -> str:
-    """The tune's text as a file shows it: a generated one credited to its making (as a save
-    writes it: core.audio.save_tune), an imported one as it came."""
+    """The tune's text as a file (.abc, .mid) shows it: a generated one credited to its making
+    (as a save writes it: core.audio.save_tune), an imported one as it came."""
     if tune.source != "generated":
         return tune.abc
     made = (tune.model_name, tune.seed, tune.temperature, tune.top_k, tune.prompt)
@@ -630,7 +630,7 @@ class Library:
         made: list[Path] = []
         for tune in self._tunes(ids):
             try:
-                done = render(tune.abc, folder, midi=True, wav=False)
+                done = render(_as_shared(tune), folder, midi=True, wav=False)
             except SoundError as e:
                 if problems is None:
                     raise LibraryError(f"#{tune.id} {tune.title}: {e}") from None

@@ -220,6 +220,11 @@ def test_a_generated_tune_is_credited_in_place_of_the_z_lines_the_model_wrote() 
     assert credited(typed + "K:D\ndef|", Credit("me", "X:1\nT:Renamed\n")) == (
         "X:1\nT:Mine\nZ:me\nK:D\ndef|"  # a text that no longer starts with its prompt
     )
+    # Continuation lines (+:) stay with their field: the credit goes after them, and those of
+    # a Z: line the model wrote go with it.
+    assert credited("X:1\nT:A\n+:B\nZ: id:x\n+:y\nM:C\nK:D\nabc|", me) == (
+        "X:1\nT:A\n+:B\nZ:me\nM:C\nK:D\nabc|"
+    )
     assert credited("", me) == ""
 
 
