@@ -19,6 +19,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 POLL = 0.05  # seconds a look for output waits at most (it returns as soon as some comes)
+GONE_WITHIN = 5.0  # seconds close() waits for the app's processes to end
 TAB, ENTER, UP, DOWN, ESC, CTRL_U = b"\t", b"\r", b"\x1b[A", b"\x1b[B", b"\x1b", b"\x15"
 
 
@@ -129,14 +130,48 @@ class Terminal:
         return None
 
     def close(self) -> None:
+        """End the app at once, with the processes it started: its torch spawner and engines run
+        in sessions of their own, so killing the app alone left them running, and one still
+        importing torch took a core for ~0.5-1 s of the next start (early_keys timed its keys
+        against two torch imports, where a person's start has one)."""
         if self.pid:
+            tree = descendants(self.pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
             self.pid = 0
+            tree += [pid for parent in tree for pid in descendants(parent) if pid not in tree]
+            for pid in tree:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            until = time.monotonic() + GONE_WITHIN
+            while any(_running(pid) for pid in tree) and time.monotonic() < until:
+                time.sleep(0.005)
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid`: its children, theirs, and so on."""
+    from folkgen_tui.lifeline import child_pids
+
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in child_pids(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """`pid` is a process that has not ended (a zombie has: its parent reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def adopt_orphans() -> None:
