@@ -5,10 +5,13 @@ form, ending). No torch."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.abc import SoundError, Tune, TuneCheck, check_tune, extract_tunes
 from core.music_analysis import TuneAnalysis, analyse_tune, verdict
-from core.novelty import Match, NoveltyIndex
+
+if TYPE_CHECKING:
+    from core.novelty import Match, NoveltyIndex
 
 
 @dataclass(frozen=True)

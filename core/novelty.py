@@ -18,10 +18,12 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from core.corpus import header_field
+
+if TYPE_CHECKING:  # only a large corpus's index imports it: the app's process opens its
+    import numpy as np  # tunebook and judges tunes of the default corpus without numpy
 
 NGRAM = 6
 NEAR_COPY = 0.80
@@ -109,6 +111,8 @@ class NoveltyIndex:
 
 def _codes(text: str) -> np.ndarray:
     """Code points of `text` as uint64, from its bytes when it is ASCII."""
+    import numpy as np  # only a large corpus's index uses numpy (see _SampledGrams)
+
     if text.isascii():
         return np.frombuffer(text.encode("ascii"), dtype=np.uint8).astype(np.uint64)
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
@@ -116,6 +120,8 @@ def _codes(text: str) -> np.ndarray:
 
 def _gram_hashes(codes: np.ndarray) -> np.ndarray:
     """A 64-bit hash of the NGRAM characters from each place in `codes` (len - NGRAM + 1)."""
+    import numpy as np
+
     n = len(codes) - NGRAM + 1
     if n <= 0:
         return np.zeros(0, dtype=np.uint64)
@@ -133,6 +139,8 @@ class _SampledGrams:
     """Kept gram hashes of every tune as sorted numpy arrays (hash, tune), built in chunks."""
 
     def __init__(self, bodies: Sequence[str]) -> None:
+        import numpy as np
+
         total = sum(max(0, len(b) - NGRAM + 1) for b in bodies)
         self.keep_every = 1  # K, a power of two: SAMPLED_GRAMS/2 to SAMPLED_GRAMS grams stay
         while total // self.keep_every > SAMPLED_GRAMS:
@@ -160,11 +168,15 @@ class _SampledGrams:
 
     def _kept(self, h: np.ndarray) -> np.ndarray:
         """Whether each hash is one of the kept ones (its low bits are 0)."""
+        import numpy as np
+
         kept: np.ndarray = (h & np.uint64(self.keep_every - 1)) == 0
         return kept
 
     def _chunk(self, bodies: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Kept hashes of these tunes' grams, with the tune (0-based in `bodies`) of each."""
+        import numpy as np
+
         ends = np.cumsum([len(b) for b in bodies], dtype=np.int64)
         starts = ends - [len(b) for b in bodies]
         h = _gram_hashes(_codes("".join(bodies)))
@@ -178,6 +190,8 @@ class _SampledGrams:
 
     def candidates(self, body: str, count: int) -> list[int]:
         """The `count` tunes of the highest estimated similarity to `body`, best first."""
+        import numpy as np
+
         h = _gram_hashes(_codes(body))
         grams = np.unique(h[self._kept(h)])
         if not len(grams):

@@ -32,7 +32,13 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home
 from folkgen_tui.lifeline import Lifeline
-from folkgen_tui.process import KEY_HOLD, KeyHold, configure, settle_long_lived_objects
+from folkgen_tui.process import (
+    KEY_HOLD,
+    KeyHold,
+    configure,
+    giving_way,
+    settle_long_lived_objects,
+)
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.sound import Playable, Sound
@@ -75,7 +81,6 @@ PREBUILD_TOGETHER = ("generate",)  # the next is built a frame after these
 PREBUILD_PAUSE = 0.3  # seconds after the others
 FRAME = 0.05
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
-CORPUS_DRAW_WAIT = 1.0  # seconds the corpus's thread waits at most for it to be drawn
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
 SPARE_ENGINE_AFTER = 0.3  # seconds from the Train screen shown to its next run's engine started
 SAVE_WAIT = 4.0  # seconds the app, closing, waits for a training run to save and end, and then
@@ -261,7 +266,6 @@ class FolkgenApp(QuickModeSwitch):
         self._prebuilds_started = False  # the screens built ahead (start-up)
         self._prebuild_timer: Timer | None = None  # the next of them
         self._model_settled = threading.Event()  # the first model loaded, failed, or none
-        self._corpus_drawn = threading.Event()  # the first corpus is on the screen
         # folkgen-tui starts with the garbage collector off (__main__): start-up makes hundreds of
         # thousands of objects, all long-lived, that each full collection walked again (~50 ms
         # before the first frame, more during torch's import). It comes back on once the first
@@ -570,14 +574,10 @@ class FolkgenApp(QuickModeSwitch):
 
         # The near-copy index (generated tunes are compared with the corpus) comes after, and
         # at start-up after the first model (the model's own corpus index comes first; it is
-        # only a fallback). Its module imports numpy (~50 ms holding the interpreter): once the
-        # corpus is drawn, with the screens' first builds, not in a later second of keys.
-        if not wait(self._corpus_drawn, CORPUS_DRAW_WAIT):
-            return
-        from core.novelty import NoveltyIndex
-
+        # only a fallback).
         if not wait(self._model_settled, NOVELTY_WAIT):
             return
+        from core.novelty import NoveltyIndex
         model = self.model  # trained on this very corpus (the default one): its index serves
         shared = model.index.get() if model and model.index.tunes is corpus.tunes else None
         novelty = shared or NoveltyIndex(corpus.tunes)
@@ -601,11 +601,7 @@ class FolkgenApp(QuickModeSwitch):
         self._each_screen("corpus_changed")
         self._refresh_status()
         if first:
-            self.call_after_refresh(self._corpus_shown)
-
-    def _corpus_shown(self) -> None:
-        self._corpus_drawn.set()
-        self._start_prebuilds()
+            self.call_after_refresh(self._start_prebuilds)
 
     def on_corpus_failed(self, message: CorpusFailed) -> None:
         if self.corpus is None:
@@ -657,6 +653,12 @@ class FolkgenApp(QuickModeSwitch):
             # The training corpus's near-copy index (~70 ms), once the model can generate, on
             # this thread rather than on the UI's at the first tune's check.
             model.index.get()
+            # numpy, which the first tune's options, notes and sound need (~45 ms holding the
+            # interpreter): here, as the model comes, not in the first half second of keys
+            # (the corpus's thread imported it once the corpus was drawn: keys 0.15 s after the
+            # first frame took twice as long) nor at that tune's key.
+            with giving_way():
+                import numpy  # noqa: F401
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.engine is not self.engine:

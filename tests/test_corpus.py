@@ -135,7 +135,7 @@ def test_stats_of_the_default_corpus() -> None:
 
 def test_the_corpus_and_its_statistics_come_without_numpy() -> None:
     """The app loads the corpus on a thread as it starts: numpy's import (~50 ms holding the
-    interpreter) comes once the corpus is drawn (FolkgenApp._load_corpus)."""
+    interpreter) comes as the first model does (FolkgenApp._model_ready)."""
     code = (
         "import sys\n"
         "from core.corpus import compute_stats, load_corpus\n"

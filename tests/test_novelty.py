@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +12,25 @@ from core.novelty import GIVE_WAY_EVERY, NEAR_COPY, NoveltyIndex, tune_body
 
 def test_body_ignores_headers_and_layout() -> None:
     assert tune_body("X:1\nT:A\nM:C\nK:G\nGAB c2 |!\nd e f|\n") == "GABc2|def|"
+
+
+def test_the_tunebook_and_a_verdict_with_the_corpus_come_without_numpy() -> None:
+    """The app opens its tunebook as it builds the Library screen, ~0.7 s after its first frame,
+    and checks each tune against the corpus: numpy's import (~50 ms holding the interpreter) was
+    the tunebook's then, and a key pressed meanwhile waited for it. The default corpus's index is
+    plain Python (numpy's import comes as the first model does: FolkgenApp._model_ready)."""
+    code = (
+        "import sys\n"
+        "from core.corpus import load_corpus\n"
+        "from core.judge import judge\n"
+        "from core.library import Library\n"
+        "from core.novelty import NoveltyIndex\n"
+        "tunes = load_corpus().tunes\n"
+        "match = judge(tunes[5], NoveltyIndex(tunes), check=False).closest\n"
+        "print(match.index, match.similarity, 'numpy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["5", "1.0", "False"]
 
 
 def test_copies_and_new_tunes() -> None:

@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 
-from folkgen_tui.process import KeyHold
+import pytest
+
+from folkgen_tui.process import GIVE_WAY_INTERVAL, KeyHold, giving_way
 
 FRAME_RATE = (
     "import gc\n"
@@ -49,3 +51,13 @@ def test_a_key_hold_holds_a_running_collector_only_and_releases_it_once() -> Non
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_giving_way_shortens_the_switch_interval_for_its_block_only() -> None:
+    before = sys.getswitchinterval()
+    with giving_way():
+        assert sys.getswitchinterval() == pytest.approx(GIVE_WAY_INTERVAL) != before
+    assert sys.getswitchinterval() == before
+    with pytest.raises(ImportError), giving_way():  # an import that fails gives it back too
+        import folkgen_no_such_module  # type: ignore[import-not-found]  # noqa: F401
+    assert sys.getswitchinterval() == before
