@@ -192,6 +192,16 @@ class PlaybackFailed(Message):
     error: str
 
 
+def _import_numpy() -> None:
+    """numpy, which a tune's options, its notes and sound and the loss charts need (~45 ms
+    holding the interpreter), on a worker thread at start-up: as the first model comes
+    (_model_ready), or once it is known none comes (_load_corpus). Not in the first half second
+    of keys (the corpus's thread imported it once the corpus was drawn: keys 0.15 s after the
+    first frame took twice as long), nor on the UI thread at the first tune or chart."""
+    with giving_way():
+        import numpy  # noqa: F401
+
+
 class FolkgenApp(QuickModeSwitch):
     """The studio. `corpus_path` / `model_path` pick what to open (default: the Irish corpus and
     the newest checkpoint); tests turn `autoload_model` off for a known start."""
@@ -577,7 +587,9 @@ class FolkgenApp(QuickModeSwitch):
         # only a fallback).
         if not wait(self._model_settled, NOVELTY_WAIT):
             return
+        _import_numpy()  # where no model came (none, or torch failed): the first model's did
         from core.novelty import NoveltyIndex
+
         model = self.model  # trained on this very corpus (the default one): its index serves
         shared = model.index.get() if model and model.index.tunes is corpus.tunes else None
         novelty = shared or NoveltyIndex(corpus.tunes)
@@ -650,15 +662,10 @@ class FolkgenApp(QuickModeSwitch):
         model = LoadedModel(path, why, meta, CorpusIndex(corpus.tunes if corpus else None), keys)
         if not get_current_worker().is_cancelled:
             self.post_message(ModelLoaded(model, announce, engine))
+            _import_numpy()
             # The training corpus's near-copy index (~70 ms), once the model can generate, on
             # this thread rather than on the UI's at the first tune's check.
             model.index.get()
-            # numpy, which the first tune's options, notes and sound need (~45 ms holding the
-            # interpreter): here, as the model comes, not in the first half second of keys
-            # (the corpus's thread imported it once the corpus was drawn: keys 0.15 s after the
-            # first frame took twice as long) nor at that tune's key.
-            with giving_way():
-                import numpy  # noqa: F401
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.engine is not self.engine:

@@ -14,6 +14,7 @@ import contextlib
 import gc
 import os
 import sys
+import threading
 from collections.abc import Iterator
 
 M_ARENA_MAX = -8  # glibc mallopt: how many malloc arenas threads may create
@@ -116,17 +117,36 @@ class KeyHold:
 GIVE_WAY_INTERVAL = 0.0005  # seconds; CPython's own switch interval is 0.005
 
 
+class _GiveWay:
+    """The switch interval shortened while any thread is within giving_way(), and restored as
+    the last leaves: two model loads in a row overlap there, and each restoring what it found
+    left it short for good."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.before = 0.0
+
+
+_give_way = _GiveWay()
+
+
 @contextlib.contextmanager
 def giving_way() -> Iterator[None]:
     """For a worker thread's burst of Python work while the UI thread is mostly idle (numpy's
-    import, ~45 ms, as the first model comes: FolkgenApp._model_ready): the UI thread, waking
-    for a key, gets the interpreter within GIVE_WAY_INTERVAL instead of CPython's 5 ms switch
-    interval, each time its event loop waits and wakes. Keys 0.9-1.0 s after the first frame,
-    with the import then: worst 29 ms this way, 55 without (4 starts a delay). One at a time
-    (the interval is the process's)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(GIVE_WAY_INTERVAL)
+    import, ~45 ms, at start-up: FolkgenApp._import_numpy): the UI thread, waking for a key,
+    gets the interpreter within GIVE_WAY_INTERVAL instead of CPython's 5 ms switch interval,
+    each time its event loop waits and wakes. Keys 0.9-1.0 s after the first frame, with the
+    import then: worst 29 ms this way, 55 without (4 starts a delay)."""
+    with _give_way.lock:
+        if _give_way.inside == 0:
+            _give_way.before = sys.getswitchinterval()
+            sys.setswitchinterval(GIVE_WAY_INTERVAL)
+        _give_way.inside += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        with _give_way.lock:
+            _give_way.inside -= 1
+            if _give_way.inside == 0:
+                sys.setswitchinterval(_give_way.before)
