@@ -447,7 +447,7 @@ def credited(text: str, credit: Credit) -> str:
     start = chunks[-1].start_line - 1
     end = start + chunks[-1].text.count("\n") + 1
     prompt = credit.prompt.replace("\r\n", "\n").replace("\r", "\n")
-    typed = prompt.count("\n") + (not prompt.endswith("\n"))  # lines the prompt began
+    typed = prompt.count("\n") + (bool(prompt) and not prompt.endswith("\n"))  # lines it began
     header: list[str] = []
     dropping = False  # a dropped Z: line's continuation (+:) lines go with it
     key = end - start

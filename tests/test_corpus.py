@@ -225,6 +225,8 @@ def test_a_generated_tune_is_credited_in_place_of_the_z_lines_the_model_wrote() 
     assert credited("X:1\nT:A\n+:B\nZ: id:x\n+:y\nM:C\nK:D\nabc|", me) == (
         "X:1\nT:A\n+:B\nZ:me\nM:C\nK:D\nabc|"
     )
+    # No prompt: no line is the user's (a Z: line first in the text too goes).
+    assert credited("Z:dc\nX:3\nT:A\nK:D\nabc|", Credit("me")) == "X:3\nT:A\nZ:me\nK:D\nabc|"
     assert credited("", me) == ""
 
 
