@@ -1,12 +1,14 @@
 """What the benches print about the machine they ran on, and `--avx2`: the benches' figures
-from an AVX-512 machine emulating an AVX2-only x86 (a laptop-class CPU: no AVX-512, no VNNI).
+from an AVX-512 machine emulating an AVX2-only x86 (a laptop-class CPU: no AVX-512, no VNNI);
+`--avx-vnni` (bench/sampling_speed.py) the same with AVX-VNNI, as Intel's laptops from Alder
+Lake on have.
 
 The emulation picks the AVX2 kernels of every library that dispatches on the CPU: torch's own
 (ATEN_CPU_CAPABILITY), fbgemm's int8 GEMMs (FBGEMM_ENABLE_INSTRUCTIONS), OpenBLAS (numpy's
 matrix products: OPENBLAS_CORETYPE), MKL, numpy's ufuncs (NPY_DISABLE_CPU_FEATURES) and
 folkgen's C kernels (FOLKGEN_Q4_KERNEL: core/q4.py). Each
 library reads its variable once, at load: the emulation holds in child processes started with
-`avx2_env()`. It does not emulate a smaller cache or less memory bandwidth."""
+its environment (EMULATIONS). It does not emulate a smaller cache or less memory bandwidth."""
 
 from __future__ import annotations
 
@@ -23,6 +25,13 @@ AVX2_ENV = {
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
     "FOLKGEN_Q4_KERNEL": "avx2",
 }
+# A laptop of Intel's from Alder Lake on (or AMD's from Zen 5): AVX2 and AVX-VNNI, no AVX-512.
+# torch, fbgemm, OpenBLAS, MKL and numpy use no VNNI without AVX-512: only folkgen's kernel differs.
+AVX_VNNI_ENV = {**AVX2_ENV, "FOLKGEN_Q4_KERNEL": "avx-vnni"}
+EMULATIONS = {
+    "avx2": (AVX2_ENV, "an AVX2-only CPU"),
+    "avx-vnni": (AVX_VNNI_ENV, "an AVX2 CPU with AVX-VNNI"),
+}
 EXTENSIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
@@ -34,8 +43,14 @@ def cpu_flags() -> set[str]:
         return set()
 
 
+def emulation() -> str | None:
+    """The CPU this process emulates (a key of EMULATIONS), if any."""
+    return next((name for name, (env, _) in EMULATIONS.items()
+                 if all(os.environ.get(k) == v for k, v in env.items())), None)  # fmt: skip
+
+
 def emulating_avx2() -> bool:
-    return all(os.environ.get(k) == v for k, v in AVX2_ENV.items())
+    return emulation() == "avx2"
 
 
 def vector_extensions() -> str:
@@ -75,17 +90,18 @@ def wake_up_cost(idle: float = 8.0) -> tuple[float, float]:
 def describe() -> str:
     """One line for a bench's header: the CPU's extensions, the load, and the emulation."""
     line = f"CPU vector extensions: {vector_extensions()}; {load_average()}"
-    if emulating_avx2():
-        line += "\nemulating an AVX2-only CPU: " + " ".join(f"{k}={v}" for k, v in AVX2_ENV.items())
+    name = emulation()
+    if name is not None:
+        env, what = EMULATIONS[name]
+        line += f"\nemulating {what}: " + " ".join(f"{k}={v}" for k, v in env.items())
     return line
 
 
-def avx2_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    return {**(os.environ if base is None else base), **AVX2_ENV}
+def rerun_emulating(name: str, script: str, argv: list[str]) -> None:
+    """Run this bench again in a child process with the kernels of EMULATIONS[name] chosen, and
+    exit with its status (the libraries read their variables when they load: too late in this
+    process). The emulation's flag (--avx2, --avx-vnni) is left out of the child's arguments."""
+    args = [a for a in argv if a != f"--{name}"]
+    env = {**os.environ, **EMULATIONS[name][0]}
+    sys.exit(subprocess.run([sys.executable, script, *args], env=env).returncode)
 
-
-def rerun_emulating_avx2(script: str, argv: list[str]) -> None:
-    """Run this bench again in a child process with the AVX2 kernels chosen, and exit with its
-    status (the libraries read their variables when they load: too late in this process)."""
-    args = [a for a in argv if a != "--avx2"]
-    sys.exit(subprocess.run([sys.executable, script, *args], env=avx2_env()).returncode)

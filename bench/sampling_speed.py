@@ -22,7 +22,8 @@ only ever slows a run down.
    the garbage collector's sight, as the app's engine does (--no-freeze: as the CLI runs,
    where the collections the state table sets off walk torch's objects too).
 
---avx2 runs it all again in a child process with the AVX2-only kernels (bench/machine.py)."""
+--avx2 runs it all again in a child process with the AVX2-only kernels (bench/machine.py);
+--avx-vnni with those and the AVX-VNNI int4 kernel (an AVX2 laptop of Intel's from Alder Lake on)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from machine import describe, emulating_avx2, rerun_emulating_avx2
+from machine import describe, emulation, rerun_emulating
 
 import core.sample
 from core import q4
@@ -213,6 +214,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8, help="rounds of fresh seeds (grammar)")
     ap.add_argument("--part", choices=["all", "seed", "shipped", "shipped-run"], default="all")
     ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
+    ap.add_argument("--avx-vnni", action="store_true", help="emulate an AVX2 CPU with AVX-VNNI")
     ap.add_argument(
         "--no-freeze", action="store_true",
         help="part 2 without the app's gc.freeze of what exists once the model is loaded",
@@ -226,8 +228,9 @@ def main() -> None:
         help="part 2 without the shipped grammar state table (every row built as tunes go)",
     )  # fmt: skip
     args = ap.parse_args()
-    if args.avx2 and not emulating_avx2():
-        rerun_emulating_avx2(__file__, sys.argv[1:])
+    wanted = "avx2" if args.avx2 else "avx-vnni" if args.avx_vnni else None
+    if wanted is not None and emulation() != wanted:
+        rerun_emulating(wanted, __file__, sys.argv[1:])
     if args.part == "shipped-run":  # one run of part 2, for the parent (which prints it)
         shipped_run(args.rounds, not args.no_freeze, not args.no_table, args.cold)
         return

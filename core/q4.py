@@ -21,7 +21,9 @@ from core import native
 
 GROUP = 64  # columns that share a scale
 TILE = 16  # rows the kernel takes at once
-KERNELS = ("plain", "avx2", "avx512-vnni", "amx")
+# The C kernel's numbers, slowest first; a CPU may run a faster one and not a slower (AVX-512 VNNI
+# without AVX-VNNI: Ice Lake servers).
+KERNELS = ("plain", "avx2", "avx-vnni", "avx512-vnni", "amx")
 # Threads a step is split over: two cores' L2 caches hold the seed-size model's weights, which
 # one core's does not. Only 2-core machines were at hand to measure, so more threads are not
 # asked for by default (they spin between steps); FOLKGEN_SAMPLER_THREADS sets another number.
@@ -52,6 +54,8 @@ def library() -> ctypes.CDLL | None:
         lib.q4_configure.argtypes = [ctypes.c_int, ctypes.c_int]
         lib.q4_threads.restype = ctypes.c_int
         lib.q4_kernel.restype = ctypes.c_int
+        lib.q4_supported.restype = ctypes.c_int
+        lib.q4_supported.argtypes = [ctypes.c_int]
         _lib = lib
     return _lib
 
@@ -95,6 +99,12 @@ def _configure_once() -> None:
     with _configured_lock:
         if not _configured:
             configure()
+
+
+def supported() -> list[str]:
+    """The kernels this CPU runs, slowest first (none where they are not built)."""
+    lib = library()
+    return [k for i, k in enumerate(KERNELS) if lib is not None and lib.q4_supported(i)]
 
 
 def kernel() -> str | None:

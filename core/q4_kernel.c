@@ -11,8 +11,8 @@
  * The same numbers on every x86: the products are exact integer sums (4- or 8-bit weights times
  * 8-bit activations, no saturation), and the float work is element by element with the same
  * operations in the same order (fused multiply-adds written out; -ffp-contract=off elsewhere), so
- * the plain C, AVX2, AVX-512 VNNI and AMX kernels agree bit for bit and a seed draws the same
- * tune.
+ * the plain C, AVX2, AVX-VNNI, AVX-512 VNNI and AMX kernels agree bit for bit and a seed draws the
+ * same tune.
  *
  * Weights: tiles of 16 rows; a tile holds cols/8 chunks of 64 bytes; byte 4r+k of chunk j holds
  * row r's column 8j+k in its low nibble and column 8j+4+k in its high one, each as w+8 (0..15).
@@ -138,6 +138,9 @@ static void quantise_plain(const float *h, int8_t *q, int H, float inv) {
 
 #if defined(__x86_64__)
 #define AVX2 __attribute__((target("avx2,fma")))
+/* AVX-VNNI: vpdpbusd on 256 bits, without AVX-512 (Intel's cores from Alder Lake on, the laptops'
+ * among them; AMD's from Zen 5). */
+#define AVXVNNI __attribute__((target("avx2,fma,avxvnni")))
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 AVX2 static inline __m256 exp8(__m256 x) {
     const __m256 zero = _mm256_setzero_ps();
@@ -464,6 +467,54 @@ AVX2 static inline __attribute__((always_inline)) void tile_avx2(
     store_avx2(job, t, b0, NB, acc);
 }
 
+/* AVX-VNNI: vpdpbusd adds each row's four products into its int32 sum in one instruction
+ * (AVX2 takes a vpmaddubsw and a vpaddw for as many, and a vpmaddwd after), unsigned weights
+ * (w + 8) by signed activations as in the AVX-512 kernel. For streams b0 .. b0 + NB - 1, rows
+ * 0-7 then 8-15 (each chunk's first 32 bytes, then its last), so that NB streams' sums, the
+ * decoded weights and the activations stay in AVX2's 16 registers. */
+AVXVNNI static inline __attribute__((always_inline)) void tile_avxvnni(
+    const Job *job, int t, int b0, const int NB) {
+    const Model *m = job->m;
+    int chunks = m->cols / 8, groups = m->cols / GROUP;
+    const __m256i nib = _mm256_set1_epi8(15);
+    const uint8_t *wt = m->w + (size_t)t * chunks * 64;
+    const float *st = m->scale + (size_t)t * groups * TILE;
+    const int8_t *a0 = job->aq + (size_t)b0 * m->cols;
+    __m256 acc[4][2];
+    for (int k = 0; k < NB; k++) acc[k][0] = acc[k][1] = _mm256_setzero_ps();
+    for (int g = 0; g < groups; g++) {
+        __m256i s[4][2];
+        for (int k = 0; k < NB; k++) s[k][0] = s[k][1] = _mm256_setzero_si256();
+        for (int j = g * (GROUP / 8); j < (g + 1) * (GROUP / 8); j++) {
+            const uint8_t *x = wt + (size_t)j * 64;
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)x);
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + 32));
+            __m256i lo0 = _mm256_and_si256(x0, nib), hi0 = _mm256_and_si256(_mm256_srli_epi16(x0, 4), nib);
+            __m256i lo1 = _mm256_and_si256(x1, nib), hi1 = _mm256_and_si256(_mm256_srli_epi16(x1, 4), nib);
+            for (int k = 0; k < NB; k++) {
+                int32_t alo, ahi;
+                memcpy(&alo, a0 + (size_t)k * m->cols + 8 * j, 4);
+                memcpy(&ahi, a0 + (size_t)k * m->cols + 8 * j + 4, 4);
+                __m256i blo = _mm256_set1_epi32(alo), bhi = _mm256_set1_epi32(ahi);
+                s[k][0] = _mm256_dpbusd_avx_epi32(s[k][0], lo0, blo);
+                s[k][1] = _mm256_dpbusd_avx_epi32(s[k][1], lo1, blo);
+                s[k][0] = _mm256_dpbusd_avx_epi32(s[k][0], hi0, bhi);
+                s[k][1] = _mm256_dpbusd_avx_epi32(s[k][1], hi1, bhi);
+            }
+        }
+        group_avx2(job, st, g, b0, NB, s, acc);
+    }
+    store_avx2(job, t, b0, NB, acc);
+}
+
+AVXVNNI static void product_avxvnni(const Job *job, int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+        int b = 0;
+        for (; b + 4 <= job->batch; b += 4) tile_avxvnni(job, t, b, 4);
+        for (; b < job->batch; b++) tile_avxvnni(job, t, b, 1);
+    }
+}
+
 AVX2 static void product_avx2(const Job *job, int t0, int t1) {
     for (int t = t0; t < t1; t++) {
         int b = 0;
@@ -621,19 +672,45 @@ AMX static void product_amx(const Job *job, int t0, int t1) {
 }
 #endif
 
-/* ---- kernels: 0 plain C, 1 AVX2, 2 AVX-512 with VNNI, 3 that and AMX ---- */
+/* ---- kernels: 0 plain C, 1 AVX2, 2 AVX-VNNI, 3 AVX-512 with VNNI, 4 that and AMX ---- */
 
-static int q4_best_kernel(void) {
+#define K_PLAIN 0
+#define K_AVX2 1
+#define K_AVXVNNI 2
+#define K_VNNI 3
+#define K_AMX 4
+#define K_COUNT 5
+
+static int q4_supports(int k) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")) {
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    unsigned a, b, c, d;
+    switch (k) {
+    case K_PLAIN: return 1;
+    case K_AVX2: return avx2;
+    case K_AVXVNNI: /* CPUID.(7,1):EAX bit 4; the YMM state the OS keeps is AVX2's */
+        return avx2 && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+    case K_VNNI:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    case K_AMX:
+        if (!q4_supports(K_VNNI)) return 0;
         if (!amx_allowed) amx_allowed = amx_request();
-        return amx_allowed ? 3 : 2;
+        return amx_allowed;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-#endif
     return 0;
+#else
+    return k == K_PLAIN;
+#endif
+}
+
+/* The fastest kernel this CPU runs: the last one supported. */
+static int q4_best_kernel(void) {
+    int best = K_PLAIN;
+    for (int k = K_PLAIN + 1; k < K_COUNT; k++)
+        if (q4_supports(k)) best = k;
+    return best;
 }
 
 static int kernel = -1;
@@ -642,7 +719,8 @@ static void run_part(const Job *job, int part, int parts) {
     if (job->phase == 1) {
         int v0 = job->m->vocab * part / parts, v1 = job->m->vocab * (part + 1) / parts;
 #if defined(__x86_64__)
-        if (kernel >= 2) head_vnni(job, v0, v1); else if (kernel == 1) head_avx2(job, v0, v1); else
+        if (kernel >= K_VNNI) head_vnni(job, v0, v1);
+        else if (kernel >= K_AVX2) head_avx2(job, v0, v1); else
 #endif
         head_plain(job, v0, v1);
     }
@@ -655,9 +733,10 @@ static void run_part(const Job *job, int part, int parts) {
     int t0 = (int)((int64_t)job->m->tiles * part / parts);
     int t1 = (int)((int64_t)job->m->tiles * (part + 1) / parts);
 #if defined(__x86_64__)
-    if (kernel == 3 && job->batch >= AMX_MIN_STREAMS) { product_amx(job, t0, t1); return; }
-    if (kernel >= 2) { product_vnni(job, t0, t1); return; }
-    if (kernel == 1) { product_avx2(job, t0, t1); return; }
+    if (kernel == K_AMX && job->batch >= AMX_MIN_STREAMS) { product_amx(job, t0, t1); return; }
+    if (kernel >= K_VNNI) { product_vnni(job, t0, t1); return; }
+    if (kernel == K_AVXVNNI) { product_avxvnni(job, t0, t1); return; }
+    if (kernel == K_AVX2) { product_avx2(job, t0, t1); return; }
 #endif
     product_plain(job, t0, t1);
 }
@@ -759,15 +838,24 @@ static void dispatch(const Job *j) {
         if (++spins % 1024 == 0) sched_yield(); else relax();
 }
 
-/* Threads to split a step over (1: none), and the kernel (-1: the best this CPU has). Takes
- * effect on the next step; a pool once started keeps its threads. Returns the kernel. */
+/* Threads to split a step over (1: none), and the kernel (-1, or one this CPU lacks: the best it
+ * has). Takes effect on the next step; a pool once started keeps its threads. Returns the
+ * kernel. */
 int q4_configure(int wanted_threads, int wanted_kernel) {
     pthread_mutex_lock(&call_lock);
-    int best = q4_best_kernel();
-    kernel = wanted_kernel < 0 || wanted_kernel > best ? best : wanted_kernel;
+    int ok = wanted_kernel >= 0 && wanted_kernel < K_COUNT && q4_supports(wanted_kernel);
+    kernel = ok ? wanted_kernel : q4_best_kernel();
     if (threads == 0) start_pool(wanted_threads < 1 ? 1 : wanted_threads);
     pthread_mutex_unlock(&call_lock);
     return kernel;
+}
+
+/* 1 where this CPU runs kernel k. */
+int q4_supported(int k) {
+    pthread_mutex_lock(&call_lock);
+    int ok = k >= 0 && k < K_COUNT && q4_supports(k);
+    pthread_mutex_unlock(&call_lock);
+    return ok;
 }
 
 int q4_threads(void) { return threads < 1 ? 1 : threads; }

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.machine import cpu_flags
 from core import q4
 from core.corpus import Vocabulary, load_corpus
 from core.model import CharLSTM
@@ -27,8 +28,10 @@ def best_kernel() -> str:
 
 
 def kernels_here() -> list[str]:
-    """Every kernel this CPU runs (configure clamps a request to the best)."""
-    return list(q4.KERNELS[: q4.KERNELS.index(best_kernel()) + 1])
+    """Every kernel this CPU runs (configure takes the best for one it lacks)."""
+    here = q4.supported()
+    assert here[0] == "plain" and here[-1] == best_kernel()
+    return here
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +98,27 @@ def test_a_step_is_the_float_arithmetic_of_its_int4_weights(vocab: Vocabulary, h
     assert np.abs(a).max() > 0.05  # not all zeros
 
 
+def test_the_kernels_this_cpu_runs_are_those_its_flags_name() -> None:
+    """Each kernel where the CPU has its instructions (AVX-VNNI without AVX-512 on laptops, and
+    AVX-512 without AVX-VNNI on Ice Lake servers: no kernel implies another), AMX where the OS
+    grants it too; a kernel asked for that the CPU lacks gives the best it has."""
+    flags = cpu_flags()
+    avx2 = {"avx2", "fma"} <= flags
+    expected = ["plain"] + ["avx2"] * avx2 + ["avx-vnni"] * (avx2 and "avx_vnni" in flags)
+    expected += ["avx512-vnni"] * ({"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags)
+    here = q4.supported()
+    assert [k for k in here if k != "amx"] == expected
+    assert "amx" not in here or ("avx512-vnni" in here and {"amx_tile", "amx_int8"} <= flags)
+    best = best_kernel()
+    assert best == here[-1]
+    for kernel in q4.KERNELS:
+        assert q4.configure(kernel=kernel) == (kernel if kernel in here else best)
+    q4.configure(kernel=best)
+
+
 def test_every_kernel_gives_the_same_bits(vocab: Vocabulary) -> None:
-    """Exact integer sums and the same float steps: the plain C, AVX2, AVX-512 VNNI and AMX
-    kernels (those this CPU runs) agree bit for bit, so a seed draws the same tune anywhere."""
+    """Exact integer sums and the same float steps: the plain C, AVX2, AVX-VNNI, AVX-512 VNNI and
+    AMX kernels (those this CPU runs) agree bit for bit, so a seed draws the same tune anywhere."""
     model = fresh_model(vocab, 192)
     seen = {}
     for kernel in kernels_here():
