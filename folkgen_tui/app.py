@@ -31,7 +31,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home
-from folkgen_tui.lifeline import Lifeline
+from folkgen_tui.lifeline import Lifeline, WorkUnderWay
 from folkgen_tui.process import (
     KEY_HOLD,
     KeyHold,
@@ -282,6 +282,8 @@ class FolkgenApp(QuickModeSwitch):
         # model is ready, after they are moved out of its sight (_settle).
         self._gc_off_for_start_up = not gc.isenabled()
         self._key_hold = KeyHold()
+        # Files being written (a tune's save, a tunebook's export): a lost terminal waits for them.
+        self.writing = WorkUnderWay()
         self._terminal_gone = False
         self._ending = False  # quitting (q, or the terminal gone): no torch process starts now
         self._voice: Voice | None = None  # read from the settings when first asked for
@@ -326,8 +328,10 @@ class FolkgenApp(QuickModeSwitch):
 
     def finish_work(self, deadline: float) -> None:
         """For the lifeline, on its own thread, when the terminal has gone: stop a training run
-        (its loop saves a checkpoint on the way out) and wait for it until `deadline`, then stop
-        the sound. Works while the UI thread is blocked: nothing here waits on the event loop."""
+        (its loop saves a checkpoint on the way out) and wait for it until `deadline`, and for
+        files being written (`writing`: a save's abc2midi is among the children the lifeline
+        ends next), then stop the sound. Works while the UI thread is blocked: nothing here
+        waits on the event loop."""
         job = self.training
         if job is not None and job.running:
             job.control.stop(hurry=True)
@@ -336,6 +340,7 @@ class FolkgenApp(QuickModeSwitch):
             if job.engine is not None:  # its process ends once it has said so
                 with contextlib.suppress(Exception):
                     job.engine.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        self.writing.wait(deadline)
         with contextlib.suppress(Exception):  # the UI may be closing it at the same moment
             self.sound.close()
 

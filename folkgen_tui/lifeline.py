@@ -100,6 +100,34 @@ def _exists(pid: int) -> bool:
     return True
 
 
+class WorkUnderWay:
+    """Work that a lost terminal must not cut short (a tune's files being written): `with
+    under_way:` around it, on any thread; `wait(deadline)` returns once none is under way, or
+    at `deadline` (time.monotonic()). The lifeline ends the app's children (abc2midi among them)
+    only after the app's `finish_work`, which waits for it."""
+
+    def __init__(self) -> None:
+        self._done = threading.Condition()
+        self._count = 0
+
+    def __enter__(self) -> WorkUnderWay:
+        with self._done:
+            self._count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._done:
+            self._count -= 1
+            self._done.notify_all()
+
+    def wait(self, deadline: float) -> bool:
+        """True once none is under way; False at `deadline` with some still going."""
+        with self._done:
+            return self._done.wait_for(
+                lambda: self._count == 0, timeout=max(0.0, deadline - time.monotonic())
+            )
+
+
 class Lifeline:
     """The watch over one run of the app. `install()` on the main thread before anything else;
     `attach()` gives it the app's two hooks once the app exists:

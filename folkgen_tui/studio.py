@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from core.engine import Engine
     from core.novelty import NoveltyIndex
     from core.voice import Voice
+    from folkgen_tui.lifeline import WorkUnderWay
     from folkgen_tui.screens.base import StudioScreen
     from folkgen_tui.sound import Sound
     from folkgen_tui.state import LoadedModel, TuneRecord
@@ -36,6 +37,7 @@ class Studio(Protocol):
     history: list[TuneRecord]
     sound: Sound
     tunebook: Tunebook  # the tunebook database (core.library), on its own thread
+    writing: WorkUnderWay  # `with` around files being written: a lost terminal waits for them
     training: TrainJob | None  # the Train screen's job while one exists
     train_status: str
 

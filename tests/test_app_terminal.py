@@ -13,6 +13,8 @@ import os
 import pty
 import random
 import re
+import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ import pytest
 
 from bench.pty_app import CTRL_U, ENTER, ESC, TAB, Terminal, adopt_orphans, children
 from core.checkpoint import load_checkpoint
-from folkgen_tui.lifeline import hung_up
+from folkgen_tui.lifeline import WorkUnderWay, hung_up
 from tests.app_helpers import ALSA_NULL
 
 GONE_WITHIN = 5.0  # seconds from the terminal's end to the process's end
@@ -130,6 +132,60 @@ def test_closing_the_terminal_while_training_saves_the_run(tmp_path: Path) -> No
     ended(term, "close")
     (saved,) = [p for p in (tmp_path / "checkpoints").glob("*.pt") if ".best." not in p.name]
     assert load_checkpoint(saved).step >= 1
+
+
+def test_closing_the_terminal_while_a_save_renders_keeps_its_files(tmp_path: Path) -> None:
+    """`s`, then the terminal closed while the save's abc2midi runs (made slow: a wrapper on the
+    PATH that waits first): the save ends before the app does, with all its files written (the
+    tune, its MIDI, sound and score). The app's children were killed as soon as a training run
+    (none) had stopped: abc2midi with them, and the save wrote nothing."""
+    real = shutil.which("abc2midi")
+    assert real is not None
+    bin_dir = tmp_path / "slow-bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "abc2midi"
+    wrapper.write_text(f'#!/bin/sh\nsleep "$(cat {tmp_path}/abc2midi-wait 2>/dev/null || echo 0)"\n'
+                       f'exec {real} "$@"\n')  # fmt: skip
+    wrapper.chmod(0o755)
+    term = model_ready(tmp_path, {"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    term.keys(b"g")
+    term.wait_for(b"Temp")
+    mark = len(term.text)
+    term.keys(ENTER, gap=0.0)
+    deadline = time.monotonic() + 60
+    while not re.search("✓|✗".encode(), term.text[mark:]):  # the tune made and checked
+        assert time.monotonic() < deadline, "no tune checked"
+        term.read(0.05)
+    (tmp_path / "abc2midi-wait").write_text("1.5")  # the save's render, not the check's
+    mark = len(term.text)
+    term.keys(b"s", gap=0.0)
+    term.wait_for(b"Saving", since=mark)
+    time.sleep(0.3)  # abc2midi under way
+    ended(term, "close")
+    tunes = tmp_path / "tunes"
+    saved = sorted(p.suffix for p in tunes.iterdir()) if tunes.exists() else []
+    assert saved == [".abc", ".mid", ".pdf", ".png", ".svg", ".wav"], saved  # as a save unhurried
+
+
+def test_work_under_way_is_waited_for_until_its_deadline() -> None:
+    writing = WorkUnderWay()
+    assert writing.wait(time.monotonic())  # none under way: at once
+    release = threading.Event()
+
+    def save() -> None:
+        with writing:
+            release.wait()
+
+    thread = threading.Thread(target=save)
+    thread.start()
+    while not writing._count:  # (under way)
+        time.sleep(0.005)
+    started = time.monotonic()
+    assert not writing.wait(started + 0.1)
+    assert time.monotonic() - started >= 0.1
+    threading.Timer(0.1, release.set).start()
+    assert writing.wait(time.monotonic() + 10)
+    thread.join()
 
 
 def test_sigterm_while_generating(tmp_path: Path) -> None:

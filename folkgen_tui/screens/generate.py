@@ -687,9 +687,10 @@ class GenerateScreen(StudioScreen):
         made = (record.model_label, record.seed, record.temperature, record.top_k, record.prompt)
         credit = generation_credit(*made)  # the .abc's Z: line (the model's own are not kept)
         try:
-            paths, warning = self.studio.sound.save(
-                record.text, record.title, output_dir(), voice, credit
-            )
+            with self.studio.writing:  # a lost terminal waits for it (FolkgenApp.finish_work)
+                paths, warning = self.studio.sound.save(
+                    record.text, record.title, output_dir(), voice, credit
+                )
         except (SoundError, OSError) as e:
             self.post_message(TuneSaved(record, [], None, str(e)))
             return

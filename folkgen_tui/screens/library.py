@@ -650,11 +650,14 @@ class LibraryScreen(StudioScreen):
                         severity="warning")  # fmt: skip
             return
 
+        writing = self.studio.writing
+
         def export(library: Library) -> Path:
             from core.paths import output_dir
 
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            return library.export_abc(ids, output_dir() / f"tunebook-{stamp}.abc")
+            with writing:  # a lost terminal waits for it (FolkgenApp.finish_work)
+                return library.export_abc(ids, output_dir() / f"tunebook-{stamp}.abc")
 
         count = len(ids)
         self.tunebook.call(export, lambda path: self.notify(
