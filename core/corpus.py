@@ -420,8 +420,11 @@ class Credit:
 def generation_credit(
     model: str, seed: int | None, temperature: float | None, top_k: int | None, prompt: str = ""
 ) -> Credit:
-    """The credit of a tune `model` generated with these settings (credited)."""
-    made = [f"model {model or 'unknown'}"]
+    """The credit of a tune `model` generated with these settings (credited). The model's name
+    is a file's: on one line, its % escaped (ABC's comment sign: the settings after it were
+    lost to a reader)."""
+    name = " ".join(model.split()).replace("%", "\\%") or "unknown"
+    made = [f"model {name}"]
     if seed is not None:
         made.append(f"seed {seed}")
     if temperature is not None:
