@@ -44,6 +44,7 @@ from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.textual_internals import (
     QuickModeSwitch,
+    StyledWhenMounted,
     app_ending,
     build_mode,
     built_modes,
@@ -202,7 +203,7 @@ def _import_numpy() -> None:
         import numpy  # noqa: F401
 
 
-class FolkgenApp(QuickModeSwitch):
+class FolkgenApp(QuickModeSwitch, StyledWhenMounted):
     """The studio. `corpus_path` / `model_path` pick what to open (default: the Irish corpus and
     the newest checkpoint); tests turn `autoload_model` off for a known start."""
 
@@ -355,15 +356,6 @@ class FolkgenApp(QuickModeSwitch):
         if isinstance(event, (events.Key, events.MouseUp)) and self._key_hold.hold():
             self.set_timer(KEY_HOLD, self._key_hold.release)
         await super().on_event(event)
-
-    def update_styles(self, node: DOMNode, animate: bool = True) -> None:
-        """Not for a widget that is not mounted yet: Textual styled a widget at each change of
-        its classes, before its mount styles it whole again (`App._register`). An Input sets
-        its classes twice as it is made (compact, then valid or not): Train's 17 fields took
-        17-29 ms to make, most of it styling them, in one piece of the UI thread's work that
-        a key waited for (issue 14); 5 without it."""
-        if node is self or node.is_attached:
-            super().update_styles(node, animate)
 
     async def run_action(
         self,

@@ -17,11 +17,12 @@ from textual.geometry import Size
 from textual.screen import UPDATE_PERIOD, Screen
 from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
-from textual.widgets import Log, Static
+from textual.widgets import Input, Log, Static
 
 from folkgen_tui.textual_internals import (
     QuickModeSwitch,
     QuickShowScreen,
+    StyledWhenMounted,
     build_mode,
     built_modes,
     laid_out_for,
@@ -472,6 +473,42 @@ async def test_a_screen_whose_frame_clock_was_started_draws_at_once_when_first_s
         assert ticks[started] == 1 and ticks[quick] == 1
         if time.monotonic() - begun < UPDATE_PERIOD / 2:  # else it may have had its frame
             assert ticks[plain] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_widget_is_styled_as_it_is_mounted_not_before() -> None:
+    """An Input made in a running app: Textual styles it as its classes are set (compact, then
+    valid), which its mount does again whole; an app StyledWhenMounted styles it only there,
+    and it ends styled the same."""
+
+    class Plain(App[None]):
+        pass
+
+    class Ours(StyledWhenMounted):
+        pass
+
+    seen: dict[type[App[None]], tuple[int, str, bool]] = {}
+    for cls in (Plain, Ours):
+        app = cls()
+        async with app.run_test():
+            applied: list[object] = []
+
+            def counting(
+                node: Any, *args: Any, applied: list[object] = applied,
+                apply: Any = app.stylesheet.apply, **kwargs: Any,
+            ) -> None:  # fmt: skip
+                applied.append(node)
+                apply(node, *args, **kwargs)
+
+            app.stylesheet.apply = counting  # type: ignore[method-assign]
+            field = Input("12", compact=True, type="integer")
+            made = len(applied)
+            await app.screen.mount(field)
+            assert field in applied  # styled as it is mounted
+            seen[cls] = (made, field.styles.css, field.has_class("-textual-compact"))
+    assert seen[Plain][0] > 0  # the work saved
+    assert seen[Ours][0] == 0
+    assert seen[Ours][1:] == seen[Plain][1:]
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:
