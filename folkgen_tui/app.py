@@ -43,6 +43,7 @@ from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.textual_internals import (
+    InputFirst,
     QuickModeSwitch,
     StyledWhenMounted,
     app_ending,
@@ -203,7 +204,7 @@ def _import_numpy() -> None:
         import numpy  # noqa: F401
 
 
-class FolkgenApp(QuickModeSwitch, StyledWhenMounted):
+class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst):
     """The studio. `corpus_path` / `model_path` pick what to open (default: the Irish corpus and
     the newest checkpoint); tests turn `autoload_model` off for a known start."""
 
@@ -378,6 +379,8 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted):
         would then wait for both."""
         if not self.is_running:  # closing: Textual is going through the screens it has
             return
+        if self.later(self._prebuild_next_screen):  # not while a key is answered
+            return
         built = built_modes(self)
         if set(built) - {screen.MODE for screen in self._screens}:
             return  # a build under way: its screen's mount calls again
@@ -390,6 +393,8 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted):
         """Once the corpus and the model are in, lay out again, one at a time, the screens built
         ahead before they came (what they show changed since): a first show then costs what a
         later one does (bench/screen_switch.py)."""
+        if self.later(lambda: self._lay_out_hidden_screens(screens)):
+            return  # not while a key is answered
         while screens:
             screen = screens.pop(0)
             if screen.is_attached and not screen.is_current:

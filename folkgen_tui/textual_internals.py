@@ -12,13 +12,16 @@ that someone looks."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Collection, Generator
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App
 from textual.css.stylesheet import Stylesheet
 from textual.dom import DOMNode
 from textual.geometry import Size
+from textual.message import Message
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
@@ -93,6 +96,59 @@ def start_in_theme(app: App[Any], theme: str) -> bool:
     except (AttributeError, TypeError):
         return False
     return True
+
+
+INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseUp)
+ANSWERING = 0.1  # seconds after a key or click reaches the app in which its answer is drawn
+
+
+class InputFirst(App[None]):
+    """An app that knows when a key or a click is waiting or being answered, so that work done
+    ahead (a screen built or laid out before it is shown) can put itself off: a key that came
+    as such work began waited for it whole (10-40 ms a piece at start-up, issue 14). The driver
+    posts input from its own thread; `answering_input` is True from then until ANSWERING after
+    the app took it (its screen switch and frame: ~10-30 ms). `later` runs work ahead once no
+    input is being answered."""
+
+    _input_posted = 0
+    _input_taken = 0
+    _input_taken_at = -1.0
+
+    def post_message(self, message: Message) -> bool:
+        if not isinstance(message, INPUT_EVENTS):
+            return super().post_message(message)
+        self._input_posted += 1  # before the UI thread can take it
+        if super().post_message(message):
+            return True
+        self._input_posted -= 1  # not queued (closing)
+        return False
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, INPUT_EVENTS):
+            self._input_taken += 1
+            self._input_taken_at = time.monotonic()
+        await super().on_event(event)
+
+    def answering_input(self) -> bool:
+        return (
+            self._input_posted > self._input_taken
+            or time.monotonic() - self._input_taken_at < ANSWERING
+        )
+
+    def later(self, work: Callable[[], object], wait: float = ANSWERING) -> bool:
+        """True when input is being answered, `work` then queued to run (and ask again) `wait`
+        seconds on; False: run it now."""
+        if not self.answering_input():
+            return False
+        self.set_timer(wait, work)
+        return True
+
+
+def after_input(node: DOMNode, work: Callable[[], object], wait: float = ANSWERING) -> bool:
+    """InputFirst.later for work done ahead in any app (False, run it now, where the app is not
+    an InputFirst)."""
+    app = node.app
+    return isinstance(app, InputFirst) and app.later(work, wait)
 
 
 class StyledWhenMounted(App[None]):
@@ -253,11 +309,13 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
     render = getattr(compositor, "render_update", None)
     if screen.is_current or not screen.is_attached or refresh_layout is None or render is None:
         return
+    if after_input(screen, lambda: lay_out_ahead(screen)):
+        return
     refresh_layout(screen.app.size)
     _laid_out(screen)
 
     def draw() -> None:
-        if not screen.is_current and screen.is_attached:
+        if not screen.is_current and screen.is_attached and not after_input(screen, draw):
             refresh_layout(screen.app.size)  # again: what the widgets changed as they were shown
             _laid_out(screen)
             render(full=True)

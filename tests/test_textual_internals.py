@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import time
 from typing import Any
 
@@ -20,6 +21,8 @@ from textual.widget import Widget
 from textual.widgets import Input, Log, Static
 
 from folkgen_tui.textual_internals import (
+    ANSWERING,
+    InputFirst,
     QuickModeSwitch,
     QuickShowScreen,
     StyledWhenMounted,
@@ -509,6 +512,41 @@ async def test_a_widget_is_styled_as_it_is_mounted_not_before() -> None:
     assert seen[Plain][0] > 0  # the work saved
     assert seen[Ours][0] == 0
     assert seen[Ours][1:] == seen[Plain][1:]
+
+
+@pytest.mark.asyncio
+async def test_work_ahead_waits_while_input_is_answered() -> None:
+    """A key posted by the driver's thread: from then until ANSWERING after the app took it,
+    work ahead is put off (`later`), and runs once it is answered."""
+
+    class Keys(InputFirst):
+        taken_at = 0.0
+
+        def on_key(self) -> None:
+            self.taken_at = time.monotonic()
+
+    app = Keys()
+    ran: list[float] = []
+    async with app.run_test() as pilot:
+        await pilot.pause(ANSWERING)
+        assert not app.answering_input()
+        assert not app.later(lambda: ran.append(0.0))  # nothing waits: run it now
+        poster = threading.Thread(target=app.post_message, args=(events.Key("x", "x"),))
+        poster.start()
+        poster.join()  # posted; this (the UI) thread has not taken it yet
+        assert app.answering_input()
+
+        def work() -> None:  # as work ahead does: asks again when it comes
+            if not app.later(work):
+                ran.append(time.monotonic())
+
+        assert app.later(work)
+        await pilot.pause()  # the key taken, its answer under way
+        assert app.taken_at and app.answering_input() and not ran
+        while not ran:
+            await pilot.pause(0.01)
+        assert ran[0] - app.taken_at >= ANSWERING * 0.9  # (on_key comes a moment after)
+        assert not app.answering_input()
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:

@@ -19,7 +19,9 @@ from textual.app import ComposeResult
 from textual.compose import compose
 from textual.widget import Widget
 
-from folkgen_tui.textual_internals import after_screen_drawn, app_ending
+from folkgen_tui.textual_internals import after_input, after_screen_drawn, app_ending
+
+PUT_OFF = 0.01  # seconds between looks while a key is answered (a look at its screen shown)
 
 
 class Deferred(Widget):
@@ -44,6 +46,8 @@ class Deferred(Widget):
         parent = self.parent
         if not isinstance(parent, Widget) or app_ending(self):
             return  # the app is closing: Textual mounts nothing more
+        if not self.screen.is_current and after_input(self, self._mount_part, PUT_OFF):
+            return  # a screen built ahead: not while a key is answered (shown, it goes on)
         for child in compose(self, self._fill()):
             self.part.compose_add_child(child)
         parent.mount(self.part, after=self)
