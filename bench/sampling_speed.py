@@ -213,8 +213,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs per figure (best)")
     ap.add_argument("--rounds", type=int, default=8, help="rounds of fresh seeds (grammar)")
     ap.add_argument("--part", choices=["all", "seed", "shipped", "shipped-run"], default="all")
-    ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
-    ap.add_argument("--avx-vnni", action="store_true", help="emulate an AVX2 CPU with AVX-VNNI")
+    emulate = ap.add_mutually_exclusive_group()
+    emulate.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
+    emulate.add_argument(
+        "--avx-vnni", action="store_true", help="emulate an AVX2 CPU with AVX-VNNI (one that has it)"
+    )
     ap.add_argument(
         "--no-freeze", action="store_true",
         help="part 2 without the app's gc.freeze of what exists once the model is loaded",
@@ -231,6 +234,8 @@ def main() -> None:
     wanted = "avx2" if args.avx2 else "avx-vnni" if args.avx_vnni else None
     if wanted is not None and emulation() != wanted:
         rerun_emulating(wanted, __file__, sys.argv[1:])
+    if emulation() == "avx-vnni" and q4.available() and "avx-vnni" not in q4.supported():
+        sys.exit("--avx-vnni: this CPU has no AVX-VNNI, so its int4 kernel cannot run here")
     if args.part == "shipped-run":  # one run of part 2, for the parent (which prints it)
         shipped_run(args.rounds, not args.no_freeze, not args.no_table, args.cold)
         return

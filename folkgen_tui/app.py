@@ -43,6 +43,7 @@ from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.textual_internals import (
+    ANSWERING,
     InputFirst,
     QuickModeSwitch,
     StyledWhenMounted,
@@ -379,8 +380,9 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst):
         would then wait for both."""
         if not self.is_running:  # closing: Textual is going through the screens it has
             return
-        if self.later(self._prebuild_next_screen):  # not while a key is answered
-            return
+        if self.answering_input():  # not while a key is answered (register_screen's stop
+            self._prebuild_timer = self.set_timer(ANSWERING, self._prebuild_next_screen)
+            return  # holds for this wait too)
         built = built_modes(self)
         if set(built) - {screen.MODE for screen in self._screens}:
             return  # a build under way: its screen's mount calls again

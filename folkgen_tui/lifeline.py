@@ -110,15 +110,23 @@ class WorkUnderWay:
         self._done = threading.Condition()
         self._count = 0
 
-    def __enter__(self) -> WorkUnderWay:
+    def begin(self) -> None:
+        """One more under way (`end` says it is done): for work counted from where it is asked
+        for, before the thread that does it starts."""
         with self._done:
             self._count += 1
-        return self
 
-    def __exit__(self, *exc: object) -> None:
+    def end(self) -> None:
         with self._done:
             self._count -= 1
             self._done.notify_all()
+
+    def __enter__(self) -> WorkUnderWay:
+        self.begin()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.end()
 
     def wait(self, deadline: float) -> bool:
         """True once none is under way; False at `deadline` with some still going."""

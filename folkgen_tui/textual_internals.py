@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection, Generator
+from collections.abc import Callable, Collection, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
 
 from textual import events
@@ -105,35 +105,42 @@ ANSWERING = 0.1  # seconds after a key or click reaches the app in which its ans
 class InputFirst(App[None]):
     """An app that knows when a key or a click is waiting or being answered, so that work done
     ahead (a screen built or laid out before it is shown) can put itself off: a key that came
-    as such work began waited for it whole (10-40 ms a piece at start-up, issue 14). The driver
-    posts input from its own thread; `answering_input` is True from then until ANSWERING after
-    the app took it (its screen switch and frame: ~10-30 ms). `later` runs work ahead once no
-    input is being answered."""
+    as such work began waited for it whole (10-40 ms a piece at start-up, issue 14). Textual's
+    driver sends input from its own thread as a coroutine of `_post_message` for the UI loop
+    (`Driver.send_message`): it is counted as that coroutine is made, on the driver's thread,
+    so work already queued on the loop sees it. `answering_input` is True from then until
+    ANSWERING after the app took it (its screen switch and frame: ~10-30 ms). `later` runs work
+    ahead once no input is being answered. Without `_post_message`, input counts once taken."""
 
-    _input_posted = 0
-    _input_taken = 0
     _input_taken_at = -1.0
 
-    def post_message(self, message: Message) -> bool:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._input_waiting: set[int] = set()  # ids of input sent, not taken yet
+
+    def _post_message(self, message: Message) -> Coroutine[Any, Any, bool]:
+        post = super()._post_message(message)
         if not isinstance(message, INPUT_EVENTS):
-            return super().post_message(message)
-        self._input_posted += 1  # before the UI thread can take it
-        if super().post_message(message):
-            return True
-        self._input_posted -= 1  # not queued (closing)
-        return False
+            return post
+        key = id(message)
+        self._input_waiting.add(key)  # (a set's add and discard are atomic under the GIL)
+
+        async def posted() -> bool:
+            if await post:
+                return True
+            self._input_waiting.discard(key)  # not queued (the app closing): never taken
+            return False
+
+        return posted()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, INPUT_EVENTS):
-            self._input_taken += 1
+            self._input_waiting.discard(id(event))
             self._input_taken_at = time.monotonic()
         await super().on_event(event)
 
     def answering_input(self) -> bool:
-        return (
-            self._input_posted > self._input_taken
-            or time.monotonic() - self._input_taken_at < ANSWERING
-        )
+        return bool(self._input_waiting) or time.monotonic() - self._input_taken_at < ANSWERING
 
     def later(self, work: Callable[[], object], wait: float = ANSWERING) -> bool:
         """True when input is being answered, `work` then queued to run (and ask again) `wait`

@@ -14,6 +14,7 @@ from textual import events
 from textual._compositor import Compositor
 from textual.app import App, ComposeResult
 from textual.color import Color
+from textual.driver import Driver
 from textual.geometry import Size
 from textual.screen import UPDATE_PERIOD, Screen
 from textual.theme import BUILTIN_THEMES
@@ -122,6 +123,9 @@ def test_textual_still_has_the_names_we_use() -> None:
     # draws the compositor's dirty regions.
     assert "self.call_later(self._compositor_refresh)" in inspect.getsource(Screen._refresh_layout)
     assert isinstance(Compositor()._dirty_regions, set)
+    # InputFirst: the driver sends input as App._post_message's coroutine, made on its thread.
+    assert "self._app._post_message(message)" in inspect.getsource(Driver.send_message)
+    assert inspect.iscoroutinefunction(App._post_message)
 
 
 @pytest.mark.asyncio
@@ -516,8 +520,9 @@ async def test_a_widget_is_styled_as_it_is_mounted_not_before() -> None:
 
 @pytest.mark.asyncio
 async def test_work_ahead_waits_while_input_is_answered() -> None:
-    """A key posted by the driver's thread: from then until ANSWERING after the app took it,
-    work ahead is put off (`later`), and runs once it is answered."""
+    """A key sent by the driver's thread: from then (before the UI loop has run the post) until
+    ANSWERING after the app took it, work ahead is put off (`later`), and runs once it is
+    answered."""
 
     class Keys(InputFirst):
         taken_at = 0.0
@@ -531,9 +536,12 @@ async def test_work_ahead_waits_while_input_is_answered() -> None:
         await pilot.pause(ANSWERING)
         assert not app.answering_input()
         assert not app.later(lambda: ran.append(0.0))  # nothing waits: run it now
-        poster = threading.Thread(target=app.post_message, args=(events.Key("x", "x"),))
-        poster.start()
-        poster.join()  # posted; this (the UI) thread has not taken it yet
+        driver = app._driver
+        assert driver is not None
+        # As Textual's driver sends a key, from its own thread: a coroutine for the UI loop.
+        sender = threading.Thread(target=driver.send_message, args=(events.Key("x", "x"),))
+        sender.start()
+        sender.join()  # sent; this (the UI) thread has not run it yet
         assert app.answering_input()
 
         def work() -> None:  # as work ahead does: asks again when it comes

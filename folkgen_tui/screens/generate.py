@@ -676,10 +676,19 @@ class GenerateScreen(StudioScreen):
         if voice is None:
             return
         self.notify(f"Saving {record.title}…", timeout=2, markup=False)
+        # Counted from now, not from when its thread starts: a lost terminal waits for it
+        # (FolkgenApp.finish_work); `_save` ends the count.
+        self.studio.writing.begin()
         self._save(record, voice)
 
     @work(thread=True, group=SAVING, exit_on_error=False)
     def _save(self, record: TuneRecord, voice: Voice) -> None:
+        try:
+            self._write(record, voice)
+        finally:
+            self.studio.writing.end()
+
+    def _write(self, record: TuneRecord, voice: Voice) -> None:
         from core.abc import SoundError
         from core.corpus import generation_credit
         from core.paths import output_dir
@@ -687,10 +696,9 @@ class GenerateScreen(StudioScreen):
         made = (record.model_label, record.seed, record.temperature, record.top_k, record.prompt)
         credit = generation_credit(*made)  # the .abc's Z: line (the model's own are not kept)
         try:
-            with self.studio.writing:  # a lost terminal waits for it (FolkgenApp.finish_work)
-                paths, warning = self.studio.sound.save(
-                    record.text, record.title, output_dir(), voice, credit
-                )
+            paths, warning = self.studio.sound.save(
+                record.text, record.title, output_dir(), voice, credit
+            )
         except (SoundError, OSError) as e:
             self.post_message(TuneSaved(record, [], None, str(e)))
             return

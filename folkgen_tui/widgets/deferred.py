@@ -42,13 +42,19 @@ class Deferred(Widget):
     async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
         after_screen_drawn(self, self._mount_part)
 
-    def _mount_part(self) -> None:
+    def _mount_part(self, put_off: bool = False) -> None:
         parent = self.parent
         if not isinstance(parent, Widget) or app_ending(self):
             return  # the app is closing: Textual mounts nothing more
-        if not self.screen.is_current and after_input(self, self._mount_part, PUT_OFF):
-            return  # a screen built ahead: not while a key is answered (shown, it goes on)
+        if not self.screen.is_current and after_input(self, self._put_off, PUT_OFF):
+            return  # a screen built ahead: not while a key is answered
+        if put_off and self.screen.is_current:  # shown meanwhile: its frame first, as a key's
+            after_screen_drawn(self, self._mount_part)
+            return
         for child in compose(self, self._fill()):
             self.part.compose_add_child(child)
         parent.mount(self.part, after=self)
         self.remove()
+
+    def _put_off(self) -> None:
+        self._mount_part(put_off=True)
