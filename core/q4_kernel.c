@@ -509,21 +509,18 @@ AVXVNNI static inline __attribute__((always_inline)) void tile_avxvnni(
     store_avx2(job, t, b0, NB, acc);
 }
 
-AVXVNNI static void product_avxvnni(const Job *job, int t0, int t1) {
-    for (int t = t0; t < t1; t++) {
-        int b = 0;
-        for (; b + 4 <= job->batch; b += 4) tile_avxvnni(job, t, b, 4);
-        for (; b < job->batch; b++) tile_avxvnni(job, t, b, 1);
+/* Tiles [t0, t1) for every stream: four at a time, then one by one. */
+#define PRODUCT_BY_FOURS(TARGET, NAME, TILE_FN)                                         \
+    TARGET static void NAME(const Job *job, int t0, int t1) {                           \
+        for (int t = t0; t < t1; t++) {                                                 \
+            int b = 0;                                                                  \
+            for (; b + 4 <= job->batch; b += 4) TILE_FN(job, t, b, 4);                  \
+            for (; b < job->batch; b++) TILE_FN(job, t, b, 1);                          \
+        }                                                                               \
     }
-}
 
-AVX2 static void product_avx2(const Job *job, int t0, int t1) {
-    for (int t = t0; t < t1; t++) {
-        int b = 0;
-        for (; b + 4 <= job->batch; b += 4) tile_avx2(job, t, b, 4);
-        for (; b < job->batch; b++) tile_avx2(job, t, b, 1);
-    }
-}
+PRODUCT_BY_FOURS(AVXVNNI, product_avxvnni, tile_avxvnni)
+PRODUCT_BY_FOURS(AVX2, product_avx2, tile_avx2)
 
 /* One tile's 16 rows for streams b0 .. b0 + NB - 1 (NB a constant where it is inlined, so the
  * sums stay in registers). */
