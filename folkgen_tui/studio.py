@@ -37,7 +37,7 @@ class Studio(Protocol):
     history: list[TuneRecord]
     sound: Sound
     tunebook: Tunebook  # the tunebook database (core.library), on its own thread
-    writing: WorkUnderWay  # `with` around files being written: a lost terminal waits for them
+    writing: WorkUnderWay  # files being written (`with`, or begin and end): a lost terminal waits
     training: TrainJob | None  # the Train screen's job while one exists
     train_status: str
 
