@@ -49,10 +49,6 @@ def emulation() -> str | None:
                  if all(os.environ.get(k) == v for k, v in env.items())), None)  # fmt: skip
 
 
-def emulating_avx2() -> bool:
-    return emulation() == "avx2"
-
-
 def vector_extensions() -> str:
     """The CPU's vector extensions that decide which kernels run, e.g. "avx2 avx512f"."""
     flags = cpu_flags()
