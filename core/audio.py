@@ -186,10 +186,14 @@ def wav_facts(wav_path: Path) -> tuple[float, float]:
         frames, rate, width = w.getnframes(), w.getframerate(), w.getsampwidth()
         if width != 2:
             raise RenderFailed(f"{wav_path}: expected 16-bit samples, found {8 * width}-bit")
-        squares, count = 0.0, 0
+        squares, count = 0, 0
         while chunk := w.readframes(WAV_CHUNK_FRAMES):
-            samples = np.frombuffer(chunk, dtype="<i2").astype(np.float64)
-            squares += float(np.dot(samples, samples))
+            # Integers: exact, and no BLAS. A float dot product is OpenBLAS's, whose threads a
+            # fork in another thread (a subprocess with limits: abc2midi, timidity) shuts down
+            # under it: the call then waited for ever (two saves at once, or a save beside a
+            # tune's check).
+            samples = np.frombuffer(chunk, dtype="<i2").astype(np.int64)
+            squares += int(np.dot(samples, samples))
             count += samples.size
     rms = float(np.sqrt(squares / count)) / 32768.0 if count else 0.0
     return frames / rate if rate else 0.0, rms

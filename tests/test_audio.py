@@ -294,3 +294,45 @@ def test_cli_play_without_device_names_the_saved_wav(tmp_path: Path, folkgen_hom
     assert wav.is_file()
     proc = run_python(code, DATA / "alsa-null.conf", "play", str(good), "--tune", "1")
     assert proc.returncode == 0 and proc.stderr == "" and "playing Scale Étude" in proc.stdout
+
+
+MEASURE_WHILE_FORKING = """
+import subprocess, sys, threading, time, wave
+import numpy as np
+from core.audio import wav_facts
+path = sys.argv[1]
+stop = False
+def measure():
+    while not stop:
+        wav_facts(path)
+def spawn():  # as a render does: a subprocess with limits (a preexec_fn: a real fork)
+    while not stop:
+        subprocess.run(["true"], preexec_fn=lambda: None)
+threads = [threading.Thread(target=f, daemon=True) for f in (measure, spawn)]
+for t in threads:
+    t.start()
+time.sleep(2.0)
+stop = True
+for t in threads:
+    t.join(timeout=10)
+print("hung" if any(t.is_alive() for t in threads) else "ok", flush=True)
+"""
+
+
+def test_a_wav_is_measured_exactly_while_another_thread_forks(tmp_path: Path) -> None:
+    """A WAV's RMS is an exact integer sum: a float dot product was OpenBLAS's, whose threads a
+    fork in another thread shuts down under it, and the measure then waited for ever (two saves
+    at once hung the app's save threads and its exit)."""
+    path = tmp_path / "noise.wav"
+    samples = (np.random.default_rng(0).normal(size=44100 * 2 * 3) * 3000).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(samples.tobytes())
+    seconds, rms = wav_facts(path)
+    exact = np.sqrt(np.sum(samples.astype(np.int64) ** 2) / samples.size) / 32768
+    assert seconds == 3.0 and rms == pytest.approx(exact, rel=1e-15)
+    proc = subprocess.run([sys.executable, "-c", MEASURE_WHILE_FORKING, str(path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
