@@ -100,6 +100,7 @@ def start_in_theme(app: App[Any], theme: str) -> bool:
 
 INPUT_EVENTS = (events.Key, events.MouseDown, events.MouseUp)
 ANSWERING = 0.1  # seconds after a key or click reaches the app in which its answer is drawn
+STALE = 1.0  # seconds after which input sent and not taken is no longer waited for
 
 
 class InputFirst(App[None]):
@@ -116,31 +117,37 @@ class InputFirst(App[None]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._input_waiting: set[int] = set()  # ids of input sent, not taken yet
+        self._input_waiting: dict[int, float] = {}  # input sent, not taken yet: id -> when
 
     def _post_message(self, message: Message) -> Coroutine[Any, Any, bool]:
-        post = super()._post_message(message)
         if not isinstance(message, INPUT_EVENTS):
-            return post
+            return super()._post_message(message)
         key = id(message)
-        self._input_waiting.add(key)  # (a set's add and discard are atomic under the GIL)
+        self._input_waiting[key] = time.monotonic()  # (a dict's set and pop hold the GIL)
+        post = super()._post_message
 
         async def posted() -> bool:
-            if await post:
+            if await post(message):
                 return True
-            self._input_waiting.discard(key)  # not queued (the app closing): never taken
+            self._input_waiting.pop(key, None)  # not queued (the app closing): never taken
             return False
 
         return posted()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, INPUT_EVENTS):
-            self._input_waiting.discard(id(event))
+            self._input_waiting.pop(id(event), None)
             self._input_taken_at = time.monotonic()
         await super().on_event(event)
 
     def answering_input(self) -> bool:
-        return bool(self._input_waiting) or time.monotonic() - self._input_taken_at < ANSWERING
+        """Input is waiting (sent within STALE: one that never came, should Textual drop one,
+        holds nothing for good) or was taken within ANSWERING."""
+        now = time.monotonic()
+        return (
+            now - self._input_taken_at < ANSWERING
+            or any(now - sent < STALE for sent in list(self._input_waiting.values()))
+        )
 
     def later(self, work: Callable[[], object], wait: float = ANSWERING) -> bool:
         """True when input is being answered, `work` then queued to run (and ask again) `wait`

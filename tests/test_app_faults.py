@@ -205,6 +205,10 @@ async def test_quit_waits_for_saves_at_most_its_limit(
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, "the app to end", timeout=QUIT_WITHIN)
         assert time.monotonic() - started < 1.2
+    # The saves, which outlived the app, each ended their count as they ended (a lost terminal
+    # waits for the count: FolkgenApp.finish_work); one looked the app up on its thread once the
+    # app had gone, and its count was never ended.
+    assert app.writing.wait(time.monotonic() + 10)
 
 
 # 20 ms a character: the stream is still going when the UI has seen 20 of them, however slowly a

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from core.library import LibraryTune
     from core.novelty import NoveltyIndex
     from core.sample_options import SampleOptions
+    from folkgen_tui.lifeline import WorkUnderWay
 
 
 TEMPERATURE_STEP = 0.1
@@ -677,16 +678,18 @@ class GenerateScreen(StudioScreen):
             return
         self.notify(f"Saving {record.title}…", timeout=2, markup=False)
         # Counted from now, not from when its thread starts: a lost terminal waits for it
-        # (FolkgenApp.finish_work); `_save` ends the count.
-        self.studio.writing.begin()
-        self._save(record, voice)
+        # (FolkgenApp.finish_work); `_save` ends the count, with the object looked up here (on
+        # its thread, `self.studio` is not found once the app has ended).
+        writing = self.studio.writing
+        writing.begin()
+        self._save(record, voice, writing)
 
     @work(thread=True, group=SAVING, exit_on_error=False)
-    def _save(self, record: TuneRecord, voice: Voice) -> None:
+    def _save(self, record: TuneRecord, voice: Voice, writing: WorkUnderWay) -> None:
         try:
             self._write(record, voice)
         finally:
-            self.studio.writing.end()
+            writing.end()
 
     def _write(self, record: TuneRecord, voice: Voice) -> None:
         from core.abc import SoundError
