@@ -43,7 +43,6 @@ from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.textual_internals import (
-    ANSWERING,
     InputFirst,
     QuickModeSwitch,
     StyledWhenMounted,
@@ -380,9 +379,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst):
         would then wait for both."""
         if not self.is_running:  # closing: Textual is going through the screens it has
             return
-        if self.answering_input():  # not while a key is answered (register_screen's stop
-            self._prebuild_timer = self.set_timer(ANSWERING, self._prebuild_next_screen)
-            return  # holds for this wait too)
+        put_off = self.later(self._prebuild_next_screen)  # not while a key is answered
+        if put_off is not None:
+            self._prebuild_timer = put_off  # (register_screen's stop holds for it too)
+            return
         built = built_modes(self)
         if set(built) - {screen.MODE for screen in self._screens}:
             return  # a build under way: its screen's mount calls again
@@ -395,7 +395,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst):
         """Once the corpus and the model are in, lay out again, one at a time, the screens built
         ahead before they came (what they show changed since): a first show then costs what a
         later one does (bench/screen_switch.py)."""
-        if self.later(lambda: self._lay_out_hidden_screens(screens)):
+        if self.later(lambda: self._lay_out_hidden_screens(screens)) is not None:
             return  # not while a key is answered
         while screens:
             screen = screens.pop(0)

@@ -149,20 +149,17 @@ class InputFirst(App[None]):
             or any(now - sent < STALE for sent in list(self._input_waiting.values()))
         )
 
-    def later(self, work: Callable[[], object], wait: float = ANSWERING) -> bool:
-        """True when input is being answered, `work` then queued to run (and ask again) `wait`
-        seconds on; False: run it now."""
-        if not self.answering_input():
-            return False
-        self.set_timer(wait, work)
-        return True
+    def later(self, work: Callable[[], object], wait: float = ANSWERING) -> Timer | None:
+        """Where input is being answered, the timer that runs `work` (to ask again) `wait`
+        seconds on; None: run it now."""
+        return self.set_timer(wait, work) if self.answering_input() else None
 
 
 def after_input(node: DOMNode, work: Callable[[], object], wait: float = ANSWERING) -> bool:
     """InputFirst.later for work done ahead in any app (False, run it now, where the app is not
     an InputFirst)."""
     app = node.app
-    return isinstance(app, InputFirst) and app.later(work, wait)
+    return isinstance(app, InputFirst) and app.later(work, wait) is not None
 
 
 class StyledWhenMounted(App[None]):
