@@ -11,6 +11,7 @@ in the test suite)."""
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import threading
@@ -49,13 +50,17 @@ def library() -> ctypes.CDLL | None:
     lib = native.library()
     if lib is not None and _lib is None:
         lib.q4_step.restype = ctypes.c_int
-        lib.q4_step.argtypes = (ctypes.POINTER(_Model), ctypes.c_int, *[ctypes.c_void_p] * 8)
+        lib.q4_step.argtypes = (ctypes.POINTER(_Model), ctypes.c_int, *[ctypes.c_void_p] * 8,
+                                ctypes.c_int)
+        lib.q4_settle.restype = None
         lib.q4_configure.restype = ctypes.c_int
         lib.q4_configure.argtypes = [ctypes.c_int, ctypes.c_int]
         lib.q4_threads.restype = ctypes.c_int
         lib.q4_kernel.restype = ctypes.c_int
         lib.q4_supported.restype = ctypes.c_int
         lib.q4_supported.argtypes = [ctypes.c_int]
+        # A product left running at exit would write into arrays the interpreter frees.
+        atexit.register(lib.q4_settle)
         _lib = lib
     return _lib
 
@@ -170,7 +175,10 @@ class Q4Step:
     """One-layer LSTM step, W_hh in int4 and the output layer in int8: `step(ids, h, c, rec)`
     updates h, c and rec (the pending W_hh @ h) of a batch of streams in place and returns
     their logits. Pass the same arrays from step to step (not fresh views of them): their
-    pointers are taken once."""
+    pointers are taken once. With `ahead`, step returns as soon as the logits are made and the
+    kernel's threads go on making rec while the caller draws (the draw's Python, ~40 us a step
+    of 16 streams, otherwise leaves the other core idle): the next step, or `settle`, waits for
+    it, and nothing else may read that rec before."""
 
     def __init__(
         self, in_table: np.ndarray, w_hh: np.ndarray, w_head: np.ndarray, b_out: np.ndarray
@@ -200,15 +208,19 @@ class Q4Step:
         # (replaced whole, so a thread reads a consistent one): a stream's arrays stay the same
         # from step to step, and asking numpy for six pointers took ~5 us a step.
         empty = np.zeros(0, np.float32)
+        self._ahead = False  # a step of this model's may still be making rec (step's `ahead`)
         self._bound: tuple[np.ndarray, np.ndarray, np.ndarray, int, tuple[int, ...]] = (
             empty, empty, empty, -1, ()
         )
 
-    def step(self, ids: np.ndarray, h: np.ndarray, c: np.ndarray, rec: np.ndarray) -> np.ndarray:
+    def step(
+        self, ids: np.ndarray, h: np.ndarray, c: np.ndarray, rec: np.ndarray, ahead: bool = False
+    ) -> np.ndarray:
         ids64 = np.ascontiguousarray(ids, np.int64)
         batch = len(ids64)
         bound = self._bound  # read once: another thread may bind other arrays meanwhile
         if bound[0] is not h or bound[1] is not c or bound[2] is not rec or bound[3] != batch:
+            self.settle()  # (a product running ahead may write into the arrays bound before)
             if ids64.ndim != 1:
                 raise ValueError("ids must be one character a stream")
             for a, width in ((h, self.hidden), (c, self.hidden), (rec, 4 * self.hidden)):
@@ -218,10 +230,23 @@ class Q4Step:
             bound = self._bound = (h, c, rec, batch, pointers)
         logits = np.empty((batch, self.vocab), np.float32)
         hp, cp, rp, aq, asum, ascale = bound[4]
+        self._ahead = self._ahead or ahead
         if self.lib.q4_step(self.model_ref, batch, ids64.ctypes.data, hp, cp, rp,
-                            logits.ctypes.data, aq, asum, ascale) != 0:  # fmt: skip
+                            logits.ctypes.data, aq, asum, ascale, ahead) != 0:  # fmt: skip
             raise IndexError("character id outside the vocabulary")
         return logits
+
+    def settle(self) -> None:
+        """Waits for a step taken `ahead` to finish rec."""
+        if self._ahead:
+            self.lib.q4_settle()
+            self._ahead = False
+
+    def __del__(self) -> None:
+        # The arrays a product left running reads and writes are this object's (and those
+        # bound in _bound): they must outlive it.
+        if getattr(self, "_ahead", False):
+            self.lib.q4_settle()
 
     def _workspace(self, batch: int) -> tuple[int, int, int]:
         """Pointers to the kernel's scratch arrays for `batch` streams (kept per batch size)."""

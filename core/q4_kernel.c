@@ -71,7 +71,7 @@ typedef struct {
     float *logits;        /* [B][V] */
     const int64_t *ids;   /* [B] */
     float *h, *c;         /* [B][H] */
-    int32_t phase;        /* 0: the cells (split by streams), 1: the product (by tiles) */
+    int32_t phase;        /* run_part's */
 } Job;
 
 /* ---- the cell: gates -> c, h; h quantised to int8 (symmetric, per stream) ----
@@ -392,12 +392,72 @@ AVX2 static inline __attribute__((always_inline)) void store_avx2(
 }
 
 /* AVX2: vpmaddubsw (4-bit weights unsigned, activations signed; a pair sums to at most
- * 2 * 15 * 127) into int16 sums of four chunks (at most 30480), then int32. One tile's 16 rows
- * for streams b0 .. b0 + NB - 1, the decoded weights shared by them. For four streams, rows 0-7
- * (each chunk's first 32 bytes) then rows 8-15, the loops kept rolled, so that their sums stay
- * in AVX2's 16 registers: both halves at once, GCC kept half the sums and every product of a
- * half group's four chunks on the stack (16 streams of the seed-size model: 470 us a step,
- * against 410 this way). One stream is faster with both halves at once. */
+ * 2 * 15 * 127 = 3810) into int16 sums of four chunks (at most 30480), then int32.
+ *
+ * One chunk (8 columns) of a tile's 16 rows times four streams, into int16 sums s[stream][half]:
+ * each broadcast activation meets both row halves (rows 0-7, 8-15), so a vpbroadcastd serves two
+ * vpmaddubsw, and the decoded weights serve four streams. The empty asm keeps each sum's adds in
+ * order: GCC otherwise adds the low and high nibbles' products first, which needs more registers
+ * than AVX2's 16, and spilled the sums (16 streams of the seed-size model, one thread, on a Zen 5
+ * core: 520 us a step, against 560 with the spills and 636 for rows 0-7 then 8-15, each
+ * broadcast serving one vpmaddubsw). */
+#define CHUNK4_AVX2(OP, x, a, cols, nib, s)                                                   \
+    do {                                                                                      \
+        __m256i w0_ = _mm256_loadu_si256((const __m256i *)(x));                               \
+        __m256i w1_ = _mm256_loadu_si256((const __m256i *)((x) + 32));                        \
+        for (int nb_ = 0; nb_ < 2; nb_++) {                                                   \
+            __m256i l0_ = _mm256_and_si256(nb_ ? _mm256_srli_epi16(w0_, 4) : w0_, nib);       \
+            __m256i l1_ = _mm256_and_si256(nb_ ? _mm256_srli_epi16(w1_, 4) : w1_, nib);       \
+            for (int k_ = 0; k_ < 4; k_++) {                                                  \
+                int32_t v_;                                                                   \
+                memcpy(&v_, (a) + (size_t)k_ * (cols) + 4 * nb_, 4);                          \
+                __m256i b_ = _mm256_set1_epi32(v_);                                           \
+                __m256i p0_ = _mm256_maddubs_epi16(l0_, b_), p1_ = _mm256_maddubs_epi16(l1_, b_); \
+                if (OP || nb_) {                                                              \
+                    s[k_][0] = _mm256_add_epi16(s[k_][0], p0_);                               \
+                    s[k_][1] = _mm256_add_epi16(s[k_][1], p1_);                               \
+                } else {                                                                      \
+                    s[k_][0] = p0_;                                                           \
+                    s[k_][1] = p1_;                                                           \
+                }                                                                             \
+                __asm__("" : "+x"(s[k_][0]), "+x"(s[k_][1]));                                 \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
+/* A tile's 16 rows for four streams b0 .. b0 + 3: four chunks' int16 sums, widened to int32 twice
+ * a group, then group_avx2's float steps. */
+AVX2 static void tile4_avx2(const Job *job, int t, int b0) {
+    const Model *m = job->m;
+    int chunks = m->cols / 8, groups = m->cols / GROUP;
+    const size_t cols = (size_t)m->cols;
+    const __m256i nib = _mm256_set1_epi8(15), ones = _mm256_set1_epi16(1);
+    const uint8_t *wt = m->w + (size_t)t * chunks * 64;
+    const float *st = m->scale + (size_t)t * groups * TILE;
+    const int8_t *a0 = job->aq + (size_t)b0 * cols;
+    __m256 acc[4][2];
+    for (int k = 0; k < 4; k++) acc[k][0] = acc[k][1] = _mm256_setzero_ps();
+    for (int g = 0; g < groups; g++) {
+        __m256i i32[4][2], s16[4][2];
+        for (int half = 0; half < 2; half++) {
+            int j0 = g * (GROUP / 8) + half * (GROUP / 16);
+            CHUNK4_AVX2(0, wt + (size_t)j0 * 64, a0 + 8 * j0, cols, nib, s16);
+#pragma GCC unroll 1
+            for (int j = j0 + 1; j < j0 + GROUP / 16; j++)
+                CHUNK4_AVX2(1, wt + (size_t)j * 64, a0 + 8 * j, cols, nib, s16);
+            for (int k = 0; k < 4; k++)
+                for (int r = 0; r < 2; r++) {
+                    __m256i w = _mm256_madd_epi16(s16[k][r], ones);
+                    i32[k][r] = half ? _mm256_add_epi32(i32[k][r], w) : w;
+                }
+        }
+        group_avx2(job, st, g, b0, 4, i32, acc);
+    }
+    store_avx2(job, t, b0, 4, acc);
+}
+
+/* AVX2, streams one at a time (a batch's last few): a tile's 16 rows for streams b0 .. b0 + NB - 1,
+ * both row halves at once; see CHUNK4_AVX2 for the sums' bounds. */
 AVX2 static inline __attribute__((always_inline)) void tile_avx2(
     const Job *job, int t, int b0, const int NB) {
     const Model *m = job->m;
@@ -412,31 +472,6 @@ AVX2 static inline __attribute__((always_inline)) void tile_avx2(
         for (int k = 0; k < NB; k++) i32[k][0] = i32[k][1] = _mm256_setzero_si256();
         for (int half = 0; half < 2; half++) {
             int j0 = g * (GROUP / 8) + half * (GROUP / 16);
-            if (NB >= 4) { /* rows 0-7, then 8-15 */
-#pragma GCC unroll 1
-                for (int rb = 0; rb < 2; rb++) {
-                    __m256i s16[4];
-                    for (int k = 0; k < NB; k++) s16[k] = _mm256_setzero_si256();
-#pragma GCC unroll 1
-                    for (int j = j0; j < j0 + GROUP / 16; j++) {
-                        __m256i x = _mm256_loadu_si256((const __m256i *)(wt + (size_t)j * 64 + 32 * rb));
-                        __m256i lo = _mm256_and_si256(x, nib);
-                        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
-                        for (int k = 0; k < NB; k++) {
-                            const int8_t *a = job->aq + (size_t)(b0 + k) * m->cols + 8 * j;
-                            int32_t alo, ahi;
-                            memcpy(&alo, a, 4);
-                            memcpy(&ahi, a + 4, 4);
-                            s16[k] = _mm256_add_epi16(s16[k], _mm256_add_epi16(
-                                _mm256_maddubs_epi16(lo, _mm256_set1_epi32(alo)),
-                                _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ahi))));
-                        }
-                    }
-                    for (int k = 0; k < NB; k++)
-                        i32[k][rb] = _mm256_add_epi32(i32[k][rb], _mm256_madd_epi16(s16[k], ones));
-                }
-                continue;
-            }
             __m256i s16[4][2]; /* both row halves at once */
             for (int k = 0; k < NB; k++) s16[k][0] = s16[k][1] = _mm256_setzero_si256();
             for (int j = j0; j < j0 + GROUP / 16; j++) {
@@ -509,18 +544,19 @@ AVXVNNI static inline __attribute__((always_inline)) void tile_avxvnni(
     store_avx2(job, t, b0, NB, acc);
 }
 
-/* Tiles [t0, t1) for every stream: four at a time, then one by one. */
-#define PRODUCT_BY_FOURS(TARGET, NAME, TILE_FN)                                         \
+/* Tiles [t0, t1) for every stream: four at a time (TILE4), then one by one. */
+#define PRODUCT_BY_FOURS(TARGET, NAME, TILE4, TILE_FN)                                  \
     TARGET static void NAME(const Job *job, int t0, int t1) {                           \
         for (int t = t0; t < t1; t++) {                                                 \
             int b = 0;                                                                  \
-            for (; b + 4 <= job->batch; b += 4) TILE_FN(job, t, b, 4);                  \
+            for (; b + 4 <= job->batch; b += 4) TILE4(job, t, b);                       \
             for (; b < job->batch; b++) TILE_FN(job, t, b, 1);                          \
         }                                                                               \
     }
 
-PRODUCT_BY_FOURS(AVXVNNI, product_avxvnni, tile_avxvnni)
-PRODUCT_BY_FOURS(AVX2, product_avx2, tile_avx2)
+AVXVNNI static void tile4_avxvnni(const Job *job, int t, int b0) { tile_avxvnni(job, t, b0, 4); }
+PRODUCT_BY_FOURS(AVXVNNI, product_avxvnni, tile4_avxvnni, tile_avxvnni)
+PRODUCT_BY_FOURS(AVX2, product_avx2, tile4_avx2, tile_avx2)
 
 /* One tile's 16 rows for streams b0 .. b0 + NB - 1 (NB a constant where it is inlined, so the
  * sums stay in registers). */
@@ -714,23 +750,8 @@ static int q4_best_kernel(void) {
 
 static int kernel = -1;
 
-static void run_part(const Job *job, int part, int parts) {
-    if (job->phase == 1) {
-        int v0 = job->m->vocab * part / parts, v1 = job->m->vocab * (part + 1) / parts;
-#if defined(__x86_64__)
-        if (kernel >= K_VNNI) head_vnni(job, v0, v1);
-        else if (kernel >= K_AVX2) head_avx2(job, v0, v1); else
-#endif
-        head_plain(job, v0, v1);
-    }
-    if (job->phase == 0) {
-        int b0 = job->batch * part / parts, b1 = job->batch * (part + 1) / parts;
-        cell(kernel > 0, job->m, job->ids, job->h, job->c, job->rec,
-             (int8_t *)job->aq, (int32_t *)job->asum, (float *)job->ascale, b0, b1);
-        return;
-    }
-    int t0 = (int)((int64_t)job->m->tiles * part / parts);
-    int t1 = (int)((int64_t)job->m->tiles * (part + 1) / parts);
+/* Tiles [t0, t1) of the product, by the kernel in force. */
+static void product(const Job *job, int t0, int t1) {
 #if defined(__x86_64__)
     if (kernel == K_AMX && job->batch >= AMX_MIN_STREAMS) { product_amx(job, t0, t1); return; }
     if (kernel >= K_VNNI) { product_vnni(job, t0, t1); return; }
@@ -738,6 +759,55 @@ static void run_part(const Job *job, int part, int parts) {
     if (kernel == K_AVX2) { product_avx2(job, t0, t1); return; }
 #endif
     product_plain(job, t0, t1);
+}
+
+static void head(const Job *job, int v0, int v1) {
+#if defined(__x86_64__)
+    if (kernel >= K_VNNI) { head_vnni(job, v0, v1); return; }
+    if (kernel >= K_AVX2) { head_avx2(job, v0, v1); return; }
+#endif
+    head_plain(job, v0, v1);
+}
+
+/* A product left running while the caller draws (q4_step's `ahead`): its tiles are claimed a few
+ * at a time, by the workers from the first, by the caller from the last when it comes back
+ * (join), so each core keeps to much the same tiles from step to step, and their weights to its
+ * caches. `span` packs the first unclaimed tile (high half) and one past the last (low). */
+#define CLAIM 4
+static atomic_uint_fast64_t span;
+
+static int claim(int from_front, int *t0, int *t1) {
+    uint_fast64_t now = atomic_load(&span), next;
+    int lo, hi;
+    do {
+        lo = (int)(now >> 32), hi = (int)(now & 0xffffffffu);
+        if (lo >= hi) return 0;
+        if (from_front) *t0 = lo, *t1 = hi - lo < CLAIM ? hi : lo + CLAIM;
+        else *t1 = hi, *t0 = hi - lo < CLAIM ? lo : hi - CLAIM;
+        next = from_front ? ((uint_fast64_t)*t1 << 32) | (uint_fast64_t)hi
+                          : ((uint_fast64_t)lo << 32) | (uint_fast64_t)*t0;
+    } while (!atomic_compare_exchange_weak(&span, &now, next));
+    return 1;
+}
+
+/* Phases: 0 the cells (split by streams), 1 the head and the product (split by rows), 2 the
+ * product's claimed tiles. */
+static void run_part(const Job *job, int part, int parts) {
+    if (job->phase == 0) {
+        int b0 = job->batch * part / parts, b1 = job->batch * (part + 1) / parts;
+        cell(kernel > 0, job->m, job->ids, job->h, job->c, job->rec,
+             (int8_t *)job->aq, (int32_t *)job->asum, (float *)job->ascale, b0, b1);
+        return;
+    }
+    int t0, t1;
+    if (job->phase == 2) {
+        while (claim(part > 0, &t0, &t1)) product(job, t0, t1);
+        return;
+    }
+    head(job, job->m->vocab * part / parts, job->m->vocab * (part + 1) / parts);
+    t0 = (int)((int64_t)job->m->tiles * part / parts);
+    t1 = (int)((int64_t)job->m->tiles * (part + 1) / parts);
+    product(job, t0, t1);
 }
 
 /* ---- a small pool: workers spin briefly between steps (a stream's next step comes within
@@ -749,6 +819,8 @@ static atomic_int job_done;
 static atomic_int sleepers;
 static int threads = 0; /* parts a step is split into: the caller and threads - 1 workers */
 static pthread_mutex_t call_lock = PTHREAD_MUTEX_INITIALIZER;
+static int in_flight = 0; /* a product posted ahead and not yet joined (under call_lock) */
+static void join(void);
 
 static double now_s(void) {
     struct timespec ts;
@@ -794,11 +866,15 @@ static void *worker(void *arg) {
 
 /* Fork: the lock is taken around it so that no step is half done in the child, whose pool is
  * forgotten (a forked child has no workers: its first step starts a pool of its own). */
-static void before_fork(void) { pthread_mutex_lock(&call_lock); }
+static void before_fork(void) {
+    pthread_mutex_lock(&call_lock);
+    join();
+}
 static void after_fork_parent(void) { pthread_mutex_unlock(&call_lock); }
 static void after_fork_child(void) {
     pthread_mutex_init(&call_lock, NULL);
     threads = 0;
+    in_flight = 0;
     atomic_store(&sleepers, 0);
 }
 
@@ -820,21 +896,39 @@ static void start_pool(int wanted) {
     }
 }
 
+/* Hands a job to the workers (who run parts 1 .. threads - 1). */
+static void post(const Job *j) {
+    job = *j;
+    atomic_store(&job_done, 0);
+    atomic_fetch_add(&job_gen, 1);
+    if (atomic_load(&sleepers) > 0)
+        syscall(SYS_futex, &job_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Waits for the workers to finish the job posted. */
+static void wait_workers(void) {
+    int spins = 0;
+    while (atomic_load(&job_done) < threads - 1)
+        if (++spins % 1024 == 0) sched_yield(); else relax();
+}
+
 /* Runs a job over the caller and the workers, returning when all parts are done. */
 static void dispatch(const Job *j) {
     if (threads <= 1) {
         run_part(j, 0, 1);
         return;
     }
-    job = *j;
-    atomic_store(&job_done, 0);
-    atomic_fetch_add(&job_gen, 1);
-    if (atomic_load(&sleepers) > 0)
-        syscall(SYS_futex, &job_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    post(j);
     run_part(j, 0, threads);
-    int spins = 0;
-    while (atomic_load(&job_done) < threads - 1)
-        if (++spins % 1024 == 0) sched_yield(); else relax();
+    wait_workers();
+}
+
+/* Finishes a product left running, taking its tiles from the last. Under call_lock. */
+static void join(void) {
+    if (!in_flight) return;
+    run_part(&job, 0, threads);
+    wait_workers();
+    in_flight = 0;
 }
 
 /* Threads to split a step over (1: none), and the kernel (-1, or one this CPU lacks: the best it
@@ -842,6 +936,7 @@ static void dispatch(const Job *j) {
  * kernel. */
 int q4_configure(int wanted_threads, int wanted_kernel) {
     pthread_mutex_lock(&call_lock);
+    join();
     int ok = wanted_kernel >= 0 && wanted_kernel < K_COUNT && q4_supports(wanted_kernel);
     kernel = ok ? wanted_kernel : q4_best_kernel();
     if (threads == 0) start_pool(wanted_threads < 1 ? 1 : wanted_threads);
@@ -860,11 +955,21 @@ int q4_supported(int k) {
 int q4_threads(void) { return threads < 1 ? 1 : threads; }
 int q4_kernel(void) { return kernel; }
 
+/* Waits for a product left running by a step `ahead`: its rec is then whole. */
+void q4_settle(void) {
+    pthread_mutex_lock(&call_lock);
+    join();
+    pthread_mutex_unlock(&call_lock);
+}
+
 /* One step of `batch` streams: reads ids and the pending product in rec; writes h, c, the next
  * pending product into rec and the logits (with the head's bias). aq/asum/ascale: workspace.
- * Returns -1, doing nothing, where an id is outside the vocabulary. */
+ * With `ahead` (and a pool), returns once the logits are made, the workers making rec
+ * meanwhile: the caller draws the next characters while they work. Until the next step or
+ * q4_settle, rec is not to be read, and no array of the step freed. Returns -1, doing nothing,
+ * where an id is outside the vocabulary. */
 int q4_step(const Model *m, int batch, const int64_t *ids, float *h, float *c, float *rec,
-            float *logits, int8_t *aq, int32_t *asum, float *ascale) {
+            float *logits, int8_t *aq, int32_t *asum, float *ascale, int ahead) {
     for (int b = 0; b < batch; b++)
         if (ids[b] < 0 || ids[b] >= m->vocab) return -1;
     pthread_mutex_lock(&call_lock);
@@ -873,10 +978,19 @@ int q4_step(const Model *m, int batch, const int64_t *ids, float *h, float *c, f
         q4_configure(1, -1);
         pthread_mutex_lock(&call_lock);
     }
+    join();
     Job j = {m, batch, aq, asum, ascale, rec, logits, ids, h, c, 0};
     if (batch > 1) dispatch(&j); else run_part(&j, 0, 1);
-    j.phase = 1;
-    dispatch(&j);
+    if (ahead && threads > 1) {
+        j.phase = 2;
+        atomic_store(&span, (uint_fast64_t)m->tiles);
+        post(&j);
+        in_flight = 1;
+        head(&j, 0, m->vocab);
+    } else {
+        j.phase = 1;
+        dispatch(&j);
+    }
     pthread_mutex_unlock(&call_lock);
     return 0;
 }

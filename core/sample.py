@@ -253,13 +253,16 @@ class Sampler:
         c_new = ifo[:, H : 2 * H] * c + ifo[:, :H] * np.tanh(gates[:, 3 * H :])
         return ifo[:, 2 * H :] * np.tanh(c_new), c_new
 
-    def step(self, ids: np.ndarray, st: StreamState, bias: np.ndarray | None = None) -> np.ndarray:
+    def step(
+        self, ids: np.ndarray, st: StreamState, bias: np.ndarray | None = None, ahead: bool = False
+    ) -> np.ndarray:
         """Advance every stream by its character `ids[b]`, updating `st`; returns the logits.
         `bias` (not for int4): the output layer's bias with a grammar's mask in it
-        (_masked_bias), for logits that come masked."""
+        (_masked_bias), for logits that come masked. `ahead` (int4): the step may return before
+        st.rec is made (Q4Step.step): the next step, or `settle`, finishes it."""
         h, c = st.h, st.c
         if self.q4 is not None and st.rec is not None:
-            return self.q4.step(ids, h, c, st.rec)  # h, c: (1, B, H)
+            return self.q4.step(ids, h, c, st.rec, ahead)  # h, c: (1, B, H)
         if bias is None:
             bias = self.b_out
         if st.rec is not None:
@@ -275,6 +278,11 @@ class Sampler:
             h[layer], c[layer] = self._cell(gates, c[layer])
         top: np.ndarray = self.head(h[-1]) + bias
         return top
+
+    def settle(self) -> None:
+        """Makes the state of a step taken `ahead` whole."""
+        if self.q4 is not None:
+            self.q4.settle()
 
     def _masked_bias(self, forbid: np.ndarray) -> np.ndarray | None:
         """The output layer's bias with -inf where `forbid` (one stream's mask as the grammar
@@ -614,12 +622,13 @@ class Sampler:
                 active = [b for j, b in enumerate(active) if keep[j]]
                 if not active:
                     return
+                self.settle()
                 ids, st = ids[keep], st.select(keep)
                 if allowed is not None:
                     allowed = allowed[keep]
                 if cache:
                     cache.select(keep)
-            logits = self.step(ids, st, bias)
+            logits = self.step(ids, st, bias, ahead=True)
 
     def _native_draw(
         self, n: int, opts: SampleOptions, cache: CopyCache | OneStreamCopy | None

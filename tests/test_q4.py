@@ -147,6 +147,69 @@ def test_the_sampler_picks_int4_for_large_one_layer_models(vocab: Vocabulary) ->
         Sampler(fresh_model(vocab, 96, layers=2), vocab, "int4")
 
 
+def test_steps_taken_ahead_give_the_same_numbers(vocab: Vocabulary) -> None:
+    """Steps whose product goes on while the caller draws (`ahead`): the same logits, h, c and,
+    once settled, rec as steps that wait for it, for one stream and for a batch."""
+    best_kernel()  # (the pool starts with the first configure)
+    if q4.threads() < 2:
+        pytest.skip("one CPU: no thread to leave the product to")
+    model = fresh_model(vocab, 256)
+    for batch in (1, 16):
+        runs = []
+        for ahead in (False, True):
+            s = Sampler(model, vocab, "int4")
+            st, rng, out = s.zero_state(batch), np.random.default_rng(batch), []
+            for _ in range(20):
+                out.append(s.step(rng.integers(0, len(vocab), batch), st, ahead=ahead))
+            s.settle()
+            assert st.rec is not None
+            runs.append([np.concatenate([o.ravel() for o in out]), st.h, st.c, st.rec])
+        for got, want in zip(*runs, strict=True):
+            assert np.array_equal(got, want)
+
+
+AHEAD_THEN_GONE = textwrap.dedent(
+    """
+    import gc, numpy as np
+    from core import q4
+    rng = np.random.default_rng(0)
+    H, V, B = 512, 90, 64
+    def model():
+        return q4.Q4Step(rng.standard_normal((V, 4 * H), np.float32),
+                         rng.standard_normal((4 * H, H), np.float32) * 0.05,
+                         rng.standard_normal((V, H), np.float32), np.zeros(V, np.float32))
+    def state():
+        return (np.zeros((B, H), np.float32), np.zeros((B, H), np.float32),
+                np.zeros((B, 4 * H), np.float32))
+    ids = np.arange(B) % V
+    m = model()
+    for _ in range(40):  # the arrays bound before, freed once others are bound
+        m.step(ids, *state(), ahead=True)
+    for _ in range(8):  # the model dropped while its product runs
+        m = model()
+        m.step(ids, *state(), ahead=True)
+        del m
+        gc.collect()
+    print("ok")
+    """
+)
+
+
+def test_what_a_product_left_running_uses_outlives_it() -> None:
+    """Arrays a product running ahead writes or reads are not freed under it: new state arrays
+    bound, or the model dropped, wait for it (else the workers write into unmapped memory)."""
+    best_kernel()
+    if q4.threads() < 2:
+        pytest.skip("one CPU: no thread to leave the product to")
+    # Every array of 64 KB or more its own mapping, unmapped when freed (glibc's threshold
+    # otherwise rises to the largest freed, and a write into freed memory may pass unseen).
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
+    proc = subprocess.run([sys.executable, "-c", AHEAD_THEN_GONE], capture_output=True,
+                          text=True, timeout=120, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "ok", proc.stdout
+
+
 def test_a_character_outside_the_vocabulary_is_refused(vocab: Vocabulary) -> None:
     s = Sampler(fresh_model(vocab, 96), vocab, "int4")
     st = s.zero_state(2)

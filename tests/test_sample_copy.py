@@ -554,8 +554,8 @@ def test_rows_the_c_draw_leaves_are_drawn_by_numpy_with_the_uniform_taken(
         sampler = Sampler(model, vocab, "fp32")  # (one that kept no prompt's state)
         calls = [0]
 
-        def damaged(self: Sampler, ids: np.ndarray, st: StreamState, bias: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
-            logits = step(self, ids, st, bias)
+        def damaged(self: Sampler, ids: np.ndarray, st: StreamState, bias: np.ndarray | None = None, ahead: bool = False) -> np.ndarray:  # fmt: skip
+            logits = step(self, ids, st, bias, ahead)
             calls[0] += 1
             if calls[0] % 4 == 0:
                 logits[0, calls[0] * 7 % len(vocab)] = (np.nan, np.inf)[calls[0] % 8 // 4]
