@@ -15,6 +15,7 @@ import atexit
 import ctypes
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -171,6 +172,20 @@ def quantise_rows(weight: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray
     return q, scale
 
 
+_models: weakref.WeakSet[Q4Step] = weakref.WeakSet()
+
+
+def _fresh_locks() -> None:
+    """In a forked child, each model's lock anew: a thread of the parent's stepping at the fork
+    held its lock, and that thread is not in the child (the C side waits out a step, and
+    forgets its threads and any product ahead, at the fork)."""
+    for m in list(_models):
+        m._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_locks)
+
+
 class Q4Step:
     """One-layer LSTM step, W_hh in int4 and the output layer in int8: `step(ids, h, c, rec)`
     updates h, c and rec (the pending W_hh @ h) of a batch of streams in place and returns
@@ -204,11 +219,13 @@ class Q4Step:
         )  # fmt: skip
         self.model_ref = ctypes.byref(self.model)
         self._work: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        # The last step's state arrays, batch and the pointers passed for them, as one tuple
-        # (replaced whole, so a thread reads a consistent one): a stream's arrays stay the same
-        # from step to step, and asking numpy for six pointers took ~5 us a step.
+        # The last step's state arrays, batch and the pointers passed for them (under _lock): a
+        # stream's arrays stay the same from step to step, and asking numpy for six pointers
+        # took ~5 us a step.
         empty = np.zeros(0, np.float32)
         self._ahead = False  # a step of this model's may still be making rec (step's `ahead`)
+        self._lock = threading.Lock()
+        _models.add(self)
         self._bound: tuple[np.ndarray, np.ndarray, np.ndarray, int, tuple[int, ...]] = (
             empty, empty, empty, -1, ()
         )
@@ -218,26 +235,33 @@ class Q4Step:
     ) -> np.ndarray:
         ids64 = np.ascontiguousarray(ids, np.int64)
         batch = len(ids64)
-        bound = self._bound  # read once: another thread may bind other arrays meanwhile
-        if bound[0] is not h or bound[1] is not c or bound[2] is not rec or bound[3] != batch:
-            self.settle()  # (a product running ahead may write into the arrays bound before)
-            if ids64.ndim != 1:
-                raise ValueError("ids must be one character a stream")
-            for a, width in ((h, self.hidden), (c, self.hidden), (rec, 4 * self.hidden)):
-                if a.dtype != np.float32 or not a.flags.c_contiguous or a.size != batch * width:
-                    raise ValueError("state arrays must be C-contiguous float32, a row a stream")
-            pointers = tuple(a.ctypes.data for a in (h, c, rec)) + self._workspace(batch)
-            bound = self._bound = (h, c, rec, batch, pointers)
-        logits = np.empty((batch, self.vocab), np.float32)
-        hp, cp, rp, aq, asum, ascale = bound[4]
-        self._ahead = self._ahead or ahead
-        if self.lib.q4_step(self.model_ref, batch, ids64.ctypes.data, hp, cp, rp,
-                            logits.ctypes.data, aq, asum, ascale, ahead) != 0:  # fmt: skip
-            raise IndexError("character id outside the vocabulary")
+        # Under the lock, the arrays bound and whether a product may still run on them change
+        # together: two threads stepping this model must not free arrays a product writes.
+        with self._lock:
+            bound = self._bound
+            if bound[0] is not h or bound[1] is not c or bound[2] is not rec or bound[3] != batch:
+                self._settle()  # (a product running ahead may write into the arrays bound now)
+                if ids64.ndim != 1:
+                    raise ValueError("ids must be one character a stream")
+                for a, width in ((h, self.hidden), (c, self.hidden), (rec, 4 * self.hidden)):
+                    if a.dtype != np.float32 or not a.flags.c_contiguous or a.size != batch * width:
+                        raise ValueError("state arrays must be C-contiguous float32, a row a stream")
+                pointers = tuple(a.ctypes.data for a in (h, c, rec)) + self._workspace(batch)
+                bound = self._bound = (h, c, rec, batch, pointers)
+            logits = np.empty((batch, self.vocab), np.float32)
+            hp, cp, rp, aq, asum, ascale = bound[4]
+            self._ahead = self._ahead or ahead
+            if self.lib.q4_step(self.model_ref, batch, ids64.ctypes.data, hp, cp, rp,
+                                logits.ctypes.data, aq, asum, ascale, ahead) != 0:  # fmt: skip
+                raise IndexError("character id outside the vocabulary")
         return logits
 
     def settle(self) -> None:
         """Waits for a step taken `ahead` to finish rec."""
+        with self._lock:
+            self._settle()
+
+    def _settle(self) -> None:
         if self._ahead:
             self.lib.q4_settle()
             self._ahead = False

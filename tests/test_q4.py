@@ -170,7 +170,7 @@ def test_steps_taken_ahead_give_the_same_numbers(vocab: Vocabulary) -> None:
 
 AHEAD_THEN_GONE = textwrap.dedent(
     """
-    import gc, numpy as np
+    import gc, threading, numpy as np
     from core import q4
     rng = np.random.default_rng(0)
     H, V, B = 512, 90, 64
@@ -190,6 +190,15 @@ AHEAD_THEN_GONE = textwrap.dedent(
         m.step(ids, *state(), ahead=True)
         del m
         gc.collect()
+    m = model()
+    def steps():  # two threads stepping one model, each on arrays of its own
+        for _ in range(150):
+            m.step(ids, *state(), ahead=True)
+    both = [threading.Thread(target=steps) for _ in range(2)]
+    for t in both:
+        t.start()
+    for t in both:
+        t.join()
     print("ok")
     """
 )
@@ -197,7 +206,8 @@ AHEAD_THEN_GONE = textwrap.dedent(
 
 def test_what_a_product_left_running_uses_outlives_it() -> None:
     """Arrays a product running ahead writes or reads are not freed under it: new state arrays
-    bound, or the model dropped, wait for it (else the workers write into unmapped memory)."""
+    bound (by one thread or two), or the model dropped, wait for it (else the workers write into
+    unmapped memory)."""
     best_kernel()
     if q4.threads() < 2:
         pytest.skip("one CPU: no thread to leave the product to")
