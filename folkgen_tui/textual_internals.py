@@ -325,13 +325,17 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
     refresh_layout(screen.app.size)
     _laid_out(screen)
 
-    def draw() -> None:
-        if not screen.is_current and screen.is_attached and not after_input(screen, draw):
+    def lay_out_again() -> None:
+        if not screen.is_current and screen.is_attached and not after_input(screen, lay_out_again):
             refresh_layout(screen.app.size)  # again: what the widgets changed as they were shown
             _laid_out(screen)
+            screen.call_later(draw)
+
+    def draw() -> None:  # apart from the layout: each took up to ~20 ms (Train), a key's wait
+        if not screen.is_current and screen.is_attached and not after_input(screen, draw):
             render(full=True)
 
-    screen.set_timer(0.05, draw)  # once the widgets have had their Resize and Show
+    screen.set_timer(0.05, lay_out_again)  # once the widgets have had their Resize and Show
 
 
 def start_frame_clock(screen: Screen[Any]) -> None:

@@ -188,6 +188,40 @@ async def test_a_key_shows_a_costly_screens_panels_before_its_fields(
 
 
 @pytest.mark.asyncio
+async def test_a_part_mounted_keeps_the_apps_queue_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part's stand-in stays, hidden, once the part is mounted: removed, Textual queued a
+    wait for its removal on the app's own queue, and a key in the first half second waited
+    there while the part's fields mounted (22-34 ms of the loop)."""
+    from folkgen_tui.widgets.deferred import Deferred
+
+    held = hold_parts(monkeypatch)
+    pruned: list[str] = []
+    prune = FolkgenApp._prune
+
+    def counted(app: FolkgenApp, *nodes: Any, parent: Any = None) -> Any:
+        pruned.extend(type(node).__name__ for node in nodes)
+        return prune(app, *nodes, parent=parent)
+
+    monkeypatch.setattr(FolkgenApp, "_prune", counted)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        await pilot.press("t")
+        screen = app.screen
+        await wait_for(pilot, lambda: len(held) == 2, "the screen's two parts")
+        held.mount()
+        await asyncio.wait_for(screen.ready.wait(), timeout=10)
+        await pilot.pause()
+        assert "Deferred" not in pruned
+        stand_ins = list(screen.query(Deferred))
+        assert len(stand_ins) == 2 and not any(d.display for d in stand_ins)
+        for deferred in stand_ins:  # each part mounted right after its stand-in
+            siblings = list(deferred.parent.children) if deferred.parent else []
+            assert siblings[siblings.index(deferred) + 1] is deferred.part
+        assert screen.query("#f-steps")
+
+
+@pytest.mark.asyncio
 async def test_a_screen_awaiting_one_being_built_does_not_hold_its_fields(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
