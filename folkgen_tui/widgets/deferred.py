@@ -42,12 +42,10 @@ class Deferred(Widget):
     async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
         after_screen_drawn(self, self._mount_part)
 
-    _filled = False
-
     def _mount_part(self, put_off: bool = False) -> None:
         parent = self.parent
-        if self._filled or not isinstance(parent, Widget) or app_ending(self):
-            return  # the app is closing: Textual mounts nothing more
+        if self.part.parent is not None or not isinstance(parent, Widget) or app_ending(self):
+            return  # mounted already, or the app is closing: Textual mounts nothing more
         if not self.screen.is_current and after_input(self, self._put_off, PUT_OFF):
             return  # a screen built ahead: not while a key is answered
         if put_off and self.screen.is_current:  # shown meanwhile: its frame first, as a key's
@@ -59,7 +57,6 @@ class Deferred(Widget):
         # It stays, hidden and empty: removed, Textual queued a wait for its removal on the
         # app's own queue (App._prune's call_next), and every key waited there while the part's
         # mount took the loop (22-34 ms, 0.1-0.3 s after the first frame).
-        self._filled = True
 
     def _put_off(self) -> None:
         self._mount_part(put_off=True)
