@@ -59,12 +59,26 @@ def ended(term: Terminal, how: str) -> float:
     term.end(how)
     try:
         gone = term.wait_gone(GONE_WITHIN)
-        assert gone is not None, f"the app still runs {GONE_WITHIN} s after {how}"
+        assert gone is not None, f"the app still runs {GONE_WITHIN} s after {how}: {threads_of(term.pid)}"
     finally:
         term.close()
     seconds, status = gone
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (how, status)
     return seconds
+
+
+def threads_of(pid: int) -> str:
+    """What each thread of a process is doing, from /proc (its state, T for stopped, and the
+    kernel function it waits in): for a failure that is seen only now and then."""
+    found = []
+    with contextlib.suppress(OSError):
+        for task in sorted(os.listdir(f"/proc/{pid}/task")):
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+                name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+                wchan = Path(f"/proc/{pid}/task/{task}/wchan").read_text()
+                found.append(f"{name} {rest.split()[0]} {wchan}")
+    return "; ".join(found) or "no threads found"
 
 
 def test_a_hung_up_terminal_is_noticed() -> None:
