@@ -269,8 +269,8 @@ class Q4Step:
     def __del__(self) -> None:
         # The arrays a product left running reads and writes are this object's (and those
         # bound in _bound): they must outlive it.
-        if getattr(self, "_ahead", False):
-            self.lib.q4_settle()
+        if hasattr(self, "_ahead"):  # (not where __init__ failed before setting it)
+            self._settle()
 
     def _workspace(self, batch: int) -> tuple[int, int, int]:
         """Pointers to the kernel's scratch arrays for `batch` streams (kept per batch size)."""

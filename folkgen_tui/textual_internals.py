@@ -325,14 +325,18 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
     refresh_layout(screen.app.size)
     _laid_out(screen)
 
+    def still_ahead(work: Callable[[], None]) -> bool:
+        """Still hidden and attached, and no key answered (else `work` is asked again later)."""
+        return not screen.is_current and screen.is_attached and not after_input(screen, work)
+
     def lay_out_again() -> None:
-        if not screen.is_current and screen.is_attached and not after_input(screen, lay_out_again):
+        if still_ahead(lay_out_again):
             refresh_layout(screen.app.size)  # again: what the widgets changed as they were shown
             _laid_out(screen)
             screen.call_later(draw)
 
     def draw() -> None:  # apart from the layout: each took up to ~20 ms (Train), a key's wait
-        if not screen.is_current and screen.is_attached and not after_input(screen, draw):
+        if still_ahead(draw):
             render(full=True)
 
     screen.set_timer(0.05, lay_out_again)  # once the widgets have had their Resize and Show
