@@ -20,6 +20,7 @@ import os
 import select
 import signal
 import socket
+import stat
 import sys
 import termios
 import threading
@@ -164,6 +165,9 @@ class Lifeline:
         signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
         for sig in SIGNALS:
             signal.signal(sig, _ignore)
+        # A mask is inherited across exec, as a disposition is: a parent that blocked these
+        # left them pending for ever, and the app ran on after them.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
         self._thread.start()
 
     def attach(
@@ -222,10 +226,15 @@ def _ignore(signum: int, frame: object) -> None:
 
 
 def _terminal_fd() -> int | None:
+    """The terminal's descriptor (standard input's), None when the app has none. A terminal that
+    hung up before the watch began is one too: it no longer passes for a terminal (isatty's
+    ioctl fails with EIO), and its SIGHUP may have been lost, as when the app's parent ignores
+    it (`nohup`, some launchers and CI runners): the app then ran on for ever."""
     stdin = sys.__stdin__
     if stdin is None:
         return None
     with contextlib.suppress(OSError, ValueError):
-        if stdin.isatty():
-            return stdin.fileno()
+        fd = stdin.fileno()
+        if os.isatty(fd) or (stat.S_ISCHR(os.fstat(fd).st_mode) and hung_up(fd)):
+            return fd
     return None

@@ -3,7 +3,8 @@ closed (as tmux and terminal windows do), SIGHUP, SIGTERM, SIGINT; at moments sp
 start-up and while it works (generating, training, playing, a dialog or the palette open). Each
 time the process must be gone within 5 s, a training run's checkpoint saved and loadable, and no
 child process (abc2midi, timidity) left behind. The app once stayed alive for ever when its
-terminal was closed right at its first frame, or while it trained (folkgen_tui/lifeline.py).
+terminal was closed right at its first frame, or while it trained, or before it began to watch
+the terminal under a parent that ignored SIGHUP (folkgen_tui/lifeline.py).
 `bench/terminal_end.py` runs a longer sweep."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pty
 import random
 import re
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -110,6 +112,62 @@ def test_a_terminal_ended_at_any_moment_of_start_up(tmp_path: Path) -> None:
             raise AssertionError(
                 f"{e} (at {at:.2f} s, first frame drawn: {drawn}, seed {seed})"
             ) from None
+
+
+@pytest.mark.parametrize("left", ["ignored", "blocked"])
+def test_a_terminal_ended_before_the_app_watches_it(tmp_path: Path, left: str) -> None:
+    """A parent that leaves the app its signals ignored (as nohup does SIGHUP, and some launchers
+    and CI runners) or blocked: the terminal closed at once, before the app's watch is installed
+    (its SIGHUP lost: the app ran on for ever, seen twice in CI at 0.2 s), and SIGHUP and
+    SIGTERM sent once it is drawn (left blocked, they never came)."""
+    for i, how in enumerate(("close", "SIGHUP", "SIGTERM")):
+        with parent_leaving(left):
+            term = start(tmp_path / f"home-{i}")
+        if how == "close":
+            # Once the app's program runs (closed before, the pty's own set-up in the child
+            # fails: exit 1), and before its watch catches SIGHUP (~20 ms of interpreter start).
+            running_app(term.pid)
+            assert not catches(term.pid, signal.SIGHUP), "closed too late: the watch was in"
+        else:
+            term.wait_for(b"Dataset", timeout=60)
+        ended(term, how)
+
+
+def running_app(pid: int) -> None:
+    """Until process `pid`, a fork of this one, has run its program (exec)."""
+    deadline = time.monotonic() + 10
+    ours = Path("/proc/self/cmdline").read_bytes()
+    while Path(f"/proc/{pid}/cmdline").read_bytes() == ours:
+        assert time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.0005)
+
+
+def catches(pid: int, sig: signal.Signals) -> bool:
+    """Process `pid` has a handler for `sig` (its SigCgt mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    return False
+
+
+@contextlib.contextmanager
+def parent_leaving(left: str) -> Iterator[None]:
+    """The app's watched signals "ignored" or "blocked" in this process while it starts one
+    (a fork inherits both, and exec keeps them)."""
+    watched = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
+    if left == "ignored":
+        before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in watched}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+    else:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def start(home: Path, env: dict[str, str] | None = None) -> Terminal:
