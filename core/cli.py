@@ -146,8 +146,9 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
     )
 
     def on_stop(signum: int, frame: object) -> None:
-        """Asked to end (SIGTERM, Ctrl+C): the ranks (torchrun's children) save and stop, and
-        torchrun ends with them. Told itself, torchrun would end with a traceback and status 1."""
+        """Asked to end (SIGTERM, Ctrl+C, the terminal gone): the ranks (torchrun's children)
+        save and stop, and torchrun ends with them. Told itself, torchrun would end with a
+        traceback and status 1; left alone at a hang-up, the ranks trained on unseen."""
         try:
             ranks = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         except OSError:  # not Linux: through torchrun
@@ -158,8 +159,8 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not ranks:
             proc.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_stop)
     return proc.wait()
 
 
@@ -233,13 +234,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C aborts
 
     def on_sigterm(signum: int, frame: object) -> None:
-        # Asked to end (a job scheduler, torchrun, kill): save at once, without the last
-        # evaluation; under torchrun every rank stops at the next step. A second one ends it.
+        # Asked to end (a job scheduler, torchrun, kill) or the terminal gone (SIGHUP: a
+        # window closed, an SSH link dropped): save at once, without the last evaluation; under
+        # torchrun every rank stops at the next step. A second one ends it.
         control.stop(hurry=True)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signum, signal.SIG_DFL)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigterm)
+    previous_hup = signal.signal(signal.SIGHUP, on_sigterm)
     quiet = args.json or not sys.stderr.isatty() and not args.progress or not ranks.master
     total = None if cfg.minutes else cfg.steps
     progress = Progress(
@@ -284,6 +287,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGHUP, previous_hup)
     if not ranks.master:  # rank 0 reports and saves
         return 0
     summary: dict[str, object] = {

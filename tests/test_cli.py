@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from bench.pty_app import BIN, Terminal
+from core.checkpoint import load_checkpoint
 from core.cli import main
 from core.judge import judge
 from core.paths import shipped_model_path
@@ -236,6 +240,26 @@ def test_console_script_end_to_end(tiny_checkpoint: Path, tmp_path: Path) -> Non
         timeout=120,
     )  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr and "bad.pt" in done.stderr
+
+
+def test_a_training_run_whose_terminal_closes_saves_it(tmp_path: Path) -> None:
+    """`folkgen train` in a terminal that ends (its window closed, an SSH link dropped: SIGHUP)
+    saves its run and stops, as it does for SIGTERM: the hang-up's default killed it with
+    nothing saved since its last checkpoint."""
+    out = tmp_path / "run.pt"
+    argv = [str(BIN / "folkgen"), "train", "--preset", "tiny", "--steps", "100000",
+            "--out", str(out), "--progress"]  # fmt: skip
+    term = Terminal(str(tmp_path), argv=argv)
+    try:
+        deadline = time.monotonic() + 120
+        while not re.search(rb"step [1-9]", term.text):
+            assert time.monotonic() < deadline, "no training step shown"
+            term.read(0.05)
+        term.end("close")
+        assert term.wait_gone(30) is not None, "still running after its terminal closed"
+    finally:
+        term.close()
+    assert load_checkpoint(out).step >= 1
 
 
 def test_export_slims_a_checkpoint(
