@@ -159,8 +159,10 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not ranks:
             proc.send_signal(signal.SIGTERM)
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # under nohup the run goes on
+        signal.signal(signal.SIGHUP, on_stop)
     return proc.wait()
 
 
@@ -242,7 +244,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigterm)
-    previous_hup = signal.signal(signal.SIGHUP, on_sigterm)
+    previous_hup = signal.getsignal(signal.SIGHUP)
+    if previous_hup != signal.SIG_IGN:  # under nohup the run outlives its terminal, as asked
+        signal.signal(signal.SIGHUP, on_sigterm)
     quiet = args.json or not sys.stderr.isatty() and not args.progress or not ranks.master
     total = None if cfg.minutes else cfg.steps
     progress = Progress(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -260,6 +261,37 @@ def test_a_training_run_whose_terminal_closes_saves_it(tmp_path: Path) -> None:
     finally:
         term.close()
     assert load_checkpoint(out).step >= 1
+
+
+def test_a_training_run_under_nohup_outlives_its_terminal(tmp_path: Path) -> None:
+    """Under `nohup` (SIGHUP ignored) the hang-up is left alone: the run trains on, saving at
+    its checkpoint steps, until it is stopped."""
+    out = tmp_path / "run.pt"
+    log = (tmp_path / "log").open("w")
+    proc = subprocess.Popen(
+        ["nohup", str(BIN / "folkgen"), "train", "--preset", "tiny", "--steps", "100000",
+         "--out", str(out)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        env={**os.environ, "FOLKGEN_HOME": str(tmp_path)},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists():  # its first checkpoint (every 100 steps)
+            assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint saved"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGHUP)
+        hung_up_at = load_checkpoint(out).step
+        # Saving and stopping would end it at the next step: 200 steps on, it trains still.
+        while load_checkpoint(out).step < hung_up_at + 200:
+            assert proc.poll() is None, "the hang-up stopped a run under nohup"
+            assert time.monotonic() < deadline, "no checkpoint saved after the hang-up"
+            time.sleep(0.05)
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
 
 
 def test_export_slims_a_checkpoint(
