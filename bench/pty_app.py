@@ -205,3 +205,16 @@ def _field(path: str, name: str) -> int | None:
     except OSError:
         return None
     return None
+
+
+def catches(pid: int, sig: int) -> bool:
+    """Process `pid` has a handler of its own for signal `sig` (its SigCgt mask in /proc);
+    False once it has gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    except OSError:
+        return False
+    return False

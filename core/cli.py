@@ -29,6 +29,7 @@ from core.paths import (
     training_output_path,
 )
 from core.presets import PRESETS, get_preset, with_overrides
+from core.terminal import leave_gone_terminal
 
 if TYPE_CHECKING:
     from core.corpus import Corpus
@@ -159,10 +160,17 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not ranks:
             proc.send_signal(signal.SIGTERM)
 
+    def on_hang_up(signum: int, frame: object) -> None:
+        """The terminal has gone: told once, however many hang-ups come (each rank's second
+        SIGTERM would end it before it saved)."""
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        leave_gone_terminal()
+        on_stop(signum, frame)
+
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # under nohup the run goes on
-        signal.signal(signal.SIGHUP, on_stop)
+        signal.signal(signal.SIGHUP, on_hang_up)
     return proc.wait()
 
 
@@ -236,17 +244,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C aborts
 
     def on_sigterm(signum: int, frame: object) -> None:
-        # Asked to end (a job scheduler, torchrun, kill) or the terminal gone (SIGHUP: a
-        # window closed, an SSH link dropped): save at once, without the last evaluation; under
-        # torchrun every rank stops at the next step. A second one ends it.
+        # Asked to end (a job scheduler, torchrun, kill): save at once, without the last
+        # evaluation; under torchrun every rank stops at the next step. A second one ends it.
         control.stop(hurry=True)
-        signal.signal(signum, signal.SIG_DFL)
+        leave_gone_terminal()  # a rank told by a launcher whose terminal has gone
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def on_sighup(signum: int, frame: object) -> None:
+        # The terminal has gone (its window closed, an SSH link dropped): as SIGTERM. It may
+        # come twice (a shell passes its own on, then the kernel sends one): one event.
+        control.stop(hurry=True)
+        leave_gone_terminal()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     previous_hup = signal.getsignal(signal.SIGHUP)
     if previous_hup != signal.SIG_IGN:  # under nohup the run outlives its terminal, as asked
-        signal.signal(signal.SIGHUP, on_sigterm)
+        signal.signal(signal.SIGHUP, on_sighup)
     quiet = args.json or not sys.stderr.isatty() and not args.progress or not ranks.master
     total = None if cfg.minutes else cfg.steps
     progress = Progress(
@@ -288,10 +303,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 control=control,
                 ranks=ranks,
             )
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
-        signal.signal(signal.SIGHUP, previous_hup)
+    finally:  # (None: a handler not set from Python, which cannot be put back)
+        for sig, handler in ((signal.SIGINT, previous), (signal.SIGTERM, previous_term),
+                             (signal.SIGHUP, previous_hup)):  # fmt: skip
+            if handler is not None:
+                signal.signal(sig, handler)
     if not ranks.master:  # rank 0 reports and saves
         return 0
     summary: dict[str, object] = {

@@ -10,7 +10,8 @@ thread is doing), and a thread of its own waits on that socket and on the termin
 terminal is lost it asks the app to quit as `q` does, finishes the work itself (a training run
 stops and saves its checkpoint), ends any child process (abc2midi, timidity), and if the process
 is still alive a moment later, restores the terminal's settings and ends it. Standard library
-only: it is installed before the app's modules are imported. Linux and other POSIX systems.
+only (core.terminal is too): it is installed before the app's modules are imported. Linux and
+other POSIX systems.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import os
 import select
 import signal
 import socket
-import stat
 import sys
 import termios
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from core.terminal import gone_terminal, hung_up
 
 SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 DEADLINE = 4.5  # seconds from the terminal's end to the process's end, whatever happens
@@ -36,13 +38,6 @@ REAP_WITHIN = 0.5  # seconds to wait for killed children to be gone
 # What the terminal is given back on a forced exit: the main screen, the cursor, no mouse
 # reporting, no bracketed paste (Textual turns these on; its own shutdown turns them off).
 RESET = b"\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?2004l\x1b[?25h\x1b[?1049l"
-
-
-def hung_up(fd: int) -> bool:
-    """The terminal on `fd` has gone: its other end was closed."""
-    poller = select.poll()
-    poller.register(fd, 0)  # hang-ups and errors are reported whatever is asked for
-    return bool(poller.poll(0))
 
 
 def child_pids(pid: int | None = None) -> list[int]:
@@ -235,6 +230,6 @@ def _terminal_fd() -> int | None:
         return None
     with contextlib.suppress(OSError, ValueError):
         fd = stdin.fileno()
-        if os.isatty(fd) or (stat.S_ISCHR(os.fstat(fd).st_mode) and hung_up(fd)):
+        if os.isatty(fd) or gone_terminal(fd):
             return fd
     return None
