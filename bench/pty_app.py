@@ -29,12 +29,22 @@ class Terminal:
 
     def __init__(
         self, home: str, cols: int = 100, rows: int = 32, env: dict[str, str] | None = None,
-        argv: list[str] | None = None,
+        argv: list[str] | None = None, fresh_signals: bool = False,
     ) -> None:  # fmt: skip
+        """`fresh_signals`: the program starts with the signals a terminal's end sends (SIGHUP,
+        SIGTERM, SIGINT) at their defaults and unblocked, as a terminal window starts its shell,
+        whatever this process has them as (a CI runner may ignore SIGHUP: a fork inherits that,
+        and exec keeps it). Otherwise it inherits them."""
         argv = argv or [str(BIN / "folkgen-tui")]
         self.started = time.perf_counter()
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
+            if fresh_signals:
+                for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(
+                    signal.SIG_UNBLOCK, {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
+                )
             # COLUMNS/LINES win over the pty's size (shutil.get_terminal_size), and pytest's
             # process has COLUMNS=80: without these the app would run at 80 columns under pytest.
             os.environ.update(

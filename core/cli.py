@@ -252,10 +252,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def on_sighup(signum: int, frame: object) -> None:
         # The terminal has gone (its window closed, an SSH link dropped): as SIGTERM. It may
-        # come twice (a shell passes its own on, then the kernel sends one): one event.
+        # come again (a shell passes its own on, and the kernel sends one as the terminal
+        # closes, before or after): one event, ignored from now until the process ends.
         control.stop(hurry=True)
-        leave_gone_terminal()
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        leave_gone_terminal()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigterm)
@@ -303,9 +304,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                 control=control,
                 ranks=ranks,
             )
+            # A terminal that went during the run (the hang-up may come before it closes):
+            # the progress bar's last draw and the summary go nowhere rather than fail.
+            leave_gone_terminal()
     finally:  # (None: a handler not set from Python, which cannot be put back)
+        hup = previous_hup if signal.getsignal(signal.SIGHUP) is on_sighup else None
         for sig, handler in ((signal.SIGINT, previous), (signal.SIGTERM, previous_term),
-                             (signal.SIGHUP, previous_hup)):  # fmt: skip
+                             (signal.SIGHUP, hup)):  # fmt: skip
             if handler is not None:
                 signal.signal(sig, handler)
     if not ranks.master:  # rank 0 reports and saves

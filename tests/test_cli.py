@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -244,26 +245,33 @@ def test_console_script_end_to_end(tiny_checkpoint: Path, tmp_path: Path) -> Non
     assert done.returncode == 1 and "Traceback" not in done.stderr and "bad.pt" in done.stderr
 
 
-def test_a_training_run_whose_terminal_closes_saves_it(tmp_path: Path) -> None:
-    """`folkgen train` in a terminal that ends (its window closed, an SSH link dropped: SIGHUP)
-    saves its run and stops, as it does for SIGTERM: the hang-up's default killed it with
-    nothing saved since its last checkpoint. It may come twice (a shell passes its own on, then
-    the kernel sends one): one event. Its status says that its last step was saved, and what
-    it still says on the terminal gone goes nowhere (it failed with EIO: status 1)."""
+@pytest.mark.parametrize("first", ["close", "SIGHUP"])
+def test_a_training_run_whose_terminal_closes_saves_it(tmp_path: Path, first: str) -> None:
+    """`folkgen train` in a terminal that ends (its window closed, an SSH link dropped) saves its
+    run and stops, as it does for SIGTERM: the hang-up's default killed it with nothing saved
+    since its last checkpoint. The hang-up comes twice, in either order with the terminal's
+    close: a shell passes its own on, and the kernel sends one as the terminal closes. Its
+    status says that its last step was saved, and what it still says on the terminal gone goes
+    nowhere (it failed with EIO: status 1)."""
     out = tmp_path / "run.pt"
     argv = [str(BIN / "folkgen"), "train", "--preset", "tiny", "--steps", "100000",
             "--out", str(out), "--progress"]  # fmt: skip
-    term = Terminal(str(tmp_path), argv=argv)
+    term = Terminal(str(tmp_path), argv=argv, fresh_signals=True)  # not under a nohup
+    gone = None
     try:
         deadline = time.monotonic() + 120
         while not re.search(rb"step [1-9]", term.text):
             assert time.monotonic() < deadline, "no training step shown"
             term.read(0.05)
-        term.end("close")
+        term.end(first)
         while catches(term.pid, signal.SIGHUP):  # until the hang-up is taken
+            assert time.monotonic() < deadline, "the hang-up was never taken"
             time.sleep(0.0005)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(term.pid, signal.SIGHUP)  # the second
+        if first == "close":
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(term.pid, signal.SIGHUP)  # the shell's
+        else:
+            term.end("close")  # and the kernel's hang-up
         gone = term.wait_gone(30)
         assert gone is not None, "still running after its terminal closed"
     finally:
@@ -271,6 +279,30 @@ def test_a_training_run_whose_terminal_closes_saves_it(tmp_path: Path) -> None:
     status = gone[1]
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
     assert load_checkpoint(out).step >= 1
+
+
+def test_a_hang_up_stays_taken_after_the_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Once a hang-up has stopped a run, later ones are ignored until the process ends: put
+    back to its default as the run returned, one killed the process before it had said what it
+    saved (status 129)."""
+    out = tmp_path / "run.pt"
+
+    def hang_up_once_saved() -> None:
+        while not out.exists():  # the first checkpoint (every 100 steps)
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)  # as in a terminal (not a nohup)
+    threading.Thread(target=hang_up_once_saved, daemon=True).start()
+    try:
+        code, _, _ = run(capsys, "train", "--preset", "tiny", "--steps", "100000",
+                         "--out", str(out))  # fmt: skip
+        assert code == 0 and load_checkpoint(out).step >= 100
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
 
 
 def test_a_training_run_under_nohup_outlives_its_terminal(tmp_path: Path) -> None:
