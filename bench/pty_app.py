@@ -217,14 +217,21 @@ def _field(path: str, name: str) -> int | None:
     return None
 
 
-def catches(pid: int, sig: int) -> bool:
-    """Process `pid` has a handler of its own for signal `sig` (its SigCgt mask in /proc);
-    False once it has gone."""
+def signal_state(pid: int, sig: int) -> str:
+    """How process `pid` takes signal `sig` now, from its masks in /proc: "blocked", "caught"
+    (a handler of its own), "ignored" or "default"; "gone" once it has gone."""
+    masks: dict[str, int] = {}
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+                name, _, value = line.partition(":")
+                if name in ("SigBlk", "SigCgt", "SigIgn"):
+                    masks[name] = int(value, 16) >> (sig - 1) & 1
     except OSError:
-        return False
-    return False
+        return "gone"
+    if len(masks) < 3:
+        return "gone"
+    for name, state in (("SigBlk", "blocked"), ("SigCgt", "caught"), ("SigIgn", "ignored")):
+        if masks[name]:
+            return state
+    return "default"

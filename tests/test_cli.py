@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.pty_app import BIN, Terminal, catches
+from bench.pty_app import BIN, Terminal, signal_state
 from core.checkpoint import load_checkpoint
 from core.cli import main
 from core.judge import judge
@@ -264,7 +264,7 @@ def test_a_training_run_whose_terminal_closes_saves_it(tmp_path: Path, first: st
             assert time.monotonic() < deadline, "no training step shown"
             term.read(0.05)
         term.end(first)
-        while catches(term.pid, signal.SIGHUP):  # until the hang-up is taken
+        while signal_state(term.pid, signal.SIGHUP) == "caught":  # until the hang-up is taken
             assert time.monotonic() < deadline, "the hang-up was never taken"
             time.sleep(0.0005)
         if first == "close":
