@@ -1,14 +1,17 @@
 """The app's terminal ended at random moments of start-up, many times: closed from the other end
 (as tmux and terminal windows do), SIGHUP, SIGTERM or SIGINT. Every run must end the process
-within 5 s with exit status 0 and leave no child process. The failure this guards against (the
-app alive for ever) depended on the moment to within a frame; `make test` runs a short sweep
-(tests/test_app_terminal.py), this one runs `--runs` of them."""
+within 5 s with exit status 0 and leave no child process (or, for a hang-up before the app's watch
+is in with SIGHUP at its default, be ended by it, as any program is). The failure this guards
+against (the app alive for ever) depended on the moment to within a frame; `make test` runs a
+short sweep (tests/test_app_terminal.py), this one runs `--runs` of them. `--ignore-hangup`
+starts every app with SIGHUP ignored, as nohup and some CI runners leave it."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -17,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.pty_app import Terminal, adopt_orphans, children  # noqa: E402
+from bench.pty_app import Terminal, adopt_orphans, children, signal_state  # noqa: E402
 
 WAYS = ("close", "SIGHUP", "SIGTERM", "SIGINT")
 GONE_WITHIN = 5.0
@@ -28,6 +31,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=120)
     ap.add_argument("--latest", type=float, default=5.0, help="latest moment, seconds")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ignore-hangup", action="store_true", help="start each app ignoring SIGHUP")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     adopt_orphans()
@@ -39,9 +43,13 @@ def main() -> int:
         for run in range(args.runs):
             how = WAYS[run % len(WAYS)]
             at = rng.uniform(0.05, args.latest)
+            before = signal.signal(signal.SIGHUP, signal.SIG_IGN) if args.ignore_hangup else None
             term = Terminal(str(Path(home) / f"run-{run}"))
+            if before is not None:
+                signal.signal(signal.SIGHUP, before)
             term.idle(at - (time.perf_counter() - term.started))
             ends["after first frame" if b"Dataset" in term.text else "before first frame"] += 1
+            hang_up = signal_state(term.pid, signal.SIGHUP) if how in ("close", "SIGHUP") else ""
             term.end(how)
             result = term.wait_gone(GONE_WITHIN)
             term.close()
@@ -51,6 +59,9 @@ def main() -> int:
                 os.waitpid(pid, 0)
             if result is None:
                 failures.append(f"run {run}: {how} at {at:.2f} s: still running after 5 s")
+            elif hang_up == "default" and os.WIFSIGNALED(result[1]):  # before the watch
+                if os.WTERMSIG(result[1]) != signal.SIGHUP:
+                    failures.append(f"run {run}: {how} at {at:.2f} s: wait status {result[1]}")
             elif not os.WIFEXITED(result[1]) or os.WEXITSTATUS(result[1]) != 0:
                 failures.append(f"run {run}: {how} at {at:.2f} s: wait status {result[1]}")
             if result is not None:
