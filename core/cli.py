@@ -233,7 +233,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Carried over to another vocabulary, the model is a new one: it never replaces the old.
     resumed = resume.path if resume is not None and not args.new_vocab else None
     recipe = output_recipe(preset.name, Path(args.resume) if resume is not None else None)
-    out = Path(args.out) if args.out else training_output_path(corpus.name, recipe, resumed)
+    out = Path(args.out) if args.out else training_output_path(
+        corpus.name, recipe, resumed, claim=ranks.master
+    )
     if ranks.master:  # rank 0 alone writes, on its machine
         check_training_destination(out, replace_any=args.force)
 

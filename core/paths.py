@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib.util
 import os
 import re
@@ -103,12 +105,49 @@ def output_recipe(preset: str, resume: Path | None) -> str:
     return preset if resume is None else f"from-{slugify(resume.stem, 24)}"
 
 
-def training_output_path(corpus_name: str, preset: str, resumed: Path | None = None) -> Path:
+def training_output_path(
+    corpus_name: str, preset: str, resumed: Path | None = None, claim: bool = True
+) -> Path:
     """Where a training run saves. A resumed user checkpoint is continued in its own file;
     anything else (a new model, the shipped one, which belongs to the installed package) gets a
-    new file in the checkpoints folder, named after the corpus, the recipe and the time."""
+    new file in the checkpoints folder, named after the corpus, the recipe and the time, and
+    claimed for this run (`claimed_name`; not by the ranks of a run that do not write)."""
     shipped = shipped_model_path()
     if resumed is not None and not (shipped is not None and resumed.resolve() == shipped.resolve()):
         return resumed
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return checkpoints_dir() / f"{slugify(corpus_name, 30)}-{preset}-{stamp}.pt"
+    stem = f"{slugify(corpus_name, 30)}-{preset}-{stamp}"
+    return claimed_name(checkpoints_dir(), stem) if claim else checkpoints_dir() / f"{stem}.pt"
+
+
+def best_path_for(path: Path) -> Path:
+    """Where the run that saves at `path` keeps its best model by validation."""
+    return path.with_name(f"{path.stem}.best{path.suffix}")
+
+
+def claimed_name(folder: Path, stem: str) -> Path:
+    """folder/STEM.pt, or STEM-2.pt, STEM-3.pt… where that name is taken: by a checkpoint (or its
+    best model), or by another run that chose it and has not saved yet. Runs started in the same
+    second (a sweep of them, in parallel) each saved over the others' files under one name. A
+    run claims its name with a hidden empty file, .NAME.claim, made only where none is (O_EXCL,
+    atomic), and gives it up as its process ends; one left by a crash only keeps that name from
+    use. Where none can be made (a folder not writable), the name is not claimed: the run's own
+    check of its destination says what is wrong."""
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = folder / f"{stem}{f'-{n}' if n > 1 else ''}.pt"
+        claim = folder / f".{path.name}.claim"
+        n += 1
+        try:
+            os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue  # another run's, until it ends
+        except OSError:
+            return path
+        if path.exists() or best_path_for(path).exists():  # saved by a run that has ended
+            claim.unlink(missing_ok=True)
+            continue
+        atexit.register(claim.unlink, missing_ok=True)
+        return path

@@ -30,6 +30,7 @@ from core.checkpoint import (
 from core.corpus import TUNE_SEPARATOR, Corpus, Vocabulary
 from core.distributed import Ranks
 from core.model import CharLSTM, State, pick_device
+from core.paths import best_path_for
 from core.presets import ModelConfig, TrainConfig
 from core.threads import ThreadPolicy, all_cores
 from core.train_events import TrainControl as TrainControl  # their home before core.engine
@@ -59,10 +60,6 @@ def transposable(tunes: list[str], shifts: int, seed: int) -> list[str]:
     order = np.random.default_rng(seed).permutation(len(tunes))
     sizes = np.cumsum([len(tunes[i]) for i in order])
     return [tunes[i] for i in sorted(order[: int(np.searchsorted(sizes, budget, "right"))])]
-
-
-def best_path_for(path: Path) -> Path:
-    return path.with_name(f"{path.stem}.best{path.suffix}")
 
 
 def check_training_destination(path: Path, *, replace_any: bool = False) -> None:

@@ -416,6 +416,29 @@ def test_resuming_the_shipped_model_never_writes_into_the_package(folkgen_home: 
     assert training_output_path("x", "default", mine) == mine  # a user's own: continued in place
 
 
+def test_runs_started_together_each_get_a_checkpoint_of_their_own(tmp_path: Path) -> None:
+    """Runs named in the same second (a sweep started in parallel) saved over each other's
+    checkpoints under one name: each now claims a name of its own (-2, -3…), a name saved by a
+    run that has ended is not taken again, and a claim ends with its process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.paths import claimed_name
+
+    with ThreadPoolExecutor(8) as pool:
+        names = sorted(p.name for p in pool.map(lambda _: claimed_name(tmp_path, "x"), range(8)))
+    assert names == sorted(["x.pt"] + [f"x-{n}.pt" for n in range(2, 9)])
+    (tmp_path / "y.pt").write_bytes(b"saved")  # a run that has ended: no claim left
+    (tmp_path / "y-2.best.pt").write_bytes(b"saved")
+    assert claimed_name(tmp_path, "y").name == "y-3.pt"
+    code = "import sys; from pathlib import Path; from core.paths import claimed_name; " \
+        "print(claimed_name(Path(sys.argv[1]), 'z').name)"
+    for _ in range(2):  # the first process's claim is gone with it
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                              text=True, check=True)  # fmt: skip
+        assert done.stdout.strip() == "z.pt"
+    assert not list(tmp_path.glob(".z*"))
+
+
 def test_a_prompt_of_two_tunes_is_judged_by_the_tune_generated(
     capsys: pytest.CaptureFixture[str], folkgen_home: Path
 ) -> None:
