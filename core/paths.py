@@ -131,7 +131,8 @@ def claimed_name(folder: Path, stem: str) -> Path:
     second (a sweep of them, in parallel) each saved over the others' files under one name. A
     run claims its name with a hidden empty file, .NAME.claim, made only where none is (O_EXCL,
     atomic), and gives it up as its process ends; one left by a crash only keeps that name from
-    use. Where none can be made (a folder not writable), the name is not claimed: the run's own
+    use. (Not core.audio.reserve_paths, which makes the files themselves: an empty .pt would be
+    listed as the newest checkpoint, and refused as the run's destination.) Where none can be made (a folder not writable), the name is not claimed: the run's own
     check of its destination says what is wrong."""
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True)
