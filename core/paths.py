@@ -130,10 +130,11 @@ def claimed_name(folder: Path, stem: str) -> Path:
     best model), or by another run that chose it and has not saved yet. Runs started in the same
     second (a sweep of them, in parallel) each saved over the others' files under one name. A
     run claims its name with a hidden empty file, .NAME.claim, made only where none is (O_EXCL,
-    atomic), and gives it up as its process ends; one left by a crash only keeps that name from
-    use. (Not core.audio.reserve_paths, which makes the files themselves: an empty .pt would be
-    listed as the newest checkpoint, and refused as the run's destination.) Where none can be made (a folder not writable), the name is not claimed: the run's own
-    check of its destination says what is wrong."""
+    atomic), and gives it up as its process ends (release_claims); one left by a crash only
+    keeps that name from use. (Not core.audio.reserve_paths, which makes the files themselves:
+    an empty .pt would be listed as the newest checkpoint, and refused as the run's
+    destination.) Where no claim can be made (a folder not writable), the name is not claimed:
+    the run's own check of its destination says what is wrong."""
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True)
     n = 1
@@ -150,5 +151,18 @@ def claimed_name(folder: Path, stem: str) -> Path:
         if path.exists() or best_path_for(path).exists():  # saved by a run that has ended
             claim.unlink(missing_ok=True)
             continue
-        atexit.register(claim.unlink, missing_ok=True)
+        _claims.add(claim)
         return path
+
+
+_claims: set[Path] = set()  # this process's, given up as it ends
+
+
+def release_claims() -> None:
+    """Give up this process's claims on checkpoint names (at exit; and by the app before its
+    lifeline's forced exit, which skips atexit)."""
+    while _claims:
+        _claims.pop().unlink(missing_ok=True)
+
+
+atexit.register(release_claims)

@@ -30,7 +30,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core.paths import data_home
+from core.paths import data_home, release_claims
 from folkgen_tui.lifeline import Lifeline, WorkUnderWay
 from folkgen_tui.process import (
     KEY_HOLD,
@@ -345,6 +345,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst):
         self.writing.wait(deadline)
         with contextlib.suppress(Exception):  # the UI may be closing it at the same moment
             self.sound.close()
+        release_claims()  # the run's checkpoint is saved (the forced exit skips atexit)
 
     # --- screens -----------------------------------------------------------------------------
 

@@ -216,6 +216,8 @@ def test_closing_the_terminal_while_training_saves_the_run(tmp_path: Path) -> No
     ended(term, "close")
     (saved,) = [p for p in (tmp_path / "checkpoints").glob("*.pt") if ".best." not in p.name]
     assert load_checkpoint(saved).step >= 1
+    # Its claim on the name is given up (core.paths.release_claims): the forced exit skips atexit.
+    assert not list((tmp_path / "checkpoints").glob(".*.claim"))
 
 
 def test_closing_the_terminal_while_a_save_renders_keeps_its_files(tmp_path: Path) -> None:

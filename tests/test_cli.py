@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -437,6 +438,29 @@ def test_runs_started_together_each_get_a_checkpoint_of_their_own(tmp_path: Path
                               text=True, check=True)  # fmt: skip
         assert done.stdout.strip() == "z.pt"
     assert not list(tmp_path.glob(".z*"))
+
+
+def test_a_new_runs_default_name_is_claimed(
+    folkgen_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs named in one second get two names; a rank that does not write claims none."""
+    import core.paths
+    from core.paths import release_claims, training_output_path
+
+    class Clock(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> Clock:
+            return cls(2026, 12, 2, 19, 31, 57)
+
+    monkeypatch.setattr(core.paths, "datetime", Clock)
+    first, second = (training_output_path("c", "tiny") for _ in range(2))
+    assert (first.name, second.name) == ("c-tiny-20261202-193157.pt", "c-tiny-20261202-193157-2.pt")
+    folder = folkgen_home / "checkpoints"
+    assert len(list(folder.glob(".*.claim"))) == 2
+    release_claims()
+    assert not list(folder.glob(".*.claim"))
+    assert training_output_path("c", "tiny", claim=False).name == "c-tiny-20261202-193157.pt"
+    assert not list(folder.glob(".*.claim"))
 
 
 def test_a_prompt_of_two_tunes_is_judged_by_the_tune_generated(
