@@ -151,18 +151,20 @@ def claimed_name(folder: Path, stem: str) -> Path:
         if path.exists() or best_path_for(path).exists():  # saved by a run that has ended
             claim.unlink(missing_ok=True)
             continue
-        _claims.add(claim)
+        _claims.add((claim, os.getpid()))
         return path
 
 
-_claims: set[Path] = set()  # this process's, given up as it ends
+_claims: set[tuple[Path, int]] = set()  # claims made, with the process that made each
 
 
 def release_claims() -> None:
     """Give up this process's claims on checkpoint names (at exit; and by the app before its
-    lifeline's forced exit, which skips atexit)."""
+    lifeline's forced exit, which skips atexit). A forked child leaves its parent's alone."""
     while _claims:
-        _claims.pop().unlink(missing_ok=True)
+        claim, pid = _claims.pop()
+        if pid == os.getpid():
+            claim.unlink(missing_ok=True)
 
 
 atexit.register(release_claims)
