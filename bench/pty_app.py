@@ -20,6 +20,7 @@ BIN = Path(sys.executable).parent
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 POLL = 0.05  # seconds a look for output waits at most (it returns as soon as some comes)
 GONE_WITHIN = 5.0  # seconds close() waits for the app's processes to end
+ENDING_SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}  # a terminal's end sends these
 TAB, ENTER, UP, DOWN, ESC, CTRL_U = b"\t", b"\r", b"\x1b[A", b"\x1b[B", b"\x1b", b"\x15"
 
 
@@ -29,22 +30,23 @@ class Terminal:
 
     def __init__(
         self, home: str, cols: int = 100, rows: int = 32, env: dict[str, str] | None = None,
-        argv: list[str] | None = None, fresh_signals: bool = False,
+        argv: list[str] | None = None, signals: str = "inherited",
     ) -> None:  # fmt: skip
-        """`fresh_signals`: the program starts with the signals a terminal's end sends (SIGHUP,
-        SIGTERM, SIGINT) at their defaults and unblocked, as a terminal window starts its shell,
-        whatever this process has them as (a CI runner may ignore SIGHUP: a fork inherits that,
-        and exec keeps it). Otherwise it inherits them."""
+        """`signals`: how the program starts with the signals a terminal's end sends (SIGHUP,
+        SIGTERM, SIGINT): "inherited" from this process (a CI runner may ignore SIGHUP: a fork
+        inherits that, and exec keeps it), "default" and unblocked (as a terminal window starts
+        its shell), SIGHUP "ignored" (as under nohup) or all "blocked"."""
         argv = argv or [str(BIN / "folkgen-tui")]
         self.started = time.perf_counter()
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
-            if fresh_signals:
-                for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            if signals != "inherited":
+                for sig in ENDING_SIGNALS:
                     signal.signal(sig, signal.SIG_DFL)
-                signal.pthread_sigmask(
-                    signal.SIG_UNBLOCK, {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
-                )
+                if signals == "ignored":
+                    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+                block = signal.SIG_BLOCK if signals == "blocked" else signal.SIG_UNBLOCK
+                signal.pthread_sigmask(block, ENDING_SIGNALS)
             # COLUMNS/LINES win over the pty's size (shutil.get_terminal_size), and pytest's
             # process has COLUMNS=80: without these the app would run at 80 columns under pytest.
             os.environ.update(

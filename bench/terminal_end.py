@@ -43,10 +43,8 @@ def main() -> int:
         for run in range(args.runs):
             how = WAYS[run % len(WAYS)]
             at = rng.uniform(0.05, args.latest)
-            before = signal.signal(signal.SIGHUP, signal.SIG_IGN) if args.ignore_hangup else None
-            term = Terminal(str(Path(home) / f"run-{run}"))
-            if before is not None:
-                signal.signal(signal.SIGHUP, before)
+            signals = "ignored" if args.ignore_hangup else "inherited"
+            term = Terminal(str(Path(home) / f"run-{run}"), signals=signals)
             term.idle(at - (time.perf_counter() - term.started))
             ends["after first frame" if b"Dataset" in term.text else "before first frame"] += 1
             hang_up = signal_state(term.pid, signal.SIGHUP) if how in ("close", "SIGHUP") else ""

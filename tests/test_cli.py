@@ -257,7 +257,7 @@ def test_a_training_run_whose_terminal_closes_saves_it(tmp_path: Path, first: st
     out = tmp_path / "run.pt"
     argv = [str(BIN / "folkgen"), "train", "--preset", "tiny", "--steps", "100000",
             "--out", str(out), "--progress"]  # fmt: skip
-    term = Terminal(str(tmp_path), argv=argv, fresh_signals=True)  # not under a nohup
+    term = Terminal(str(tmp_path), argv=argv, signals="default")  # not under a nohup
     gone = None
     try:
         deadline = time.monotonic() + 120
