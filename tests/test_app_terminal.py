@@ -16,6 +16,7 @@ import random
 import re
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -131,17 +132,25 @@ def test_a_terminal_ended_at_any_moment_of_start_up(tmp_path: Path) -> None:
             ) from None
 
 
+WAIT_FOR_THE_CLOSE = """
+import os, sys, time
+while os.isatty(0):
+    time.sleep(0.01)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
 @pytest.mark.parametrize("left", ["ignored", "blocked"])
 def test_a_terminal_ended_before_the_app_watches_it(tmp_path: Path, left: str) -> None:
     """A parent that leaves the app SIGHUP ignored (as nohup does, and some launchers and CI
-    runners) or its signals blocked: the terminal closed before the app starts (a shell waits for it,
+    runners) or its signals blocked: the terminal closed before the app starts (a waiter sees it,
     then runs the app: its SIGHUP is lost, and the app ran on for ever, seen twice in CI at
     0.2 s), and SIGHUP and SIGTERM sent once it is drawn (left blocked, they never came)."""
     for i, how in enumerate(("close", "SIGHUP", "SIGTERM")):
         argv = None
         if how == "close":
-            wait = 'while [ -t 0 ]; do sleep 0.01; done; exec "$0"'
-            argv = ["/bin/sh", "-c", wait, str(BIN / "folkgen-tui")]
+            # Python, not a shell: dash unblocks signals as it starts, and the close ended it.
+            argv = [sys.executable, "-c", WAIT_FOR_THE_CLOSE, str(BIN / "folkgen-tui")]
         term = start(tmp_path / f"home-{i}", argv=argv, signals=left)
         if how == "close":
             execed(term.pid)  # closed before, the pty's own set-up in the child fails: exit 1
