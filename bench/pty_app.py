@@ -117,14 +117,26 @@ class Terminal:
             todo.extend(child_pids(pid))
         return total / 1024
 
+    hang_up_at_end = ""  # how the app took SIGHUP as `end` hung up on it (signal_state)
+
     def end(self, how: str) -> None:
         """End the app's terminal: "close" closes its other end (as tmux and terminal windows
         do), or a signal by name (SIGHUP, SIGTERM, SIGINT) is sent to the app."""
+        if how in ("close", "SIGHUP"):
+            self.hang_up_at_end = signal_state(self.pid, signal.SIGHUP)
         if how == "close":
             os.close(self.fd)
             self.fd = -1
         else:
             os.kill(self.pid, getattr(signal, how))
+
+    def ended_well(self, status: int) -> bool:
+        """The app, given wait `status`, ended as it should after `end`: with status 0, or
+        by the hang-up itself where it came before the app's watch was in (SIGHUP at its
+        default: a slow start, under load), as it ends any program, with nothing to save yet."""
+        if self.hang_up_at_end == "default" and os.WIFSIGNALED(status):
+            return os.WTERMSIG(status) == signal.SIGHUP
+        return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
     def wait_gone(self, timeout: float) -> tuple[float, int] | None:
         """(seconds until the app's process ended, its wait status), or None if it still runs

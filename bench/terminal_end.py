@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.pty_app import Terminal, adopt_orphans, children, signal_state  # noqa: E402
+from bench.pty_app import Terminal, adopt_orphans, children  # noqa: E402
 
 WAYS = ("close", "SIGHUP", "SIGTERM", "SIGINT")
 GONE_WITHIN = 5.0
@@ -47,7 +46,6 @@ def main() -> int:
             term = Terminal(str(Path(home) / f"run-{run}"), signals=signals)
             term.idle(at - (time.perf_counter() - term.started))
             ends["after first frame" if b"Dataset" in term.text else "before first frame"] += 1
-            hang_up = signal_state(term.pid, signal.SIGHUP) if how in ("close", "SIGHUP") else ""
             term.end(how)
             result = term.wait_gone(GONE_WITHIN)
             term.close()
@@ -57,10 +55,7 @@ def main() -> int:
                 os.waitpid(pid, 0)
             if result is None:
                 failures.append(f"run {run}: {how} at {at:.2f} s: still running after 5 s")
-            elif hang_up == "default" and os.WIFSIGNALED(result[1]):  # before the watch
-                if os.WTERMSIG(result[1]) != signal.SIGHUP:
-                    failures.append(f"run {run}: {how} at {at:.2f} s: wait status {result[1]}")
-            elif not os.WIFEXITED(result[1]) or os.WEXITSTATUS(result[1]) != 0:
+            elif not term.ended_well(result[1]):
                 failures.append(f"run {run}: {how} at {at:.2f} s: wait status {result[1]}")
             if result is not None:
                 gone[how].append(result[0])

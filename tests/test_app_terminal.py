@@ -15,7 +15,6 @@ import pty
 import random
 import re
 import shutil
-import signal
 import sys
 import threading
 import time
@@ -33,7 +32,6 @@ from bench.pty_app import (
     Terminal,
     adopt_orphans,
     children,
-    signal_state,
 )
 from core.checkpoint import load_checkpoint
 from core.terminal import hung_up
@@ -69,8 +67,7 @@ def orphans_come_here() -> Iterator[None]:
 
 def ended(term: Terminal, how: str) -> float:
     """End the terminal as `how` says; the seconds until the app was gone (it must be, and
-    exit cleanly, unless a hang-up came before its watch was in: see below)."""
-    hang_up = signal_state(term.pid, signal.SIGHUP) if how in ("close", "SIGHUP") else ""
+    exit cleanly, unless a hang-up came before its watch was in: Terminal.ended_well)."""
     term.end(how)
     try:
         gone = term.wait_gone(GONE_WITHIN)
@@ -78,12 +75,7 @@ def ended(term: Terminal, how: str) -> float:
     finally:
         term.close()
     seconds, status = gone
-    # A hang-up before the watch was in (SIGHUP at its default: a slow start, under load) ends
-    # the process as it ends any program, with nothing of it to save yet.
-    if hang_up == "default" and os.WIFSIGNALED(status):
-        assert os.WTERMSIG(status) == signal.SIGHUP, (how, status)
-        return seconds
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (how, status, hang_up)
+    assert term.ended_well(status), (how, status, term.hang_up_at_end)
     return seconds
 
 
