@@ -20,7 +20,7 @@ from textual import events
 from textual.app import App
 from textual.css.stylesheet import Stylesheet
 from textual.dom import DOMNode
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
@@ -306,19 +306,25 @@ def app_ending(widget: Widget) -> bool:
     return pruning or not widget.is_attached or not widget.app.is_running
 
 
+SETTLE = 0.01  # seconds for a screen's widgets to take their Resize and Show (a few ms)
+DRAW_SLICE = 0.004  # seconds of drawing ahead between two looks at the keys
+
+
 def lay_out_ahead(screen: Screen[Any]) -> None:
     """Lay out and draw (into nothing) a screen built ahead and not shown yet, so that its first
     show costs what a later one does: Textual lays a screen out when first shown (its size was
     none), every widget then arranges and draws its lines for the first time, and the widgets'
     own changes once shown (Resize, Show) lay it out again: 1.5-3 times a later show's work
-    (Python calls: Train 279k against 77k; 111k laid out ahead). Laid out now, then again and
-    drawn once the widgets have had their Resize and Show. `_refresh_layout` and the
-    compositor's `render_update` are what a show runs; without them the screen is laid out when
-    shown, as usual."""
+    (Python calls: Train 279k against 77k; 111k laid out ahead). Laid out now, then again once
+    the widgets have had their Resize and Show, then each widget drawn (its lines kept for the
+    show) a few at a time, with the event loop between: drawn whole, Train took ~20 ms, and a
+    key that came meanwhile waited for all of it; a key that came before the draw (it waited a
+    50 ms timer then) paid it in its show, 30-45 ms in all (issue 14). `_refresh_layout` and
+    the compositor's `visible_widgets` are what a show runs and draws; without them the screen
+    is laid out and drawn when shown, as usual."""
     refresh_layout: Callable[[Size], object] | None = getattr(screen, "_refresh_layout", None)
-    compositor = getattr(screen, "_compositor", None)
-    render = getattr(compositor, "render_update", None)
-    if screen.is_current or not screen.is_attached or refresh_layout is None or render is None:
+    compositor: object = getattr(screen, "_compositor", None)
+    if screen.is_current or not screen.is_attached or refresh_layout is None:
         return
     if after_input(screen, lambda: lay_out_ahead(screen)):
         return
@@ -333,13 +339,30 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
         if still_ahead(lay_out_again):
             refresh_layout(screen.app.size)  # again: what the widgets changed as they were shown
             _laid_out(screen)
-            screen.call_later(draw)
+            visible = getattr(compositor, "visible_widgets", None)  # {widget: (region, clip)}
+            if isinstance(visible, dict):
+                draw_soon(list(visible.items()))
 
-    def draw() -> None:  # apart from the layout: each took up to ~20 ms (Train), a key's wait
-        if still_ahead(draw):
-            render(full=True)
+    def draw_soon(widgets: list[tuple[Widget, tuple[Region, Region]]]) -> None:
+        """After a timer, not a call_later: the loop, and a key, may run between."""
 
-    screen.set_timer(0.05, lay_out_again)  # once the widgets have had their Resize and Show
+        def draw() -> None:
+            if not still_ahead(draw):
+                return
+            started = time.perf_counter()
+            while widgets:  # one widget at least, then more while the slice lasts
+                widget, (region, clip) = widgets.pop()
+                x, y, width, height = region.intersection(clip)  # as the compositor crops it
+                if widget.is_attached and width and height:
+                    widget.render_lines(Region(x - region.x, y - region.y, width, height))
+                if time.perf_counter() - started >= DRAW_SLICE:
+                    break
+            if widgets:
+                draw_soon(widgets)
+
+        screen.set_timer(0.001, draw)
+
+    screen.set_timer(SETTLE, lay_out_again)
 
 
 def start_frame_clock(screen: Screen[Any]) -> None:

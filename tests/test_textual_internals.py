@@ -311,27 +311,82 @@ async def test_a_screen_styled_as_built_costs_no_css_refresh_until_the_theme_cha
             assert app.screen.styles.background == light
 
 
+class Panels(Screen[None]):
+    def compose(self) -> ComposeResult:
+        for n in range(PANELS):
+            yield Static(f"panel {n}", classes="panel")
+
+
+PANELS = 12
+
+
+class PanelModes(QuickModeSwitch, InputFirst):
+    MODES = {"one": Blank, "panels": Panels}
+    DEFAULT_MODE = "one"
+
+
+def contents_drawn(screen: Screen[Any]) -> list[Widget]:
+    """From now on, each widget of `screen` whose content is drawn anew (not from its cache), in
+    order: Textual's styles cache asks `render_line` for the lines it does not hold."""
+    drawn: list[Widget] = []
+    for widget in screen.query(Static):
+        line = widget.render_line
+
+        def counted(y: int, widget: Widget = widget, line: Any = line) -> Any:
+            if not drawn or drawn[-1] is not widget:
+                drawn.append(widget)
+            return line(y)
+
+        widget.render_line = counted  # type: ignore[method-assign]
+    return drawn
+
+
 @pytest.mark.asyncio
 async def test_a_screen_built_ahead_is_laid_out_and_drawn_before_it_is_shown() -> None:
-    app = Probe()
+    app = PanelModes()
     async with app.run_test(size=(60, 20)) as pilot:
-        two = await built_ahead(app, pilot, "two")
+        two = await built_ahead(app, pilot, "panels")
         calls = layouts_of(two)
-        render = two._compositor.render_update
-
-        def drawn(full: bool = False, **kwargs: Any) -> Any:
-            calls.append(f"draw full={full}")
-            return render(full, **kwargs)
-
-        two._compositor.render_update = drawn  # type: ignore[method-assign]
+        drawn = contents_drawn(two)
         lay_out_ahead(app.screen)  # the screen shown: nothing to do
         lay_out_ahead(two)
-        assert calls == ["layout (60, 20)"]
+        assert calls == ["layout (60, 20)"] and drawn == []
         await pilot.pause(0.2)  # again, and drawn, once its widgets have had Resize and Show
-        assert calls == ["layout (60, 20)", "layout (60, 20)", "draw full=True"]
-        await app.switch_mode("two")
+        assert calls == ["layout (60, 20)", "layout (60, 20)"]
+        assert sorted(map(id, drawn)) == sorted(map(id, two.query(Static)))  # each one, once
+        drawn.clear()
+        await app.switch_mode("panels")
         await pilot.pause()
         assert app.screen is two
+        assert drawn == []  # its show drew them from what was drawn ahead
+        assert two.query(Static).first().region.height == 1
+
+
+@pytest.mark.asyncio
+async def test_a_screen_drawn_ahead_lets_a_key_in_between_widgets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The draw ahead goes a slice at a time (here one widget a slice), the event loop running
+    between: a key that comes meanwhile puts the rest off until it is answered."""
+    monkeypatch.setattr("folkgen_tui.textual_internals.DRAW_SLICE", 0.0)
+    app = PanelModes()
+    async with app.run_test(size=(60, 20)) as pilot:
+        two = await built_ahead(app, pilot, "panels")
+        await pilot.pause(ANSWERING)
+        drawn = contents_drawn(two)
+        turns = 0
+        lay_out_ahead(two)
+        given_up = time.monotonic() + 5
+        while len(drawn) < 3 and time.monotonic() < given_up:  # a few widgets drawn by now
+            await asyncio.sleep(0)  # one turn of the loop
+            turns += 1
+        assert 3 <= len(drawn) < PANELS and turns > 3  # spread over turns of the loop
+        app._input_taken_at = time.monotonic()  # a key taken: the rest waits for its answer
+        held = len(drawn)
+        await pilot.pause(ANSWERING / 2)
+        assert len(drawn) <= held + 1  # (one timer may have been due as the key came)
+        await pilot.pause(ANSWERING + 0.2)
+        assert len(drawn) == PANELS  # and then drawn
 
 
 class Lines(QuickShowScreen):
