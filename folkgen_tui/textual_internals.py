@@ -12,6 +12,7 @@ that someone looks."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Collection, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,14 @@ class InputFirst(App[None]):
     (`Driver.send_message`): it is counted as that coroutine is made, on the driver's thread,
     so work already queued on the loop sees it. `answering_input` is True from then until
     ANSWERING after the app took it (its screen switch and frame: ~10-30 ms). `later` runs work
-    ahead once no input is being answered. Without `_post_message`, input counts once taken."""
+    ahead once no input is being answered. Without `_post_message`, input counts once taken.
+
+    What the driver sends from its thread is queued then too (`post_message`, thread-safe):
+    its coroutine reached the queue two turns of the loop later (its task made, then run), and
+    a turn is every widget's share of the work under way, 5-15 ms while screens are built at
+    start-up: keys then waited 15-36 ms to reach the app. (Median key 24 -> 14 ms, 0.1-0.7 s
+    after the first frame: bench/early_keys.py's starts.) All of it, not input alone, so that
+    nothing it sends overtakes what it sent before."""
 
     _input_taken_at = -1.0
 
@@ -120,10 +128,17 @@ class InputFirst(App[None]):
         self._input_waiting: dict[int, float] = {}  # input sent, not taken yet: id -> when
 
     def _post_message(self, message: Message) -> Coroutine[Any, Any, bool]:
-        if not isinstance(message, INPUT_EVENTS):
-            return super()._post_message(message)
         key = id(message)
-        self._input_waiting[key] = time.monotonic()  # (a dict's set and pop hold the GIL)
+        is_input = isinstance(message, INPUT_EVENTS)
+        if is_input:
+            self._input_waiting[key] = time.monotonic()  # (a dict's set and pop hold the GIL)
+        if threading.get_ident() != self._thread_id and getattr(self, "_loop", None) is not None:
+            queued = self.post_message(message)  # from the driver's thread: queued on the loop
+            if not queued:
+                self._input_waiting.pop(key, None)  # the app closing: never taken
+            return _said(queued)
+        if not is_input:
+            return super()._post_message(message)
         post = super()._post_message
 
         async def posted() -> bool:
@@ -153,6 +168,10 @@ class InputFirst(App[None]):
         """Where input is being answered, the timer that runs `work` (to ask again) `wait`
         seconds on; None: run it now."""
         return self.set_timer(wait, work) if self.answering_input() else None
+
+
+async def _said(answer: bool) -> bool:
+    return answer
 
 
 def after_input(node: DOMNode, work: Callable[[], object], wait: float = ANSWERING) -> bool:

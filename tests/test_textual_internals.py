@@ -123,9 +123,12 @@ def test_textual_still_has_the_names_we_use() -> None:
     # draws the compositor's dirty regions.
     assert "self.call_later(self._compositor_refresh)" in inspect.getsource(Screen._refresh_layout)
     assert isinstance(Compositor()._dirty_regions, set)
-    # InputFirst: the driver sends input as App._post_message's coroutine, made on its thread.
+    # InputFirst: the driver sends input as App._post_message's coroutine, made on its thread;
+    # post_message queues a message from another thread on the app's loop.
     assert "self._app._post_message(message)" in inspect.getsource(Driver.send_message)
     assert inspect.iscoroutinefunction(App._post_message)
+    assert "call_soon_threadsafe" in inspect.getsource(App.post_message)
+    assert "self._loop: asyncio.AbstractEventLoop | None = None" in inspect.getsource(App.__init__)
 
 
 @pytest.mark.asyncio
@@ -610,6 +613,46 @@ async def test_work_ahead_waits_while_input_is_answered() -> None:
             await pilot.pause(0.01)
         assert ran[0] - app.taken_at >= ANSWERING * 0.9  # (on_key comes a moment after)
         assert not app.answering_input()
+
+
+@pytest.mark.asyncio
+async def test_what_the_driver_sends_is_queued_as_it_is_sent_in_order() -> None:
+    """From the driver's thread, a message is queued as its coroutine is made, not when the
+    loop runs that coroutine (two turns later): here the coroutines are never run, and the app
+    still takes the resize and the keys, in the order sent. From the UI thread, as Textual
+    does: nothing is queued until the coroutine runs."""
+
+    class Keys(InputFirst):
+        def __init__(self) -> None:
+            super().__init__()
+            self.taken: list[str] = []
+
+        async def on_event(self, event: events.Event) -> None:  # as the app takes them
+            if isinstance(event, events.Key) and not event.is_forwarded:
+                self.taken.append(event.key)
+            elif isinstance(event, events.Resize):
+                self.taken.append(f"resize {event.size.width}")
+            await super().on_event(event)
+
+    app = Keys()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        app.taken.clear()
+        size = Size(70, 20)
+        sent = [events.Key("a", "a"), events.Resize(size, size), events.Key("b", "b")]
+        made: list[Any] = []
+        sender = threading.Thread(target=lambda: made.extend(map(app._post_message, sent)))
+        sender.start()
+        sender.join()
+        await pilot.pause(0.05)
+        assert app.taken == ["a", "resize 70", "b"] and not app._input_waiting
+        assert [await coroutine for coroutine in made] == [True, True, True]
+        on_the_loop = app._post_message(events.Key("c", "c"))
+        await pilot.pause(0.05)
+        assert app.taken[3:] == []
+        assert await on_the_loop is True
+        await pilot.pause(0.05)
+        assert app.taken[3:] == ["c"]
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:
