@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +47,7 @@ from core.abc_grammar import (
     StoredTable,
     _Key,
 )
+from core.paths import replace_file
 
 FORMAT = 2
 MAX_FILE_BYTES = 32 << 20  # what the arrays may unpack to, all together
@@ -174,15 +173,7 @@ def save(grammar: AbcGrammar, path: Path, visits: Mapping[_Key, int] | None = No
         "gx": np.array(gx, dtype=np.int32),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
-        os.chmod(tmp, 0o644)  # a package file, readable by all (mkstemp makes it private)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    replace_file(path, lambda f: np.savez_compressed(f, **arrays))  # type: ignore[arg-type]
     return path.stat().st_size
 
 

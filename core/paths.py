@@ -7,9 +7,12 @@ import contextlib
 import importlib.util
 import os
 import re
+import tempfile
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from platformdirs import user_data_path
 
@@ -118,6 +121,22 @@ def training_output_path(
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     stem = f"{slugify(corpus_name, 30)}-{preset}-{stamp}"
     return claimed_name(checkpoints_dir(), stem) if claim else checkpoints_dir() / f"{stem}.pt"
+
+
+def replace_file(path: Path, write: Callable[[BinaryIO], object], mode: int = 0o644) -> None:
+    """Replace the file at `path` whole or not at all: `write` fills a temporary file beside it,
+    which is then renamed over it. Written in place, a full disk (or a crash) mid-write left the
+    old contents gone and the new ones cut short. The temporary file is never left behind; what
+    fails (OSError, or whatever `write` raises) is raised with the old file as it was."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)  # mkstemp makes 0600
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def best_path_for(path: Path) -> Path:

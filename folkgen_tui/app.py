@@ -30,7 +30,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from core.paths import data_home, release_claims
+from core.paths import data_home, release_claims, replace_file
 from folkgen_tui.lifeline import Lifeline, WorkUnderWay
 from folkgen_tui.process import (
     KEY_HOLD,
@@ -920,11 +920,12 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst):
     def remember(self, name: str, value: object) -> None:
         """Keep a setting (a JSON value) in the settings file for the next start."""
         self._settings[name] = value
+        text = json.dumps(self._settings).encode("utf-8")
         try:
             data_home().mkdir(parents=True, exist_ok=True)
-            (data_home() / SETTINGS_FILE).write_text(json.dumps(self._settings), encoding="utf-8")
+            replace_file(data_home() / SETTINGS_FILE, lambda f: f.write(text))  # whole or not
         except OSError:
-            pass  # a read-only home only loses the choice
+            pass  # a read-only home or a full disk only loses this choice
 
     def _save_theme(self, name: str) -> None:
         self.remember("theme", name)

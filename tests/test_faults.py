@@ -11,12 +11,14 @@ import textwrap
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pytest
 
 from core.checkpoint import load_checkpoint
 from core.corpus import UnknownCharacters, compute_stats, load_corpus
+from core.paths import replace_file
 from core.presets import ModelConfig, TrainConfig
 from core.sample import MAX_CHARS_LIMIT, SampleOptions, Sampler
 from core.train import TrainEvent, train
@@ -85,6 +87,48 @@ def test_training_keeps_going_when_checkpoints_cannot_be_written(
     assert result.step == 6 and result.checkpoint is None
     assert warnings and all("cannot write a checkpoint" in w for w in warnings)
     assert [p.name for p in tmp_path.iterdir()] == ["not-a-folder"]
+
+
+def test_the_apps_settings_stay_whole_when_the_disk_cannot_take_a_change(
+    folkgen_home: Path,
+) -> None:
+    """A full disk (here a file-size limit: the write fails with EFBIG part way through) cut
+    tui.json short when it was written in place, and the next start lost every setting (the
+    theme, the voice); now it is replaced whole or not at all, and no temporary file stays."""
+    folkgen_home.mkdir(parents=True)
+    settings = folkgen_home / "tui.json"
+    settings.write_text('{"theme": "nord"}', encoding="utf-8")
+    script = textwrap.dedent("""
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG), not the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        from folkgen_tui.app import FolkgenApp
+        app = FolkgenApp(autoload_model=False)
+        app.remember("voice", {"instrument": "x" * 10_000})
+        print(app.setting("theme"), len(app.setting("voice")["instrument"]))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["nord", "10000"]  # the app goes on with the change in memory
+    assert settings.read_text(encoding="utf-8") == '{"theme": "nord"}'
+    assert [p.name for p in folkgen_home.iterdir()] == ["tui.json"]
+
+
+def test_a_file_replaced_whole_is_left_as_it_was_by_a_failed_write(tmp_path: Path) -> None:
+    path = tmp_path / "table.bin"
+    path.write_bytes(b"old")
+
+    def fails(f: BinaryIO) -> None:
+        f.write(b"new, in part")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        replace_file(path, fails)
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["table.bin"]
+    replace_file(path, lambda f: f.write(b"new"))
+    assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["table.bin"]
 
 
 @pytest.fixture(scope="module")
