@@ -125,14 +125,17 @@ def training_output_path(
 
 def replace_file(path: Path, write: Callable[[BinaryIO], object], mode: int = 0o644) -> None:
     """Replace the file at `path` whole or not at all: `write` fills a temporary file beside it,
-    which is then renamed over it. Written in place, a full disk (or a crash) mid-write left the
-    old contents gone and the new ones cut short. The temporary file is never left behind; what
-    fails (OSError, or whatever `write` raises) is raised with the old file as it was."""
+    which is then renamed over it. Written in place, a full disk mid-write left the old contents
+    gone and the new ones cut short. A symbolic link (a settings file kept with the user's other
+    dotfiles) stays one: the file it points to is replaced. The temporary file is never left
+    behind; what fails (OSError, or whatever `write` raises) is raised with the old file as it
+    was. (Not synced to the disk: core.checkpoint's save, whose files are worth the wait, is.)"""
+    path = path.resolve()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, mode)  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as f:
             write(f)
+        os.chmod(tmp, mode)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

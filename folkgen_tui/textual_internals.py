@@ -12,7 +12,6 @@ that someone looks."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable, Collection, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
@@ -114,12 +113,13 @@ class InputFirst(App[None]):
     ANSWERING after the app took it (its screen switch and frame: ~10-30 ms). `later` runs work
     ahead once no input is being answered. Without `_post_message`, input counts once taken.
 
-    What the driver sends from its thread is queued then too (`post_message`, thread-safe):
-    its coroutine reached the queue two turns of the loop later (its task made, then run), and
-    a turn is every widget's share of the work under way, 5-15 ms while screens are built at
-    start-up: keys then waited 15-36 ms to reach the app. (Median key 24 -> 14 ms, 0.1-0.7 s
-    after the first frame: bench/early_keys.py's starts.) All of it, not input alone, so that
-    nothing it sends overtakes what it sent before."""
+    What the driver sends is queued then too (`post_message`, thread-safe), not when the loop
+    runs its coroutine: that took two turns of the loop (its task made, then run), and a turn
+    is every widget's share of the work under way, 5-15 ms while screens are built at start-up:
+    keys waited 15-36 ms to reach the app. (Median key 24 -> 14 ms, 0.1-0.7 s after the first
+    frame: bench/early_keys.py's starts.) All of it, from its input thread or the UI thread
+    (its resizes), in the loop's next turn, in the order sent: nothing it sends overtakes what
+    it sent before."""
 
     _input_taken_at = -1.0
 
@@ -129,25 +129,22 @@ class InputFirst(App[None]):
 
     def _post_message(self, message: Message) -> Coroutine[Any, Any, bool]:
         key = id(message)
-        is_input = isinstance(message, INPUT_EVENTS)
-        if is_input:
+        if isinstance(message, INPUT_EVENTS):
             self._input_waiting[key] = time.monotonic()  # (a dict's set and pop hold the GIL)
-        if threading.get_ident() != self._thread_id and getattr(self, "_loop", None) is not None:
-            queued = self.post_message(message)  # from the driver's thread: queued on the loop
+
+        def post() -> bool:
+            queued = self.post_message(message)
             if not queued:
                 self._input_waiting.pop(key, None)  # the app closing: never taken
-            return _said(queued)
-        if not is_input:
-            return super()._post_message(message)
-        post = super()._post_message
+            return queued
 
-        async def posted() -> bool:
-            if await post(message):
-                return True
-            self._input_waiting.pop(key, None)  # not queued (the app closing): never taken
-            return False
-
-        return posted()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # the driver's input thread: post_message queues it on the loop
+            return _said(post())
+        answer = loop.create_future()  # the UI thread: after what other threads sent before
+        loop.call_soon(lambda: answer.set_result(post()))  # (post_message: at once, before it)
+        return _said(answer)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, INPUT_EVENTS):
@@ -170,8 +167,8 @@ class InputFirst(App[None]):
         return self.set_timer(wait, work) if self.answering_input() else None
 
 
-async def _said(answer: bool) -> bool:
-    return answer
+async def _said(answer: bool | asyncio.Future[bool]) -> bool:
+    return answer if isinstance(answer, bool) else await answer
 
 
 def after_input(node: DOMNode, work: Callable[[], object], wait: float = ANSWERING) -> bool:

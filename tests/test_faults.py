@@ -129,6 +129,12 @@ def test_a_file_replaced_whole_is_left_as_it_was_by_a_failed_write(tmp_path: Pat
     replace_file(path, lambda f: f.write(b"new"))
     assert path.read_bytes() == b"new" and path.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["table.bin"]
+    link = tmp_path / "linked" / "tui.json"  # a settings file kept with the user's dotfiles
+    link.parent.mkdir()
+    link.symlink_to(path)
+    replace_file(link, lambda f: f.write(b"newer"))
+    assert link.is_symlink() and path.read_bytes() == b"newer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["linked", "table.bin"]
 
 
 @pytest.fixture(scope="module")
