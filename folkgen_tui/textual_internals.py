@@ -357,26 +357,24 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
             _laid_out(screen)
             visible = getattr(compositor, "visible_widgets", None)  # {widget: (region, clip)}
             if isinstance(visible, dict):
-                draw_soon(list(visible.items()))
+                widgets[:] = visible.items()
+                screen.set_timer(0.001, draw)
 
-    def draw_soon(widgets: list[tuple[Widget, tuple[Region, Region]]]) -> None:
-        """After a timer, not a call_later: the loop, and a key, may run between."""
+    widgets: list[tuple[Widget, tuple[Region, Region]]] = []  # still to draw
 
-        def draw() -> None:
-            if not still_ahead(draw):
-                return
-            started = time.perf_counter()
-            while widgets:  # one widget at least, then more while the slice lasts
-                widget, (region, clip) = widgets.pop()
-                x, y, width, height = region.intersection(clip)  # as the compositor crops it
-                if widget.is_attached and width and height:
-                    widget.render_lines(Region(x - region.x, y - region.y, width, height))
-                if time.perf_counter() - started >= DRAW_SLICE:
-                    break
-            if widgets:
-                draw_soon(widgets)
-
-        screen.set_timer(0.001, draw)
+    def draw() -> None:
+        if not still_ahead(draw):
+            return
+        started = time.perf_counter()
+        while widgets:  # one widget at least, then more while the slice lasts
+            widget, (region, clip) = widgets.pop()
+            x, y, width, height = region.intersection(clip)  # as the compositor crops it
+            if widget.is_attached and width and height:
+                widget.render_lines(Region(x - region.x, y - region.y, width, height))
+            if time.perf_counter() - started >= DRAW_SLICE:
+                break
+        if widgets:  # a timer, not a call_later: the loop, and a key, run between
+            screen.set_timer(0.001, draw)
 
     screen.set_timer(SETTLE, lay_out_again)
 
