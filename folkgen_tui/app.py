@@ -43,6 +43,7 @@ from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.sound import Playable, Sound
 from folkgen_tui.textual_internals import (
+    AppKeysAtOnce,
     InputFirst,
     QuickModeSwitch,
     StyledWhenMounted,
@@ -204,7 +205,7 @@ def _import_numpy() -> None:
         import numpy  # noqa: F401
 
 
-class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst):
+class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
     """The studio. `corpus_path` / `model_path` pick what to open (default: the Irish corpus and
     the newest checkpoint); tests turn `autoload_model` off for a known start."""
 

@@ -178,6 +178,73 @@ def after_input(node: DOMNode, work: Callable[[], object], wait: float = ANSWERI
     return isinstance(app, InputFirst) and app.later(work, wait) is not None
 
 
+class AppKeysAtOnce(App[None]):
+    """An app that answers its own key bindings (the studio's screen keys) as the key comes,
+    where nothing between the focused widget and the app could take the key.
+
+    Textual sends a key down to the focused widget and bubbles it back up, one loop turn per
+    widget, to the app, which only then looks up its bindings. A turn is every mounting widget's
+    piece of work while screens are built at start-up: a key took up to 58 ms to come back to
+    the app (issue 14). The usual way stays for a key that a widget on the way binds, or could
+    take itself (an Input, a TextArea, a handler of Key events or a `key_` method), for priority
+    bindings (checked first, as Textual does), and while a key sent the usual way is still on
+    its way (answered at once, this one would overtake it: `s g` would run Generate's `s`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys_on_their_way: list[tuple[events.Key, float]] = []
+
+    async def on_event(self, event: events.Event) -> None:
+        if not isinstance(event, events.Key):
+            await super().on_event(event)
+        elif event.is_forwarded:  # back at the app
+            self._keys_on_their_way = [k for k in self._keys_on_their_way if k[0] is not event]
+            await super().on_event(event)
+        elif self._app_alone_takes(event):
+            self.app_focus = True
+            if not await self._check_bindings(event.key, priority=True):
+                await self._check_bindings(event.key)
+        else:
+            await super().on_event(event)
+            if event.is_forwarded:  # sent down to the focused widget
+                self._keys_on_their_way.append((event, time.monotonic()))
+
+    def _app_alone_takes(self, event: events.Key) -> bool:
+        now = time.monotonic()
+        self._keys_on_their_way = [
+            (key, sent) for key, sent in self._keys_on_their_way
+            if now - sent < STALE and not getattr(key, "_stop_propagation", False)
+        ]  # fmt: skip
+        if self._keys_on_their_way:
+            return False
+        try:
+            chain = self.screen._modal_binding_chain
+        except Exception:  # no screen yet, or Textual's chain renamed: the usual way
+            return False
+        handlers = [f"{prefix}key_{name}" for name in event.name_aliases for prefix in ("", "_")]
+        for node, bindings in chain:
+            bound = bindings.key_to_bindings.get(event.key, ())
+            if node is self:  # (a `key_` method of its own runs where no binding did: as usual)
+                takes = bool(bound) and not any(binding.priority for binding in bound)
+                return takes and not any(hasattr(type(self), name) for name in handlers)
+            if bound or _may_take_keys(type(node), handlers):
+                return False
+        return False  # a modal screen: its chain ends before the app
+
+
+def _may_take_keys(cls: type, handlers: list[str]) -> bool:
+    """Whether a widget of this class could take a key before it bubbles on (its own handler of
+    Key events, or of this key)."""
+    return (
+        getattr(cls, "_on_key", None) is not Widget._on_key
+        or hasattr(cls, "on_key")
+        or getattr(cls, "on_event", None) is not Widget.on_event
+        or getattr(cls, "_on_message", None) is not Widget._on_message
+        or any(hasattr(cls, name) for name in handlers)
+        or any(events.Key in vars(c).get("_decorated_handlers", {}) for c in cls.__mro__)
+    )
+
+
 class StyledWhenMounted(App[None]):
     """An app whose widgets are styled as they are mounted, not before. Textual styles a widget
     at each change of its classes, made or mounted (`update_styles`), and its mount styles it

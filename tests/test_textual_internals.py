@@ -13,7 +13,9 @@ import pytest
 from textual import events
 from textual._compositor import Compositor
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.color import Color
+from textual.containers import Vertical
 from textual.driver import Driver
 from textual.geometry import Size
 from textual.message import Message
@@ -24,6 +26,7 @@ from textual.widgets import Input, Log, Static
 
 from folkgen_tui.textual_internals import (
     ANSWERING,
+    AppKeysAtOnce,
     InputFirst,
     QuickModeSwitch,
     QuickShowScreen,
@@ -129,6 +132,16 @@ def test_textual_still_has_the_names_we_use() -> None:
     assert "self._app._post_message(message)" in inspect.getsource(Driver.send_message)
     assert inspect.iscoroutinefunction(App._post_message)
     assert "call_soon_threadsafe" in inspect.getsource(App.post_message)
+    # AppKeysAtOnce: the chain a key's bindings are looked up in, from the focused widget to the
+    # app or a modal screen; a key stopped on its way; what a widget's key handling is.
+    assert isinstance(inspect.getattr_static(Screen, "_modal_binding_chain"), property)
+    key = events.Key("t", "t")
+    assert key._stop_propagation is False
+    key.stop()
+    assert key._stop_propagation is True
+    assert "await self._check_bindings(event.key, priority=True)" in inspect.getsource(App.on_event)
+    assert "_check_bindings(event.key)" in inspect.getsource(App._on_key)
+    assert "bubble" in inspect.getsource(Widget._on_message)
 
 
 @pytest.mark.asyncio
@@ -658,6 +671,128 @@ async def test_what_the_driver_sends_is_queued_as_it_is_sent_in_order() -> None:
         assert [await coroutine for coroutine in made] == [True] * 4
         await pilot.pause(0.05)
         assert len(app.taken) == 4  # each once
+
+
+class Plain(Widget, can_focus=True):
+    """A focusable widget that takes no keys itself."""
+
+
+class KeyT(Widget, can_focus=True):
+    def __init__(self) -> None:
+        super().__init__()
+        self.took: list[str] = []
+
+    def key_t(self) -> None:
+        self.took.append("key_t")
+
+
+class BindsT(Widget, can_focus=True):
+    BINDINGS = [Binding("t", "mine")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.took: list[str] = []
+
+    def action_mine(self) -> None:
+        self.took.append("binding")
+
+
+class WithS(Screen[None]):
+    BINDINGS = [Binding("s", "start")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(), Vertical():
+            yield Plain()
+
+    def action_start(self) -> None:
+        self.started.append(self.app.current_mode)
+
+
+class Studio(AppKeysAtOnce):
+    """The app binds `t` and `g`; `one`'s screen binds `s`; its focus is three widgets down."""
+
+    MODES = {"one": WithS, "two": Blank}
+    DEFAULT_MODE = "one"
+    BINDINGS = [Binding("t", "took"), Binding("g", "switch_mode('two')")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.took: list[str] = []
+
+    def action_took(self) -> None:
+        self.took.append("app")
+
+
+def sent_down(widget: Widget) -> list[events.Event]:
+    """From now on, each event the app sends `widget` (its `_forward_event`)."""
+    sent: list[events.Event] = []
+    forward = widget._forward_event
+
+    def spy(event: events.Event) -> None:
+        sent.append(event)
+        forward(event)
+
+    widget._forward_event = spy  # type: ignore[method-assign]
+    return sent
+
+
+@pytest.mark.asyncio
+async def test_the_apps_own_key_is_answered_as_it_comes() -> None:
+    """A key only the app binds, with nothing on the way that could take it, runs the app's
+    binding as it comes: it is not sent down to the focused widget to bubble back up."""
+    app = Studio()
+    async with app.run_test() as pilot:
+        plain = app.screen.query_one(Plain)
+        plain.focus()
+        await pilot.pause()
+        sent = sent_down(plain)
+        await pilot.press("t", "x")
+        assert app.took == ["app"]
+        assert [e.key for e in sent if isinstance(e, events.Key)] == ["x"]  # not bound: as ever
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("taker", ["input", "key method", "binding"])
+async def test_a_key_a_widget_on_the_way_could_take_goes_the_usual_way(taker: str) -> None:
+    app = Studio()
+    async with app.run_test() as pilot:
+        widget: Widget = {"input": Input, "key method": KeyT, "binding": BindsT}[taker]()
+        await app.screen.query_one(Plain).parent.mount(widget)  # type: ignore[union-attr]
+        widget.focus()
+        await pilot.pause()
+        await pilot.press("t")
+        if isinstance(widget, Input):
+            assert widget.value == "t" and app.took == []
+        elif isinstance(widget, KeyT):  # its method runs, and the key bubbles on, as in Textual
+            assert widget.took == ["key_t"] and app.took == ["app"]
+        else:
+            assert isinstance(widget, BindsT)
+            assert widget.took == ["binding"] and app.took == []
+
+
+@pytest.mark.asyncio
+async def test_a_key_on_its_way_is_not_overtaken() -> None:
+    """`s` (the screen's) is sent down and bubbles back; `g` (the app's, a screen switch) right
+    behind it waits its turn: answered at once, it switched first, and `s` came back to the app
+    on the other screen, which has no `s`."""
+    app = Studio()
+    async with app.run_test() as pilot:
+        screen = app.screen
+        assert isinstance(screen, WithS)
+        screen.query_one(Plain).focus()
+        await pilot.pause()
+        app.post_message(events.Key("s", "s"))
+        app.post_message(events.Key("g", "g"))
+        await pilot.pause(0.1)
+        assert screen.started == ["one"] and app.current_mode == "two"
+        app.post_message(events.Key("s", "s"))  # two has no `s`; then back to the usual
+        app.post_message(events.Key("t", "t"))
+        await pilot.pause(0.1)
+        assert app.took == ["app"] and not app._keys_on_their_way
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:
