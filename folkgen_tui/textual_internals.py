@@ -180,21 +180,28 @@ def after_input(node: DOMNode, work: Callable[[], object], wait: float = ANSWERI
 
 class AppKeysAtOnce(App[None]):
     """An app that answers its own key bindings (the studio's screen keys) as the key comes,
-    where nothing between the focused widget and the app could take the key.
+    where nothing between the focused widget and the app binds the key or handles keys.
 
     Textual sends a key down to the focused widget and bubbles it back up, one loop turn per
     widget, to the app, which only then looks up its bindings. A turn is every mounting widget's
     piece of work while screens are built at start-up: a key took up to 58 ms to come back to
-    the app (issue 14). The usual way stays for a key that a widget on the way binds, or could
-    take itself (an Input, a TextArea, a handler of Key events or a `key_` method), for priority
-    bindings (checked first, as Textual does), and while a key sent the usual way is still on
-    its way (answered at once, this one would overtake it: `s g` would run Generate's `s`)."""
+    the app (issue 14). Here such a key goes straight on to where it would have come back: the
+    app's own handling of a key that bubbled up (its bindings, its `key_` methods and handlers).
+    The usual way stays for a key a widget on the way binds or might take (an Input, a handler
+    of keys), for the app's priority bindings (Textual's own way looks them up), on a modal or a
+    maximized screen, and while input sent down before may still be on its way: a key until it
+    is back at the app or stopped (STALE at most), a click for STALE. Answered at once, the key
+    would overtake it: `s g` would run Generate's `s`, and a click on the nav bar then a key
+    would switch to the key's screen first."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._keys_on_their_way: list[tuple[events.Key, float]] = []
+        self._clicked_at = float("-inf")  # a button pressed or let go (monotonic)
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.MouseDown | events.MouseUp) and not event.is_forwarded:
+            self._clicked_at = time.monotonic()
         if not isinstance(event, events.Key):
             await super().on_event(event)
         elif event.is_forwarded:  # back at the app
@@ -202,8 +209,13 @@ class AppKeysAtOnce(App[None]):
             await super().on_event(event)
         elif self._app_alone_takes(event):
             self.app_focus = True
-            if not await self._check_bindings(event.key, priority=True):
-                await self._check_bindings(event.key)
+            clear_tooltip = getattr(self.screen, "_clear_tooltip", None)
+            if self.focused and callable(clear_tooltip):
+                clear_tooltip()
+            # As it comes back up: the app's bindings, then its key handlers. (No priority
+            # binding to look up first: one for this key would be on the way, or the app's.)
+            event._set_forwarded()
+            await super().on_event(event)
         else:
             await super().on_event(event)
             if event.is_forwarded:  # sent down to the focused widget
@@ -215,33 +227,43 @@ class AppKeysAtOnce(App[None]):
             (key, sent) for key, sent in self._keys_on_their_way
             if now - sent < STALE and not getattr(key, "_stop_propagation", False)
         ]  # fmt: skip
-        if self._keys_on_their_way:
+        if self._keys_on_their_way or now - self._clicked_at < STALE:
             return False
         try:
-            chain = self.screen._modal_binding_chain
+            screen = self.screen
+            chain = screen._modal_binding_chain
         except Exception:  # no screen yet, or Textual's chain renamed: the usual way
+            return False
+        if screen.maximized is not None:  # escape minimizes first (App.on_event)
             return False
         handlers = [f"{prefix}key_{name}" for name in event.name_aliases for prefix in ("", "_")]
         for node, bindings in chain:
             bound = bindings.key_to_bindings.get(event.key, ())
-            if node is self:  # (a `key_` method of its own runs where no binding did: as usual)
-                takes = bool(bound) and not any(binding.priority for binding in bound)
-                return takes and not any(hasattr(type(self), name) for name in handlers)
+            if node is self:
+                return bool(bound) and not any(binding.priority for binding in bound)
             if bound or _may_take_keys(type(node), handlers):
                 return False
         return False  # a modal screen: its chain ends before the app
 
 
+_KEY_MESSAGE_TYPES = tuple(t for t in events.Key.__mro__ if issubclass(t, Message))
+
+
 def _may_take_keys(cls: type, handlers: list[str]) -> bool:
-    """Whether a widget of this class could take a key before it bubbles on (its own handler of
-    Key events, or of this key)."""
+    """Whether a widget of this class might take a key before it bubbles on: a handler of its
+    own for Key events (or any of their bases), or for this key."""
     return (
         getattr(cls, "_on_key", None) is not Widget._on_key
+        or getattr(cls, "handle_key", None) is not Widget.handle_key
         or hasattr(cls, "on_key")
         or getattr(cls, "on_event", None) is not Widget.on_event
         or getattr(cls, "_on_message", None) is not Widget._on_message
         or any(hasattr(cls, name) for name in handlers)
-        or any(events.Key in vars(c).get("_decorated_handlers", {}) for c in cls.__mro__)
+        or any(
+            kind in vars(c).get("_decorated_handlers", {})
+            for c in cls.__mro__
+            for kind in _KEY_MESSAGE_TYPES
+        )
     )
 
 

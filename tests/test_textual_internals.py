@@ -141,7 +141,14 @@ def test_textual_still_has_the_names_we_use() -> None:
     assert key._stop_propagation is True
     assert "await self._check_bindings(event.key, priority=True)" in inspect.getsource(App.on_event)
     assert "_check_bindings(event.key)" in inspect.getsource(App._on_key)
-    assert "bubble" in inspect.getsource(Widget._on_message)
+    assert "dispatch_key" in inspect.getsource(Widget.handle_key)
+    assert "self.handle_key(event)" in inspect.getsource(Widget._on_key)
+    # ...and the steps of App.on_event for a key it sends down, which it takes in their place.
+    steps = inspect.getsource(App.on_event)
+    for step in ("self.app_focus = True", "self.screen._clear_tooltip()",
+                 "self.screen.maximized is not None", "forward_target._forward_event(event)"):
+        assert step in steps
+    assert callable(events.Key("t", "t")._set_forwarded)
 
 
 @pytest.mark.asyncio
@@ -686,6 +693,16 @@ class KeyT(Widget, can_focus=True):
         self.took.append("key_t")
 
 
+class OnKey(Widget, can_focus=True):
+    def __init__(self) -> None:
+        super().__init__()
+        self.took: list[str] = []
+
+    def on_key(self, event: events.Key) -> None:
+        self.took.append("on_key")
+        event.stop()
+
+
 class BindsT(Widget, can_focus=True):
     BINDINGS = [Binding("t", "mine")]
 
@@ -697,6 +714,11 @@ class BindsT(Widget, can_focus=True):
         self.took.append("binding")
 
 
+class Jump(Static):
+    def on_click(self) -> None:
+        self.app.switch_mode("three")
+
+
 class WithS(Screen[None]):
     BINDINGS = [Binding("s", "start")]
 
@@ -705,6 +727,7 @@ class WithS(Screen[None]):
         self.started: list[str] = []
 
     def compose(self) -> ComposeResult:
+        yield Jump("jump")
         with Vertical(), Vertical():
             yield Plain()
 
@@ -715,35 +738,52 @@ class WithS(Screen[None]):
 class Studio(AppKeysAtOnce):
     """The app binds `t` and `g`; `one`'s screen binds `s`; its focus is three widgets down."""
 
-    MODES = {"one": WithS, "two": Blank}
+    MODES = {"one": WithS, "two": Blank, "three": Blank}
     DEFAULT_MODE = "one"
-    BINDINGS = [Binding("t", "took"), Binding("g", "switch_mode('two')")]
+    BINDINGS = [
+        Binding("t", "took"), Binding("g", "switch_mode('two')"),
+        Binding("p", "took", priority=True),
+    ]  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
         self.took: list[str] = []
+        self.handled: list[str] = []  # keys that reached the app's own key handler
 
     def action_took(self) -> None:
         self.took.append("app")
 
+    def on_key(self, event: events.Key) -> None:
+        self.handled.append(event.key)
 
-def sent_down(widget: Widget) -> list[events.Event]:
-    """From now on, each event the app sends `widget` (its `_forward_event`)."""
-    sent: list[events.Event] = []
+
+def sent_down(widget: Widget) -> list[str]:
+    """From now on, each key the app sends `widget` (its `_forward_event`)."""
+    sent: list[str] = []
     forward = widget._forward_event
 
     def spy(event: events.Event) -> None:
-        sent.append(event)
+        if isinstance(event, events.Key):
+            sent.append(event.key)
         forward(event)
 
     widget._forward_event = spy  # type: ignore[method-assign]
     return sent
 
 
+async def until(pilot: Any, done: Any) -> None:
+    for _ in range(200):
+        if done():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("not within 2 s")
+
+
 @pytest.mark.asyncio
 async def test_the_apps_own_key_is_answered_as_it_comes() -> None:
-    """A key only the app binds, with nothing on the way that could take it, runs the app's
-    binding as it comes: it is not sent down to the focused widget to bubble back up."""
+    """A key only the app binds, with nothing on the way that might take it, goes on to the
+    app's own handling at once (its binding, then its key handler, as for a key that came back
+    up): it is not sent down to the focused widget to bubble back up."""
     app = Studio()
     async with app.run_test() as pilot:
         plain = app.screen.query_one(Plain)
@@ -751,24 +791,31 @@ async def test_the_apps_own_key_is_answered_as_it_comes() -> None:
         await pilot.pause()
         sent = sent_down(plain)
         await pilot.press("t", "x")
+        await until(pilot, lambda: app.handled == ["t", "x"])
         assert app.took == ["app"]
-        assert [e.key for e in sent if isinstance(e, events.Key)] == ["x"]  # not bound: as ever
+        assert sent == ["x"]  # bound by nobody: the usual way
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("taker", ["input", "key method", "binding"])
-async def test_a_key_a_widget_on_the_way_could_take_goes_the_usual_way(taker: str) -> None:
+@pytest.mark.parametrize("taker", ["input", "key method", "key handler", "binding"])
+async def test_a_key_a_widget_on_the_way_might_take_goes_the_usual_way(taker: str) -> None:
     app = Studio()
     async with app.run_test() as pilot:
-        widget: Widget = {"input": Input, "key method": KeyT, "binding": BindsT}[taker]()
+        widget: Widget = {"input": Input, "key method": KeyT, "key handler": OnKey,
+                          "binding": BindsT}[taker]()  # fmt: skip
         await app.screen.query_one(Plain).parent.mount(widget)  # type: ignore[union-attr]
         widget.focus()
         await pilot.pause()
+        sent = sent_down(widget)
         await pilot.press("t")
+        await pilot.pause()
+        assert sent == ["t"]
         if isinstance(widget, Input):
             assert widget.value == "t" and app.took == []
         elif isinstance(widget, KeyT):  # its method runs, and the key bubbles on, as in Textual
             assert widget.took == ["key_t"] and app.took == ["app"]
+        elif isinstance(widget, OnKey):
+            assert widget.took == ["on_key"] and app.took == []
         else:
             assert isinstance(widget, BindsT)
             assert widget.took == ["binding"] and app.took == []
@@ -787,12 +834,47 @@ async def test_a_key_on_its_way_is_not_overtaken() -> None:
         await pilot.pause()
         app.post_message(events.Key("s", "s"))
         app.post_message(events.Key("g", "g"))
-        await pilot.pause(0.1)
+        await until(pilot, lambda: app.handled == ["s", "g"])
         assert screen.started == ["one"] and app.current_mode == "two"
-        app.post_message(events.Key("s", "s"))  # two has no `s`; then back to the usual
-        app.post_message(events.Key("t", "t"))
-        await pilot.pause(0.1)
-        assert app.took == ["app"] and not app._keys_on_their_way
+        assert not app._keys_on_their_way
+
+
+@pytest.mark.asyncio
+async def test_a_key_stopped_on_its_way_holds_no_later_key_back() -> None:
+    """A key a widget took (stopped) is no longer on its way: the app's key after it, once the
+    focus has moved on, is answered at once. And the app's priority binding runs, as ever."""
+    app = Studio()
+    async with app.run_test() as pilot:
+        taker = OnKey()
+        await app.screen.mount(taker)
+        taker.focus()
+        await pilot.press("x")
+        assert taker.took == ["on_key"]
+        plain = app.screen.query_one(Plain)
+        plain.focus()
+        await pilot.pause()
+        sent = sent_down(plain)
+        await pilot.press("t", "p")
+        assert app.took == ["app", "app"] and sent == []
+
+
+@pytest.mark.asyncio
+async def test_a_click_is_not_overtaken_by_a_key() -> None:
+    """A click whose handler switches screens, then an app key: the click lands first (a key
+    answered at once overtook it, and the click's switch came last)."""
+    app = Studio()
+    async with app.run_test() as pilot:
+        jump = app.screen.query_one(Jump)
+        await pilot.pause()
+        x, y = jump.region.offset
+        where = dict(widget=None, x=x, y=y, delta_x=0, delta_y=0, button=1, shift=False,
+                     meta=False, ctrl=False, screen_x=x, screen_y=y)  # fmt: skip
+        app.post_message(events.MouseDown(**where))  # as the driver sends a click
+        app.post_message(events.MouseUp(**where))
+        app.post_message(events.Key("g", "g"))
+        await until(pilot, lambda: app.handled == ["g"])
+        await pilot.pause()
+        assert app.current_mode == "two"
 
 
 def test_without_textuals_names_the_tricks_step_aside() -> None:
