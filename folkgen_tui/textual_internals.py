@@ -4,8 +4,9 @@ Each is a speed trick: a screen built before its key is pressed, a built screen 
 Textual's 50 ms hold, nor a frame's wait for its update timer, nor a layout again when nothing
 asked for one, nor drawn twice when something did, a screen built or coming back without
 restyling every widget, a table's row count changed without laying out its screen, CSS parsed
-once instead of at each re-parse (and kept between runs), an app that starts in its theme
-instead of changing to it. When a Textual upgrade renames what these lean on, each falls back
+once for the whole process instead of at each re-parse, an app that starts in its theme
+instead of changing to it, input queued as the driver sends it, the app's own keys answered
+without a trip down to the focused widget and back. When a Textual upgrade renames what these lean on, each falls back
 to Textual's own way (slower, never broken), and tests/test_textual_internals.py fails loudly so
 that someone looks."""
 
