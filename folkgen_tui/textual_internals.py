@@ -6,9 +6,9 @@ asked for one, nor drawn twice when something did, a screen built or coming back
 restyling every widget, a table's row count changed without laying out its screen, CSS parsed
 once for the whole process instead of at each re-parse, an app that starts in its theme
 instead of changing to it, input queued as the driver sends it, the app's own keys answered
-without a trip down to the focused widget and back. When a Textual upgrade renames what these lean on, each falls back
-to Textual's own way (slower, never broken), and tests/test_textual_internals.py fails loudly so
-that someone looks."""
+without a trip down to the focused widget and back. When a Textual upgrade renames what these
+lean on, each falls back to Textual's own way (slower, never broken), and
+tests/test_textual_internals.py fails loudly so that someone looks."""
 
 from __future__ import annotations
 
@@ -230,6 +230,8 @@ class AppKeysAtOnce(App[None]):
         ]  # fmt: skip
         if self._keys_on_their_way or now - self._clicked_at < STALE:
             return False
+        if not callable(getattr(event, "_set_forwarded", None)):
+            return False  # renamed: no way to hand it on as a key that came back
         try:
             screen = self.screen
             chain = screen._modal_binding_chain
@@ -242,7 +244,7 @@ class AppKeysAtOnce(App[None]):
             bound = bindings.key_to_bindings.get(event.key, ())
             if node is self:
                 return bool(bound) and not any(binding.priority for binding in bound)
-            if bound or _may_take_keys(type(node), handlers):
+            if bound or may_take_keys(type(node), handlers):
                 return False
         return False  # a modal screen: its chain ends before the app
 
@@ -250,7 +252,7 @@ class AppKeysAtOnce(App[None]):
 _KEY_MESSAGE_TYPES = tuple(t for t in events.Key.__mro__ if issubclass(t, Message))
 
 
-def _may_take_keys(cls: type, handlers: list[str]) -> bool:
+def may_take_keys(cls: type, handlers: list[str]) -> bool:
     """Whether a widget of this class might take a key before it bubbles on: a handler of its
     own for Key events (or any of their bases), or for this key."""
     return (

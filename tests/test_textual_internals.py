@@ -35,6 +35,7 @@ from folkgen_tui.textual_internals import (
     built_modes,
     laid_out_for,
     lay_out_ahead,
+    may_take_keys,
     skip_restyle,
     start_frame_clock,
     start_in_theme,
@@ -882,5 +883,6 @@ def test_without_textuals_names_the_tricks_step_aside() -> None:
         pass
 
     assert built_modes(Bare()) == () and build_mode(Bare(), "x") is False  # type: ignore[arg-type]
+    assert may_take_keys(Bare, [])  # not a Widget's handlers: it might take keys
     skip_restyle(Bare())  # type: ignore[arg-type]  # no field: Textual restyles, no error
     assert laid_out_for(Bare(), Size(80, 24)) is False  # type: ignore[arg-type]  # laid out
