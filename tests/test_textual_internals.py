@@ -41,6 +41,7 @@ from folkgen_tui.textual_internals import (
     start_in_theme,
     styled_as_built,
 )
+from tests.app_helpers import wait_for
 
 
 class Blank(Screen[None]):
@@ -772,14 +773,6 @@ def sent_down(widget: Widget) -> list[str]:
     return sent
 
 
-async def until(pilot: Any, done: Any) -> None:
-    for _ in range(200):
-        if done():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("not within 2 s")
-
-
 @pytest.mark.asyncio
 async def test_the_apps_own_key_is_answered_as_it_comes() -> None:
     """A key only the app binds, with nothing on the way that might take it, goes on to the
@@ -792,7 +785,7 @@ async def test_the_apps_own_key_is_answered_as_it_comes() -> None:
         await pilot.pause()
         sent = sent_down(plain)
         await pilot.press("t", "x")
-        await until(pilot, lambda: app.handled == ["t", "x"])
+        await wait_for(pilot, lambda: app.handled == ["t", "x"], "both keys at the app")
         assert app.took == ["app"]
         assert sent == ["x"]  # bound by nobody: the usual way
 
@@ -835,7 +828,7 @@ async def test_a_key_on_its_way_is_not_overtaken() -> None:
         await pilot.pause()
         app.post_message(events.Key("s", "s"))
         app.post_message(events.Key("g", "g"))
-        await until(pilot, lambda: app.handled == ["s", "g"])
+        await wait_for(pilot, lambda: app.handled == ["s", "g"], "both keys at the app")
         assert screen.started == ["one"] and app.current_mode == "two"
         assert not app._keys_on_their_way
 
@@ -873,7 +866,7 @@ async def test_a_click_is_not_overtaken_by_a_key() -> None:
         app.post_message(events.MouseDown(**where))  # as the driver sends a click
         app.post_message(events.MouseUp(**where))
         app.post_message(events.Key("g", "g"))
-        await until(pilot, lambda: app.handled == ["g"])
+        await wait_for(pilot, lambda: app.handled == ["g"], "the key at the app")
         await pilot.pause()
         assert app.current_mode == "two"
 
