@@ -113,8 +113,12 @@ def test_textual_still_has_the_names_we_use() -> None:
     assert "event.refresh_styles" in inspect.getsource(Screen._on_screen_resume)
     assert events.ScreenResume().refresh_styles is True
     assert isinstance(App()._screen_stacks, dict)
-    # lay_out_ahead: what a screen's show runs.
+    # lay_out_ahead: what a screen's show runs, the widgets it draws (region and clip each), and
+    # a widget's lines drawn for a crop (kept for the show).
     assert list(inspect.signature(Screen._refresh_layout).parameters) == ["self", "size", "scroll"]
+    assert isinstance(inspect.getattr_static(Compositor, "visible_widgets"), property)
+    assert list(inspect.signature(Widget.render_lines).parameters) == ["self", "crop"]
+    # (draws_of, the tests' own spy on what a draw drew, wraps render_update.)
     assert "full" in inspect.signature(Compositor.render_update).parameters
     # set_virtual_size_quietly: what a layout does for a scrolling widget's scrollbars.
     assert list(inspect.signature(Widget._scroll_update).parameters) == ["self", "virtual_size"]
