@@ -62,6 +62,7 @@ if TYPE_CHECKING:
     from textual.actions import ActionParseResult
     from textual.dom import DOMNode
     from textual.timer import Timer
+    from textual.widget import AwaitMount
 
     from core.checkpoint_meta import CheckpointMeta
     from core.corpus import Corpus, CorpusStats
@@ -76,13 +77,14 @@ DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
 # Screens built ahead once the corpus is shown, the likeliest first: Textual takes ~110 ms to build
 # Generate, ~60 Train, ~30 Library and ~15 Models (more while torch loads on the other core), where
-# showing one built takes ~20 ms. A key waits for a build under way, so the two costly ones come
-# back to back (a frame apart: keys are slow for the first ~0.5 s, not ~0.75 s with a pause
-# between them), the cheap ones a pause apart.
+# showing one built takes ~20 ms. A key waits for the piece of a build under way, so the two
+# costly ones come as frames first (their panels, ~15 ms each: FRAMES_FIRST), back to back, then
+# their fields (Deferred parts) one part at a time, then the cheap ones a pause apart.
 PREBUILD_ORDER = ("generate", "train", "library", "models")
-PREBUILD_TOGETHER = ("generate",)  # the next is built a frame after these
+FRAMES_FIRST = ("generate", "train")  # their parts wait until these frames are all built
 PREBUILD_PAUSE = 0.3  # seconds after the others
-FRAME = 0.05
+PART_PAUSE = 0.005  # seconds between two steps of the frames and parts built ahead
+LAY_OUT_PAUSE = 0.02  # seconds between two screens laid out again once the first model is in
 NOVELTY_WAIT = 30.0  # seconds the corpus's near-copy index waits at most for the first model
 WARM_UP_AFTER = 0.1  # seconds from the first model's arrival to the work that waited for it
 SPARE_ENGINE_AFTER = 0.3  # seconds from the Train screen shown to its next run's engine started
@@ -278,6 +280,9 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         self._warm_started = False  # the training warm-up and the hidden screens' layout
         self._prebuilds_started = False  # the screens built ahead (start-up)
         self._prebuild_timer: Timer | None = None  # the next of them
+        self._framed: set[str] = set()  # screens built ahead whose frame is in, parts to come
+        self._parts: list[Callable[[], AwaitMount | None]] = []  # their parts' mounts, in turn
+        self._filling = False  # the parts are being mounted, one at a time
         self._model_settled = threading.Event()  # the first model loaded, failed, or none
         # folkgen-tui starts with the garbage collector off (__main__): start-up makes hundreds of
         # thousands of objects, all long-lived, that each full collection walked again (~50 ms
@@ -377,21 +382,69 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         """Build the screens not visited yet, one at a time from when the corpus is shown: a
         screen's first build would otherwise be the wait after its key. (A built screen is then
         shown at once: QuickModeSwitch.) The next comes once this one is mounted
-        (register_screen): not while one is being built, for a key's show or ahead, as a key
-        would then wait for both."""
+        (register_screen), or its frame for FRAMES_FIRST (frame_built): not while one is being
+        built, for a key's show or ahead, as a key would then wait for both. Once the frames
+        of FRAMES_FIRST are in, their parts (queue_part), and then the other screens.
+
+        Frames first: a key 0.1-0.35 s after the first frame found Train unbuilt while
+        Generate's fields were mounting, and waited for Train's build after them (worst
+        73-85 ms against 38-47, 40 starts a version, alternating)."""
         if not self.is_running:  # closing: Textual is going through the screens it has
             return
         put_off = self.later(self._prebuild_next_screen)  # not while a key is answered
         if put_off is not None:
             self._prebuild_timer = put_off  # (register_screen's stop holds for it too)
             return
+        if self._filling:
+            return  # the parts' fill calls again once done
         built = built_modes(self)
-        if set(built) - {screen.MODE for screen in self._screens}:
+        if set(built) - {screen.MODE for screen in self._screens} - self._framed:
             return  # a build under way: its screen's mount calls again
         for mode in PREBUILD_ORDER:
             if mode not in built:
-                build_mode(self, mode)
-                return
+                if mode in FRAMES_FIRST or not self._parts:
+                    build_mode(self, mode)
+                    return
+                break
+        if self._parts:
+            self._filling = True
+            self.run_worker(self._fill_parts(), group="parts")
+
+    def _prebuild_soon(self, seconds: float) -> None:
+        if self._prebuild_timer is not None:  # one due after another screen: later
+            self._prebuild_timer.stop()
+        self._prebuild_timer = self.set_timer(seconds, self._prebuild_next_screen)
+
+    def frame_built(self, screen: StudioScreen) -> None:
+        """A screen's frame is mounted and its parts are to come (Deferred): for one built
+        ahead, the next screen's frame, or the parts."""
+        if not screen.is_current:
+            self._framed.add(screen.MODE)
+            if self._prebuilds_started:
+                self._prebuild_soon(PART_PAUSE)
+
+    def queue_part(self, mount: Callable[[], AwaitMount | None]) -> None:
+        """A part of a screen built ahead (Deferred): `mount` is called in its turn, after
+        the frames and the parts queued before it, and not while a key is answered."""
+        self._parts.append(mount)
+        if self._prebuilds_started and not self._filling:
+            self._prebuild_soon(PART_PAUSE)
+
+    async def _fill_parts(self) -> None:
+        """Mount the queued parts one at a time: mounted together, their widgets' pieces of
+        work made loop turns of 30-70 ms, and a key waited for two of them."""
+        try:
+            while self._parts:
+                if self.answering_input():
+                    await asyncio.sleep(PART_PAUSE)
+                    continue
+                mounting = self._parts.pop(0)()
+                if mounting is not None:
+                    await mounting
+                await asyncio.sleep(PART_PAUSE)
+        finally:
+            self._filling = False
+        self._prebuild_soon(PREBUILD_PAUSE)
 
     def _lay_out_hidden_screens(self, screens: list[StudioScreen]) -> None:
         """Once the corpus and the model are in, lay out again, one at a time, the screens built
@@ -403,7 +456,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             screen = screens.pop(0)
             if screen.is_attached and not screen.is_current:
                 lay_out_ahead(screen)
-                self.set_timer(PREBUILD_PAUSE, lambda: self._lay_out_hidden_screens(screens))
+                self.set_timer(LAY_OUT_PAUSE, lambda: self._lay_out_hidden_screens(screens))
                 return
 
     def register_screen(self, screen: StudioScreen) -> None:
@@ -413,12 +466,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             if self._first_frame_drawn:  # built after start-up
                 screen.first_frame_drawn()
             if self._prebuilds_started:  # the next screen built ahead, after a pause
-                together = screen.MODE in PREBUILD_TOGETHER and not screen.is_current
-                if self._prebuild_timer is not None:  # one due after another screen: later
-                    self._prebuild_timer.stop()
-                self._prebuild_timer = self.set_timer(
-                    FRAME if together else PREBUILD_PAUSE, self._prebuild_next_screen
-                )
+                self._prebuild_soon(PREBUILD_PAUSE)
 
     def _settle_soon(self) -> None:
         """Long-lived objects were just made (torch's modules, the corpus's index, a screen):
@@ -532,12 +580,15 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         (start-up, issue 14)."""
         if not self._warm_started:
             self._warm_started = True
+            # The screens built ahead, stale since the model's name and state changed: laid out
+            # again at once, where a key after the model's frame drew one stale (keys 0-0.1 s
+            # after it: 90th percentile 39-45 ms against 28-35, 40 starts a version).
+            self.call_after_refresh(self._lay_out_hidden_screens, list(self._screens))
             self.set_timer(WARM_UP_AFTER, self._warm_up)
 
     def _warm_up(self) -> None:
         self._model_settled.set()  # the corpus's near-copy index may be made now
         self._settle_soon()  # what start-up made: the model, the corpus, the screens
-        self._lay_out_hidden_screens(list(self._screens))
 
     def on_torch_loaded(self, message: TorchLoaded) -> None:
         self.torch_seconds = message.seconds

@@ -132,6 +132,115 @@ async def test_the_costly_screens_are_built_ahead_once_the_corpus_is_shown(
 
 
 @pytest.mark.asyncio
+async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Built ahead, Generate's and Train's frames come first, then their four parts (fields)
+    one at a time, each mounted whole before the next: a key for Train 0.15-0.3 s after the
+    first frame found it unbuilt while Generate's fields mounted, and both screens' parts
+    mounting together made loop turns a key waited for (30-70 ms)."""
+    import folkgen_tui.app as studio_app
+    from folkgen_tui.widgets.deferred import Deferred
+
+    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # no Library nor Models here
+    frames: dict[str, bool] = {}  # screen: whether any part was in when its frame was
+    mounting: list[Deferred] = []  # parts begun, in order
+    overlapped: list[str] = []
+    frame_built, mount_part = FolkgenApp.frame_built, Deferred._mount_part
+
+    def framed(app: FolkgenApp, screen: Any) -> None:
+        frames[screen.MODE] = any(d.part.parent is not None for d in app.query(Deferred))
+        frame_built(app, screen)
+
+    def mounted(deferred: Deferred, put_off: bool = False) -> Any:
+        overlapped.extend(d.part.id or "" for d in mounting if not d.part.is_mounted)
+        mounting.append(deferred)
+        return mount_part(deferred, put_off)
+
+    monkeypatch.setattr(FolkgenApp, "frame_built", framed)
+    monkeypatch.setattr(Deferred, "_mount_part", mounted)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.studio_screen("train") is not None, "Train set up",
+                       timeout=20)  # fmt: skip
+        assert app.studio_screen("generate") is not None
+        assert frames == {"generate": False, "train": False}  # both frames before any field
+        assert [d.screen.MODE for d in mounting] == ["generate", "generate", "train", "train"]
+        assert overlapped == []  # each part whole before the next began
+        train = app.studio_screen("train")  # built ahead, whole: Dataset still shown
+        assert train is not None and not train.is_current and len(train.query("#f-steps")) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_screen_built_ahead_takes_its_queued_fields_when_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A key for a screen whose frame was built ahead and whose fields still wait in the app's
+    queue shows the frame and mounts the fields after its draw, without waiting for the queue;
+    the queue's turn then mounts nothing twice."""
+    from folkgen_tui.screens.base import StudioScreen
+
+    filled: list[bool] = []
+
+    async def held(app: FolkgenApp) -> None:  # the queue is not filled: the parts stay in it
+        filled.append(True)
+
+    monkeypatch.setattr(FolkgenApp, "_fill_parts", held)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: filled and len(app._parts) == 4, "both frames, four parts")
+        await pilot.press("t")
+        screen = app.screen
+        assert isinstance(screen, TrainScreen)
+        await asyncio.wait_for(screen.ready.wait(), timeout=10)
+        assert screen.query("#f-steps") and app.studio_screen("train") is screen
+        results = [mount() for mount in app._parts]  # their turn comes: Train's are in already
+        assert results[2:] == [None, None]
+        await pilot.pause()
+        assert len(screen.query("#f-steps")) == 1
+        generate = [r for r in results[:2] if r is not None]
+        assert len(generate) == 2  # Generate's, still hidden, mount in their turn
+        for mounting in generate:
+            await mounting
+        generate_screen = app._screen_stacks["generate"][-1]
+        assert isinstance(generate_screen, StudioScreen)
+        await asyncio.wait_for(generate_screen.ready.wait(), timeout=10)
+
+
+@pytest.mark.asyncio
+async def test_the_screens_built_ahead_are_laid_out_again_as_the_first_model_is_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model's name and state change what the hidden screens show: they are laid out again
+    once the frame that says the model is in is drawn, not with the warm-up after it (a key
+    then drew a stale screen)."""
+    import folkgen_tui.app as studio_app
+
+    monkeypatch.setattr(studio_app, "WARM_UP_AFTER", 60.0)  # the warm-up: never, here
+    laid_out: list[str] = []
+    lay_out = studio_app.lay_out_ahead
+
+    def counted(screen: Any) -> None:
+        laid_out.append(screen.MODE)
+        lay_out(screen)
+
+    monkeypatch.setattr(studio_app, "lay_out_ahead", counted)
+    loads: list[tuple[Any, ...]] = []  # the first model's load, held until every screen is in
+    load = FolkgenApp._load_model
+    monkeypatch.setattr(FolkgenApp, "_load_model", lambda app, *args: loads.append(args))
+    app = FolkgenApp()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: len(app._screens) == 5 and bool(loads),
+                       "every screen built, the model asked for", timeout=60)  # fmt: skip
+        await pilot.pause(0.3)
+        laid_out.clear()
+        load(app, *loads[0])
+        await wait_for(pilot, lambda: app.model is not None, "the model", timeout=60)
+        await wait_for(pilot, lambda: len(laid_out) == 4, "the hidden screens laid out again")
+        assert sorted(laid_out) == ["generate", "library", "models", "train"]
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("key", "panel", "field", "action"),
     [("t", "Recipe", "#f-steps", "start"), ("g", "Session", "#gen-score", "toggle_score")],

@@ -115,6 +115,7 @@ class StudioScreen(QuickShowScreen):
         parts = [deferred.part for deferred in self.query(Deferred)]
         if parts:
             self.run_worker(self._set_up_when_in(parts), group="parts")
+            self.studio.frame_built(self)
         else:
             self._set_up()
 
@@ -180,6 +181,9 @@ class StudioScreen(QuickShowScreen):
         if self._styled_for == styled_for:
             skip_restyle(event)
         self._styled_for = styled_for
+        if self.is_current:  # built ahead, its parts still queued with the app: after this draw
+            for deferred in self.query(Deferred):
+                deferred.shown()
 
     async def finish(self) -> None:
         """Work to end before the app quits (the app waits for it, a few seconds at most)."""

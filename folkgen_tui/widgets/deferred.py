@@ -7,21 +7,31 @@ The part's widgets are made then too, not with the frame: an Input styles itself
 Textual's `Lazy` does the same for the mount, but queues it on whichever screen is on show and
 awaits it there: a screen built ahead held the one on show for the part's ~70 ms, and a screen
 awaiting the one being built (a switch to it, awaited) held its mount for ever. Here the mount
-is queued on the part's own screen (after its draw, or at once when it is not on show:
-after_screen_drawn) and left to the part's own task; the screen (StudioScreen) sets itself up
-once its parts are in."""
+is queued on the part's own screen (after its draw: after_screen_drawn) and left to the part's
+own task; the screen (StudioScreen) sets itself up once its parts are in. A screen built ahead
+hands its parts to the app instead (PartQueue), which mounts them one at a time once the frames
+it builds ahead are in; shown meanwhile, the screen takes them back (`shown`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from textual.app import ComposeResult
 from textual.compose import compose
-from textual.widget import Widget
+from textual.widget import AwaitMount, Widget
 
 from folkgen_tui.textual_internals import after_input, after_screen_drawn, app_ending
 
 PUT_OFF = 0.01  # seconds between looks while a key is answered (a look at its screen shown)
+
+
+@runtime_checkable
+class PartQueue(Protocol):
+    """An app that mounts the parts of screens built ahead in turn (FolkgenApp): `mount` is
+    called once the app's other work ahead allows, and returns what to await, if anything."""
+
+    def queue_part(self, mount: Callable[[], AwaitMount | None]) -> None: ...
 
 
 class Deferred(Widget):
@@ -38,22 +48,41 @@ class Deferred(Widget):
         super().__init__()
         self.part = part
         self._fill = fill
+        self._queued = False  # with the app's PartQueue, not mounted yet
 
     async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
-        after_screen_drawn(self, self._mount_part)
+        app = self.app
+        if not self.screen.is_current and isinstance(app, PartQueue):
+            self._queued = True  # built ahead: in its turn, or once its screen is shown
+            app.queue_part(self._mount_ahead)
+        else:
+            after_screen_drawn(self, self._mount_part)
 
-    def _mount_part(self, put_off: bool = False) -> None:
+    def shown(self) -> None:
+        """Its screen is being shown (StudioScreen): a part still queued with the app comes
+        once this show is drawn, as a key's does."""
+        if self._queued:
+            self._queued = False
+            after_screen_drawn(self, self._mount_part)
+
+    def _mount_ahead(self) -> AwaitMount | None:
+        if not self._queued:
+            return None  # its screen was shown meanwhile: shown() took it
+        self._queued = False
+        return self._mount_part()
+
+    def _mount_part(self, put_off: bool = False) -> AwaitMount | None:
         parent = self.parent
         if self.part.parent is not None or not isinstance(parent, Widget) or app_ending(self):
-            return  # mounted already, or the app is closing: Textual mounts nothing more
+            return None  # mounted already, or the app is closing: Textual mounts nothing more
         if not self.screen.is_current and after_input(self, self._put_off, PUT_OFF):
-            return  # a screen built ahead: not while a key is answered
+            return None  # a screen built ahead: not while a key is answered
         if put_off and self.screen.is_current:  # shown meanwhile: its frame first, as a key's
             after_screen_drawn(self, self._mount_part)
-            return
+            return None
         for child in compose(self, self._fill()):
             self.part.compose_add_child(child)
-        parent.mount(self.part, after=self)
+        return parent.mount(self.part, after=self)
         # It stays, hidden and empty: removed, Textual queued a wait for its removal on the
         # app's own queue (App._prune's call_next), and every key waited there while the part's
         # mount took the loop (22-34 ms, 0.1-0.3 s after the first frame).
