@@ -181,8 +181,8 @@ class StudioScreen(QuickShowScreen):
         if self._styled_for == styled_for:
             skip_restyle(event)
         self._styled_for = styled_for
-        if self.is_current:  # built ahead, its parts still queued with the app: after this draw
-            for deferred in self.query(Deferred):
+        if self.is_current and not self.is_ready:  # built ahead, its parts still queued with
+            for deferred in self.query(Deferred):  # the app: after this draw (no query after)
                 deferred.shown()
 
     async def finish(self) -> None:
