@@ -55,6 +55,7 @@ from folkgen_tui.textual_internals import (
     start_in_theme,
 )
 from folkgen_tui.tunebook import Tunebook
+from folkgen_tui.widgets.deferred import Deferred
 
 if TYPE_CHECKING:
     import argparse
@@ -78,7 +79,7 @@ SETTINGS_FILE = "tui.json"
 # Screens built ahead once the corpus is shown, the likeliest first: Textual takes ~110 ms to build
 # Generate, ~60 Train, ~30 Library and ~15 Models (more while torch loads on the other core), where
 # showing one built takes ~20 ms. A key waits for the piece of a build under way, so the two
-# costly ones come as frames first (their panels, ~15 ms each: FRAMES_FIRST), back to back, then
+# costly ones come as frames first (their panels, ~15 ms each: FRAMES_FIRST), a few ms apart, then
 # their fields (Deferred parts) one part at a time, then the cheap ones a pause apart.
 PREBUILD_ORDER = ("generate", "train", "library", "models")
 FRAMES_FIRST = ("generate", "train")  # their parts wait until these frames are all built
@@ -417,8 +418,9 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
 
     def frame_built(self, screen: StudioScreen) -> None:
         """A screen's frame is mounted and its parts are to come (Deferred): for one built
-        ahead, the next screen's frame, or the parts."""
-        if not screen.is_current:
+        ahead (its parts queued, even if a key has shown it since), the next screen's frame, or
+        the parts. One a key built mounts its own, and holds the next build until it is in."""
+        if not screen.is_current or any(part.queued for part in screen.query(Deferred)):
             self._framed.add(screen.MODE)
             if self._prebuilds_started:
                 self._prebuild_soon(PART_PAUSE)
@@ -434,7 +436,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         """Mount the queued parts one at a time: mounted together, their widgets' pieces of
         work made loop turns of 30-70 ms, and a key waited for two of them."""
         try:
-            while self._parts:
+            while self._parts and not self._ending:  # quitting: no more widgets
                 if self.answering_input():
                     await asyncio.sleep(PART_PAUSE)
                     continue
@@ -447,9 +449,9 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         self._prebuild_soon(PREBUILD_PAUSE)
 
     def _lay_out_hidden_screens(self, screens: list[StudioScreen]) -> None:
-        """Once the corpus and the model are in, lay out again, one at a time, the screens built
-        ahead before they came (what they show changed since): a first show then costs what a
-        later one does (bench/screen_switch.py)."""
+        """Once the corpus and the model are in, lay out again, one after another (LAY_OUT_PAUSE
+        apart), the screens built ahead before they came (what they show changed since): a first
+        show then costs what a later one does (bench/screen_switch.py)."""
         if self.later(lambda: self._lay_out_hidden_screens(screens)) is not None:
             return  # not while a key is answered
         while screens:

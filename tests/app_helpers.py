@@ -23,7 +23,7 @@ S = TypeVar("S", bound=StudioScreen)
 DATA = Path(__file__).parent / "data"
 ALSA_NULL = DATA / "alsa-null.conf"
 FIXED_MTIME = 1_700_000_000  # 2023-11-14 22:13:20 UTC: checkpoint dates in snapshots
-_MOUNT_PART = Deferred._mount_part  # hold_parts replaces it
+_MOUNT_PART = Deferred._mount  # hold_parts replaces it
 
 
 async def wait_for(
@@ -195,5 +195,5 @@ def hold_parts(monkeypatch: Any) -> HeldParts:
 
     monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ())
     held = HeldParts()
-    monkeypatch.setattr(Deferred, "_mount_part", lambda deferred: held.append(deferred))
+    monkeypatch.setattr(Deferred, "_mount", lambda deferred: held.append(deferred))
     return held

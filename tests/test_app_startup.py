@@ -146,19 +146,19 @@ async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_
     frames: dict[str, bool] = {}  # screen: whether any part was in when its frame was
     mounting: list[Deferred] = []  # parts begun, in order
     overlapped: list[str] = []
-    frame_built, mount_part = FolkgenApp.frame_built, Deferred._mount_part
+    frame_built, mount = FolkgenApp.frame_built, Deferred._mount
 
     def framed(app: FolkgenApp, screen: Any) -> None:
-        frames[screen.MODE] = any(d.part.parent is not None for d in app.query(Deferred))
+        frames[screen.MODE] = bool(mounting)
         frame_built(app, screen)
 
-    def mounted(deferred: Deferred, put_off: bool = False) -> Any:
+    def mounted(deferred: Deferred) -> Any:
         overlapped.extend(d.part.id or "" for d in mounting if not d.part.is_mounted)
         mounting.append(deferred)
-        return mount_part(deferred, put_off)
+        return mount(deferred)
 
     monkeypatch.setattr(FolkgenApp, "frame_built", framed)
-    monkeypatch.setattr(Deferred, "_mount_part", mounted)
+    monkeypatch.setattr(Deferred, "_mount", mounted)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_for(pilot, lambda: app.studio_screen("train") is not None, "Train set up",
@@ -339,6 +339,7 @@ async def test_a_screen_awaiting_one_being_built_does_not_hold_its_fields(
     (enter on a tune) held them for ever: Generate stayed an empty frame, its keys dead."""
     import folkgen_tui.app as studio_app
     from folkgen_tui.textual_internals import build_mode
+    from folkgen_tui.widgets.deferred import Deferred
 
     monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ("library",))  # Generate: built here
     app = FolkgenApp(autoload_model=False)
@@ -356,14 +357,16 @@ async def test_a_screen_awaiting_one_being_built_does_not_hold_its_fields(
         assert build_mode(app, "generate")
         generate = app._screen_stacks["generate"][-1]
 
-        def parts_queued() -> bool:
+        def parts_queued() -> bool:  # on a screen's loop, or with the app (built ahead)
             queued = [*library._callbacks, *generate._callbacks]
-            return any("_mount_part" in repr(callback) for callback, _ in queued)
+            on_a_loop = any("_mount_part" in repr(callback) for callback, _ in queued)
+            return on_a_loop or any(part.queued for part in generate.query(Deferred))
 
         for _ in range(100_000):  # no pause: the Library would repaint and run what it holds
             if parts_queued() or generate.query("#prompt"):
                 break
             await asyncio.sleep(0)
+        assert parts_queued()  # the switch comes with the fields still to mount
         library.refresh()  # a repaint due on the Library: its queued callbacks wait for it
         library.call_later(open_in_generate)
         await wait_for(pilot, lambda: switched, "the switch to Generate", timeout=10)

@@ -7,10 +7,11 @@ The part's widgets are made then too, not with the frame: an Input styles itself
 Textual's `Lazy` does the same for the mount, but queues it on whichever screen is on show and
 awaits it there: a screen built ahead held the one on show for the part's ~70 ms, and a screen
 awaiting the one being built (a switch to it, awaited) held its mount for ever. Here the mount
-is queued on the part's own screen (after its draw: after_screen_drawn) and left to the part's
-own task; the screen (StudioScreen) sets itself up once its parts are in. A screen built ahead
-hands its parts to the app instead (PartQueue), which mounts them one at a time once the frames
-it builds ahead are in; shown meanwhile, the screen takes them back (`shown`)."""
+is queued on the part's own screen (after its draw, or at once when it is not on show:
+after_screen_drawn) and left to the part's own task; the screen (StudioScreen) sets itself up
+once its parts are in. A screen built ahead hands its parts to the app instead, where the app
+offers (PartQueue), which mounts them one at a time once the frames it builds ahead are in;
+shown meanwhile, the screen takes them back (`shown`)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ class PartQueue(Protocol):
 
 
 class Deferred(Widget):
-    """Stands in for `part` until its screen is drawn, then fills it with what `fill` composes
-    (as a `compose` method would: `with` blocks nest) and mounts it after itself."""
+    """Stands in for `part` until its screen is drawn (built ahead: until the app's queue comes
+    to it), then fills it with what `fill` composes (as a `compose` method would: `with` blocks
+    nest) and mounts it after itself."""
 
     DEFAULT_CSS = """
     Deferred {
@@ -65,23 +67,40 @@ class Deferred(Widget):
             self._queued = False
             after_screen_drawn(self, self._mount_part)
 
+    @property
+    def queued(self) -> bool:
+        """Handed to the app's queue, and not mounted since."""
+        return self._queued
+
     def _mount_ahead(self) -> AwaitMount | None:
+        """The app's turn for the part (it has just looked for a key being answered): the
+        mount to await, or None when there is nothing to mount."""
         if not self._queued:
             return None  # its screen was shown meanwhile: shown() took it
         self._queued = False
-        return self._mount_part()
+        return self._mount() if self._mountable() else None
 
-    def _mount_part(self, put_off: bool = False) -> AwaitMount | None:
-        parent = self.parent
-        if self.part.parent is not None or not isinstance(parent, Widget) or app_ending(self):
-            return None  # mounted already, or the app is closing: Textual mounts nothing more
+    def _mount_part(self, put_off: bool = False) -> None:
+        """A callback of the screen's loop: it returns nothing to await (the loop would await
+        it, and hold its own messages for the whole mount); the part's own task mounts it."""
+        if not self._mountable():
+            return
         if not self.screen.is_current and after_input(self, self._put_off, PUT_OFF):
-            return None  # a screen built ahead: not while a key is answered
+            return  # a screen built ahead: not while a key is answered
         if put_off and self.screen.is_current:  # shown meanwhile: its frame first, as a key's
             after_screen_drawn(self, self._mount_part)
-            return None
+            return
+        self._mount()
+
+    def _mountable(self) -> bool:
+        """Not mounted already, and the app not closing (Textual then mounts nothing more)."""
+        return self.part.parent is None and isinstance(self.parent, Widget) and not app_ending(self)
+
+    def _mount(self) -> AwaitMount:
         for child in compose(self, self._fill()):
             self.part.compose_add_child(child)
+        parent = self.parent
+        assert isinstance(parent, Widget)  # _mountable
         return parent.mount(self.part, after=self)
         # It stays, hidden and empty: removed, Textual queued a wait for its removal on the
         # app's own queue (App._prune's call_next), and every key waited there while the part's
