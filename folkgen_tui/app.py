@@ -409,7 +409,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
                 break
         if self._parts:
             self._filling = True
-            self.run_worker(self._fill_parts(), group="parts")
+            self._fill_parts()
 
     def _prebuild_soon(self, seconds: float) -> None:
         if self._prebuild_timer is not None:  # one due after another screen: later
@@ -432,6 +432,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         if self._prebuilds_started and not self._filling:
             self._prebuild_soon(PART_PAUSE)
 
+    @work(group="parts")  # (its coroutine made as it runs: none left unawaited on the way out)
     async def _fill_parts(self) -> None:
         """Mount the queued parts one at a time: mounted together, their widgets' pieces of
         work made loop turns of 30-70 ms, and a key waited for two of them."""

@@ -182,7 +182,7 @@ async def test_a_screen_built_ahead_takes_its_queued_fields_when_shown(
 
     filled: list[bool] = []
 
-    async def held(app: FolkgenApp) -> None:  # the queue is not filled: the parts stay in it
+    def held(app: FolkgenApp) -> None:  # the queue is not filled: the parts stay in it
         filled.append(True)
 
     monkeypatch.setattr(FolkgenApp, "_fill_parts", held)
