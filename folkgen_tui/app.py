@@ -55,7 +55,6 @@ from folkgen_tui.textual_internals import (
     start_in_theme,
 )
 from folkgen_tui.tunebook import Tunebook
-from folkgen_tui.widgets.deferred import Deferred
 
 if TYPE_CHECKING:
     import argparse
@@ -417,13 +416,12 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         self._prebuild_timer = self.set_timer(seconds, self._prebuild_next_screen)
 
     def frame_built(self, screen: StudioScreen) -> None:
-        """A screen's frame is mounted and its parts are to come (Deferred): for one built
-        ahead (its parts queued, even if a key has shown it since), the next screen's frame, or
-        the parts. One a key built mounts its own, and holds the next build until it is in."""
-        if not screen.is_current or any(part.queued for part in screen.query(Deferred)):
-            self._framed.add(screen.MODE)
-            if self._prebuilds_started:
-                self._prebuild_soon(PART_PAUSE)
+        """The frame of a screen built ahead is mounted, its parts queued (Deferred): the next
+        screen's frame, or the parts. (One a key built mounts its own parts, and holds the next
+        build until they are in.)"""
+        self._framed.add(screen.MODE)
+        if self._prebuilds_started:
+            self._prebuild_soon(PART_PAUSE)
 
     def queue_part(self, mount: Callable[[], AwaitMount | None]) -> None:
         """A part of a screen built ahead (Deferred): `mount` is called in its turn, after

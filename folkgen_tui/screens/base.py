@@ -112,10 +112,12 @@ class StudioScreen(QuickShowScreen):
         if app_ending(self) or not self.composed:
             return
         self.sub_title = self.TITLE_TEXT
-        parts = [deferred.part for deferred in self.query(Deferred)]
-        if parts:
-            self.run_worker(self._set_up_when_in(parts), group="parts")
-            self.studio.frame_built(self)
+        deferreds = list(self.query(Deferred))
+        if deferreds:
+            self.run_worker(self._set_up_when_in([d.part for d in deferreds]), group="parts")
+            # Built ahead: its parts queued with the app, even if a key has shown it since.
+            if not self.is_current or any(deferred.queued for deferred in deferreds):
+                self.studio.frame_built(self)
         else:
             self._set_up()
 
