@@ -585,7 +585,8 @@ class CorpusStats:
     characters: int
     vocabulary: list[tuple[str, int]]  # every character with its count, most common first
     meters: list[tuple[str, int]]
-    keys: list[tuple[str, int]]
+    keys: list[tuple[str, int]]  # by name ('D major'), spellings counted together
+    written_keys: list[tuple[str, int]]  # K: values as the tunes write them ('D', 'Dmaj')
     length_min: int
     length_max: int
     length_mean: float
@@ -641,6 +642,7 @@ def compute_stats(corpus: Corpus, buckets: int = 10) -> CorpusStats:
         vocabulary=vocabulary,
         meters=_count([header_field(t, "M") for t in corpus.tunes]),
         keys=_count([normalize_key(k) if k else None for k in keys]),
+        written_keys=_count(keys),
         length_min=low,
         length_max=high,
         length_mean=sum(lengths) / len(lengths),

@@ -217,6 +217,10 @@ class CorpusIndex:
         self._index: NoveltyIndex | None = None
         self._lock = threading.Lock()
 
+    @property
+    def built(self) -> bool:
+        return self._index is not None
+
     def get(self) -> NoveltyIndex | None:
         with self._lock:
             if self._index is None and self.tunes is not None:

@@ -199,12 +199,23 @@ class PlaybackFailed(Message):
 
 def _import_numpy() -> None:
     """numpy, which a tune's options, its notes and sound and the loss charts need (~45 ms
-    holding the interpreter), on a worker thread at start-up: as the first model comes
+    holding the interpreter), on a worker thread at start-up: once the first model is drawn
     (_model_ready), or once it is known none comes (_load_corpus). Not in the first half second
     of keys (the corpus's thread imported it once the corpus was drawn: keys 0.15 s after the
     first frame took twice as long), nor on the UI thread at the first tune or chart."""
     with giving_way():
         import numpy  # noqa: F401
+
+
+def _wait_for(event: threading.Event, seconds: float) -> bool:
+    """On a worker thread: until `event` is set or `seconds` have passed; False when the worker
+    is cancelled (a quitting app cancels it)."""
+    worker = get_current_worker()
+    deadline = time.monotonic() + seconds
+    while not event.wait(0.05) and time.monotonic() < deadline:
+        if worker.is_cancelled:
+            break
+    return not worker.is_cancelled
 
 
 class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
@@ -588,7 +599,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             self.set_timer(WARM_UP_AFTER, self._warm_up)
 
     def _warm_up(self) -> None:
-        self._model_settled.set()  # the corpus's near-copy index may be made now
+        self._model_settled.set()  # numpy and the near-copy indexes may come now (threads)
         self._settle_soon()  # what start-up made: the model, the corpus, the screens
 
     def on_torch_loaded(self, message: TorchLoaded) -> None:
@@ -639,20 +650,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         if worker.is_cancelled:
             return
         self.post_message(CorpusLoaded(corpus, stats, path))
-
-        def wait(event: threading.Event, seconds: float) -> bool:
-            """Until `event` is set or `seconds` have passed; False when the worker is cancelled
-            (a quitting app cancels it)."""
-            deadline = time.monotonic() + seconds
-            while not event.wait(0.05) and time.monotonic() < deadline:
-                if worker.is_cancelled:
-                    break
-            return not worker.is_cancelled
-
         # The near-copy index (generated tunes are compared with the corpus) comes after, and
         # at start-up after the first model (the model's own corpus index comes first; it is
         # only a fallback).
-        if not wait(self._model_settled, NOVELTY_WAIT):
+        if not _wait_for(self._model_settled, NOVELTY_WAIT):
             return
         _import_numpy()  # where no model came (none, or torch failed): the first model's did
         from core.novelty import NoveltyIndex
@@ -729,10 +730,14 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         model = LoadedModel(path, why, meta, CorpusIndex(corpus.tunes if corpus else None), keys)
         if not get_current_worker().is_cancelled:
             self.post_message(ModelLoaded(model, announce, engine))
-            _import_numpy()
-            # The training corpus's near-copy index (~70 ms), once the model can generate, on
-            # this thread rather than on the UI's at the first tune's check.
-            model.index.get()
+            # numpy and the training corpus's near-copy index (~45 + ~50 ms, mostly holding the
+            # interpreter) on this thread, not at the first tune's check; at start-up only once
+            # the model's frame is drawn and the hidden screens are laid out again (_warm_up):
+            # at once, they doubled that work's time, and keys 0-0.3 s after the model's name
+            # showed took up to 62 ms, against 23 (30 starts a version).
+            if _wait_for(self._model_settled, NOVELTY_WAIT):
+                _import_numpy()
+                model.index.get()
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.engine is not self.engine:

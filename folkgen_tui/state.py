@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from core.audio import Note, Rendered
     from core.checkpoint_meta import CheckpointMeta
     from core.corpus import Vocabulary
-    from core.novelty import CorpusIndex, NoveltyIndex
+    from core.novelty import CorpusIndex
 
 
 @dataclass
@@ -25,14 +25,10 @@ class LoadedModel:
     path: Path | None
     why: str  # "chosen", "newest checkpoint", "just trained"…
     meta: CheckpointMeta
-    index: CorpusIndex  # of the training corpus (no tunes when it is not known here)
+    # of the training corpus (no tunes when it is not known here): what the CLI compares with;
+    # built at first use, on a thread (the app's, once the model is drawn; else a tune's check)
+    index: CorpusIndex
     keys: dict[str, str] = field(default_factory=dict)  # its grammar's (model_key_spellings)
-
-    @property
-    def novelty(self) -> NoveltyIndex | None:
-        """The training corpus's index (what the CLI compares with); None when not known here.
-        Built at first use (the app builds it on a thread once the model is ready)."""
-        return self.index.get()
 
     @property
     def vocab(self) -> Vocabulary:

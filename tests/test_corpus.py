@@ -126,6 +126,8 @@ def test_stats_of_the_default_corpus() -> None:
     assert meters["C"] > 350 and meters["6/8"] > 200
     keys = dict(stats.keys)
     assert keys["G major"] > 200 and keys["A Dorian"] > 50 and keys["D Mixolydian"] > 50
+    # ... and as the tunes spell them (Generate's key picker offers these), the commonest first
+    assert stats.written_keys[:2] == [("G Major", keys["G major"]), ("D Major", keys["D major"])]
     assert stats.length_min == 56 and stats.length_max == 603
     assert sum(n for _, n in stats.length_histogram) == 817
     starts = [start for start, _ in stats.length_histogram]
@@ -156,6 +158,9 @@ def test_statistics_count_every_character_most_common_first_ties_in_order() -> N
     assert stats.vocabulary[:2] == [("\n", 6), (":", 4)]
     assert stats.length_mean == (len(tunes[0]) + len(tunes[1])) / 2
     assert stats.length_histogram == [(12, 1), (13, 1)]  # the lengths, one bucket each
+    spelled = compute_stats(Corpus("three", [*tunes, "X:3\nK:Gmaj\nB|"]))
+    assert spelled.keys == [("G major", 2), ("D major", 1)]  # one key, two spellings
+    assert spelled.written_keys == [("G", 1), ("D", 1), ("Gmaj", 1)]
 
 
 def test_a_corpus_of_many_slices_is_counted_whole() -> None:

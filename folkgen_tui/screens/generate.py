@@ -36,7 +36,7 @@ from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, TuneStrea
 if TYPE_CHECKING:
     from core.judge import Judgement
     from core.library import LibraryTune
-    from core.novelty import NoveltyIndex
+    from core.novelty import CorpusIndex, NoveltyIndex
     from core.sample_options import SampleOptions
     from folkgen_tui.lifeline import WorkUnderWay
 
@@ -201,18 +201,18 @@ class GenerateScreen(StudioScreen):
         the keys its grammar writes (its training corpus's, as that corpus spells them: the
         Dataset corpus may be another, and a key the model's lacks is refused), the Dataset
         corpus's commonest first."""
-        from core.corpus import header_field, normalize_key, read_key
+        from core.corpus import normalize_key, read_key
 
-        corpus, model = self.studio.corpus, self.studio.model
+        # Counted with the corpus, on its thread (compute_stats): counted here, the first
+        # model's arrival held the keys for 12 ms (818 tunes' headers read twice).
+        stats, model = self.studio.stats, self.studio.model
         meters: list[str] = list(DEFAULT_METERS)
         keys: list[str] = list(DEFAULT_KEYS)
         written = Counter[str]()
-        if corpus is not None:
-            m = Counter(header_field(t, "M") for t in corpus.tunes)
-            k = Counter(header_field(t, "K") for t in corpus.tunes)
-            meters = [v for v, _ in m.most_common(12) if v]
-            keys = [v for v, _ in k.most_common(16) if v]
-            written = Counter({normalize_key(v): n for v, n in k.items() if v})
+        if stats is not None:
+            meters = [v for v, _ in stats.meters if v != "?"][:12]
+            keys = [v for v, _ in stats.written_keys if v != "?"][:16]
+            written = Counter(dict(stats.keys))
         spelled = {  # the keys its grammar writes: "HP" or "C ^f^c^a" name none
             name: value for name, value in (model.keys if model is not None else {}).items()
             if (key := read_key(value)) is not None and key.exact
@@ -220,13 +220,16 @@ class GenerateScreen(StudioScreen):
         if spelled:
             # All of them (the Irish corpus's 19: a cut at 16 lost the G keys after the others).
             keys = [spelled[name] for name in sorted(spelled, key=lambda n: (-written[n], n))][:40]
-        if (tuple(meters), tuple(keys)) == (self._meters, self._keys):
+        new_meters, new_keys = tuple(meters) != self._meters, tuple(keys) != self._keys
+        if not (new_meters or new_keys):
             return
         self._meters, self._keys = tuple(meters), tuple(keys)
         self._key_names = {normalize_key(v): v for v in keys}
         with self.prevent(Select.Changed):  # new choices, and the prompt as it was written
-            self.query_one("#meter", Select).set_options([(v, v) for v in meters])
-            self.query_one("#key", Select).set_options([(v, v) for v in keys])
+            if new_meters:  # a model changes the keys only (a Select's options: ~3 ms)
+                self.query_one("#meter", Select).set_options([(v, v) for v in meters])
+            if new_keys:
+                self.query_one("#key", Select).set_options([(v, v) for v in keys])
         self._show_header(self.query_one("#prompt", Input).value)  # what it says, in them
 
     def model_changed(self) -> None:
@@ -497,8 +500,7 @@ class GenerateScreen(StudioScreen):
         # Near-copies of the model's training corpus, as the CLI judges them; the Dataset
         # screen's corpus only when the training corpus is not known here.
         model = studio.model
-        novelty = model.novelty if model is not None else None
-        self._check(record.number, record.text, novelty if novelty is not None else studio.novelty)
+        self._check(record.number, record.text, model.index if model else None, studio.novelty)
         self._show_status()
         self.refresh_bindings()
 
@@ -524,10 +526,15 @@ class GenerateScreen(StudioScreen):
     # --- checking ----------------------------------------------------------------------------
 
     @work(thread=True, group="check", exit_on_error=False)
-    def _check(self, number: int, text: str, novelty: NoveltyIndex | None) -> None:
+    def _check(
+        self, number: int, text: str, index: CorpusIndex | None, fallback: NoveltyIndex | None
+    ) -> None:
+        """`index`, the model's training corpus's, is built here if it is not yet (~50 ms): on
+        the UI thread, it held the keys at a first tune checked early."""
         from core.judge import judge
 
-        judgement = judge(text, novelty)
+        novelty = index.get() if index is not None else None
+        judgement = judge(text, novelty if novelty is not None else fallback)
         if not get_current_worker().is_cancelled:
             self.post_message(TuneChecked(number, judgement))
 
