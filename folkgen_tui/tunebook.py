@@ -9,6 +9,7 @@ inside the app's message loop as any handler does, without blocking either side.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -52,7 +53,13 @@ class Tunebook:
         if self._executor is None:
             from concurrent.futures import ThreadPoolExecutor  # not before the first frame
 
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="folkgen-tunebook")
+            # Its thread lets go of the interpreter as it starts: the UI thread, waiting in
+            # Thread.start for it to run, took the interpreter back only at CPython's switch
+            # interval (5 ms), as the thread went on into the database's imports (Library's
+            # set-up, built ahead at start-up: 8 ms of keys' time).
+            self._executor = ThreadPoolExecutor(
+                1, thread_name_prefix="folkgen-tunebook", initializer=time.sleep, initargs=(0,)
+            )
 
         def back(fn: Callable[..., None], *args: object) -> None:
             with contextlib.suppress(RuntimeError):  # the app has closed its loop

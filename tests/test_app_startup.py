@@ -172,6 +172,64 @@ async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_
 
 
 @pytest.mark.asyncio
+async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Library and Models come after the costly screens' parts, each screen's module imported in
+    a loop turn of its own before its build (together they held a key 10-15 ms), and Library's
+    frame before its table and tune, which the app's queue mounts (built whole, its layout as it
+    was built held a key ~20 ms)."""
+    import folkgen_tui.app as studio_app
+    import folkgen_tui.screens as screens_package
+    from folkgen_tui.widgets.deferred import Deferred
+
+    for name in ("library", "models"):  # imported by other tests: here, as in a fresh app
+        monkeypatch.delitem(sys.modules, f"folkgen_tui.screens.{name}", raising=False)
+        monkeypatch.delattr(screens_package, name, raising=False)
+    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 0.05)
+    imported: list[dict[str, bool]] = []  # the modules imported as each prebuild turn began
+    builds: list[tuple[str, bool]] = []  # a screen built, its module imported before that turn
+    frames: dict[str, bool] = {}  # screen: whether a part of it was in when its frame was
+    mounting: list[str] = []  # the parts' screens, in the order they were mounted
+    prebuild, build, framed, mount = (
+        FolkgenApp._prebuild_next_screen, studio_app.build_mode,
+        FolkgenApp.frame_built, Deferred._mount,
+    )  # fmt: skip
+
+    def prebuilding(app: FolkgenApp) -> None:
+        imported.append({mode: studio_app.SCREENS.imported(mode) for mode in app.MODES})
+        prebuild(app)
+
+    def building(app: FolkgenApp, mode: str) -> bool:
+        builds.append((mode, imported[-1][mode]))
+        return build(app, mode)
+
+    def frame_built(app: FolkgenApp, screen: Any) -> None:
+        frames[screen.MODE] = any(d.part.is_attached for d in screen.query(Deferred))
+        framed(app, screen)
+
+    def mounted(deferred: Deferred) -> Any:
+        mounting.append(deferred.screen.MODE)
+        return mount(deferred)
+
+    monkeypatch.setattr(FolkgenApp, "_prebuild_next_screen", prebuilding)
+    monkeypatch.setattr(studio_app, "build_mode", building)
+    monkeypatch.setattr(FolkgenApp, "frame_built", frame_built)
+    monkeypatch.setattr(Deferred, "_mount", mounted)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.studio_screen("models") is not None, "Models set up",
+                       timeout=20)  # fmt: skip
+        assert [mode for mode, _ in builds] == ["generate", "train", "library", "models"]
+        assert all(before for _, before in builds), builds  # each module in a turn before
+        assert frames == {"generate": False, "train": False, "library": False}
+        assert mounting == ["generate", "generate", "train", "train", "library", "library"]
+        library = app.studio_screen("library")  # built ahead, whole: Dataset still shown
+        assert library is not None and not library.is_current
+        assert len(library.query("#lib-table")) == 1
+
+
+@pytest.mark.asyncio
 async def test_a_screen_built_ahead_takes_its_queued_fields_when_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -21,11 +21,11 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from core.abc import plural
 from core.voice import VoiceError
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.screens.dialogs import ConfirmDialog, TextDialog
 from folkgen_tui.widgets import AbcView
+from folkgen_tui.widgets.deferred import Deferred
 from folkgen_tui.widgets.filter_input import FilterInput
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
@@ -153,23 +153,32 @@ class LibraryScreen(StudioScreen):
         return self.studio.tunebook
 
     def compose_body(self) -> ComposeResult:
+        # The panels first; the table and the tune's parts made and mounted once the screen is
+        # drawn (Deferred), or built ahead, in the app's turn: built whole, its layout as it was
+        # built held the keys for ~20 ms (issue 14).
         yield VoiceRow(self.studio.voice, id="lib-voice")
         with Horizontal(id="lib-main"):
             with Vertical(id="lib-list"):
-                yield FilterInput(self.filter_typed, placeholder="filter: title, key, metre, ABC…",
-                                  compact=True, id="lib-filter")  # fmt: skip
-                yield TuneTable(TUNEBOOK, id="lib-table")
-            with Vertical(id="lib-side"):
-                yield Static("", id="lib-badge", markup=False)
-                yield AbcView(id="lib-abc", placeholder="")
-                yield ScoreView(id="lib-score")
-                yield PianoRoll(id="lib-roll")
+                yield Deferred(Vertical(id="lib-list-parts"), self._list)
+            with Vertical(id="lib-side") as side:
+                side.border_title = "Tune"
+                yield Deferred(Vertical(id="lib-side-parts"), self._side)
         yield Static("", id="lib-status", markup=False)
+
+    def _list(self) -> ComposeResult:
+        yield FilterInput(self.filter_typed, placeholder="filter: title, key, metre, ABC…",
+                          compact=True, id="lib-filter")  # fmt: skip
+        yield TuneTable(TUNEBOOK, id="lib-table")
+
+    def _side(self) -> ComposeResult:
+        yield Static("", id="lib-badge", markup=False)
+        yield AbcView(id="lib-abc", placeholder="")
+        yield ScoreView(id="lib-score")
+        yield PianoRoll(id="lib-roll")
 
     def mounted(self) -> None:
         self.query_one(VoiceRow).show(self.studio.voice)  # one chosen since its row was made
         self.query_one("#lib-filter").display = False
-        self.query_one("#lib-side").border_title = "Tune"
         self.query_one("#lib-roll", PianoRoll).stop_along()
         self.query_one("#lib-score").display = False
         table = self.query_one(TuneTable)
@@ -681,6 +690,8 @@ class LibraryScreen(StudioScreen):
 
 def describe(tune: LibraryTune) -> str:
     """The badge over the ABC: where the tune came from and how it sounds."""
+    from core.abc import plural  # here: its module's import (~5 ms) made the build ahead chunky
+
     first = [tune.title, stars(tune.rating) if tune.rating else "", tune.notes]
     # The music first, then what makes the tune again (top-k only when it was used); a line too
     # long for the panel ends in "…" (library.tcss).
