@@ -121,6 +121,7 @@ async def test_the_costly_screens_are_built_ahead_once_the_corpus_is_shown(
     import folkgen_tui.app as studio_app
 
     monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # the timers' pause: never, here
+    monkeypatch.setattr(studio_app, "PREBUILD_START", 60.0)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_for(pilot, lambda: app.stats is not None, "the corpus")
@@ -129,6 +130,25 @@ async def test_the_costly_screens_are_built_ahead_once_the_corpus_is_shown(
         assert app.studio_screen("generate") is not None
         await pilot.pause(0.3)
         assert app.studio_screen("library") is None and app.studio_screen("models") is None
+
+
+@pytest.mark.asyncio
+async def test_the_screens_are_built_ahead_from_just_after_the_first_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The builds ahead do not wait for the corpus (~0.1 s after the first frame): keys then
+    found the frames still being built."""
+    import folkgen_tui.app as studio_app
+
+    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # no Library nor Models here
+    loads: list[object] = []
+    monkeypatch.setattr(FolkgenApp, "_load_corpus", lambda app, path: loads.append(path))
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.studio_screen("train") is not None, "Train set up",
+                       timeout=10)  # fmt: skip
+        assert loads and app.corpus is None  # asked for, never come
+        assert app.studio_screen("generate") is not None
 
 
 @pytest.mark.asyncio
