@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Callable, Collection, Coroutine, Generator
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from textual import events
 from textual.app import App
@@ -418,6 +419,30 @@ SETTLE = 0.01  # seconds for a screen's widgets to take their Resize and Show (a
 DRAW_SLICE = 0.004  # seconds of drawing ahead between two looks at the keys
 
 
+_LAYING_OUT: WeakKeyDictionary[App[Any], set[Screen[Any]]] = WeakKeyDictionary()
+
+
+def laying_out_ahead(app: App[Any]) -> bool:
+    """A screen of the app is being laid out and drawn ahead (lay_out_ahead), or is about to be
+    (lay_out_ahead_soon): its draw not done yet."""
+    return bool(_LAYING_OUT.get(app))
+
+
+def _laying_out(screen: Screen[Any], busy: bool) -> None:
+    under_way = _LAYING_OUT.setdefault(screen.app, set())
+    if busy:
+        under_way.add(screen)
+    else:
+        under_way.discard(screen)
+
+
+def lay_out_ahead_soon(screen: Screen[Any]) -> None:
+    """lay_out_ahead once the screen's loop has run what is queued (a screen just set up), the
+    screen counted as laid out ahead (laying_out_ahead) from now."""
+    _laying_out(screen, True)
+    screen.call_later(lay_out_ahead, screen)
+
+
 def lay_out_ahead(screen: Screen[Any]) -> None:
     """Lay out and draw (into nothing) a screen built ahead and not shown yet, so that its first
     show costs what a later one does: Textual lays a screen out when first shown (its size was
@@ -429,11 +454,14 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
     key that came meanwhile waited for all of it; a key that came before the draw (it waited a
     50 ms timer then) paid it in its show, 30-45 ms in all (issue 14). `_refresh_layout` and
     the compositor's `visible_widgets` are what a show runs and draws; without them the screen
-    is laid out and drawn when shown, as usual."""
+    is laid out and drawn when shown, as usual. Until its draw is done (or given up: the screen
+    shown or gone), it counts in laying_out_ahead."""
     refresh_layout: Callable[[Size], object] | None = getattr(screen, "_refresh_layout", None)
     compositor: object = getattr(screen, "_compositor", None)
     if screen.is_current or not screen.is_attached or refresh_layout is None:
+        _laying_out(screen, False)
         return
+    _laying_out(screen, True)
     if after_input(screen, lambda: lay_out_ahead(screen)):
         return
     refresh_layout(screen.app.size)
@@ -441,7 +469,10 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
 
     def still_ahead(work: Callable[[], None]) -> bool:
         """Still hidden and attached, and no key answered (else `work` is asked again later)."""
-        return not screen.is_current and screen.is_attached and not after_input(screen, work)
+        if screen.is_current or not screen.is_attached:
+            _laying_out(screen, False)
+            return False
+        return not after_input(screen, work)
 
     def lay_out_again() -> None:
         if still_ahead(lay_out_again):
@@ -451,6 +482,8 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
             if isinstance(visible, dict):
                 widgets[:] = visible.items()
                 screen.set_timer(0.001, draw)
+                return
+            _laying_out(screen, False)
 
     widgets: list[tuple[Widget, tuple[Region, Region]]] = []  # still to draw
 
@@ -467,6 +500,8 @@ def lay_out_ahead(screen: Screen[Any]) -> None:
                 break
         if widgets:  # a timer, not a call_later: the loop, and a key, run between
             screen.set_timer(0.001, draw)
+        else:
+            _laying_out(screen, False)
 
     screen.set_timer(SETTLE, lay_out_again)
 

@@ -18,7 +18,7 @@ from textual.widgets import Input, Static
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.train import TrainScreen
-from folkgen_tui.textual_internals import share_parsed_css
+from folkgen_tui.textual_internals import laying_out_ahead, share_parsed_css
 from tests.app_helpers import hold_parts, wait_for
 
 CSS = "Probe { color: $primary; }"
@@ -158,7 +158,8 @@ async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_
     """Built ahead, Generate's and Train's frames come first, then their four parts (fields)
     one at a time, each mounted whole before the next: a key for Train 0.15-0.3 s after the
     first frame found it unbuilt while Generate's fields mounted, and both screens' parts
-    mounting together made loop turns a key waited for (30-70 ms)."""
+    mounting together made loop turns a key waited for (30-70 ms). A screen whose parts are in
+    is drawn ahead before the next screen's parts come (a key for it paid that draw)."""
     import folkgen_tui.app as studio_app
     from folkgen_tui.widgets.deferred import Deferred
 
@@ -166,6 +167,7 @@ async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_
     frames: dict[str, bool] = {}  # screen: whether any part was in when its frame was
     mounting: list[Deferred] = []  # parts begun, in order
     overlapped: list[str] = []
+    drawing: list[bool] = []  # at another screen's first part: one still being drawn ahead
     frame_built, mount = FolkgenApp.frame_built, Deferred._mount
 
     def framed(app: FolkgenApp, screen: Any) -> None:
@@ -174,6 +176,8 @@ async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_
 
     def mounted(deferred: Deferred) -> Any:
         overlapped.extend(d.part.id or "" for d in mounting if not d.part.is_mounted)
+        if mounting and deferred.screen is not mounting[-1].screen:
+            drawing.append(laying_out_ahead(deferred.app))
         mounting.append(deferred)
         return mount(deferred)
 
@@ -187,6 +191,7 @@ async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_
         assert frames == {"generate": False, "train": False}  # both frames before any field
         assert [d.screen.MODE for d in mounting] == ["generate", "generate", "train", "train"]
         assert overlapped == []  # each part whole before the next began
+        assert drawing == [False]  # Generate whole, and drawn ahead, before Train's fields
         train = app.studio_screen("train")  # built ahead, whole: Dataset still shown
         assert train is not None and not train.is_current and len(train.query("#f-steps")) == 1
 

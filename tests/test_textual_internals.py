@@ -35,6 +35,7 @@ from folkgen_tui.textual_internals import (
     built_modes,
     laid_out_for,
     lay_out_ahead,
+    laying_out_ahead,
     may_take_keys,
     skip_restyle,
     start_frame_clock,
@@ -378,11 +379,14 @@ async def test_a_screen_built_ahead_is_laid_out_and_drawn_before_it_is_shown() -
         calls = layouts_of(two)
         drawn = contents_drawn(two)
         lay_out_ahead(app.screen)  # the screen shown: nothing to do
+        assert not laying_out_ahead(app)
         lay_out_ahead(two)
         assert calls == ["layout (60, 20)"] and drawn == []
+        assert laying_out_ahead(app)  # until its draw is done
         await pilot.pause(0.2)  # again, and drawn, once its widgets have had Resize and Show
         assert calls == ["layout (60, 20)", "layout (60, 20)"]
         assert sorted(map(id, drawn)) == sorted(map(id, two.query(Static)))  # each one, once
+        assert not laying_out_ahead(app)
         drawn.clear()
         await app.switch_mode("panels")
         await pilot.pause()

@@ -18,7 +18,7 @@ from textual.widgets import Input, Select
 from folkgen_tui.textual_internals import (
     QuickShowScreen,
     app_ending,
-    lay_out_ahead,
+    lay_out_ahead_soon,
     skip_restyle,
     styled_as_built,
 )
@@ -138,7 +138,7 @@ class StudioScreen(QuickShowScreen):
         self.ready.set()
         self.refresh_bindings()
         if not self.is_current:  # built ahead (the app's prebuilds): shown at once when asked
-            self.call_later(lay_out_ahead, self)
+            lay_out_ahead_soon(self)
 
     def on_unmount(self) -> None:
         self.ready.set()  # nothing waits for a screen that is gone (the app quit as it was built)
