@@ -211,6 +211,36 @@ async def test_quit_waits_for_saves_at_most_its_limit(
     assert app.writing.wait(time.monotonic() + 10)
 
 
+async def test_saves_done_when_the_quit_wait_ends_are_kept(
+    small_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save done while another still renders, its message not handled (the app quitting):
+    cut at the app's time limit, the wait still keeps it in the tunebook (it went unkept, its
+    files written)."""
+    from folkgen_tui.sound import Sound
+
+    save = Sound.save
+    delays = [0.0, 2.0]  # the first save at once, the second still going at the limit
+
+    def timed(self: Sound, *args: Any, **kwargs: Any) -> tuple[list[Path], str | None]:
+        time.sleep(delays.pop(0))
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sound, "save", timed)
+    monkeypatch.setattr(GenerateScreen, "on_tune_saved", lambda screen, message: None)
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await a_tune_shown(pilot)
+        kept: list[Any] = []
+        monkeypatch.setattr(app.tunebook, "keep", lambda record, files: kept.append(record))
+        await pilot.press("s")
+        await wait_for(pilot, lambda: bool(screen._unkept), "the first save done")
+        await pilot.press("s")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(screen.finish(), 0.3)  # as the app's quit cuts it
+        assert kept == [screen.shown] and not screen._unkept
+
+
 # 20 ms a character: the stream is still going when the UI has seen 20 of them, however slowly a
 # loaded machine lets the UI thread run (at 5 ms a short tune could end first).
 @pytest.mark.parametrize("slow_sampling", [0.02], indirect=True)

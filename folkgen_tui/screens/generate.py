@@ -720,12 +720,14 @@ class GenerateScreen(StudioScreen):
         does: a save's message that came as the app quit was never handled (files written, the
         tunebook never told)."""
         saves = [w for w in self.workers if w.node is self and w.group == SAVING and w.is_running]
-        if saves:
-            self.notify("Finishing the save before quitting…", timeout=SAVE_NOTICE)
-            # All at once: one at a time, a cancel (the app's time limit) ended only the first.
-            await asyncio.gather(*(worker.wait() for worker in saves), return_exceptions=True)
-        for key in list(self._unkept):
-            self._keep(key)
+        try:
+            if saves:
+                self.notify("Finishing the save before quitting…", timeout=SAVE_NOTICE)
+                # All at once: one at a time, a cancel (the app's time limit) ended only the first.
+                await asyncio.gather(*(worker.wait() for worker in saves), return_exceptions=True)
+        finally:  # cut at the app's time limit too: the saves done by then are kept
+            for key in list(self._unkept):
+                self._keep(key)
 
     def _keep(self, key: int) -> None:
         saved = self._unkept.pop(key, None)
