@@ -76,11 +76,12 @@ if TYPE_CHECKING:
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
-# Screens built ahead from just after the first frame, the likeliest first: Textual takes ~110 ms to build
-# Generate, ~60 Train, ~30 Library and ~15 Models (more while torch loads on the other core), where
-# showing one built takes ~20 ms. A key waits for the piece of a build under way, so the two
-# costly ones come as frames first (their panels, ~15 ms each: FRAMES_FIRST), a few ms apart, then
-# their fields (Deferred parts) one part at a time, then the cheap ones a pause apart.
+# Screens built ahead from just after the first frame, the likeliest first: Textual takes ~110 ms
+# to build Generate, ~60 Train, ~30 Library and ~15 Models (more while torch loads on the other
+# core), where showing one built takes ~20 ms. A key waits for the piece of a build under way, so
+# the two costly ones come as frames first (their panels, ~15 ms each: FRAMES_FIRST), a few ms
+# apart, then their fields (Deferred parts) one part at a time, each screen drawn ahead once its
+# parts are in, then the cheap ones a pause apart (Library's parts by the same queue).
 PREBUILD_ORDER = ("generate", "train", "library", "models")
 FRAMES_FIRST = ("generate", "train")  # their parts wait until these frames are all built
 PREBUILD_PAUSE = 0.3  # seconds after the others
