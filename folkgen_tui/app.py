@@ -404,8 +404,9 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         return await super().run_action(action, default_namespace, namespaces)
 
     def _prebuild_next_screen(self) -> None:
-        """Build the screens not visited yet, one at a time from when the corpus is shown: a
-        screen's first build would otherwise be the wait after its key. (A built screen is then
+        """Build the screens not visited yet, one at a time from just after the first frame
+        (PREBUILD_START, or the corpus shown if sooner): a screen's first build would otherwise
+        be the wait after its key. (A built screen is then
         shown at once: QuickModeSwitch.) The next comes once this one is mounted
         (register_screen), or its frame for FRAMES_FIRST (frame_built): not while one is being
         built, for a key's show or ahead, as a key would then wait for both. Once the frames

@@ -9,9 +9,9 @@ awaits it there: a screen built ahead held the one on show for the part's ~70 ms
 awaiting the one being built (a switch to it, awaited) held its mount for ever. Here the mount
 is queued on the part's own screen (after its draw, or at once when it is not on show:
 after_screen_drawn) and left to the part's own task; the screen (StudioScreen) sets itself up
-once its parts are in. A screen built ahead hands its parts to the app instead, where the app
-offers (PartQueue), which mounts them one at a time once the frames it builds ahead are in;
-shown meanwhile, the screen takes them back (`shown`)."""
+once its parts are in. A screen built ahead hands its parts to the app's queue instead, where
+the app has one (PartQueue), which mounts them one at a time once the frames it builds ahead
+are in; shown meanwhile, the screen takes them back (`shown`)."""
 
 from __future__ import annotations
 
