@@ -113,6 +113,28 @@ async def test_the_corpus_index_is_built_once_when_the_model_was_trained_on_it()
 
 
 @pytest.mark.asyncio
+async def test_the_corpus_summary_keeps_its_width_as_its_scrollbar_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The corpus overflows the Summary at 100x32: room for its scrollbar is kept, so the charts
+    keep their width as it comes. They narrowed, and the whole screen was drawn again (~20 ms of
+    the first half second, issue 14)."""
+    held: list[object] = []
+    monkeypatch.setattr(FolkgenApp, "_load_corpus", lambda app, path: held.append(path))
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: bool(held), "the corpus asked for")
+        scroll, charts = app.screen.query_one("#summary-scroll"), app.screen.query_one("#charts")
+        width = charts.region.width
+        assert width > 0 and not scroll.show_vertical_scrollbar
+        monkeypatch.undo()
+        app.load_corpus(None)
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus", timeout=20)
+        await pilot.pause()
+        assert scroll.show_vertical_scrollbar and charts.region.width == width
+
+
+@pytest.mark.asyncio
 async def test_the_costly_screens_are_built_ahead_once_the_corpus_is_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

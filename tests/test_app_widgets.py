@@ -16,7 +16,7 @@ from folkgen_tui.format import (
     text_to_prompt,
     with_header_field,
 )
-from folkgen_tui.widgets.abc_view import highlight_abc
+from folkgen_tui.widgets.abc_view import AbcView, highlight_abc
 from folkgen_tui.widgets.bar_chart import bar
 from folkgen_tui.widgets.loss_chart import LossChart, bucket_means, column_means
 from folkgen_tui.widgets.piano_roll import AHEAD, EMPTY, PLAYED, SOUNDING, PianoRoll, note_name
@@ -124,6 +124,35 @@ async def test_loss_chart_draws_bars_and_redraws_only_for_new_data() -> None:
         before = chart.render_line(1)
         chart.data = [9.0 - i for i in range(10)]
         assert chart.render_line(1).text == before.text[::-1]
+
+
+class AbcApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield AbcView()
+
+
+@pytest.mark.asyncio
+async def test_abc_set_again_unchanged_asks_for_no_layout() -> None:
+    """The Dataset's Tunes tab is given its first tune twice as the corpus comes (the list's
+    first highlight): a Static's update asks for a layout of the whole screen, even hidden."""
+    app = AbcApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        view = app.query_one(AbcView)
+        view.set_text("X:1\nK:G\nGAB|")
+        await pilot.pause()
+        updates: list[object] = []
+        update = view._body.update
+
+        def updated(content: object) -> None:
+            updates.append(content)
+            update(content)  # type: ignore[arg-type]
+
+        view._body.update = updated  # type: ignore[method-assign]
+        view.set_text("X:1\nK:G\nGAB|")
+        assert updates == []
+        view.set_text("X:1\nK:G\nGAB|", (2, 1))  # an error marked: drawn again
+        view.set_text("X:2\nK:D\nDEF|")
+        assert len(updates) == 2
 
 
 class TabsApp(App[None]):

@@ -104,6 +104,8 @@ class AbcView(VerticalScroll, can_focus=True):
         return self._error
 
     def set_text(self, text: str, error: tuple[int, int] | None = None) -> None:
+        if self.is_mounted and (text, error) == (self._text, self._error):
+            return  # (a Static's update asks for a layout of the whole screen, even if hidden)
         self._text = text
         self._error = error
         self._render_text()
