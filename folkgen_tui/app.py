@@ -31,6 +31,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home, release_claims, replace_file
+from folkgen_tui.imports import IMPORT_PAUSE, import_next
 from folkgen_tui.lifeline import Lifeline, WorkUnderWay
 from folkgen_tui.process import (
     KEY_HOLD,
@@ -85,10 +86,11 @@ SETTINGS_FILE = "tui.json"
 PREBUILD_ORDER = ("generate", "train", "library", "models")
 FRAMES_FIRST = ("generate", "train")  # their parts wait until these frames are all built
 PREBUILD_PAUSE = 0.3  # seconds after the others
-# Seconds from the first frame to the first build ahead, or sooner once the corpus is shown. At
-# the corpus (~0.1 s after the first frame), keys 0.1-0.6 s after the first frame found the
-# frames still being built: 90th percentile 47 and 55 ms against 38 and 34 (36 starts a version).
-PREBUILD_START = 0.05
+# Seconds from the first frame to the first build ahead, or sooner once the corpus is shown: at
+# once, its first steps being modules, a few a loop turn (LazyScreen). From the corpus (~0.1 s
+# after the first frame), keys 0.1-0.6 s after the first frame found the frames still being
+# built: 90th percentile 47 and 55 ms against 38 and 34 from 0.05 s (36 starts a version).
+PREBUILD_START = IMPORT_PAUSE
 PART_PAUSE = 0.005  # seconds between two steps of the frames and parts built ahead
 # Seconds at most that the next part waits for a screen being laid out and drawn ahead. Keys
 # 0.1-0.7 s after the first frame, 36 starts a version, three times: median 27, 17, 29 ms ->
@@ -109,17 +111,25 @@ ENGINE_RESTARTS = 3  # times torch's process is started again after it ended on 
 class LazyScreen:
     """A screen class named by its module, imported when first needed: a MODES value, which
     Textual calls to build the screen. The other screens' modules are ~40 ms of start-up that the
-    first frame, which shows Dataset, need not wait for."""
+    first frame, which shows Dataset, need not wait for. Built ahead, they come a few a loop turn
+    (folkgen_tui/imports.py): `needs`, the modules of ours (and Textual's costlier ones) that its
+    module imports, then its own."""
 
-    def __init__(self, module: str, name: str) -> None:
+    def __init__(self, module: str, name: str, needs: tuple[str, ...] = ()) -> None:
         self.module = module
         self.name = name
+        self.needs = needs
 
     @property
     def cls(self) -> type[StudioScreen]:
         cls = getattr(importlib.import_module(self.module), self.name)
         assert isinstance(cls, type) and issubclass(cls, StudioScreen)
         return cls
+
+    def import_next(self) -> bool:
+        """Import the first of its modules not imported yet (`needs`, then its own): True once
+        all are."""
+        return import_next((*self.needs, self.module))
 
     def __call__(self) -> StudioScreen:
         return self.cls()
@@ -142,13 +152,36 @@ class ScreenModes(dict[str, "str | Callable[[], Screen[Any]]"]):
         value = super().__getitem__(mode)
         return not isinstance(value, LazyScreen) or value.module in sys.modules
 
+    def import_next(self, mode: str) -> bool:
+        """One more module of the mode's screen imported (LazyScreen.import_next): True once
+        its class is at hand."""
+        value = super().__getitem__(mode)
+        return value.import_next() if isinstance(value, LazyScreen) else True
 
+
+_WIDGETS = "folkgen_tui.widgets."
 SCREENS = ScreenModes(
     dataset=DatasetScreen,  # the first frame's
-    train=LazyScreen("folkgen_tui.screens.train", "TrainScreen"),
-    generate=LazyScreen("folkgen_tui.screens.generate", "GenerateScreen"),
-    models=LazyScreen("folkgen_tui.screens.models", "ModelsScreen"),
-    library=LazyScreen("folkgen_tui.screens.library", "LibraryScreen"),
+    train=LazyScreen("folkgen_tui.screens.train", "TrainScreen", needs=(
+        "textual.widgets._log", "textual.widgets._progress_bar", "core.presets",
+        _WIDGETS + "loss_chart", _WIDGETS + "clamped", _WIDGETS + "select", "core.spawner",
+        "core.engine", "core.train_events", "folkgen_tui.workers",
+    )),  # fmt: skip
+    generate=LazyScreen("folkgen_tui.screens.generate", "GenerateScreen", needs=(
+        "core.voice", "folkgen_tui.state", _WIDGETS + "abc_view", _WIDGETS + "clamped",
+        _WIDGETS + "piano_roll", _WIDGETS + "prompt_input", "folkgen_tui.graphics",
+        _WIDGETS + "score_view", _WIDGETS + "select", _WIDGETS + "voice_row", "core.spawner",
+        "core.engine", "core.train_events", _WIDGETS + "loss_chart", "folkgen_tui.workers",
+    )),  # fmt: skip
+    models=LazyScreen("folkgen_tui.screens.models", "ModelsScreen", needs=(
+        "textual.widgets._data_table", _WIDGETS + "row_table",
+    )),  # fmt: skip
+    library=LazyScreen("folkgen_tui.screens.library", "LibraryScreen", needs=(
+        "core.voice", "folkgen_tui.screens.dialogs", _WIDGETS + "abc_view",
+        _WIDGETS + "filter_input", _WIDGETS + "piano_roll", "folkgen_tui.graphics",
+        _WIDGETS + "score_view", _WIDGETS + "tune_table", _WIDGETS + "select",
+        _WIDGETS + "voice_row",
+    )),  # fmt: skip
 )
 
 
@@ -430,10 +463,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             if mode not in built:
                 if mode in FRAMES_FIRST or not self._parts:
                     if not SCREENS.imported(mode):
-                        # Its module first, in a loop turn of its own (~7 ms for Library or
-                        # Models), and the build in the next: together they held a key 10-15 ms.
-                        SCREENS[mode]
-                        self._prebuild_soon(PART_PAUSE)
+                        # Its modules first, a few a loop turn (LazyScreen.needs), then the build
+                        # in the next: together they held a key 10-40 ms.
+                        SCREENS.import_next(mode)
+                        self._prebuild_soon(IMPORT_PAUSE)
                     else:
                         build_mode(self, mode)
                     return

@@ -56,6 +56,61 @@ def test_only_the_first_screens_module_is_imported_with_the_app() -> None:
     assert FolkgenApp.MODES["train"] is TrainScreen
 
 
+def test_modules_ahead_are_imported_until_the_turns_slice_has_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from folkgen_tui.imports import import_next
+
+    names = [f"folkgen_probe_{i}" for i in range(3)]
+    for name in names:
+        (tmp_path / f"{name}.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in names:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    assert import_next(names, slice_s=0.0) is False  # one, then the slice is spent
+    assert [name in sys.modules for name in names] == [True, False, False]
+    assert import_next(names, slice_s=60.0) is True  # the rest in one turn
+    assert import_next(names, slice_s=0.0) is True  # nothing left to import
+
+
+IMPORTED_AHEAD = """
+import sys
+import folkgen_tui.app
+from folkgen_tui.app import SCREENS
+from folkgen_tui.imports import import_next
+from folkgen_tui.screens.dataset import TUNES_TAB_NEEDS, DatasetScreen
+
+def ours():
+    return {m for m in sys.modules if m.split(".")[0] in ("folkgen_tui", "core")}
+
+target = sys.argv[1]
+screen = SCREENS.get(target)  # its LazyScreen
+modules = TUNES_TAB_NEEDS if target == "tunes" else screen.needs
+for name in modules:
+    before = ours()
+    import_next([name])
+    print(name, *sorted(ours() - before - {name}))
+before = ours()
+if target == "tunes":
+    DatasetScreen().hidden_tabs()
+else:
+    SCREENS[target]
+print("last", *sorted(ours() - before - {getattr(screen, "module", "")}))
+"""
+
+
+@pytest.mark.parametrize("target", ["generate", "train", "library", "models", "tunes"])
+def test_what_is_imported_ahead_comes_one_module_of_ours_at_a_time(target: str) -> None:
+    """Each list of modules imported a few a loop turn (folkgen_tui/imports.py: a screen's
+    `needs`, the Tunes tab's) names every module of ours its screen or tab imports, in an order
+    where each brings no other of ours (a fresh process, the app's modules alone imported)."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTED_AHEAD, target], capture_output=True, text=True, check=True
+    )
+    brought = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()}
+    assert len(brought) > 1 and all(not more for more in brought.values()), brought
+
+
 @pytest.mark.asyncio
 async def test_a_screens_own_css_is_read_when_the_screen_is_first_built() -> None:
     app = FolkgenApp(autoload_model=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
@@ -11,6 +12,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Static
 
 from folkgen_tui.format import number, show_char
+from folkgen_tui.imports import IMPORT_PAUSE, import_next
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.widgets.bar_chart import BarChart
 from folkgen_tui.widgets.stat_cards import StatCards
@@ -26,6 +28,11 @@ if TYPE_CHECKING:  # the Tunes tab's, imported when it is filled (after the firs
 TABS = (("Summary", "summary"), ("Vocabulary", "vocabulary"), ("Tunes", "tunes"))
 MAX_LISTED = 20_000  # tunes in the browsable list (the statistics cover them all)
 CORPUS_KEY = "corpus-"  # what the app plays from here is keyed corpus-<row>
+_WIDGETS = "folkgen_tui.widgets."
+TUNES_TAB_NEEDS = (  # what hidden_tabs imports, in the order of folkgen_tui/imports.py
+    _WIDGETS + "abc_view", _WIDGETS + "piano_roll", "folkgen_tui.graphics",
+    _WIDGETS + "score_view", _WIDGETS + "tune_table",
+)  # fmt: skip
 
 
 class DatasetScreen(StudioScreen):
@@ -104,6 +111,8 @@ class DatasetScreen(StudioScreen):
         if self._tabs_filling:
             return
         self._tabs_filling = True
+        while not import_next(TUNES_TAB_NEEDS):  # a few a loop turn (folkgen_tui/imports.py)
+            await asyncio.sleep(IMPORT_PAUSE)
         vocabulary, tunes = self.hidden_tabs()
         await self.query_one("#vocabulary", Vertical).mount(vocabulary)
         await self.query_one("#tunes", Vertical).mount(tunes)
