@@ -127,8 +127,8 @@ class LazyScreen:
         return cls
 
     def import_next(self) -> bool:
-        """Import the first of its modules not imported yet (`needs`, then its own): True once
-        all are."""
+        """Import its next modules not imported yet (`needs`, then its own), a turn's slice of
+        them (folkgen_tui/imports.py): True once all are."""
         return import_next((*self.needs, self.module))
 
     def __call__(self) -> StudioScreen:
@@ -153,8 +153,8 @@ class ScreenModes(dict[str, "str | Callable[[], Screen[Any]]"]):
         return not isinstance(value, LazyScreen) or value.module in sys.modules
 
     def import_next(self, mode: str) -> bool:
-        """One more module of the mode's screen imported (LazyScreen.import_next): True once
-        its class is at hand."""
+        """More of the mode's screen's modules imported (LazyScreen.import_next): True once its
+        class is at hand."""
         value = super().__getitem__(mode)
         return value.import_next() if isinstance(value, LazyScreen) else True
 

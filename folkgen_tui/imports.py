@@ -2,9 +2,9 @@
 
 Imported at once, Generate's modules held the UI thread 11-25 ms, Dataset's Tunes tab's 8-13:
 loop turns a key waited behind, in the first half second. One module takes 0.3-4 ms; a turn
-imports them until IMPORT_SLICE has passed (one a turn, a list waited for a loop turn of the
-other work under way between two: Generate's fields came later). Each list is in an order
-where a module imports none of ours not before it (tests/test_app_startup.py checks each)."""
+imports them until IMPORT_SLICE has passed. (One a turn, each waited for a round of the other
+work under way, and Generate's fields came later.) Each list is in an order where a module
+imports none of ours not before it (tests/test_app_startup.py checks each)."""
 
 from __future__ import annotations
 
