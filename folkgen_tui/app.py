@@ -489,8 +489,9 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             self._prebuild_soon(PART_PAUSE)
 
     def queue_part(self, mount: Callable[[], AwaitMount | None]) -> None:
-        """A part of a screen built ahead (Deferred): `mount` is called in its turn, after
-        the frames and the parts queued before it, and not while a key is answered."""
+        """A part of a screen built ahead (Deferred): `mount` is called in its turns, after
+        the frames and the parts queued before it, and not while a key is answered, until it
+        returns None."""
         self._parts.append(mount)
         if self._prebuilds_started and not self._filling:
             self._prebuild_soon(PART_PAUSE)
@@ -510,9 +511,11 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
                     waited += PART_PAUSE
                     continue
                 waited = 0.0
-                mounting = self._parts.pop(0)()
-                if mounting is not None:
-                    await mounting
+                mounting = self._parts[0]()  # its next piece
+                if mounting is None:
+                    self._parts.pop(0)  # all in
+                    continue
+                await mounting
                 await asyncio.sleep(PART_PAUSE)
         finally:
             self._filling = False

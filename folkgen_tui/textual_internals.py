@@ -415,6 +415,15 @@ def app_ending(widget: Widget) -> bool:
     return pruning or not widget.is_attached or not widget.app.is_running
 
 
+def take_composed_children(widget: Widget) -> list[Widget]:
+    """The children a `with` block gave `widget` (compose_add_child), taken from it, to be
+    mounted into it later by hand (Deferred mounts a part in pieces). Textual keeps them in a
+    private list that its compose mounts with the widget."""
+    children = list(widget._pending_children)
+    widget._pending_children.clear()
+    return children
+
+
 SETTLE = 0.01  # seconds for a screen's widgets to take their Resize and Show (a few ms)
 DRAW_SLICE = 0.004  # seconds of drawing ahead between two looks at the keys
 

@@ -195,5 +195,5 @@ def hold_parts(monkeypatch: Any) -> HeldParts:
 
     monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ())
     held = HeldParts()
-    monkeypatch.setattr(Deferred, "_mount", lambda deferred: held.append(deferred))
+    monkeypatch.setattr(Deferred, "_mount", lambda deferred, most=None: held.append(deferred))
     return held

@@ -251,12 +251,13 @@ async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_
         frames[screen.MODE] = bool(mounting)
         frame_built(app, screen)
 
-    def mounted(deferred: Deferred) -> Any:
-        overlapped.extend(d.part.id or "" for d in mounting if not d.part.is_mounted)
-        if mounting and deferred.screen is not mounting[-1].screen:
-            drawing.append(laying_out_ahead(deferred.app))
-        mounting.append(deferred)
-        return mount(deferred)
+    def mounted(deferred: Deferred, most: int | None = None) -> Any:
+        if deferred not in mounting:  # its first piece (the part's mount begins)
+            overlapped.extend(d.part.id or "" for d in mounting if not d.in_place)
+            if mounting and deferred.screen is not mounting[-1].screen:
+                drawing.append(laying_out_ahead(deferred.app))
+            mounting.append(deferred)
+        return mount(deferred, most)
 
     monkeypatch.setattr(FolkgenApp, "frame_built", framed)
     monkeypatch.setattr(Deferred, "_mount", mounted)
@@ -293,6 +294,7 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
     builds: list[tuple[str, bool]] = []  # a screen built, its module imported before that turn
     frames: dict[str, bool] = {}  # screen: whether a part of it was in when its frame was
     mounting: list[str] = []  # the parts' screens, in the order they were mounted
+    begun: list[Deferred] = []
     prebuild, build, framed, mount = (
         FolkgenApp._prebuild_next_screen, studio_app.build_mode,
         FolkgenApp.frame_built, Deferred._mount,
@@ -310,9 +312,11 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
         frames[screen.MODE] = any(d.part.is_attached for d in screen.query(Deferred))
         framed(app, screen)
 
-    def mounted(deferred: Deferred) -> Any:
-        mounting.append(deferred.screen.MODE)
-        return mount(deferred)
+    def mounted(deferred: Deferred, most: int | None = None) -> Any:
+        if deferred not in begun:  # its first piece (the part's mount begins)
+            begun.append(deferred)
+            mounting.append(deferred.screen.MODE)
+        return mount(deferred, most)
 
     monkeypatch.setattr(FolkgenApp, "_prebuild_next_screen", prebuilding)
     monkeypatch.setattr(studio_app, "build_mode", building)
@@ -329,6 +333,100 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
         library = app.studio_screen("library")  # built ahead, whole: Dataset still shown
         assert library is not None and not library.is_current
         assert len(library.query("#lib-table")) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_part_built_ahead_is_mounted_a_few_widgets_at_a_time_and_hidden_until_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app's queue mounts a part built ahead in pieces of a few widgets of one parent, each
+    mounted before the next begins: mounted whole, Train's recipe made loop rounds of 25-30 ms
+    that a key waited for twice. The part stays hidden until all of it is in (a key meanwhile
+    draws the frame alone), and the screen sets itself up only then."""
+    import folkgen_tui.app as studio_app
+    from folkgen_tui.widgets.deferred import PIECE, Deferred
+
+    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # no Library nor Models here
+    pieces: dict[str, list[int]] = {}  # part: the widgets in each piece, in order
+    unmounted: list[str] = []  # a piece begun before the one before it was in
+    shown_early: list[str] = []  # a part on display before all of it was in
+    set_up_early: list[str] = []  # a screen ready before its parts were all in
+    mount = Deferred._mount
+
+    def mounted(deferred: Deferred, most: int | None = None) -> Any:
+        part = deferred.part.id or ""
+        if pieces.get(part) and not all(w.is_mounted for w in before[part]):
+            unmounted.append(part)
+        if deferred.part.is_attached and deferred.part.display:
+            shown_early.append(part)
+        if deferred.screen.is_ready:
+            set_up_early.append(part)
+        mounting = mount(deferred, most)
+        widgets = list(getattr(mounting, "_widgets", []))
+        pieces.setdefault(part, []).append(len(widgets))
+        before[part] = widgets
+        return mounting
+
+    before: dict[str, list[Any]] = {}
+    monkeypatch.setattr(Deferred, "_mount", mounted)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.studio_screen("train") is not None, "Train set up",
+                       timeout=20)  # fmt: skip
+        train = app.studio_screen("train")
+        assert train is not None and not train.is_current
+        recipe = pieces["recipe-parts"]
+        fields = len(train.query_one("#recipe-parts").query("*").exclude(".-internal"))
+        assert len(recipe) > 3 and max(recipe) <= PIECE <= 5, recipe  # a few widgets a time
+        assert unmounted == shown_early == set_up_early == []
+        assert train.query_one("#recipe-parts").display  # shown once in
+        assert len(train.query("#f-steps")) == 1 and fields > PIECE
+
+
+@pytest.mark.asyncio
+async def test_a_key_between_a_parts_pieces_draws_the_frame_alone_then_the_whole_part(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A key for a screen whose part is half mounted ahead shows the frame laid out and drawn
+    ahead, the part still hidden (its fields so far were a first layout and draw: Train's
+    35-45 ms); the rest is mounted after the draw and the part shown whole."""
+    from folkgen_tui.textual_internals import laid_out_for
+    from folkgen_tui.widgets.deferred import Deferred
+
+    filled: list[bool] = []
+    at_draw: list[tuple[bool, bool]] = []  # the part on display, its screen on show (drawn)
+    mount_part = Deferred._mount_part
+
+    def held(app: FolkgenApp) -> None:  # the queue is not filled: the test mounts from it
+        filled.append(True)
+
+    def after_draw(deferred: Deferred, put_off: bool = False) -> None:
+        if deferred.part.id == "recipe-parts":
+            at_draw.append((deferred.part.display, deferred.screen.is_current))
+        mount_part(deferred, put_off)
+
+    monkeypatch.setattr(FolkgenApp, "_fill_parts", held)
+    monkeypatch.setattr(Deferred, "_mount_part", after_draw)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: filled and len(app._parts) == 4, "both frames, four parts")
+        train = app._screen_stacks["train"][-1]
+        await wait_for(pilot, lambda: not laying_out_ahead(app), "the frames drawn ahead")
+        assert laid_out_for(train, app.size)  # its frame, before any of its fields
+        recipe_mount = app._parts[2]
+        for _ in range(3):  # the part and two pieces of it
+            mounting = recipe_mount()
+            assert mounting is not None
+            await mounting
+        part = train.query_one("#recipe-parts")
+        assert part.children and not part.display
+        await pilot.press("t")
+        assert app.screen is train
+        await asyncio.wait_for(train.ready.wait(), timeout=10)
+        assert at_draw[0] == (False, True)  # the frame drawn alone, its fields to come
+        await pilot.pause()
+        assert part.display and len(train.query("#f-steps")) == 1
+        assert recipe_mount() is None  # its turn then mounts nothing more
 
 
 @pytest.mark.asyncio
@@ -358,10 +456,11 @@ async def test_a_screen_built_ahead_takes_its_queued_fields_when_shown(
         assert results[2:] == [None, None]
         await pilot.pause()
         assert len(screen.query("#f-steps")) == 1
-        generate = [r for r in results[:2] if r is not None]
-        assert len(generate) == 2  # Generate's, still hidden, mount in their turn
-        for mounting in generate:
-            await mounting
+        assert all(r is not None for r in results[:2])  # Generate's, still hidden, mount in
+        for mount, mounting in zip(app._parts[:2], results[:2], strict=True):  # their turns
+            while mounting is not None:  # piece by piece
+                await mounting
+                mounting = mount()
         generate_screen = app._screen_stacks["generate"][-1]
         assert isinstance(generate_screen, StudioScreen)
         await asyncio.wait_for(generate_screen.ready.wait(), timeout=10)

@@ -12,7 +12,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.dom import NoActiveAppError
-from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, Select
 
 from folkgen_tui.textual_internals import (
@@ -114,15 +113,19 @@ class StudioScreen(QuickShowScreen):
         self.sub_title = self.TITLE_TEXT
         deferreds = list(self.query(Deferred))
         if deferreds:
-            self.run_worker(self._set_up_when_in([d.part for d in deferreds]), group="parts")
+            self.run_worker(self._set_up_when_in(deferreds), group="parts")
             # Built ahead: its parts queued with the app, even if a key has shown it since.
             if not self.is_current or any(deferred.queued for deferred in deferreds):
                 self.studio.frame_built(self)
+            if not self.is_current:  # its frame drawn ahead too, the parts hidden until in:
+                lay_out_ahead_soon(self)  # a key meanwhile paid its first layout and draw
+
         else:
             self._set_up()
 
-    async def _set_up_when_in(self, parts: list[Widget]) -> None:
-        await AwaitMount(self, parts)
+    async def _set_up_when_in(self, deferreds: list[Deferred]) -> None:
+        for deferred in deferreds:
+            await deferred.wait_in_place()
         if not app_ending(self):
             self._set_up()
 

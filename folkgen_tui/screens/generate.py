@@ -191,6 +191,7 @@ class GenerateScreen(StudioScreen):
         self.query_one(VoiceRow).show(self.studio.voice)  # one chosen since its row was made
         self.query_one("#piano-roll", PianoRoll).stop_along()
         self.corpus_changed()
+        self._show_header(self.query_one("#prompt", Input).value)  # the pickers, as it says
         self._show_intro()
         self.query_one("#gen-abc").focus()
 
@@ -266,6 +267,8 @@ class GenerateScreen(StudioScreen):
     def picker_changed(self, event: Select.Changed | Input.Changed) -> None:
         """The picker's own field line of the prompt is set; the rest of what was written there
         (a first bar, other fields) stays (it was all replaced by the pickers' header)."""
+        if not self.is_ready:  # said as the fields mount, some not in yet: `mounted` syncs
+            return
         field = {"meter": "M", "key": "K", "title": "T"}[event.control.id or ""]
         value = event.value.strip() if isinstance(event.value, str) else ""
         prompt = self.query_one("#prompt", Input)
@@ -287,7 +290,8 @@ class GenerateScreen(StudioScreen):
 
     @on(Input.Changed, "#prompt")
     def prompt_changed(self, event: Input.Changed) -> None:
-        self._show_header(event.value)
+        if self.is_ready:  # (as it mounts, the pickers may not be in yet: `mounted` syncs them)
+            self._show_header(event.value)
 
     def _show_header(self, prompt: str) -> None:
         """The pickers show what the prompt's header says, as typed or as a picker wrote it:

@@ -254,7 +254,9 @@ class TrainScreen(StudioScreen):
     @on(Input.Changed)
     @on(Select.Changed)
     def field_edited(self, event: Input.Changed | Select.Changed) -> None:
-        if event.control.id != "preset":
+        # Not while the fields mount (a Select says Changed as it mounts; the rest may not be
+        # in yet): `mounted` shows the note once they are all in.
+        if event.control.id != "preset" and self.is_ready:
             self._show_preset_note()
 
     @staticmethod

@@ -11,10 +11,13 @@ is queued on the part's own screen (after its draw, or at once when it is not on
 after_screen_drawn) and left to the part's own task; the screen (StudioScreen) sets itself up
 once its parts are in. A screen built ahead hands its parts to the app's queue instead, where
 the app has one (PartQueue), which mounts them one at a time once the frames it builds ahead
-are in; shown meanwhile, the screen takes them back (`shown`)."""
+are in, each a few widgets at a time (PIECE); shown meanwhile, the screen takes back what is
+left (`shown`). A part is hidden until all of it is in: a key that shows its screen meanwhile
+draws the frame alone, laid out and drawn ahead (StudioScreen)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
@@ -22,15 +25,22 @@ from textual.app import ComposeResult
 from textual.compose import compose
 from textual.widget import AwaitMount, Widget
 
-from folkgen_tui.textual_internals import after_input, after_screen_drawn, app_ending
+from folkgen_tui.textual_internals import (
+    after_input,
+    after_screen_drawn,
+    app_ending,
+    take_composed_children,
+)
 
 PUT_OFF = 0.01  # seconds between looks while a key is answered (a look at its screen shown)
+PIECE = 4  # widgets at most in a piece of a part mounted ahead (of one parent)
 
 
 @runtime_checkable
 class PartQueue(Protocol):
     """An app that mounts the parts of screens built ahead in turn (FolkgenApp): `mount` is
-    called once the app's other work ahead allows, and returns what to await, if anything."""
+    called in the turns the app's other work ahead allows, each time mounting a piece and
+    returning what to await, until it returns None (nothing more to mount)."""
 
     def queue_part(self, mount: Callable[[], AwaitMount | None]) -> None: ...
 
@@ -50,18 +60,23 @@ class Deferred(Widget):
         super().__init__()
         self.part = part
         self._fill = fill
-        self._queued = False  # with the app's PartQueue, not mounted yet
+        self._queued = False  # with the app's PartQueue, not all mounted yet
+        # Once made: the widgets still to mount, in pieces (a parent, some of its children),
+        # each parent's before its children's; and all the part's widgets.
+        self._pieces: list[tuple[Widget, list[Widget]]] | None = None
+        self._widgets: list[Widget] = []
+        self._made = asyncio.Event()
 
     async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
         app = self.app
         if not self.screen.is_current and isinstance(app, PartQueue):
-            self._queued = True  # built ahead: in its turn, or once its screen is shown
+            self._queued = True  # built ahead: in its turns, or once its screen is shown
             app.queue_part(self._mount_ahead)
         else:
             after_screen_drawn(self, self._mount_part)
 
     def shown(self) -> None:
-        """Its screen is being shown (StudioScreen): a part still queued with the app comes
+        """Its screen is being shown (StudioScreen): what is still queued with the app comes
         once this show is drawn, as a key's does."""
         if self._queued:
             self._queued = False
@@ -69,16 +84,34 @@ class Deferred(Widget):
 
     @property
     def queued(self) -> bool:
-        """Handed to the app's queue, and not mounted since."""
+        """Handed to the app's queue, and not all mounted since."""
         return self._queued
 
+    @property
+    def in_place(self) -> bool:
+        """The part and all its widgets are mounted."""
+        return self._made.is_set() and all(widget.is_mounted for widget in self._widgets)
+
+    async def wait_in_place(self) -> None:
+        """Returns once the part and all its widgets are mounted (its screen then sets up),
+        and shows the part, hidden until then (_make)."""
+        await self._made.wait()
+        await AwaitMount(self.part, self._widgets)
+        self.part.styles.clear_rule("display")
+
     def _mount_ahead(self) -> AwaitMount | None:
-        """The app's turn for the part (it has just looked for a key being answered): the
-        mount to await, or None when there is nothing to mount."""
+        """The app's turn for the part (it has just looked for a key being answered): the mount
+        of its next piece, to await, or None when there is nothing more to mount. In pieces:
+        mounted whole, Train's recipe (25 widgets, five of them Selects) was a loop round of
+        25-30 ms that a key waited for twice, to reach the app and then to be drawn."""
         if not self._queued:
-            return None  # its screen was shown meanwhile: shown() took it
-        self._queued = False
-        return self._mount() if self._mountable() else None
+            return None  # its screen was shown meanwhile (shown() took it), or all are in
+        if not self._mountable():
+            self._queued = False
+            return None
+        mounting = self._mount(PIECE)
+        self._queued = bool(self._pieces)
+        return mounting
 
     def _mount_part(self, put_off: bool = False) -> None:
         """A callback of the screen's loop: it returns nothing to await (the loop would await
@@ -93,18 +126,59 @@ class Deferred(Widget):
         self._mount()
 
     def _mountable(self) -> bool:
-        """Not mounted already, and the app not closing (Textual then mounts nothing more)."""
-        return self.part.parent is None and isinstance(self.parent, Widget) and not app_ending(self)
+        """Not all mounted already, and the app not closing (Textual then mounts nothing
+        more)."""
+        left = self._pieces is None or bool(self._pieces)
+        return left and isinstance(self.parent, Widget) and not app_ending(self)
 
-    def _mount(self) -> AwaitMount:
+    def _mount(self, most: int | None = None) -> AwaitMount:
+        """Mount the part's next piece, where `most` is given, else all that is left of it;
+        its widgets are made at the first call."""
+        if self._pieces is None:
+            self._make()
+        assert self._pieces  # _mountable
+        if most is not None:
+            parent, widgets = self._pieces.pop(0)
+            return self._mount_piece(parent, widgets)
+        pieces, self._pieces = self._pieces, []
+        for parent, widgets in pieces:  # each parent in the DOM before its children mount
+            self._mount_piece(parent, widgets)
+        return AwaitMount(self.part, [widget for _, widgets in pieces for widget in widgets])
+
+    def _mount_piece(self, parent: Widget, widgets: list[Widget]) -> AwaitMount:
+        if widgets == [self.part]:
+            return parent.mount(self.part, after=self)
+            # It stays, hidden and empty: removed, Textual queued a wait for its removal on
+            # the app's own queue (App._prune's call_next), and every key waited there while
+            # the part's mount took the loop (22-34 ms, 0.1-0.3 s after the first frame).
+        return parent.mount(*widgets)
+
+    def _make(self) -> None:
+        """Make the part's widgets (as a compose would) and cut them in pieces: the part
+        alone, then each container's children, PIECE at a time, a container's before what it
+        holds. Only what the `with` blocks of `fill` nest is cut: a widget's own compose is
+        mounted with it."""
         for child in compose(self, self._fill()):
             self.part.compose_add_child(child)
+        # Hidden until all is in: a key that shows the screen meanwhile draws its frame alone,
+        # not a first layout and draw of the fields mounted so far (Train's: 35-45 ms).
+        self.part.styles.display = "none"
         parent = self.parent
         assert isinstance(parent, Widget)  # _mountable
-        return parent.mount(self.part, after=self)
-        # It stays, hidden and empty: removed, Textual queued a wait for its removal on the
-        # app's own queue (App._prune's call_next), and every key waited there while the part's
-        # mount took the loop (22-34 ms, 0.1-0.3 s after the first frame).
+        self._pieces = [(parent, [self.part])]
+        self._widgets = [self.part]
+        containers = [self.part]
+        while containers:
+            container = containers.pop(0)
+            if type(container).compose is not Widget.compose:
+                continue  # its children come after its own: left to Textual
+            children = take_composed_children(container)
+            self._widgets += children
+            self._pieces += [
+                (container, children[i : i + PIECE]) for i in range(0, len(children), PIECE)
+            ]
+            containers += children
+        self._made.set()
 
     def _put_off(self) -> None:
         self._mount_part(put_off=True)
