@@ -92,6 +92,9 @@ PREBUILD_PAUSE = 0.3  # seconds after the others
 # built: 90th percentile 47 and 55 ms against 38 and 34 from 0.05 s (36 starts a version).
 PREBUILD_START = IMPORT_PAUSE
 PART_PAUSE = 0.005  # seconds between two steps of the frames and parts built ahead
+# Seconds between two pieces of a part (a key is looked for between them): at PART_PAUSE, Train's
+# fields, shown by a key 0.3 s after the first frame, came 68-108 ms after it against 32-66.
+PIECE_PAUSE = 0.001
 # Seconds at most that the next part waits for a screen being laid out and drawn ahead. Keys
 # 0.1-0.7 s after the first frame, 36 starts a version, three times: median 27, 17, 29 ms ->
 # 20, 16, 22; 90th percentile 59, 39, 52 -> 41, 40, 54; worst 103, 59, 80 -> 72, 61, 71.
@@ -498,8 +501,9 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
 
     @work(group="parts")  # (its coroutine made as it runs: none left unawaited on the way out)
     async def _fill_parts(self) -> None:
-        """Mount the queued parts one at a time: mounted together, their widgets' pieces of
-        work made loop turns of 30-70 ms, and a key waited for two of them. A screen whose
+        """Mount the queued parts one at a time, each a piece at a time (Deferred, PIECE_PAUSE
+        apart): mounted together, their widgets' pieces of work made loop turns of 30-70 ms,
+        and a key waited for two of them. A screen whose
         parts are all in is laid out and drawn ahead before the next part (DRAW_FIRST at most):
         a key for it meanwhile paid its first layout and draw (Generate's ~36 ms)."""
         waited = 0.0
@@ -514,9 +518,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
                 mounting = self._parts[0]()  # its next piece
                 if mounting is None:
                     self._parts.pop(0)  # all in
+                    await asyncio.sleep(PART_PAUSE)
                     continue
                 await mounting
-                await asyncio.sleep(PART_PAUSE)
+                await asyncio.sleep(PIECE_PAUSE)
         finally:
             self._filling = False
         self._prebuild_soon(PREBUILD_PAUSE)
