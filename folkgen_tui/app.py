@@ -567,6 +567,12 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             self._gc_off_for_start_up = False
             gc.enable()
 
+    def switch_mode(self, mode: str) -> AwaitMount:
+        screen = self.studio_screen(mode)
+        if screen is not None and mode != self.current_mode:
+            screen.before_show()
+        return super().switch_mode(mode)
+
     def studio_screen(self, mode: str) -> StudioScreen | None:
         return next((s for s in self._screens if mode == s.MODE), None)
 

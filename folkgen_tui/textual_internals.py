@@ -437,6 +437,12 @@ def laying_out_ahead(app: App[Any]) -> bool:
     return bool(_LAYING_OUT.get(app))
 
 
+def being_laid_out_ahead(screen: Screen[Any]) -> bool:
+    """This screen is being laid out and drawn ahead (lay_out_ahead), or is about to be: its
+    draw not done yet."""
+    return screen in _LAYING_OUT.get(screen.app, ())
+
+
 def _laying_out(screen: Screen[Any], busy: bool) -> None:
     under_way = _LAYING_OUT.setdefault(screen.app, set())
     if busy:

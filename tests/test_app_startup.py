@@ -430,6 +430,49 @@ async def test_a_key_between_a_parts_pieces_draws_the_frame_alone_then_the_whole
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("key", ["t", "g"])
+async def test_a_key_as_a_screen_is_drawn_ahead_with_its_fields_draws_its_frame_first(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """A key for a screen just set up, whose layout and draw ahead with its fields are not done
+    yet, draws its frame alone (as drawn ahead before its fields came) and its fields once that
+    is out: it paid their first layout and draw (Train's ~30 ms). Its focus stays."""
+    import folkgen_tui.app as studio_app
+    from folkgen_tui.textual_internals import lay_out_ahead_soon
+    from folkgen_tui.widgets.deferred import Deferred
+
+    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # no Library nor Models here
+    mode = {"t": "train", "g": "generate"}[key]
+    at_draw: list[tuple[str, bool, bool]] = []  # part, on display, its screen on show
+    show_part = Deferred._show_part
+
+    def shown(deferred: Deferred) -> None:
+        at_draw.append((deferred.part.id or "", deferred.part.display, deferred.screen.is_current))
+        show_part(deferred)
+
+    monkeypatch.setattr(Deferred, "_show_part", shown)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.studio_screen("train") is not None, "Train set up",
+                       timeout=20)  # fmt: skip
+        await wait_for(pilot, lambda: not laying_out_ahead(app), "both drawn ahead")
+        screen = app.studio_screen(mode)
+        assert screen is not None
+        focused = screen.focused
+        lay_out_ahead_soon(screen)  # as its set-up does: drawn ahead from the next turn
+        await pilot.press(key)
+        holding = focused.ancestors_with_self if focused is not None else []
+        hidden = sorted((d.part.id or "", False, True) for d in screen.query(Deferred)
+                        if d.part not in holding)  # fmt: skip
+        assert hidden  # (Generate's tune view holds the focus: its fields are hidden)
+        await wait_for(pilot, lambda: len(at_draw) == len(hidden), "its parts after the draw")
+        assert app.screen is screen
+        assert sorted(at_draw) == hidden
+        assert all(d.part.display for d in screen.query(Deferred))
+        assert screen.focused is focused
+
+
+@pytest.mark.asyncio
 async def test_a_screen_built_ahead_takes_its_queued_fields_when_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -17,6 +17,7 @@ from textual.widgets import Input, Select
 from folkgen_tui.textual_internals import (
     QuickShowScreen,
     app_ending,
+    being_laid_out_ahead,
     lay_out_ahead_soon,
     skip_restyle,
     styled_as_built,
@@ -142,6 +143,18 @@ class StudioScreen(QuickShowScreen):
         self.refresh_bindings()
         if not self.is_current:  # built ahead (the app's prebuilds): shown at once when asked
             lay_out_ahead_soon(self)
+
+    def before_show(self) -> None:
+        """About to be shown by a mode switch (FolkgenApp.switch_mode). A screen just set up
+        whose layout and draw ahead are not done yet (lay_out_ahead) shows its frame first, as
+        drawn ahead before its parts came, and its parts once that is out: a key paid their
+        first layout and draw (Train's ~30 ms). Not the part that holds the focus: hidden, it
+        would lose it (Generate's tune view), and keys would go to another widget."""
+        if being_laid_out_ahead(self):
+            holding = self.focused.ancestors_with_self if self.focused is not None else []
+            for deferred in self.query(Deferred):
+                if deferred.part not in holding:
+                    deferred.hide_until_drawn()
 
     def on_unmount(self) -> None:
         self.ready.set()  # nothing waits for a screen that is gone (the app quit as it was built)

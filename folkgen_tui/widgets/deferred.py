@@ -97,7 +97,16 @@ class Deferred(Widget):
         and shows the part, hidden until then (_make)."""
         await self._made.wait()
         await AwaitMount(self.part, self._widgets)
-        self.part.styles.clear_rule("display")
+        self.part.display = True
+
+    def hide_until_drawn(self) -> None:
+        """Hide the part (all in) until its screen's next draw is out: that draw is of the frame
+        alone (StudioScreen.before_show)."""
+        self.part.display = False
+        after_screen_drawn(self, self._show_part)
+
+    def _show_part(self) -> None:
+        self.part.display = True
 
     def _mount_ahead(self) -> AwaitMount | None:
         """The app's turn for the part (it has just looked for a key being answered): the mount
@@ -162,7 +171,7 @@ class Deferred(Widget):
             self.part.compose_add_child(child)
         # Hidden until all is in: a key that shows the screen meanwhile draws its frame alone,
         # not a first layout and draw of the fields mounted so far (Train's: 35-45 ms).
-        self.part.styles.display = "none"
+        self.part.display = False
         parent = self.parent
         assert isinstance(parent, Widget)  # _mountable
         self._pieces = [(parent, [self.part])]
