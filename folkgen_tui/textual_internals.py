@@ -437,10 +437,7 @@ def laying_out_ahead(app: App[Any]) -> bool:
     return bool(_LAYING_OUT.get(app))
 
 
-def being_laid_out_ahead(screen: Screen[Any]) -> bool:
-    """This screen is being laid out and drawn ahead (lay_out_ahead), or is about to be: its
-    draw not done yet."""
-    return screen in _LAYING_OUT.get(screen.app, ())
+_WHEN_DRAWN: WeakKeyDictionary[Screen[Any], list[Callable[[], object]]] = WeakKeyDictionary()
 
 
 def _laying_out(screen: Screen[Any], busy: bool) -> None:
@@ -449,12 +446,17 @@ def _laying_out(screen: Screen[Any], busy: bool) -> None:
         under_way.add(screen)
     else:
         under_way.discard(screen)
+        for then in _WHEN_DRAWN.pop(screen, []):
+            then()
 
 
-def lay_out_ahead_soon(screen: Screen[Any]) -> None:
+def lay_out_ahead_soon(screen: Screen[Any], then: Callable[[], object] | None = None) -> None:
     """lay_out_ahead once the screen's loop has run what is queued (a screen just set up), the
-    screen counted as laid out ahead (laying_out_ahead) from now."""
+    screen counted as laid out ahead (laying_out_ahead) from now; `then` is called once its
+    draw is done, or given up (the screen shown or gone)."""
     _laying_out(screen, True)
+    if then is not None:
+        _WHEN_DRAWN.setdefault(screen, []).append(then)
     screen.call_later(lay_out_ahead, screen)
 
 

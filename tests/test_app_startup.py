@@ -436,13 +436,14 @@ async def test_a_key_as_a_screen_is_drawn_ahead_with_its_fields_draws_its_frame_
 ) -> None:
     """A key for a screen just set up, whose layout and draw ahead with its fields are not done
     yet, draws its frame alone (as drawn ahead before its fields came) and its fields once that
-    is out: it paid their first layout and draw (Train's ~30 ms). Its focus stays."""
+    is out: it paid their first layout and draw (Train's ~30 ms). Its focus stays. Once that
+    draw ahead is done, a screen is shown whole."""
     import folkgen_tui.app as studio_app
-    from folkgen_tui.textual_internals import lay_out_ahead_soon
+    import folkgen_tui.screens.base as base
     from folkgen_tui.widgets.deferred import Deferred
 
     monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # no Library nor Models here
-    mode = {"t": "train", "g": "generate"}[key]
+    draws: dict[str, Any] = {}  # a screen set up: what its draw ahead calls once done (held)
     at_draw: list[tuple[str, bool, bool]] = []  # part, on display, its screen on show
     show_part = Deferred._show_part
 
@@ -450,26 +451,33 @@ async def test_a_key_as_a_screen_is_drawn_ahead_with_its_fields_draws_its_frame_
         at_draw.append((deferred.part.id or "", deferred.part.display, deferred.screen.is_current))
         show_part(deferred)
 
+    def held(screen: Any, then: Any = None) -> None:  # (a frame's, before its set-up: no then)
+        if then is not None:
+            draws[screen.MODE] = then
+
+    monkeypatch.setattr(base, "lay_out_ahead_soon", held)
     monkeypatch.setattr(Deferred, "_show_part", shown)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: app.studio_screen("train") is not None, "Train set up",
-                       timeout=20)  # fmt: skip
-        await wait_for(pilot, lambda: not laying_out_ahead(app), "both drawn ahead")
+        await wait_for(pilot, lambda: len(draws) == 2, "both set up", timeout=20)
+        mode, other = ("train", "generate") if key == "t" else ("generate", "train")
         screen = app.studio_screen(mode)
         assert screen is not None
         focused = screen.focused
-        lay_out_ahead_soon(screen)  # as its set-up does: drawn ahead from the next turn
-        await pilot.press(key)
         holding = focused.ancestors_with_self if focused is not None else []
         hidden = sorted((d.part.id or "", False, True) for d in screen.query(Deferred)
                         if d.part not in holding)  # fmt: skip
         assert hidden  # (Generate's tune view holds the focus: its fields are hidden)
+        await pilot.press(key)
         await wait_for(pilot, lambda: len(at_draw) == len(hidden), "its parts after the draw")
         assert app.screen is screen
         assert sorted(at_draw) == hidden
         assert all(d.part.display for d in screen.query(Deferred))
         assert screen.focused is focused
+        draws[other]()  # the other's draw ahead done: it is shown whole
+        await pilot.press({"train": "t", "generate": "g"}[other])
+        await pilot.pause(0.1)
+        assert app.screen is app.studio_screen(other) and len(at_draw) == len(hidden)
 
 
 @pytest.mark.asyncio

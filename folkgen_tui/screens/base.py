@@ -17,7 +17,6 @@ from textual.widgets import Input, Select
 from folkgen_tui.textual_internals import (
     QuickShowScreen,
     app_ending,
-    being_laid_out_ahead,
     lay_out_ahead_soon,
     skip_restyle,
     styled_as_built,
@@ -102,6 +101,7 @@ class StudioScreen(QuickShowScreen):
         yield from ()
 
     _styled_for: tuple[str, ...] | None = None  # the theme and size the styles were made for
+    _drawing_whole = False  # set up ahead, its layout and draw ahead with its parts not done
 
     def on_mount(self) -> None:
         """The one Mount handler of studio screens (Textual calls each class's `on_mount`, so
@@ -142,19 +142,23 @@ class StudioScreen(QuickShowScreen):
         self.ready.set()
         self.refresh_bindings()
         if not self.is_current:  # built ahead (the app's prebuilds): shown at once when asked
-            lay_out_ahead_soon(self)
+            self._drawing_whole = True
+            lay_out_ahead_soon(self, then=self._drawn_whole)
 
     def before_show(self) -> None:
         """About to be shown by a mode switch (FolkgenApp.switch_mode). A screen just set up
-        whose layout and draw ahead are not done yet (lay_out_ahead) shows its frame first, as
+        whose layout and draw ahead with its parts are not done yet shows its frame first, as
         drawn ahead before its parts came, and its parts once that is out: a key paid their
         first layout and draw (Train's ~30 ms). Not the part that holds the focus: hidden, it
         would lose it (Generate's tune view), and keys would go to another widget."""
-        if being_laid_out_ahead(self):
+        if self._drawing_whole:
             holding = self.focused.ancestors_with_self if self.focused is not None else []
             for deferred in self.query(Deferred):
                 if deferred.part not in holding:
                     deferred.hide_until_drawn()
+
+    def _drawn_whole(self) -> None:
+        self._drawing_whole = False
 
     def on_unmount(self) -> None:
         self.ready.set()  # nothing waits for a screen that is gone (the app quit as it was built)
