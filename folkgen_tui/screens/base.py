@@ -120,7 +120,6 @@ class StudioScreen(QuickShowScreen):
                 self.studio.frame_built(self)
             if not self.is_current:  # its frame drawn ahead too, the parts hidden until in:
                 lay_out_ahead_soon(self)  # a key meanwhile paid its first layout and draw
-
         else:
             self._set_up()
 
