@@ -503,9 +503,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
     async def _fill_parts(self) -> None:
         """Mount the queued parts one at a time, each a piece at a time (Deferred, PIECE_PAUSE
         apart): mounted together, their widgets' pieces of work made loop turns of 30-70 ms,
-        and a key waited for two of them. A screen whose parts are all in is laid out and drawn
-        ahead before the next part (DRAW_FIRST at most): a key for it meanwhile paid its first
-        layout and draw (Generate's ~36 ms)."""
+        and a key waited for two of them. A screen being laid out and drawn ahead (one whose
+        parts are all in, or a frame just built) is let finish before the next piece
+        (DRAW_FIRST at most): a key for it meanwhile paid its first layout and draw
+        (Generate's ~36 ms)."""
         waited = 0.0
         try:
             while self._parts and not self._ending:  # quitting: no more widgets
