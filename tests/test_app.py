@@ -222,6 +222,16 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
             f"Paused at step {paused_at}/"), "the state to say where it paused")  # fmt: skip
         await pilot.pause(0.3)
         assert job.last_event.step == paused_at
+        # The status line beside the screen keys says that a run is under way: its step on the
+        # other screens, not on Train's, whose panel shows it (each report redrew the recipe
+        # too). Paused, no report comes: the switch itself shows it.
+        assert "training (paused)" in app.status_line and "/100000" not in app.status_line
+        await pilot.press("g")
+        step = f"training {paused_at}/100000 (paused)"
+        await wait_for(pilot, lambda: step in app.status_line, "the step in the status line")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "/100000" not in app.status_line, "the step left out again")
+        assert "training (paused)" in app.status_line and app.screen is screen
 
         await pilot.press("p")  # resume
         await wait_for(pilot, lambda: job.last_event.step > paused_at + 5, "steps after resuming")

@@ -519,13 +519,22 @@ class TrainScreen(StudioScreen):
             else:
                 text = f"Training: step {step}{total}"
         state.update(text, layout=False)  # fixed height: no relayout of the screen
-        if job is not None and job.running:
-            e = job.last_event
-            at = f"{e.step}/{e.total_steps}" if e and e.total_steps else (str(e.step) if e else "0")
-            paused = " (paused)" if job.control.paused else ""
-            self.studio.train_status = f"training {at}{paused}"
-        else:
+        self._show_run_status()
+
+    def _show_run_status(self) -> None:
+        """The run in the studio's status line (beside the screen keys, on every screen): its
+        step, but only that it runs while this screen, whose panel shows the step, is current.
+        Textual redraws the box around all that changed: the panel's numbers and the status
+        line at the bottom took in every field of the recipe too, and a progress report's draw
+        cost the app's thread ~40 % more (bench/app_training.py: the run's cores)."""
+        job = self.job
+        if job is None or not job.running:
             self.studio.train_status = ""
+            return
+        paused = " (paused)" if job.control.paused else ""
+        e = job.last_event
+        at = f"{e.step}/{e.total_steps}" if e and e.total_steps else (str(e.step) if e else "0")
+        self.studio.train_status = f"training{paused}" if self.is_current else f"training {at}{paused}"
 
     def _show_numbers(self, e: TrainEvent | None) -> None:
         if e is None:
@@ -559,5 +568,9 @@ class TrainScreen(StudioScreen):
             self.studio.warm_training_engine()
 
     def on_screen_resume(self) -> None:
+        self._show_run_status()
         if self.is_current:  # shown (a screen built ahead gets a resume too)
             self.studio.warm_training_engine()  # torch is in by the time `s` is pressed
+
+    def on_screen_suspend(self) -> None:
+        self._show_run_status()
