@@ -533,8 +533,11 @@ class TrainScreen(StudioScreen):
             return
         paused = " (paused)" if job.control.paused else ""
         e = job.last_event
-        at = f"{e.step}/{e.total_steps}" if e and e.total_steps else (str(e.step) if e else "0")
-        self.studio.train_status = f"training{paused}" if self.is_current else f"training {at}{paused}"
+        if self.is_current or e is None:  # (no step before the run's first report)
+            self.studio.train_status = f"training{paused}"
+            return
+        at = f"{e.step}/{e.total_steps}" if e.total_steps else str(e.step)
+        self.studio.train_status = f"training {at}{paused}"
 
     def _show_numbers(self, e: TrainEvent | None) -> None:
         if e is None:
