@@ -3,7 +3,8 @@
 1. `folkgen train --preset default --steps N` (the CLI) in a subprocess: chars per second.
 2. `folkgen-tui` in a real pseudo-terminal (100x32), driven by keys as a person would: the Train
    screen, the default preset, N steps, start. Its chars per second come from the checkpoint it
-   saves (steps x batch x sequence / training seconds).
+   saves (steps x batch x sequence / training seconds); and what its main thread took of a core
+   meanwhile (Linux's /proc), drawing the progress.
 3. Keys switch between the Train and Generate screens, before training and during a second
    run; the latency is the time from writing the key to the terminal showing the other screen
    (the heaviest common key: the whole screen is drawn anew).
@@ -27,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from machine import AVX2_ENV, describe, load_average
@@ -141,11 +143,23 @@ def switch_screens(term: Terminal, presses: int) -> list[float]:
     return latencies
 
 
+def main_thread_seconds(pid: int) -> float:
+    """CPU seconds that the process's main thread has used (Linux's /proc; 0 elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rfind(")") + 2 :].split()  # after the command's name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def app_speed_and_latency(
     home: str, steps: int, presses: int, extra: dict[str, str], early: list[float]
-) -> tuple[float, list[float], list[float]]:
-    """Training speed, and key latencies idle and while training; those of the first seconds
-    after start (while torch loads) are added to `early`."""
+) -> tuple[float, float, list[float], list[float]]:
+    """Training speed, the share of a core the app's main thread took meanwhile (drawing the
+    progress: each wake-up takes a core from one of the run's two threads), and key latencies
+    idle and while training; those of the first seconds after start (while torch loads) are
+    added to `early`."""
     term = Terminal(home, env=extra)
     try:
         term.wait_for(b"Dataset", timeout=60)
@@ -161,11 +175,13 @@ def app_speed_and_latency(
         idle = switch_screens(term, presses)
         # Run 1, left alone (a person watching): its speed against the CLI's.
         mark = len(term.text)
+        cpu, wall = main_thread_seconds(term.pid), time.perf_counter()
         term.keys(b"s")
         term.wait_for(b"Finished at step", timeout=600, since=mark)
+        drawing = (main_thread_seconds(term.pid) - cpu) / (time.perf_counter() - wall)
         speed = checkpoint_speed(Path(home), steps)
         if not presses:
-            return speed, [], []
+            return speed, drawing, [], []
         # Run 2: keys while it trains, then stop it.
         mark = len(term.text)
         term.keys(b"s")
@@ -176,7 +192,7 @@ def app_speed_and_latency(
         term.wait_for(b"Stopped at step", timeout=600, since=mark)
     finally:
         term.close()
-    return speed, idle, latencies
+    return speed, drawing, idle, latencies
 
 
 def checkpoint_speed(home: Path, steps: int) -> float:
@@ -206,15 +222,17 @@ def main() -> None:
     clis: list[float] = []
     apps: list[float] = []
     engines: list[float] = []
+    drawing: list[float] = []
     early: list[float] = []
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as cli_home, tempfile.TemporaryDirectory() as app_home:
             clis.append(cli_speed(cli_home, args.steps, extra))
             presses = args.presses if repeat == 0 else 0  # latency: in the first app session
-            app, times_idle, times_training = app_speed_and_latency(
+            app, share, times_idle, times_training = app_speed_and_latency(
                 app_home, args.steps, presses, extra, early
             )
             apps.append(app)
+            drawing.append(share)
             if args.engine:
                 engines.append(engine_speed(args.steps, extra))
             if repeat == 0:
@@ -225,6 +243,8 @@ def main() -> None:
     print(f"training, default recipe, {args.steps} steps, {args.repeats} runs each: folkgen train "
           f"{cli:,.0f} chars/s, in the app {app:,.0f} chars/s = {ratio:.2f}x (runs: {each}) "
           f"(target >= 0.95x: {'PASS' if ratio >= 0.95 else 'MISS'})")  # fmt: skip
+    print("the app's main thread meanwhile (the Train screen drawing the progress): "
+          + ", ".join(f"{100 * d:.1f}" for d in drawing) + " % of a core")  # fmt: skip
     if engines:
         each = ", ".join(f"{e / c:.2f}" for e, c in zip(engines, clis, strict=True))
         print(f"the same through the app's engine, without the app: "
