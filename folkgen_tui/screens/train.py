@@ -525,8 +525,9 @@ class TrainScreen(StudioScreen):
         """The run in the studio's status line (beside the screen keys, on every screen): its
         step, but only that it runs while this screen, whose panel shows the step, is current.
         Textual redraws the box around all that changed: the panel's numbers and the status
-        line at the bottom took in every field of the recipe too, and a progress report's draw
-        cost the app's thread ~40 % more (bench/app_training.py: the run's cores)."""
+        line at the bottom took in every field of the recipe too, and the app's main thread
+        took 2.5-3.2 % of a core while a run trained, against 2.0-2.1 % (bench/app_training.py
+        prints it: each wake-up takes a core from one of the run's two threads)."""
         job = self.job
         if job is None or not job.running:
             self.studio.train_status = ""
