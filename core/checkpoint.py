@@ -10,11 +10,13 @@ of the size it claims is allocated. Any problem is a CheckpointError with a one-
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,66 @@ def check_destination(path: str | Path, *, replace_any: bool = False) -> Path:
     except OSError as e:
         raise CheckpointError(f"cannot write a checkpoint in {path.parent}: {e.strerror}") from None
     return path
+
+
+@contextlib.contextmanager
+def one_writer(path: str | Path) -> Iterator[None]:
+    """Hold `path` (and the best-so-far file beside it) for one training run's saves. A second
+    run into the same file, a checkpoint resumed in two windows or `--out` naming the file of a
+    run under way, is refused at its start (CheckpointError) where both used to save over each
+    other's work. An advisory lock (flock) on a hidden .NAME.lock beside it, holding the run's
+    pid: the kernel lets go of it however the process ends (a killed run's file is taken over by
+    the next). Where no lock can be had (not a POSIX system, a file system without locks, a
+    folder that takes no file: check_destination says so), the run is not guarded."""
+    path = Path(path).expanduser().resolve()  # one file, one lock, by whatever way it is named
+    lock = path.with_name(f".{path.name}.lock")
+    fd = _lock(lock, path)
+    if fd is None:
+        yield
+        return
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()  # while held: a run waiting on this file takes a new one (_lock)
+        os.close(fd)
+
+
+def _lock(lock: Path, path: Path) -> int | None:
+    """The lock file's descriptor, locked; None where no lock can be had."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    while True:
+        try:  # never through a link, nor anything but a plain file (a folder shared with others)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError:
+            return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 20).decode("ascii", "replace").strip()
+            os.close(fd)
+            process = f" (process {holder})" if holder.isdigit() else ""
+            raise CheckpointError(
+                f"another training run{process} is saving to {path}; start this one once that "
+                "run has ended"
+            ) from None
+        except OSError:
+            os.close(fd)
+            return None
+        try:  # the file its last holder removed as it let go: lock the one now there instead
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
 
 
 # --- reading ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from core.checkpoint import (
     CheckpointError,
     check_destination,
     is_checkpoint_file,
+    one_writer,
     save_checkpoint,
 )
 from core.corpus import TUNE_SEPARATOR, Corpus, Vocabulary
@@ -156,7 +157,8 @@ def train(
     count is chosen by `ThreadPolicy` and restored afterwards.
 
     A checkpoint that cannot be written mid-run is a warning (the state is still in memory);
-    drivers check the destination before starting with `check_training_destination`.
+    drivers check the destination before starting with `check_training_destination`. A run
+    saving to the file of another under way is refused at its start (`one_writer`).
 
     Under torchrun (`ranks` from core.distributed.from_env) every rank calls this: the model is
     wrapped in DistributedDataParallel, rank 0 alone evaluates, reports and saves."""
@@ -164,13 +166,18 @@ def train(
     ranks = ranks or Ranks()
     started = False
     trainer: Trainer | None = None
+    held: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if checkpoint_path is not None and ranks.master:  # rank 0 alone saves
+        held = one_writer(checkpoint_path)  # refused here if another run is saving there
     try:
-        trainer = Trainer(
-            corpus, model_config, cfg, checkpoint_path=checkpoint_path, resume=resume,
-            on_event=on_event, control=control, allow_new_vocab=allow_new_vocab, ranks=ranks,
-        )  # fmt: skip
-        started = distributed.start(ranks, trainer.device)
-        return trainer.run()
+        with held:
+            trainer = Trainer(
+                corpus, model_config, cfg, checkpoint_path=checkpoint_path, resume=resume,
+                on_event=on_event, control=control, allow_new_vocab=allow_new_vocab,
+                ranks=ranks,
+            )  # fmt: skip
+            started = distributed.start(ranks, trainer.device)
+            return trainer.run()
     finally:
         if started:
             if trainer is not None:

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from core import checkpoint as ckmod
-from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from core.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    one_writer,
+    save_checkpoint,
+)
 from core.corpus import Vocabulary
 from core.model import CharLSTM
 from core.presets import ModelConfig, TrainConfig
@@ -55,6 +64,45 @@ def test_unwritable_folder(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(CheckpointError, match="cannot write"):
         save_checkpoint(make(), blocker / "a.pt")
+
+
+def test_one_run_at_a_time_saves_to_a_file(tmp_path: Path) -> None:
+    """A second writer of a checkpoint is refused, told which process writes it; another file is
+    not held; the hold ends with its run, and with a run killed (the kernel lets go), whose lock
+    file the next run takes over."""
+    path = tmp_path / "run.pt"
+    with one_writer(path):
+        busy = rf"another training run \(process {os.getpid()}\) is saving to {tmp_path}/run\.pt;"
+        with pytest.raises(CheckpointError, match=busy), one_writer(tmp_path / "." / "run.pt"):
+            pass
+        with one_writer(tmp_path / "other.pt"):
+            pass
+    with one_writer(path):
+        pass
+    assert not list(tmp_path.glob(".*"))  # no lock file left behind
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom core.checkpoint import one_writer\n"
+         "with one_writer(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)",
+         str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(CheckpointError, match=rf"\(process {holder.pid}\)"), one_writer(path):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    assert list(tmp_path.glob(".*")) == [tmp_path / ".run.pt.lock"]  # killed, its file stays
+    with one_writer(path):
+        pass
+    assert not list(tmp_path.glob(".*"))
+    kept = tmp_path / "kept.txt"  # a link planted where the lock goes: never written through
+    kept.write_text("mine")
+    (tmp_path / ".planted.pt.lock").symlink_to(kept)
+    with one_writer(tmp_path / "planted.pt"):
+        pass
+    assert kept.read_text() == "mine"
 
 
 def test_truncated_corrupt_and_foreign_files(tmp_path: Path) -> None:

@@ -337,6 +337,40 @@ def test_a_training_run_under_nohup_outlives_its_terminal(tmp_path: Path) -> Non
         log.close()
 
 
+def test_a_checkpoint_being_trained_cannot_be_resumed_elsewhere(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Resumed while another process trains it (a second terminal, or the app), a checkpoint was
+    saved by both runs in turn, each over the other's work: the second is refused, named the
+    first's process, and the first trains on and saves."""
+    out = tmp_path / "run.pt"
+    log = (tmp_path / "log").open("w")
+    first = subprocess.Popen(
+        [str(BIN / "folkgen"), "train", "--preset", "tiny", "--steps", "100000", "--out", str(out)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        env={**os.environ, "FOLKGEN_HOME": str(tmp_path)},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists():  # its first checkpoint (every 100 steps)
+            assert first.poll() is None and time.monotonic() < deadline, "no checkpoint saved"
+            time.sleep(0.05)
+        for how in (("--resume", str(out)), ("--out", str(out), "--preset", "tiny")):
+            code, _, err = run(capsys, "train", *how, "--steps", "100000")
+            assert code == 1
+            assert f"another training run (process {first.pid}) is saving to {out};" in err
+        first.terminate()  # saves and ends
+        assert first.wait(timeout=60) == 0
+    finally:
+        first.kill()
+        first.wait()
+        log.close()
+    saved = load_checkpoint(out).step
+    code, _, _ = run(capsys, "train", "--resume", str(out), "--steps", str(saved + 2))
+    assert code == 0 and load_checkpoint(out).step == saved + 2
+    assert not list(tmp_path.glob(".run.pt*"))
+
+
 def test_export_slims_a_checkpoint(
     capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import load_checkpoint
+from core.checkpoint import CheckpointError, load_checkpoint
 from core.corpus import load_corpus
 from core.presets import ModelConfig, TrainConfig, get_preset
 from core.train import TrainControl, TrainError, TrainEvent, learning_rate, train
@@ -137,6 +137,33 @@ def test_resume_continues_at_the_same_step(small_corpus_file: Path, tmp_path: Pa
     )  # fmt: skip
     assert steps[0] == 21 and result.step == 30
     assert load_checkpoint(path).step == 30
+
+
+def test_a_run_saving_to_the_file_of_a_run_under_way_is_refused(
+    small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """A checkpoint resumed in two places at once: both runs saved over each other's work. The
+    second is refused before its first step; the first trains on and saves its own."""
+    corpus = load_corpus(small_corpus_file)
+    path = tmp_path / "r.pt"
+    train(corpus, MODEL, replace(CFG, steps=10), checkpoint_path=path)
+    refused: list[str] = []
+
+    def on_event(e: TrainEvent) -> None:
+        if e.kind == "step" and e.step == 11:
+            try:
+                train(corpus, MODEL, replace(CFG, steps=40), checkpoint_path=path,
+                      resume=load_checkpoint(path))  # fmt: skip
+            except CheckpointError as error:
+                refused.append(str(error))
+
+    result = train(corpus, MODEL, replace(CFG, steps=20), checkpoint_path=path,
+                   resume=load_checkpoint(path), on_event=on_event)  # fmt: skip
+    assert len(refused) == 1 and "another training run" in refused[0] and str(path) in refused[0]
+    assert result.step == 20 and load_checkpoint(path).step == 20
+    # Over: the file is free again.
+    assert train(corpus, MODEL, replace(CFG, steps=25), checkpoint_path=path,
+                 resume=load_checkpoint(path)).step == 25  # fmt: skip
 
 
 def test_resume_on_a_corpus_of_known_characters_keeps_the_vocabulary(
