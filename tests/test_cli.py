@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -306,35 +307,47 @@ def test_a_hang_up_stays_taken_after_the_run(
         signal.signal(signal.SIGHUP, before)
 
 
-def test_a_training_run_under_nohup_outlives_its_terminal(tmp_path: Path) -> None:
-    """Under `nohup` (SIGHUP ignored) the hang-up is left alone: the run trains on, saving at
-    its checkpoint steps, until it is stopped."""
-    out = tmp_path / "run.pt"
+@contextlib.contextmanager
+def training_in_background(
+    tmp_path: Path, out: Path, *before: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`folkgen train --preset tiny` into `out` in a process of its own (after the command
+    `before`, nohup say), handed over once its first checkpoint is saved (every 100 steps);
+    killed at the end if it still runs."""
     log = (tmp_path / "log").open("w")
     proc = subprocess.Popen(
-        ["nohup", str(BIN / "folkgen"), "train", "--preset", "tiny", "--steps", "100000",
+        [*before, str(BIN / "folkgen"), "train", "--preset", "tiny", "--steps", "100000",
          "--out", str(out)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
         env={**os.environ, "FOLKGEN_HOME": str(tmp_path)},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while not out.exists():  # its first checkpoint (every 100 steps)
+        while not out.exists():
             assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint saved"
             time.sleep(0.05)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+def test_a_training_run_under_nohup_outlives_its_terminal(tmp_path: Path) -> None:
+    """Under `nohup` (SIGHUP ignored) the hang-up is left alone: the run trains on, saving at
+    its checkpoint steps, until it is stopped."""
+    out = tmp_path / "run.pt"
+    with training_in_background(tmp_path, out, "nohup") as proc:
         proc.send_signal(signal.SIGHUP)
         hung_up_at = load_checkpoint(out).step
         # Saving and stopping would end it at the next step: 200 steps on, it trains still.
+        deadline = time.monotonic() + 120
         while load_checkpoint(out).step < hung_up_at + 200:
             assert proc.poll() is None, "the hang-up stopped a run under nohup"
             assert time.monotonic() < deadline, "no checkpoint saved after the hang-up"
             time.sleep(0.05)
         proc.terminate()
         assert proc.wait(timeout=60) == 0
-    finally:
-        proc.kill()
-        proc.wait()
-        log.close()
 
 
 def test_a_checkpoint_being_trained_cannot_be_resumed_elsewhere(
@@ -344,27 +357,13 @@ def test_a_checkpoint_being_trained_cannot_be_resumed_elsewhere(
     saved by both runs in turn, each over the other's work: the second is refused, named the
     first's process, and the first trains on and saves."""
     out = tmp_path / "run.pt"
-    log = (tmp_path / "log").open("w")
-    first = subprocess.Popen(
-        [str(BIN / "folkgen"), "train", "--preset", "tiny", "--steps", "100000", "--out", str(out)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-        env={**os.environ, "FOLKGEN_HOME": str(tmp_path)},
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while not out.exists():  # its first checkpoint (every 100 steps)
-            assert first.poll() is None and time.monotonic() < deadline, "no checkpoint saved"
-            time.sleep(0.05)
+    with training_in_background(tmp_path, out) as first:
         for how in (("--resume", str(out)), ("--out", str(out), "--preset", "tiny")):
             code, _, err = run(capsys, "train", *how, "--steps", "100000")
             assert code == 1
             assert f"another training run (process {first.pid}) is saving to {out};" in err
         first.terminate()  # saves and ends
         assert first.wait(timeout=60) == 0
-    finally:
-        first.kill()
-        first.wait()
-        log.close()
     saved = load_checkpoint(out).step
     code, _, _ = run(capsys, "train", "--resume", str(out), "--steps", str(saved + 2))
     assert code == 0 and load_checkpoint(out).step == saved + 2
