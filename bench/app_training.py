@@ -8,7 +8,7 @@
 3. Keys switch between the Train and Generate screens, before training and during a second
    run; the latency is the time from writing the key to the terminal showing the other screen
    (the heaviest common key: the whole screen is drawn anew).
-Steps 1 and 2 are repeated in turn (--repeats, default 2) and the speeds averaged: this VM's
+Steps 1 and 2 are repeated in turn (--repeats, default 3) and the speeds averaged: this VM's
 speed drifts by about 5 % from one run to the next. Keys are also timed in the first seconds
 after start, while torch loads. --engine also runs the same training through the app's engine
 (core/engine.py, forked by the spawner as the app does) from a process that draws nothing, in
@@ -214,7 +214,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=300, help="training steps of each run")
     ap.add_argument("--presses", type=int, default=16, help="screen switches timed")
-    ap.add_argument("--repeats", type=int, default=2,
+    ap.add_argument("--repeats", type=int, default=3,
                     help="CLI and app runs, taken in turn (this VM's speed drifts by ~5 %%)")  # fmt: skip
     ap.add_argument("--engine", action="store_true",
                     help="also train through the app's engine without the app, in turn")  # fmt: skip
