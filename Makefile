@@ -82,8 +82,8 @@ DEFAULT_MODEL_STEPS ?= 3000
 default-model: setup
 	mkdir -p build/default-model
 	$(BIN)/folkgen train --preset default --steps $(DEFAULT_MODEL_STEPS) --seed 0 \
-	  --out build/default-model/train.pt --json
-	$(BIN)/folkgen export build/default-model/train.best.pt core/models/default.pt
+	  --out build/default-model/train.pt --json --force
+	$(BIN)/folkgen export build/default-model/train.best.pt core/models/default.pt --force
 	# The grammar's state table the sampler reads instead of building (core/grammar_table.py).
 	$(BIN)/python -m core.grammar_table
 

@@ -237,7 +237,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         corpus.name, recipe, resumed, claim=ranks.master
     )
     if ranks.master:  # rank 0 alone writes, on its machine
-        check_training_destination(out, replace_any=args.force)
+        check_training_destination(out, replace_any=args.force, resumed=resumed)
 
     control = TrainControl()
 
@@ -612,7 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="checkpoint file to write (default: in the user data folder)")
     p.add_argument(
-        "--force", action="store_true", help="replace --out even if it is not a folkgen checkpoint"
+        "--force", action="store_true",
+        help="replace --out: a trained model there (and its best), or a file that is no checkpoint"
     )
     p.add_argument("--resume", help="continue from this checkpoint, at the same step")
     p.add_argument(

@@ -505,7 +505,7 @@ def _train(served: Served, rid: int, request: Train) -> Trained:
     from core.train import TrainControl, check_training_destination, train
 
     control = served.controls.get(rid) or TrainControl()
-    check_training_destination(request.checkpoint_path)  # refused before its first step
+    check_training_destination(request.checkpoint_path, resumed=request.resume)  # before step 1
     resume = load_checkpoint(request.resume) if request.resume is not None else None
     losses: list[float] = []
     smooth: list[float] = []

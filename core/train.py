@@ -63,10 +63,14 @@ def transposable(tunes: list[str], shifts: int, seed: int) -> list[str]:
     return [tunes[i] for i in sorted(order[: int(np.searchsorted(sizes, budget, "right"))])]
 
 
-def check_training_destination(path: Path, *, replace_any: bool = False) -> None:
+def check_training_destination(
+    path: Path, *, replace_any: bool = False, resumed: Path | None = None
+) -> None:
     """Before a run, so that one that cannot save is refused rather than found out at its end:
     `path` and the best-so-far file beside it can be written (CheckpointError says why not).
-    `replace_any` (the user's --force) covers `path` only; the user did not name the other."""
+    `replace_any` (the user's --force) covers `path` only; the user did not name the other, if
+    it is not a checkpoint. A trained model in either is kept, but for the `resumed` run's own
+    or with `replace_any`: a new run into it replaced a model and its best without a word."""
     check_destination(path, replace_any=replace_any)
     best = best_path_for(path)
     if best.exists() and not best.is_dir() and not is_checkpoint_file(best):
@@ -75,6 +79,13 @@ def check_training_destination(path: Path, *, replace_any: bool = False) -> None
             "move or rename that file, or choose another --out"
         )
     check_destination(best)
+    own = resumed is not None and resumed.expanduser().resolve() == path.expanduser().resolve()
+    for kept in () if replace_any or own else (path, best):
+        if kept.is_file() and is_checkpoint_file(kept):
+            raise CheckpointError(
+                f"{kept} holds a trained model already: --resume {path} trains it on; or "
+                "choose another --out (--force replaces it)"
+            )
 
 
 def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:

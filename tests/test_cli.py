@@ -128,7 +128,15 @@ def test_train_resume_and_minutes(
     assert run(capsys, *base, "--steps", "10")[0] == 0
     code, text, _ = run(capsys, *base, "--steps", "15", "--resume", str(out))
     assert code == 0 and json.loads(text)["steps"] == 15
-    code, text, _ = run(capsys, *base, "--minutes", "0.01")
+    trained = out.read_bytes()
+    # A new run into a trained model's file replaced it, and its best, without a word: kept.
+    code, _, err = run(capsys, *base, "--minutes", "0.01")
+    assert code == 1 and f"{out} holds a trained model already: --resume {out} trains it on" in err
+    assert out.read_bytes() == trained
+    out.rename(tmp_path / "moved.pt")
+    code, _, err = run(capsys, *base, "--minutes", "0.01")  # its best model is still there
+    assert code == 1 and f"{tmp_path / 'm.best.pt'} holds a trained model already" in err
+    code, text, _ = run(capsys, *base, "--minutes", "0.01", "--force")
     assert code == 0 and json.loads(text)["seconds"] >= 0.6
 
 
@@ -358,7 +366,7 @@ def test_a_checkpoint_being_trained_cannot_be_resumed_elsewhere(
     first's process, and the first trains on and saves."""
     out = tmp_path / "run.pt"
     with training_in_background(tmp_path, out) as first:
-        for how in (("--resume", str(out)), ("--out", str(out), "--preset", "tiny")):
+        for how in (("--resume", str(out)), ("--out", str(out), "--preset", "tiny", "--force")):
             code, _, err = run(capsys, "train", *how, "--steps", "100000")
             assert code == 1
             assert f"another training run (process {first.pid}) is saving to {out};" in err

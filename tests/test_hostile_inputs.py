@@ -288,8 +288,8 @@ def test_divergence_stops_training_and_saves_nothing_after_it(
     assert kept.step == 2
     NanAfterThreeSteps.calls = 0
     code, out, err = run(
-        capsys, *train_args(small_corpus_file, "--steps", "20", "--out", str(path))
-    )
+        capsys, *train_args(small_corpus_file, "--steps", "20", "--out", str(path), "--force")
+    )  # (a new run into a trained model's file: --force)
     assert one_line_error(code, err, "diverged") and out == ""
     assert load_checkpoint(path).step == 2
 
