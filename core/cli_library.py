@@ -149,7 +149,11 @@ def cmd_play(args: argparse.Namespace, library: Library) -> int:
 
     tune = library.get(args.id)
     voice = voice_from_args(args)
-    wav = next((p for p in tune.files if p.suffix == ".wav" and p.is_file()), None)
+    # The tune as written is a WAV this command rendered, alone; a saved set's (beside its .mid)
+    # plays in the voice chosen as it was saved (a fiddle at 150, say).
+    saved_sets = {p.with_suffix("") for p in tune.files if p.suffix == ".mid"}
+    wav = next((p for p in tune.files if p.suffix == ".wav" and p.with_suffix("") not in saved_sets
+                and p.is_file()), None)  # fmt: skip
     if wav is None or not voice.plain:  # rendered into the tunes folder (as `play` does)
         done = render(tune.abc, midi=False, voice=voice)
         assert done.wav_path is not None  # wav=True

@@ -608,8 +608,16 @@ def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path
 
 
 def test_cli_play_renders_once_and_counts(folkgen_home: Path) -> None:
+    """The tune as written, rendered once and then reused; never a saved set's WAV, which
+    plays in the voice chosen as it was saved."""
+    from core.audio import render
+    from core.voice import Voice
+
     with Library.open() as library:
         tune_id = library.add(tune("Played"), in_tunebook=True)
+        saved = render(tune("Played"), folkgen_home / "saved", voice=Voice("fiddle", 150))
+        assert saved.midi_path is not None and saved.wav_path is not None
+        library.add_files(tune_id, [saved.midi_path, saved.wav_path])
     code = "import sys; from core.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "ALSA_CONFIG_PATH": str(DATA / "alsa-null.conf")}
     for _ in range(2):
@@ -625,7 +633,9 @@ def test_cli_play_renders_once_and_counts(folkgen_home: Path) -> None:
     with Library.open() as library:
         played = library.get(tune_id)
     assert played.play_count == 2
-    assert played.files == (folkgen_home / "tunes" / "played.wav",)  # rendered once, then reused
+    plain = folkgen_home / "tunes" / "played.wav"
+    assert played.files == (saved.midi_path, saved.wav_path, plain)  # rendered once, then reused
+    assert f": {plain}\n" in proc.stdout
     assert list((folkgen_home / "tunes").iterdir()) == [folkgen_home / "tunes" / "played.wav"]
     nocard = {**os.environ, "ALSA_CONFIG_PATH": str(DATA / "alsa-nocard.conf")}
     proc = subprocess.run(
