@@ -1017,13 +1017,15 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         for mode in SCREENS:
             cls = SCREENS[mode]
             for binding in cls.BINDINGS:
-                if not isinstance(binding, Binding) or not binding.description:
+                if not isinstance(binding, Binding):
                     continue
-                if binding.action == "leave_field":  # a key for typing, not a command
+                name = cls.PALETTE_NAMES.get(binding.action, binding.description)
+                if not name or binding.action == "leave_field":  # (a key for typing)
                     continue
                 yield SystemCommand(
-                    f"{cls.TITLE_TEXT}: {binding.description}",
-                    binding.tooltip or f"{binding.description} (key {binding.key})",
+                    f"{cls.TITLE_TEXT}: {name}",
+                    f"{name} (key {binding.key})" if name != binding.description
+                    else binding.tooltip or f"{name} (key {binding.key})",
                     lambda mode=mode, action=binding.action: self.run_in_mode(mode, action),
                 )  # fmt: skip
 

@@ -732,6 +732,10 @@ async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> No
                       "Generate: Play", "Generate: Save", "Models: Use to generate",
                       "Dataset: Open ABC", "Theme"):  # fmt: skip
             assert title in titles
+        # One command a rating (one "Rate" gave every tune rated from the palette 1 star).
+        rates = [t for t in titles if t.startswith("Library: Rate") or "rating" in t]
+        assert rates == [*(f"Library: Rate {n} star{'s' * (n > 1)}" for n in range(1, 6)),
+                         "Library: Clear the rating"]  # fmt: skip
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Dataset: Vocabulary")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -114,6 +115,20 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
                        "the favourite stored")  # fmt: skip
         assert stored(folkgen_home, tune_id).rating == 4  # type: ignore[attr-defined]
         await pilot.press("home", "2", "down", "0")
+        assert [r.rating for r in table.rows] == [2, 0, 0, 4]
+        # From the palette, a rating by its name (its one "Rate" gave 1 star, whatever was meant).
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Library: Rate 3")
+
+        def top_match() -> str:  # the palette searches as its own task
+            matches = app.screen.query_one(CommandList)
+            return str(matches.get_option_at_index(0).prompt) if matches.option_count else ""
+
+        await wait_for(pilot, lambda: top_match().startswith("Library: Rate 3 stars"), "offered")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: table.rows[1].rating == 3, "the palette's rating")
+        await pilot.press("0")
         assert [r.rating for r in table.rows] == [2, 0, 0, 4]
 
         # Sort: date -> rating (the 4-star tune first, then the 2-star one) -> title.

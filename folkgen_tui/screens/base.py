@@ -59,6 +59,9 @@ class StudioScreen(QuickShowScreen):
     MODE: ClassVar[str] = ""
     TITLE_TEXT: ClassVar[str] = ""
     HELP: ClassVar[str] = ""  # one paragraph for the help screen
+    # Command palette names of actions whose key says what the description cannot (a key per
+    # number): one command each, where the described binding's alone ran its own argument.
+    PALETTE_NAMES: ClassVar[dict[str, str]] = {}
 
     def __init__(self) -> None:
         super().__init__()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -79,6 +79,10 @@ class LibraryScreen(StudioScreen):
         "in Generate with its model, seed and settings, rename, delete (u undoes) and export. "
         "Every tune generated in the app is also kept in the session history."
     )
+    PALETTE_NAMES: ClassVar[dict[str, str]] = {
+        **{f"rate({n})": f"Rate {n} star{'s' if n > 1 else ''}" for n in range(1, 6)},
+        "rate(0)": "Clear the rating",
+    }
     BINDINGS = [
         Binding("p", "play", "Play", tooltip="Play the tune with its piano roll (again: stop)"),
         Binding(
