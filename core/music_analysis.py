@@ -99,6 +99,9 @@ class Meter:
         return f"{self.num}/{self.den}"
 
 
+NO_METER = "4/4"  # the metre abc2midi plays where a header has no M: ("using default")
+
+
 @lru_cache(maxsize=1024)  # a corpus or the grammar asks about the same few values again and again
 def parse_meter(value: str | None) -> Meter | None:
     """An M: value -> Meter; None for `none`, a missing or an unreadable value."""
@@ -229,7 +232,9 @@ class _Reader:
     """Walks a tune's body once, token by token, into bars and the boundaries between them."""
 
     def __init__(self, tune: str):
-        self.meter = parse_meter(header_field(tune, "M"))
+        # Without M: its bars as abc2midi plays them (and the grammar writes them): in NO_METER.
+        # (M:none, free metre, has none.)
+        self.meter = parse_meter(header_field(tune, "M") or NO_METER)
         self.unit = parse_unit(header_field(tune, "L")) or default_unit(self.meter)
         self.key = header_field(tune, "K")
         self.signature = _signature(self.key)

@@ -47,6 +47,7 @@ from core.copy_model import (
 from core.corpus import Vocabulary, key_and_settings, read_key
 from core.grammar_table import load as load_table
 from core.model import CharLSTM
+from core.music_analysis import NO_METER
 from core.native import library as native_library
 from core.native import problem as native_problem
 from core.paths import shipped_grammar_table_path
@@ -59,7 +60,6 @@ from core.sample_options import random_seed as random_seed
 
 TUNE_END = "\n\n"
 PROMPT_STATES = 8  # prompts whose model state is kept (Sampler._primed)
-NO_METER = "4/4"  # the metre abc2midi takes where a header has no M: ("using default")
 
 
 class Uniforms(Protocol):

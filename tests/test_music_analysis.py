@@ -98,6 +98,19 @@ def test_a_right_reel() -> None:
     assert verdict(a) == "16 bars · AABB · ends on G"
 
 
+def test_without_m_bars_are_in_abc2midis_metre_and_with_m_none_in_none() -> None:
+    """No M: is abc2midi's 4/4 (and the grammar's): the tunebook said "bars off" of a tune the
+    generator had judged right, its bars being checked against no metre. M:none is free."""
+    reel = REEL.replace("M:C\n", "")
+    assert "M:" not in reel
+    a = analyse_tune(reel)
+    assert a.meter is None and (a.bars_checked, a.bars_right, a.all_right) == (14, 14, True)
+    a = analyse_tune(reel.replace("A2cA F2AF|G2BG D2GB", "A2cA F2AFA|G2BG D2GB"))
+    assert (a.bars_right, a.all_right) == (13, False)
+    a = analyse_tune(REEL.replace("M:C\n", "M:none\n"))
+    assert (a.bars_checked, a.all_right) == (0, False)
+
+
 def test_a_bar_too_long() -> None:
     a = analyse_tune(REEL.replace("A2cA F2AF|G2BG D2GB", "A2cA F2AFA|G2BG D2GB"))
     assert (a.bars_checked, a.bars_right, a.all_right) == (14, 13, False)
