@@ -239,6 +239,9 @@ class Split:
     val_ids: np.ndarray
 
 
+NO_TUNES = "no tunes found (tunes are separated by blank lines)"
+
+
 @dataclass
 class Corpus:
     name: str
@@ -248,7 +251,7 @@ class Corpus:
 
     def __post_init__(self) -> None:
         if not self.tunes:
-            raise CorpusError(f"{self.name}: no tunes found (tunes are separated by blank lines)")
+            raise CorpusError(f"{self.name}: {NO_TUNES}")
         self.text = TUNE_SEPARATOR.join(self.tunes)
         self.vocab = Vocabulary.from_text(self.text)
 
@@ -368,7 +371,10 @@ def load_corpus(path: str | Path | None = None) -> Corpus:
     if not source.exists():
         raise CorpusError(f"{source}: no such file or folder")
     if not source.is_dir():  # a file, or something that is refused with the reason
-        return Corpus(source.name, split_tunes(_read_abc(source)), source)
+        found = split_tunes(_read_abc(source))
+        if not found:  # named by its path, as a file skipped from a folder is
+            raise CorpusError(f"{source}: {NO_TUNES}")
+        return Corpus(source.name, found, source)
     tunes: list[str] = []
     skipped: list[str] = []
     files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() == ".abc")
@@ -382,9 +388,13 @@ def load_corpus(path: str | Path | None = None) -> Corpus:
         )
     for f in files:
         try:
-            tunes.extend(split_tunes(_read_abc(f)))
+            found = split_tunes(_read_abc(f))
         except (CorpusError, OSError) as e:
             skipped.append(str(e))
+            continue
+        tunes.extend(found)
+        if not found:  # (left out without a word)
+            skipped.append(f"{f}: {NO_TUNES}")
     if not tunes:
         reason = f" ({skipped[0]})" if skipped else ""
         raise CorpusError(f"{source}: no tunes found in {len(files)} .abc file(s){reason}")

@@ -253,6 +253,13 @@ def test_user_file_and_folder(tmp_path: Path) -> None:
     assert [header_field(t, "T") for t in folder.tunes] == ["A", "B", "C"]
     assert "\r" not in folder.text
     assert len(folder.skipped) == 1 and "UTF-8" in folder.skipped[0]
+    # A file of words alone (no tune) is named with its path, as the other skipped ones are.
+    (tmp_path / "sub" / "notes.abc").write_text("Tunes collected in 1903.\n", encoding="utf-8")
+    assert load_corpus(tmp_path).skipped[1] == (
+        f"{tmp_path / 'sub' / 'notes.abc'}: no tunes found (tunes are separated by blank lines)"
+    )
+    with pytest.raises(CorpusError, match=f"^{tmp_path / 'sub' / 'notes.abc'}: no tunes found"):
+        load_corpus(tmp_path / "sub" / "notes.abc")
 
 
 @pytest.mark.parametrize(
