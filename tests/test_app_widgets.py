@@ -258,3 +258,31 @@ async def test_clamped_text_ends_in_an_ellipsis_where_it_is_cut() -> None:
         shown = [line for line in lines if line]
         assert len(shown) == 2 and shown[1].endswith("…"), lines
         assert str(widget.content).endswith("[CEG]")  # the whole text, no markup read
+
+
+@pytest.mark.asyncio
+async def test_run_numbers_shorten_where_the_full_table_is_wider() -> None:
+    """At 80 columns the Train panel's figures wrapped, and it showed half its rows: where the
+    full table does not fit, labels are shortened and chars/s loses its threads."""
+    from folkgen_tui.widgets.run_numbers import RunNumbers
+
+    rows = [("step", "150 / 300", "chars/s", "203,502 (2 threads)"),
+            ("loss (nats)", "1.464", "elapsed", "0:01"), ("smoothed", "1.599", "ETA", "0:01"),
+            ("val bits/char", "2.223", "best", "2.223")]  # fmt: skip
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield RunNumbers(id="n")
+
+    for width, first, last in (
+        (60, "step           150 / 300  chars/s  203,502 (2 threads)", "val bits/char  2.223"),
+        (38, "step     150 / 300  chars/s  203,502", "val bpc  2.223      best     2.223"),
+    ):
+        app = One()
+        async with app.run_test(size=(width, 6)) as pilot:
+            widget = app.query_one("#n", RunNumbers)
+            widget.show(rows)
+            await pilot.pause()
+            lines = [line.text.rstrip() for line in widget.render_lines(widget.region.reset_offset)]
+            assert lines[0] == first and lines[3].startswith(last), lines
+            assert all(len(line) <= width for line in lines)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -33,6 +32,7 @@ from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
 from folkgen_tui.widgets.clamped import ClampedStatic
 from folkgen_tui.widgets.deferred import Deferred
+from folkgen_tui.widgets.run_numbers import Row, RunNumbers
 from folkgen_tui.widgets.select import Select
 from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
 
@@ -178,7 +178,7 @@ class TrainScreen(StudioScreen):
     def _progress(self) -> ComposeResult:
         yield ClampedStatic("", max_lines=2, id="train-state")
         yield ProgressBar(id="train-progress", show_eta=False)
-        yield Static("", id="train-numbers")
+        yield RunNumbers(id="train-numbers")
         yield Label("loss per step", classes="spark-label")
         yield LossChart(id="loss-raw")
         yield Label("smoothed loss", classes="spark-label")
@@ -541,6 +541,7 @@ class TrainScreen(StudioScreen):
         self.studio.train_status = f"training {at}{paused}"
 
     def _show_numbers(self, e: TrainEvent | None) -> None:
+        rows: list[Row]
         if e is None:
             rows = [("step", "–", "chars/s", "–"), ("loss (nats)", "–", "elapsed", "–"),
                     ("smoothed", "–", "ETA", "–"), ("val bits/char", "–", "best", "–")]  # fmt: skip
@@ -553,15 +554,7 @@ class TrainScreen(StudioScreen):
                 ("smoothed", number(e.smooth_loss), "ETA", duration(e.eta_s)),
                 ("val bits/char", number(e.val_bpc), "best", number(e.best_val_bpc)),
             ]
-        # Plain text in columns (a Rich Table re-measured itself on every update).
-        widths = [max(len(row[i]) for row in rows) + 2 for i in range(3)]
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for i, (a, b, c, d) in enumerate(rows):
-            text.append(a.ljust(widths[0]), "bold")
-            text.append(b.ljust(widths[1]))
-            text.append(c.ljust(widths[2]), "bold")
-            text.append(d + ("\n" if i < len(rows) - 1 else ""))
-        self.query_one("#train-numbers", Static).update(text, layout=False)  # fixed size
+        self.query_one("#train-numbers", RunNumbers).show(rows)
 
     def corpus_changed(self) -> None:
         self._show_state()
