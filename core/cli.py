@@ -384,14 +384,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from core.cli_library import GenerateHistory
     from core.cli_sound import voice_from_args
     from core.judge import judge
-    from core.sample import SampleOptions, random_seed
-    from core.sample_options import MAX_SEED
+    from core.sample_options import MAX_SEED, SampleOptions, random_seed
 
     seed = args.seed if args.seed is not None else random_seed()
     seeds = args.count * (args.max_tries if args.valid_only else 1)  # one each try, from seed
     if not 0 <= seed <= MAX_SEED - seeds + 1:
         why = f" (its {seeds} tunes or tries take it and the seeds after it)" if seeds > 1 else ""
         raise CliError(f"--seed must be between 0 and {MAX_SEED - seeds + 1}{why}, not {seed}")
+    prompt = args.prompt.replace("\\n", "\n")
+
+    def options(seed: int) -> SampleOptions:
+        return SampleOptions(
+            prompt=prompt, temperature=args.temperature, top_k=args.top_k or None, seed=seed,
+            max_chars=args.max_chars, grammar=args.grammar,
+        )  # fmt: skip
+
+    options(seed).check_settings()  # before the model loads (seconds)
     if args.save:  # before any sampling: a folder that cannot be written fails at once
         folder = Path(args.save).expanduser()
         if folder.exists() and not folder.is_dir():
@@ -409,7 +417,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"note: {sampler.note}", file=sys.stderr)
     novelty = novelty_index_for(generator.corpus, args.corpus)
     history = GenerateHistory(ckpt.path)  # every tune shown goes into the tunebook's history
-    prompt = args.prompt.replace("\\n", "\n")
     if args.grammar:  # before the prompt is printed: a prompt the grammar cannot follow
         problem = sampler.prompt_problem(sampler.model_prompt(prompt))
         if problem is not None:  # the app offers the grammar's keys; here, the way around it
@@ -418,10 +425,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     rejected = 0
     for _ in range(args.count):
         for _attempt in range(args.max_tries):
-            opts = SampleOptions(
-                prompt=prompt, temperature=args.temperature, top_k=args.top_k or None,
-                seed=seed, max_chars=args.max_chars, grammar=args.grammar,
-            )  # fmt: skip
+            opts = options(seed)
             seed += 1
             opts.validate(sampler.vocab)
             t0 = time.perf_counter()

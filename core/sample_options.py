@@ -36,6 +36,14 @@ class SampleOptions:
     MIN_TEMPERATURE: ClassVar[float] = 1e-3
 
     def validate(self, vocab: Vocabulary) -> None:
+        self.check_settings()
+        unknown = vocab.unknown(self.prompt)
+        if unknown:
+            raise UnknownCharacters(unknown)
+
+    def check_settings(self) -> None:
+        """The settings that need no model (ValueError): the CLI checks them before it loads
+        one, which takes seconds."""
         if not np.isfinite(self.temperature) or self.temperature < 0:
             raise ValueError(f"temperature must be a number, 0 or more, not {self.temperature}")
         if 0 < self.temperature < self.MIN_TEMPERATURE:
@@ -51,9 +59,6 @@ class SampleOptions:
             raise ValueError(f"seed must be between 0 and {MAX_SEED}, not {self.seed}")
         if not 0 <= self.max_chars <= MAX_CHARS_LIMIT:
             raise ValueError(f"max chars must be between 0 and {MAX_CHARS_LIMIT}")
-        unknown = vocab.unknown(self.prompt)
-        if unknown:
-            raise UnknownCharacters(unknown)
 
 
 def random_seed() -> int:
