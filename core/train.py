@@ -245,7 +245,11 @@ class Trainer:
         requested = cfg.threads or (
             distributed.threads_per_rank(all_cores(), ranks) if ranks.enabled else 0
         )
-        self.threads = ThreadPolicy(requested)  # measures other processes from now until the loop
+        # More threads than cores wait for each other at every operation (99 on 2 cores: each
+        # step ~30x as long); a recipe may come from a larger machine (a resumed checkpoint).
+        too_many = requested > all_cores()
+        capped = f"threads: {requested} asked for, {all_cores()} used (the cores this run may use)"
+        self.threads = ThreadPolicy(min(requested, all_cores()))  # watches others from now on
         self.control = control or TrainControl()
         self.on_event = on_event if ranks.master else None
         self.cfg = cfg
@@ -278,6 +282,8 @@ class Trainer:
         model_config.validate()  # before a model of that size is built
         train_ids = split.train_ids
         self.notes: list[str] = []  # said once training starts (the CLI prints, the app shows)
+        if too_many:
+            self.notes.append(capped)
         if cfg.transpose:  # more keys, same music: the validation tunes stay as they are
             from core.transpose import augment
 
