@@ -239,6 +239,8 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         await wait_for(pilot, lambda: not job.running, "the stop", timeout=30)
         await wait_for(pilot, lambda: text_of(screen, "#train-state").startswith("Stopped at step"),
                        "the state to say the run finished")  # fmt: skip
+        # What s does next, and how to go on with this run ("train again" read as the latter).
+        assert text_of(screen, "#train-state").endswith(". s: a new model; Models, r: go on with it.")
         log = "\n".join(screen.query_one("#train-log").lines)  # type: ignore[attr-defined]
         assert "stopped after" in log and "validation" in log
         saved = list((folkgen_home / "checkpoints").glob("*.pt"))

@@ -511,7 +511,8 @@ class TrainScreen(StudioScreen):
                         else f"Failed at step {step}{total}: {job.error}")  # fmt: skip
             elif not job.running:
                 how = "Stopped" if job.control.stopped else "Finished"
-                text = f"{how} at step {step}{total}. Press s to train again."
+                # s trains a new model: "train again" read as going on with this one.
+                text = f"{how} at step {step}{total}. s: a new model; Models, r: go on with it."
             elif job.control.stopped:
                 text = "Stopping: saving a checkpoint…"
             elif job.control.paused:
