@@ -100,7 +100,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:  # the files a folder's corpus left out, as the text says them on stderr
         _emit_json({**stats.to_dict(), "skipped": list(corpus.skipped)})
         return 0
-    print(f"{stats.name}: {stats.tunes} tunes, {stats.characters:,} characters")
+    print(f"{stats.name}: {plural(stats.tunes, 'tune')}, {stats.characters:,} characters")
     print(f"vocabulary: {len(stats.vocabulary)} characters")
     print(
         f"tune length: {stats.length_min}–{stats.length_max} characters, "
@@ -453,7 +453,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             print(f"[seed {opts.seed}: rejected, {first}]", file=sys.stderr)
         else:
             raise CliError(
-                f"no valid tune in {args.max_tries} tries; lower the temperature or train longer"
+                f"no valid tune in {args.max_tries} {'try' if args.max_tries == 1 else 'tries'}; "
+                "lower the temperature or train longer"
             )
         match = verdict.closest
         saved = None

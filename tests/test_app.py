@@ -243,6 +243,8 @@ async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
         assert text_of(screen, "#train-state").endswith(". s: a new model; Models, r: go on with it.")
         log = "\n".join(screen.query_one("#train-log").lines)  # type: ignore[attr-defined]
         assert "stopped after" in log and "validation" in log
+        # Which file each save wrote, said in a line the panel's width does not cut.
+        assert "step 25: best model so far saved" in log, log
         saved = list((folkgen_home / "checkpoints").glob("*.pt"))
         assert any(".best." not in p.name for p in saved)
         # The new checkpoint becomes the model to generate with.

@@ -40,6 +40,11 @@ def test_stats_json_names_the_files_a_folder_left_out(
 ) -> None:
     (tmp_path / "a.abc").write_text("X:1\nT:A\nK:G\nGAB|\n", encoding="utf-8")
     (tmp_path / "latin1.abc").write_bytes(b"X:2\nT:Caf\xe9\nK:G\nGAB|\n")
+    one = tmp_path / "one.abc"
+    one.write_text("X:1\nT:One\nK:G\nGABc|\n", encoding="utf-8")
+    code, out, _ = run(capsys, "stats", "--corpus", str(one))
+    assert code == 0 and out.startswith("one.abc: 1 tune, ")  # not "1 tunes"
+    one.unlink()
     code, out, _ = run(capsys, "stats", "--corpus", str(tmp_path), "--json")
     data = json.loads(out)
     assert code == 0 and data["tunes"] == 1
@@ -446,6 +451,10 @@ def test_generate_valid_only_and_save(
         capsys, *model, "--valid-only", "--no-grammar", "--temperature", "4", "--max-tries", "2"
     )
     assert code == 1 and "no valid tune in 2 tries" in err
+    code, _, err = run(
+        capsys, *model, "--valid-only", "--no-grammar", "--temperature", "4", "--max-tries", "1"
+    )
+    assert code == 1 and "no valid tune in 1 try;" in err
 
 
 def test_resuming_the_shipped_model_never_writes_into_the_package(folkgen_home: Path) -> None:

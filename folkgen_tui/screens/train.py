@@ -452,7 +452,10 @@ class TrainScreen(StudioScreen):
             log.write_line(f"step {e.step}: validation {e.val_bpc:.3f} bits/char")
         elif e.kind == "checkpoint" and e.checkpoint:
             name = Path(e.checkpoint).name
-            log.write_line(f"step {e.step}: checkpoint saved → {name}")
+            # Which of the two files, not the run's long name (the log started with it): cut at
+            # the panel's edge, it hid whether the best model or the checkpoint was saved.
+            saved = "best model so far" if ".best." in name else "checkpoint"
+            log.write_line(f"step {e.step}: {saved} saved")
             if ".best." not in name and time.monotonic() - self._checkpoint_notified > NOTIFY_EVERY:
                 # At most one a while: a small recipe saves every ~0.6 s, and the toasts piled
                 # up over the numbers they report.
