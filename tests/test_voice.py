@@ -367,6 +367,13 @@ async def test_the_library_and_generate_share_one_voice(
         await type_into(pilot, "#tempo", "90")  # the Library's own voice row
         assert app.voice == Voice(None, 90, 0)
         assert not library.query_one("#lib-filter", Input).display  # escape left the field only
+        library.query_one("#tempo", Input).focus()  # escape there is "Leave field", not "Clear"
+        await pilot.pause()
+        assert library.check_action("leave_field", ()) and not library.check_action(
+            "clear_filter", ()
+        )
+        await pilot.press("escape")
+        assert app.focused is library.query_one("#lib-table")
         await show_screen(pilot, "g", GenerateScreen)
         generate = app.screen
         assert generate.query_one("#tempo", Input).value == "90"  # Generate shows it

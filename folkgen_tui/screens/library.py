@@ -22,7 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from core.voice import VoiceError
-from folkgen_tui.screens.base import StudioScreen
+from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.screens.dialogs import ConfirmDialog, TextDialog
 from folkgen_tui.widgets import AbcView
 from folkgen_tui.widgets.deferred import Deferred
@@ -93,6 +93,7 @@ class LibraryScreen(StudioScreen):
         ),
         Binding("slash", "filter", "Filter", tooltip="Filter as you type (title, key, metre, ABC)"),
         Binding("escape", "clear_filter", "Clear", tooltip="Clear the filter"),
+        LEAVE_FIELD,  # the voice row's fields (escape there said "Clear")
         Binding("s", "sort", "Sort", tooltip="Sort by date, rating, title, key or metre, in turn"),
         Binding(
             "1",
@@ -380,10 +381,13 @@ class LibraryScreen(StudioScreen):
         field.display = True
         field.focus()
 
+    def _in_voice_row(self) -> bool:
+        return self.focused is not None and self.focused in self.query_one(VoiceRow).children
+
+    def action_leave_field(self) -> None:
+        self.query_one(TuneTable).focus()  # escape leaves the voice row's field, that is all
+
     def action_clear_filter(self) -> None:
-        if self.focused is not None and self.focused in self.query_one(VoiceRow).children:
-            self.query_one(TuneTable).focus()  # escape leaves the voice row's field, that is all
-            return
         field = self.query_one("#lib-filter", Input)
         field.display = False
         self.query_one(TuneTable).focus()
@@ -412,7 +416,9 @@ class LibraryScreen(StudioScreen):
 
     def action_state(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
-            return bool(self.filter_text) or self.typing()
+            return not self._in_voice_row() and (bool(self.filter_text) or self.typing())
+        if action == "leave_field":
+            return self._in_voice_row()
         if action == "keep":
             return self.history and self._current() is not None
         if action in ("toggle_history", "show_tunebook"):  # h says where it goes
