@@ -522,10 +522,10 @@ class GenerateScreen(StudioScreen):
         mark = {True: ("✓ ", "green"), False: ("✗ ", "red"), None: ("… ", "dim")}[record.valid]
         width = max(8, self.query_one("#history").size.width - 6 or 18)
         title = record.title if len(record.title) <= width else record.title[: width - 1] + "…"
-        return Text.assemble(
-            mark, (title, "bold"),
-            (f"\n  #{record.number} T{record.temperature:g} s{record.seed}", "dim"),
-        )  # fmt: skip
+        details = f"#{record.number} T{record.temperature:g} s{record.seed}"
+        if len(details) > width + 2:  # the seed on a line of its own, not wrapped to the edge
+            details = details.replace(" s", "\n  s")
+        return Text.assemble(mark, (title, "bold"), (f"\n  {details}", "dim"))
 
     # --- checking ----------------------------------------------------------------------------
 
