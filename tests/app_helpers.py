@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -95,6 +96,21 @@ async def type_into(pilot: Pilot[Any], selector: str, text: str) -> None:
     await pilot.press(*(text if text else []))
     await pilot.press("escape")
     assert field.value == text, (selector, field.value)
+
+
+async def run_from_palette(pilot: Pilot[Any], typed: str, offered: str) -> None:
+    """Open the command palette, type `typed`, and once its top command starts with `offered`
+    (it searches as its own task), run it."""
+    await pilot.press("ctrl+p")
+    await pilot.pause()
+    await pilot.press(*typed)
+
+    def top_match() -> str:
+        matches = pilot.app.screen.query_one(CommandList)
+        return str(matches.get_option_at_index(0).prompt) if matches.option_count else ""
+
+    await wait_for(pilot, lambda: top_match().startswith(offered), f"{offered!r} offered")
+    await pilot.press("enter")
 
 
 def plain_text(renderable: Any, width: int = 100) -> str:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.command import CommandList
 from textual.events import Paste
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select, Static
@@ -37,6 +36,7 @@ from tests.app_helpers import (
     plain_text,
     play_in_real_time,
     record_notices,
+    run_from_palette,
     show_screen,
     type_into,
     wait_for,
@@ -740,18 +740,7 @@ async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> No
         rates = [t for t in titles if t.startswith("Library: Rate") or "rating" in t]
         assert rates == [*(f"Library: Rate {n} star{'s' * (n > 1)}" for n in range(1, 6)),
                          "Library: Clear the rating"]  # fmt: skip
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Dataset: Vocabulary")
-
-        def top_match() -> str:  # the palette searches as its own task
-            matches = app.screen.query_one(CommandList)
-            return str(matches.get_option_at_index(0).prompt) if matches.option_count else ""
-
-        await wait_for(
-            pilot, lambda: top_match().startswith("Dataset: Vocabulary"), "the command offered"
-        )
-        await pilot.press("enter")
+        await run_from_palette(pilot, "Dataset: Vocabulary", "Dataset: Vocabulary")
         await wait_for(pilot, lambda: app.screen.query_one("#dataset-tabs").current == "vocabulary",
                        "the palette command")  # type: ignore[attr-defined]  # fmt: skip
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -31,6 +30,7 @@ from tests.app_helpers import (
     plain_text,
     play_in_real_time,
     record_notices,
+    run_from_palette,
     wait_for,
     wait_ready,
 )
@@ -117,16 +117,7 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await pilot.press("home", "2", "down", "0")
         assert [r.rating for r in table.rows] == [2, 0, 0, 4]
         # From the palette, a rating by its name (its one "Rate" gave 1 star, whatever was meant).
-        await pilot.press("ctrl+p")
-        await pilot.pause()
-        await pilot.press(*"Library: Rate 3")
-
-        def top_match() -> str:  # the palette searches as its own task
-            matches = app.screen.query_one(CommandList)
-            return str(matches.get_option_at_index(0).prompt) if matches.option_count else ""
-
-        await wait_for(pilot, lambda: top_match().startswith("Library: Rate 3 stars"), "offered")
-        await pilot.press("enter")
+        await run_from_palette(pilot, "Library: Rate 3", "Library: Rate 3 stars")
         await wait_for(pilot, lambda: table.rows[1].rating == 3, "the palette's rating")
         await pilot.press("0")
         assert [r.rating for r in table.rows] == [2, 0, 0, 4]
