@@ -167,8 +167,9 @@ SCREENS = ScreenModes(
     dataset=DatasetScreen,  # the first frame's
     train=LazyScreen("folkgen_tui.screens.train", "TrainScreen", needs=(
         "textual.widgets._log", "textual.widgets._progress_bar", "core.presets",
-        _WIDGETS + "loss_chart", _WIDGETS + "clamped", _WIDGETS + "select", "core.spawner",
-        "core.engine", "core.train_events", "folkgen_tui.workers",
+        _WIDGETS + "loss_chart", _WIDGETS + "clamped", _WIDGETS + "run_numbers",
+        _WIDGETS + "select", "core.spawner", "core.engine", "core.train_events",
+        "folkgen_tui.workers",
     )),  # fmt: skip
     generate=LazyScreen("folkgen_tui.screens.generate", "GenerateScreen", needs=(
         "core.voice", "folkgen_tui.state", _WIDGETS + "abc_view", _WIDGETS + "clamped",
