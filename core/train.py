@@ -242,14 +242,15 @@ class Trainer:
         cfg.validate()
         self.ranks = ranks = ranks or Ranks()
         # Ranks on one machine share its cores: a fixed share each, never a core between two.
+        cores = all_cores()
         requested = cfg.threads or (
-            distributed.threads_per_rank(all_cores(), ranks) if ranks.enabled else 0
+            distributed.threads_per_rank(cores, ranks) if ranks.enabled else 0
         )
         # More threads than cores wait for each other at every operation (99 on 2 cores: each
         # step ~30x as long); a recipe may come from a larger machine (a resumed checkpoint).
-        too_many = requested > all_cores()
-        capped = f"threads: {requested} asked for, {all_cores()} used (the cores this run may use)"
-        self.threads = ThreadPolicy(min(requested, all_cores()))  # watches others from now on
+        too_many = requested > cores
+        capped = f"threads: {requested} asked for, {cores} used (the cores this run may use)"
+        self.threads = ThreadPolicy(min(requested, cores))  # watches others from now on
         self.control = control or TrainControl()
         self.on_event = on_event if ranks.master else None
         self.cfg = cfg

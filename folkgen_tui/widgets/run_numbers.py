@@ -29,14 +29,13 @@ class RunNumbers(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.rows: list[Row] = []
+        self._full = Content()  # the table of `rows`, made once for `content` and each render
 
     def show(self, rows: list[Row]) -> None:
-        self.rows = rows
-        self.update(numbers_table(rows), layout=False)  # a fixed size: no relayout
+        self.rows, self._full = rows, numbers_table(rows)
+        self.update(self._full, layout=False)  # a fixed size: no relayout
 
     def render(self) -> Content:
-        full = numbers_table(self.rows)
         width = self.content_size.width
-        if not width or max((len(line) for line in full.plain.split("\n")), default=0) <= width:
-            return full
-        return numbers_table(self.rows, short=True)
+        widest = max((len(line) for line in self._full.plain.split("\n")), default=0)
+        return self._full if not width or widest <= width else numbers_table(self.rows, short=True)
