@@ -34,6 +34,8 @@ from pathlib import Path
 from machine import AVX2_ENV, describe, load_average
 from pty_app import BIN, CTRL_U, ENTER, ESC, TAB, UP, Terminal
 
+from core.threads import cpu_ticks
+
 LAB_LOOP_AVX2 = 156.0  # chars/s of the lab loop on the 2-core AVX2 machine of issue 14
 LAB_LOOP = """
 import time, torch
@@ -145,12 +147,7 @@ def switch_screens(term: Terminal, presses: int) -> list[float]:
 
 def main_thread_seconds(pid: int) -> float:
     """CPU seconds that the process's main thread has used (Linux's /proc; 0 elsewhere)."""
-    try:
-        stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rfind(")") + 2 :].split()  # after the command's name, which may hold spaces
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return (cpu_ticks(f"{pid}/task/{pid}") or 0) / os.sysconf("SC_CLK_TCK")
 
 
 def app_speed_and_latency(

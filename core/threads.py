@@ -30,10 +30,11 @@ def count_as_ours(*pids: int) -> None:
     _family = pids
 
 
-def _process_ticks(pid: str) -> int | None:
-    """A process's CPU time (user + system) in clock ticks; None when it has gone."""
+def cpu_ticks(task: str) -> int | None:
+    """The CPU time (user + system), in clock ticks, of a process ("PID", "self") or of one of
+    its threads ("PID/task/TID"); None when it has gone, or where there is no /proc."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        with open(f"/proc/{task}/stat", encoding="ascii") as f:
             stat = f.read()
         # The fields after the ")" closing the command name; utime and stime are 14 and 15.
         after = stat.rsplit(")", 1)[1].split()
@@ -51,10 +52,10 @@ def _cpu_sample() -> tuple[int, int, int, int] | None:
         fields = [int(v) for v in lines[0].split()[1:]]
     except (OSError, ValueError, IndexError):
         return None
-    ours = _process_ticks("self")
+    ours = cpu_ticks("self")
     if ours is None:
         return None
-    ours += sum(_process_ticks(str(pid)) or 0 for pid in _family)
+    ours += sum(cpu_ticks(str(pid)) or 0 for pid in _family)
     cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
     total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
