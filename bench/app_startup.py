@@ -6,7 +6,7 @@ same run the same way, so the ratios hold on any machine:
 - torch and the shipped model ready in the app (the status line names the model) against a
   bare `python -c "import torch"` (launch until it exits): target <= 1.25x.
 
-Runs go in turn (bare app, folkgen-tui, import torch) --runs times; the ratios are of the
+Runs go in turn (bare app, folkgen-tui, import torch) --runs times (default 5); the ratios are of the
 medians. --avx2 starts every child with the AVX2-only kernels (bench/machine.py)."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def import_torch(extra: dict[str, str]) -> float:
 
 def ratio_line(name: str, runs: list[float | None], ref: list[float], target: float) -> str:
     seen = [r for r in runs if r is not None]
-    shown = ", ".join("not seen" if r is None else f"{r:.2f}" for r in runs)
+    shown = ", ".join("not seen" if r is None else f"{r:.3f}" for r in runs)
     if len(seen) < len(runs):
         return f"{name}: {shown} s: MISS (not seen in every run)"
     ratio = statistics.median(seen) / statistics.median(ref)
@@ -88,7 +88,9 @@ def ratio_line(name: str, runs: list[float | None], ref: list[float], target: fl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runs", type=int, default=3)
+    # Five: a first frame is ~0.15 s here, and one run's 0.02 s either way moved a median of three
+    # by as much as the target's margin (1.17x in six runs, 1.35x in three, minutes apart).
+    ap.add_argument("--runs", type=int, default=5, help="runs of each, in turn (default 5)")
     ap.add_argument("--avx2", action="store_true", help="emulate an AVX2-only CPU")
     args = ap.parse_args()
     extra = dict(AVX2_ENV) if args.avx2 else {}  # added to this process's environment
@@ -113,7 +115,7 @@ def main() -> None:
             readies.append(ready)
             torches.append(import_torch(extra))
     bare_seen = [b for b in bares if b is not None]
-    print("bare Textual app, first frame: " + ", ".join(f"{b:.2f}" for b in bare_seen) + " s")
+    print("bare Textual app, first frame: " + ", ".join(f"{b:.3f}" for b in bare_seen) + " s")
     print("python -c 'import torch': " + ", ".join(f"{t:.2f}" for t in torches) + " s")
     print(ratio_line("folkgen-tui first frame", firsts, bare_seen, 1.3))
     print(ratio_line("torch + shipped model ready", readies, torches, 1.25))

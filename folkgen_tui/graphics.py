@@ -20,8 +20,8 @@ import sys
 import termios
 import threading
 import time
-from dataclasses import dataclass
 from types import ModuleType
+from typing import NamedTuple
 
 ANSWER_SECONDS = 0.1  # a terminal answers in milliseconds; one that does not, never
 DEFAULT_CELL = (10, 20)  # textual-image's own guess (a VT340's cell)
@@ -33,8 +33,8 @@ _KITTY_OK = re.compile(rb"\x1b_Gi=31;OK\x1b\\")
 _CELL = re.compile(rb"\x1b\[6;(\d+);(\d+)t")
 
 
-@dataclass(frozen=True)
-class Graphics:
+class Graphics(NamedTuple):  # not a dataclass: `dataclasses` (inspect) would add ~5 ms before
+    # the question is asked, and a terminal that never answers holds the first frame that much
     kind: str  # "tgp" (Kitty graphics), "sixel", "halfcell" (Unicode half blocks)
     cell: tuple[int, int]  # a cell's (width, height) in pixels
 
