@@ -110,17 +110,25 @@ def read_abc_bytes(path: Path) -> bytes:
 
 def read_tunes(file: str) -> list[Tune]:
     """The tunes of an .abc file (its end closes the last tune)."""
+    return read_abc_file(file)[0]
+
+
+def read_abc_file(file: str) -> tuple[list[Tune], list[int]]:
+    """The tunes of an .abc file, and the lines where it has words alone between them: passed
+    over (core.corpus.holds_music), as import and training pass over them, not numbered as
+    broken tunes (`--tune N` counts tunes)."""
     path = Path(file).expanduser()
-    from core.corpus import NotAbcText, abc_text
+    from core.corpus import NO_TUNES, NotAbcText, abc_text, holds_music
 
     try:
         text = abc_text(path, read_abc_bytes(path))
     except NotAbcText as e:
         raise AbcFileError(str(e)) from None
-    tunes = extract_tunes(text, eof_ends_tune=True)
+    blocks = extract_tunes(text, eof_ends_tune=True)
+    tunes = [t for t in blocks if holds_music(t.text)]
     if not tunes:
-        raise AbcFileError(f"{path}: no tunes found (tunes are separated by blank lines)")
-    return tunes
+        raise AbcFileError(f"{path}: {NO_TUNES}")
+    return tunes, [t.start_line for t in blocks if not holds_music(t.text)]
 
 
 def chosen_tunes(args: argparse.Namespace) -> list[Tune]:
@@ -177,14 +185,18 @@ def _duration(seconds: float) -> str:
 
 @_guarded
 def cmd_check(args: argparse.Namespace) -> int:
-    tunes = read_tunes(args.file)
+    tunes, words = read_abc_file(args.file)
     results = [(tune, check_tune(tune.text)) for tune in tunes]
     valid = sum(c.valid for _, c in results)
     if args.json:
         report = [_tune_json(i, t) | _check_json(t, c) for i, (t, c) in enumerate(results, start=1)]
-        print(json.dumps({"file": args.file, "tunes": report, "valid": valid, "count": len(tunes)}))
+        summary = {"file": args.file, "tunes": report, "valid": valid, "count": len(tunes)}
+        print(json.dumps(summary | {"words_passed_over": words}))
         return 0 if valid == len(tunes) else 1
     _say(f"{args.file}: {len(tunes)} tune(s), {valid} valid")
+    if words:
+        where = ("line " if len(words) == 1 else "lines ") + ", ".join(str(n) for n in words)
+        _say(f"  words alone between tunes passed over ({where}): no field, no bar line")
     for i, (tune, check) in enumerate(results, start=1):
         verdict = "valid" if check.valid else "INVALID"
         played = f", {plural(check.bars, 'bar')} played, {_duration(check.duration_seconds)}"

@@ -121,6 +121,13 @@ def last_tune(text: str) -> str:
 _TUNE_LINE = re.compile(r"^(?:[A-Za-z]:|.*\|)", re.M)  # a field line, or one with a bar line
 
 
+def holds_music(block: str) -> bool:
+    """A tune, whole or broken: a block of lines with a field line or a bar line. A block of
+    words alone, with neither, is a collection's note between its tunes ("See also…"), which
+    import, training and `folkgen check` pass over."""
+    return _TUNE_LINE.search(block) is not None
+
+
 def split_tunes(text: str, *, lab: bool = False) -> list[str]:
     """The tunes of ABC text: separated by blank lines (or an X: line right after a tune), the
     last one ending with the text; a block of words alone, with no field line and no bar line
@@ -132,8 +139,8 @@ def split_tunes(text: str, *, lab: bool = False) -> list[str]:
     at a blank line, a run of three newlines yields the following tune twice (once with a
     leading "\\n"), and text after the last blank line is not a tune (it is usually cut off).
     """
-    if not lab:  # a block of words alone (no field, no bar line) stands between tunes
-        return [c.text for c in tune_chunks(text) if _TUNE_LINE.search(c.text)]
+    if not lab:
+        return [c.text for c in tune_chunks(text) if holds_music(c.text)]
     starts = [0]
     pos = text.find(TUNE_SEPARATOR)
     while pos >= 0:

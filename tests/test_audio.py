@@ -236,6 +236,30 @@ def test_cli_check_reports_each_tune_with_file_lines(capsys: pytest.CaptureFixtu
     assert data["tunes"][2]["clean"] is False and data["tunes"][0]["bars"] == 4
 
 
+def test_cli_passes_over_words_between_tunes_as_import_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A collection's note between its tunes is no tune to check, number or render: import and
+    training pass over it (core.corpus.holds_music), and `check` once called it an invalid tune
+    and exited 1 on a clean file, and `--tune 2` rendered the note."""
+    second = SCALE.replace("X:1", "X:2").replace("Scale Étude", "Second")
+    book = tmp_path / "book.abc"
+    book.write_text(SCALE + "\nSee also the next one, from Kerry.\n\n" + second, encoding="utf-8")
+    assert sound_cli("check", str(book)) == 0
+    out = capsys.readouterr().out
+    assert "2 tune(s), 2 valid" in out and "2. Second (line 10): valid" in out
+    assert "words alone between tunes passed over (line 8)" in out
+    assert sound_cli("check", str(book), "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["count"] == 2 and data["words_passed_over"] == [8]
+    assert sound_cli("render", str(book), "--tune", "2", "--midi", str(tmp_path / "two.mid")) == 0
+    assert "1. Second:" in capsys.readouterr().out
+    words = tmp_path / "words.abc"
+    words.write_text("Notes on the collection.\n\nMore notes.\n", encoding="utf-8")
+    assert sound_cli("check", str(words)) == 1
+    assert "no tunes found" in capsys.readouterr().err
+
+
 def test_cli_render_per_tune_and_explicit_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
