@@ -198,7 +198,12 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await wait_for(pilot, lambda: stored(folkgen_home, tune_id).notes == "",  # type: ignore[attr-defined]
                        "the notes cleared")  # fmt: skip
 
-        # Delete asks; u brings the tune back.
+        # Delete asks; u brings the tune back. The footer offers u only while there is a delete
+        # to undo (it showed "u Undo" with nothing to undo).
+        def offers_undo() -> bool:
+            return any(a.binding.action == "undo" for a in app.screen.active_bindings.values())
+
+        assert not offers_undo()
         victim = corpus_ids[2]
         table.cursor = next(i for i, r in enumerate(table.rows) if r.id == victim)
         await pilot.press("x")
@@ -206,9 +211,11 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await pilot.press("y")
         await wait_for(pilot, lambda: stored(folkgen_home, victim) is None, "the delete")
         assert len(table.rows) == 3 and victim not in [r.id for r in table.rows]
+        assert offers_undo()
         await pilot.press("u")
         await wait_for(pilot, lambda: len(table.rows) == 4, "the undo")
         assert stored(folkgen_home, victim) is not None
+        assert not offers_undo()
 
         # Export the favourites: one .abc in the tunes folder, named in a notice.
         await pilot.press("E")

@@ -425,6 +425,8 @@ class LibraryScreen(StudioScreen):
             return self.history == (action == "show_tunebook")
         if action in ("play", "open", "rate", "favourite", "mark", "rename", "delete"):
             return True if self._current() is not None else None
+        if action == "undo":  # in the footer once there is a delete to undo (help lists it)
+            return bool(self._deleted_ids)
         return True
 
     # --- rating, favourites, marks -----------------------------------------------------------
@@ -609,6 +611,7 @@ class LibraryScreen(StudioScreen):
             table.set_rows(rows, rows[min(index, len(rows) - 1)].id if rows else None)
             self._show_status()
             self._deleted_ids.append(tune_id)  # (undo_delete brings back the last, in order)
+            self.refresh_bindings()
             self._edit(lambda library: library.delete(tune_id), lambda _: self.notify(
                 f"Deleted {row.title} (u brings it back).", markup=False))  # fmt: skip
 
@@ -617,6 +620,7 @@ class LibraryScreen(StudioScreen):
 
     def action_undo(self) -> None:
         deleted = self._deleted_ids.pop() if self._deleted_ids else None
+        self.refresh_bindings()
 
         def done(tune_id: int | None) -> None:
             if tune_id is None:
