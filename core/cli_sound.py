@@ -196,7 +196,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     _say(f"{args.file}: {len(tunes)} tune(s), {valid} valid")
     if words:
         where = ("line " if len(words) == 1 else "lines ") + ", ".join(str(n) for n in words)
-        _say(f"  words alone between tunes passed over ({where}): no field, no bar line")
+        _say(f"  passed over words that are no tune, with no field or bar line ({where})")
     for i, (tune, check) in enumerate(results, start=1):
         verdict = "valid" if check.valid else "INVALID"
         played = f", {plural(check.bars, 'bar')} played, {_duration(check.duration_seconds)}"

@@ -248,7 +248,7 @@ def test_cli_passes_over_words_between_tunes_as_import_does(
     assert sound_cli("check", str(book)) == 0
     out = capsys.readouterr().out
     assert "2 tune(s), 2 valid" in out and "2. Second (line 10): valid" in out
-    assert "words alone between tunes passed over (line 8)" in out
+    assert "passed over words that are no tune, with no field or bar line (line 8)" in out
     assert sound_cli("check", str(book), "--json") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["count"] == 2 and data["words_passed_over"] == [8]
