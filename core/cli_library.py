@@ -139,7 +139,7 @@ def cmd_show(args: argparse.Namespace, library: Library) -> int:
     for path in tune.files:
         _say(f"  file: {path}{'' if path.exists() else ' (missing)'}")
     _say()
-    _say(tune.abc.strip("\n"))
+    _say(tune.shared_abc.strip("\n"))  # as an export writes it: credited, if generated
     return 0
 
 

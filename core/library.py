@@ -76,6 +76,17 @@ class LibraryTune:
     files: tuple[Path, ...]  # rendered files on disk (.abc/.mid/.wav/.svg/.png/.pdf)
     grammar: bool | None = None  # sampled with the ABC grammar (None: not known, e.g. imported)
 
+    @property
+    def shared_abc(self) -> str:
+        """The tune's text as a file (.abc, .mid) and the Library show it: a generated one
+        credited to its making (as a save writes it: core.audio.save_tune), not with the Z:
+        line the model wrote (often a corpus tune's id), an imported one as it came. `abc` is
+        the text as made, which Generate opens again."""
+        if self.source != "generated":
+            return self.abc
+        made = (self.model_name, self.seed, self.temperature, self.top_k, self.prompt)
+        return credited(self.abc, generation_credit(*made))
+
 
 @dataclass(frozen=True)
 class TuneRow:
@@ -202,15 +213,6 @@ def _numbered(abc: str, number: int) -> str:
     if _X_LINE.search(text):
         return _X_LINE.sub(f"X:{number}", text, count=1)
     return f"X:{number}\n{text}"
-
-
-def _as_shared(tune: LibraryTune) -> str:
-    """The tune's text as a file (.abc, .mid) shows it: a generated one credited to its making
-    (as a save writes it: core.audio.save_tune), an imported one as it came."""
-    if tune.source != "generated":
-        return tune.abc
-    made = (tune.model_name, tune.seed, tune.temperature, tune.top_k, tune.prompt)
-    return credited(tune.abc, generation_credit(*made))
 
 
 def _music_key(abc: str) -> str:
@@ -606,7 +608,7 @@ class Library:
         from core.audio import file_target, reserve_paths
 
         tunes = self._tunes(ids)
-        shared = [_numbered(_as_shared(t), n) for n, t in enumerate(tunes, start=1)]
+        shared = [_numbered(t.shared_abc, n) for n, t in enumerate(tunes, start=1)]
         text = "\n\n".join(shared) + "\n"
         folder, stem, suffix = file_target(out, ".abc", own_suffix=True)
         path = reserve_paths(folder, stem, [suffix])[0]
@@ -630,7 +632,7 @@ class Library:
         made: list[Path] = []
         for tune in self._tunes(ids):
             try:
-                done = render(_as_shared(tune), folder, midi=True, wav=False)
+                done = render(tune.shared_abc, folder, midi=True, wav=False)
             except SoundError as e:
                 if problems is None:
                     raise LibraryError(f"#{tune.id} {tune.title}: {e}") from None

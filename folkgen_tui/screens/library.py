@@ -362,8 +362,9 @@ class LibraryScreen(StudioScreen):
             view.set_text("")
         else:
             badge.update(describe(tune), layout=False)
-            if view.text != tune.abc:
-                view.set_text(tune.abc)
+            text = tune.shared_abc  # as exported: the model's own Z: line claimed a corpus id
+            if view.text != text:
+                view.set_text(text)
         self._update_score()
         self.playback_changed()
 
@@ -512,7 +513,7 @@ class LibraryScreen(StudioScreen):
     def _update_score(self) -> None:
         score = self.query_one("#lib-score", ScoreView)
         if score.display:
-            score.show(self.tune.abc if self.tune else "", "pick a tune")
+            score.show(self.tune.shared_abc if self.tune else "", "pick a tune")
 
     # --- open in Generate --------------------------------------------------------------------
 
