@@ -6,8 +6,8 @@ same run the same way, so the ratios hold on any machine:
 - torch and the shipped model ready in the app (the status line names the model) against a
   bare `python -c "import torch"` (launch until it exits): target <= 1.25x.
 
-Runs go in turn (bare app, folkgen-tui, import torch) --runs times (default 5); the ratios are of the
-medians. --avx2 starts every child with the AVX2-only kernels (bench/machine.py)."""
+Runs go in turn (bare app, folkgen-tui, import torch) --runs times (default 5); the ratios are
+of the medians. --avx2 starts every child with the AVX2-only kernels (bench/machine.py)."""
 
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ turn with the others: the app's own cost told apart from the engine's.
 
 Targets (issue 14): the app trains at >= 0.95x the CLI's speed; the worst screen switch within
 100 ms on a 2-core AVX2 laptop-class CPU whose lab loop runs 156 chars/s, scaled on another
-machine by its own lab loop (measured here first: 100 ms x 156 / its chars/s). --avx2 starts
-every child with the AVX2-only kernels (bench/machine.py)."""
+machine by its own lab loop (measured here first, the median of three processes: 100 ms x 156 /
+its chars/s). --avx2 starts every child with the AVX2-only kernels (bench/machine.py)."""
 
 from __future__ import annotations
 
