@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 from core.abc import SoundError, plural
 from core.corpus import (
     CorpusError,
+    CreditedStream,
     UnknownCharacters,
     compute_stats,
+    credited,
     generation_credit,
     load_corpus,
 )
@@ -428,15 +430,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
             opts = options(seed)
             seed += 1
             opts.validate(sampler.vocab)
+            model = ckpt.path.name if ckpt.path else ""
+            credit = generation_credit(model, opts.seed, opts.temperature, opts.top_k, prompt)
             t0 = time.perf_counter()
-            if stream_out:
-                sys.stdout.write(prompt)
+            if stream_out:  # printed credited, as saved: the model's Z: line named a corpus tune
+                out = CreditedStream(prompt, credit)
+                sys.stdout.write(out.start())
                 parts = []
                 for ch in sampler.stream(opts):
                     parts.append(ch)
-                    sys.stdout.write(ch)
+                    sys.stdout.write(out.feed(ch))
                     if ch == "\n":
                         sys.stdout.flush()
+                sys.stdout.write(out.end())
                 generated = "".join(parts)
             else:
                 generated = sampler.generate(opts)
@@ -459,8 +465,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
         match = verdict.closest
         saved = None
         if args.save:
-            model = ckpt.path.name if ckpt.path else ""
-            credit = generation_credit(model, opts.seed, opts.temperature, opts.top_k, prompt)
             saved = save_tune(text, args.save, voice=voice_from_args(args), credit=credit)
         tune_id = history.record(text, opts, verdict, saved.paths if saved is not None else None)
         if args.json:
@@ -491,7 +495,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             _emit_json(obj)
             continue
         if not stream_out:
-            sys.stdout.write(text)
+            sys.stdout.write(credited(text, credit))
         if not text.endswith("\n\n"):
             sys.stdout.write("\n" if text.endswith("\n") else "\n\n")
         sys.stdout.flush()

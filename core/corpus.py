@@ -491,6 +491,46 @@ def credited(text: str, credit: Credit) -> str:
     return "\n".join([*lines[:start], *header, *lines[start + key :]])
 
 
+class CreditedStream:
+    """A generated tune credited (credited) as it streams: its text is held from the prompt on
+    until its header is whole (its K: line ended), then given credited, and what follows as it
+    comes. `folkgen generate` prints this: it printed the Z: line the model wrote, and a tune
+    copied from there claimed to be the corpus tune it names. The header is a few short lines,
+    written in a few milliseconds."""
+
+    def __init__(self, prompt: str, credit: Credit) -> None:
+        self._head: str | None = prompt  # held until the header is whole; None: given
+        self._credit = credit
+        self._looked = 0  # where the lines not yet looked at begin in _head
+        self._whole = self._ends_header()
+
+    def start(self) -> str:
+        """What to write before the first character: the prompt, if its header is whole."""
+        return self._give() if self._whole else ""
+
+    def feed(self, text: str) -> str:
+        """What to write now that the model wrote `text` (a character or more)."""
+        if self._head is None:
+            return text
+        self._head += text
+        return self._give() if "\n" in text and self._ends_header() else ""
+
+    def end(self) -> str:
+        """What is left once the stream ends (a header cut off before its K: line)."""
+        return "" if self._head is None else self._give()
+
+    def _ends_header(self) -> bool:
+        """A K: line among the lines ended since the last look."""
+        head = self._head or ""
+        ended = head[self._looked :].split("\n")[:-1]
+        self._looked = head.rfind("\n") + 1
+        return any(line.startswith("K:") for line in ended)
+
+    def _give(self) -> str:
+        head, self._head = self._head or "", None
+        return credited(head, self._credit)
+
+
 KEY_SEPARATOR = ";"  # between the K: values a checkpoint records
 MAX_KEY_SPELLINGS = 200  # K: values a checkpoint records (a corpus uses a few dozen at most)
 MAX_KEY_LENGTH = 30  # characters of one ("C# Mixolydian" is 13); with the count, well under

@@ -12,6 +12,7 @@ from core.corpus import (
     Corpus,
     CorpusError,
     Credit,
+    CreditedStream,
     UnknownCharacters,
     Vocabulary,
     compute_stats,
@@ -239,6 +240,25 @@ def test_a_generated_tune_is_credited_in_place_of_the_z_lines_the_model_wrote() 
     # No prompt: no line is the user's (a Z: line first in the text too goes).
     assert credited("Z:dc\nX:3\nT:A\nK:D\nabc|", Credit("me")) == "X:3\nT:A\nZ:me\nK:D\nabc|"
     assert credited("", me) == ""
+
+
+def test_a_stream_is_credited_once_its_header_is_whole() -> None:
+    """What `folkgen generate` prints, a character at a time: the credited text, the header
+    held only until its K: line ends, the body as it comes."""
+    made = "T:Pigeo of Brave\nZ: id:dc-slide-34\nM:6/8\nL:1/8\nK:D\nADC A3|D2B FDA|\n"
+    for prompt in ("X:", "X:1\n", "X:1\nT:Mine\nZ:my own\n", "X:1\nM:6/8\nK:D\n", ""):
+        for generated in (made, made[:20], "Z:dc\n" + made):  # whole; cut off before K:
+            credit = Credit("me", prompt)
+            stream = CreditedStream(prompt, credit)
+            given = [stream.start()] + [stream.feed(ch) for ch in generated] + [stream.end()]
+            assert "".join(given) == credited(prompt + generated, credit), (prompt, generated)
+            assert "id:dc" not in "".join(given) or "K:" in prompt  # (then it is in the body)
+    stream = CreditedStream("X:1\n", Credit("me", "X:1\n"))
+    assert stream.start() == "" and [stream.feed(ch) for ch in "T:A\n"] == [""] * 4
+    assert [stream.feed(ch) for ch in "K:D\n"] == ["", "", "", "X:1\nT:A\nZ:me\nK:D\n"]
+    assert [stream.feed(ch) for ch in "ab"] == ["a", "b"] and stream.end() == ""
+    whole = CreditedStream("X:1\nK:D\n", Credit("me", "X:1\nK:D\n"))
+    assert whole.start() == "X:1\nZ:me\nK:D\n" and whole.feed("a") == "a"
 
 
 def test_user_file_and_folder(tmp_path: Path) -> None:
