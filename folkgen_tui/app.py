@@ -816,9 +816,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
                 model.index.get()
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
-        if message.engine is not self.engine:
+        if message.engine is not self.engine or not message.engine.alive:
             # Its process ended while the model's corpus index was made (EngineLost has said
             # so, and loads it again in the new one where it may): nothing to generate with.
+            # Ended for the last time, it stays the app's engine (none is started again).
             return
         self.model = message.model
         self.model_loading = False

@@ -683,6 +683,17 @@ async def test_a_model_loaded_in_a_process_that_has_gone_is_not_used(small_model
         app.post_message(ModelLoaded(stale, False, first))  # as the index thread ends late
         await pilot.pause()
         assert app.model is again and again is not stale
+        # Ended for the last time (no process started again): its late model is not used
+        # either, though its engine stays the app's (CI saw this at the restart test's end).
+        app._engine_restarts = ENGINE_RESTARTS
+        last = app.engine
+        assert last is not None
+        last.process.kill()
+        await wait_for(pilot, lambda: app.torch_state == "failed", "torch off")
+        assert app.engine is last and app.model is None
+        app.post_message(ModelLoaded(again, False, last))
+        await pilot.pause()
+        assert app.model is None
 
 
 async def test_rendered_tunes_do_not_pile_up_in_the_scratch_folder(
