@@ -25,7 +25,9 @@ from core.corpus import (
     load_corpus,
 )
 from core.paths import (
+    NO_MODEL,
     DefaultCorpusMissing,
+    default_models,
     output_recipe,
     resolve_model_path,
     training_output_path,
@@ -361,14 +363,20 @@ def _train_saved(step: int, saved_step: int | None, out: Path) -> int:
 
 
 def load_generator_for(model: str | None, precision: str = "auto") -> tuple[Generator, str]:
-    """The model to generate with (core.generation, as the app) and why it was chosen."""
-    from core.generation import load_generator
+    """The model to generate with (core.generation, as the app) and why it was chosen: the one
+    named, else the first of the defaults that loads, each passed over said on stderr."""
+    from core.generation import load_first_generator, load_generator
 
-    try:
+    if model:
         path, why = resolve_model_path(model)
-    except FileNotFoundError as e:
-        raise CliError(str(e)) from None
-    return load_generator(path, precision), why
+        return load_generator(path, precision), why
+    models = default_models()
+    if not models:
+        raise CliError(NO_MODEL)
+    generator, _, why, passed_over = load_first_generator(models, precision)
+    for line in passed_over:
+        print(f"folkgen: warning: {line}", file=sys.stderr)
+    return generator, why
 
 
 def novelty_index_for(corpus: Corpus | None, corpus_path: str | None = None) -> NoveltyIndex | None:
@@ -655,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "generate", help="generate tunes", description="Sample new tunes from a model."
     )
-    p.add_argument("--model", help="checkpoint (default: newest of yours, else the shipped model)")
+    p.add_argument("--model", help="checkpoint (default: newest of yours that loads, else the shipped model)")
     p.add_argument(
         "--prompt", default="X:", help=r"text to start from; \n for a new line (default: X:)"
     )

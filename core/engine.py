@@ -70,9 +70,12 @@ class Start:
 
 @dataclass(frozen=True)
 class LoadModel:
-    """Load a checkpoint to generate with (core.generation, as the CLI); answered ModelReady."""
+    """Load a checkpoint to generate with (core.generation, as the CLI); answered ModelReady.
+    `fallbacks`: where `path` cannot be loaded, the first of these that can (the defaults:
+    core.paths.default_models)."""
 
     path: Path
+    fallbacks: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class Started:
 @dataclass(frozen=True)
 class ModelReady:
     meta: CheckpointMeta
+    path: Path  # the file loaded: LoadModel's, or one of its fallbacks
+    passed_over: tuple[str, ...] = ()  # a line for each file that could not be loaded first
 
 
 @dataclass(frozen=True)
@@ -436,11 +441,13 @@ def _handle(served: Served, rid: int, request: Request) -> Reply:
     if isinstance(request, Start):
         return _start(request)
     if isinstance(request, LoadModel):
-        from core.generation import load_generator  # as the CLI: the same keys, the same tunes
+        from core.generation import load_first_generator  # as the CLI: the same keys, tunes
 
-        generator = load_generator(request.path)  # a file that fails keeps the model in use
+        models = [(path, "") for path in (request.path, *request.fallbacks)]
+        # A file that fails keeps the model in use.
+        generator, path, _, passed_over = load_first_generator(models)
         served.generator = served.unprepared = generator
-        return ModelReady(generator.checkpoint.meta)
+        return ModelReady(generator.checkpoint.meta, path, tuple(passed_over))
     if isinstance(request, ReadCheckpoint):
         from core.checkpoint import load_checkpoint
 

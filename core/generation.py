@@ -5,11 +5,13 @@ content hash), never by a path a checkpoint holds."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.abc_grammar import key_values
 from core.checkpoint import Checkpoint, load_checkpoint
+from core.checkpoint_meta import CheckpointError
 from core.corpus import Corpus, model_key_spellings, training_corpus
 from core.novelty import CorpusIndex, NoveltyIndex
 from core.sample import Sampler
@@ -51,3 +53,23 @@ def load_generator(path: str | Path, precision: str = "auto") -> Generator:
         spellings = {}  # none it could write (a checkpoint from elsewhere): any key
     sampler = Sampler(ckpt.build_model(), ckpt.vocab, precision, key_spellings=spellings or None)
     return Generator(ckpt, sampler, corpus)
+
+
+def load_first_generator(
+    models: Sequence[tuple[Path, str]], precision: str = "auto"
+) -> tuple[Generator, Path, str, list[str]]:
+    """The first of `models` (path, why; core.paths.default_models) that loads, its path and
+    why, and a line for each passed over on the way (its file and what is wrong with it). When
+    none loads, the first one's error."""
+    passed_over: list[str] = []
+    first: CheckpointError | OSError | None = None
+    for path, why in models:
+        try:
+            return load_generator(path, precision), path, why, passed_over
+        except (CheckpointError, OSError) as e:
+            first = first or e
+            passed_over.append(f"passed over {path}: {e}" if str(path) not in str(e) else
+                               f"passed over {e}")  # fmt: skip
+    if first is None:
+        raise FileNotFoundError("no model to load")
+    raise first

@@ -81,18 +81,30 @@ def shipped_grammar_table_path() -> Path:
     return Path(__file__).parent / "models" / "default.grammar.npz"
 
 
+NEWEST = "newest checkpoint"
+NO_MODEL = "no model yet: train one first (folkgen train, or the Train screen)"
+
+
+def default_models() -> list[tuple[Path, str]]:
+    """The models to generate with when none is asked for, each with why, in the order to try
+    them: the user's checkpoints newest first, then the shipped default. The next is for when
+    one cannot be loaded (core.generation.load_first_generator): one damaged or half-copied
+    file, the newest, stopped generation."""
+    files = checkpoint_files()
+    models = [(path, NEWEST if i == 0 else f"{NEWEST} that loads") for i, path in enumerate(files)]
+    shipped = shipped_model_path()
+    return models + ([(shipped, "shipped default model")] if shipped is not None else [])
+
+
 def resolve_model_path(explicit: str | Path | None = None) -> tuple[Path, str]:
-    """The model to generate with and why: the one asked for, else the newest user checkpoint,
-    else the shipped default. Raises FileNotFoundError with advice when there is none."""
+    """The model to generate with and why: the one asked for, else the first of
+    default_models. Raises FileNotFoundError with advice when there is none."""
     if explicit:
         return Path(explicit).expanduser(), "chosen"
-    files = checkpoint_files()
-    if files:
-        return files[0], "newest checkpoint"
-    shipped = shipped_model_path()
-    if shipped is not None:
-        return shipped, "shipped default model"
-    raise FileNotFoundError("no model yet: train one first (folkgen train, or the Train screen)")
+    models = default_models()
+    if not models:
+        raise FileNotFoundError(NO_MODEL)
+    return models[0]
 
 
 def slugify(title: str, max_len: int = 60) -> str:

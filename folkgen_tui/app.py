@@ -240,6 +240,13 @@ class ModelFailed(Message):
 
 
 @dataclass
+class ModelPassedOver(Message):
+    """A model file that could not be loaded, passed over for the next (FolkgenApp.load_model)."""
+
+    line: str
+
+
+@dataclass
 class PlaybackStarted(Message):
     playable: Playable
 
@@ -699,13 +706,12 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             self._after_model_settles()
 
     def _autoload_model(self) -> None:
-        from core.paths import resolve_model_path
+        from core.paths import default_models
 
-        try:
-            path, why = resolve_model_path()
-        except FileNotFoundError:
-            return
-        self.load_model(path, why, announce=False)
+        models = default_models()  # the CLI's order; one that cannot be loaded is passed over
+        if models:
+            (path, why), *rest = models
+            self.load_model(path, why, announce=False, fallbacks=rest)
 
     # --- corpus ------------------------------------------------------------------------------
 
@@ -768,26 +774,38 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
 
     # --- model -------------------------------------------------------------------------------
 
-    def load_model(self, path: Path, why: str = "chosen", announce: bool = True) -> None:
+    def load_model(
+        self, path: Path, why: str = "chosen", announce: bool = True,
+        fallbacks: Sequence[tuple[Path, str]] = (),
+    ) -> None:  # fmt: skip
+        """Load `path` in torch's process, or where it cannot be loaded, the first of
+        `fallbacks` (path, why) that can (the defaults at start: one damaged file, the newest,
+        left the app with no model, and told the user to train one)."""
         self.model_loading = True
         self._refresh_status()
-        self._load_model(path, why, announce)
+        self._load_model(path, why, announce, tuple(fallbacks))
 
-    def _load_model(self, path: Path, why: str, announce: bool) -> None:
+    def _load_model(
+        self, path: Path, why: str, announce: bool, fallbacks: tuple[tuple[Path, str], ...] = ()
+    ) -> None:
         from core.engine import Failed, LoadModel, ModelReady
 
         engine = self.engine
         if engine is None:
             self.post_message(ModelFailed(f"{path}: torch's process is not running"))
             return
+        whys = {path: why, **dict(fallbacks)}
 
         def loaded(reply: Reply) -> None:  # on the engine's reader thread
             if isinstance(reply, ModelReady):
-                self._model_ready(path, why, announce, reply.meta, engine)
+                for line in reply.passed_over:
+                    self.post_message(ModelPassedOver(line))
+                self._model_ready(reply.path, whys.get(reply.path, why), announce, reply.meta,
+                                  engine)  # fmt: skip
             elif isinstance(reply, Failed) and not reply.lost:  # lost: EngineLost says it
                 self.post_message(ModelFailed(reply.error))
 
-        engine.request(LoadModel(path), loaded)
+        engine.request(LoadModel(path, tuple(p for p, _ in fallbacks)), loaded)
 
     @work(thread=True, group="model", exclusive=True, exit_on_error=False)
     def _model_ready(
@@ -828,6 +846,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         self._each_screen("model_changed")
         self._refresh_status()
         self._after_model_settles()
+
+    def on_model_passed_over(self, message: ModelPassedOver) -> None:
+        self.notify(message.line[:1].upper() + message.line[1:], title="Cannot load a model",
+                    severity="warning", timeout=10, markup=False)  # fmt: skip
 
     def on_model_failed(self, message: ModelFailed) -> None:
         self.model_loading = False

@@ -4,6 +4,7 @@ before there is a model, a terminal shrunk to 40x12 and back, and twenty generat
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -627,6 +628,28 @@ async def test_torch_stays_out_of_the_apps_process(small_model: Path, folkgen_ho
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-2000:]
+
+
+async def test_a_damaged_newest_checkpoint_is_passed_over_at_start(
+    small_model: Path, folkgen_home: Path
+) -> None:
+    """The app loads the newest checkpoint at start: a damaged one (a half-copied file) left it
+    with no model, "no model yet: train one", though an older one and the shipped one would
+    load. It takes the next that loads, as the CLI does, and says which file it passed over."""
+    folder = folkgen_home / "checkpoints"
+    folder.mkdir(parents=True)
+    good = folder / "good.pt"
+    good.write_bytes(small_model.read_bytes())
+    os.utime(good, (1_000_000_000, 1_000_000_000))  # older than the damaged file
+    (folder / "later.pt").write_bytes(b"PK\x03\x04 not really a checkpoint" * 50)
+    app = FolkgenApp()
+    notices = record_notices(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        assert app.model is not None and app.model.path == good
+        assert app.model.why == "newest checkpoint that loads"
+        await wait_for(pilot, lambda: any(f"{folder / 'later.pt'}: " in m for m, _ in notices),
+                       "the notice")  # fmt: skip
 
 
 async def test_torch_process_killed_is_started_again_with_its_model(small_model: Path) -> None:

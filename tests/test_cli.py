@@ -175,6 +175,27 @@ def test_errors_are_one_line(
     assert err.startswith("folkgen: error:") and message in err and err.count("\n") == 1
 
 
+def test_a_damaged_newest_checkpoint_is_passed_over(
+    capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path, folkgen_home: Path
+) -> None:
+    """`generate` with no --model takes the newest checkpoint: a damaged one (half copied, say)
+    stopped it, though an older one and the shipped one load. It goes on to the next, saying
+    which file it passed over; asked for by name, such a file is still an error."""
+    folder = folkgen_home / "checkpoints"
+    folder.mkdir(parents=True)
+    good = folder / "good.pt"
+    good.write_bytes(tiny_checkpoint.read_bytes())
+    os.utime(good, (1_000_000_000, 1_000_000_000))  # older than the damaged file
+    bad = folder / "later.pt"
+    bad.write_bytes(os.urandom(4000))
+    code, out, err = run(capsys, "generate", "--seed", "1", "--max-chars", "40")
+    assert code == 0 and out.startswith("X:")
+    assert f"folkgen: warning: passed over {bad}: not a folkgen checkpoint\n" in err
+    assert f"model: {good} (newest checkpoint that loads; " in err
+    code, out, err = run(capsys, "generate", "--model", str(bad))
+    assert code == 1 and out == "" and "not a folkgen checkpoint" in err
+
+
 def test_a_key_the_grammar_cannot_write_is_refused_before_the_prompt_is_printed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

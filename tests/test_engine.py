@@ -93,6 +93,17 @@ def test_the_engine_samples_what_the_cli_samples_and_cancels(model: Path, tmp_pa
         replies.send(Sample(options, chunk_interval=0.0))
         _, again = replies.final()
         assert isinstance(again, Sampled) and again.text == in_process
+        # With fallbacks (the app's defaults at start): the first that loads, and what it passed.
+        other = tmp_path / "other.pt"
+        other.write_bytes(b"")
+        replies.send(LoadModel(stranger, (other, model)))
+        ready = replies.next()
+        assert isinstance(ready, ModelReady) and ready.path == model
+        assert ready.passed_over == (f"passed over {stranger}: not a folkgen checkpoint",
+                                     f"passed over {other}: empty file, not a checkpoint")  # fmt: skip
+        replies.send(LoadModel(stranger, (other,)))  # none loads: the first one's error
+        refused = replies.next()
+        assert isinstance(refused, Failed) and refused.error.startswith(f"{stranger}: not a ")
         replies.send(ReadCheckpoint(stranger))
         failed = replies.next()
         assert isinstance(failed, Failed) and not failed.lost
