@@ -348,7 +348,9 @@ class Library:
             "SELECT coalesce(max(position) + 1, 0) FROM files WHERE tune_id = ?", (tune_id,)
         ).fetchone()[0]
         known = {r[0] for r in db.execute("SELECT path FROM files WHERE tune_id = ?", (tune_id,))}
-        new = [str(Path(p)) for p in files if str(Path(p)) not in known]
+        # Absolute: a file saved as `--save rel` read "rel/x.abc (missing)" from any other folder.
+        paths = [str(Path(p).absolute()) for p in files]
+        new = [p for p in dict.fromkeys(paths) if p not in known]
         db.executemany(
             "INSERT INTO files (tune_id, position, path) VALUES (?, ?, ?)",
             [(tune_id, start + n, p) for n, p in enumerate(new)],

@@ -500,8 +500,9 @@ def test_import_of_a_folder_reports_the_bad_file(library: Library, tmp_path: Pat
 
 
 def test_cli_generate_keeps_history_and_save_keeps_the_tune(
-    capsys: pytest.CaptureFixture[str], folkgen_home: Path, tmp_path: Path
-) -> None:
+    capsys: pytest.CaptureFixture[str], folkgen_home: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     model = shipped_model_path()
     assert model is not None
     common = [
@@ -541,6 +542,17 @@ def test_cli_generate_keeps_history_and_save_keeps_the_tune(
     assert [t["id"] for t in json.loads(out)] == [second.id]
     code, out, _ = run(capsys, "library", "list", "--history", "--json")
     assert [t["seed"] for t in json.loads(out)] == [11]
+
+    # Saved into a folder named relative to where one stands: kept by where it is, so that
+    # library show finds the files from anywhere (it said "rel/….abc (missing)").
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, *common, "--seed", "13", "--save", "rel")
+    rel = json.loads(out)
+    monkeypatch.chdir(folkgen_home.parent)
+    code, out, _ = run(capsys, "library", "show", str(rel["tunebook_id"]))
+    files = [line.split("file: ", 1)[1] for line in out.splitlines() if "file: " in line]
+    assert code == 0 and files and all(f.startswith(str(tmp_path / "rel") + "/") for f in files)
+    assert "(missing)" not in out
 
 
 def test_generating_goes_on_when_the_tunebook_cannot_be_written(
