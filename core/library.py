@@ -697,10 +697,10 @@ class Library:
                 "import a part of the folder"
             )
         skipped: list[str] = []
-        texts: list[str] = []
+        texts: list[tuple[Path, str]] = []  # each tune with its file, to name it if skipped
         for f in files:
             try:
-                texts += load_corpus(f).tunes
+                texts += [(f, tune) for tune in load_corpus(f).tunes]
             except (CorpusError, OSError) as e:
                 if not path.is_dir():
                     raise LibraryError(str(e)) from None
@@ -711,23 +711,26 @@ class Library:
                 for (abc,) in db.execute("SELECT abc FROM tunes WHERE in_tunebook = 1")
             }
         fresh: list[str] = []
+        origin: list[Path] = []
         already = 0
-        for text in texts:
+        for f, text in texts:
             key = _music_key(text)
             if key in known:
                 already += 1
                 continue
             known.add(key)
             fresh.append(text.strip("\n") + "\n\n")  # a blank line ends it, as in a file
+            origin.append(f)
         added: list[int] = []
         invalid = 0
         with ThreadPoolExecutor(max_workers=all_cores()) as pool:  # abc2midi per tune
             for at in range(0, len(fresh), IMPORT_BATCH):
                 batch = fresh[at : at + IMPORT_BATCH]
-                for text, verdict in zip(batch, pool.map(judge, batch), strict=True):
-                    if verdict.incomplete:
+                for n, (text, verdict) in enumerate(zip(batch, pool.map(judge, batch), strict=True)):
+                    if verdict.incomplete:  # named by its file: a folder's skips said no file
                         first = text.strip().splitlines()[0][:40]
-                        skipped.append(f"{printable(first)!r}…: not a tune ({verdict.incomplete})")
+                        skipped.append(f"{origin[at + n]}: {printable(first)!r}…: not a tune "
+                                       f"({verdict.incomplete})")  # fmt: skip
                         continue
                     added.append(
                         self.add(text, source="imported", in_tunebook=True, verdict=verdict)

@@ -484,6 +484,7 @@ def test_import_of_a_folder_reports_the_bad_file(library: Library, tmp_path: Pat
     [bad_file, keyless] = report.skipped
     assert "latin1.abc" in bad_file and "not UTF-8" in bad_file
     assert "no K: (key) line" in keyless
+    assert keyless.startswith(f"{folder / 'sub' / 'mixed.abc'}: 'X:4'")  # which file: a folder's
     titles = {library.get(i).title: library.get(i) for i in report.added}
     assert set(titles) == {"Good Scale", "Open Chord", "Long Bar"}
     assert titles["Open Chord"].valid is False and titles["Good Scale"].valid is True
@@ -577,7 +578,8 @@ def test_cli_library_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path
     code, out, err = run(capsys, "library", "import", str(DATA / "tunes.abc"))
     assert code == 0 and "imported 3 tune(s) (1 with abc2midi errors) from 1 file(s)" in out
     assert err.splitlines() == [
-        "folkgen: skipped: 'X:4'…: not a tune (no K: (key) line, so no tune body)"
+        f"folkgen: skipped: {DATA / 'tunes.abc'}: 'X:4'…: not a tune (no K: (key) line, so no tune"
+        " body)"
     ]
     code, out, _ = run(capsys, "library", "list", "--json", "--sort", "title")
     listed = {t["title"]: t["id"] for t in json.loads(out)}
