@@ -14,6 +14,7 @@ import re
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -147,6 +148,15 @@ def filter_rows(rows: Sequence[TuneRow], text: str) -> list[TuneRow]:
     return kept
 
 
+def title_order(title: str) -> tuple[str, str]:
+    """A title's place in an A-Z list: by its letters without their accents first ("Éanlaith"
+    with the E's, "Ça Ira" with the C's: by code point they came after "Vincent"), then as
+    written."""
+    folded = title.casefold()
+    bare = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+    return bare, folded
+
+
 def sort_rows(
     rows: Sequence[TuneRow], sort: str = "created", descending: bool = True
 ) -> list[TuneRow]:
@@ -156,9 +166,9 @@ def sort_rows(
     keys = {
         "rating": lambda r: (r.rating, r.created, r.id),
         "created": lambda r: (r.created, r.id),
-        "title": lambda r: (r.title.casefold(), r.id),
-        "key": lambda r: (r.key.casefold(), r.title.casefold(), r.id),
-        "metre": lambda r: (r.metre, r.title.casefold(), r.id),
+        "title": lambda r: (*title_order(r.title), r.id),
+        "key": lambda r: (r.key.casefold(), *title_order(r.title), r.id),
+        "metre": lambda r: (r.metre, *title_order(r.title), r.id),
     }
     return sorted(rows, key=keys[sort], reverse=descending)
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -324,6 +325,11 @@ def test_rate_favourite_filter_and_sort(library: Library) -> None:
     rows = library.rows()
     assert [r.title for r in sort_rows(filter_rows(rows, "e minor"), "title", False)] == [
         "Cooley's", "Morning Dew"
+    ]  # fmt: skip
+    # Accented titles among the plain ones (by code point, "Ça" and "Éan" came after "Morning").
+    accented = [replace(rows[0], title=t, id=100 + i) for i, t in enumerate(("Éanlaith", "Ça Ira"))]
+    assert [r.title for r in sort_rows([*rows, *accented], "title", False)] == [
+        "Athole Highlanders", "Banish Misfortune", "Ça Ira", "Cooley's", "Éanlaith", "Morning Dew"
     ]  # fmt: skip
     cooleys = library.get(ids["Cooley's"])
     assert cooleys.rating == 5 and not cooleys.favourite and cooleys.key == "E minor"
