@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 # Characters that are invisible or ambiguous when shown alone.
 _CHAR_NAMES = {"\n": "⏎", " ": "␣", "\t": "⇥"}
@@ -32,6 +33,15 @@ def number(value: float | int | None, digits: int = 3) -> str:
     if not math.isfinite(value):
         return "–"
     return f"{value:.{digits}f}"
+
+
+def when_saved(stamp: float, now: float | None = None) -> str:
+    """A file's time in a table column: "Dec 4 00:41" this year, "2025-12-04" before (the
+    Models table's full "2026-12-04 00:41" was its last column, and cut at 100 columns)."""
+    when = time.localtime(stamp)
+    if when.tm_year == time.localtime(time.time() if now is None else now).tm_year:
+        return f"{time.strftime('%b', when)} {when.tm_mday} {time.strftime('%H:%M', when)}"
+    return time.strftime("%Y-%m-%d", when)
 
 
 def file_size(n_bytes: int) -> str:

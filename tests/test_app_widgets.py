@@ -14,6 +14,7 @@ from folkgen_tui.format import (
     prompt_to_text,
     show_char,
     text_to_prompt,
+    when_saved,
     with_header_field,
 )
 from folkgen_tui.widgets.abc_view import AbcView, highlight_abc
@@ -36,6 +37,15 @@ def test_bar_lengths_in_eighths() -> None:
     assert bar(0.5, 4) == "██"
     assert bar(1 / 32, 4) == "▏"
     assert bar(0.0, 4) == ""
+
+
+def test_a_saved_time_is_short_this_year() -> None:
+    """The Models table's last column: its full date and time were cut at 100 columns."""
+    import time
+
+    stamp = time.mktime((2026, 12, 4, 0, 41, 0, 0, 0, -1))
+    assert when_saved(stamp, now=stamp + 86_400) == "Dec 4 00:41"
+    assert when_saved(stamp, now=stamp + 400 * 86_400) == "2026-12-04"
 
 
 def test_prompt_helpers() -> None:

@@ -4,7 +4,6 @@ for generation or to resume training."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from core.paths import checkpoint_files, checkpoints_dir
-from folkgen_tui.format import file_size, number
+from folkgen_tui.format import file_size, number, when_saved
 from folkgen_tui.screens.base import StudioScreen
 from folkgen_tui.widgets.row_table import RowTable
 
@@ -151,7 +150,7 @@ class ModelsScreen(StudioScreen):
         in_use = self.studio.model.path if self.studio.model else None
         for path in self.paths:
             stamp = self._stamp(path)
-            saved = datetime.fromtimestamp(stamp[0]).strftime("%Y-%m-%d %H:%M") if stamp[0] else ""
+            saved = when_saved(stamp[0]) if stamp[0] else ""
             cells = self._info_cells(path, stamp)
             table.add_row("●" if path == in_use else "", clip_middle(path.name, 32), *cells,
                           file_size(stamp[1]), saved, key=str(path))  # fmt: skip
@@ -184,7 +183,7 @@ class ModelsScreen(StudioScreen):
         _, info, error = known
         if info is None:
             return ["unreadable", "", "", ""]
-        return [clip(info.corpus, 16), info.model, f"{info.step:,}", number(info.val_bpc)]
+        return [clip(info.corpus, 14), info.model, f"{info.step:,}", number(info.val_bpc)]
 
     def _read_infos(self, paths: list[Path]) -> None:
         """Each checkpoint's settings, read by the model's engine (reading one needs torch)."""
