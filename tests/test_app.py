@@ -665,6 +665,10 @@ async def test_models_screen_lists_loads_and_resumes(
         await pilot.press("enter")
         await wait_for(pilot, lambda: any(s == "error" for _, s in notices), "the error notice")
         assert app.model is None and app.is_running
+        notices.clear()
+        await pilot.press("r")  # said here, as enter says it (it went to Train and said it there)
+        await wait_for(pilot, lambda: any(s == "error" for _, s in notices), "the resume notice")
+        assert app.screen is screen and "not a folkgen checkpoint" in notices[-1][0]
 
         await pilot.press("end")  # the last row, and back to the first
         assert table.cursor_row == table.row_count - 1

@@ -275,6 +275,11 @@ class ModelsScreen(StudioScreen):
         if self.studio.torch_state != "ready":
             self.notify("torch is still loading — try again in a moment.", severity="warning")
             return
+        known = self.infos.get(path)
+        if known is not None and known[0] == self._stamp(path) and known[2] is not None:
+            # Read already and unreadable: said here, as enter says it, not on Train.
+            self.notify(known[2], title="Cannot resume", severity="error", markup=False)
+            return
         self.studio.resume_training(path)
 
     def action_rescan(self) -> None:
