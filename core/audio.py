@@ -482,10 +482,15 @@ class Player:
             time.sleep(poll)
 
 
+_NO_DEVICE = ("No such file or directory", "No such device")  # ALSA's ENOENT, ENODEV: none
+
+
 def _device_reason(message: str) -> str:
     # simpleaudio: "Error opening PCM device. -- CODE: -2 -- MSG: No such file or directory"
     if "opening PCM device" in message:
         detail = message.split("MSG:", 1)[-1].strip() if "MSG:" in message else ""
+        if detail in _NO_DEVICE:  # says again that there is none, as a file error would read
+            detail = ""
         return "no audio device could be opened" + (f": {detail}" if detail else "")
     return message
 

@@ -312,10 +312,14 @@ def test_cli_play_without_device_names_the_saved_wav(tmp_path: Path, folkgen_hom
     assert proc.returncode == 1 and "playing" not in proc.stdout  # it did not play
     wav = folkgen_home / "tunes" / "scale-etude.wav"
     assert proc.stderr.splitlines() == [
-        "folkgen: error: cannot play sound here (no audio device could be opened: No such "
-        f"device); the tune is saved as {wav}"
+        "folkgen: error: cannot play sound here (no audio device could be opened); the tune is "
+        f"saved as {wav}"  # not ALSA's "No such device" (or "No such file or directory")
     ]
     assert wav.is_file()
+    from core.audio import _device_reason
+
+    busy = "Error opening PCM device. -- CODE: -16 -- MSG: Device or resource busy"
+    assert _device_reason(busy) == "no audio device could be opened: Device or resource busy"
     proc = run_python(code, DATA / "alsa-null.conf", "play", str(good), "--tune", "1")
     assert proc.returncode == 0 and proc.stderr == "" and "playing Scale Étude" in proc.stdout
 
