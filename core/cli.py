@@ -373,10 +373,10 @@ def load_generator_for(model: str | None, precision: str = "auto") -> tuple[Gene
     models = default_models()
     if not models:
         raise CliError(NO_MODEL)
-    generator, _, why, passed_over = load_first_generator(models, precision)
+    generator, path, passed_over = load_first_generator([p for p, _ in models], precision)
     for line in passed_over:
         print(f"folkgen: warning: {line}", file=sys.stderr)
-    return generator, why
+    return generator, dict(models)[path]
 
 
 def novelty_index_for(corpus: Corpus | None, corpus_path: str | None = None) -> NoveltyIndex | None:
@@ -663,7 +663,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "generate", help="generate tunes", description="Sample new tunes from a model."
     )
-    p.add_argument("--model", help="checkpoint (default: newest of yours that loads, else the shipped model)")
+    p.add_argument(
+        "--model", help="checkpoint (default: newest of yours that loads, else the shipped model)"
+    )
     p.add_argument(
         "--prompt", default="X:", help=r"text to start from; \n for a new line (default: X:)"
     )

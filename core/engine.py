@@ -443,9 +443,8 @@ def _handle(served: Served, rid: int, request: Request) -> Reply:
     if isinstance(request, LoadModel):
         from core.generation import load_first_generator  # as the CLI: the same keys, tunes
 
-        models = [(path, "") for path in (request.path, *request.fallbacks)]
         # A file that fails keeps the model in use.
-        generator, path, _, passed_over = load_first_generator(models)
+        generator, path, passed_over = load_first_generator([request.path, *request.fallbacks])
         served.generator = served.unprepared = generator
         return ModelReady(generator.checkpoint.meta, path, tuple(passed_over))
     if isinstance(request, ReadCheckpoint):

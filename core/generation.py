@@ -56,20 +56,20 @@ def load_generator(path: str | Path, precision: str = "auto") -> Generator:
 
 
 def load_first_generator(
-    models: Sequence[tuple[Path, str]], precision: str = "auto"
-) -> tuple[Generator, Path, str, list[str]]:
-    """The first of `models` (path, why; core.paths.default_models) that loads, its path and
-    why, and a line for each passed over on the way (its file and what is wrong with it). When
-    none loads, the first one's error."""
+    paths: Sequence[Path], precision: str = "auto"
+) -> tuple[Generator, Path, list[str]]:
+    """The first of `paths` that loads (core.paths.default_models: the newest of the user's
+    checkpoints first), its path, and a line for each passed over on the way (its file and
+    what is wrong with it). When none loads, the first one's error."""
     passed_over: list[str] = []
     first: CheckpointError | OSError | None = None
-    for path, why in models:
+    for path in paths:
         try:
-            return load_generator(path, precision), path, why, passed_over
+            return load_generator(path, precision), path, passed_over
         except (CheckpointError, OSError) as e:
             first = first or e
-            passed_over.append(f"passed over {path}: {e}" if str(path) not in str(e) else
-                               f"passed over {e}")  # fmt: skip
+            passed_over.append(f"passed over {e}" if str(e).startswith(str(path)) else
+                               f"passed over {path}: {e}")  # fmt: skip
     if first is None:
         raise FileNotFoundError("no model to load")
     raise first

@@ -736,7 +736,8 @@ class Library:
         with ThreadPoolExecutor(max_workers=all_cores()) as pool:  # abc2midi per tune
             for at in range(0, len(fresh), IMPORT_BATCH):
                 batch = fresh[at : at + IMPORT_BATCH]
-                for n, (text, verdict) in enumerate(zip(batch, pool.map(judge, batch), strict=True)):
+                verdicts = pool.map(judge, batch)
+                for n, (text, verdict) in enumerate(zip(batch, verdicts, strict=True)):
                     if verdict.incomplete:  # named by its file: a folder's skips said no file
                         first = text.strip().splitlines()[0][:40]
                         skipped.append(f"{origin[at + n]}: {printable(first)!r}…: not a tune "
