@@ -129,13 +129,13 @@ async def test_a_graphics_terminal_gets_a_real_image_a_cell_per_column(
         assert image.size.height == -(-pixels[1] // 18)  # rows of 18-pixel cells
 
 
-@pytest.mark.parametrize("columns", [110, 120])
+@pytest.mark.parametrize("columns", [100, 110, 120])
 async def test_the_tune_lists_score_is_legible_at_common_widths(
     columns: int, folkgen_home: Path
 ) -> None:
-    """At 110 and 120 columns the Dataset tune list leaves its score the width a legible one
-    takes (the list was 46 columns, then 64 from 120: the score had 59 and 51, and a wider
-    terminal drew none)."""
+    """At 100, 110 and 120 columns the Dataset tune list leaves its score the width a legible
+    one takes (the list was 46 columns, then 64 from 120: the score had 59 and 51, and a wider
+    terminal drew none; at 100 the list of 40 left it 56, "too narrow")."""
     from folkgen_tui.widgets.score_view import MIN_HALF_BLOCK_COLUMNS
 
     app = FolkgenApp(autoload_model=False)
@@ -148,3 +148,23 @@ async def test_the_tune_lists_score_is_legible_at_common_widths(
         await drawn(pilot, score, 0, "the score")
         assert score.scrollable_content_region.width >= MIN_HALF_BLOCK_COLUMNS
         assert not list((folkgen_home / "previews").glob("*"))  # drawn, not written out
+
+
+async def test_the_librarys_score_is_legible_at_100_columns(folkgen_home: Path) -> None:
+    """The README's size: the Library's table steps aside to 34 columns for the score (at 38 it
+    left 56 columns, and the score said "too narrow")."""
+    from core.library import LIBRARY_FILE, Library
+    from folkgen_tui.widgets.score_view import MIN_HALF_BLOCK_COLUMNS
+
+    folkgen_home.mkdir(parents=True)
+    with Library.open(folkgen_home / LIBRARY_FILE) as library:
+        library.add(JIG, source="imported", in_tunebook=True)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: getattr(app.screen, "tune", None) is not None, "the tune")
+        await pilot.press("v")
+        score = app.screen.query_one("#lib-score", ScoreView)
+        await drawn(pilot, score, 0, "the score")
+        assert score.scrollable_content_region.width >= MIN_HALF_BLOCK_COLUMNS

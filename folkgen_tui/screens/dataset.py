@@ -207,6 +207,7 @@ class DatasetScreen(StudioScreen):
         score = self._score()
         text = self._abc()
         score.swap_with(text)
+        self.query_one("#tunes-split").set_class(score.display, "-score")  # the score's room
         self._update_score()
 
     def _update_score(self) -> None:
