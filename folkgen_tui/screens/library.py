@@ -113,7 +113,6 @@ class LibraryScreen(StudioScreen):
         Binding("e", "rename", "Title", tooltip="Edit the tune's title"),
         Binding("n", "notes", "Notes", tooltip="Write your notes on the tune", show=False),
         Binding("x,delete", "delete", "Delete", tooltip="Delete the tune (asks first)"),
-        Binding("u", "undo", "Undo", tooltip="Bring back the last deleted tune"),
         Binding(
             "h",
             "toggle_history",
@@ -129,6 +128,9 @@ class LibraryScreen(StudioScreen):
             tooltip="Export the selected tunes (else the favourites) "
             "to one .abc file in the tunes folder",
         ),
+        # Last: shown only after a delete (whose notice names it), it is the key a narrow
+        # footer cuts, not Export (at 100 columns one of the two is cut).
+        Binding("u", "undo", "Undo", tooltip="Bring back the last deleted tune"),
     ]
 
     def __init__(self) -> None:
