@@ -172,9 +172,15 @@ class ModelsScreen(StudioScreen):
             return (0.0, 0)
         return (st.st_mtime, st.st_size)
 
-    def _needs_read(self, path: Path) -> bool:
+    def _known_now(
+        self, path: Path
+    ) -> tuple[tuple[float, int], CheckpointInfo | None, str | None] | None:
+        """What the file was read as, if it has not changed since (else None: read it again)."""
         known = self.infos.get(path)
-        return known is None or known[0] != self._stamp(path)
+        return known if known is not None and known[0] == self._stamp(path) else None
+
+    def _needs_read(self, path: Path) -> bool:
+        return self._known_now(path) is None
 
     def _info_cells(self, path: Path, stamp: tuple[float, int]) -> list[str]:
         known = self.infos.get(path)
@@ -275,8 +281,8 @@ class ModelsScreen(StudioScreen):
         if self.studio.torch_state != "ready":
             self.notify("torch is still loading — try again in a moment.", severity="warning")
             return
-        known = self.infos.get(path)
-        if known is not None and known[0] == self._stamp(path) and known[2] is not None:
+        known = self._known_now(path)
+        if known is not None and known[2] is not None:
             # Read already and unreadable: said here, as enter says it, not on Train.
             self.notify(known[2], title="Cannot resume", severity="error", markup=False)
             return
