@@ -722,8 +722,7 @@ class Library:
                 _music_key(abc)
                 for (abc,) in db.execute("SELECT abc FROM tunes WHERE in_tunebook = 1")
             }
-        fresh: list[str] = []
-        origin: list[Path] = []
+        fresh: list[tuple[Path, str]] = []
         already = 0
         for f, text in texts:
             key = _music_key(text)
@@ -731,18 +730,17 @@ class Library:
                 already += 1
                 continue
             known.add(key)
-            fresh.append(text.strip("\n") + "\n\n")  # a blank line ends it, as in a file
-            origin.append(f)
+            fresh.append((f, text.strip("\n") + "\n\n"))  # a blank line ends it, as in a file
         added: list[int] = []
         invalid = 0
         with ThreadPoolExecutor(max_workers=all_cores()) as pool:  # abc2midi per tune
             for at in range(0, len(fresh), IMPORT_BATCH):
                 batch = fresh[at : at + IMPORT_BATCH]
-                verdicts = pool.map(judge, batch)
-                for n, (text, verdict) in enumerate(zip(batch, verdicts, strict=True)):
+                verdicts = pool.map(judge, [text for _, text in batch])
+                for (f, text), verdict in zip(batch, verdicts, strict=True):
                     if verdict.incomplete:  # named by its file: a folder's skips said no file
                         first = text.strip().splitlines()[0][:40]
-                        skipped.append(f"{origin[at + n]}: {printable(first)!r}…: not a tune "
+                        skipped.append(f"{f}: {printable(first)!r}…: not a tune "
                                        f"({verdict.incomplete})")  # fmt: skip
                         continue
                     added.append(
