@@ -456,7 +456,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 generated = sampler.generate(opts)
             seconds = time.perf_counter() - t0
             text = prompt + generated
-            verdict = judge(text, novelty)  # the app's verdict, through the same call
+            # The text printed (JSON's is as made), so that an error's line and column point
+            # into it; the app checks what it shows, credited too.
+            shown = text if args.json else credited(text, credit)
+            verdict = judge(shown, novelty)  # the app's verdict, through the same call
             if verdict.check_error and (args.valid_only or args.save):
                 raise CliError(verdict.check_error)
             check = verdict.check
@@ -503,9 +506,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
             _emit_json(obj)
             continue
         if not stream_out:
-            sys.stdout.write(credited(text, credit))
-        if not text.endswith("\n\n"):
-            sys.stdout.write("\n" if text.endswith("\n") else "\n\n")
+            sys.stdout.write(shown)
+        if not shown.endswith("\n\n"):
+            sys.stdout.write("\n" if shown.endswith("\n") else "\n\n")
         sys.stdout.flush()
         notes = [f"seed {opts.seed}", f"{len(generated)} characters in {seconds:.2f}s"]
         if verdict.incomplete:  # as the app says it: cut off by --max-chars, say

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from core.abc import TuneCheck
     from core.audio import Note, Rendered
     from core.checkpoint_meta import CheckpointMeta
-    from core.corpus import Vocabulary
+    from core.corpus import Credit, Vocabulary
     from core.novelty import CorpusIndex
 
 
@@ -69,6 +69,23 @@ class TuneRecord:
         from core.corpus import header_field, last_tune  # here: numpy, not needed to start
 
         return header_field(last_tune(self.text), "T") or f"tune {self.number}"  # the generated
+
+    @property
+    def credit(self) -> Credit:
+        """Its making, in the Z: line a save writes (core.corpus.credited)."""
+        from core.corpus import generation_credit
+
+        made = (self.model_label, self.seed, self.temperature, self.top_k, self.prompt)
+        return generation_credit(*made)
+
+    @property
+    def shared_abc(self) -> str:
+        """The text as shown, checked, saved and kept (LibraryTune.shared_abc): credited to its
+        making in place of the Z: line the model wrote, often a corpus tune's id ("Z:
+        id:dc-jig-53"). `text` is the text as made, which the tunebook keeps."""
+        from core.corpus import credited
+
+        return credited(self.text, self.credit)
 
     @property
     def valid(self) -> bool | None:

@@ -17,10 +17,11 @@ from textual.events import Paste
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select, Static
 
+import core.judge
 import folkgen_tui.app
 import folkgen_tui.workers
 from core.corpus import Credit, credited
-from core.judge import judge
+from core.judge import Judgement, judge
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.dataset import DatasetScreen
 from folkgen_tui.screens.generate import GenerateScreen
@@ -411,6 +412,21 @@ async def test_generation_streams_checks_and_keeps_a_history(
     trained_model: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(folkgen_tui.workers, "CHUNK_INTERVAL", 0.002)
+    streamed: list[str] = []  # the view's text after each piece
+    append = AbcView.append
+
+    def appended(view: AbcView, chunk: str) -> None:
+        append(view, chunk)
+        streamed.append(view.text)
+
+    monkeypatch.setattr(AbcView, "append", appended)
+    checked: list[str] = []  # the texts checked
+
+    def judged(text: str, *args: Any) -> Judgement:
+        checked.append(text)
+        return judge(text, *args)
+
+    monkeypatch.setattr(core.judge, "judge", judged)
     app = FolkgenApp(model_path=trained_model)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_generate(pilot, app)
@@ -421,8 +437,15 @@ async def test_generation_streams_checks_and_keeps_a_history(
         assert first is not None and first.seed == 7
         assert screen.stream_chunks >= 3  # the text arrived in pieces while it was sampled
         view = screen.query_one("#gen-abc", AbcView)
-        assert view.text == first.text and first.text.startswith("X:")
+        # Shown credited to its making, as saved, while it streams and after; not with the Z:
+        # line the model wrote, which names a tune of the corpus.
+        assert view.text == first.shared_abc and first.text.startswith("X:")
+        assert [line for line in view.text.splitlines() if line.startswith("Z:")] == [
+            f"Z:{first.credit.line}"
+        ]
+        assert len(streamed) >= 2 and all(first.shared_abc.startswith(t) for t in streamed)
         await wait_for(pilot, lambda: first.check is not None or first.check_error, "the check")
+        assert checked == [first.shared_abc]  # the text shown: an error's line is its line
         badge = text_of(screen, "#badge")
         assert badge.startswith("✓" if first.check.valid else "✗"), badge
         music = judge(first.text, check=False).musical_verdict  # "16 bars · AABB · ends on G"
@@ -446,7 +469,7 @@ async def test_generation_streams_checks_and_keeps_a_history(
                        "the third check")  # fmt: skip
         screen.query_one("#history", OptionList).focus()
         await pilot.press("home", "enter")
-        assert screen.shown is first and view.text == first.text
+        assert screen.shown is first and view.text == first.shared_abc
 
         # The quick pickers write the prompt.
         screen.query_one("#meter").focus()
@@ -507,7 +530,7 @@ async def test_generation_streams_checks_and_keeps_a_history(
         assert screen.shown is first
         await pilot.press("enter")
         await wait_for(pilot, lambda: not screen.streaming, "the refusal")
-        assert screen.shown is first and view.text == first.text
+        assert screen.shown is first and view.text == first.shared_abc
         assert text_of(screen, "#badge").startswith(("✓", "✗"))  # its verdict, not the intro
         # A key typed in another spelling shows in its picker ("K:Ador" is "A Dorian"), its
         # settings aside, as the model reads it.

@@ -88,7 +88,9 @@ def test_train_generate_evaluate(
     assert code == 0 and tune["valid"] and len(tune["warnings"]) == 1, tune["warnings"]
     assert "No M: in header" in tune["warnings"][0]
     code, out, err = run(capsys, *shipped, "--prompt", r"X:1\nK:G\n")
-    assert "; valid, 1 warning (line 2, column 1: No M: in header, using default);" in err
+    # Its line is the printed text's, where the credit came after X: (JSON's text: line 2).
+    assert out.splitlines()[2] == "K:G"
+    assert "; valid, 1 warning (line 3, column 1: No M: in header, using default);" in err
     code, out, err = run(capsys, *shipped)
     assert "; valid; " in err  # a full header: no warning
     # Printed as it is saved: credited to its making, in place of the model's own Z: line,

@@ -34,6 +34,7 @@ from folkgen_tui.widgets.voice_row import VoiceRow
 from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, TuneStream
 
 if TYPE_CHECKING:
+    from core.corpus import CreditedStream
     from core.judge import Judgement
     from core.library import LibraryTune
     from core.novelty import CorpusIndex, NoveltyIndex
@@ -132,8 +133,9 @@ class GenerateScreen(StudioScreen):
         super().__init__()
         self.run_id = 0
         self.streaming = False
-        self.stream_prompt = ""
         self.stream_options: SampleOptions | None = None
+        # The tune being streamed as it shows: credited, as saved (TuneRecord.shared_abc)
+        self.stream_credited: CreditedStream | None = None
         self.stream_chars = 0
         self.stream_chunks = 0  # messages the current tune arrived in
         self.stream: TuneStream | None = None  # the tune being sampled in the model's engine
@@ -404,6 +406,8 @@ class GenerateScreen(StudioScreen):
         self._generate(record.seed)
 
     def _generate(self, seed: int | None) -> None:
+        from core.corpus import CreditedStream, generation_credit  # loaded with the corpus
+
         studio = self.studio
         model, engine = studio.model, studio.engine
         if model is None or engine is None:  # a model is loaded only in torch's process
@@ -419,8 +423,11 @@ class GenerateScreen(StudioScreen):
             return
         self.run_id += 1
         self.streaming = True
-        self.stream_prompt = options.prompt
         self.stream_options = options
+        label = model.label  # the credit as TuneRecord.credit gives it once the tune is in
+        credit = generation_credit(label, options.seed, options.temperature, options.top_k,
+                                   options.prompt)  # fmt: skip
+        self.stream_credited = CreditedStream(options.prompt, credit)
         self.stream_chars = 0
         self.stream_chunks = 0
         self.shown_before = self.shown if self.shown is not None else self.shown_before
@@ -429,7 +436,7 @@ class GenerateScreen(StudioScreen):
             studio.stop_playback()
         view = self.query_one("#gen-abc", AbcView)
         view.follow = True
-        view.set_text(options.prompt)
+        view.set_text(self.stream_credited.start())  # the prompt, unless its header is cut
         self._update_score()
         badge = self.query_one("#badge", Static)
         badge.update(f"generating… (seed {options.seed})")
@@ -456,7 +463,9 @@ class GenerateScreen(StudioScreen):
             return
         self.stream_chars += len(message.text)
         self.stream_chunks += 1
-        self.query_one("#gen-abc", AbcView).append(message.text)
+        shown = self.stream_credited.feed(message.text) if self.stream_credited else message.text
+        if shown:
+            self.query_one("#gen-abc", AbcView).append(shown)
 
     def on_sample_failed(self, message: SampleFailed) -> None:
         if message.run != self.run_id:
@@ -495,7 +504,7 @@ class GenerateScreen(StudioScreen):
         self.shown = record
         view = self.query_one("#gen-abc", AbcView)
         view.follow = False
-        view.set_text(record.text)
+        view.set_text(record.shared_abc)
         self._add_history(record)
         self._update_score()
         badge = self.query_one("#badge", Static)
@@ -504,7 +513,8 @@ class GenerateScreen(StudioScreen):
         # Near-copies of the model's training corpus, as the CLI judges them; the Dataset
         # screen's corpus only when the training corpus is not known here.
         model = studio.model
-        self._check(record.number, record.text, model.index if model else None, studio.novelty)
+        index = model.index if model else None
+        self._check(record.number, record.shared_abc, index, studio.novelty)  # the text shown
         self._show_status()
         self.refresh_bindings()
 
@@ -570,9 +580,10 @@ class GenerateScreen(StudioScreen):
         if check is not None and not check.valid and check.first_error and check.first_error.line:
             offset = record.line_offset
             error = (check.first_error.line + offset, check.first_error.column)
-        if view.text != record.text:
+        text = record.shared_abc
+        if view.text != text:
             view.follow = False
-            view.set_text(record.text, error)
+            view.set_text(text, error)
             self._update_score()
         elif view.error != error:
             view.set_error(error)
@@ -610,7 +621,8 @@ class GenerateScreen(StudioScreen):
         score = self.query_one("#gen-score", ScoreView)
         if score.display:
             waiting = "the score appears when the tune is complete" if self.streaming else ""
-            score.show(self.shown.text if self.shown else "", waiting or "generate a tune first")
+            text = self.shown.shared_abc if self.shown else ""
+            score.show(text, waiting or "generate a tune first")
 
     # --- a tunebook tune again ---------------------------------------------------------------
 
@@ -704,14 +716,11 @@ class GenerateScreen(StudioScreen):
 
     def _write(self, record: TuneRecord, voice: Voice) -> None:
         from core.abc import SoundError
-        from core.corpus import generation_credit
         from core.paths import output_dir
 
-        made = (record.model_label, record.seed, record.temperature, record.top_k, record.prompt)
-        credit = generation_credit(*made)  # the .abc's Z: line (the model's own are not kept)
-        try:
+        try:  # the .abc credited (record.credit), as shown: the model's own Z: lines not kept
             paths, warning = self.studio.sound.save(
-                record.text, record.title, output_dir(), voice, credit
+                record.text, record.title, output_dir(), voice, record.credit
             )
         except (SoundError, OSError) as e:
             self.post_message(TuneSaved(record, [], None, str(e)))
