@@ -705,6 +705,11 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         if not self.model_loading:
             self._after_model_settles()
 
+    @property
+    def model_coming(self) -> bool:
+        waiting = self.model_path is not None or self.autoload_model  # on_torch_loaded's choice
+        return self.model_loading or (self.torch_state == "loading" and waiting)
+
     def _autoload_model(self) -> None:
         from core.paths import default_models
 

@@ -46,6 +46,12 @@ class Studio(Protocol):
         """The app is on its way out (stopping a training run first)."""
         ...
 
+    @property
+    def model_coming(self) -> bool:
+        """A model is being loaded, or will be once torch is (the one asked for, or the
+        default at start)."""
+        ...
+
     def register_screen(self, screen: StudioScreen) -> None: ...
 
     def frame_built(self, screen: StudioScreen) -> None: ...  # built ahead, its parts queued

@@ -17,7 +17,7 @@ import pytest
 from textual import events
 from textual.binding import Binding
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, Static
 
 from core.engine import Engine
 from folkgen_tui.app import ENGINE_RESTARTS, FolkgenApp
@@ -409,6 +409,22 @@ async def test_every_key_on_every_screen_without_a_model(
         generate = app.studio_screen("generate")
         assert isinstance(generate, GenerateScreen)
         assert generate.shown is None and not app.history
+
+
+async def test_generate_before_the_model_is_in_says_it_is_coming(
+    small_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tune asked for while torch loads, a model to follow: "still loading", as the screen
+    says, not "no model yet: train one" (what the first seconds of every start said)."""
+    monkeypatch.setattr(FolkgenApp, "_start_engine", lambda self: None)  # torch stays loading
+    app = FolkgenApp(model_path=small_model)
+    async with app.run_test(size=SIZE) as pilot:
+        notices = record_notices(app)
+        screen = await show_screen(pilot, "g", GenerateScreen)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: bool(notices), "a notice")
+        assert [m for m, _ in notices] == ["Cannot generate: the model is still loading."]
+        assert "Loading torch and the model" in str(screen.query_one("#badge", Static).content)
 
 
 # --- a tiny terminal ---------------------------------------------------------------------------

@@ -254,7 +254,7 @@ class GenerateScreen(StudioScreen):
         studio = self.studio
         if studio.model is not None:
             text = "Press enter to generate a tune (n: another one, p: play it, s: save it)."
-        elif studio.torch_state == "loading" or studio.model_loading:
+        elif studio.model_coming:
             text = "Loading torch and the model…"
         else:
             text = "No model yet: train one (t) or load a checkpoint (m)."
@@ -411,7 +411,7 @@ class GenerateScreen(StudioScreen):
         studio = self.studio
         model, engine = studio.model, studio.engine
         if model is None or engine is None:  # a model is loaded only in torch's process
-            why = "the model is still loading" if studio.model_loading else (
+            why = "the model is still loading" if studio.model_coming else (
                 "no model yet: train one (t) or load one (m)")  # fmt: skip
             self.notify(f"Cannot generate: {why}.", severity="warning")
             return
