@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from core.checkpoint_meta import CheckpointMeta
     from core.corpus import Credit, Vocabulary
     from core.novelty import CorpusIndex
+    from core.voice import Voice
 
 
 @dataclass
@@ -62,6 +63,7 @@ class TuneRecord:
     rendered: Rendered | None = None
     notes: list[Note] = field(default_factory=list)
     saved: list[Path] = field(default_factory=list)
+    saved_voice: Voice | None = None  # the voice its last save was in
     library_id: int | None = None  # its row in the tunebook (core.library), once stored
 
     @property

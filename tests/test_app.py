@@ -620,10 +620,11 @@ async def test_play_piano_roll_and_save(
         await wait_for(pilot, lambda: not roll.display, "the roll hidden")
         assert not app.sound.is_playing
 
-        await pilot.press("s")
+        await pilot.press("s", "s")  # the second while the first is saving: said, not done
         out = folkgen_home / "tunes"
         await wait_for(pilot, lambda: len(list(out.glob("*"))) == 6 and any(
             "Saved" in m for m, _ in notices), "the saved files", timeout=30)  # fmt: skip
+        assert any(m.startswith("Still saving") for m, _ in notices), notices
         files = sorted(p.suffix for p in out.iterdir())
         assert files == [".abc", ".mid", ".pdf", ".png", ".svg", ".wav"]
         # The tune, credited to its making (the CLI's credit: core.corpus.credited).
@@ -635,6 +636,13 @@ async def test_play_piano_roll_and_save(
             "Z:transcribed by me", f"Z:{credit.line}"
         ]
         assert all(p.stat().st_size > 0 for p in out.iterdir())
+        # Saved once: `s` again says where, and writes no second set of files.
+        notices.clear()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: bool(notices), "the notice")
+        assert notices[0][0].startswith("Already saved: ") and str(out) in notices[0][0]
+        await pilot.pause(0.3)
+        assert len(list(out.iterdir())) == 6 and record.saved_voice == app.voice
 
 
 async def test_no_sound_device_keeps_the_wav_and_says_where(

@@ -145,7 +145,8 @@ class GenerateScreen(StudioScreen):
         self.opening: Path | None = None  # the model a tunebook tune waits for, to generate
         # Tunes saved (by id of their files' list), not kept in the tunebook yet (a save's thread
         # adds, the UI thread takes).
-        self._unkept: dict[int, tuple[TuneRecord, list[Path]]] = {}
+        self._unkept: dict[int, tuple[TuneRecord, list[Path], Voice]] = {}
+        self._saving: set[int] = set()  # the tunes (numbers) being saved
 
     def compose_body(self) -> ComposeResult:
         # The panels first; the fields and the tune's parts made and mounted once the screen is
@@ -699,6 +700,17 @@ class GenerateScreen(StudioScreen):
         voice = self._sound_voice()
         if voice is None:
             return
+        # Once is enough: a second `s` wrote a whole second set of files (an 11 MB WAV) and
+        # tied them to the same tunebook tune. In another voice, it is another WAV.
+        if record.number in self._saving:
+            self.notify(f"Still saving {record.title}…", timeout=2, markup=False)
+            return
+        if record.saved and record.saved_voice == voice and all(p.exists() for p in record.saved):
+            names = ", ".join(p.name for p in record.saved)
+            self.notify(f"Already saved: {names} in {record.saved[0].parent} (another voice "
+                        "saves it again)", markup=False)  # fmt: skip
+            return
+        self._saving.add(record.number)
         self.notify(f"Saving {record.title}…", timeout=2, markup=False)
         # Counted from now, not from when its thread starts: a lost terminal waits for it
         # (FolkgenApp.finish_work); `_save` ends the count, with the object looked up here (on
@@ -725,7 +737,7 @@ class GenerateScreen(StudioScreen):
         except (SoundError, OSError) as e:
             self.post_message(TuneSaved(record, [], None, str(e)))
             return
-        self._unkept[id(paths)] = (record, paths)  # until its message is handled, or `finish`
+        self._unkept[id(paths)] = (record, paths, voice)  # until its message is handled, or `finish`
         self.post_message(TuneSaved(record, paths, warning, None))
 
     async def finish(self) -> None:
@@ -745,11 +757,12 @@ class GenerateScreen(StudioScreen):
     def _keep(self, key: int) -> None:
         saved = self._unkept.pop(key, None)
         if saved is not None:  # (not kept by `finish` already)
-            record, paths = saved
-            record.saved = paths
+            record, paths, voice = saved
+            record.saved, record.saved_voice = paths, voice
             self.studio.tunebook.keep(record, paths)  # saved: kept in the tunebook
 
     def on_tune_saved(self, message: TuneSaved) -> None:
+        self._saving.discard(message.record.number)
         if message.error:
             self.notify(message.error, title="Cannot save", severity="error", markup=False)
             return
