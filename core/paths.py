@@ -124,11 +124,14 @@ def training_output_path(
     corpus_name: str, preset: str, resumed: Path | None = None, claim: bool = True
 ) -> Path:
     """Where a training run saves. A resumed user checkpoint is continued in its own file;
-    anything else (a new model, the shipped one, which belongs to the installed package) gets a
-    new file in the checkpoints folder, named after the corpus, the recipe and the time, and
+    anything else (a new model, the shipped one, which belongs to the installed package, a
+    run's best model, which continued in its own file was replaced by a worse one) gets a new
+    file in the checkpoints folder, named after the corpus, the recipe and the time, and
     claimed for this run (`claimed_name`; not by the ranks of a run that do not write)."""
     shipped = shipped_model_path()
-    if resumed is not None and not (shipped is not None and resumed.resolve() == shipped.resolve()):
+    if resumed is not None and not (
+        (shipped is not None and resumed.resolve() == shipped.resolve()) or is_best_path(resumed)
+    ):
         return resumed
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     stem = f"{slugify(corpus_name, 30)}-{preset}-{stamp}"
@@ -157,6 +160,11 @@ def replace_file(path: Path, write: Callable[[BinaryIO], object], mode: int = 0o
 def best_path_for(path: Path) -> Path:
     """Where the run that saves at `path` keeps its best model by validation."""
     return path.with_name(f"{path.stem}.best{path.suffix}")
+
+
+def is_best_path(path: Path) -> bool:
+    """A run's best model by validation (best_path_for's name)."""
+    return path.stem.endswith(".best")
 
 
 def claimed_name(folder: Path, stem: str) -> Path:

@@ -500,6 +500,24 @@ def test_resuming_the_shipped_model_never_writes_into_the_package(folkgen_home: 
     assert training_output_path("x", "default", mine) == mine  # a user's own: continued in place
 
 
+def test_a_best_model_resumed_trains_on_in_a_new_file(
+    capsys: pytest.CaptureFixture[str], small_corpus_file: Path, folkgen_home: Path
+) -> None:
+    """Continued in its own file, a run's best model was replaced by a worse one as the run
+    went on (and its best went to NAME.best.best.pt): it now stays as it was."""
+    corpus = ["--corpus", str(small_corpus_file)]
+    code, out, _ = run(capsys, "train", *corpus, "--preset", "tiny", "--steps", "40", "--json")
+    first = json.loads(out)
+    best = Path(first["best_checkpoint"])
+    kept = best.read_bytes()
+    code, out, _ = run(capsys, "train", *corpus, "--resume", str(best), "--steps", "80", "--json")
+    again = json.loads(out)
+    assert code == 0 and again["steps"] == 80 and best.read_bytes() == kept
+    assert Path(again["checkpoint"]).parent == best.parent
+    assert Path(again["checkpoint"]) not in (best, Path(first["checkpoint"]))
+    assert not list(best.parent.glob("*.best.best.pt"))
+
+
 def test_runs_started_together_each_get_a_checkpoint_of_their_own(tmp_path: Path) -> None:
     """Runs named in the same second (a sweep started in parallel) saved over each other's
     checkpoints under one name: each now claims a name of its own (-2, -3…), a name saved by a
