@@ -750,6 +750,35 @@ async def test_models_screen_lists_loads_and_resumes(
         assert text_of(train, "#preset-about").startswith("default's training settings; resuming")
 
 
+async def test_models_cursor_goes_to_a_model_that_came_into_use_meanwhile(
+    trained_model: Path, folkgen_home: Path
+) -> None:
+    """The cursor stays on the row picked, unless another model came into use while the screen
+    was away (a run just trained): it stayed on default.pt, the one row of a first start, below
+    the run's checkpoints."""
+    folder = folkgen_home / "checkpoints"
+    folder.mkdir(parents=True)
+    for name in ("a.pt", "b.pt", "c.pt"):
+        shutil.copy(trained_model, folder / name)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        screen = await show_screen(pilot, "m", ModelsScreen)
+        assert screen.paths[-1].name == "default.pt"
+        await pilot.press("end")  # the shipped model, last
+        await pilot.press("g", "m")
+        assert screen.selected_path() == screen.paths[-1]  # kept: nothing changed
+        await pilot.press("g")
+        app.load_model(folder / "b.pt", "just trained")
+        await wait_for(pilot, lambda: app.model is not None, "the model")
+        await pilot.press("m")
+        await wait_for(pilot, lambda: screen.selected_path() == folder / "b.pt", "the cursor")
+        table = screen.query_one("#models-table", DataTable)
+        assert table.get_row_at(table.cursor_row)[0] == "●"
+        await pilot.press("up", "g", "m")  # picked again: it stays
+        assert screen.selected_path() != folder / "b.pt"
+
+
 async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> None:
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -110,6 +110,7 @@ class ModelsScreen(StudioScreen):
         self.paths: list[Path] = []
         self.infos: dict[Path, tuple[tuple[float, int], CheckpointInfo | None, str | None]] = {}
         self._reading: set[Path] = set()  # asked of the engine, not answered yet
+        self._listed_in_use: Path | None = None  # the model in use at the last listing
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="models-folder", markup=False)
@@ -158,8 +159,15 @@ class ModelsScreen(StudioScreen):
             self.query_one("#model-detail", Static).update(
                 "No checkpoints yet. Train a model on the Train screen (t): it is saved here."
             )
-        elif selected in self.paths:
-            table.move_cursor(row=self.paths.index(selected))
+        else:
+            # The cursor stays where it was, unless another model came into use meanwhile (a
+            # run just trained): it then goes to that one. It stayed on default.pt, the one
+            # row of a first start, below a screenful of the run's checkpoints.
+            if in_use != self._listed_in_use and in_use in self.paths:
+                selected = in_use
+            if selected in self.paths:
+                table.move_cursor(row=self.paths.index(selected))
+        self._listed_in_use = in_use
         self._show_detail()
         if self.studio.torch_state == "ready":
             self._read_infos([p for p in self.paths if self._needs_read(p)])
@@ -298,6 +306,8 @@ class ModelsScreen(StudioScreen):
         table = self.query_one("#models-table", DataTable)
         for path in self.paths:
             table.update_cell(str(path), "use", "●" if path == in_use else "")
+        if self.is_current and in_use in self.paths:  # seen to change: the cursor stays put
+            self._listed_in_use = in_use
 
     def torch_changed(self) -> None:
         self.rescan()
