@@ -48,6 +48,10 @@ MAX_RENDER_SECONDS = 600.0
 RING_OUT_SECONDS = 30.0  # timidity lets the last notes sound past the MIDI's end
 TIMIDITY_MEMORY = 1024 * MIB  # it needs about 40 MB with FluidR3
 WAV_CHUNK_FRAMES = 1 << 16  # frames read at a time when measuring a WAV
+# The loudest sample a WAV is brought up to (-1 dBFS): timidity's renders peak at -19 to
+# -23 dBFS (RMS near -40), quiet beside any other music played after them. At most +30 dB.
+TARGET_PEAK = 0.89
+MAX_GAIN = 32.0
 
 
 class InvalidTune(SoundError):
@@ -199,6 +203,37 @@ def wav_facts(wav_path: Path) -> tuple[float, float]:
     return frames / rate if rate else 0.0, rms
 
 
+def wav_peak(wav_path: Path) -> float:
+    """The loudest sample of a 16-bit PCM WAV file, full scale 1.0 (read in chunks)."""
+    peak = 0
+    with wave.open(str(wav_path), "rb") as w:
+        while chunk := w.readframes(WAV_CHUNK_FRAMES):
+            samples = np.frombuffer(chunk, dtype="<i2").astype(np.int32)
+            peak = max(peak, int(np.abs(samples).max()))
+    return peak / 32768.0
+
+
+def normalise_wav(wav_path: Path, peak: float, target: float = TARGET_PEAK) -> float:
+    """Scale a 16-bit PCM WAV whose loudest sample is `peak` so that it is `target` (at most
+    MAX_GAIN times louder; never quieter); returns the gain. Rewritten beside it, then renamed
+    over it, a chunk at a time."""
+    gain = min(target / peak, MAX_GAIN) if peak > 0 else 1.0
+    if gain <= 1.0:
+        return 1.0
+    tmp = wav_path.with_name(f".{wav_path.name}.tmp")
+    try:
+        with wave.open(str(wav_path), "rb") as src, wave.open(str(tmp), "wb") as out:
+            out.setparams(src.getparams())
+            while chunk := src.readframes(WAV_CHUNK_FRAMES):
+                louder = np.rint(np.frombuffer(chunk, dtype="<i2") * gain)
+                out.writeframes(np.clip(louder, -32768, 32767).astype("<i2").tobytes())
+        os.replace(tmp, wav_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return gain
+
+
 def timidity_limits(max_seconds: float, sample_rate: int) -> Limits:
     """Memory, and a WAV size a little over max_seconds of 16-bit stereo: a second line of
     defence behind the length check, for a MIDI timidity plays longer than it reads."""
@@ -216,7 +251,8 @@ def synthesize(
     expect_sound: bool = True,
     max_seconds: float = MAX_RENDER_SECONDS,
 ) -> tuple[float, float]:
-    """MIDI -> 16-bit stereo WAV with timidity; returns (seconds, RMS).
+    """MIDI -> 16-bit stereo WAV with timidity, brought up to TARGET_PEAK; returns (seconds,
+    RMS).
 
     Every run of timidity goes through here. Raises TooLong (before timidity runs) when the
     MIDI plays longer than max_seconds, SilentRender when the WAV is silent although
@@ -245,7 +281,7 @@ def synthesize(
     seconds, rms = wav_facts(wav_path)
     if expect_sound and rms < SILENCE_RMS:
         raise SilentRender(rms)
-    return seconds, rms
+    return seconds, rms * normalise_wav(wav_path, wav_peak(wav_path))
 
 
 def render(

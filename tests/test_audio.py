@@ -20,13 +20,17 @@ import pytest
 
 from core.abc import ToolMissing
 from core.audio import (
+    MAX_GAIN,
     SILENCE_RMS,
+    TARGET_PEAK,
     InvalidTune,
     SilentRender,
     midi_notes,
+    normalise_wav,
     render,
     slugify,
     wav_facts,
+    wav_peak,
 )
 from core.cli_sound import add_sound_commands
 
@@ -87,6 +91,8 @@ def test_render_writes_audible_wav_as_long_as_the_tune(folkgen_home: Path) -> No
     assert done.check.valid and done.check.duration_seconds == pytest.approx(8.0, abs=0.1)
     seconds, rms = wav_facts(done.wav_path)
     assert rms > SILENCE_RMS and done.rms == pytest.approx(rms)
+    # As loud as other music: timidity's own peaked near -22 dBFS.
+    assert wav_peak(done.wav_path) == pytest.approx(TARGET_PEAK, abs=0.002)
     # timidity lets the last notes ring out: a little longer than the MIDI, never shorter.
     assert 0 <= seconds - done.check.duration_seconds < 3.0
     assert done.duration_seconds == pytest.approx(seconds)
@@ -364,3 +370,28 @@ def test_a_wav_is_measured_exactly_while_another_thread_forks(tmp_path: Path) ->
     proc = subprocess.run([sys.executable, "-c", MEASURE_WHILE_FORKING, str(path)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_a_quiet_wav_is_brought_up_to_the_target_peak_and_no_further(tmp_path: Path) -> None:
+    def wav(name: str, samples: np.ndarray) -> Path:
+        path = tmp_path / name
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(2)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(samples.astype("<i2").tobytes())
+        return path
+
+    tone = np.sin(np.arange(8000 * 2 * 10) / 7.0)  # 10 s: many chunks
+    quiet = wav("quiet.wav", tone * 2000)
+    gain = normalise_wav(quiet, wav_peak(quiet))
+    assert gain == pytest.approx(TARGET_PEAK * 32768 / 2000, rel=1e-3)
+    assert wav_peak(quiet) == pytest.approx(TARGET_PEAK, abs=1e-4)
+    assert wav_facts(quiet)[0] == 10.0 and not list(tmp_path.glob(".*.tmp"))
+    loud = wav("loud.wav", tone * 32000)  # louder than the target: left as it is
+    before = loud.read_bytes()
+    assert normalise_wav(loud, wav_peak(loud)) == 1.0 and loud.read_bytes() == before
+    hiss = wav("hiss.wav", tone * 10)  # near silence: raised by MAX_GAIN at most
+    assert normalise_wav(hiss, wav_peak(hiss)) == MAX_GAIN
+    silent = wav("silent.wav", tone * 0)
+    assert normalise_wav(silent, wav_peak(silent)) == 1.0
