@@ -457,6 +457,8 @@ async def test_generation_streams_checks_and_keeps_a_history(
         await pilot.press("r")
         await wait_for(pilot, lambda: len(app.history) == 2, "the second tune")
         assert app.history[1].text == first.text and app.history[1].seed == 7
+        await pilot.press("plus", "minus")
+        assert screen.query_one("#temperature", Input).value == "1.0"  # as it starts
         await pilot.press("plus", "plus", "minus")
         assert screen.query_one("#temperature", Input).value == "1.1"
         await pilot.press("n")

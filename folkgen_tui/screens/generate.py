@@ -656,7 +656,7 @@ class GenerateScreen(StudioScreen):
             value = 1.0
         lo, hi = TEMPERATURE_RANGE
         value = round(min(hi, max(lo, value + direction * TEMPERATURE_STEP)), 2)
-        field.value = f"{value:g}"
+        field.value = str(value)  # "1.0", as the field starts ({:g} wrote "1")
         self._show_status()
 
     # --- sound -------------------------------------------------------------------------------
