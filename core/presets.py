@@ -33,6 +33,8 @@ class ConfigError(ValueError):
 
 
 def _shown(value: object) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)  # as typed: a form's 100000 is read as 100000.0
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 

@@ -260,6 +260,16 @@ def test_train_refuses_a_recipe_out_of_range(small_corpus_file: Path) -> None:
         train(corpus, MODEL, replace(CFG, learning_rate=float("inf")))
 
 
+def test_a_recipe_error_shows_a_whole_number_as_typed() -> None:
+    """A form reads 100000 as 100000.0: the message said "not 100000.0"."""
+    with pytest.raises(ConfigError, match=r"at most 10080, not 100000$"):
+        replace(CFG, minutes=100000.0).validate()
+    with pytest.raises(ConfigError, match=r"at most 1, not 2$"):
+        replace(CFG, learning_rate=2.0).validate()
+    with pytest.raises(ConfigError, match=r"not 2\.5$"):
+        replace(CFG, learning_rate=2.5).validate()
+
+
 def test_train_refuses_a_model_too_large_before_building_it(small_corpus_file: Path) -> None:
     with pytest.raises(ConfigError, match="parameters"):
         train(load_corpus(small_corpus_file), replace(MODEL, hidden_size=4000), CFG)
