@@ -57,8 +57,9 @@ class SampleOptions:
             raise ValueError(f"top-k must be 0 (off) or more, not {self.top_k}")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be between 0 and {MAX_SEED}, not {self.seed}")
-        if not 0 <= self.max_chars <= MAX_CHARS_LIMIT:
-            raise ValueError(f"max chars must be between 0 and {MAX_CHARS_LIMIT}")
+        if not 0 <= self.max_chars <= MAX_CHARS_LIMIT:  # (the front ends ask for 1 at least)
+            most = f"at most {MAX_CHARS_LIMIT:,}" if self.max_chars > 0 else "0 or more"
+            raise ValueError(f"max chars must be {most}, not {self.max_chars}")
 
 
 def random_seed() -> int:

@@ -584,6 +584,23 @@ async def test_the_shipped_models_keys_are_offered_whatever_corpus_is_open(
         assert "Bb" not in screen._keys and "G Major" in screen._keys, screen._keys
 
 
+async def test_generate_settings_out_of_range_are_refused_with_their_range(
+    trained_model: Path,
+) -> None:
+    """Max: said "at least 1 character" for 0 and "between 0 and 1000000" for too many."""
+    app = FolkgenApp(model_path=trained_model)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_generate(pilot, app)
+        notices = record_notices(app)
+        for typed, said in (("0", "max chars must be at least 1, not 0"),
+                            ("9999999", "max chars must be at most 1,000,000, not 9999999")):  # fmt: skip
+            screen.query_one("#max-chars", Input).value = typed
+            notices.clear()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: bool(notices), "the refusal")
+            assert notices == [(said, "error")] and not screen.streaming
+
+
 async def test_play_piano_roll_and_save(
     trained_model: Path, monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
 ) -> None:

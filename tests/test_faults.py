@@ -151,8 +151,10 @@ def test_sampling_extremes(sampler: Sampler) -> None:
             sampler.generate(SampleOptions(temperature=bad))
     with pytest.raises(ValueError, match="top-k"):
         sampler.generate(SampleOptions(top_k=-1))
-    with pytest.raises(ValueError, match="max chars"):
+    with pytest.raises(ValueError, match=f"max chars must be at most 1,000,000, not {MAX_CHARS_LIMIT + 1}$"):
         sampler.generate(SampleOptions(max_chars=MAX_CHARS_LIMIT + 1))
+    with pytest.raises(ValueError, match="max chars must be 0 or more, not -1$"):
+        sampler.generate(SampleOptions(max_chars=-1))
     huge = sampler.generate(SampleOptions(temperature=1e6, seed=1, max_chars=400))
     assert len(set(huge)) > 40  # close to uniform over the vocabulary
     wide = SampleOptions(top_k=10_000, seed=4, max_chars=80)

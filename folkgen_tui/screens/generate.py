@@ -346,7 +346,7 @@ class GenerateScreen(StudioScreen):
         except ValueError as e:
             raise OptionsError(f"not a number: {e}") from None
         if max_chars < 1:
-            raise OptionsError("max must be at least 1 character")
+            raise OptionsError(f"max chars must be at least 1, not {max_chars}")
         return SampleOptions(
             prompt=prompt_to_text(self.query_one("#prompt", Input).value),
             temperature=temperature,
