@@ -798,6 +798,24 @@ async def test_models_cursor_goes_to_a_model_that_came_into_use_meanwhile(
         assert screen.selected_path() != folder / "b.pt"
 
 
+async def test_models_table_fits_100_columns_beside_its_scrollbar(
+    trained_model: Path, folkgen_home: Path
+) -> None:
+    """A screenful of runs brings a scrollbar, which cut the Saved column's last character."""
+    folder = folkgen_home / "checkpoints"
+    folder.mkdir(parents=True)
+    for n in range(30):
+        shutil.copy(trained_model, folder / f"irish-mitdeeplearning-tiny-20261204-0146{n:02}.best.pt")
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        screen = await show_screen(pilot, "m", ModelsScreen)
+        await wait_for(pilot, lambda: len(screen.infos) >= 30, "the checkpoint details")
+        await pilot.pause()
+        table = screen.query_one("#models-table", DataTable)
+        assert table.max_scroll_y > 0 and table.max_scroll_x == 0
+
+
 async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> None:
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(80, 24)) as pilot:

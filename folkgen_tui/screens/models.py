@@ -153,7 +153,7 @@ class ModelsScreen(StudioScreen):
             stamp = self._stamp(path)
             saved = when_saved(stamp[0]) if stamp[0] else ""
             cells = self._info_cells(path, stamp)
-            table.add_row("●" if path == in_use else "", clip_middle(path.name, 32), *cells,
+            table.add_row("●" if path == in_use else "", clip_middle(path.name, 28), *cells,
                           file_size(stamp[1]), saved, key=str(path))  # fmt: skip
         if not self.paths:
             self.query_one("#model-detail", Static).update(
