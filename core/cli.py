@@ -88,6 +88,18 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+# Tunes one `generate` makes: each goes into the history, which keeps the last 10,000
+# (core.library.HISTORY_KEEP), so a runaway --count pushed all of it out.
+MAX_COUNT = 1_000
+
+
+def _tune_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT:,}, not {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(_number(text, float))
     if not value > 0:
@@ -194,6 +206,8 @@ def _is_nproc(argv: Sequence[str], i: int) -> bool:
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if args.new_vocab and not args.resume:  # refused as argparse refuses --steps with --minutes
+        args.usage_error("argument --new-vocab: not allowed without argument --resume")
     if args.nproc:  # before torch is imported: this process only waits for torchrun
         return _launch_ranks(args, sys.argv[1:] if args.argv is None else args.argv)
     from core import distributed
@@ -434,6 +448,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     stream_out = not args.json and not args.valid_only
     rejected = 0
     for _ in range(args.count):
+        cut_off = 0  # tries that reached --max-chars before the tune's end
         for _attempt in range(args.max_tries):
             opts = options(seed)
             seed += 1
@@ -466,13 +481,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
             if not args.valid_only or (check is not None and check.valid):
                 break
             rejected += 1
+            cut_off += bool(verdict.incomplete) and len(generated) >= args.max_chars
             first = check.first_error if check is not None else verdict.incomplete
             print(f"[seed {opts.seed}: rejected, {first}]", file=sys.stderr)
         else:
-            raise CliError(
-                f"no valid tune in {args.max_tries} {'try' if args.max_tries == 1 else 'tries'}; "
-                "lower the temperature or train longer"
-            )
+            raise CliError(_no_valid_tune(args.max_tries, args.max_chars, cut_off))
         match = verdict.closest
         saved = None
         if args.save:
@@ -533,6 +546,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"[{rejected} invalid tune(s) rejected]", file=sys.stderr)
     history.close()
     return 0
+
+
+def _no_valid_tune(tries: int, max_chars: int, cut_off: int) -> str:
+    """Why --valid-only found nothing, and what to change: a limit that cut every try short
+    leaves no room for a whole tune, whatever the temperature or the training."""
+    said = f"no valid tune in {tries} {'try' if tries == 1 else 'tries'}"
+    if cut_off == tries:
+        each = "it was" if tries == 1 else "each was"
+        return f"{said}; {each} cut off at {max_chars} characters: raise --max-chars"
+    return f"{said}; lower the temperature or train longer"
 
 
 # --- evaluate ---------------------------------------------------------------------------------
@@ -661,7 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress", action="store_true", help="show progress even when not on a terminal"
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary and nothing else")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, usage_error=p.error)
 
     p = sub.add_parser(
         "generate", help="generate tunes", description="Sample new tunes from a model."
@@ -679,7 +702,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--top-k", type=_non_negative_int, default=0, help="sample from the k most likely (0 = all)"
     )
     p.add_argument("--seed", type=int, help="random seed (tune i uses seed + i)")
-    p.add_argument("--count", type=_positive_int, default=1, help="number of tunes")
+    p.add_argument(
+        "--count", type=_tune_count, default=1, help=f"number of tunes (at most {MAX_COUNT:,})"
+    )
     p.add_argument(
         "--max-chars", type=_positive_int, default=1000, help="length limit per tune"
     )

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.cli_sound import _fail, _guarded, _say, _tune_json, read_tunes
+from core.cli_sound import _guarded, _say, _tune_json, chosen_tunes
 
 _OUTPUTS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
@@ -44,12 +44,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from core.paths import output_dir, slugify
     from core.score import ScoreError, engrave, file_bytes, to_pdf
 
-    tunes = read_tunes(args.file)
-    numbered = list(enumerate(tunes, start=1))
-    if args.tune is not None:
-        if not 1 <= args.tune <= len(tunes):
-            return _fail(f"{args.file} has {len(tunes)} tune(s); --tune must be 1 to {len(tunes)}")
-        numbered = [numbered[args.tune - 1]]
+    numbered = chosen_tunes(args)  # as render picks and numbers them
     asked = {s: getattr(args, name) for s, name in _OUTPUTS.items() if getattr(args, name)}
     each = asked or dict.fromkeys(_OUTPUTS)  # nothing named: all three, in the tunes folder
     report: list[dict[str, Any]] = []

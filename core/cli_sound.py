@@ -131,16 +131,17 @@ def read_abc_file(file: str) -> tuple[list[Tune], list[int]]:
     return tunes, [t.start_line for t in blocks if not holds_music(t.text)]
 
 
-def chosen_tunes(args: argparse.Namespace) -> list[Tune]:
-    """The tunes of args.file, or only the --tune N-th (from 1)."""
-    tunes = read_tunes(args.file)
+def chosen_tunes(args: argparse.Namespace) -> list[tuple[int, Tune]]:
+    """The tunes of args.file, or only the --tune N-th, each with its number in the file (from
+    1): what a report calls it (tune 2 alone was "1.")."""
+    numbered = list(enumerate(read_tunes(args.file), start=1))
     if args.tune is None:
-        return tunes
-    if not 1 <= args.tune <= len(tunes):
+        return numbered
+    if not 1 <= args.tune <= len(numbered):
         raise AbcFileError(
-            f"{args.file} has {len(tunes)} tune(s); --tune must be 1 to {len(tunes)}"
+            f"{args.file} has {len(numbered)} tune(s); --tune must be 1 to {len(numbered)}"
         )
-    return [tunes[args.tune - 1]]
+    return [numbered[args.tune - 1]]
 
 
 def _in_file(tune: Tune, msg: AbcMessage) -> dict[str, object]:
@@ -224,7 +225,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     if not args.json:
         played = "" if voice.plain else f", played as {voice.describe()}"
         _say(f"{args.file}: {len(tunes)} tune(s){played}")
-    for i, tune in enumerate(tunes, start=1):
+    for i, tune in tunes:
         entry = _tune_json(i, tune)
         try:
             done = render(
@@ -274,7 +275,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     voice = voice_from_args(args)
     player = Player()
     try:
-        for tune in tunes:
+        for _, tune in tunes:
             done = render(tune.text, midi=False, voice=voice)
             assert done.wav_path is not None  # wav=True
             player.play(done.wav_path)  # without a sound device this fails: say "playing" after

@@ -259,7 +259,7 @@ def test_cli_passes_over_words_between_tunes_as_import_does(
     data = json.loads(capsys.readouterr().out)
     assert data["count"] == 2 and data["words_passed_over"] == [8]
     assert sound_cli("render", str(book), "--tune", "2", "--midi", str(tmp_path / "two.mid")) == 0
-    assert "1. Second:" in capsys.readouterr().out
+    assert "  2. Second:" in capsys.readouterr().out  # numbered by its place, as check does
     words = tmp_path / "words.abc"
     words.write_text("Notes on the collection.\n\nMore notes.\n", encoding="utf-8")
     assert sound_cli("check", str(words)) == 1

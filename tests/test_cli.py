@@ -615,3 +615,59 @@ def test_a_saved_tune_is_credited_in_its_abc_and_midi_keeping_the_users_z_line(
     zs = [line for line in abc.read_text(encoding="utf-8").splitlines() if line.startswith("Z:")]
     assert zs == ["Z:transcribed by me", f"Z:{credit}"]
     assert credit.encode() in midi.read_bytes() and b"id:dc" not in midi.read_bytes()
+
+
+def test_render_numbers_a_tune_by_its_place_in_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`render --tune 2` called the second tune "1." (and "index": 1), where score said 2."""
+    abc = tmp_path / "two.abc"
+    abc.write_text("X:1\nT:Test Jig\nM:6/8\nL:1/8\nK:G\nGAB cde|\n\n"
+                   "X:2\nT:Test Reel\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|\n", encoding="utf-8")  # fmt: skip
+    render = ["render", str(abc), "--tune", "2", "--midi", str(tmp_path / "out.mid")]
+    code, out, _ = run(capsys, *render)
+    assert code == 0 and "  2. Test Reel: " in out, out
+    code, out, _ = run(capsys, *render, "--json")
+    assert code == 0 and [t["index"] for t in json.loads(out)["tunes"]] == [2]
+
+
+def test_new_vocab_without_resume_is_refused_before_training(
+    capsys: pytest.CaptureFixture[str], small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """--new-vocab carries a resumed model over: without --resume it trained a new model
+    without a word. Refused as argparse refuses --steps with --minutes (status 2)."""
+    out = tmp_path / "m.pt"
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--corpus", str(small_corpus_file), "--preset", "tiny", "--steps", "1",
+              "--new-vocab", "--out", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and not out.exists()
+    assert err.splitlines()[-1] == (
+        "folkgen train: error: argument --new-vocab: not allowed without argument --resume"
+    )
+
+
+def test_valid_only_names_a_length_limit_that_cut_every_try(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every try cut off by --max-chars: the hint said to lower the temperature or train
+    longer, which cannot make a whole tune fit in 5 characters."""
+    shipped = ["generate", "--model", str(shipped_model_path()), "--seed", "1", "--valid-only"]
+    code, _, err = run(capsys, *shipped, "--max-chars", "5", "--max-tries", "2")
+    assert code == 1 and err.splitlines()[-1] == (
+        "folkgen: error: no valid tune in 2 tries; each was cut off at 5 characters: "
+        "raise --max-chars"
+    )
+    code, _, err = run(capsys, *shipped, "--max-chars", "5", "--max-tries", "1")
+    assert code == 1 and "in 1 try; it was cut off at 5 characters: raise --max-chars" in err
+
+
+def test_generate_count_has_an_upper_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    """A runaway --count wrote thousands of tunes into the history (which keeps 10,000)."""
+    from core.cli import MAX_COUNT, build_parser
+
+    assert build_parser().parse_args(["generate", "--count", str(MAX_COUNT)]).count == MAX_COUNT
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", "--count", str(MAX_COUNT + 1)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"--count: must be at most 1,000, not {MAX_COUNT + 1}" in err
