@@ -87,6 +87,12 @@ async def generate_tune(
     return screen, record
 
 
+def set_fields(screen: StudioScreen, **values: str) -> None:
+    """Train form fields (#f-NAME) set directly: pilot key presses are slow."""
+    for name, value in values.items():
+        screen.query_one(f"#f-{name}", Input).value = value
+
+
 async def type_into(pilot: Pilot[Any], selector: str, text: str) -> None:
     """Focus an input, replace its text by typing, and leave it with escape."""
     field = pilot.app.screen.query_one(selector, Input)

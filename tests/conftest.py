@@ -3,6 +3,7 @@ model are made once per session and shared (training for real, on small data).""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,18 @@ def folkgen_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "folkgen-home"
     monkeypatch.setenv("FOLKGEN_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Train on one thread: this machine's 2 cores are shared, and torch's thread pool slows to
+    a crawl when another process holds a core (what is tested is the app, not torch)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

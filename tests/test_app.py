@@ -7,7 +7,6 @@ import gc
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from tests.app_helpers import (
     play_in_real_time,
     record_notices,
     run_from_palette,
+    set_fields,
     show_screen,
     type_into,
     wait_for,
@@ -75,17 +75,6 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         torch.set_num_threads(before)
     return out
 
-
-@pytest.fixture
-def one_torch_thread() -> Iterator[None]:
-    """Train on one thread: this machine's 2 cores are shared, and torch's thread pool slows to
-    a crawl when another process holds a core (what is tested here is the app, not torch)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def text_of(screen: object, selector: str) -> str:
@@ -177,12 +166,6 @@ async def show_generate(pilot: Pilot[Any], app: FolkgenApp) -> GenerateScreen:
     """The Generate screen, shown by its key once the app is ready with its model."""
     await wait_ready(pilot, model=True)
     return await show_screen(pilot, "g", GenerateScreen)
-
-
-def set_fields(screen: TrainScreen, **values: str) -> None:
-    """Train form fields set directly (pilot key presses are slow)."""
-    for field, value in values.items():
-        screen.query_one(f"#f-{field}", Input).value = value
 
 
 async def test_training_updates_the_screen_and_pauses_resumes_and_stops(

@@ -132,6 +132,12 @@ class TrainScreen(StudioScreen):
         Binding("p", "resume", "Resume", tooltip="Resume paused training"),
         Binding("x", "stop", "Stop", tooltip="Stop training (saves a checkpoint)"),
         Binding("n", "new_model", "New model", tooltip="Train a new model, not the checkpoint"),
+        # Tried after the key's own binding, when that one does not apply (shown dimmed: Textual
+        # runs nothing for it): a word on why, not silence. No description: not in the footer,
+        # the help or the palette.
+        Binding("s", "unavailable('start')", show=False),
+        Binding("p", "unavailable('pause')", show=False),
+        Binding("x", "unavailable('stop')", show=False),
         LEAVE_FIELD,
     ]
 
@@ -141,6 +147,9 @@ class TrainScreen(StudioScreen):
         self.preset: Preset = get_preset(DEFAULT_PRESET)
         self.resume_checkpoint: CheckpointMeta | None = None
         self._checkpoint_notified = -NOTIFY_EVERY  # when the last checkpoint notice showed
+        # The state line says what s does next rather than how the last run ended: since a
+        # checkpoint was chosen, a new model asked for or the corpus changed.
+        self._show_next = True
 
     def compose_body(self) -> ComposeResult:
         # The panels first; their fields made and mounted once the screen is drawn (Deferred): a
@@ -321,6 +330,8 @@ class TrainScreen(StudioScreen):
                 self.query_one("#preset", Select).value = same[0]
         self.fill_form(ckpt.model_config, cfg)
         self._show_resume_note()
+        self._show_next = True
+        self._show_state()
         self.refresh_bindings()
         name = ckpt.path.name if ckpt.path else "the checkpoint"  # a loaded one has its path
         self.notify(f"Ready to resume {name} from step {ckpt.step}: press s.", markup=False)
@@ -336,6 +347,7 @@ class TrainScreen(StudioScreen):
         # its fields show it and take no edits, which the run would leave out without a word.
         for name, _, _ in MODEL_FIELDS:
             self.query_one(f"#f-{name}").disabled = ckpt is not None
+        self._lock_recipe()
         if ckpt is None:
             note.update("")
             return
@@ -344,10 +356,18 @@ class TrainScreen(StudioScreen):
         note.update(f"Resuming {name}: step {ckpt.step}, trained on {corpus}. "
                     "The model is the checkpoint's (n: a new model).")  # fmt: skip
 
+    def _lock_recipe(self) -> None:
+        """No edits while a run exists (running or paused): it has its recipe, and left them out
+        without a word. The fields inside take it on (Textual: a disabled container's are)."""
+        job = self.job
+        self.query_one("#recipe-parts").disabled = job is not None and job.running
+
     def action_new_model(self) -> None:
         self.resume_checkpoint = None
         self._show_resume_note()
         self.fill_form(self.preset.model, self.preset.train)
+        self._show_next = True
+        self._show_state()
         self.refresh_bindings()
 
     # --- start / pause / stop ----------------------------------------------------------------
@@ -369,6 +389,17 @@ class TrainScreen(StudioScreen):
         if action == "new_model":
             return self.resume_checkpoint is not None and not running
         return True
+
+    def action_unavailable(self, action: str) -> None:
+        """A key whose action does not apply now (see BINDINGS)."""
+        job = self.job
+        if action == "start" and job is not None and job.running:
+            if job.control.stopped:
+                self.notify("The run is stopping (saving a checkpoint): press s once it has.")
+            else:
+                self.notify("Training is already running: p pauses it, x stops it.")
+        elif action in ("pause", "stop") and (job is None or not job.running):
+            self.notify(f"No run to {action}: s starts one.")
 
     def action_start(self) -> None:
         studio = self.studio
@@ -403,14 +434,21 @@ class TrainScreen(StudioScreen):
         self.query_one("#loss-smooth", LossChart).data = []
         bar = self.query_one("#train-progress", ProgressBar)
         # A time budget fills the bar by the time spent (it pulsed with no end, even once done).
-        by_time = bool(cfg.minutes) and not cfg.steps
-        bar.update(total=(cfg.minutes or 0) * 60 if by_time else cfg.steps,
-                   progress=0 if by_time or ckpt is None else ckpt.step)  # fmt: skip
+        # It ends the run whatever the steps, which count only without one (core.train): with
+        # both, the bar counted seconds against steps and stayed at 0 %.
+        if cfg.minutes is not None:
+            bar.update(total=cfg.minutes * 60, progress=0)
+        else:
+            bar.update(total=cfg.steps, progress=0 if ckpt is None else ckpt.step)
         self._show_numbers(None)  # not the last run's
         log = self.query_one("#train-log", Log)
         what = f"resuming {path.name} at step {ckpt.step}" if ckpt else f"new model → {path.name}"
         log.write_line(f"start: {what}; {corpus.name}, {len(corpus.tunes):,} tunes")
+        if cfg.minutes is not None and cfg.steps:
+            log.write_line(f"the run ends after {cfg.minutes:g} min (Steps count without Minutes)")
         self.job.start(studio.training_engine())
+        self._show_next = False
+        self._lock_recipe()
         self._show_state()
         self.refresh_bindings()
 
@@ -444,8 +482,8 @@ class TrainScreen(StudioScreen):
         bar = self.query_one("#train-progress", ProgressBar)
         if e.total_steps:
             bar.update(total=e.total_steps, progress=e.step)
-        elif self.job is not None and self.job.train_config.minutes:
-            bar.update(progress=min(e.elapsed_s, self.job.train_config.minutes * 60))
+        elif (minutes := self.job.train_config.minutes) is not None:
+            bar.update(total=minutes * 60, progress=min(e.elapsed_s, minutes * 60))
         self._show_numbers(e)
         log = self.query_one("#train-log", Log)
         if e.kind == "eval":
@@ -472,39 +510,59 @@ class TrainScreen(StudioScreen):
     def on_train_finished(self, message: TrainFinished) -> None:
         job = self.job
         log = self.query_one("#train-log", Log)
+        bar = self.query_one("#train-progress", ProgressBar)
         if message.error:
-            log.write_line(f"failed: {message.error}")
+            error = message.error
+            if job is not None and job.last_event is None:  # it never started
+                bar.update(total=1, progress=0)  # not the checkpoint's step it was to start at
+            log.write_line(f"failed: {error}")
             title = "Cannot train" if job is None or job.last_event is None else "Training stopped"
-            self.notify(message.error, title=title, severity="error", markup=False)
+            self.notify(error, title=title, severity="error", markup=False)
         elif message.result is not None:
             r = message.result
+            if not r.stopped and bar.total is not None:  # its last report came before the end
+                bar.update(progress=bar.total)
             how = "stopped" if r.stopped else "done"
             val = f", validation {r.val_bpc:.3f} bits/char" if r.val_bpc is not None else ""
             log.write_line(f"{how} after {r.step} steps in {duration(r.elapsed_s)}{val}")
             if r.checkpoint is not None:
                 log.write_line(f"checkpoint: {Path(r.checkpoint).name}")
-                self.notify(f"Training {how}: {Path(r.checkpoint).name} is ready to generate with.",
-                            markup=False)  # fmt: skip
+                # Generate takes it up in place of the model in use: said, as that one may have
+                # been picked in Models (m gives it back).
+                name, before = Path(r.checkpoint).name, self.studio.model
+                instead = ""
+                if before is not None and before.path != Path(r.checkpoint):
+                    instead = f", in place of {before.label} (m to go back)"
+                self.notify(f"Training {how}: Generate now uses {name}{instead}.", markup=False)
                 if not self.studio.quitting:
                     self.studio.load_model(Path(r.checkpoint), "just trained", announce=False)
             self.resume_checkpoint = None
             self._show_resume_note()
         if job is not None and job.last_event is not None:
             self._show_numbers(job.last_event)
+        self._show_next = False  # how it ended, even if the corpus changed while it ran
+        self._lock_recipe()
         self._show_state()
         self.refresh_bindings()
         if self.is_current:
             self.studio.warm_training_engine()  # the next run's, not started while this one ran
+
+    def _ready_text(self) -> str:
+        corpus = self.studio.corpus
+        where = f" on {len(corpus.tunes):,} tunes" if corpus else ""
+        ckpt = self.resume_checkpoint
+        if ckpt is not None:
+            name = ckpt.path.name if ckpt.path else "the checkpoint"
+            return f"Ready to resume {name} from step {ckpt.step}{where}: press s."
+        return f"Ready to train{where}: press s."
 
     def _show_state(self, override: str | None = None) -> None:
         job = self.job
         state = self.query_one("#train-state", Static)
         if override:
             text = override
-        elif job is None:
-            corpus = self.studio.corpus
-            where = f" on {len(corpus.tunes):,} tunes" if corpus else ""
-            text = f"Ready to train{where}: press s."
+        elif job is None or (self._show_next and not job.running):
+            text = self._ready_text()
         else:
             e = job.last_event
             step = e.step if e else 0
@@ -561,6 +619,8 @@ class TrainScreen(StudioScreen):
         self.query_one("#train-numbers", RunNumbers).show(rows)
 
     def corpus_changed(self) -> None:
+        if self.job is None or not self.job.running:
+            self._show_next = True  # the last run's end (a refusal) was about the corpus before
         self._show_state()
 
     def torch_changed(self) -> None:

@@ -1,0 +1,195 @@
+"""The Train screen driven by keys with Textual's pilot, training for real on the small corpus:
+the progress bar with a time budget, the recipe locked while a run exists, the keys that do not
+apply, a refused start, and the state line after a resume or a corpus change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Log, ProgressBar, Select, Static
+
+from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.train import MODEL_FIELDS, TRAIN_FIELDS, TrainScreen
+from tests.app_helpers import (
+    make_checkpoint,
+    record_notices,
+    set_fields,
+    show_screen,
+    wait_for,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.asyncio
+SIZE = (100, 32)
+# A model and batches far smaller than "tiny"'s: the app is tested here, not torch.
+SMALL = {"hidden_size": "32", "embedding_dim": "8", "batch_size": "4", "seq_length": "16",
+         "eval_every": "0", "checkpoint_every": "0"}  # fmt: skip
+
+
+def state_of(screen: TrainScreen) -> str:
+    return str(screen.query_one("#train-state", Static).content)
+
+
+async def show_train(pilot: Pilot[Any]) -> TrainScreen:
+    await wait_ready(pilot)
+    return await show_screen(pilot, "t", TrainScreen)
+
+
+def vocabulary_mismatch(small_corpus_file: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A corpus with a character the checkpoint (made on the default corpus) never saw, and the
+    checkpoint: 120 steps done of its recipe's 300."""
+    other = tmp_path / "other.abc"
+    other.write_text(small_corpus_file.read_text(encoding="utf-8").replace("T:", "T:Ω ", 1),
+                     encoding="utf-8")  # fmt: skip
+    return other, make_checkpoint(tmp_path / "ck.pt", step=120)
+
+
+async def test_steps_and_minutes_fill_the_bar_by_the_time_spent(
+    small_corpus_file: Path, one_torch_thread: None
+) -> None:
+    """Every preset fills Steps, so typing Minutes gives both; the time then ends the run
+    (core.train counts steps only without it). The bar counted the seconds against the steps:
+    "Finished at step 734" beside 0 %."""
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        set_fields(screen, **SMALL, steps="20", minutes="0.03")
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        bar = screen.query_one("#train-progress", ProgressBar)
+        assert bar.total == pytest.approx(1.8)
+        await wait_for(pilot, lambda: job.last_event is not None and job.last_event.elapsed_s > 0.6,
+                       "0.6 s of training")  # fmt: skip
+        await pilot.pause(0.1)
+        assert bar.percentage is not None and bar.percentage > 0.2, bar.percentage
+        await wait_for(pilot, lambda: not job.running, "the run's end", timeout=30)
+        await wait_for(pilot, lambda: state_of(screen).startswith("Finished at step"), "the end")
+        assert job.last_event is not None and job.last_event.step > 20  # the time ended it
+        assert bar.percentage == 1.0  # full once done, whenever its last report came
+        log = "\n".join(screen.query_one("#train-log", Log).lines)
+        assert "the run ends after 0.03 min (Steps count without Minutes)" in log, log
+
+
+async def test_the_recipe_takes_no_edits_while_a_run_exists_and_keys_say_why_not(
+    small_corpus_file: Path, one_torch_thread: None
+) -> None:
+    """The recipe's fields took edits while a run trained or paused, and the run left them out
+    without a word; s during a run, and p or x with none, did nothing."""
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        notices = record_notices(app)
+        await pilot.press("p", "x")
+        await pilot.pause()
+        assert ("No run to pause: s starts one.", "information") in notices, notices
+        assert ("No run to stop: s starts one.", "information") in notices, notices
+        set_fields(screen, **SMALL, steps="100000")
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: job.last_event is not None, "the run's first step")
+        ids = ["preset"] + [f"f-{name}" for name, _, _ in MODEL_FIELDS + TRAIN_FIELDS]
+        fields = [screen.query_one(f"#{id_}", Input | Select) for id_ in ids]
+        assert all(field.is_disabled for field in fields)
+        await pilot.press("tab")  # nothing in the recipe to go to
+        assert not any(field.has_focus for field in fields)
+        await pilot.press("s")
+        await pilot.pause()
+        assert ("Training is already running: p pauses it, x stops it.", "information") in notices
+
+        await pilot.press("p")
+        await wait_for(pilot, lambda: job.paused and state_of(screen).startswith("Paused"), "pause")
+        assert all(field.is_disabled for field in fields)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: not job.running, "the stop", timeout=30)
+        await pilot.pause()
+        assert not any(field.is_disabled for field in fields)  # (no checkpoint to resume)
+        await pilot.press("tab")
+        assert fields[0].has_focus
+
+
+async def test_a_refused_start_shows_no_progress(
+    small_corpus_file: Path, tmp_path: Path, one_torch_thread: None
+) -> None:
+    """Resuming a checkpoint on a corpus with a character it never saw is refused before the
+    first step: the bar showed the checkpoint's 120 of 300 steps (40 %) beside "Could not
+    start". n then left the refusal shown."""
+    other, ckpt = vocabulary_mismatch(small_corpus_file, tmp_path)
+    app = FolkgenApp(other, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        notices = record_notices(app)
+        screen.request_resume(ckpt)
+        await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: not job.running, "the refusal", timeout=30)
+        await wait_for(pilot, lambda: state_of(screen).startswith("Could not start: "), "the why")
+        assert "different vocabulary" in state_of(screen), state_of(screen)
+        assert any("different vocabulary" in m and s == "error" for m, s in notices), notices
+        assert screen.query_one("#train-progress", ProgressBar).percentage == 0.0
+
+        await pilot.press("n")
+        await pilot.pause()
+        assert state_of(screen) == "Ready to train on 80 tunes: press s."
+
+
+async def test_the_state_line_follows_a_resume_and_a_corpus_change(
+    small_corpus_file: Path, tmp_path: Path, one_torch_thread: None
+) -> None:
+    """The state line kept how the last run ended: "Finished… s: a new model" once a checkpoint
+    to resume was chosen (s then resumes it), and a refusal about the corpus once another
+    corpus was open."""
+    other, ckpt = vocabulary_mismatch(small_corpus_file, tmp_path)
+    app = FolkgenApp(other, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        set_fields(screen, **SMALL, steps="10")
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: not job.running, "the short run", timeout=30)
+        await wait_for(pilot, lambda: state_of(screen).startswith("Finished at step 10"), "the end")
+
+        screen.request_resume(ckpt)
+        await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
+        await pilot.pause()
+        assert state_of(screen) == "Ready to resume ck.pt from step 120 on 80 tunes: press s."
+
+        await pilot.press("s")  # refused: the corpus has a character the checkpoint lacks
+        second = screen.job
+        assert second is not None and second is not job
+        await wait_for(pilot, lambda: state_of(screen).startswith("Could not start"), "refusal")
+        app.load_corpus(small_corpus_file)  # the checkpoint's characters only
+        await wait_for(pilot, lambda: app.corpus is not None and "Ω" not in app.corpus.text,
+                       "the other corpus")  # fmt: skip
+        await pilot.pause()
+        assert state_of(screen) == "Ready to resume ck.pt from step 120 on 80 tunes: press s."
+
+
+async def test_a_finished_run_says_which_model_it_takes_the_place_of(
+    small_corpus_file: Path, tmp_path: Path, one_torch_thread: None
+) -> None:
+    """Generate takes up the model just trained: it said only that the new one "is ready",
+    and the model picked in Models was gone without a word."""
+    picked = make_checkpoint(tmp_path / "picked.pt")
+    app = FolkgenApp(small_corpus_file, model_path=picked)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot, model=True)
+        screen = await show_screen(pilot, "t", TrainScreen)
+        notices = record_notices(app)
+        set_fields(screen, **SMALL, steps="10")
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: not job.running, "the short run", timeout=30)
+        await wait_for(pilot, lambda: app.model is not None and app.model.path != picked,
+                       "the new model")  # fmt: skip
+        assert app.model is not None and app.model.path is not None
+        said = f"Training done: Generate now uses {app.model.path.name}, in place of picked.pt"
+        assert any(m.startswith(said) for m, _ in notices), notices
