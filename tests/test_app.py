@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from textual.events import Paste
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList, Select, Static
+from textual.widgets import DataTable, Input, OptionList, ProgressBar, Select, Static
 
 import core.judge
 import folkgen_tui.app
@@ -260,6 +260,11 @@ async def test_a_run_that_cannot_start_says_so_and_shows_no_earlier_numbers(
         assert "vocabulary" in text_of(screen, "#train-state")
         numbers = str(screen.query_one("#train-numbers", Static).content).split()
         assert numbers[:2] == ["step", "–"], numbers
+        # Nor the checkpoint's steps on the bar (it showed 40 %); n, a new model, is ready.
+        assert screen.query_one("#train-progress", ProgressBar).percentage == 0.0
+        await pilot.press("n")
+        await pilot.pause()
+        assert text_of(screen, "#train-state") == "Ready to train on 80 tunes: press s."
 
 
 async def test_a_time_budget_fills_the_progress_bar_by_the_time_spent(
@@ -267,8 +272,6 @@ async def test_a_time_budget_fills_the_progress_bar_by_the_time_spent(
 ) -> None:
     """With minutes and no steps (left blank, as Minutes is when off: it said "Steps: '' is not
     a number") the bar had no total: it pulsed, and went on after the run."""
-    from textual.widgets import ProgressBar
-
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot, app)

@@ -1,6 +1,7 @@
 """The Train screen driven by keys with Textual's pilot, training for real on the small corpus:
 the progress bar with a time budget, the recipe locked while a run exists, the keys that do not
-apply, a refused start, and the state line after a resume or a corpus change."""
+apply, the state line after a resume or a corpus change, and the model a finished run replaces.
+(tests/test_app.py has the screen's first tests.)"""
 
 from __future__ import annotations
 
@@ -110,33 +111,6 @@ async def test_the_recipe_takes_no_edits_while_a_run_exists_and_keys_say_why_not
         assert not any(field.is_disabled for field in fields)  # (no checkpoint to resume)
         await pilot.press("tab")
         assert fields[0].has_focus
-
-
-async def test_a_refused_start_shows_no_progress(
-    small_corpus_file: Path, tmp_path: Path, one_torch_thread: None
-) -> None:
-    """Resuming a checkpoint on a corpus with a character it never saw is refused before the
-    first step: the bar showed the checkpoint's 120 of 300 steps (40 %) beside "Could not
-    start". n then left the refusal shown."""
-    other, ckpt = vocabulary_mismatch(small_corpus_file, tmp_path)
-    app = FolkgenApp(other, autoload_model=False)
-    async with app.run_test(size=SIZE) as pilot:
-        screen = await show_train(pilot)
-        notices = record_notices(app)
-        screen.request_resume(ckpt)
-        await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
-        await pilot.press("s")
-        job = screen.job
-        assert job is not None
-        await wait_for(pilot, lambda: not job.running, "the refusal", timeout=30)
-        await wait_for(pilot, lambda: state_of(screen).startswith("Could not start: "), "the why")
-        assert "different vocabulary" in state_of(screen), state_of(screen)
-        assert any("different vocabulary" in m and s == "error" for m, s in notices), notices
-        assert screen.query_one("#train-progress", ProgressBar).percentage == 0.0
-
-        await pilot.press("n")
-        await pilot.pause()
-        assert state_of(screen) == "Ready to train on 80 tunes: press s."
 
 
 async def test_the_state_line_follows_a_resume_and_a_corpus_change(
