@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from textual.events import Paste
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList, ProgressBar, Select, Static
+from textual.widgets import DataTable, Input, Log, OptionList, ProgressBar, Select, Static
 
 import core.judge
 import folkgen_tui.app
@@ -260,6 +260,12 @@ async def test_a_run_that_cannot_start_says_so_and_shows_no_earlier_numbers(
         assert "vocabulary" in text_of(screen, "#train-state")
         numbers = str(screen.query_one("#train-numbers", Static).content).split()
         assert numbers[:2] == ["step", "–"], numbers
+        # The log's lines wrapped at its edge (Log cuts them: the reason was cut mid-word).
+        log = screen.query_one("#train-log", Log)
+        assert len(log.lines) > 2 and all(
+            len(line) < log.scrollable_content_region.width for line in log.lines
+        ), log.lines
+        assert "vocabulary" in " ".join(log.lines) and log.lines[-1].startswith("  ")
         # Nor the checkpoint's steps on the bar (it showed 40 %); n, a new model, is ready.
         assert screen.query_one("#train-progress", ProgressBar).percentage == 0.0
         await pilot.press("n")

@@ -5,6 +5,7 @@ stay alive, so leaving the screen does not stop it); progress arrives as `TrainP
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -441,11 +442,10 @@ class TrainScreen(StudioScreen):
         else:
             bar.update(total=cfg.steps, progress=0 if ckpt is None else ckpt.step)
         self._show_numbers(None)  # not the last run's
-        log = self.query_one("#train-log", Log)
         what = f"resuming {path.name} at step {ckpt.step}" if ckpt else f"new model → {path.name}"
-        log.write_line(f"start: {what}; {corpus.name}, {len(corpus.tunes):,} tunes")
+        self._log(f"start: {what}; {corpus.name}, {len(corpus.tunes):,} tunes")
         if cfg.minutes is not None and cfg.steps:
-            log.write_line(f"the run ends after {cfg.minutes:g} min (Steps count without Minutes)")
+            self._log(f"the run ends after {cfg.minutes:g} min (Steps count without Minutes)")
         self.job.start(studio.training_engine())
         self._show_next = False
         self._lock_recipe()
@@ -485,37 +485,35 @@ class TrainScreen(StudioScreen):
         elif (minutes := self.job.train_config.minutes) is not None:
             bar.update(total=minutes * 60, progress=min(e.elapsed_s, minutes * 60))
         self._show_numbers(e)
-        log = self.query_one("#train-log", Log)
         if e.kind == "eval":
-            log.write_line(f"step {e.step}: validation {e.val_bpc:.3f} bits/char")
+            self._log(f"step {e.step}: validation {e.val_bpc:.3f} bits/char")
         elif e.kind == "checkpoint" and e.checkpoint:
             name = Path(e.checkpoint).name
             # Which of the two files, not the run's long name (the log started with it): cut at
             # the panel's edge, it hid whether the best model or the checkpoint was saved.
             saved = "best model so far" if ".best." in name else "checkpoint"
-            log.write_line(f"step {e.step}: {saved} saved")
+            self._log(f"step {e.step}: {saved} saved")
             if ".best." not in name and time.monotonic() - self._checkpoint_notified > NOTIFY_EVERY:
                 # At most one a while: a small recipe saves every ~0.6 s, and the toasts piled
                 # up over the numbers they report.
                 self._checkpoint_notified = time.monotonic()
                 self.notify(f"Checkpoint saved at step {e.step}: {name}", markup=False)
         elif e.kind == "warning":
-            log.write_line(f"warning: {e.message}")
+            self._log(f"warning: {e.message}")
             self.notify(e.message, severity="warning", markup=False)
         elif e.kind in ("paused", "resumed"):
-            log.write_line(f"step {e.step}: {e.kind}")
+            self._log(f"step {e.step}: {e.kind}")
             self.refresh_bindings()
         self._show_state()
 
     def on_train_finished(self, message: TrainFinished) -> None:
         job = self.job
-        log = self.query_one("#train-log", Log)
         bar = self.query_one("#train-progress", ProgressBar)
         if message.error:
             error = message.error
             if job is not None and job.last_event is None:  # it never started
                 bar.update(total=1, progress=0)  # not the checkpoint's step it was to start at
-            log.write_line(f"failed: {error}")
+            self._log(f"failed: {error}")
             title = "Cannot train" if job is None or job.last_event is None else "Training stopped"
             self.notify(error, title=title, severity="error", markup=False)
         elif message.result is not None:
@@ -524,9 +522,9 @@ class TrainScreen(StudioScreen):
                 bar.update(progress=bar.total)
             how = "stopped" if r.stopped else "done"
             val = f", validation {r.val_bpc:.3f} bits/char" if r.val_bpc is not None else ""
-            log.write_line(f"{how} after {r.step} steps in {duration(r.elapsed_s)}{val}")
+            self._log(f"{how} after {r.step} steps in {duration(r.elapsed_s)}{val}")
             if r.checkpoint is not None:
-                log.write_line(f"checkpoint: {Path(r.checkpoint).name}")
+                self._log(f"checkpoint: {Path(r.checkpoint).name}")
                 # Generate takes it up in place of the model in use: said, as that one may have
                 # been picked in Models (m gives it back).
                 name, before = Path(r.checkpoint).name, self.studio.model
@@ -546,6 +544,13 @@ class TrainScreen(StudioScreen):
         self.refresh_bindings()
         if self.is_current:
             self.studio.warm_training_engine()  # the next run's, not started while this one ran
+
+    def _log(self, line: str) -> None:
+        """A line of the run's log, wrapped to its width (Log cuts a line at its edge: a
+        refusal's reason was cut mid-word), its later lines indented."""
+        log = self.query_one("#train-log", Log)
+        width = max(20, log.scrollable_content_region.width - 1)
+        log.write_lines(textwrap.wrap(line, width, subsequent_indent="  ") or [""])
 
     def _ready_text(self) -> str:
         corpus = self.studio.corpus
