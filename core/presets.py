@@ -29,7 +29,14 @@ DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
 
 
 class ConfigError(ValueError):
-    """A recipe value is of the wrong kind or out of range; the message says which, for a person."""
+    """A recipe value is of the wrong kind or out of range; the message says which, for a person.
+    `field`, the recipe's field at fault where one is, and `problem`, the message after the
+    field's name: a form names the field by its own label, and points at it."""
+
+    def __init__(self, message: str, field: str | None = None, problem: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.problem = problem or message
 
 
 def _shown(value: object) -> str:
@@ -39,14 +46,19 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _whole(label: str, value: object, lo: int, hi: int) -> None:
+def _refuse(label: str, problem: str, field: str | None) -> ConfigError:
+    return ConfigError(f"{label} {problem}", field, problem)
+
+
+def _whole(label: str, value: object, lo: int, hi: int, field: str | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ConfigError(
-            f"{label} must be a whole number from {lo:,} to {hi:,}, not {_shown(value)}"
-        )
+        problem = f"must be a whole number from {lo:,} to {hi:,}, not {_shown(value)}"
+        raise _refuse(label, problem, field)
 
 
-def _number(label: str, value: object, lo: float, hi: float, *, above: bool = False) -> None:
+def _number(
+    label: str, value: object, lo: float, hi: float, *, above: bool = False, field: str | None = None
+) -> None:
     """A finite int or float in [lo, hi] ((lo, hi] when `above`)."""
     ok = (
         isinstance(value, int | float)
@@ -57,12 +69,12 @@ def _number(label: str, value: object, lo: float, hi: float, *, above: bool = Fa
     )
     if not ok:
         low = f"more than {lo:g}" if above else f"at least {lo:g}"
-        raise ConfigError(f"{label} must be a number {low} and at most {hi:g}, not {_shown(value)}")
+        raise _refuse(label, f"must be a number {low} and at most {hi:g}, not {_shown(value)}", field)
 
 
-def _choice(label: str, value: object, options: tuple[str, ...]) -> None:
+def _choice(label: str, value: object, options: tuple[str, ...], field: str | None = None) -> None:
     if value not in options:
-        raise ConfigError(f"{label} must be one of {', '.join(options)}, not {_shown(value)}")
+        raise _refuse(label, f"must be one of {', '.join(options)}, not {_shown(value)}", field)
 
 
 class _Config:
@@ -104,17 +116,18 @@ class ModelConfig(_Config):
 
     def validate(self) -> None:
         """Types and ranges, checked before a model of this size is ever built."""
-        _whole("vocabulary size", self.vocab_size, 1, MAX_VOCAB)
-        _whole("embedding size", self.embedding_dim, 1, MAX_WIDTH)
-        _whole("hidden size", self.hidden_size, 1, MAX_WIDTH)
-        _whole("number of layers", self.num_layers, 1, MAX_LAYERS)
-        _number("dropout", self.dropout, 0.0, 1.0)
+        _whole("vocabulary size", self.vocab_size, 1, MAX_VOCAB, field="vocab_size")
+        _whole("embedding size", self.embedding_dim, 1, MAX_WIDTH, field="embedding_dim")
+        _whole("hidden size", self.hidden_size, 1, MAX_WIDTH, field="hidden_size")
+        _whole("number of layers", self.num_layers, 1, MAX_LAYERS, field="num_layers")
+        _number("dropout", self.dropout, 0.0, 1.0, field="dropout")
         if self.dropout == 1.0:
-            raise ConfigError("dropout must be less than 1 (1 drops everything)")
+            raise _refuse("dropout", "must be less than 1 (1 drops everything)", "dropout")
         if self.num_parameters() > MAX_PARAMETERS:
             raise ConfigError(
                 f"a model of {self.num_parameters():,} parameters is more than folkgen trains "
-                f"(at most {MAX_PARAMETERS:,}); use fewer hidden units or layers"
+                f"(at most {MAX_PARAMETERS:,}); use fewer hidden units or layers",
+                "hidden_size",
             )
 
 
@@ -141,34 +154,34 @@ class TrainConfig(_Config):
 
     def validate(self) -> None:
         """Types, ranges and finiteness of every value, with the limit in the message."""
-        _whole("sequence length", self.seq_length, 1, MAX_CHARS_PER_STEP)
-        _whole("batch size", self.batch_size, 1, MAX_CHARS_PER_STEP)
+        _whole("sequence length", self.seq_length, 1, MAX_CHARS_PER_STEP, field="seq_length")
+        _whole("batch size", self.batch_size, 1, MAX_CHARS_PER_STEP, field="batch_size")
         if self.seq_length * self.batch_size > MAX_CHARS_PER_STEP:
             raise ConfigError(
                 f"batch size × sequence length must be at most {MAX_CHARS_PER_STEP:,} characters "
-                f"per step, not {self.batch_size:,} × {self.seq_length:,}"
+                f"per step, not {self.batch_size:,} × {self.seq_length:,}",
+                "batch_size",
             )
-        _number("learning rate", self.learning_rate, 0.0, 1.0, above=True)
+        _number("learning rate", self.learning_rate, 0.0, 1.0, above=True, field="learning_rate")
         if self.minutes is not None:
-            _number("minutes", self.minutes, 0.0, MAX_MINUTES, above=True)
+            _number("minutes", self.minutes, 0.0, MAX_MINUTES, above=True, field="minutes")
         # With a wall-clock budget the steps only shape nothing; 0 is allowed there.
-        _whole("steps", self.steps, 0 if self.minutes is not None else 1, MAX_STEPS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _whole("warm-up steps", self.warmup_steps, 0, MAX_STEPS)
-        _number("minimum learning-rate ratio", self.min_lr_ratio, 0.0, 1.0)
-        _number("weight decay", self.weight_decay, 0.0, 1.0)
+        _whole("steps", self.steps, 0 if self.minutes is not None else 1, MAX_STEPS, field="steps")
+        _choice("schedule", self.schedule, SCHEDULES, field="schedule")
+        _whole("warm-up steps", self.warmup_steps, 0, MAX_STEPS, field="warmup_steps")
+        _number("minimum learning-rate ratio", self.min_lr_ratio, 0.0, 1.0, field="min_lr_ratio")
+        _number("weight decay", self.weight_decay, 0.0, 1.0, field="weight_decay")
         if self.grad_clip is not None:  # 0: off, as None
-            _number("gradient clip", self.grad_clip, 0.0, 1e6)
-        _choice("batching", self.batching, BATCHINGS)
-        _whole("transpose", self.transpose, 0, MAX_TRANSPOSE)
-        _whole("evaluation interval", self.eval_every, 0, MAX_STEPS)
-        _whole("checkpoint interval", self.checkpoint_every, 0, MAX_STEPS)
-        _whole("seed", self.seed, 0, MAX_SEED)
+            _number("gradient clip", self.grad_clip, 0.0, 1e6, field="grad_clip")
+        _choice("batching", self.batching, BATCHINGS, field="batching")
+        _whole("transpose", self.transpose, 0, MAX_TRANSPOSE, field="transpose")
+        _whole("evaluation interval", self.eval_every, 0, MAX_STEPS, field="eval_every")
+        _whole("checkpoint interval", self.checkpoint_every, 0, MAX_STEPS, field="checkpoint_every")
+        _whole("seed", self.seed, 0, MAX_SEED, field="seed")
         if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
-            raise ConfigError(
-                f"device must be auto, cpu, cuda, cuda:N or mps, not {_shown(self.device)}"
-            )
-        _whole("threads", self.threads, 0, MAX_THREADS)
+            problem = f"must be auto, cpu, cuda, cuda:N or mps, not {_shown(self.device)}"
+            raise _refuse("device", problem, "device")
+        _whole("threads", self.threads, 0, MAX_THREADS, field="threads")
 
 
 @dataclass(frozen=True)

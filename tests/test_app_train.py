@@ -167,3 +167,35 @@ async def test_a_finished_run_says_which_model_it_takes_the_place_of(
         assert app.model is not None and app.model.path is not None
         said = f"Training done: Generate now uses {app.model.path.name}, in place of picked.pt"
         assert any(m.startswith(said) for m, _ in notices), notices
+
+
+async def test_a_bad_value_is_named_by_its_label_and_its_field_focused(
+    small_corpus_file: Path,
+) -> None:
+    """Core's check named "hidden size" for LSTM units, a negative number had a rule of the
+    form's own ("must not be negative", where 0 was refused too), and the field at fault could
+    be out of sight (Threads, at 100x32)."""
+    from core.presets import MAX_WIDTH
+
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        notices = record_notices(app)
+        for field, typed, said in (
+            ("hidden_size", "100000",
+             f"LSTM units must be a whole number from 1 to {MAX_WIDTH:,}, not 100000"),
+            ("learning_rate", "-1",
+             "Learning rate must be a number more than 0 and at most 1, not -1"),
+            ("threads", "abc", "Threads: 'abc' is not a number"),
+        ):  # fmt: skip
+            set_fields(screen, **{field: typed})
+            notices.clear()
+            screen.set_focus(None)
+            await pilot.press("s")
+            await wait_for(pilot, lambda: bool(notices), "the refusal")
+            assert notices == [(said, "error")] and screen.job is None
+            focused = app.focused
+            assert focused is not None and focused.id == f"f-{field}"
+            assert screen.query_one("#recipe").region.contains_region(focused.region)
+            await pilot.press("escape")
+            set_fields(screen, **{field: {"hidden_size": "32", "learning_rate": "0.01"}.get(field, "")})

@@ -73,7 +73,14 @@ TRAIN_FIELDS: tuple[tuple[str, str, Any], ...] = (
 
 
 class FormError(ValueError):
-    pass
+    """What is wrong with the recipe in the form; `field`, the field at fault (focused)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+LABELS = {name: label for name, label, _ in MODEL_FIELDS + TRAIN_FIELDS}
 
 
 def show_value(value: Any) -> str:
@@ -89,7 +96,8 @@ def field_text(kind: Any, value: Any) -> str:
     return "" if kind in ("auto", "int0") and not value else show_value(value)
 
 
-def parse_value(label: str, kind: Any, text: str) -> Any:
+def parse_value(name: str, kind: Any, text: str) -> Any:
+    """A field's text as its value; its range is core's to check (ConfigError), as the CLI's."""
     text = text.strip()
     if isinstance(kind, tuple):
         return text
@@ -100,9 +108,7 @@ def parse_value(label: str, kind: Any, text: str) -> Any:
     try:
         value = float(text) if kind in (float, "float?") else int(text)
     except ValueError:
-        raise FormError(f"{label}: {text!r} is not a number") from None
-    if value < 0:
-        raise FormError(f"{label} must not be negative")
+        raise FormError(f"{LABELS[name]}: {text!r} is not a number", name) from None
     return value
 
 
@@ -233,11 +239,11 @@ class TrainScreen(StudioScreen):
     def read_form(self) -> tuple[ModelConfig, TrainConfig]:
         """The recipe in the form, on top of the preset's; FormError says what is wrong."""
         values: dict[str, Any] = {}
-        for name, label, kind in MODEL_FIELDS + TRAIN_FIELDS:
+        for name, _, kind in MODEL_FIELDS + TRAIN_FIELDS:
             if isinstance(kind, tuple):
                 values[name] = self.query_one(f"#f-{name}", Select).value
             else:
-                values[name] = parse_value(label, kind, self.query_one(f"#f-{name}", Input).value)
+                values[name] = parse_value(name, kind, self.query_one(f"#f-{name}", Input).value)
         model_names = {f.name for f in fields(ModelConfig)}
         model = replace(self.preset.model, **{k: v for k, v in values.items() if k in model_names})
         cfg = replace(
@@ -246,8 +252,10 @@ class TrainScreen(StudioScreen):
         try:  # core's one check of a recipe, as for the CLI and checkpoints
             model.validate()
             cfg.validate()
-        except ConfigError as e:
-            raise FormError(str(e)) from None
+        except ConfigError as e:  # named by the form's label ("LSTM units", not "hidden size")
+            if e.field in LABELS and e.problem != str(e):
+                raise FormError(f"{LABELS[e.field]} {e.problem}", e.field) from None
+            raise FormError(str(e), e.field if e.field in LABELS else None) from None
         return model, cfg
 
     @on(Select.Changed, "#preset")
@@ -423,6 +431,8 @@ class TrainScreen(StudioScreen):
             model, cfg = self.read_form()
         except FormError as e:
             self.notify(str(e), title="Check the recipe", severity="error", markup=False)
+            if e.field is not None:  # in sight, and ready to mend
+                self.query_one(f"#f-{e.field}").focus()
             return
         ckpt = self.resume_checkpoint
         resumed = Path(ckpt.path) if ckpt is not None and ckpt.path is not None else None
