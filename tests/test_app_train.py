@@ -71,7 +71,7 @@ async def test_steps_and_minutes_fill_the_bar_by_the_time_spent(
         await wait_for(pilot, lambda: state_of(screen).startswith("Finished at step"), "the end")
         assert job.last_event is not None and job.last_event.step > 20  # the time ended it
         assert bar.percentage == 1.0  # full once done, whenever its last report came
-        log = "\n".join(screen.query_one("#train-log", Log).lines)
+        log = " ".join(line.strip() for line in screen.query_one("#train-log", Log).lines)
         assert "the run ends after 0.03 min (Steps count without Minutes)" in log, log
 
 
