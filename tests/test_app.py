@@ -579,14 +579,19 @@ async def test_the_shipped_models_keys_are_offered_whatever_corpus_is_open(
 async def test_generate_settings_out_of_range_are_refused_with_their_range(
     trained_model: Path,
 ) -> None:
-    """Max: said "at least 1 character" for 0 and "between 0 and 1000000" for too many."""
+    """Max: said "at least 1 character" for 0 and "between 0 and 1000000" for too many; a
+    field that is no number said "not a number: invalid literal for int() with base 10"."""
     app = FolkgenApp(model_path=trained_model)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_generate(pilot, app)
         notices = record_notices(app)
-        for typed, said in (("0", "max chars must be at least 1, not 0"),
-                            ("9999999", "max chars must be at most 1,000,000, not 9999999")):  # fmt: skip
-            screen.query_one("#max-chars", Input).value = typed
+        for field, typed, said in (
+            ("max-chars", "0", "max chars must be at least 1, not 0"),
+            ("max-chars", "9999999", "max chars must be at most 1,000,000, not 9999999"),
+            ("max-chars", "1e3", "Max chars: '1e3' is not a number"),  # (Python's words, before)
+            ("temperature", "warm", "Temperature: 'warm' is not a number"),
+        ):
+            screen.query_one(f"#{field}", Input).value = typed
             notices.clear()
             await pilot.press("enter")
             await wait_for(pilot, lambda: bool(notices), "the refusal")

@@ -337,14 +337,18 @@ class GenerateScreen(StudioScreen):
         def field(id_: str) -> str:
             return self.query_one(f"#{id_}", Input).value.strip()
 
-        try:
-            temperature = float(field("temperature") or "1")
-            top_k = int(field("top-k")) if field("top-k") else None
-            max_chars = int(field("max-chars") or "1000")
-            if seed is None:
-                seed = int(field("seed")) if field("seed") else random_seed()
-        except ValueError as e:
-            raise OptionsError(f"not a number: {e}") from None
+        def number(id_: str, label: str, kind: type[float], blank: float) -> float:
+            text = field(id_)
+            try:
+                return kind(text) if text else blank
+            except ValueError:  # (Python's own words were "invalid literal for int()…")
+                raise OptionsError(f"{label}: {text!r} is not a number") from None
+
+        temperature = number("temperature", "Temperature", float, 1.0)
+        top_k = int(number("top-k", "Top-k", int, 0))
+        max_chars = int(number("max-chars", "Max chars", int, 1000))
+        if seed is None:
+            seed = int(number("seed", "Seed", int, 0)) if field("seed") else random_seed()
         if max_chars < 1:
             raise OptionsError(f"max chars must be at least 1, not {max_chars}")
         return SampleOptions(
