@@ -105,6 +105,7 @@ class Train:
     train_config: TrainConfig
     checkpoint_path: Path
     resume: Path | None = None
+    new_vocab: bool = False  # `resume` carried over to the corpus's characters (a new model)
 
 
 @dataclass(frozen=True)
@@ -511,7 +512,8 @@ def _train(served: Served, rid: int, request: Train) -> Trained:
     from core.train import TrainControl, check_training_destination, train
 
     control = served.controls.get(rid) or TrainControl()
-    check_training_destination(request.checkpoint_path, resumed=request.resume)  # before step 1
+    resumed = None if request.new_vocab else request.resume  # carried over: never written to
+    check_training_destination(request.checkpoint_path, resumed=resumed)  # before step 1
     resume = load_checkpoint(request.resume) if request.resume is not None else None
     losses: list[float] = []
     smooth: list[float] = []
@@ -535,7 +537,7 @@ def _train(served: Served, rid: int, request: Train) -> Trained:
     result = train(
         request.corpus, request.model_config, request.train_config,
         checkpoint_path=request.checkpoint_path, resume=resume, on_event=on_event,
-        control=control,
+        control=control, allow_new_vocab=request.new_vocab,
     )  # fmt: skip
     if losses and latest is not None:  # the steps since the last report
         served.send(rid, Progress(latest, losses, smooth))

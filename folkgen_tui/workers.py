@@ -94,6 +94,7 @@ class TrainJob:
     train_config: TrainConfig
     checkpoint_path: Path
     resume: CheckpointMeta | None = None
+    new_vocab: bool = False  # `resume` carried over to the corpus's characters
     control: EngineControl = field(default_factory=EngineControl)
     engine: Engine | None = None
     losses: list[float] = field(default_factory=list)
@@ -115,7 +116,8 @@ class TrainJob:
         self.engine = self.control.engine = engine
         resume = self.resume.path if self.resume is not None else None
         request = Train(
-            self.corpus, self.model_config, self.train_config, self.checkpoint_path, resume
+            self.corpus, self.model_config, self.train_config, self.checkpoint_path, resume,
+            self.new_vocab,
         )
         self.control.request = engine.request(request, self._on_reply)
 

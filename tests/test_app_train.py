@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Log, ProgressBar, Select, Static
+from textual.widgets import Input, Label, Log, ProgressBar, Select, Static
 
 from folkgen_tui.app import FolkgenApp
+from folkgen_tui.screens.dialogs import ConfirmDialog
 from folkgen_tui.screens.train import MODEL_FIELDS, TRAIN_FIELDS, TrainScreen
 from tests.app_helpers import (
     make_checkpoint,
@@ -117,10 +118,9 @@ async def test_the_state_line_follows_a_resume_and_a_corpus_change(
     small_corpus_file: Path, tmp_path: Path, one_torch_thread: None
 ) -> None:
     """The state line kept how the last run ended: "Finished… s: a new model" once a checkpoint
-    to resume was chosen (s then resumes it), and a refusal about the corpus once another
-    corpus was open."""
+    to resume was chosen (s then resumes it), and a refusal once another corpus was open."""
     other, ckpt = vocabulary_mismatch(small_corpus_file, tmp_path)
-    app = FolkgenApp(other, autoload_model=False)
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot)
         set_fields(screen, **SMALL, steps="10")
@@ -135,12 +135,13 @@ async def test_the_state_line_follows_a_resume_and_a_corpus_change(
         await pilot.pause()
         assert state_of(screen) == "Ready to resume ck.pt from step 120 on 80 tunes: press s."
 
-        await pilot.press("s")  # refused: the corpus has a character the checkpoint lacks
+        set_fields(screen, steps="100")
+        await pilot.press("s")  # refused: the checkpoint has done 120 steps
         second = screen.job
         assert second is not None and second is not job
         await wait_for(pilot, lambda: state_of(screen).startswith("Could not start"), "refusal")
-        app.load_corpus(small_corpus_file)  # the checkpoint's characters only
-        await wait_for(pilot, lambda: app.corpus is not None and "Ω" not in app.corpus.text,
+        app.load_corpus(other)
+        await wait_for(pilot, lambda: app.corpus is not None and "Ω" in app.corpus.text,
                        "the other corpus")  # fmt: skip
         await pilot.pause()
         assert state_of(screen) == "Ready to resume ck.pt from step 120 on 80 tunes: press s."
@@ -199,3 +200,38 @@ async def test_a_bad_value_is_named_by_its_label_and_its_field_focused(
             assert screen.query_one("#recipe").region.contains_region(focused.region)
             await pilot.press("escape")
             set_fields(screen, **{field: {"hidden_size": "32", "learning_rate": "0.01"}.get(field, "")})
+
+
+async def test_a_checkpoint_resumed_on_new_characters_is_carried_over_when_asked(
+    small_corpus_file: Path, tmp_path: Path, one_torch_thread: None
+) -> None:
+    """The engine refused the run, and its reason named the CLI's --new-vocab: the app had no
+    way to carry a model over to a corpus with characters it never saw. It asks now."""
+    from core.checkpoint import load_checkpoint
+
+    other, ckpt = vocabulary_mismatch(small_corpus_file, tmp_path)
+    kept = ckpt.read_bytes()
+    app = FolkgenApp(other, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        screen.request_resume(ckpt)
+        await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
+        # (the model's fields are the checkpoint's)
+        set_fields(screen, batch_size="4", seq_length="16", eval_every="0", steps="130")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+        assert "ck.pt never saw 'Ω', which this corpus has" in str(
+            app.screen.query_one(Label).content
+        )
+        await pilot.press("n")  # not now: nothing starts
+        await wait_for(pilot, lambda: app.screen is screen, "the Train screen")
+        assert screen.job is None
+        await pilot.press("s", "y")
+        job = screen.job
+        assert job is not None and job.new_vocab
+        await wait_for(pilot, lambda: not job.running, "the run", timeout=60)
+        assert job.error is None and ckpt.read_bytes() == kept  # the checkpoint stays as it was
+        saved = job.checkpoint_path
+        assert saved != ckpt and saved.parent != tmp_path
+        carried = load_checkpoint(saved)
+        assert "Ω" in carried.vocab.chars and carried.step == 130

@@ -411,6 +411,11 @@ class TrainScreen(StudioScreen):
             self.notify(f"No run to {action}: s starts one.")
 
     def action_start(self) -> None:
+        self._start()
+
+    def _start(self, carry_over: bool = False) -> None:
+        """Start a run; a checkpoint resumed on a corpus with characters it never saw is
+        carried over to them (asked first: `carry_over`), as `folkgen train --new-vocab` does."""
         studio = self.studio
         if self.job is not None and self.job.running:
             self.notify("Training is already running.", severity="warning")
@@ -435,11 +440,16 @@ class TrainScreen(StudioScreen):
                 self.query_one(f"#f-{e.field}").focus()
             return
         ckpt = self.resume_checkpoint
-        resumed = Path(ckpt.path) if ckpt is not None and ckpt.path is not None else None
-        recipe = output_recipe(self.preset.name, Path(ckpt.path) if ckpt and ckpt.path else None)
-        path = training_output_path(corpus.name, recipe, resumed)
+        new = sorted(set(corpus.vocab.chars) - set(ckpt.vocab.chars)) if ckpt else []
+        if ckpt is not None and new and not carry_over:
+            self._ask_carry_over(ckpt, new)
+            return
+        # Carried over, the model is a new one: it never replaces the checkpoint (as the CLI).
+        source = Path(ckpt.path) if ckpt is not None and ckpt.path is not None else None
+        recipe = output_recipe(self.preset.name, source)
+        path = training_output_path(corpus.name, recipe, None if carry_over else source)
         # A run that could never save is refused by its engine before its first step.
-        self.job = TrainJob(self, corpus, model, cfg, path, resume=ckpt)
+        self.job = TrainJob(self, corpus, model, cfg, path, resume=ckpt, new_vocab=carry_over)
         studio.training = self.job
         self.query_one("#loss-raw", LossChart).data = []
         self.query_one("#loss-smooth", LossChart).data = []
@@ -453,6 +463,9 @@ class TrainScreen(StudioScreen):
             bar.update(total=cfg.steps, progress=0 if ckpt is None else ckpt.step)
         self._show_numbers(None)  # not the last run's
         what = f"resuming {path.name} at step {ckpt.step}" if ckpt else f"new model → {path.name}"
+        if ckpt is not None and carry_over:
+            name = source.name if source else "the checkpoint"
+            what = f"{name} at step {ckpt.step}, carried over to new characters → {path.name}"
         self._log(f"start: {what}; {corpus.name}, {len(corpus.tunes):,} tunes")
         if cfg.minutes is not None and cfg.steps:
             self._log(f"the run ends after {cfg.minutes:g} min (Steps count without Minutes)")
@@ -461,6 +474,21 @@ class TrainScreen(StudioScreen):
         self._lock_recipe()
         self._show_state()
         self.refresh_bindings()
+
+    def _ask_carry_over(self, ckpt: CheckpointMeta, new: list[str]) -> None:
+        from folkgen_tui.screens.dialogs import ConfirmDialog  # (not built ahead with the screen)
+
+        name = ckpt.path.name if ckpt.path else "the checkpoint"
+        shown = " ".join(repr(c) for c in new[:12]) + (" …" if len(new) > 12 else "")
+        question = (f"{name} never saw {shown}, which this corpus has. Carry it over to the "
+                    "corpus's characters? It trains on as a new model file (the characters they "
+                    f"share keep what they learnt); {name} stays as it is.")  # fmt: skip
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(carry_over=True)
+
+        self.app.push_screen(ConfirmDialog("New characters", question), answered)
 
     def action_pause(self) -> None:
         if self.job is not None and self.job.running:
