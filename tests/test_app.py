@@ -248,7 +248,7 @@ async def test_a_run_that_cannot_start_says_so_and_shows_no_earlier_numbers(
         screen.request_resume(tiny_checkpoint)
         await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
         set_fields(screen, steps="1")
-        await pilot.press("s")
+        await pilot.press("s", "y")  # (yes, train it on this corpus)
         job = screen.job
         assert job is not None
         await wait_for(pilot, lambda: not job.running, "the refusal", timeout=30)

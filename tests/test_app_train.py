@@ -136,7 +136,7 @@ async def test_the_state_line_follows_a_resume_and_a_corpus_change(
         assert state_of(screen) == "Ready to resume ck.pt from step 120 on 80 tunes: press s."
 
         set_fields(screen, steps="100")
-        await pilot.press("s")  # refused: the checkpoint has done 120 steps
+        await pilot.press("s", "y")  # (yes, on this corpus) refused: it has done 120 steps
         second = screen.job
         assert second is not None and second is not job
         await wait_for(pilot, lambda: state_of(screen).startswith("Could not start"), "refusal")
@@ -220,7 +220,7 @@ async def test_a_checkpoint_resumed_on_new_characters_is_carried_over_when_asked
         set_fields(screen, batch_size="4", seq_length="16", eval_every="0", steps="130")
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
-        assert "ck.pt never saw 'Ω', which this corpus has" in str(
+        assert "ck.pt never saw 'Ω', which other.abc (80 tunes) has" in str(
             app.screen.query_one(Label).content
         )
         await pilot.press("n")  # not now: nothing starts
@@ -235,3 +235,31 @@ async def test_a_checkpoint_resumed_on_new_characters_is_carried_over_when_asked
         assert saved != ckpt and saved.parent != tmp_path
         carried = load_checkpoint(saved)
         assert "Ω" in carried.vocab.chars and carried.step == 130
+
+
+async def test_a_checkpoint_resumed_on_another_corpus_is_asked_about_first(
+    small_corpus_file: Path, tmp_path: Path, one_torch_thread: None
+) -> None:
+    """The app trained a checkpoint on whatever corpus the Dataset screen had open (a folder of
+    four tunes, for a model of the 817), saving over it, where the CLI wants --corpus."""
+    ckpt = make_checkpoint(tmp_path / "irish.pt", step=120)  # of the default corpus
+    kept = ckpt.read_bytes()
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        screen.request_resume(ckpt)
+        await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
+        set_fields(screen, batch_size="4", seq_length="16", eval_every="0", steps="130")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+        question = str(app.screen.query_one(Label).content)
+        assert question.startswith("irish.pt was trained on irish (mitdeeplearning) (817 tunes). "
+                                   "Train it on small.abc (80 tunes), the corpus open now?")  # fmt: skip
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen, "the Train screen")
+        assert screen.job is None and ckpt.read_bytes() == kept
+        await pilot.press("s", "enter")  # yes
+        job = screen.job
+        assert job is not None and not job.new_vocab and job.checkpoint_path == ckpt
+        await wait_for(pilot, lambda: not job.running, "the run", timeout=60)
+        assert job.error is None and ckpt.read_bytes() != kept

@@ -39,6 +39,7 @@ from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
 
 if TYPE_CHECKING:
     from core.checkpoint_meta import CheckpointMeta
+    from core.corpus import Corpus
     from core.train_events import TrainEvent
 
 DEFAULT_PRESET = "tiny"
@@ -413,9 +414,10 @@ class TrainScreen(StudioScreen):
     def action_start(self) -> None:
         self._start()
 
-    def _start(self, carry_over: bool = False) -> None:
-        """Start a run; a checkpoint resumed on a corpus with characters it never saw is
-        carried over to them (asked first: `carry_over`), as `folkgen train --new-vocab` does."""
+    def _start(self, asked: bool = False) -> None:
+        """Start a run. A checkpoint resumed on another corpus than its own is asked about
+        first (`asked`: said yes to); where the corpus has characters it never saw, it is
+        carried over to them, as `folkgen train --new-vocab` does."""
         studio = self.studio
         if self.job is not None and self.job.running:
             self.notify("Training is already running.", severity="warning")
@@ -441,8 +443,9 @@ class TrainScreen(StudioScreen):
             return
         ckpt = self.resume_checkpoint
         new = sorted(set(corpus.vocab.chars) - set(ckpt.vocab.chars)) if ckpt else []
-        if ckpt is not None and new and not carry_over:
-            self._ask_carry_over(ckpt, new)
+        carry_over = bool(new)
+        if ckpt is not None and not asked and (new or not corpus.is_described_by(ckpt.corpus)):
+            self._ask_about_corpus(ckpt, corpus, new)  # the CLI wants --corpus for it
             return
         # Carried over, the model is a new one: it never replaces the checkpoint (as the CLI).
         source = Path(ckpt.path) if ckpt is not None and ckpt.path is not None else None
@@ -475,20 +478,32 @@ class TrainScreen(StudioScreen):
         self._show_state()
         self.refresh_bindings()
 
-    def _ask_carry_over(self, ckpt: CheckpointMeta, new: list[str]) -> None:
+    def _ask_about_corpus(self, ckpt: CheckpointMeta, corpus: Corpus, new: list[str]) -> None:
+        """Ask before a checkpoint trains on another corpus than its own (the Dataset screen's):
+        unasked, a model of the default corpus trained on a folder of four tunes, and was saved
+        over itself."""
         from folkgen_tui.screens.dialogs import ConfirmDialog  # (not built ahead with the screen)
 
         name = ckpt.path.name if ckpt.path else "the checkpoint"
-        shown = " ".join(repr(c) for c in new[:12]) + (" …" if len(new) > 12 else "")
-        question = (f"{name} never saw {shown}, which this corpus has. Carry it over to the "
-                    "corpus's characters? It trains on as a new model file (the characters they "
-                    f"share keep what they learnt); {name} stays as it is.")  # fmt: skip
+        theirs = f"{ckpt.corpus.get('name', '?')} ({ckpt.corpus.get('tunes', '?')} tunes)"
+        ours = f"{corpus.name} ({len(corpus.tunes):,} tunes)"
+        if new:
+            shown = " ".join(repr(c) for c in new[:12]) + (" …" if len(new) > 12 else "")
+            title = "New characters"
+            question = (f"{name} never saw {shown}, which {ours} has. Carry it over to the "
+                        "corpus's characters? It trains on as a new model file (the characters "
+                        f"they share keep what they learnt); {name} stays as it is.")  # fmt: skip
+        else:
+            title = "Another corpus"
+            question = (f"{name} was trained on {theirs}. Train it on {ours}, the corpus open "
+                        f"now? It is saved over {name}; its best so far counts again, on this "
+                        "corpus's held-out tunes.")  # fmt: skip
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._start(carry_over=True)
+                self._start(asked=True)
 
-        self.app.push_screen(ConfirmDialog("New characters", question), answered)
+        self.app.push_screen(ConfirmDialog(title, question), answered)
 
     def action_pause(self) -> None:
         if self.job is not None and self.job.running:
