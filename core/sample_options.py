@@ -3,6 +3,7 @@ without torch: the app's process builds these and hands them to the engine's (co
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import ClassVar
@@ -57,9 +58,28 @@ class SampleOptions:
             raise ValueError(f"top-k must be 0 (off) or more, not {self.top_k}")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be between 0 and {MAX_SEED}, not {self.seed}")
+        if _header_cut_short(self.prompt):
+            raise ValueError(
+                "the prompt has a blank line inside a tune's header, before its K: line (a "
+                "blank line ends a tune): remove it"
+            )
         if not 0 <= self.max_chars <= MAX_CHARS_LIMIT:  # (the front ends ask for 1 at least)
             most = f"at most {MAX_CHARS_LIMIT:,}" if self.max_chars > 0 else "0 or more"
             raise ValueError(f"max chars must be {most}, not {self.max_chars}")
+
+
+def _header_cut_short(prompt: str) -> bool:
+    """A tune's header in the prompt ends at a blank line before its K: line: the model then
+    wrote a tune of its own after it, and the text held a header that no tool could read
+    (abc2midi: "No valid K: field"), though the tune after it was valid."""
+    ended = re.split(r"\n[ \t]*\n", prompt.replace("\r\n", "\n"))[:-1]  # those a blank line ends
+    for part in ended:
+        lines = part.split("\n")
+        if any(line.startswith("X:") for line in lines) and not any(
+            line.startswith("K:") for line in lines
+        ):
+            return True
+    return False
 
 
 def random_seed() -> int:

@@ -475,6 +475,12 @@ async def test_generation_streams_checks_and_keeps_a_history(
         assert screen.query_one("#meter", Select).value == "6/8"
         assert screen.query_one("#key", Select).value == "E Dorian"
         assert screen.query_one("#title", Input).value == "Mine"
+        # A \n typed in the title is no line break: it broke the header in two.
+        screen.query_one("#title", Input).value = "Jig\\nM:6/8"
+        await pilot.pause()
+        assert "\\nT:Jig M:6/8\\n" in screen.query_one("#prompt", Input).value
+        screen.query_one("#title", Input).value = "Mine"
+        await pilot.pause()
         screen.query_one("#meter").focus()
         await pilot.press("enter", "down", "down", "enter")  # the second meter
         await pilot.pause()

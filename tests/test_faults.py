@@ -155,6 +155,12 @@ def test_sampling_extremes(sampler: Sampler) -> None:
         sampler.generate(SampleOptions(max_chars=MAX_CHARS_LIMIT + 1))
     with pytest.raises(ValueError, match="max chars must be 0 or more, not -1$"):
         sampler.generate(SampleOptions(max_chars=-1))
+    # A blank line inside the prompt's header: the model wrote a tune of its own after it, and
+    # the text held a header no tool could read.
+    with pytest.raises(ValueError, match="blank line inside a tune's header"):
+        sampler.generate(SampleOptions(prompt="X:1\nT:Jig\n\n"))
+    whole = "X:1\nT:A\nK:G\nGABc|\n\nX:2\nT:B\n"  # a whole tune before: no blank line cut
+    assert sampler.generate(SampleOptions(prompt=whole, seed=1, max_chars=20))
     huge = sampler.generate(SampleOptions(temperature=1e6, seed=1, max_chars=400))
     assert len(set(huge)) > 40  # close to uniform over the vocabulary
     wide = SampleOptions(top_k=10_000, seed=4, max_chars=80)

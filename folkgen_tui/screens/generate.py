@@ -274,6 +274,8 @@ class GenerateScreen(StudioScreen):
             return
         field = {"meter": "M", "key": "K", "title": "T"}[event.control.id or ""]
         value = event.value.strip() if isinstance(event.value, str) else ""
+        if field == "T":  # one line, as typed: a \n in it broke the prompt's header in two
+            value = " ".join(value.replace("\\n", " ").split())
         prompt = self.query_one("#prompt", Input)
         text = with_header_field(prompt_to_text(prompt.value), field, value)
         fields = header_fields(text)
