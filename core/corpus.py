@@ -468,6 +468,8 @@ def credited(text: str, credit: Credit) -> str:
     end = start + chunks[-1].text.count("\n") + 1
     prompt = credit.prompt.replace("\r\n", "\n").replace("\r", "\n")
     typed = prompt.count("\n") + (bool(prompt) and not prompt.endswith("\n"))  # lines it began
+    if prompt.split("\n")[-1].strip() == "Z:":  # left for the model to fill: its line
+        typed -= 1
     header: list[str] = []
     dropping = False  # a dropped Z: line's continuation (+:) lines go with it
     key = end - start

@@ -232,6 +232,15 @@ def test_a_generated_tune_is_credited_in_place_of_the_z_lines_the_model_wrote() 
     assert credited(typed + "K:D\ndef|", Credit("me", "X:1\nT:Renamed\n")) == (
         "X:1\nT:Mine\nZ:me\nK:D\ndef|"  # a text that no longer starts with its prompt
     )
+    # A prompt ending in a bare "Z:" left the line to the model, which filled it with a corpus
+    # tune's id: the model's, not the user's. A Z: line begun with words stays the user's.
+    left = Credit("me", "X:1\nT:Zed\nZ:")
+    assert credited("X:1\nT:Zed\nZ: id:dc-ocarolan-12\nK:D\ndef|", left) == (
+        "X:1\nT:Zed\nZ:me\nK:D\ndef|"
+    )
+    assert credited("X:1\nZ:by me, with\nK:D\nd|", Credit("me", "X:1\nZ:by me")) == (
+        "X:1\nZ:by me, with\nZ:me\nK:D\nd|"
+    )
     # Continuation lines (+:) stay with their field: the credit goes after them, and those of
     # a Z: line the model wrote go with it.
     assert credited("X:1\nT:A\n+:B\nZ: id:x\n+:y\nM:C\nK:D\nabc|", me) == (
