@@ -388,6 +388,31 @@ async def listed(
     return screen, table
 
 
+async def test_keeping_history_tunes_in_turn_goes_down_the_list(folkgen_home: Path) -> None:
+    """k on a history tune: the cursor stays in its place, on the next (it went back to the
+    first), and a tune the tunebook holds already is said so without files it did not have."""
+    with Library.open(folkgen_home / LIBRARY_FILE) as library:
+        tunes = load_corpus().tunes[:4]
+        for tune in tunes:
+            library.add(tune, in_tunebook=False)  # the history, newest first: tunes[3] at the top
+        library.add(tunes[0], source="imported", in_tunebook=True)  # held already
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await listed(pilot, app, 1)
+        notices = record_notices(app)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: len(table.rows) == 4, "the history")
+        ids = [row.id for row in table.rows]
+        await pilot.press("down", "k")  # the second
+        await wait_for(pilot, lambda: len(table.rows) == 3, "the keep")
+        assert table.rows[table.cursor].id == ids[2]
+        await pilot.press("end", "k")  # the last, which the tunebook holds: the one before
+        await wait_for(pilot, lambda: len(table.rows) == 2, "the second keep")
+        assert table.rows[table.cursor].id == ids[2]
+        await wait_for(pilot, lambda: len(notices) == 2, "the notices")
+        assert notices[1][0].endswith("is in the tunebook already: this entry went into it.")
+
+
 async def test_a_tune_another_process_deletes_leaves_the_cursor_beside_it(
     monkeypatch: pytest.MonkeyPatch, folkgen_home: Path
 ) -> None:

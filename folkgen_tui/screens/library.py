@@ -654,11 +654,16 @@ class LibraryScreen(StudioScreen):
         if row is None or not self.history:
             return
         tune_id = row.id
+        index = self.query_one(TuneTable).cursor
         self.all_rows = [r for r in self.all_rows if r.id != tune_id]
-        self._refilter()
+        rest = [r for r in self.shown_rows if r.id != tune_id]
+        # The cursor stays in its place, on the next tune (it went back to the first): a run of
+        # keeps goes down the history.
+        self._refilter(keep_id=rest[min(index, len(rest) - 1)].id if rest else None)
+
         def kept(into: int) -> None:
             self.notify(f"Kept {row.title} in the tunebook." if into == tune_id else
-                        f"{row.title} is in the tunebook already: its files were added there.",
+                        f"{row.title} is in the tunebook already: this entry went into it.",
                         markup=False)  # fmt: skip
 
         self._edit(lambda library: library.keep(tune_id), kept)
