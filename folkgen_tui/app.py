@@ -765,6 +765,11 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             self.notify(
                 f"Loaded {message.stats.name}: {message.stats.tunes:,} tunes.", markup=False
             )
+        skipped = message.corpus.skipped
+        if skipped:  # each named, with why, as the CLI names them (it said "2 file(s) skipped")
+            more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+            self.notify("; ".join(skipped[:3]) + more, title=f"Skipped {len(skipped)} file(s)",
+                        severity="warning", timeout=10, markup=False)  # fmt: skip
         self._each_screen("corpus_changed")
         self._refresh_status()
         if first:

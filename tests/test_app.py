@@ -155,6 +155,17 @@ async def test_dataset_screen_shows_the_corpus_and_loads_another(small_corpus_fi
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.stats.tunes == 817, "the default corpus again")
 
+        # A folder with a file that is not UTF-8: named, with why (it said "1 file(s) skipped").
+        folder = small_corpus_file.parent / "mixed"
+        folder.mkdir(exist_ok=True)
+        shutil.copy(small_corpus_file, folder / "good.abc")
+        (folder / "latin1.abc").write_bytes(b"X:2\nT:Caf\xe9\nK:G\nGAB|\n")
+        notices.clear()
+        app.load_corpus(folder)
+        await wait_for(pilot, lambda: app.stats.tunes == 80, "the folder")
+        await wait_for(pilot, lambda: any(s == "warning" for _, s in notices), "the warning")
+        assert any("latin1.abc" in m and s == "warning" for m, s in notices), notices
+
 
 async def show_train(pilot: Pilot[Any], app: FolkgenApp) -> TrainScreen:
     """The Train screen, shown by its key once the app is ready."""
