@@ -28,6 +28,7 @@ from core.paths import (
     NO_MODEL,
     DefaultCorpusMissing,
     default_models,
+    named_model,
     output_recipe,
     resolve_model_path,
     training_output_path,
@@ -216,7 +217,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     ranks = distributed.from_env()
     preset = get_preset(args.preset or "default")
-    resume = load_checkpoint(args.resume) if args.resume else None
+    resume = load_checkpoint(named_model(args.resume)) if args.resume else None
     if resume is not None and ranks.master:
         # What a resumed run does that the command line does not say (it went unsaid).
         if args.preset:
@@ -250,7 +251,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     # Carried over to another vocabulary, the model is a new one: it never replaces the old.
     resumed = resume.path if resume is not None and not args.new_vocab else None
-    recipe = output_recipe(preset.name, Path(args.resume) if resume is not None else None)
+    recipe = output_recipe(preset.name, resume.path if resume is not None else None)
     out = Path(args.out) if args.out else training_output_path(
         corpus.name, recipe, resumed, claim=ranks.master
     )
@@ -567,7 +568,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.checkpoint import load_checkpoint
     from core.train import evaluate_bpc
 
-    ckpt = load_checkpoint(args.model)
+    ckpt = load_checkpoint(named_model(args.model))
     corpus = load_corpus(args.corpus)
     missing = ckpt.vocab.unknown(corpus.text)  # set ops and str methods: no per-character loop
     unknown = sum(corpus.text.count(c) for c in missing)
@@ -608,9 +609,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         slim,
     )
 
-    ckpt = load_checkpoint(args.model)
+    source = named_model(args.model)
+    ckpt = load_checkpoint(source)
     target = Path(args.out).expanduser()
-    if target.exists() and target.resolve() == Path(args.model).expanduser().resolve():
+    if target.exists() and target.resolve() == source.resolve():
         raise CliError(f"{target} is the checkpoint being exported; give another file name")
     if target.is_file() and is_checkpoint_file(target) and not args.force:
         # A training run's checkpoint holds what resuming needs; the export has none of it.

@@ -100,11 +100,25 @@ def resolve_model_path(explicit: str | Path | None = None) -> tuple[Path, str]:
     """The model to generate with and why: the one asked for, else the first of
     default_models. Raises FileNotFoundError with advice when there is none."""
     if explicit:
-        return Path(explicit).expanduser(), "chosen"
+        return named_model(explicit), "chosen"
     models = default_models()
     if not models:
         raise FileNotFoundError(NO_MODEL)
     return models[0]
+
+
+def named_model(name: str | Path) -> Path:
+    """A checkpoint the user names: a path, else a file of the checkpoints folder by its name
+    (".pt" may be left out), else the shipped model by its: the names the app's Models screen
+    shows ("default.pt" was "no such checkpoint file" anywhere but in the package's folder)."""
+    path = Path(name).expanduser()
+    if path.exists() or path.parent != Path("."):
+        return path
+    file_name = path.name if path.suffix == ".pt" else f"{path.name}.pt"
+    for found in (checkpoints_dir() / file_name, shipped_model_path()):
+        if found is not None and found.name == file_name and found.is_file():
+            return found
+    return path
 
 
 def slugify(title: str, max_len: int = 60) -> str:

@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -671,3 +672,28 @@ def test_generate_count_has_an_upper_bound(capsys: pytest.CaptureFixture[str]) -
         main(["generate", "--count", str(MAX_COUNT + 1)])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"--count: must be at most 1,000, not {MAX_COUNT + 1}" in err
+
+
+def test_a_model_is_found_by_the_name_the_app_shows(
+    capsys: pytest.CaptureFixture[str], folkgen_home: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--model default.pt` (the name on the Models screen) was "no such checkpoint file" from
+    any folder but the package's; a checkpoint of the checkpoints folder likewise."""
+    from core.paths import named_model
+
+    shipped = shipped_model_path()
+    assert shipped is not None
+    monkeypatch.chdir(tmp_path)
+    mine = folkgen_home / "checkpoints" / "mine.pt"
+    mine.parent.mkdir(parents=True)
+    shutil.copy(shipped, mine)
+    assert named_model("default.pt") == named_model("default") == shipped
+    assert named_model("mine") == named_model("mine.pt") == mine
+    assert named_model("nothing.pt") == Path("nothing.pt")  # said missing where it is used
+    (tmp_path / "mine.pt").write_bytes(b"here")  # a file of that name where one is: that one
+    assert named_model("mine.pt") == Path("mine.pt")
+    code, out, err = run(capsys, "generate", "--model", "default", "--seed", "1", "--json")
+    assert code == 0 and f"model: {shipped} (chosen" in err
+    code, _, err = run(capsys, "evaluate", "--model", "nothing.pt", "--corpus", str(shipped))
+    assert code == 1 and "nothing.pt: no such checkpoint file" in err
