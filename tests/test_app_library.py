@@ -237,6 +237,9 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         assert app.screen is generate
         again = app.history[-1]
         assert again.seed == 7 and again.text == record.text
+        # Its settings stay in the fields for the next tunes: said.
+        assert any(m.startswith("The settings are Seed Seven's: seed 7, temperature 1.0 (n:")
+                   for m, _ in notices), notices  # fmt: skip
 
         # That tune is in the session history (h), and k keeps it in the tunebook.
         await wait_for(pilot, lambda: again.library_id is not None, "its history entry")

@@ -645,6 +645,9 @@ class GenerateScreen(StudioScreen):
         }
         for id_, value in fields.items():
             self.query_one(f"#{id_}", Input).value = value
+        if tune.seed is not None:  # they stay for the next tunes: said (n draws a fresh seed)
+            self.notify(f"The settings are {tune.title}'s: seed {tune.seed}, temperature "
+                        f"{fields['temperature']} (n: a fresh seed).", markup=False)  # fmt: skip
         current = self.studio.model.path if self.studio.model is not None else None
         if current is not None and current.resolve() == model_path.resolve():
             self._generate(None)
