@@ -142,10 +142,7 @@ def training_output_path(
     run's best model, which continued in its own file was replaced by a worse one) gets a new
     file in the checkpoints folder, named after the corpus, the recipe and the time, and
     claimed for this run (`claimed_name`; not by the ranks of a run that do not write)."""
-    shipped = shipped_model_path()
-    if resumed is not None and not (
-        (shipped is not None and resumed.resolve() == shipped.resolve()) or is_best_path(resumed)
-    ):
+    if resumed is not None and continued_in_place(resumed):
         return resumed
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     stem = f"{slugify(corpus_name, 30)}-{preset}-{stamp}"
@@ -179,6 +176,15 @@ def best_path_for(path: Path) -> Path:
 def is_best_path(path: Path) -> bool:
     """A run's best model by validation (best_path_for's name)."""
     return path.stem.endswith(".best")
+
+
+def continued_in_place(resumed: Path) -> bool:
+    """A resumed checkpoint trains on in its own file (training_output_path): not the shipped
+    model, nor a run's best model."""
+    shipped = shipped_model_path()
+    return not (shipped is not None and resumed.resolve() == shipped.resolve()) and not (
+        is_best_path(resumed)
+    )
 
 
 def claimed_name(folder: Path, stem: str) -> Path:

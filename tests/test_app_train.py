@@ -12,6 +12,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, Log, ProgressBar, Select, Static
 
+from core.paths import shipped_model_path
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.dialogs import ConfirmDialog
 from folkgen_tui.screens.train import MODEL_FIELDS, TRAIN_FIELDS, TrainScreen
@@ -263,3 +264,16 @@ async def test_a_checkpoint_resumed_on_another_corpus_is_asked_about_first(
         assert job is not None and not job.new_vocab and job.checkpoint_path == ckpt
         await wait_for(pilot, lambda: not job.running, "the run", timeout=60)
         assert job.error is None and ckpt.read_bytes() != kept
+        # The shipped model is never written to: the question says where the run goes.
+        shipped = shipped_model_path()
+        assert shipped is not None
+        screen.request_resume(shipped)
+        await wait_for(pilot, lambda: screen.resume_checkpoint is not None
+                       and screen.resume_checkpoint.path == shipped, "the shipped model")  # fmt: skip
+        set_fields(screen, steps="2500")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
+        assert "It trains on as a new model file; default.pt stays as it is" in str(
+            app.screen.query_one(Label).content
+        )
+        await pilot.press("escape")

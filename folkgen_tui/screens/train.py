@@ -18,7 +18,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Input, Label, Log, ProgressBar, Static
 
-from core.paths import output_recipe, training_output_path
+from core.paths import continued_in_place, output_recipe, training_output_path
 from core.presets import (
     BATCHINGS,
     PRESETS,
@@ -495,9 +495,11 @@ class TrainScreen(StudioScreen):
                         f"they share keep what they learnt); {name} stays as it is.")  # fmt: skip
         else:
             title = "Another corpus"
+            where = (f"It is saved over {name}" if ckpt.path and continued_in_place(ckpt.path)
+                     else f"It trains on as a new model file; {name} stays as it is")  # fmt: skip
             question = (f"{name} was trained on {theirs}. Train it on {ours}, the corpus open "
-                        f"now? It is saved over {name}; its best so far counts again, on this "
-                        "corpus's held-out tunes.")  # fmt: skip
+                        f"now? {where}; its best so far counts again, on this corpus's held-out "
+                        "tunes.")  # fmt: skip
 
         def answered(yes: bool | None) -> None:
             if yes:
