@@ -732,6 +732,9 @@ class GenerateScreen(StudioScreen):
     def _save(self, record: TuneRecord, voice: Voice, writing: WorkUnderWay) -> None:
         try:
             self._write(record, voice)
+        except BaseException:  # no TuneSaved comes: `s` may save it again (a set: GIL-atomic)
+            self._saving.discard(record.number)
+            raise
         finally:
             writing.end()
 
