@@ -236,12 +236,12 @@ def test_the_verdict_puts_the_music_before_abc2midis_warnings() -> None:
     record = TuneRecord(1, "X:", "X:1\n", 1, 1.0, None, 1000, "m", check=check,
                         music="16 bars · AABB · ends on E · 4 bars off")  # fmt: skip
     text, style = verdict_badge(record)
-    assert text == ("✓ valid, 64 s · 16 bars · AABB · ends on E · 4 bars off · 4 warnings, the "
+    assert text == ("✓ valid, plays 1:04 · 16 bars · AABB · ends on E · 4 bars off · 4 warnings, the "
                     "first (line 5, column 3: Bar 3 has 9 units instead of 6 in repeat)")  # fmt: skip
     assert style == "-valid"
     clean = TuneRecord(1, "X:", "X:1\n", 1, 1.0, None, 1000, "m",
                        check=TuneCheck(True, bars=32, duration_seconds=64.0), music="16 bars")  # fmt: skip
-    assert verdict_badge(clean)[0] == "✓ valid, 64 s · 16 bars"
+    assert verdict_badge(clean)[0] == "✓ valid, plays 1:04 · 16 bars"
 
 
 @pytest.mark.asyncio

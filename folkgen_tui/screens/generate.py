@@ -20,7 +20,13 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from core.voice import Voice, VoiceError
-from folkgen_tui.format import header_fields, prompt_to_text, text_to_prompt, with_header_field
+from folkgen_tui.format import (
+    duration,
+    header_fields,
+    prompt_to_text,
+    text_to_prompt,
+    with_header_field,
+)
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
@@ -95,7 +101,8 @@ def verdict_badge(record: TuneRecord) -> tuple[str, str]:
         # two, and the music was cut off.
         warned = check.validity(record.line_offset).removeprefix("valid").lstrip(", ")
         warned = f" · {warned}" if warned else ""
-        verdict = f"valid, {check.duration_seconds:.0f} s"
+        # "plays 1:04": "64 s" read as the time the tune took to make.
+        verdict = f"valid, plays {duration(check.duration_seconds)}"
         return f"✓ {verdict}{cut}{extra}{warned}", "-valid" if not cut else "-warning"
     cut = f" ({record.check_error})" if record.check_error else ""
     return f"✗ {check.summary(record.line_offset)}{cut}{extra}", "-invalid"
