@@ -221,9 +221,9 @@ async def test_a_checkpoint_resumed_on_new_characters_is_carried_over_when_asked
         set_fields(screen, batch_size="4", seq_length="16", eval_every="0", steps="130")
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
-        assert "ck.pt never saw 'Ω', which other.abc (80 tunes) has" in str(
-            app.screen.query_one(Label).content
-        )
+        question = app.screen.query_one(Label)
+        assert "ck.pt never saw 'Ω', which other.abc (80 tunes) has" in str(question.content)
+        assert question.size.height > 1  # wrapped: one line showed its first 56 characters
         await pilot.press("n")  # not now: nothing starts
         await wait_for(pilot, lambda: app.screen is screen, "the Train screen")
         assert screen.job is None

@@ -109,6 +109,7 @@ class ConfirmDialog(ModalScreen[bool]):
         width: 60; max-width: 95%; height: auto;
         border: round $error; background: $surface; padding: 0 1;
     }
+    ConfirmDialog Label { width: 100%; }
     ConfirmDialog .hint { color: $text-muted; }
     """
 
