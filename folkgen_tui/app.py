@@ -1124,7 +1124,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--corpus", help="an .abc file or a folder of them (default: the Irish corpus)"
     )
-    parser.add_argument("--model", help="a checkpoint to generate with (default: the newest)")
+    parser.add_argument("--model", help="a checkpoint to generate with, a path or a name the "
+                        "Models screen shows (default: the newest)")
     parser.add_argument("--theme", help="a Textual theme name (default: the last one chosen)")
     return parser.parse_args(argv)
 
@@ -1134,8 +1135,11 @@ def run(argv: Sequence[str] | None, lifeline: Lifeline | None = None) -> None:
     configure()  # the process's settings, if __main__ has not made them yet
     argv = sys.argv[1:] if argv is None else argv
     if argv:
+        from core.paths import named_model
+
         args = parse_args(argv)
-        app = FolkgenApp(args.corpus, args.model, theme=args.theme)
+        model = named_model(args.model) if args.model else None  # a name, as the CLI takes it
+        app = FolkgenApp(args.corpus, model, theme=args.theme)
     else:  # the usual start: no parser to import
         app = FolkgenApp()
     if lifeline is not None:
