@@ -203,6 +203,17 @@ async def test_a_bad_value_is_named_by_its_label_and_its_field_focused(
             set_fields(screen, **{field: {"hidden_size": "32", "learning_rate": "0.01"}.get(field, "")})
 
 
+async def start_resuming(pilot: Pilot[Any], screen: TrainScreen, ckpt: Path) -> Label:
+    """s on a checkpoint chosen to resume, to 130 steps in small batches (the model's fields
+    are the checkpoint's): the question it asks first."""
+    screen.request_resume(ckpt)
+    await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
+    set_fields(screen, batch_size="4", seq_length="16", eval_every="0", steps="130")
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(screen.app.screen, ConfirmDialog), "the question")
+    return screen.app.screen.query_one(Label)
+
+
 async def test_a_checkpoint_resumed_on_new_characters_is_carried_over_when_asked(
     small_corpus_file: Path, tmp_path: Path, one_torch_thread: None
 ) -> None:
@@ -215,13 +226,7 @@ async def test_a_checkpoint_resumed_on_new_characters_is_carried_over_when_asked
     app = FolkgenApp(other, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot)
-        screen.request_resume(ckpt)
-        await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
-        # (the model's fields are the checkpoint's)
-        set_fields(screen, batch_size="4", seq_length="16", eval_every="0", steps="130")
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
-        question = app.screen.query_one(Label)
+        question = await start_resuming(pilot, screen, ckpt)
         assert "ck.pt never saw 'Ω', which other.abc (80 tunes) has" in str(question.content)
         assert question.size.height > 1  # wrapped: one line showed its first 56 characters
         await pilot.press("n")  # not now: nothing starts
@@ -248,12 +253,7 @@ async def test_a_checkpoint_resumed_on_another_corpus_is_asked_about_first(
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot)
-        screen.request_resume(ckpt)
-        await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
-        set_fields(screen, batch_size="4", seq_length="16", eval_every="0", steps="130")
-        await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the question")
-        question = str(app.screen.query_one(Label).content)
+        question = str((await start_resuming(pilot, screen, ckpt)).content)
         assert question.startswith("irish.pt was trained on irish (mitdeeplearning) (817 tunes). "
                                    "Train it on small.abc (80 tunes), the corpus open now?")  # fmt: skip
         await pilot.press("escape")
