@@ -182,9 +182,8 @@ def continued_in_place(resumed: Path) -> bool:
     """A resumed checkpoint trains on in its own file (training_output_path): not the shipped
     model, nor a run's best model."""
     shipped = shipped_model_path()
-    return not (shipped is not None and resumed.resolve() == shipped.resolve()) and not (
-        is_best_path(resumed)
-    )
+    is_shipped = shipped is not None and resumed.resolve() == shipped.resolve()
+    return not is_shipped and not is_best_path(resumed)
 
 
 def claimed_name(folder: Path, stem: str) -> Path:
