@@ -60,6 +60,9 @@ async def test_steps_and_minutes_fill_the_bar_by_the_time_spent(
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot)
         set_fields(screen, **SMALL, steps="20", minutes="0.03")
+        await pilot.pause()  # said before the run too, beside the preset
+        about = str(screen.query_one("#preset-about", Static).content)
+        assert about.endswith("(edited); 0.03 min ends the run, whatever Steps say"), about
         await pilot.press("s")
         job = screen.job
         assert job is not None

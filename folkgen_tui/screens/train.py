@@ -291,10 +291,15 @@ class TrainScreen(StudioScreen):
                          f"checkpoint's model (LSTM {size})")  # fmt: skip
             return
         try:
-            edited = self.read_form() != (self.preset.model, self.preset.train)
+            model, cfg = self.read_form()
         except FormError:
-            edited = True
+            edited, minutes = True, None
+        else:
+            edited = (model, cfg) != (self.preset.model, self.preset.train)
+            minutes = cfg.minutes if cfg.steps else None
         note = " (edited)" if edited and ckpt is None else ""
+        if minutes is not None:  # said before the run, not only in its log
+            note += f"; {minutes:g} min ends the run, whatever Steps say"
         about.update(self.preset.description + note)
 
     def action_leave_field(self) -> None:
