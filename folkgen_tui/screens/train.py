@@ -84,6 +84,11 @@ class FormError(ValueError):
 LABELS = {name: label for name, label, _ in MODEL_FIELDS + TRAIN_FIELDS}
 
 
+def checkpoint_name(ckpt: CheckpointMeta) -> str:
+    """The checkpoint's file name, as the screen names it (a loaded one has its path)."""
+    return ckpt.path.name if ckpt.path else "the checkpoint"
+
+
 def show_value(value: Any) -> str:
     if value is None:
         return ""
@@ -348,7 +353,7 @@ class TrainScreen(StudioScreen):
         self._show_next = True
         self._show_state()
         self.refresh_bindings()
-        name = ckpt.path.name if ckpt.path else "the checkpoint"  # a loaded one has its path
+        name = checkpoint_name(ckpt)
         self.notify(f"Ready to resume {name} from step {ckpt.step}: press s.", markup=False)
 
     def on_resume_failed(self, message: ResumeFailed) -> None:
@@ -367,7 +372,7 @@ class TrainScreen(StudioScreen):
             note.update("")
             return
         corpus = ckpt.corpus.get("name", "?")
-        name = ckpt.path.name if ckpt.path else "the checkpoint"
+        name = checkpoint_name(ckpt)
         note.update(f"Resuming {name}: step {ckpt.step}, trained on {corpus}. "
                     "The model is the checkpoint's (n: a new model).")  # fmt: skip
 
@@ -472,7 +477,7 @@ class TrainScreen(StudioScreen):
         self._show_numbers(None)  # not the last run's
         what = f"resuming {path.name} at step {ckpt.step}" if ckpt else f"new model → {path.name}"
         if ckpt is not None and carry_over:
-            name = source.name if source else "the checkpoint"
+            name = checkpoint_name(ckpt)
             what = f"{name} at step {ckpt.step}, carried over to new characters → {path.name}"
         self._log(f"start: {what}; {corpus.name}, {len(corpus.tunes):,} tunes")
         if cfg.minutes is not None and cfg.steps:
@@ -489,7 +494,7 @@ class TrainScreen(StudioScreen):
         over itself."""
         from folkgen_tui.screens.dialogs import ConfirmDialog  # (not built ahead with the screen)
 
-        name = ckpt.path.name if ckpt.path else "the checkpoint"
+        name = checkpoint_name(ckpt)
         theirs = f"{ckpt.corpus.get('name', '?')} ({ckpt.corpus.get('tunes', '?')} tunes)"
         ours = f"{corpus.name} ({len(corpus.tunes):,} tunes)"
         if new:
@@ -570,12 +575,11 @@ class TrainScreen(StudioScreen):
         job = self.job
         bar = self.query_one("#train-progress", ProgressBar)
         if message.error:
-            error = message.error
             if job is not None and job.last_event is None:  # it never started
                 bar.update(total=1, progress=0)  # not the checkpoint's step it was to start at
-            self._log(f"failed: {error}")
+            self._log(f"failed: {message.error}")
             title = "Cannot train" if job is None or job.last_event is None else "Training stopped"
-            self.notify(error, title=title, severity="error", markup=False)
+            self.notify(message.error, title=title, severity="error", markup=False)
         elif message.result is not None:
             r = message.result
             if not r.stopped and bar.total is not None:  # its last report came before the end
@@ -617,7 +621,7 @@ class TrainScreen(StudioScreen):
         where = f" on {len(corpus.tunes):,} tunes" if corpus else ""
         ckpt = self.resume_checkpoint
         if ckpt is not None:
-            name = ckpt.path.name if ckpt.path else "the checkpoint"
+            name = checkpoint_name(ckpt)
             return f"Ready to resume {name} from step {ckpt.step}{where}: press s."
         return f"Ready to train{where}: press s."
 
