@@ -181,8 +181,9 @@ def timidity_config() -> Path | None:
     return next((cfg for cfg in PATCH_CONFIGS if cfg.is_file()), None)
 
 
-def wav_facts(wav_path: Path) -> tuple[float, float]:
-    """(seconds, RMS of all samples with full scale 1.0) of a 16-bit PCM WAV file.
+def wav_levels(wav_path: Path) -> tuple[float, float, float]:
+    """(seconds, RMS of all samples, the loudest sample) of a 16-bit PCM WAV file, full scale
+    1.0, in one reading.
 
     Read in chunks: a WAV may be far larger than the memory one should spend measuring it.
     """
@@ -190,7 +191,7 @@ def wav_facts(wav_path: Path) -> tuple[float, float]:
         frames, rate, width = w.getnframes(), w.getframerate(), w.getsampwidth()
         if width != 2:
             raise RenderFailed(f"{wav_path}: expected 16-bit samples, found {8 * width}-bit")
-        squares, count = 0, 0
+        squares, count, peak = 0, 0, 0
         while chunk := w.readframes(WAV_CHUNK_FRAMES):
             # Integers: exact, and no BLAS. A float dot product is OpenBLAS's, whose threads a
             # fork in another thread (a subprocess with limits: abc2midi, timidity) shuts down
@@ -199,18 +200,15 @@ def wav_facts(wav_path: Path) -> tuple[float, float]:
             samples = np.frombuffer(chunk, dtype="<i2").astype(np.int64)
             squares += int(np.dot(samples, samples))
             count += samples.size
+            peak = max(peak, int(np.abs(samples).max(initial=0)))
     rms = float(np.sqrt(squares / count)) / 32768.0 if count else 0.0
-    return frames / rate if rate else 0.0, rms
+    return frames / rate if rate else 0.0, rms, peak / 32768.0
 
 
-def wav_peak(wav_path: Path) -> float:
-    """The loudest sample of a 16-bit PCM WAV file, full scale 1.0 (read in chunks)."""
-    peak = 0
-    with wave.open(str(wav_path), "rb") as w:
-        while chunk := w.readframes(WAV_CHUNK_FRAMES):
-            samples = np.frombuffer(chunk, dtype="<i2").astype(np.int32)
-            peak = max(peak, int(np.abs(samples).max()))
-    return peak / 32768.0
+def wav_facts(wav_path: Path) -> tuple[float, float]:
+    """(seconds, RMS of all samples with full scale 1.0) of a 16-bit PCM WAV file."""
+    seconds, rms, _ = wav_levels(wav_path)
+    return seconds, rms
 
 
 def normalise_wav(wav_path: Path, peak: float, target: float = TARGET_PEAK) -> float:
@@ -278,10 +276,10 @@ def synthesize(
         last = output.strip().splitlines()[-1:] or ["no output"]
         why = stopped_how(TIMIDITY, rc, limits) if rc else "it wrote no file"
         raise RenderFailed(f"timidity could not write the WAV ({why}): {printable(last[0])}")
-    seconds, rms = wav_facts(wav_path)
+    seconds, rms, peak = wav_levels(wav_path)  # one reading for both
     if expect_sound and rms < SILENCE_RMS:
         raise SilentRender(rms)
-    return seconds, rms * normalise_wav(wav_path, wav_peak(wav_path))
+    return seconds, rms * normalise_wav(wav_path, peak)
 
 
 def render(

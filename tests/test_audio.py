@@ -30,7 +30,7 @@ from core.audio import (
     render,
     slugify,
     wav_facts,
-    wav_peak,
+    wav_levels,
 )
 from core.cli_sound import add_sound_commands
 
@@ -92,7 +92,7 @@ def test_render_writes_audible_wav_as_long_as_the_tune(folkgen_home: Path) -> No
     seconds, rms = wav_facts(done.wav_path)
     assert rms > SILENCE_RMS and done.rms == pytest.approx(rms)
     # As loud as other music: timidity's own peaked near -22 dBFS.
-    assert wav_peak(done.wav_path) == pytest.approx(TARGET_PEAK, abs=0.002)
+    assert wav_levels(done.wav_path)[2] == pytest.approx(TARGET_PEAK, abs=0.002)
     # timidity lets the last notes ring out: a little longer than the MIDI, never shorter.
     assert 0 <= seconds - done.check.duration_seconds < 3.0
     assert done.duration_seconds == pytest.approx(seconds)
@@ -384,14 +384,14 @@ def test_a_quiet_wav_is_brought_up_to_the_target_peak_and_no_further(tmp_path: P
 
     tone = np.sin(np.arange(8000 * 2 * 10) / 7.0)  # 10 s: many chunks
     quiet = wav("quiet.wav", tone * 2000)
-    gain = normalise_wav(quiet, wav_peak(quiet))
+    gain = normalise_wav(quiet, wav_levels(quiet)[2])
     assert gain == pytest.approx(TARGET_PEAK * 32768 / 2000, rel=1e-3)
-    assert wav_peak(quiet) == pytest.approx(TARGET_PEAK, abs=1e-4)
+    assert wav_levels(quiet)[2] == pytest.approx(TARGET_PEAK, abs=1e-4)
     assert wav_facts(quiet)[0] == 10.0 and not list(tmp_path.glob(".*.tmp"))
     loud = wav("loud.wav", tone * 32000)  # louder than the target: left as it is
     before = loud.read_bytes()
-    assert normalise_wav(loud, wav_peak(loud)) == 1.0 and loud.read_bytes() == before
+    assert normalise_wav(loud, wav_levels(loud)[2]) == 1.0 and loud.read_bytes() == before
     hiss = wav("hiss.wav", tone * 10)  # near silence: raised by MAX_GAIN at most
-    assert normalise_wav(hiss, wav_peak(hiss)) == MAX_GAIN
+    assert normalise_wav(hiss, wav_levels(hiss)[2]) == MAX_GAIN
     silent = wav("silent.wav", tone * 0)
-    assert normalise_wav(silent, wav_peak(silent)) == 1.0
+    assert normalise_wav(silent, wav_levels(silent)[2]) == 1.0
