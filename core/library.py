@@ -15,9 +15,10 @@ import sqlite3
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from pathlib import Path
 
 from core.abc import printable
@@ -34,6 +35,7 @@ from core.judge import Judgement, judge
 from core.library_db import LibraryError as LibraryError
 from core.library_db import open_database, sqlite_failure
 from core.paths import data_home
+from core.search import matching
 from core.threads import all_cores
 
 LIBRARY_FILE = "tunebook.sqlite3"
@@ -136,16 +138,9 @@ def search_text(title: str, key: str, metre: str, abc: str) -> str:
     return f"{title}\n{key}\n{metre}\n{abc}".lower()
 
 
-def filter_rows(rows: Sequence[TuneRow], text: str) -> list[TuneRow]:
+def filter_rows(rows: Iterable[TuneRow], text: str) -> list[TuneRow]:
     """The rows whose title, key, metre or ABC hold every word of `text` (any case)."""
-    words = text.lower().split()
-    if not words:
-        return list(rows)
-    # A word at a time: a third of the time of all(...) per row.
-    kept = [r for r in rows if words[0] in r.search_text]
-    for word in words[1:]:
-        kept = [r for r in kept if word in r.search_text]
-    return kept
+    return matching(rows, text, attrgetter("search_text"))
 
 
 def title_order(title: str) -> tuple[str, str]:

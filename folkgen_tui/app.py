@@ -181,7 +181,7 @@ SCREENS = ScreenModes(
         "textual.widgets._data_table", _WIDGETS + "row_table",
     )),  # fmt: skip
     library=LazyScreen("folkgen_tui.screens.library", "LibraryScreen", needs=(
-        "core.voice", "folkgen_tui.screens.dialogs", _WIDGETS + "abc_view",
+        "core.search", "core.voice", "folkgen_tui.screens.dialogs", _WIDGETS + "abc_view",
         _WIDGETS + "filter_input", _WIDGETS + "piano_roll", "folkgen_tui.graphics",
         _WIDGETS + "score_view", _WIDGETS + "tune_table", _WIDGETS + "select",
         _WIDGETS + "voice_row",

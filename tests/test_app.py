@@ -179,6 +179,50 @@ async def show_generate(pilot: Pilot[Any], app: FolkgenApp) -> GenerateScreen:
     return await show_screen(pilot, "g", GenerateScreen)
 
 
+async def test_the_tune_list_filters_as_one_types_and_keeps_the_corpus_numbers() -> None:
+    """/ filters the Dataset's tune list as the Library's (core.search: every word, any case,
+    in the ABC); each row keeps its number in the corpus, the tune shown and played is the row's,
+    and escape lists them all again with the cursor on the same tune."""
+    from core.search import matching
+
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        screen = app.screen
+        assert isinstance(screen, DatasetScreen) and app.corpus is not None
+        tunes = app.corpus.tunes
+        await wait_for(pilot, lambda: bool(screen.query("#tune-table")), "the tune list")
+        await pilot.press("slash")  # from the Summary tab: the Tunes tab, the filter focused
+        table = screen.query_one("#tune-table", TuneTable)
+        field = screen.query_one("#tune-filter", Input)
+        assert app.focused is field and table.display
+        keys = ["J", "I", "G", "space", "6", "slash", "8"]
+        await pilot.press(*keys)
+        await pilot.pause()
+        kept = matching(range(len(tunes)), "jig 6/8", lambda i: tunes[i].lower())
+        assert 1 < len(kept) < len(tunes) and [row.id for row in table.rows] == kept
+        assert all("jig" in tunes[i].lower() and "6/8" in tunes[i] for i in kept)
+        await pilot.press("enter", "down")  # the keys are the list's again; the filter stays
+        assert app.focused is table and table.cursor == 1
+        await pilot.pause()
+        assert screen.query_one(AbcView).text == tunes[kept[1]]
+        assert screen.selected_tune() == tunes[kept[1]]
+        assert [row.cells()[0] for row in table.rows[:2]] == [str(kept[0] + 1), str(kept[1] + 1)]
+
+        await pilot.press("slash", *"zzqq")  # nothing matches: the list says so
+        await pilot.pause()
+        assert not table.rows and "no tune matches" in table.empty_text
+
+        await pilot.press("escape")  # cleared: every tune again
+        await pilot.pause()
+        assert len(table.rows) == len(tunes) and screen.filter_text == ""
+        assert not field.display and app.focused is table
+        await pilot.press("slash")
+        await pilot.press(*keys, "enter", "down", "escape")
+        await pilot.pause()
+        assert len(table.rows) == len(tunes) and table.cursor == kept[1]
+
+
 async def test_training_updates_the_screen_and_pauses_resumes_and_stops(
     small_corpus_file: Path, folkgen_home: Path, one_torch_thread: None
 ) -> None:

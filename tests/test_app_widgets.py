@@ -209,6 +209,10 @@ def test_corpus_rows_are_made_from_their_tunes_and_stop_at_the_limit() -> None:
     assert rows[-1].id == 1 and [r.id for r in rows[0:5]] == [0, 1]
     with pytest.raises(IndexError):
         rows[2]  # beyond the limit, though the corpus has it
+    kept = CorpusRows(tunes, limit=5, kept=[2, 0])  # a filter's: rows keep their corpus number
+    assert len(kept) == 2 and [r.id for r in kept] == [2, 0] and kept[-1].tune == tunes[0]
+    assert kept[0].cells()[:2] == ("3", "Third")
+    assert len(CorpusRows(tunes, limit=1, kept=[2, 0])) == 1
 
 
 def test_a_narrow_table_drops_columns_in_its_layouts_order() -> None:

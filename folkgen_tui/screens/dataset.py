@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, cast
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Static
+from textual.widgets import ContentSwitcher, Input, Static
 
 from folkgen_tui.format import number, show_char
 from folkgen_tui.imports import IMPORT_PAUSE, import_next
@@ -21,13 +22,14 @@ from folkgen_tui.widgets.vocab_grid import VocabGrid
 
 if TYPE_CHECKING:  # the Tunes tab's, imported when it is filled (after the first frame)
     from folkgen_tui.widgets.abc_view import AbcView
+    from folkgen_tui.widgets.filter_input import FilterInput
     from folkgen_tui.widgets.piano_roll import PianoRoll
     from folkgen_tui.widgets.score_view import ScoreView
     from folkgen_tui.widgets.tune_table import CorpusRow, TuneHighlighted, TuneTable
 
 TABS = (("Summary", "summary"), ("Vocabulary", "vocabulary"), ("Tunes", "tunes"))
 MAX_LISTED = 20_000  # tunes in the browsable list (the statistics cover them all)
-CORPUS_KEY = "corpus-"  # what the app plays from here is keyed corpus-<row>
+CORPUS_KEY = "corpus-"  # what the app plays from here is keyed corpus-<its place in the corpus>
 _WIDGETS = "folkgen_tui.widgets."
 TUNES_TAB_NEEDS = (  # what hidden_tabs imports, in the order of folkgen_tui/imports.py
     _WIDGETS + "abc_view", _WIDGETS + "piano_roll", "folkgen_tui.graphics",
@@ -56,6 +58,11 @@ class DatasetScreen(StudioScreen):
         ),  # fmt: skip
         Binding("u", "show_tab('tunes')", "Tunes", tooltip="The list of tunes, each shown as ABC"),
         Binding("p", "play", "Play/Stop", tooltip="Play the selected tune (again: stop)"),
+        Binding(
+            "slash", "filter", "Filter",
+            tooltip="The Tunes tab: filter its list as you type (title, key, metre, ABC)",
+        ),  # fmt: skip
+        Binding("escape", "clear_filter", "Clear", tooltip="Clear the tune list's filter"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -75,6 +82,9 @@ class DatasetScreen(StudioScreen):
             yield Vertical(id="tunes")
 
     _tabs_filling = _tabs_filled = False
+    filter_text = ""  # the Tunes tab's filter (/)
+    _kept: list[int] | None = None  # the corpus's tunes the filter keeps, by place (None: all)
+    _search_texts: list[str] | None = None  # the corpus's tunes lower-cased, for the filter
 
     def hidden_tabs(self) -> tuple[Widget, Widget]:
         from folkgen_tui.widgets.abc_view import AbcView
@@ -86,7 +96,7 @@ class DatasetScreen(StudioScreen):
             Static("", id="vocab-title", markup=False), VocabGrid(id="vocab-grid"),
             id="vocab-scroll",
         )  # fmt: skip
-        table = TuneTable(CORPUS, id="tune-table")
+        table = Vertical(TuneTable(CORPUS, id="tune-table"), id="tune-list")  # a filter above
         side = Vertical(
             AbcView(id="tune-abc", placeholder="select a tune"),
             ScoreView(id="tune-score"),
@@ -175,12 +185,88 @@ class DatasetScreen(StudioScreen):
             f"({show_char(' ')} is a space, {show_char(chr(10))} a line break)"
         )
         self.query_one("#vocab-grid", VocabGrid).entries = tuple(stats.vocabulary)
+        self._search_texts = None
+        self._refilter(keep_place=False)  # the filter stays; the cursor goes to the top
+        current = self._table().current
+        self._abc().set_text(current.tune if current is not None else "")
+
+    # --- the filter --------------------------------------------------------------------------
+
+    def _refilter(self, narrower: bool = False, keep_place: bool = True) -> None:
+        """List the tunes the filter keeps, as the Library filters its tunes (core.search),
+        the cursor on the same tune where it is kept (`keep_place`); `narrower`: the filter
+        was typed on, so only what it kept is searched."""
+        from core.search import matching
         from folkgen_tui.widgets.tune_table import CorpusRows
 
+        corpus = self.studio.corpus
+        if corpus is None:
+            return
         table = self._table()
-        table.empty_text = "no tunes"
-        table.set_rows(CorpusRows(corpus.tunes, MAX_LISTED))
-        self._abc().set_text(corpus.tunes[0] if corpus.tunes else "")
+        if not self.filter_text.split():
+            self._kept = None
+            table.empty_text = "no tunes"
+        else:
+            if self._search_texts is None:  # made once per corpus (20,000 tunes: ~10 ms)
+                self._search_texts = [tune.lower() for tune in corpus.tunes]
+            source = self._kept if narrower and self._kept is not None else range(len(corpus.tunes))
+            self._kept = matching(source, self.filter_text, self._search_texts.__getitem__)
+            table.empty_text = "no tune matches the filter (escape clears it)"
+        current = table.current if keep_place else None
+        table.set_rows(
+            CorpusRows(corpus.tunes, MAX_LISTED, self._kept),
+            current.id if current is not None else None,
+        )
+
+    def _filter_field(self) -> FilterInput | None:
+        fields = self.query("#tune-filter")
+        return cast("FilterInput", fields.first()) if fields else None
+
+    async def action_filter(self) -> None:
+        if not self._tabs_filled:
+            return
+        self.action_show_tab("tunes")
+        field = self._filter_field()
+        if field is None:  # made at the first /: nothing more to build ahead
+            from folkgen_tui.widgets.filter_input import FilterInput
+
+            field = FilterInput(
+                self.filter_typed, placeholder="filter: title, key, metre, ABC…", compact=True,
+                id="tune-filter",
+            )  # fmt: skip
+            await self.query_one("#tune-list").mount(field, before=0)
+        field.display = True
+        field.focus()
+        self.refresh_bindings()
+
+    def action_clear_filter(self) -> None:
+        field = self._filter_field()
+        if field is None:
+            return
+        field.display = False
+        self._table().focus()
+        if field.value:
+            field.value = ""  # refilters (filter_typed)
+        self.refresh_bindings()
+
+    def filter_typed(self, new: str) -> None:
+        """The filter field's text changed (FilterInput calls this as it changes)."""
+        from core.search import narrows
+
+        old = self.filter_text
+        if new == old:
+            return
+        self.filter_text = new
+        self._refilter(narrower=narrows(old, new))
+        if bool(old) != bool(new):
+            self.refresh_bindings()  # escape clears a filter only while there is one
+
+    @on(Input.Submitted, "#tune-filter")
+    def filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._table().focus()  # the filter stays; the keys are commands again
+        if not self.filter_text:
+            self.action_clear_filter()
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -191,6 +277,10 @@ class DatasetScreen(StudioScreen):
         return self._tabs is not None and self._tabs.current == "tunes"
 
     def action_state(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return bool(self.filter_text) or self.typing()
+        if action == "filter":
+            return True if self._tabs_filled else None
         if action == "toggle_score":
             return self._on_tunes_tab()
         if action == "show_tab" and parameters == ("vocabulary",):
@@ -261,8 +351,11 @@ class DatasetScreen(StudioScreen):
             return
         from core.corpus import header_field
 
-        row = self._table().cursor
-        self.studio.toggle_play(tune, header_field(tune, "T") or "tune", key=f"{CORPUS_KEY}{row}")
+        row = self._table().current
+        assert row is not None  # selected_tune
+        self.studio.toggle_play(
+            tune, header_field(tune, "T") or "tune", key=f"{CORPUS_KEY}{row.id}"
+        )
 
     def playback_changed(self) -> None:
         """A corpus tune playing shows its piano roll under the ABC."""

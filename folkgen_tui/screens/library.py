@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from core.search import narrows
 from core.voice import VoiceError
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.screens.dialogs import ConfirmDialog, TextDialog
@@ -403,10 +404,7 @@ class LibraryScreen(StudioScreen):
         if new == old:
             return
         self.filter_text = new
-        # A longer filter keeps a subset of what shows (each word of the old text is a word of
-        # the new one or inside one): search only that.
-        narrower = bool(old) and new.lower().startswith(old.lower())
-        self._refilter(narrower=narrower)
+        self._refilter(narrower=narrows(old, new))  # then only what shows is searched
         if bool(old) != bool(new):
             self.refresh_bindings()  # escape clears a filter only while there is one
 

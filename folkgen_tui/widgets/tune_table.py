@@ -125,15 +125,19 @@ class CorpusRow:
 
 
 class CorpusRows(Sequence[CorpusRow]):
-    """A corpus's first `limit` tunes as rows, each made when it is drawn: a corpus of 20,000
+    """A corpus's first `limit` tunes as rows, or of `kept` (the places in the corpus of the
+    tunes a filter keeps) the first `limit`; each row made when it is drawn: a corpus of 20,000
     tunes is listed at once."""
 
-    def __init__(self, tunes: Sequence[str], limit: int) -> None:
+    def __init__(
+        self, tunes: Sequence[str], limit: int, kept: Sequence[int] | None = None
+    ) -> None:
         self.tunes = tunes
         self.limit = limit
+        self.kept = kept
 
     def __len__(self) -> int:
-        return min(len(self.tunes), self.limit)
+        return min(len(self.tunes if self.kept is None else self.kept), self.limit)
 
     @overload
     def __getitem__(self, index: int) -> CorpusRow: ...
@@ -145,7 +149,8 @@ class CorpusRows(Sequence[CorpusRow]):
         if not -len(self) <= index < len(self):
             raise IndexError(index)
         index %= len(self)
-        return CorpusRow(index, self.tunes[index])
+        at = index if self.kept is None else self.kept[index]
+        return CorpusRow(at, self.tunes[at])
 
 
 CORPUS: TableLayout[CorpusRow] = TableLayout(
