@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.theme import BUILTIN_THEMES
 from textual.timer import Timer
 from textual.widget import AwaitMount, Widget
+from textual.widgets import Input
 
 if TYPE_CHECKING:
     from textual.events import ScreenResume
@@ -180,9 +181,14 @@ def after_input(node: DOMNode, work: Callable[[], object], wait: float = ANSWERI
     return isinstance(app, InputFirst) and app.later(work, wait) is not None
 
 
+HOLD_LOOK = 0.001  # seconds between looks at whether a key held back may go on
+HOLD_MAX = 2.0  # seconds a key is held back at most (a screen that never comes)
+
+
 class AppKeysAtOnce(App[None]):
     """An app that answers its own key bindings (the studio's screen keys) as the key comes,
-    where nothing between the focused widget and the app binds the key or handles keys.
+    where nothing between the focused widget and the app binds the key or handles keys; and
+    that keeps keys in their order where Textual does not (below).
 
     Textual sends a key down to the focused widget and bubbles it back up, one loop turn per
     widget, to the app, which only then looks up its bindings. A turn is every mounting widget's
@@ -194,21 +200,36 @@ class AppKeysAtOnce(App[None]):
     maximized screen, and while input sent down before may still be on its way: a key until it
     is back at the app or stopped (STALE at most), a click for STALE. Answered at once, the key
     would overtake it: `s g` would run Generate's `s`, and a click on the nav bar then a key
-    would switch to the key's screen first."""
+    would switch to the key's screen first.
+
+    Textual sends each key to the widget focused as the app takes it: a key right behind one
+    whose binding moves the focus (tab, bubbling back up, a loop turn per widget) or opens a
+    dialog (its field focused once it is composed) went to the old field, or to the dialog not
+    yet composed, which dropped it. `ab<tab>cd` typed at once put `abcd` in one field, and `o`
+    with a path typed or pasted behind it opened an empty dialog, where enter loaded the default
+    corpus. Here a key waits (is held, then posted again in its order) while one sent down
+    before it may still move the focus, and while the screen on show is not yet composed. Keys
+    typed into a text field go on at once behind the ones before them: the field takes them."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._keys_on_their_way: list[tuple[events.Key, float]] = []
+        # Keys sent down and not back at the app nor stopped: (key, when, the focused widget).
+        self._keys_on_their_way: list[tuple[events.Key, float, Widget | None]] = []
         self._clicked_at = float("-inf")  # a button pressed or let go (monotonic)
+        self._held: list[tuple[events.Key, float]] = []  # keys waiting their turn, in order
+        self._released: events.Key | None = None  # the held key posted again, not yet taken
+        self._looking = False  # a look at the held keys is due
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.MouseDown | events.MouseUp) and not event.is_forwarded:
             self._clicked_at = time.monotonic()
         if not isinstance(event, events.Key):
             await super().on_event(event)
-        elif event.is_forwarded:  # back at the app
-            self._keys_on_their_way = [k for k in self._keys_on_their_way if k[0] is not event]
+        elif event.is_forwarded:  # back at the app: on its way until its bindings have run
             await super().on_event(event)
+            self._keys_on_their_way = [k for k in self._keys_on_their_way if k[0] is not event]
+        elif self._holds(event):
+            return
         elif self._app_alone_takes(event):
             self.app_focus = True
             clear_tooltip = getattr(self.screen, "_clear_tooltip", None)
@@ -221,15 +242,67 @@ class AppKeysAtOnce(App[None]):
         else:
             await super().on_event(event)
             if event.is_forwarded:  # sent down to the focused widget
-                self._keys_on_their_way.append((event, time.monotonic()))
+                self._keys_on_their_way.append((event, time.monotonic(), self.focused))
+
+    def _keys_still_on_their_way(self) -> bool:
+        now = time.monotonic()
+        self._keys_on_their_way = [
+            (key, sent, to) for key, sent, to in self._keys_on_their_way
+            if now - sent < STALE and not getattr(key, "_stop_propagation", False)
+        ]  # fmt: skip
+        return bool(self._keys_on_their_way)
+
+    def _must_wait(self) -> bool:
+        """Whether a key taken now might go where the keys before it would not have sent it:
+        one sent down before may yet move the focus (all of them but characters typed into the
+        focused text field), or the screen on show is not composed (its focus not set)."""
+        try:
+            if not self.screen.is_mounted:
+                return True
+        except Exception:  # no screen yet
+            return False
+        if not self._keys_still_on_their_way():
+            return False
+        focused = self.focused
+        return not isinstance(focused, Input) or not all(
+            key.is_printable and to is focused for key, _, to in self._keys_on_their_way
+        )
+
+    def _holds(self, event: events.Key) -> bool:
+        """Hold the key back where it must wait its turn (or others are held before it)."""
+        if event is self._released:  # its turn
+            self._released = None
+            return False
+        if not self._held and not self._must_wait():
+            return False
+        self._held.append((event, time.monotonic()))
+        self._look_soon()
+        return True
+
+    def _look_soon(self) -> None:
+        if not self._looking:
+            self._looking = True
+            asyncio.get_running_loop().call_later(HOLD_LOOK, self._look_at_held)
+
+    def _look_at_held(self) -> None:
+        """Post the first held key again once it may go on (once the one posted before it has
+        been taken): the app takes it as it took the keys before it."""
+        self._looking = False
+        if not self._held or not self.is_running:
+            return
+        key, since = self._held[0]
+        if self._released is None and (
+            time.monotonic() - since >= HOLD_MAX or not self._must_wait()
+        ):
+            self._held.pop(0)
+            self._released = key
+            self.post_message(key)
+        if self._held or self._released is not None:
+            self._look_soon()
 
     def _app_alone_takes(self, event: events.Key) -> bool:
         now = time.monotonic()
-        self._keys_on_their_way = [
-            (key, sent) for key, sent in self._keys_on_their_way
-            if now - sent < STALE and not getattr(key, "_stop_propagation", False)
-        ]  # fmt: skip
-        if self._keys_on_their_way or now - self._clicked_at < STALE:
+        if self._keys_still_on_their_way() or now - self._clicked_at < STALE:
             return False
         if not callable(getattr(event, "_set_forwarded", None)):
             return False  # renamed: no way to hand it on as a key that came back

@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.driver import Driver
 from textual.geometry import Size
 from textual.message import Message
-from textual.screen import UPDATE_PERIOD, Screen
+from textual.screen import UPDATE_PERIOD, ModalScreen, Screen
 from textual.theme import BUILTIN_THEMES
 from textual.widget import Widget
 from textual.widgets import Input, Log, Static
@@ -887,3 +887,69 @@ def test_without_textuals_names_the_tricks_step_aside() -> None:
     assert may_take_keys(Bare, [])  # not a Widget's handlers: it might take keys
     skip_restyle(Bare())  # type: ignore[arg-type]  # no field: Textual restyles, no error
     assert laid_out_for(Bare(), Size(80, 24)) is False  # type: ignore[arg-type]  # laid out
+
+
+class Ask(ModalScreen[None]):
+    """A dialog whose field is focused once it is composed (Textual's auto focus)."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Input(id="asked")
+
+
+class TwoFields(Screen[None]):
+    BINDINGS = [Binding("o", "ask")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(), Vertical():
+            yield Input(id="first")
+        with Vertical(), Vertical():
+            yield Input(id="second")
+        yield Plain()
+
+    def action_ask(self) -> None:
+        self.app.push_screen(Ask())
+
+
+class Typed(AppKeysAtOnce):
+    def on_mount(self) -> None:
+        self.push_screen(TwoFields())
+
+
+def burst(app: App[Any], keys: str) -> None:
+    """Keys as a terminal sends what is typed fast or pasted: all queued before the first is
+    taken."""
+    for char in keys:
+        name = {"\t": "tab", " ": "space"}.get(char, char)
+        app.post_message(events.Key(name, char if char != "\t" else None))
+
+
+@pytest.mark.asyncio
+async def test_keys_typed_behind_a_tab_go_to_the_field_it_focuses() -> None:
+    """Textual sent `cd` of `ab<tab>cd` to the first field: tab moves the focus once it has
+    bubbled back up to the app (a loop turn per widget on the way), and `c` and `d` were sent
+    down to the field focused as they came. Held back until then, they go to the next field."""
+    app = Typed()
+    async with app.run_test() as pilot:
+        first, second = app.screen.query_one("#first", Input), app.screen.query_one("#second", Input)
+        first.focus()
+        await pilot.pause()
+        burst(app, "ab\tcd\t")
+        plain = app.screen.query_one(Plain)
+        await wait_for(pilot, lambda: app.focused is plain, "the second tab")
+        assert (first.value, second.value) == ("ab", "cd")
+        assert not app._held and not app._keys_on_their_way
+
+
+@pytest.mark.asyncio
+async def test_keys_typed_behind_a_key_that_opens_a_dialog_go_to_its_field() -> None:
+    """`o` opens a dialog whose field is focused once the dialog is composed; the keys typed
+    right behind it (a path pasted) waited for that, not dropped by the dialog as it came."""
+    app = Typed()
+    async with app.run_test() as pilot:
+        app.screen.query_one(Plain).focus()
+        await pilot.pause()
+        burst(app, "o/tmp/tunes")
+        await wait_for(pilot, lambda: isinstance(app.screen, Ask), "the dialog")
+        asked = app.screen.query_one("#asked", Input)
+        await wait_for(pilot, lambda: asked.value == "/tmp/tunes", "the path in the dialog")
