@@ -219,6 +219,7 @@ class AppKeysAtOnce(App[None]):
         self._held: list[tuple[events.Key, float]] = []  # keys waiting their turn, in order
         self._released: events.Key | None = None  # the held key posted again, not yet taken
         self._looking = False  # a look at the held keys is due
+        self._answering = 0  # keys back at the app whose bindings are running
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.MouseDown | events.MouseUp) and not event.is_forwarded:
@@ -226,7 +227,13 @@ class AppKeysAtOnce(App[None]):
         if not isinstance(event, events.Key):
             await super().on_event(event)
         elif event.is_forwarded:  # back at the app: on its way until its bindings have run
-            await super().on_event(event)
+            # (Textual marks it stopped as its binding starts: an action that awaits, a field
+            # mounted then focused, is not done yet.)
+            self._answering += 1
+            try:
+                await super().on_event(event)
+            finally:
+                self._answering -= 1
             self._keys_on_their_way = [k for k in self._keys_on_their_way if k[0] is not event]
         elif self._holds(event):
             return
@@ -261,6 +268,8 @@ class AppKeysAtOnce(App[None]):
                 return True
         except Exception:  # no screen yet
             return False
+        if self._answering:
+            return True
         if not self._keys_still_on_their_way():
             return False
         focused = self.focused

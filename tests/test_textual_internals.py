@@ -898,7 +898,7 @@ class Ask(ModalScreen[None]):
 
 
 class TwoFields(Screen[None]):
-    BINDINGS = [Binding("o", "ask")]
+    BINDINGS = [Binding("o", "ask"), Binding("n", "new_field")]
 
     def compose(self) -> ComposeResult:
         with Vertical(), Vertical():
@@ -909,6 +909,11 @@ class TwoFields(Screen[None]):
 
     def action_ask(self) -> None:
         self.app.push_screen(Ask())
+
+    async def action_new_field(self) -> None:
+        field = Input(id="new")
+        await self.mount(field)
+        field.focus()
 
 
 class Typed(AppKeysAtOnce):
@@ -953,3 +958,18 @@ async def test_keys_typed_behind_a_key_that_opens_a_dialog_go_to_its_field() -> 
         await wait_for(pilot, lambda: isinstance(app.screen, Ask), "the dialog")
         asked = app.screen.query_one("#asked", Input)
         await wait_for(pilot, lambda: asked.value == "/tmp/tunes", "the path in the dialog")
+
+
+@pytest.mark.asyncio
+async def test_keys_typed_behind_a_key_whose_action_makes_a_field_go_to_it() -> None:
+    """Textual marks a key stopped as its binding's action starts: the keys behind `/` (the
+    Dataset's filter, made and focused by its action) went on while it was mounting, to the
+    list, and the first letter was lost."""
+    app = Typed()
+    async with app.run_test() as pilot:
+        app.screen.query_one(Plain).focus()
+        await pilot.pause()
+        burst(app, "nMaggie")
+        await wait_for(pilot, lambda: bool(app.screen.query("#new")), "the new field")
+        field = app.screen.query_one("#new", Input)
+        await wait_for(pilot, lambda: field.value == "Maggie", "the keys in the new field")
