@@ -31,6 +31,7 @@ from folkgen_tui.widgets import AbcView, BarChart, LossChart, VocabGrid
 from folkgen_tui.widgets.footer import StudioFooter
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.stat_cards import StatCards
+from folkgen_tui.widgets.tab_bar import TabBar
 from folkgen_tui.widgets.tune_table import CorpusRow, TuneTable
 from tests.app_helpers import (
     plain_text,
@@ -201,6 +202,8 @@ async def test_the_tune_list_filters_as_one_types_and_keeps_the_corpus_numbers()
         await pilot.pause()
         kept = matching(range(len(tunes)), "jig 6/8", lambda i: tunes[i].lower())
         assert 1 < len(kept) < len(tunes) and [row.id for row in table.rows] == kept
+        bar = screen.query_one(TabBar).render().plain  # how many the filter keeps, of how many
+        assert f"Tunes ({len(kept)} of {len(tunes)})" in bar, bar
         assert all("jig" in tunes[i].lower() and "6/8" in tunes[i] for i in kept)
         await pilot.press("enter", "down")  # the keys are the list's again; the filter stays
         assert app.focused is table and table.cursor == 1
@@ -216,6 +219,7 @@ async def test_the_tune_list_filters_as_one_types_and_keeps_the_corpus_numbers()
         await pilot.press("escape")  # cleared: every tune again
         await pilot.pause()
         assert len(table.rows) == len(tunes) and screen.filter_text == ""
+        assert "Tunes (" not in screen.query_one(TabBar).render().plain
         assert not field.display and app.focused is table
         await pilot.press("slash")
         await pilot.press(*keys, "enter", "down", "escape")

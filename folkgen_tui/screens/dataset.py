@@ -212,6 +212,8 @@ class DatasetScreen(StudioScreen):
             source = self._kept if narrower and self._kept is not None else range(len(corpus.tunes))
             self._kept = matching(source, self.filter_text, self._search_texts.__getitem__)
             table.empty_text = "no tune matches the filter (escape clears it)"
+        shown = "" if self._kept is None else f"{len(self._kept):,} of {len(corpus.tunes):,}"
+        self.query_one(TabBar).set_note("tunes", shown)
         current = table.current if keep_place else None
         table.set_rows(
             CorpusRows(corpus.tunes, MAX_LISTED, self._kept),

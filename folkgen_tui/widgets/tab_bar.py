@@ -46,6 +46,13 @@ class TabBar(Widget):
         self.tabs = tabs
         self.set_reactive(TabBar.active, active)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, tab): what a click opens
+        self._notes: dict[str, str] = {}  # a word beside a tab's label (its list filtered)
+
+    def set_note(self, tab: str, note: str) -> None:
+        """Show `note` beside the tab's label (empty: none)."""
+        if self._notes.get(tab, "") != note:
+            self._notes[tab] = note
+            self.refresh()
 
     def render(self) -> Text:
         tab_style = self.get_component_rich_style("tab-bar--tab")
@@ -55,6 +62,8 @@ class TabBar(Widget):
         for label, tab in self.tabs:
             start = line.cell_len
             line.append(label, active_style if tab == self.active else tab_style)
+            if self._notes.get(tab):
+                line.append(f" ({self._notes[tab]})", tab_style)
             self._spans.append((start, line.cell_len, tab))
             line.append("   ")
         return line
