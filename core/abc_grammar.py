@@ -92,7 +92,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from core.corpus import Vocabulary, normalize_key
+from core.corpus import METER_VALUES, Vocabulary, normalize_key
 from core.music_analysis import (
     default_unit,
     note_length,
@@ -130,7 +130,6 @@ KEY_VALUES = tuple(
     for tonic in TONICS
     for mode in ("", *(" " + m for m in MODES))
 )
-METER_VALUES = ("C", "C|", *(f"{n}/{d}" for n in range(1, 17) for d in (1, 2, 4, 8, 16)))
 UNIT_VALUES = tuple(f"1/{d}" for d in (1, 2, 4, 8, 16, 32))
 # Guitar chord names abc2midi knows (a subset), after a root A-G with an optional # or b.
 CHORD_TYPES = ("", "m", "7", "m7", "maj7", "M7", "6", "m6", "9", "dim", "dim7", "aug", "sus4")  # fmt: skip

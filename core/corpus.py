@@ -533,6 +533,9 @@ class CreditedStream:
         return credited(head, self._credit)
 
 
+# The M: values the sampler's grammar writes (core.abc_grammar): a prompt's other M: (`none`,
+# `2/4 3/4`) is left to the model, which then writes a second M: of its own.
+METER_VALUES = ("C", "C|", *(f"{n}/{d}" for n in range(1, 17) for d in (1, 2, 4, 8, 16)))
 KEY_SEPARATOR = ";"  # between the K: values a checkpoint records
 MAX_KEY_SPELLINGS = 200  # K: values a checkpoint records (a corpus uses a few dozen at most)
 MAX_KEY_LENGTH = 30  # characters of one ("C# Mixolydian" is 13); with the count, well under

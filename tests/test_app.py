@@ -638,6 +638,23 @@ async def test_the_shipped_models_keys_are_offered_whatever_corpus_is_open(
         assert "Bb" not in screen._keys and "G Major" in screen._keys, screen._keys
 
 
+async def test_the_meter_picker_offers_only_meters_the_grammar_writes(tmp_path: Path) -> None:
+    """A corpus's `M:none` was offered; picked, the prompt's M: was left to the model, which
+    wrote a second M: of its own."""
+    corpus = tmp_path / "odd.abc"
+    corpus.write_text(
+        "X:1\nT:Free\nM:none\nL:1/8\nK:D\nDEF|\n\nX:2\nT:Slow\nM:none\nL:1/8\nK:G\nGAB|\n\n"
+        "X:3\nT:Jig\nM:6/8\nL:1/8\nK:D\nDFA dAF|\n", encoding="utf-8",
+    )  # fmt: skip
+    app = FolkgenApp(corpus_path=corpus, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        screen = await show_screen(pilot, "g", GenerateScreen)
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        await wait_for(pilot, lambda: "6/8" in screen._meters, "its meters")
+        assert "none" not in screen._meters and screen._meters == ("6/8",), screen._meters
+
+
 async def test_generate_settings_out_of_range_are_refused_with_their_range(
     trained_model: Path,
 ) -> None:

@@ -212,7 +212,7 @@ class GenerateScreen(StudioScreen):
         the keys its grammar writes (its training corpus's, as that corpus spells them: the
         Dataset corpus may be another, and a key the model's lacks is refused), the Dataset
         corpus's commonest first."""
-        from core.corpus import normalize_key, read_key
+        from core.corpus import METER_VALUES, normalize_key, read_key
 
         # Counted with the corpus, on its thread (compute_stats): counted here, the first
         # model's arrival held the keys for 12 ms (818 tunes' headers read twice).
@@ -221,7 +221,8 @@ class GenerateScreen(StudioScreen):
         keys: list[str] = list(DEFAULT_KEYS)
         written = Counter[str]()
         if stats is not None:
-            meters = [v for v, _ in stats.meters if v != "?"][:12]
+            # Those the grammar writes: with `none` picked the model wrote an M: of its own.
+            meters = [v for v, _ in stats.meters if v in METER_VALUES][:12]
             keys = [v for v, _ in stats.written_keys if v != "?"][:16]
             written = Counter(dict(stats.keys))
         spelled = {  # the keys its grammar writes: "HP" or "C ^f^c^a" name none
