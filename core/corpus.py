@@ -416,12 +416,20 @@ _MODES = {
 }  # fmt: skip
 
 
+_COMMENT_SIGN = re.compile(r"(?<!\\)%")  # a comment's start; \% is a percent sign
+
+
 def header_field(tune: str, name: str) -> str | None:
-    """Value of the first `name:` header line (M, K, T, L…) in a tune, or None."""
+    """Value of the first `name:` header line (M, K, T, L…) in a tune, without its comment
+    (`K:C % 0 sharps` is C: the Tunes tab showed the comment, and `M:6/8 % jig` read as no
+    metre), or None."""
     prefix = name + ":"
     for line in tune.splitlines():
         if line.startswith(prefix):
-            return line[len(prefix) :].strip()
+            value = line[len(prefix) :]
+            if "%" in value:
+                value = _COMMENT_SIGN.split(value, 1)[0]
+            return value.strip()
     return None
 
 

@@ -198,6 +198,10 @@ def test_normalize_key(value: str, expected: str) -> None:
 def test_header_field() -> None:
     assert header_field("X:1\nT:Tune\nM:6/8\nK:G\nabc", "M") == "6/8"
     assert header_field("X:1\nabc", "K") is None
+    # Without its comment (the Tunes tab showed "C % 0 sh…"); \% is a percent sign, kept.
+    assert header_field("X:1\nM:6/8 % a jig\nK:C % 0 sharps\nabc", "K") == "C"
+    assert header_field("X:1\nM:6/8 % a jig\nK:C\nabc", "M") == "6/8"
+    assert header_field("X:1\nT:100\\% Irish % (a title)\nK:C\nabc", "T") == "100\\% Irish"
 
 
 def test_a_generated_tune_is_credited_in_place_of_the_z_lines_the_model_wrote() -> None:
