@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shlex
 import stat
 import zlib
 from collections import Counter
@@ -357,7 +358,8 @@ def abc_text(path: Path, data: bytes) -> str:
     except UnicodeDecodeError as e:
         raise NotAbcText(
             f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "convert it with iconv -f latin1 -t utf-8"
+            f"convert it: iconv -f latin1 -t utf-8 {shlex.quote(str(path))} > "
+            f"{shlex.quote(str(path.with_suffix('.utf8.abc')))}"
         ) from None
     return text.lstrip("\ufeff")
 
