@@ -33,8 +33,9 @@ from core.paths import (
     resolve_model_path,
     training_output_path,
 )
-from core.presets import PRESETS, get_preset, with_overrides
+from core.presets import PRESETS, ConfigError, get_preset, with_overrides
 from core.terminal import leave_gone_terminal
+from core.train_events import NothingLeftToTrain
 
 if TYPE_CHECKING:
     from core.corpus import Corpus
@@ -44,6 +45,12 @@ if TYPE_CHECKING:
 
 class CliError(Exception):
     """Ends the command with a one-line message and exit status 1."""
+
+
+# The exit status of a command ended by Ctrl+C (128 + SIGINT), after what it saves and says.
+INTERRUPTED = 130
+# Columns for train's progress line where it is not drawn on a terminal: its whole length.
+UNCUT_WIDTH = 1_000
 
 
 def _err(msg: str) -> None:
@@ -162,11 +169,14 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
     proc = subprocess.Popen(
         command, env={**os.environ, "OMP_NUM_THREADS": threads}, start_new_session=True
     )
+    interrupted = False
 
     def on_stop(signum: int, frame: object) -> None:
         """Asked to end (SIGTERM, Ctrl+C, the terminal gone): the ranks (torchrun's children)
         save and stop, and torchrun ends with them. Told itself, torchrun would end with a
         traceback and status 1; left alone at a hang-up, the ranks trained on unseen."""
+        nonlocal interrupted
+        interrupted = interrupted or signum == signal.SIGINT
         try:
             ranks = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         except OSError:  # not Linux: through torchrun
@@ -188,7 +198,8 @@ def _launch_ranks(args: argparse.Namespace, argv: Sequence[str]) -> int:
     signal.signal(signal.SIGINT, on_stop)
     if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # under nohup the run goes on
         signal.signal(signal.SIGHUP, on_hang_up)
-    return proc.wait()
+    status = proc.wait()
+    return INTERRUPTED if interrupted and status == 0 else status  # as a single process
 
 
 def _is_nproc(argv: Sequence[str], i: int) -> bool:
@@ -205,6 +216,7 @@ def _is_nproc(argv: Sequence[str], i: int) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     if args.new_vocab and not args.resume:  # refused as argparse refuses --steps with --minutes
@@ -213,7 +225,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _launch_ranks(args, sys.argv[1:] if args.argv is None else args.argv)
     from core import distributed
     from core.checkpoint import load_checkpoint
-    from core.train import TrainControl, TrainEvent, check_training_destination, train
+    from core.train import (
+        TrainControl,
+        TrainEvent,
+        check_steps_left,
+        check_training_destination,
+        train,
+    )
 
     ranks = distributed.from_env()
     preset = get_preset(args.preset or "default")
@@ -228,17 +246,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"resuming with the checkpoint's time budget, {budget:g} minutes (--steps or "
                   "--minutes sets another)", file=sys.stderr)  # fmt: skip
     cfg = preset.train if resume is None else resume.train_config
-    cfg = with_overrides(
-        cfg,
-        steps=args.steps,
-        minutes=args.minutes,
-        device=args.device,
-        threads=args.threads,
-        seed=args.seed,
-        learning_rate=args.lr,
-        batch_size=args.batch_size,
-        seq_length=args.seq_length,
-    )
+    given = {field: getattr(args, _dest(flag)) for field, flag in TRAIN_FLAGS.items()}
+    try:
+        cfg = with_overrides(cfg, **given)
+    except ConfigError as e:  # named by the option typed ("--lr (learning rate) must be …")
+        flag = TRAIN_FLAGS.get(e.field or "")
+        if flag is None or given[e.field or ""] is None or e.problem == str(e):
+            raise
+        raise CliError(_named(flag, str(e).removesuffix(" " + e.problem), e.problem)) from None
     corpus = load_corpus(args.corpus)
     if resume is not None and args.corpus is None and not corpus.is_described_by(resume.corpus):
         # Resumed on the default corpus unasked, a model of one's own tunes was trained on
@@ -249,6 +264,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             "give --corpus, that corpus's file or folder (or another's, to carry the model on "
             "to it)"
         )
+    if resume is not None:
+        try:
+            check_steps_left(resume.step, cfg)
+        except NothingLeftToTrain as e:  # in the options' words: what was typed, and what to type
+            raise CliError(_nothing_left(e, args.steps)) from None
     # Carried over to another vocabulary, the model is a new one: it never replaces the old.
     resumed = resume.path if resume is not None and not args.new_vocab else None
     recipe = output_recipe(preset.name, resume.path if resume is not None else None)
@@ -259,8 +279,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_training_destination(out, replace_any=args.force, resumed=resumed)
 
     control = TrainControl()
+    interrupted = False
 
     def on_sigint(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True  # saved and said as a stop; the exit status tells scripts
         control.stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl+C aborts
 
@@ -286,14 +309,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGHUP, on_sighup)
     quiet = args.json or not sys.stderr.isatty() and not args.progress or not ranks.master
     total = None if cfg.minutes else cfg.steps
+    # Not on a terminal (--progress into a log) the line is drawn once, at the end: whole, not
+    # cut at 80 columns (its ETA went).
+    console = None if sys.stdout.isatty() else Console(width=UNCUT_WIDTH)
     progress = Progress(
         TextColumn("[bold]training"),
         BarColumn(),
         TextColumn("{task.fields[status]}"),
+        TextColumn(" elapsed"),  # beside the ETA, an unlabelled time read as a second one
         TimeElapsedColumn(),
         transient=False,
         disable=quiet,
-        console=None,
+        console=console,
     )
     task = progress.add_task("train", total=total or cfg.minutes * 60, status="")  # type: ignore[operator]
     last_draw = [0.0]
@@ -307,7 +334,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         eta = f"  eta {e.eta_s:.0f}s" if e.eta_s is not None else ""
         steps = f"{e.step}/{e.total_steps}" if e.total_steps else f"{e.step}"
         # The loss in nats (cross-entropy, as PyTorch gives it); validation in bits a character.
-        status = f"step {steps}  loss {e.smooth_loss:.3f} nats{val}  {e.chars_per_sec:,.0f} chars/s{eta}"
+        speed = f"  {e.chars_per_sec:,.0f} chars/s"  # after the ETA: a narrow terminal cuts it
+        status = f"step {steps}  loss {e.smooth_loss:.3f} nats{val}{eta}{speed}"
         progress.update(task, completed=e.step if total else e.elapsed_s, status=status)
         if e.kind == "warning" and not args.json:
             progress.console.print(f"warning: {e.message}", soft_wrap=True)
@@ -346,6 +374,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "chars_per_sec": round(result.chars_per_sec, 1),
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         "best_checkpoint": str(result.best_checkpoint) if result.best_checkpoint else None,
+        "diverged": result.diverged,
     }
     if args.json:
         _emit_json(summary)
@@ -360,7 +389,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"checkpoint: {result.checkpoint}")
         if result.best_checkpoint:
             print(f"best by validation: {result.best_checkpoint} ({result.best_val_bpc:.3f})")
-    return _train_saved(result.step, result.checkpoint_step, out)
+        if result.diverged:  # it finished and saved: status 0, but not a model to use
+            print(f"folkgen: warning: {result.diverged} (--lr)", file=sys.stderr)
+    status = _train_saved(result.step, result.checkpoint_step, out)
+    return INTERRUPTED if interrupted and status == 0 else status
+
+
+def _nothing_left(e: NothingLeftToTrain, steps: int | None) -> str:
+    """Why a resumed run has nothing to do, in the options' words: --steps counts from the
+    start, and without it the checkpoint's own steps (all done) were the ones asked for."""
+    if steps is None:
+        return (f"the checkpoint has done its {plural(e.done, 'step')}: give --steps N (more "
+                f"than {e.done}) or --minutes M to train it on")  # fmt: skip
+    return (f"--steps {steps} counts from the start, and the checkpoint is already at step "
+            f"{e.done}: give more than {e.done} (or --minutes M)")  # fmt: skip
 
 
 def _train_saved(step: int, saved_step: int | None, out: Path) -> int:
@@ -415,7 +457,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     seeds = args.count * (args.max_tries if args.valid_only else 1)  # one each try, from seed
     if not 0 <= seed <= MAX_SEED - seeds + 1:
         why = f" (its {seeds} tunes or tries take it and the seeds after it)" if seeds > 1 else ""
-        raise CliError(f"--seed must be between 0 and {MAX_SEED - seeds + 1}{why}, not {seed}")
+        raise CliError(
+            f"--seed must be a whole number from 0 to {MAX_SEED - seeds + 1:,}{why}, not {seed}"
+        )
     prompt = args.prompt.replace("\\n", "\n")
 
     def options(seed: int) -> SampleOptions:
@@ -424,7 +468,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
             max_chars=args.max_chars, grammar=args.grammar,
         )  # fmt: skip
 
-    options(seed).check_settings()  # before the model loads (seconds)
+    try:  # before the model loads (seconds)
+        options(seed).check_settings()
+    except ValueError as e:  # named by the option typed, where core's message names one
+        label = next((name for name in SAMPLE_FLAGS if str(e).startswith(f"{name} must ")), None)
+        if label is None:
+            raise
+        refused = str(e).removeprefix(label + " ")
+        raise CliError(_named(SAMPLE_FLAGS[label], label, refused)) from None
     if args.save:  # before any sampling: a folder that cannot be written fails at once
         folder = Path(args.save).expanduser()
         if folder.exists() and not folder.is_dir():
@@ -649,6 +700,51 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # --- parser -----------------------------------------------------------------------------------
 
+# The recipe's fields that train's options set, and each option: cmd_train passes them to
+# with_overrides, and a value core refuses (ConfigError's field) is named by the option typed.
+TRAIN_FLAGS = {
+    "steps": "--steps", "minutes": "--minutes", "device": "--device", "threads": "--threads",
+    "seed": "--seed", "learning_rate": "--lr", "batch_size": "--batch-size",
+    "seq_length": "--seq-length",
+}  # fmt: skip
+# Generate's options that core.sample_options checks, by the name its messages start with
+# ("max chars must be …"): said of the option too ("--max-chars (max chars) must be …").
+SAMPLE_FLAGS = {"temperature": "--temperature", "top-k": "--top-k", "max chars": "--max-chars"}
+
+
+def _named(flag: str, label: str, problem: str) -> str:
+    """A value refused, said of the option typed and by core's name for it where that is
+    another: "--lr (learning rate) must be …", "--threads must be …"."""
+    return f"{flag if label == flag.removeprefix('--') else f'{flag} ({label})'} {problem}"
+
+
+def _dest(flag: str) -> str:
+    """argparse's attribute for an option: --batch-size is args.batch_size."""
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def _recipe_default(field: str) -> str:
+    """A train option's default, for its help: the value where every preset has the same one,
+    else the preset's (listed under train --help)."""
+    values = {getattr(preset.train, field) for preset in PRESETS.values()}
+    return f"default: {values.pop()}" if len(values) == 1 else "default: the preset's"
+
+
+def _presets_table() -> str:
+    """train --help's epilog: what each preset sets of what train's options change."""
+    rows = [("preset", "LSTM", "--steps", "--lr", "--batch-size", "--seq-length", "schedule")]
+    for name, preset in sorted(PRESETS.items()):
+        cfg = preset.train
+        warm = f", warm-up {cfg.warmup_steps}" if cfg.warmup_steps else ""
+        rows.append((name, str(preset.model.hidden_size), str(cfg.steps),
+                     f"{cfg.learning_rate:g}", str(cfg.batch_size), str(cfg.seq_length),
+                     cfg.schedule + warm))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in rows]  # fmt: skip
+    return ("presets (an option left out takes the preset's value; a resumed model keeps\n"
+            "its own recipe):\n" + "\n".join(lines))  # fmt: skip
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -664,17 +760,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("train", help="train a model", description="Train (or resume) a model.")
+    p = sub.add_parser(
+        "train", help="train a model", description="Train (or resume) a model.",
+        epilog=_presets_table(), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
     p.add_argument("--corpus", help="an .abc file or a folder of them (default: the Irish corpus)")
     p.add_argument(
         "--preset", choices=sorted(PRESETS),
         help="recipe (default: default; a resumed model keeps its own)",
     )
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=_positive_int, help="number of optimiser steps")
     budget.add_argument(
-        "--minutes", type=_positive_float, help="wall-clock budget (fractions allowed)"
-    )
+        "--steps", type=_positive_int,
+        help="number of optimiser steps, counted from the start of the model's training "
+        f"({_recipe_default('steps')})",
+    )  # fmt: skip
+    budget.add_argument(
+        "--minutes", type=_positive_float,
+        help="wall-clock budget (fractions allowed), in place of --steps (default: none, the "
+        "steps end the run; a resumed model keeps its own)",
+    )  # fmt: skip
     p.add_argument("--out", help="checkpoint file to write (default: in the user data folder)")
     p.add_argument(
         "--force", action="store_true",
@@ -698,10 +803,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int,
         help="CPU threads (default 0: every core, fewer while other programs keep cores busy)",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--lr", type=_positive_float, help="learning rate")
-    p.add_argument("--batch-size", type=_positive_int, help="sequences per step")
-    p.add_argument("--seq-length", type=_positive_int, help="characters per sequence")
+    p.add_argument("--seed", type=int, help=f"random seed ({_recipe_default('seed')})")
+    p.add_argument(
+        "--lr", type=_positive_float, help=f"learning rate ({_recipe_default('learning_rate')})"
+    )
+    p.add_argument(
+        "--batch-size", type=_positive_int,
+        help=f"sequences per step ({_recipe_default('batch_size')})",
+    )  # fmt: skip
+    p.add_argument(
+        "--seq-length", type=_positive_int,
+        help=f"characters per sequence ({_recipe_default('seq_length')})",
+    )  # fmt: skip
     p.add_argument(
         "--progress", action="store_true", help="show progress even when not on a terminal"
     )
@@ -718,18 +831,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--prompt", default="X:", help=r"text to start from; \n for a new line (default: X:)"
     )
     p.add_argument(
-        "--temperature", type=float, default=1.0, help="sampling temperature (0 = greedy)"
-    )
+        "--temperature", type=float, default=1.0,
+        help="sampling temperature, 0 = greedy (default: %(default)g)",
+    )  # fmt: skip
     p.add_argument(
-        "--top-k", type=_non_negative_int, default=0, help="sample from the k most likely (0 = all)"
-    )
-    p.add_argument("--seed", type=int, help="random seed (tune i uses seed + i)")
+        "--top-k", type=_non_negative_int, default=0,
+        help="sample from the k most likely characters (default: %(default)s, all)",
+    )  # fmt: skip
     p.add_argument(
-        "--count", type=_tune_count, default=1, help=f"number of tunes (at most {MAX_COUNT:,})"
-    )
+        "--seed", type=int,
+        help="random seed (default: a random one); tune i uses seed + i, but with --valid-only "
+        "every try takes the next seed, so a rejected try moves the tunes after it on; each "
+        "tune's seed is printed with it",
+    )  # fmt: skip
     p.add_argument(
-        "--max-chars", type=_positive_int, default=1000, help="length limit per tune"
-    )
+        "--count", type=_tune_count, default=1,
+        help=f"number of tunes, at most {MAX_COUNT:,} (default: %(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-chars", type=_positive_int, default=1000,
+        help="length limit per tune, in characters after the prompt (default: %(default)s)",
+    )  # fmt: skip
     p.add_argument(
         "--precision", default="auto", choices=["auto", "fp32", "int8", "int4"],
         help="sampler arithmetic (default auto: int4 for one-layer models of 512 units or more "
@@ -742,8 +864,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep sampling until a tune passes abc2midi's check",
     )
     p.add_argument(
-        "--max-tries", type=_positive_int, default=20, help="samples per tune with --valid-only"
-    )
+        "--max-tries", type=_positive_int, default=20,
+        help="samples per tune with --valid-only (default: %(default)s)",
+    )  # fmt: skip
     p.add_argument(
         "--no-grammar", dest="grammar", action="store_false",
         help="raw model output: do not restrict sampling to what ABC syntax allows",
@@ -766,7 +889,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("evaluate", help="bits per character of a corpus under a model")
+    p = sub.add_parser(
+        "evaluate", help="bits per character of a corpus under a model",
+        description="Bits per character of an ABC corpus under a model: how well it predicts "
+        "those tunes (lower is better). Says when the corpus is, or holds tunes of, the model's "
+        "training corpus.",
+    )  # fmt: skip
     p.add_argument("--model", required=True, help="checkpoint")
     p.add_argument("--corpus", help="an .abc file or folder (default: the Irish corpus)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -821,7 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _said_once(f"{e.filename or ''}: {e.strerror}" if e.strerror else str(e))
     except KeyboardInterrupt:
         _said_once("interrupted")
-        return 130
+        return INTERRUPTED
     return 1
 
 

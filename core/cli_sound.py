@@ -269,16 +269,25 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 @_guarded
 def cmd_play(args: argparse.Namespace) -> int:
-    from core.audio import Player, render
+    from core.audio import PlaybackUnavailable, Player, render
 
     tunes = chosen_tunes(args)
     voice = voice_from_args(args)
     player = Player()
     try:
-        for _, tune in tunes:
+        for place, (_, tune) in enumerate(tunes):
             done = render(tune.text, midi=False, voice=voice)
             assert done.wav_path is not None  # wav=True
-            player.play(done.wav_path)  # without a sound device this fails: say "playing" after
+            try:  # without a sound device this fails: say "playing" after
+                player.play(done.wav_path)
+            except PlaybackUnavailable as e:  # the tunes after it went unsaid: say them, and how
+                left = len(tunes) - place - 1
+                if not left:
+                    raise
+                raise SoundError(
+                    f"{e}; {plural(left, 'more tune')} not played (folkgen render "
+                    f"{args.file} saves every tune as a WAV)"
+                ) from None
             _say(f"playing {tune.title} ({_duration(done.duration_seconds)}): {done.wav_path}")
             player.wait()
     except KeyboardInterrupt:

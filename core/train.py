@@ -34,10 +34,12 @@ from core.model import CharLSTM, State, pick_device
 from core.paths import best_path_for
 from core.presets import ModelConfig, TrainConfig
 from core.threads import ThreadPolicy, all_cores
+from core.train_events import NothingLeftToTrain as NothingLeftToTrain
 from core.train_events import TrainControl as TrainControl  # their home before core.engine
 from core.train_events import TrainError as TrainError
 from core.train_events import TrainEvent as TrainEvent
 from core.train_events import TrainResult as TrainResult
+from core.train_events import divergence
 
 LN2 = math.log(2.0)
 # On a GPU, steps between reads of the loss and, under torchrun, between the ranks' agreements
@@ -86,6 +88,13 @@ def check_training_destination(
                 f"{kept} holds a trained model already: --resume {path} trains it on; or "
                 "choose another --out (--force replaces it)"
             )
+
+
+def check_steps_left(done: int, cfg: TrainConfig) -> None:
+    """A checkpoint of `done` steps resumed with `cfg` has training left: a time budget, or
+    steps past `done` (NothingLeftToTrain where not: said before a model is built)."""
+    if cfg.minutes is None and cfg.steps <= done:
+        raise NothingLeftToTrain(done, cfg.steps)
 
 
 def learning_rate(cfg: TrainConfig, step: int, progress: float) -> float:
@@ -259,11 +268,7 @@ class Trainer:
         vocab = corpus.vocab
         new_vocab = False
         if resume is not None:
-            if cfg.minutes is None and cfg.steps <= resume.step:
-                raise TrainError(
-                    f"the checkpoint is already at step {resume.step}, and {cfg.steps} steps "
-                    f"were asked for: ask for more than {resume.step} steps to continue it"
-                )
+            check_steps_left(resume.step, cfg)
             model_config = resume.model_config
             unknown = resume.vocab.unknown(corpus.text)
             if not unknown:  # the model knows every character (a subset corpus): keep its vocab
@@ -645,6 +650,9 @@ class Trainer:
         if self.on_event is not None:
             self.on_event(final)
         best = self.best_path
+        # Judged where steps were taken: with none, the loss is no figure (NaN).
+        moved = step > self.start_step
+        diverged = divergence(self.val_bpc, self.loss_value, len(self.vocab)) if moved else None
         return TrainResult(
             step=step,
             stopped=stopped,
@@ -656,4 +664,5 @@ class Trainer:
             checkpoint=self.last_ckpt,
             best_checkpoint=best if best and self.ranks.master and best.exists() else None,
             checkpoint_step=self.saved_at if self.last_ckpt else None,
+            diverged=diverged,
         )

@@ -280,3 +280,43 @@ async def test_a_checkpoint_resumed_on_another_corpus_is_asked_about_first(
             app.screen.query_one(Label).content
         )
         await pilot.press("escape")
+
+
+async def test_the_state_line_says_when_there_is_no_corpus_to_train_on(
+    small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """With no corpus loaded (its file failed) the state line said "Ready to train: press s.",
+    and s then said that it could not: it says so up front, and follows the corpus arriving."""
+    app = FolkgenApp(tmp_path / "missing.abc", autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        assert app.corpus is None and app.corpus_error is not None
+        state = state_of(screen)
+        assert state.startswith("Nothing to train on: open an .abc file or folder in Dataset "
+                                "(d, then o). No corpus: "), state  # fmt: skip
+        app.load_corpus(small_corpus_file)
+        await wait_for(pilot, lambda: app.corpus is not None, "the corpus")
+        await pilot.pause()
+        assert state_of(screen) == "Ready to train on 80 tunes: press s."
+
+
+async def test_a_diverged_run_says_so_in_the_log(
+    small_corpus_file: Path, one_torch_thread: None
+) -> None:
+    """A run whose model ended worse than guessing was reported as any other; the warning is
+    core's, as `folkgen train` prints it."""
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        notices = record_notices(app)
+        set_fields(screen, **SMALL, steps="10", learning_rate="1", grad_clip="", warmup_steps="0")
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: not job.running, "the short run", timeout=30)
+        await wait_for(pilot, lambda: state_of(screen).startswith("Finished at step 10"), "the end")
+        log = " ".join(line.strip() for line in screen.query_one("#train-log", Log).lines)
+        assert "warning: the run diverged (validation " in log, log
+        assert "try a lower learning rate" in log
+        assert any(m.startswith("the run diverged") and severity == "warning"
+                   for m, severity in notices), notices  # fmt: skip

@@ -62,6 +62,7 @@ def test_train_generate_evaluate(
     )  # fmt: skip
     summary = json.loads(out)
     assert code == 0 and summary["steps"] == 40 and summary["val_bpc"] > 0
+    assert summary["diverged"] is None  # a run that learnt (see test_a_diverged_run_is_said)
     ckpt = Path(summary["checkpoint"])
     assert ckpt.parent == folkgen_home / "checkpoints" and ckpt.is_file()
 
@@ -167,8 +168,10 @@ def test_train_resume_and_minutes(
         (["train", "--nproc", "9999", "--preset", "tiny"], "cores"),  # not 9999 torch processes
         (["generate", "--save", "/proc/no/such"], "cannot make the folder"),  # before sampling
         # Before anything is drawn: tune 2's seed (2**62 + 1) would have failed after tune 1.
-        (["generate", "--seed", str(2**62), "--count", "2"], "--seed must be between 0 and"),
-        (["generate", "--seed", "-5"], "--seed must be between 0 and 4611686018427387904, not -5"),
+        (["generate", "--seed", str(2**62), "--count", "2"], "--seed must be a whole number from 0"),
+        # Its limit written as train's are (4611686018427387904 was hard to read).
+        (["generate", "--seed", "-5"],
+         "--seed must be a whole number from 0 to 4,611,686,018,427,387,904, not -5"),
     ],
 )
 def test_errors_are_one_line(
@@ -261,7 +264,7 @@ def test_no_model_yet(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
 def test_bad_option_values(capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path) -> None:
     code, _, err = run(capsys, "generate", "--model", str(tiny_checkpoint), "--temperature", "-1")
     # Said at once, the model not loaded first (seconds for a large one: it said "model: …").
-    assert (code, err) == (1, "folkgen: error: temperature must be a number, 0 or more, not -1.0\n")
+    assert (code, err) == (1, "folkgen: error: --temperature must be a number, 0 or more, not -1.0\n")
     code, _, err = run(capsys, "generate", "--model", str(tiny_checkpoint), "--prompt", "X:€")
     assert code == 1 and "vocabulary" in err
     with pytest.raises(SystemExit) as exc:
@@ -719,3 +722,185 @@ def test_evaluate_says_when_tunes_are_of_the_models_training_corpus(
     mine = ["evaluate", "--model", "default.pt", "--corpus", str(folder / "mine.abc"), "--json"]
     code, out, _ = run(capsys, *mine)
     assert json.loads(out)["training_tunes"] == 0
+
+
+def test_a_resume_with_nothing_left_says_what_was_asked(
+    capsys: pytest.CaptureFixture[str], small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """Resumed with no --steps, a checkpoint that had done its steps was refused with "and 200
+    steps were asked for" (none were), and so was a time-budget run resumed once with --steps."""
+    out = tmp_path / "m.pt"
+    base = ["train", "--corpus", str(small_corpus_file), "--json"]
+    assert run(capsys, *base, "--preset", "tiny", "--steps", "1", "--out", str(out))[0] == 0
+    code, _, err = run(capsys, *base, "--resume", str(out))
+    assert code == 1 and err == (
+        "folkgen: error: the checkpoint has done its 1 step: give --steps N (more than 1) or "
+        "--minutes M to train it on\n"  # "1 step", not "1 steps"
+    )
+    code, _, err = run(capsys, *base, "--resume", str(out), "--steps", "1")
+    assert code == 1 and err == (
+        "folkgen: error: --steps 1 counts from the start, and the checkpoint is already at "
+        "step 1: give more than 1 (or --minutes M)\n"
+    )
+    timed = tmp_path / "t.pt"
+    assert run(capsys, *base, "--preset", "tiny", "--minutes", "0.005", "--out", str(timed))[0] == 0
+    steps = load_checkpoint(timed).step + 2
+    assert run(capsys, *base, "--resume", str(timed), "--steps", str(steps))[0] == 0
+    code, _, err = run(capsys, *base, "--resume", str(timed))
+    assert code == 1 and f"the checkpoint has done its {steps} steps: give --steps N" in err
+    assert "asked for" not in err
+
+
+def test_a_recipe_value_refused_is_named_by_its_option(
+    capsys: pytest.CaptureFixture[str], tiny_checkpoint: Path
+) -> None:
+    """Core's check named the recipe's field ("learning rate must be …"), not the option typed;
+    likewise generate's values that core checks. Core's name stays beside the option's where
+    they differ."""
+    for args, said in (
+        (["train", "--lr", "2"],
+         "--lr (learning rate) must be a number more than 0 and at most 1, not 2"),
+        (["train", "--seq-length", "70000"],
+         "--seq-length (sequence length) must be a whole number from 1 to 65,536, not 70000"),
+        (["train", "--threads", "999"], "--threads must be a whole number from 0 to 256, not 999"),
+        (["train", "--seed", "-1"],
+         "--seed must be a whole number from 0 to 9,223,372,036,854,775,807, not -1"),
+        (["train", "--device", "tpu"], "--device must be auto, cpu, cuda, cuda:N or mps, not 'tpu'"),
+        # Two options at fault together: core's words, which name both.
+        (["train", "--batch-size", "1000", "--seq-length", "1000"],
+         "batch size × sequence length must be at most 65,536 characters per step"),
+        (["generate", "--model", str(tiny_checkpoint), "--max-chars", "2000000"],
+         "--max-chars (max chars) must be at most 1,000,000, not 2000000"),
+        (["generate", "--model", str(tiny_checkpoint), "--temperature", "0.0001"],
+         "--temperature must be 0 (greedy) or at least 0.001, not 0.0001"),
+    ):  # fmt: skip
+        code, out, err = run(capsys, *args)
+        assert code == 1 and out == "" and err.startswith(f"folkgen: error: {said}"), err
+
+
+def help_of(capsys: pytest.CaptureFixture[str], *command: str) -> str:
+    """A command's --help, its lines as argparse wrapped them joined again."""
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_help_says_the_defaults_and_what_a_seed_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help showed few defaults (--max-chars' 1000, --max-tries, --temperature, --top-k) and
+    said tune i takes seed + i, which --valid-only's tries do not keep; evaluate had no
+    description; train's options that come from the preset named no values."""
+    from core.presets import PRESETS
+
+    generate = help_of(capsys, "generate")
+    for option, default in (("--max-chars MAX_CHARS", "1000"), ("--max-tries MAX_TRIES", "20"),
+                            ("--temperature TEMPERATURE", "1"), ("--top-k TOP_K", "0"),
+                            ("--count COUNT", "1")):  # fmt: skip
+        assert re.search(rf"{option} [^(]*\(default: {default}\b", generate), option
+    assert "with --valid-only every try takes the next seed" in generate
+    evaluate = help_of(capsys, "evaluate")
+    assert "Bits per character of an ABC corpus under a model" in evaluate
+    train = help_of(capsys, "train")
+    for option in ("--steps", "--lr", "--batch-size", "--seq-length"):
+        assert re.search(rf"{option} \S+ [^(]*\(default: the preset's\)", train), option
+    assert "--seed SEED random seed (default: 0)" in train  # every preset's
+    for name, preset in PRESETS.items():  # the presets' values, under the options
+        cfg = preset.train
+        row = f"{name} {preset.model.hidden_size} {cfg.steps} {cfg.learning_rate:g} "
+        assert row + f"{cfg.batch_size} {cfg.seq_length} {cfg.schedule}" in train, name
+
+
+def test_the_progress_line_labels_its_times_and_is_whole_off_a_terminal(
+    capsys: pytest.CaptureFixture[str], small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """With --progress into a file the line was cut at 80 columns, losing the ETA, and its last
+    time ("0:00:06", the time elapsed) read as a second ETA."""
+    code, out, _ = run(capsys, "train", "--corpus", str(small_corpus_file), "--preset", "tiny",
+                       "--steps", "20", "--out", str(tmp_path / "m.pt"), "--progress")  # fmt: skip
+    line = out.splitlines()[0]
+    assert code == 0 and line.startswith("training ") and "…" not in line, line
+    assert re.search(r"step 20/20  loss \S+ nats  val \S+ bits/char  eta 0s  [\d,]+ chars/s  "
+                     r"elapsed \d:\d\d:\d\d$", line), line  # fmt: skip
+
+
+def test_a_diverged_run_is_said(
+    capsys: pytest.CaptureFixture[str], small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """A learning rate of 1 took the seed recipe to 236.8 bits per character, reported as any
+    other run. It finished and saved (status 0), with a warning."""
+    code, out, err = run(capsys, "train", "--corpus", str(small_corpus_file), "--preset", "seed",
+                         "--lr", "1", "--batch-size", "4", "--seq-length", "16", "--steps", "10",
+                         "--out", str(tmp_path / "d.pt"))  # fmt: skip
+    assert code == 0 and "validation" in out
+    warning = err.splitlines()[-1]
+    assert re.fullmatch(r"folkgen: warning: the run diverged \(validation [\d.]+ bits/char, worse "
+                        r"than guessing among \d+ characters at [\d.]+\): try a lower learning "
+                        r"rate \(--lr\)", warning), warning  # fmt: skip
+
+
+def test_ctrl_c_saves_and_exits_130(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Ctrl+C saved the run and said so, with status 0: a script could not tell it from a run
+    that reached its steps. As a shell reports SIGINT now: 130, after the same save and words."""
+    out = tmp_path / "run.pt"
+
+    def interrupt_once_saved() -> None:
+        while not out.exists():  # the first checkpoint (every 100 steps)
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_saved, daemon=True).start()
+    code, said, _ = run(capsys, "train", "--preset", "tiny", "--steps", "100000",
+                        "--out", str(out))  # fmt: skip
+    step = load_checkpoint(out).step
+    assert code == 130 and step >= 100
+    assert said.splitlines()[-3].startswith(f"stopped after {step} steps"), said
+
+
+def test_ctrl_c_to_nproc_exits_130_once_the_ranks_have_saved(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`train --nproc`'s Ctrl+C asks the ranks to save and stop (they end with 0): the launcher
+    says it was interrupted as a single process does. Torchrun is stood in for by a process
+    that ends at SIGTERM, as the ranks do once saved."""
+    started = tmp_path / "started"
+    real = subprocess.Popen
+    stand_in = ("import pathlib, signal, sys, time; "
+                "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); "
+                f"pathlib.Path({str(started)!r}).touch(); time.sleep(60)")  # fmt: skip
+
+    def popen(command: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        return real([sys.executable, "-c", stand_in], **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    def interrupt_once_started() -> None:
+        while not started.exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    threading.Thread(target=interrupt_once_started, daemon=True).start()
+    try:
+        assert run(capsys, "train", "--nproc", "1", "--steps", "5")[0] == 130
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def test_play_without_a_device_says_how_many_tunes_went_unplayed(
+    tmp_path: Path, folkgen_home: Path
+) -> None:
+    """`play` of a file of several tunes, with no audio device, named the first tune's WAV and
+    never said that the others were not played."""
+    tune = "X:{n}\nT:Tune {n}\nM:4/4\nL:1/8\nK:C\nCDEF GABc|c8|]\n"
+    abc = tmp_path / "three.abc"
+    abc.write_text("\n".join(tune.format(n=n) for n in (1, 2, 3)), encoding="utf-8")
+    alsa = Path(__file__).parent / "data" / "alsa-nocard.conf"  # a card that does not exist
+    done = subprocess.run(
+        [sys.executable, "-m", "core.cli", "play", str(abc)], capture_output=True, text=True,
+        env={**os.environ, "ALSA_CONFIG_PATH": str(alsa)}, timeout=120,
+    )  # fmt: skip
+    wav = folkgen_home / "tunes" / "tune-1.wav"
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        "folkgen: error: cannot play sound here (no audio device could be opened); the tune is "
+        f"saved as {wav}; 2 more tunes not played (folkgen render {abc} saves every tune as a "
+        "WAV)"
+    ]

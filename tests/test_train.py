@@ -303,3 +303,53 @@ def test_a_file_in_the_best_models_place_is_named_with_what_to_do(tmp_path: Path
         check_training_destination(tmp_path / "z.pt", replace_any=True)
     assert "--force" not in str(e.value)
     assert (tmp_path / "z.best.pt").read_text(encoding="utf-8") == "precious"
+
+
+def test_a_diverged_run_is_judged_against_guessing_uniformly(small_corpus_file: Path) -> None:
+    """A run whose model predicts worse than guessing among its characters finished like any
+    other; core says it (TrainResult.diverged), for the CLI and the app alike."""
+    from core.train_events import divergence
+
+    # An untrained model sits about at log2(83) = 6.37 (6.39 after one step of the tiny recipe).
+    assert divergence(6.39, 3.0, 83) is None and divergence(None, 4.4, 83) is None
+    assert divergence(236.841, 176.2, 83) == (
+        "the run diverged (validation 236.8 bits/char, worse than guessing among 83 characters "
+        "at 6.4): try a lower learning rate"
+    )
+    assert divergence(None, 176.2, 83) is not None  # no validation: the loss, in nats
+    assert "(loss not a finite number," in str(divergence(None, float("nan"), 83))
+    corpus = load_corpus(small_corpus_file)
+    small = replace(CFG, seq_length=16, batch_size=4, steps=10, eval_every=0, checkpoint_every=0)
+    wild = train(corpus, ModelConfig(embedding_dim=16, hidden_size=32),
+                 replace(small, learning_rate=1.0, grad_clip=None))  # fmt: skip
+    assert wild.diverged is not None and wild.diverged.startswith("the run diverged (validation")
+    assert train(corpus, MODEL, small).diverged is None
+    # Stopped before its first step, a run has no figure to judge (its loss is NaN).
+    control = TrainControl()
+    control.stop()
+    assert train(corpus, MODEL, small, control=control).diverged is None
+
+
+def test_a_resume_with_no_steps_left_says_where_it_is_and_where_its_recipe_ends(
+    small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """The refusal said "N steps were asked for" where the command line asked for none (the
+    recipe's, all done): it says where the checkpoint is and where its recipe ends, and the CLI
+    reads which of them the user typed from NothingLeftToTrain."""
+    from core.train import NothingLeftToTrain, check_steps_left
+
+    check_steps_left(5, replace(CFG, steps=6))
+    check_steps_left(5, replace(CFG, steps=1, minutes=1.0))  # a time budget has time left
+    with pytest.raises(NothingLeftToTrain) as refused:
+        check_steps_left(1, replace(CFG, steps=1))
+    assert (refused.value.done, refused.value.asked) == (1, 1)
+    assert str(refused.value) == (
+        "the checkpoint is already at step 1, and its recipe ends at step 1: ask for more than "
+        "1 step in all to train it on"
+    )
+    first = train(load_corpus(small_corpus_file), MODEL, replace(CFG, steps=2, eval_every=0),
+                  checkpoint_path=tmp_path / "m.pt")  # fmt: skip
+    assert first.checkpoint is not None
+    with pytest.raises(NothingLeftToTrain):
+        train(load_corpus(small_corpus_file), MODEL, replace(CFG, steps=2),
+              resume=load_checkpoint(first.checkpoint))  # fmt: skip

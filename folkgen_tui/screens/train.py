@@ -587,6 +587,9 @@ class TrainScreen(StudioScreen):
             how = "stopped" if r.stopped else "done"
             val = f", validation {r.val_bpc:.3f} bits/char" if r.val_bpc is not None else ""
             self._log(f"{how} after {r.step} steps in {duration(r.elapsed_s)}{val}")
+            if r.diverged:  # core's verdict, as the CLI says it: finished, but no model to use
+                self._log(f"warning: {r.diverged}")
+                self.notify(r.diverged, title="Diverged", severity="warning", markup=False)
             if r.checkpoint is not None:
                 self._log(f"checkpoint: {Path(r.checkpoint).name}")
                 # Generate takes it up in place of the model in use: said, as that one may have
@@ -618,7 +621,12 @@ class TrainScreen(StudioScreen):
 
     def _ready_text(self) -> str:
         corpus = self.studio.corpus
-        where = f" on {len(corpus.tunes):,} tunes" if corpus else ""
+        if corpus is None:  # s would say it only once pressed; corpus_changed follows the load
+            error = self.studio.corpus_error
+            if error is None:
+                return "Loading the corpus…"
+            return f"Nothing to train on: open an .abc file or folder in Dataset (d, then o). {error}"
+        where = f" on {len(corpus.tunes):,} tunes"
         ckpt = self.resume_checkpoint
         if ckpt is not None:
             name = checkpoint_name(ckpt)
