@@ -551,6 +551,29 @@ async def test_footer_is_one_line_that_follows_the_keys() -> None:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette", "the palette")
 
 
+async def test_a_footer_too_long_for_the_line_says_there_is_more(folkgen_home: Path) -> None:
+    """At 80 columns the Library's keys overflow its footer: it ended at "x Delete", History,
+    Keep and Export cut with no sign. It now ends with "… ? more" (help lists every key), a
+    click on which opens the help; at 120 columns every key shows and the palette's too."""
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("l")
+        await pilot.pause(0.05)
+        text = footer_text(app)
+        assert text.rstrip().endswith("… ? more") and len(text.rstrip()) <= 80, text
+        assert "Filter" in text and "Export" not in text, text
+        await pilot.click(StudioFooter, offset=(text.index("? more") + 2, 0))
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen", "the help")
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("l")
+        await pilot.pause(0.05)
+        text = footer_text(app)
+        assert "more" not in text and text.rstrip().endswith("^p palette"), text
+
+
 async def test_footer_leaves_out_keys_a_text_field_types(folkgen_home: Path) -> None:
     """While a text field has the focus, keys that only type there (+ and - on Generate, / on
     the Library: names whose characters Textual does not know) are not offered in the footer."""

@@ -19,6 +19,10 @@ FooterEntry = tuple[str, str, bool, str]
 # keep showing, say, "+ Temp+" or "/ Filter" while the key only types its character.
 TYPED_KEYS = {"plus": "+", "minus": "-", "slash": "/", "at": "@", "backslash": "\\",
               "underscore": "_"}  # fmt: skip
+# Where the keys overflow the line, the last that fit and this: help lists them all (at 80
+# columns the Library's footer ended at "x Delete", History, Keep and Export cut unsaid).
+MORE: FooterEntry = ("?", "more", True, "question_mark")
+MORE_MARK = "… "
 
 
 class StudioFooter(Widget):
@@ -100,10 +104,24 @@ class StudioFooter(Widget):
                 line.stylize("dim", start)
             self._spans.append((start, len(line), key))
 
-        for entry in self.entries:
+        entries, cut = self.entries, False
+        width = self.size.width
+        if width > 0 and sum(_width(e) + 1 for e in entries) - 1 > width:
+            room = width - len(MORE_MARK) - _width(MORE)
+            kept: list[FooterEntry] = []
+            for entry in entries:
+                room -= _width(entry) + 1
+                if room < 0:
+                    break
+                kept.append(entry)
+            entries, cut = tuple(kept), True
+        for entry in entries:
             add(entry)
             line.append(" ")
-        if self.palette is not None:  # on the right, where Textual's Footer puts it
+        if cut:  # in place of the palette, for which there is no room either
+            line.append(MORE_MARK, description_style)
+            add(MORE)
+        elif self.palette is not None:  # on the right, where Textual's Footer puts it
             display, description = self.palette[:2]
             gap = (
                 self.size.width - len(line) - len(display) - len(description) - 3
@@ -119,3 +137,9 @@ class StudioFooter(Widget):
                 event.stop()
                 self.app.simulate_key(key)
                 return
+
+
+def _width(entry: FooterEntry) -> int:
+    """Columns an entry takes: its key, and a space and its description where it has one."""
+    display, description = entry[:2]
+    return len(display) + (len(description) + 1 if description else 0)
