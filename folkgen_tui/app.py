@@ -77,6 +77,7 @@ if TYPE_CHECKING:
 
 DEFAULT_THEME = "gruvbox"
 SETTINGS_FILE = "tui.json"
+CORPUS_SETTING = "corpus"  # the corpus open last (an absolute path; None: the default)
 # Screens built ahead from just after the first frame, the likeliest first: Textual takes ~110 ms
 # to build Generate, ~60 Train, ~30 Library and ~15 Models (more while torch loads on the other
 # core), where showing one built takes ~20 ms. A key waits for the piece of a build under way, so
@@ -325,6 +326,12 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         else:
             self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
         self.corpus_path: Path | None = Path(corpus_path).expanduser() if corpus_path else None
+        # Without --corpus, the one open when the app last ended (a collection of one's own
+        # came back as the Irish corpus, beside a model trained on it).
+        last = settings.get(CORPUS_SETTING)
+        self._corpus_remembered = corpus_path is None and isinstance(last, str) and bool(last)
+        if self._corpus_remembered:
+            self.corpus_path = Path(str(last))
         self.corpus: Corpus | None = None
         self.stats: CorpusStats | None = None
         self.novelty: NoveltyIndex | None = None
@@ -761,6 +768,9 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         self.corpus, self.stats, self.novelty = message.corpus, message.stats, None
         self.corpus_path = message.path
         self.corpus_error = None
+        opened = str(message.path.resolve()) if message.path is not None else None
+        if self.setting(CORPUS_SETTING) != opened:
+            self.remember(CORPUS_SETTING, opened)  # opened again at the next start
         if not first:
             self.notify(
                 f"Loaded {message.stats.name}: {message.stats.tunes:,} tunes.", markup=False
@@ -776,6 +786,13 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             self.call_after_refresh(self._start_prebuilds)
 
     def on_corpus_failed(self, message: CorpusFailed) -> None:
+        if self._corpus_remembered and self.corpus is None:  # moved or gone since: the default
+            self._corpus_remembered = False
+            self.notify(f"{message.error}. The Irish corpus instead.",
+                        title="Cannot open the corpus you had open last", severity="warning",
+                        timeout=10, markup=False)  # fmt: skip
+            self.load_corpus(None)
+            return
         if self.corpus is None:
             self.corpus_error = f"No corpus: {message.error}"
             self._each_screen("corpus_changed")

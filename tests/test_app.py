@@ -168,6 +168,41 @@ async def test_dataset_screen_shows_the_corpus_and_loads_another(small_corpus_fi
         assert any("latin1.abc" in m and s == "warning" for m, s in notices), notices
 
 
+async def test_the_app_opens_the_corpus_it_had_open_last(
+    small_corpus_file: Path, tmp_path: Path
+) -> None:
+    """A collection of one's own came back as the Irish corpus at the next start, beside the
+    model trained on it. Now the corpus open last is opened again (by its absolute path), unless
+    --corpus names another; gone since, the default comes, and a warning says why."""
+    mine = tmp_path / "mine.abc"
+    shutil.copy(small_corpus_file, mine)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the default corpus")
+        app.load_corpus(mine)
+        await wait_for(pilot, lambda: app.stats is not None and app.stats.tunes == 80, "mine")
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        assert app.corpus_path == mine and app.stats is not None and app.stats.tunes == 80
+    app = FolkgenApp(corpus_path=small_corpus_file, autoload_model=False)  # named: it wins
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        assert app.corpus_path == small_corpus_file
+    mine.unlink()
+    shutil.copy(small_corpus_file, tmp_path / "other.abc")
+    app = FolkgenApp(corpus_path=tmp_path / "other.abc", autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "other")
+    (tmp_path / "other.abc").unlink()  # the one open last, gone
+    app = FolkgenApp(autoload_model=False)
+    notices = record_notices(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the default corpus")
+        assert app.stats is not None and app.stats.tunes == 817 and app.corpus_error is None
+        assert any("other.abc" in m and s == "warning" for m, s in notices), notices
+
+
 async def show_train(pilot: Pilot[Any], app: FolkgenApp) -> TrainScreen:
     """The Train screen, shown by its key once the app is ready."""
     await wait_ready(pilot)

@@ -333,7 +333,7 @@ class DatasetScreen(StudioScreen):
             PathDialog(
                 "Open ABC",
                 "An .abc file (tunes separated by blank lines) or a folder of them; empty: the "
-                "Irish corpus the app starts with:",
+                "Irish corpus (the default). The app opens it again at its next start:",
                 str(current) if current else "",
             ),
             done,
