@@ -22,6 +22,7 @@ from pathlib import Path
 
 from core.corpus import header_field, normalize_key, tune_chunks
 from core.voice import Voice, original_line, voice_tune
+from core.words import plural as plural
 
 ABC2MIDI = "abc2midi"
 ABC2MIDI_PACKAGE = "abcmidi"
@@ -165,11 +166,6 @@ def stopped_how(tool: str, rc: int, limits: Limits) -> str:
 
 
 _HIDDEN = ("Cc", "Cf", "Cs")  # control (ESC, BEL, C1), format (bidi overrides), surrogates
-
-
-def plural(n: int, word: str) -> str:
-    """ "1 bar", "16 bars": the count and its word, as every report writes them."""
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def printable(text: str) -> str:

@@ -595,7 +595,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             notes.append(f"{'tunebook' if saved is not None else 'history'} #{tune_id}")
         print(f"[{'; '.join(notes)}]", file=sys.stderr)
     if args.valid_only:
-        print(f"[{rejected} invalid tune(s) rejected]", file=sys.stderr)
+        print(f"[{plural(rejected, 'invalid tune')} rejected]", file=sys.stderr)
     history.close()
     return 0
 

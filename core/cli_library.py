@@ -111,7 +111,7 @@ def cmd_list(args: argparse.Namespace, library: Library) -> int:
         return 0
     for tune in tunes:
         _say(_line(tune))
-    _say(f"{len(tunes)} tune(s) in the {where} ({library.path})")
+    _say(f"{plural(len(tunes), 'tune')} in the {where} ({library.path})")
     return 0
 
 
@@ -252,10 +252,10 @@ def cmd_export(args: argparse.Namespace, library: Library) -> int:
         folder_target(args.midi)
     problems: list[str] = []
     if args.out:
-        _say(f"wrote {len(ids)} tune(s) to {library.export_abc(ids, args.out)}")
+        _say(f"wrote {plural(len(ids), 'tune')} to {library.export_abc(ids, args.out)}")
     if args.midi:
         made = library.export_midi(ids, Path(args.midi), problems)
-        _say(f"wrote {len(made)} MIDI file(s) to {Path(args.midi).expanduser()}")
+        _say(f"wrote {plural(len(made), 'MIDI file')} to {Path(args.midi).expanduser()}")
     if args.pdf:
         pdf = library.export_pdf(ids, args.pdf, problems)
         if pdf is not None:
@@ -287,9 +287,9 @@ def cmd_import(args: argparse.Namespace, library: Library) -> int:
         print(json.dumps(asdict(report), ensure_ascii=False))
     else:
         bad = f" ({report.invalid} with abc2midi errors)" if report.invalid else ""
-        _say(f"imported {len(report.added)} tune(s){bad} from {report.files} file(s)")
+        _say(f"imported {plural(len(report.added), 'tune')}{bad} from {plural(report.files, 'file')}")
         if report.already:
-            _say(f"{report.already} tune(s) were in the tunebook already")
+            _say(f"{plural(report.already, 'tune')} {'was' if report.already == 1 else 'were'} in the tunebook already")
         for reason in report.skipped:
             print(f"folkgen: skipped: {printable(reason)}", file=sys.stderr)
     return 0 if report.added or report.already else 1

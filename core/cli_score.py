@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli_sound import _guarded, _say, _tune_json, chosen_tunes
+from core.words import plural
 
 _OUTPUTS = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
 
@@ -49,7 +50,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     each = asked or dict.fromkeys(_OUTPUTS)  # nothing named: all three, in the tunes folder
     report: list[dict[str, Any]] = []
     if not args.json:
-        _say(f"{args.file}: {len(numbered)} tune(s)")
+        _say(f"{args.file}: {plural(len(numbered), 'tune')}")
     pages: list[str] = []
     for i, tune in numbered:
         entry = _tune_json(i, tune)
@@ -84,7 +85,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if ".pdf" in asked and pages:
         pdf = _write(*_where(asked[".pdf"], ".pdf"), {".pdf": to_pdf(pages)})[".pdf"]
         if not args.json:
-            _say(f"  {len(pages)} page(s): {pdf}")
+            _say(f"  {plural(len(pages), 'page')}: {pdf}")
     failed = len(numbered) - len(pages)
     if args.json:
         summary = {"file": args.file, "tunes": report, "engraved": len(pages)}

@@ -139,7 +139,7 @@ def chosen_tunes(args: argparse.Namespace) -> list[tuple[int, Tune]]:
         return numbered
     if not 1 <= args.tune <= len(numbered):
         raise AbcFileError(
-            f"{args.file} has {len(numbered)} tune(s); --tune must be 1 to {len(numbered)}"
+            f"{args.file} has {plural(len(numbered), 'tune')}; --tune must be 1 to {len(numbered)}"
         )
     return [numbered[args.tune - 1]]
 
@@ -194,7 +194,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         summary = {"file": args.file, "tunes": report, "valid": valid, "count": len(tunes)}
         print(json.dumps(summary | {"words_passed_over": words}))
         return 0 if valid == len(tunes) else 1
-    _say(f"{args.file}: {len(tunes)} tune(s), {valid} valid")
+    _say(f"{args.file}: {plural(len(tunes), 'tune')}, {valid} valid")
     if words:
         where = ("line " if len(words) == 1 else "lines ") + ", ".join(str(n) for n in words)
         _say(f"  passed over words that are no tune, with no field or bar line ({where})")
@@ -224,7 +224,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     failed = 0
     if not args.json:
         played = "" if voice.plain else f", played as {voice.describe()}"
-        _say(f"{args.file}: {len(tunes)} tune(s){played}")
+        _say(f"{args.file}: {plural(len(tunes), 'tune')}{played}")
     for i, tune in tunes:
         entry = _tune_json(i, tune)
         try:

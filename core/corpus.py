@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.paths import DefaultCorpusMissing, default_corpus_path
+from core.words import plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -406,7 +407,7 @@ def load_corpus(path: str | Path | None = None) -> Corpus:
             skipped.append(f"{f}: {NO_TUNES}")
     if not tunes:
         reason = f" ({skipped[0]})" if skipped else ""
-        raise CorpusError(f"{source}: no tunes found in {len(files)} .abc file(s){reason}")
+        raise CorpusError(f"{source}: no tunes found in {plural(len(files), '.abc file')}{reason}")
     return Corpus(source.name + "/", tunes, source, skipped)
 
 

@@ -31,6 +31,7 @@ from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home, release_claims, replace_file
+from core.words import plural
 from folkgen_tui.imports import IMPORT_PAUSE, import_next
 from folkgen_tui.lifeline import Lifeline, WorkUnderWay
 from folkgen_tui.process import (
@@ -182,7 +183,7 @@ SCREENS = ScreenModes(
         "textual.widgets._data_table", _WIDGETS + "row_table",
     )),  # fmt: skip
     library=LazyScreen("folkgen_tui.screens.library", "LibraryScreen", needs=(
-        "core.search", "core.voice", "folkgen_tui.screens.dialogs", _WIDGETS + "abc_view",
+        "core.search", "core.words", "core.voice", "folkgen_tui.screens.dialogs", _WIDGETS + "abc_view",
         _WIDGETS + "filter_input", _WIDGETS + "piano_roll", "folkgen_tui.graphics",
         _WIDGETS + "score_view", _WIDGETS + "tune_table", _WIDGETS + "select",
         _WIDGETS + "voice_row",
@@ -778,7 +779,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         skipped = message.corpus.skipped
         if skipped:  # each named, with why, as the CLI names them (it said "2 file(s) skipped")
             more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-            self.notify("; ".join(skipped[:3]) + more, title=f"Skipped {len(skipped)} file(s)",
+            self.notify("; ".join(skipped[:3]) + more, title=f"Skipped {plural(len(skipped), 'file')}",
                         severity="warning", timeout=10, markup=False)  # fmt: skip
         self._each_screen("corpus_changed")
         self._refresh_status()

@@ -226,7 +226,8 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await pilot.press("E")
         await wait_for(pilot, lambda: any("Exported" in m for m, _ in notices), "the export")
         (exported,) = (folkgen_home / "tunes").glob("tunebook-*.abc")
-        assert exported.name in next(m for m, _ in notices if "Exported" in m)
+        said = next(m for m, _ in notices if "Exported" in m)
+        assert exported.name in said and "favourite tune" in said and "(s)" not in said, said
         assert "T:Seed Seven" in exported.read_text(encoding="utf-8")
 
         # Open in Generate: the same model, seed and settings give back the identical text.
@@ -250,6 +251,9 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await pilot.pause()
         footer = app.screen.query_one(StudioFooter).render().plain
         assert "h Tunebook" in footer and "History" not in footer  # h says where it goes now
+        await pilot.press("space", "E")  # the history's own tune: the notice says so
+        await wait_for(pilot, lambda: any("history tune" in m for m, _ in notices), "export")
+        await pilot.press("space")
         await pilot.press("k")
         await wait_for(pilot, lambda: getattr(stored(folkgen_home, again.library_id or 0),
                                               "in_tunebook", False), "kept")  # fmt: skip

@@ -318,3 +318,10 @@ def test_missing_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DefaultCorpusMissing, match="pip install --no-deps"):
         default_corpus_path()
+
+
+def test_counts_are_written_with_their_word() -> None:
+    from core.words import plural
+
+    assert plural(1, "tune") == "1 tune" and plural(2, ".abc file") == "2 .abc files"
+    assert plural(0, "page") == "0 pages" and plural(12060, "tune") == "12,060 tunes"

@@ -166,7 +166,7 @@ def test_cli_score_writes_files_and_never_overwrites(
     code, out, _ = run(capsys, "score", str(abc), "--pdf", str(mine / "book.pdf"))
     assert code == 0 and out.splitlines()[1:] == [
         "  1. The Counted Jig: page 1 of the PDF", "  2. Long Reel: page 2 of the PDF",
-        f"  2 page(s): {mine / 'book.pdf'}",
+        f"  2 pages: {mine / 'book.pdf'}",
     ]  # each tune says where it is (it said nothing after its title)
 
 

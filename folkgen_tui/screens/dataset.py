@@ -12,6 +12,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Static
 
+from core.words import plural
 from folkgen_tui.format import number, show_char
 from folkgen_tui.imports import IMPORT_PAUSE, import_next
 from folkgen_tui.screens.base import StudioScreen
@@ -156,7 +157,7 @@ class DatasetScreen(StudioScreen):
             name.update(self.studio.corpus_error or "loading the corpus…")
             return
         source = f" — {corpus.source}" if self.studio.corpus_path and corpus.source else ""
-        skipped = f" ({len(corpus.skipped)} file(s) skipped)" if corpus.skipped else ""
+        skipped = f" ({plural(len(corpus.skipped), 'file')} skipped)" if corpus.skipped else ""
         name.update(f"{stats.name}{source}{skipped}")
         self.query_one("#corpus-numbers", StatCards).cards = (
             (number(stats.tunes), "tunes"),

@@ -23,6 +23,7 @@ from textual.widgets import Input, Static
 
 from core.search import narrows
 from core.voice import VoiceError
+from core.words import plural
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.screens.dialogs import ConfirmDialog, TextDialog
 from folkgen_tui.widgets import AbcView
@@ -689,8 +690,10 @@ class LibraryScreen(StudioScreen):
                 return library.export_abc(ids, output_dir() / f"tunebook-{stamp}.abc")
 
         count = len(ids)
+        if self.history:  # the history's own, not the tunebook's: said so
+            what += " history"
         self.tunebook.call(export, lambda path: self.notify(
-            f"Exported {count} {what} tune(s) to {path}", markup=False))  # fmt: skip
+            f"Exported {plural(count, what + ' tune')} to {path}", markup=False))  # fmt: skip
 
     # --- status line -------------------------------------------------------------------------
 
@@ -710,8 +713,6 @@ class LibraryScreen(StudioScreen):
 
 def describe(tune: LibraryTune) -> str:
     """The badge over the ABC: where the tune came from and how it sounds."""
-    from core.abc import plural  # here: its module's import (~5 ms) made the build ahead chunky
-
     first = [tune.title, stars(tune.rating) if tune.rating else "", tune.notes]
     # The music first, then what makes the tune again (top-k only when it was used); a line too
     # long for the panel ends in "…" (library.tcss).
