@@ -927,6 +927,32 @@ async def test_models_table_fits_100_columns_beside_its_scrollbar(
         assert table.max_scroll_y > 0 and table.max_scroll_x == 0
 
 
+@pytest.mark.parametrize("columns", [80, 140])
+async def test_models_table_fits_the_width_it_has(
+    columns: int, trained_model: Path, folkgen_home: Path
+) -> None:
+    """At 80 columns the Size column was cut ("1.1" without its MB) and Saved was past the
+    edge; at 140 the file names were still cut at 28. Now a narrow table leaves Saved out, and
+    a wide one shows whole names."""
+    folder = folkgen_home / "checkpoints"
+    folder.mkdir(parents=True)
+    name = "irish-mitdeeplearning-tiny-20261204-014601.best.pt"  # 50 characters
+    shutil.copy(trained_model, folder / name)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(columns, 24)) as pilot:
+        await wait_ready(pilot)
+        screen = await show_screen(pilot, "m", ModelsScreen)
+        await wait_for(pilot, lambda: len(screen.infos) >= 1, "the checkpoint details")
+        await pilot.pause()
+        table = screen.query_one("#models-table", DataTable)
+        assert table.max_scroll_x == 0, table.virtual_size
+        labels = [str(c.label) for c in table.columns.values()]
+        row = [str(cell) for cell in table.get_row(str(folder / name))]
+        assert "Size" in labels and row[labels.index("Size")].endswith("MB"), row
+        assert ("Saved" in labels) == (columns == 140)
+        assert (row[labels.index("File")] == name) == (columns == 140), row
+
+
 async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> None:
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(80, 24)) as pilot:

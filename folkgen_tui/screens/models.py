@@ -83,6 +83,30 @@ def clip_middle(text: str, width: int) -> str:
     return text[: width - tail - 1] + "…" + text[-tail:]
 
 
+# (label, key, width): the File column takes what the others leave (its width 0 here).
+COLUMNS = (
+    ("", "use", 1), ("File", "file", 0), ("Corpus", "corpus", 14), ("Model", "model", 9),
+    ("Step", "step", 6), ("Val bpc", "val", 7), ("Size", "size", 7), ("Saved", "saved", 12),
+)  # fmt: skip
+MIN_NAME = 20  # columns of a file name, at least, before a column is left out for it
+DROPPED_FIRST = ("saved", "corpus")  # left out in this order where the width is short
+EDGES = 2  # the vertical scrollbar's columns
+MAX_NAME = 60  # wider names are clipped in the middle even on a wide terminal
+
+
+def table_layout(width: int) -> tuple[tuple[str, ...], int]:
+    """The columns shown at `width` (their keys) and the File column's width: at 80 columns
+    the Size column was cut and Saved was past the edge, and at 140 the names were still cut
+    at 28."""
+    for drop in range(len(DROPPED_FIRST) + 1):
+        keys = tuple(key for _, key, _ in COLUMNS if key not in DROPPED_FIRST[:drop])
+        # DataTable pads each cell by a column on either side.
+        room = width - EDGES - sum(w + 2 for _, key, w in COLUMNS if key in keys)
+        if room >= MIN_NAME:
+            return keys, min(room, MAX_NAME)
+    return keys, MIN_NAME
+
+
 class ModelsScreen(StudioScreen):
     MODE = "models"
     # Focus starts on the table, as `mounted` sets it: keys that come while the screen is
@@ -111,6 +135,7 @@ class ModelsScreen(StudioScreen):
         self.infos: dict[Path, tuple[tuple[float, int], CheckpointInfo | None, str | None]] = {}
         self._reading: set[Path] = set()  # asked of the engine, not answered yet
         self._listed_in_use: Path | None = None  # the model in use at the last listing
+        self._layout: tuple[tuple[str, ...], int] | None = None  # table_layout's, as listed
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="models-folder", markup=False)
@@ -119,13 +144,14 @@ class ModelsScreen(StudioScreen):
 
     def mounted(self) -> None:
         table = self.query_one("#models-table", DataTable)
-        for label, key in (("", "use"), ("File", "file"), ("Corpus", "corpus"),
-                           ("Model", "model"), ("Step", "step"), ("Val bpc", "val"),
-                           ("Size", "size"), ("Saved", "saved")):  # fmt: skip
-            table.add_column(label, key=key)
         self.query_one("#model-detail").border_title = "Details"
         self.rescan()
         table.focus()
+
+    def on_resize(self) -> None:
+        layout = self._layout
+        if self.composed and layout is not None and table_layout(self.app.size.width) != layout:
+            self.rescan()  # the columns that fit the new width
 
     def on_screen_resume(self) -> None:
         if self.is_current and self.composed:  # shown (a screen built ahead gets one too)
@@ -147,14 +173,26 @@ class ModelsScreen(StudioScreen):
         table = self.query_one("#models-table", DataTable)
         selected = self.selected_path()
         self.paths = self.found_paths()
-        table.clear()
+        layout = table_layout(self.app.size.width)
+        keys, name_width = layout
+        if layout != self._layout:  # the columns that fit this width
+            table.clear(columns=True)
+            for label, key, _ in COLUMNS:
+                if key in keys:
+                    table.add_column(label, key=key)
+            self._layout = layout
+        else:
+            table.clear()
         in_use = self.studio.model.path if self.studio.model else None
         for path in self.paths:
             stamp = self._stamp(path)
-            saved = when_saved(stamp[0]) if stamp[0] else ""
-            cells = self._info_cells(path, stamp)
-            table.add_row("●" if path == in_use else "", clip_middle(path.name, 28), *cells,
-                          file_size(stamp[1]), saved, key=str(path))  # fmt: skip
+            corpus, model, step, val = self._info_cells(path, stamp)
+            cells = {
+                "use": "●" if path == in_use else "", "file": clip_middle(path.name, name_width),
+                "corpus": corpus, "model": model, "step": step, "val": val,
+                "size": file_size(stamp[1]), "saved": when_saved(stamp[0]) if stamp[0] else "",
+            }  # fmt: skip
+            table.add_row(*(cells[key] for key in keys), key=str(path))
         if not self.paths:
             self.query_one("#model-detail", Static).update(
                 "No checkpoints yet. Train a model on the Train screen (t): it is saved here."
@@ -231,9 +269,11 @@ class ModelsScreen(StudioScreen):
             return
         table = self.query_one("#models-table", DataTable)
         row_key = str(message.path)
+        shown = self._layout[0] if self._layout is not None else ()
         for column, value in zip(("corpus", "model", "step", "val"),
                                  self._info_cells(message.path, message.stamp), strict=True):  # fmt: skip
-            table.update_cell(row_key, column, value, update_width=True)
+            if column in shown:  # (the Corpus column is left out of a narrow table)
+                table.update_cell(row_key, column, value, update_width=True)
         self._show_detail()
 
     # --- selection ---------------------------------------------------------------------------
