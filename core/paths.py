@@ -128,10 +128,16 @@ def slugify(title: str, max_len: int = 60) -> str:
     return slug[:max_len].rstrip("-") or "untitled"
 
 
+# The time (and a claim's number, a best model's mark) that ends a run's file name.
+_RUN_STAMP = re.compile(r"-\d{8}-\d{6}(?:-\d+)?(?:\.best)?$")
+
+
 def output_recipe(preset: str, resume: Path | None) -> str:
     """The recipe a run's new file is named after: the preset's, or for a resumed model
-    "from-" and its file's name (its recipe is the checkpoint's, not the preset chosen)."""
-    return preset if resume is None else f"from-{slugify(resume.stem, 24)}"
+    "from-" and its file's name without its time (its recipe is the checkpoint's, not the
+    preset chosen; the new file has a time of its own: cut at 24 characters, the old one's
+    left half a time, as in awk8-abc-from-mytunes-tiny-20261204-05-20261204-053107.pt)."""
+    return preset if resume is None else f"from-{slugify(_RUN_STAMP.sub('', resume.stem), 24)}"
 
 
 def training_output_path(

@@ -231,6 +231,18 @@ def test_a_model_resumed_into_a_new_file_is_named_after_it(
     assert code == 0 and saved.name.startswith(f"other-abc-from-{tiny_checkpoint.stem}-"), saved.name
 
 
+def test_a_run_from_a_run_is_named_without_the_old_runs_time() -> None:
+    """Cut at 24 characters, the old name left half its time before the new one's:
+    awk8-abc-from-mytunes-tiny-20261204-05-20261204-053107.pt."""
+    from core.paths import output_recipe
+
+    for old in ("mytunes-tiny-20261204-053107.pt", "mytunes-tiny-20261204-053107.best.pt",
+                "mytunes-tiny-20261204-053107-2.pt"):  # fmt: skip
+        assert output_recipe("tiny", Path(old)) == "from-mytunes-tiny", old
+    assert output_recipe("tiny", Path("my own model.pt")) == "from-my-own-model"
+    assert output_recipe("tiny", None) == "tiny"
+
+
 def test_resuming_says_what_the_command_line_does_not(
     capsys: pytest.CaptureFixture[str], small_corpus_file: Path, folkgen_home: Path,
     tmp_path: Path,
