@@ -300,3 +300,23 @@ async def test_run_numbers_shorten_where_the_full_table_is_wider() -> None:
             lines = [line.text.rstrip() for line in widget.render_lines(widget.region.reset_offset)]
             assert lines[0] == first and lines[3].startswith(last), lines
             assert all(len(line) <= width for line in lines)
+
+
+@pytest.mark.asyncio
+async def test_an_empty_tables_words_wrap_to_its_width() -> None:
+    """At 80 columns the Library's empty table cut its hint short ("…, or fo…")."""
+    words = "no tunes yet: save one on Generate (s), or folkgen library import; h shows more"
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            table = TuneTable(CORPUS, id="t")
+            table.empty_text = words
+            yield table
+
+    app = One()
+    async with app.run_test(size=(30, 8)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#t", TuneTable)
+        lines = [line.text.strip() for line in table.render_lines(table.region.reset_offset)][1:]
+        shown = [line for line in lines if line]
+        assert " ".join(shown) == words and len(shown) > 2, lines

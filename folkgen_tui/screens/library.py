@@ -277,7 +277,8 @@ class LibraryScreen(StudioScreen):
         table.empty_text = (
             "no tunes in the history: every tune made on Generate comes here"
             if self.history
-            else "no tunes yet: save one on Generate (s), or folkgen library import"
+            else "no tunes yet: save one on Generate (s), or folkgen library import; "
+            "h shows the history, every tune made on Generate"
         )
         self._refilter(keep_id if keep_id is not None else self._surviving(rows))
 

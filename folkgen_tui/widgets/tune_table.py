@@ -8,6 +8,7 @@ row is its `TableLayout`: the tunebook's (Library) or the corpus's (Dataset's Tu
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -326,8 +327,10 @@ class TuneTable(ScrollView, Generic[R], can_focus=True):
             return Strip([Segment(fit(line, width), styles["header"])], width)
         index = round(self.scroll_y) + y - 1
         if not 0 <= index < len(self.rows):
-            if index == 0 and self.empty_text:
-                return Strip([Segment(fit(self.empty_text, width), styles["muted"])], width)
+            if not self.rows and self.empty_text:  # wrapped: at 80 columns it was cut short
+                lines = textwrap.wrap(self.empty_text, max(1, width - 1))
+                if index < len(lines):
+                    return Strip([Segment(fit(lines[index], width), styles["muted"])], width)
             return Strip.blank(width, base)
         row = self.rows[index]
         on_cursor = index == self.cursor
