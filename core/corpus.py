@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shlex
 import stat
 import zlib
 from collections import Counter
@@ -349,19 +348,19 @@ class NotAbcText(ValueError):
 
 
 def abc_text(path: Path, data: bytes) -> str:
-    """An .abc file's text, read the one way every command reads one: a binary file (a MIDI
-    file or a picture given by mistake) says so, and other text than UTF-8 says how to convert
-    it (NotAbcText)."""
+    """An .abc file's text, read the one way every command reads one: UTF-8 (ABC 2.1's
+    default), else Windows-1252, the Latin-1 of most older collections (they were refused
+    whole for one accented letter); a binary file (a MIDI file or a picture given by mistake)
+    says so (NotAbcText)."""
     if b"\x00" in data[:65536]:
         raise NotAbcText(f"{path}: looks like a binary file, not ABC text")
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise NotAbcText(
-            f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            f"convert it: iconv -f latin1 -t utf-8 {shlex.quote(str(path))} > "
-            f"{shlex.quote(str(path.with_suffix('.utf8.abc')))}"
-        ) from None
+    except UnicodeDecodeError:
+        try:  # Latin-1 with curly quotes and dashes where Latin-1 has control codes
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:  # one of the five bytes Windows-1252 leaves undefined
+            text = data.decode("latin-1")
     return text.lstrip("\ufeff")
 
 

@@ -156,16 +156,20 @@ async def test_dataset_screen_shows_the_corpus_and_loads_another(small_corpus_fi
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.stats.tunes == 817, "the default corpus again")
 
-        # A folder with a file that is not UTF-8: named, with why (it said "1 file(s) skipped").
+        # A folder with a file that is no text: named, with why (it said "1 file(s) skipped").
+        # One in Latin-1 is read (it was refused whole for its é).
         folder = small_corpus_file.parent / "mixed"
         folder.mkdir(exist_ok=True)
         shutil.copy(small_corpus_file, folder / "good.abc")
         (folder / "latin1.abc").write_bytes(b"X:2\nT:Caf\xe9\nK:G\nGAB|\n")
+        (folder / "tune.abc").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01")  # a MIDI file
         notices.clear()
         app.load_corpus(folder)
-        await wait_for(pilot, lambda: app.stats.tunes == 80, "the folder")
+        await wait_for(pilot, lambda: app.stats.tunes == 81, "the folder")
+        assert app.corpus is not None and "X:2\nT:Café\nK:G\nGAB|" in app.corpus.tunes
         await wait_for(pilot, lambda: any(s == "warning" for _, s in notices), "the warning")
-        assert any("latin1.abc" in m and s == "warning" for m, s in notices), notices
+        assert any("tune.abc" in m and "binary" in m and s == "warning" for m, s in notices)
+        assert not any("latin1.abc" in m for m, _ in notices), notices
 
 
 async def test_the_app_opens_the_corpus_it_had_open_last(

@@ -41,7 +41,8 @@ def test_stats_json_names_the_files_a_folder_left_out(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     (tmp_path / "a.abc").write_text("X:1\nT:A\nK:G\nGAB|\n", encoding="utf-8")
-    (tmp_path / "latin1.abc").write_bytes(b"X:2\nT:Caf\xe9\nK:G\nGAB|\n")
+    (tmp_path / "latin1.abc").write_bytes(b"X:2\nT:Caf\xe9\nK:G\nGAB|\n")  # read, as Latin-1
+    (tmp_path / "tune.abc").write_bytes(b"MThd\x00\x00\x00\x06")  # no text: left out, named
     one = tmp_path / "one.abc"
     one.write_text("X:1\nT:One\nK:G\nGABc|\n", encoding="utf-8")
     code, out, _ = run(capsys, "stats", "--corpus", str(one))
@@ -49,8 +50,8 @@ def test_stats_json_names_the_files_a_folder_left_out(
     one.unlink()
     code, out, _ = run(capsys, "stats", "--corpus", str(tmp_path), "--json")
     data = json.loads(out)
-    assert code == 0 and data["tunes"] == 1
-    assert len(data["skipped"]) == 1 and "latin1.abc" in data["skipped"][0]
+    assert code == 0 and data["tunes"] == 2
+    assert len(data["skipped"]) == 1 and "tune.abc: looks like a binary file" in data["skipped"][0]
 
 
 def test_train_generate_evaluate(

@@ -281,12 +281,14 @@ def test_user_file_and_folder(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.abc").write_text("X:3\r\nT:C\r\nK:A\r\nabc|\r\n", encoding="utf-8")
     (tmp_path / "notes.txt").write_text("not abc")
-    (tmp_path / "bad.abc").write_bytes(b"X:4\nT:\xff\xfe\nK:G\n")
+    (tmp_path / "bad.abc").write_bytes(b"X:4\nT:\x00\xfe\nK:G\n")  # no text
+    (tmp_path / "latin.abc").write_bytes(b"X:5\nT:Caf\xe9 \x93Noir\x94\nK:G\nGAB|\n")  # Windows-1252
+    (tmp_path / "odd.abc").write_bytes(b"X:6\nT:\x81\xe9\nK:G\nGAB|\n")  # past Windows-1252
     assert len(load_corpus(tmp_path / "a.abc").tunes) == 2  # the last tune needs no blank line
     folder = load_corpus(tmp_path)
-    assert [header_field(t, "T") for t in folder.tunes] == ["A", "B", "C"]
+    assert [header_field(t, "T") for t in folder.tunes] == ["A", "B", "Café “Noir”", "\x81é", "C"]
     assert "\r" not in folder.text
-    assert len(folder.skipped) == 1 and "UTF-8" in folder.skipped[0]
+    assert len(folder.skipped) == 1 and "bad.abc: looks like a binary file" in folder.skipped[0]
     # A file of words alone (no tune) is named with its path, as the other skipped ones are.
     (tmp_path / "sub" / "notes.abc").write_text("Tunes collected in 1903.\n", encoding="utf-8")
     assert load_corpus(tmp_path).skipped[1] == (
@@ -299,7 +301,7 @@ def test_user_file_and_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [(b"", "no tunes"), (b"\n\n\n  \n", "no tunes"), (b"\x00\x01\x02ABC", "binary"),
-     (b"X:1\nT:caf\xe9\nK:G\n", "not UTF-8")],
+     (b"X:1\nT:caf\x00\nK:G\n", "binary")],
 )  # fmt: skip
 def test_bad_user_files_give_clear_errors(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "x.abc"

@@ -483,12 +483,12 @@ def test_import_of_a_folder_reports_the_bad_file(library: Library, tmp_path: Pat
     folder = tmp_path / "tunes"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "mixed.abc").write_bytes((DATA / "tunes.abc").read_bytes())
-    (folder / "latin1.abc").write_bytes("X:1\nT:Caf\xe9\nK:G\nGABc|\n".encode("latin-1"))
+    (folder / "binary.abc").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")  # a picture, misnamed
     (folder / "readme.txt").write_text("not an abc file")
     report = library.import_path(folder)
     assert report.files == 2 and len(report.added) == 3 and report.invalid == 1
     [bad_file, keyless] = report.skipped
-    assert "latin1.abc" in bad_file and "not UTF-8" in bad_file
+    assert "binary.abc" in bad_file and "binary file" in bad_file
     assert "no K: (key) line" in keyless
     assert keyless.startswith(f"{folder / 'sub' / 'mixed.abc'}: 'X:4'")  # which file: a folder's
     titles = {library.get(i).title: library.get(i) for i in report.added}
@@ -499,8 +499,10 @@ def test_import_of_a_folder_reports_the_bad_file(library: Library, tmp_path: Pat
     os.mkfifo(tmp_path / "pipe.abc")  # refused unread: opening a FIFO to read would block
     with pytest.raises(LibraryError, match="not a regular file"):
         library.import_path(tmp_path / "pipe.abc")
-    with pytest.raises(LibraryError, match="not UTF-8"):
-        library.import_path(folder / "latin1.abc")
+    latin = tmp_path / "latin1.abc"  # read as Latin-1 (Windows-1252): it was refused whole
+    latin.write_bytes("X:1\nT:Café “Noir”\nK:G\nGABc|\n".encode("cp1252"))
+    (added,) = library.import_path(latin).added
+    assert library.get(added).title == "Café “Noir”"
 
 
 # --- the command line -----------------------------------------------------------------------------
