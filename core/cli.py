@@ -451,7 +451,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from core.cli_library import GenerateHistory
     from core.cli_sound import voice_from_args
     from core.judge import judge
-    from core.sample_options import MAX_SEED, SampleOptions, random_seed
+    from core.sample_options import MAX_SEED, SampleOptions, SettingError, random_seed
 
     seed = args.seed if args.seed is not None else random_seed()
     seeds = args.count * (args.max_tries if args.valid_only else 1)  # one each try, from seed
@@ -470,12 +470,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     try:  # before the model loads (seconds)
         options(seed).check_settings()
-    except ValueError as e:  # named by the option typed, where core's message names one
-        label = next((name for name in SAMPLE_FLAGS if str(e).startswith(f"{name} must ")), None)
-        if label is None:
+    except SettingError as e:  # named by the option typed
+        if e.field not in SAMPLE_FLAGS:
             raise
-        refused = str(e).removeprefix(label + " ")
-        raise CliError(_named(SAMPLE_FLAGS[label], label, refused)) from None
+        raise CliError(_named(SAMPLE_FLAGS[e.field], e.field, e.problem)) from None
     if args.save:  # before any sampling: a folder that cannot be written fails at once
         folder = Path(args.save).expanduser()
         if folder.exists() and not folder.is_dir():
@@ -707,8 +705,8 @@ TRAIN_FLAGS = {
     "seed": "--seed", "learning_rate": "--lr", "batch_size": "--batch-size",
     "seq_length": "--seq-length",
 }  # fmt: skip
-# Generate's options that core.sample_options checks, by the name its messages start with
-# ("max chars must be …"): said of the option too ("--max-chars (max chars) must be …").
+# Generate's options that core.sample_options checks, by the name its SettingError gives
+# ("max chars"): said of the option too ("--max-chars (max chars) must be …").
 SAMPLE_FLAGS = {"temperature": "--temperature", "top-k": "--top-k", "max chars": "--max-chars"}
 
 

@@ -20,6 +20,15 @@ MAX_CHARS_LIMIT = 1_000_000
 MAX_SEED = 2**62
 
 
+class SettingError(ValueError):
+    """A sampling setting refused: `field` is its name as said ("temperature", "top-k", "max
+    chars"), `problem` what is wrong ("must be …"); the CLI names the option typed by it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+
 @dataclass(frozen=True)
 class SampleOptions:
     prompt: str = DEFAULT_PROMPT
@@ -46,18 +55,18 @@ class SampleOptions:
         """The settings that need no model (ValueError): the CLI checks them before it loads
         one, which takes seconds."""
         if not np.isfinite(self.temperature) or self.temperature < 0:
-            raise ValueError(f"temperature must be a number, 0 or more, not {self.temperature}")
+            raise SettingError("temperature", f"must be a number, 0 or more, not {self.temperature}")
         if 0 < self.temperature < self.MIN_TEMPERATURE:
-            raise ValueError(
-                f"temperature must be 0 (greedy) or at least {self.MIN_TEMPERATURE:g}, "
-                f"not {self.temperature:g}"
+            raise SettingError(
+                "temperature",
+                f"must be 0 (greedy) or at least {self.MIN_TEMPERATURE:g}, not {self.temperature:g}",
             )
         if not (np.isfinite(self.copy) and 0 <= self.copy < 1):
-            raise ValueError(f"copy must be at least 0 (off) and below 1, not {self.copy}")
+            raise SettingError("copy", f"must be at least 0 (off) and below 1, not {self.copy}")
         if self.top_k is not None and self.top_k < 0:
-            raise ValueError(f"top-k must be 0 (off) or more, not {self.top_k}")
+            raise SettingError("top-k", f"must be 0 (off) or more, not {self.top_k}")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"seed must be between 0 and {MAX_SEED}, not {self.seed}")
+            raise SettingError("seed", f"must be between 0 and {MAX_SEED:,}, not {self.seed}")
         if _header_cut_short(self.prompt):
             raise ValueError(
                 "the prompt has a blank line inside a tune's header, before its K: line (a "
@@ -65,7 +74,7 @@ class SampleOptions:
             )
         if not 0 <= self.max_chars <= MAX_CHARS_LIMIT:  # (the front ends ask for 1 at least)
             most = f"at most {MAX_CHARS_LIMIT:,}" if self.max_chars > 0 else "0 or more"
-            raise ValueError(f"max chars must be {most}, not {self.max_chars}")
+            raise SettingError("max chars", f"must be {most}, not {self.max_chars}")
 
 
 def _header_cut_short(prompt: str) -> bool:

@@ -537,12 +537,14 @@ def test_a_seed_out_of_range_is_refused_by_name(tiny_checkpoint: Path) -> None:
     """A negative seed, or one past what the tunebook's 64-bit integers hold with the streams
     of a batch above it, is refused by name before anything is drawn (it was numpy's "expected
     non-negative integer", or a tune printed and then SQLite's OverflowError)."""
-    from core.sample_options import MAX_SEED
+    from core.sample_options import MAX_SEED, SettingError
 
     vocab = load_checkpoint(tiny_checkpoint).vocab
     for seed in (-5, MAX_SEED + 1, 2**64 - 1):
-        with pytest.raises(ValueError, match=f"seed must be between 0 and {MAX_SEED}, not {seed}"):
+        said = f"seed must be between 0 and {MAX_SEED:,}, not {seed}"
+        with pytest.raises(SettingError, match=said) as refused:
             SampleOptions(seed=seed).validate(vocab)
+        assert refused.value.field == "seed"  # named by its field: the CLI says the option typed
     for seed in (0, MAX_SEED):
         SampleOptions(seed=seed).validate(vocab)
 
