@@ -708,12 +708,19 @@ async def test_generate_settings_out_of_range_are_refused_with_their_range(
             ("max-chars", "9999999", "max chars must be at most 1,000,000, not 9999999"),
             ("max-chars", "1e3", "Max chars: '1e3' is not a number"),  # (Python's words, before)
             ("temperature", "warm", "Temperature: 'warm' is not a number"),
+            ("temperature", "0.0001", "temperature must be 0 (greedy) or at least 0.001, not 0.0001"),
         ):
             screen.query_one(f"#{field}", Input).value = typed
+            screen.query_one("#gen-abc").focus()
+            await pilot.pause()
             notices.clear()
             await pilot.press("enter")
             await wait_for(pilot, lambda: bool(notices), "the refusal")
             assert notices == [(said, "error")] and not screen.streaming
+            # The cursor in the field at fault, as on the Train form.
+            wanted = screen.query_one(f"#{field}")
+            await wait_for(pilot, lambda w=wanted: app.focused is w, field)
+            screen.query_one(f"#{field}", Input).value = {"max-chars": "1000"}.get(field, "1.0")
 
 
 async def test_play_piano_roll_and_save(

@@ -81,7 +81,16 @@ class SessionList(OptionList):
 
 
 class OptionsError(ValueError):
-    pass
+    """A field that is no setting ("Temp: 'warm' is not a number"); `field`, its id."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# The fields of the settings core.sample_options checks, by the name its SettingError gives.
+SETTING_FIELDS = {"temperature": "temperature", "top-k": "top-k", "max chars": "max-chars",
+                  "seed": "seed"}  # fmt: skip
 
 
 def verdict_badge(record: TuneRecord) -> tuple[str, str]:
@@ -352,7 +361,7 @@ class GenerateScreen(StudioScreen):
             try:
                 return kind(text) if text else blank
             except ValueError:  # (Python's own words were "invalid literal for int()…")
-                raise OptionsError(f"{label}: {text!r} is not a number") from None
+                raise OptionsError(f"{label}: {text!r} is not a number", id_) from None
 
         temperature = number("temperature", "Temperature", float, 1.0)
         top_k = int(number("top-k", "Top-k", int, 0))
@@ -360,7 +369,7 @@ class GenerateScreen(StudioScreen):
         if seed is None:
             seed = int(number("seed", "Seed", int, 0)) if field("seed") else random_seed()
         if max_chars < 1:
-            raise OptionsError(f"max chars must be at least 1, not {max_chars}")
+            raise OptionsError(f"max chars must be at least 1, not {max_chars}", "max-chars")
         return SampleOptions(
             prompt=prompt_to_text(self.query_one("#prompt", Input).value),
             temperature=temperature,
@@ -435,6 +444,7 @@ class GenerateScreen(StudioScreen):
             options.validate(model.vocab)
         except ValueError as e:  # OptionsError, UnknownCharacters, SampleOptions' own checks
             self.notify(str(e), title="Check the settings", severity="error", markup=False)
+            self._focus_faulty_field(e)
             return
         self.run_id += 1
         self.streaming = True
@@ -464,6 +474,21 @@ class GenerateScreen(StudioScreen):
         self.stream = TuneStream.start(self, self.run_id, engine, options, threads)
         self._show_status()
         self.refresh_bindings()
+
+    def _focus_faulty_field(self, error: ValueError) -> None:
+        """The cursor in the field a refusal is about, as the Train form puts it."""
+        from core.corpus import UnknownCharacters
+        from core.sample_options import SettingError
+
+        field = ""
+        if isinstance(error, OptionsError):
+            field = error.field
+        elif isinstance(error, SettingError):  # by core's name for the setting
+            field = SETTING_FIELDS.get(error.field, "")
+        elif isinstance(error, UnknownCharacters):
+            field = "prompt"
+        if field:
+            self.query_one(f"#{field}", Input).focus()
 
     def _stop_stream(self) -> None:
         if self.stream is not None:
