@@ -304,9 +304,9 @@ class AppKeysAtOnce(App[None]):
             time.monotonic() - since >= HOLD_MAX or not self._must_wait()
         ):
             self._held.pop(0)
-            self._released = key
-            self.post_message(key)
-        if self._held or self._released is not None:
+            if self.post_message(key):  # (not once the app is closing)
+                self._released = key
+        if self._held:  # (the next goes once the one posted is taken: _holds)
             self._look_soon()
 
     def _app_alone_takes(self, event: events.Key) -> bool:
