@@ -694,6 +694,28 @@ async def test_the_meter_picker_offers_only_meters_the_grammar_writes(tmp_path: 
         assert "none" not in screen._meters and screen._meters == ("6/8",), screen._meters
 
 
+async def test_a_title_typed_fast_is_not_set_back() -> None:
+    """Each keystroke in Title writes the prompt's T: line, and the prompt's change set the
+    title back to what that keystroke made, keystrokes after it since: typed in a burst,
+    qwertyuiop came out qwtyuiope (the cursor moved, letters lost)."""
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        screen = await show_screen(pilot, "g", GenerateScreen)
+        await wait_for(pilot, lambda: screen.is_ready, "the fields")
+        title = screen.query_one("#title", Input)
+        title.focus()
+        await pilot.pause()
+        values: list[str] = []
+        screen.watch(title, "value", lambda value: values.append(value), init=False)
+        title.value = "qwe"  # two keystrokes' changes queued before the first is answered
+        title.value = "qwer"
+        await wait_for(pilot, lambda: "T:qwer" in screen.query_one("#prompt", Input).value,
+                       "the prompt's title")  # fmt: skip
+        await pilot.pause(0.1)
+        assert values == ["qwe", "qwer"] and title.value == "qwer"
+
+
 async def test_generate_settings_out_of_range_are_refused_with_their_range(
     trained_model: Path,
 ) -> None:

@@ -334,7 +334,9 @@ class GenerateScreen(StudioScreen):
                 elif value not in offered and not select.is_blank():
                     select.clear()
             title = self.query_one("#title", Input)
-            if title.value.strip() != fields.get("T", ""):
+            # Not while it is typed in: the prompt's change from a keystroke came after the
+            # next ones, and set the title back to it (qwertyuiop typed fast came out qwtyuiope).
+            if not title.has_focus and title.value.strip() != fields.get("T", ""):
                 title.value = fields.get("T", "")
 
     @on(Input.Submitted)
