@@ -428,11 +428,15 @@ def header_field(tune: str, name: str) -> str | None:
     prefix = name + ":"
     for line in tune.splitlines():
         if line.startswith(prefix):
-            value = line[len(prefix) :]
-            if "%" in value:
-                value = _COMMENT_SIGN.split(value, 1)[0]
-            return value.strip()
+            return field_value(line[len(prefix) :])
     return None
+
+
+def field_value(raw: str) -> str:
+    """A field line's value as written after its `X:`, without its comment and spaces."""
+    if "%" in raw:
+        raw = _COMMENT_SIGN.split(raw, 1)[0]
+    return raw.strip()
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,12 @@ HEADER_ORDER = "XTMLK"  # the corpus's order of the header fields the pickers wr
 def header_fields(prompt: str) -> dict[str, str]:
     """The prompt's (text) header fields, each's first value, to its K: line (the header's
     end) included: what the quick pickers show, and whether a key has its metre."""
+    from core.corpus import field_value  # here: it brings numpy, not needed to start
+
     fields: dict[str, str] = {}
     for line in prompt.split("\n"):
-        if line[1:2] == ":" and line[0].isalpha():
-            fields.setdefault(line[0], line[2:].strip())
+        if line[1:2] == ":" and line[0].isalpha():  # its comment left out, as core reads it
+            fields.setdefault(line[0], field_value(line[2:]))
         if line.startswith("K:"):
             break
     return fields

@@ -72,6 +72,9 @@ def test_prompt_helpers() -> None:
     # The header's fields to its K: line: a body's fields are not the header's.
     assert header_fields(mine) == {"X": "1", "T": "Mine", "M": "6/8", "L": "1/8", "K": "E Dorian"}
     assert header_fields("K:D\nM:3/4\n") == {"K": "D"} and header_fields("X:") == {"X": ""}
+    # Without their comments, as core reads them (the Meter picker showed "any" for this).
+    assert header_fields("X:1\nT:Reel % mine\nM:6/8 %jig\nK:A Dorian %x\n") == {
+        "X": "1", "T": "Reel", "M": "6/8", "K": "A Dorian"}
     assert show_char("\n") == "⏎" and show_char(" ") == "␣" and show_char("|") == "|"
     assert duration(65) == "1:05" and duration(3723) == "1:02:03" and duration(None) == "–"
 
