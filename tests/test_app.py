@@ -254,6 +254,7 @@ async def test_the_tune_list_filters_as_one_types_and_keeps_the_corpus_numbers()
         await pilot.press("slash", *"zzqq")  # nothing matches: the list says so
         await pilot.pause()
         assert not table.rows and "no tune matches" in table.empty_text
+        assert screen.query_one(AbcView).text == ""  # no tune shown (the last one stayed)
 
         await pilot.press("escape")  # cleared: every tune again
         await pilot.pause()
@@ -264,6 +265,9 @@ async def test_the_tune_list_filters_as_one_types_and_keeps_the_corpus_numbers()
         await pilot.press(*keys, "enter", "down", "escape")
         await pilot.pause()
         assert len(table.rows) == len(tunes) and table.cursor == kept[1]
+        await pilot.press("slash", "k", "down")  # down goes on to the list, as enter does
+        await pilot.pause()
+        assert app.focused is table and field.value == "k"
 
 
 async def test_training_updates_the_screen_and_pauses_resumes_and_stops(

@@ -350,7 +350,9 @@ class DatasetScreen(StudioScreen):
     def action_play(self) -> None:
         tune = self.selected_tune()
         if tune is None:
-            self.notify("Open the Tunes tab (u) and pick a tune first.", severity="warning")
+            why = ("The filter keeps no tune (esc clears it)." if self._kept == [] else
+                   "Open the Tunes tab (u) and pick a tune first.")  # fmt: skip
+            self.notify(why, severity="warning")
             return
         from core.corpus import header_field
 
@@ -368,6 +370,6 @@ class DatasetScreen(StudioScreen):
 
     def on_tune_highlighted(self, event: TuneHighlighted) -> None:
         row = cast("CorpusRow | None", event.row)
-        if row is not None:
-            self._abc().set_text(row.tune)
-            self._update_score()
+        # None: the filter keeps no tune, and the last one shown went on showing
+        self._abc().set_text(row.tune if row is not None else "")
+        self._update_score()

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from textual.binding import Binding
 from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widgets import Input
 
 
 class FilterInput(Input):
-    """An Input of fixed size that hands each new text to `on_text` at once."""
+    """An Input of fixed size that hands each new text to `on_text` at once; down goes on to
+    the list below it (it typed the next key, p for play, into the filter)."""
+
+    BINDINGS = [Binding("down", "app.focus_next", "To the list", show=False)]
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
