@@ -331,6 +331,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         # came back as the Irish corpus, beside a model trained on it).
         last = settings.get(CORPUS_SETTING)
         self._corpus_remembered = corpus_path is None and isinstance(last, str) and bool(last)
+        self._corpus_missing = False  # the remembered one failed: the default comes instead
         if self._corpus_remembered:
             self.corpus_path = Path(str(last))
         self.corpus: Corpus | None = None
@@ -770,8 +771,11 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         self.corpus_path = message.path
         self.corpus_error = None
         opened = str(message.path.resolve()) if message.path is not None else None
-        if self.setting(CORPUS_SETTING) != opened:
-            self.remember(CORPUS_SETTING, opened)  # opened again at the next start
+        # Opened again at the next start; not the default in place of one that is missing
+        # now (a folder on a drive not mounted yet): that one is looked for again.
+        if self.setting(CORPUS_SETTING) != opened and not self._corpus_missing:
+            self.remember(CORPUS_SETTING, opened)
+        self._corpus_missing = False
         if not first:
             self.notify(
                 f"Loaded {message.stats.name}: {message.stats.tunes:,} tunes.", markup=False
@@ -789,7 +793,9 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
     def on_corpus_failed(self, message: CorpusFailed) -> None:
         if self._corpus_remembered and self.corpus is None:  # moved or gone since: the default
             self._corpus_remembered = False
-            self.notify(f"{message.error}. The Irish corpus instead.",
+            self._corpus_missing = True
+            self.notify(f"{message.error}. The Irish corpus instead (that one is looked for "
+                        "again at the next start).",
                         title="Cannot open the corpus you had open last", severity="warning",
                         timeout=10, markup=False)  # fmt: skip
             self.load_corpus(None)

@@ -205,6 +205,12 @@ async def test_the_app_opens_the_corpus_it_had_open_last(
         await wait_for(pilot, lambda: app.stats is not None, "the default corpus")
         assert app.stats is not None and app.stats.tunes == 817 and app.corpus_error is None
         assert any("other.abc" in m and s == "warning" for m, s in notices), notices
+    # Not forgotten (a folder on a drive not mounted yet): back, it is opened again.
+    shutil.copy(small_corpus_file, tmp_path / "other.abc")
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        assert app.stats is not None and app.stats.tunes == 80
 
 
 async def show_train(pilot: Pilot[Any], app: FolkgenApp) -> TrainScreen:
