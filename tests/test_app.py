@@ -975,8 +975,8 @@ async def test_models_table_fits_the_width_it_has(
     columns: int, trained_model: Path, folkgen_home: Path
 ) -> None:
     """At 80 columns the Size column was cut ("1.1" without its MB) and Saved was past the
-    edge; at 140 the file names were still cut at 28. Now a narrow table leaves Saved out, and
-    a wide one shows whole names."""
+    edge; at 140 the file names were still cut at 28, and corpora at 14. Now a narrow table
+    leaves Saved out, and a wide one shows whole names and corpora."""
     folder = folkgen_home / "checkpoints"
     folder.mkdir(parents=True)
     name = "irish-mitdeeplearning-tiny-20261204-014601.best.pt"  # 50 characters
@@ -994,6 +994,8 @@ async def test_models_table_fits_the_width_it_has(
         assert "Size" in labels and row[labels.index("Size")].endswith("MB"), row
         assert ("Saved" in labels) == (columns == 140)
         assert (row[labels.index("File")] == name) == (columns == 140), row
+        if columns == 140:  # the room the names leave goes to the corpus ("irish (mitdee…")
+            assert not row[labels.index("Corpus")].endswith("…"), row
 
 
 async def test_help_palette_theme_and_no_model_notices(folkgen_home: Path) -> None:

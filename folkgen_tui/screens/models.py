@@ -83,28 +83,32 @@ def clip_middle(text: str, width: int) -> str:
     return text[: width - tail - 1] + "…" + text[-tail:]
 
 
+CORPUS_WIDTH = 14  # the Corpus column's, widened by what a wide terminal has left
 # (label, key, width): the File column takes what the others leave (its width 0 here).
 COLUMNS = (
-    ("", "use", 1), ("File", "file", 0), ("Corpus", "corpus", 14), ("Model", "model", 9),
+    ("", "use", 1), ("File", "file", 0), ("Corpus", "corpus", CORPUS_WIDTH),
+    ("Model", "model", 9),
     ("Step", "step", 6), ("Val bpc", "val", 7), ("Size", "size", 7), ("Saved", "saved", 12),
 )  # fmt: skip
 MIN_NAME = 20  # columns of a file name, at least, before a column is left out for it
 DROPPED_FIRST = ("saved", "corpus")  # left out in this order where the width is short
 EDGES = 2  # the vertical scrollbar's columns
 MAX_NAME = 60  # wider names are clipped in the middle even on a wide terminal
+MAX_CORPUS = 40
 
 
-def table_layout(width: int) -> tuple[tuple[str, ...], int]:
-    """The columns shown at `width` (their keys) and the File column's width: at 80 columns
-    the Size column was cut and Saved was past the edge, and at 140 the names were still cut
-    at 28."""
+def table_layout(width: int, longest: int = MAX_NAME) -> tuple[tuple[str, ...], int, int]:
+    """The columns shown at `width` (their keys), the File column's width (`longest`: the
+    longest name's) and the Corpus column's: at 80 columns the Size column was cut and Saved
+    was past the edge, and at 140 the names and corpora were still cut at 28 and 14."""
     for drop in range(len(DROPPED_FIRST) + 1):
         keys = tuple(key for _, key, _ in COLUMNS if key not in DROPPED_FIRST[:drop])
         # DataTable pads each cell by a column on either side.
         room = width - EDGES - sum(w + 2 for _, key, w in COLUMNS if key in keys)
         if room >= MIN_NAME:
-            return keys, min(room, MAX_NAME)
-    return keys, MIN_NAME
+            name = max(MIN_NAME, min(room, longest, MAX_NAME))
+            return keys, name, min(CORPUS_WIDTH + room - name, MAX_CORPUS)
+    return keys, MIN_NAME, CORPUS_WIDTH
 
 
 class ModelsScreen(StudioScreen):
@@ -135,7 +139,7 @@ class ModelsScreen(StudioScreen):
         self.infos: dict[Path, tuple[tuple[float, int], CheckpointInfo | None, str | None]] = {}
         self._reading: set[Path] = set()  # asked of the engine, not answered yet
         self._listed_in_use: Path | None = None  # the model in use at the last listing
-        self._layout: tuple[tuple[str, ...], int] | None = None  # table_layout's, as listed
+        self._layout: tuple[tuple[str, ...], int, int] | None = None  # table_layout's, as listed
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="models-folder", markup=False)
@@ -150,8 +154,12 @@ class ModelsScreen(StudioScreen):
 
     def on_resize(self) -> None:
         layout = self._layout
-        if self.composed and layout is not None and table_layout(self.app.size.width) != layout:
+        width, longest = self.app.size.width, self._longest_name()
+        if self.composed and layout is not None and table_layout(width, longest) != layout:
             self.rescan()  # the columns that fit the new width
+
+    def _longest_name(self) -> int:
+        return max((len(path.name) for path in self.paths), default=0)
 
     def on_screen_resume(self) -> None:
         if self.is_current and self.composed:  # shown (a screen built ahead gets one too)
@@ -173,8 +181,8 @@ class ModelsScreen(StudioScreen):
         table = self.query_one("#models-table", DataTable)
         selected = self.selected_path()
         self.paths = self.found_paths()
-        layout = table_layout(self.app.size.width)
-        keys, name_width = layout
+        layout = table_layout(self.app.size.width, self._longest_name())
+        keys, name_width, _ = layout
         if layout != self._layout:  # the columns that fit this width
             table.clear(columns=True)
             for label, key, _ in COLUMNS:
@@ -235,7 +243,8 @@ class ModelsScreen(StudioScreen):
         _, info, error = known
         if info is None:
             return ["unreadable", "", "", ""]
-        return [clip(info.corpus, 14), info.model, f"{info.step:,}", number(info.val_bpc)]
+        corpus = self._layout[2] if self._layout is not None else CORPUS_WIDTH
+        return [clip(info.corpus, corpus), info.model, f"{info.step:,}", number(info.val_bpc)]
 
     def _read_infos(self, paths: list[Path]) -> None:
         """Each checkpoint's settings, read by the model's engine (reading one needs torch)."""
