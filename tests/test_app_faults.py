@@ -565,6 +565,10 @@ async def test_a_footer_too_long_for_the_line_says_there_is_more(folkgen_home: P
         assert "Filter" in text and "Export" not in text, text
         await pilot.click(StudioFooter, offset=(text.index("? more") + 2, 0))
         await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen", "the help")
+        await pilot.pause()
+        shown = app.screen.query_one("#help-text")  # the Library's keys first, then the rest
+        lines = [line.text.strip("│ ") for line in shown.render_lines(shown.region.reset_offset)]
+        assert [line for line in lines if line][0] == "Library", lines[:3]
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(140, 30)) as pilot:
         await wait_ready(pilot)

@@ -57,6 +57,10 @@ class HelpScreen(ModalScreen[None]):
     """
 
     def compose(self) -> ComposeResult:
+        # The screen it is asked on first (asked from the Library, the Library's keys were
+        # four screens down), then what applies everywhere, then the other screens in turn.
+        below = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else None
+        first: list[Any] = []
         parts: list[Any] = [section("Everywhere", list(GLOBAL_KEYS))]
         for mode in self.app.MODES:  # the app's screens, asked of the app at run time
             cls = self.app.MODES[mode]  # (the app's MODES give classes by mode, not values())
@@ -68,7 +72,10 @@ class HelpScreen(ModalScreen[None]):
                 for b in screen.BINDINGS
                 if isinstance(b, Binding) and b.description
             ]
-            parts.append(section(screen.TITLE_TEXT, rows, screen.HELP))
+            (first if type(below) is cls else parts).append(
+                section(screen.TITLE_TEXT, rows, screen.HELP)
+            )
+        parts[:0] = first
         with VerticalScroll(id="help-scroll") as scroll:
             scroll.border_title = "Keys"
             scroll.border_subtitle = "escape closes"
