@@ -6,7 +6,8 @@ asked for one, nor drawn twice when something did, a screen built or coming back
 restyling every widget, a table's row count changed without laying out its screen, CSS parsed
 once for the whole process instead of at each re-parse, an app that starts in its theme
 instead of changing to it, input queued as the driver sends it, the app's own keys answered
-without a trip down to the focused widget and back. When a Textual upgrade renames what these
+without a trip down to the focused widget and back, keys typed fast kept in their order (behind
+a focus that moves, a dialog being composed, a command palette's search). When a Textual upgrade renames what these
 lean on, each falls back to Textual's own way (slower, never broken), and
 tests/test_textual_internals.py fails loudly so that someone looks."""
 
@@ -259,15 +260,19 @@ class AppKeysAtOnce(App[None]):
         ]  # fmt: skip
         return bool(self._keys_on_their_way)
 
-    def _must_wait(self) -> bool:
-        """Whether a key taken now might go where the keys before it would not have sent it:
+    def _must_wait(self, key: events.Key) -> bool:
+        """Whether `key` taken now might go where the keys before it would not have sent it:
         one sent down before may yet move the focus (all of them but characters typed into the
-        focused text field), or the screen on show is not composed (its focus not set)."""
+        focused text field), the screen on show is not composed (its focus not set), or it is
+        an enter for a command palette whose list is not yet of what was typed."""
         try:
-            if not self.screen.is_mounted:
+            screen = self.screen
+            if not screen.is_mounted:
                 return True
         except Exception:  # no screen yet
             return False
+        if key.key == "enter" and palette_catching_up(screen):
+            return True
         if self._answering:
             return True
         if not self._keys_still_on_their_way():
@@ -282,7 +287,7 @@ class AppKeysAtOnce(App[None]):
         if event is self._released:  # its turn
             self._released = None
             return False
-        if not self._held and not self._must_wait():
+        if not self._held and not self._must_wait(event):
             return False
         self._held.append((event, time.monotonic()))
         self._look_soon()
@@ -301,7 +306,7 @@ class AppKeysAtOnce(App[None]):
             return
         key, since = self._held[0]
         if self._released is None and (
-            time.monotonic() - since >= HOLD_MAX or not self._must_wait()
+            time.monotonic() - since >= HOLD_MAX or not self._must_wait(key)
         ):
             self._held.pop(0)
             if self.post_message(key):  # (not once the app is closing)
@@ -330,6 +335,31 @@ class AppKeysAtOnce(App[None]):
             if bound or may_take_keys(type(node), handlers):
                 return False
         return False  # a modal screen: its chain ends before the app
+
+
+def palette_catching_up(screen: Screen[Any]) -> bool:
+    """A command palette whose list is not yet of the text typed in it: the text's change is
+    still on its way up to the palette (a widget's queue), or its search is under way. Textual's
+    enter picks what is highlighted then, in the list of the text before: "Models: Rescan"
+    typed fast, then enter, ran the unfiltered list's first command. False where Textual's
+    palette has changed (its field, its search's worker group)."""
+    from textual.command import CommandInput, CommandPalette
+
+    if not isinstance(screen, CommandPalette):
+        return False
+    group = getattr(CommandPalette, "_GATHER_COMMANDS_GROUP", None)
+    try:
+        node: DOMNode | None = screen.query_one(CommandInput)
+        while node is not None:
+            if node._message_queue.qsize():
+                return True
+            node = None if node is screen else node.parent
+    except Exception:
+        return False
+    return any(
+        worker.node is screen and worker.group == group and not worker.is_finished
+        for worker in screen.app.workers
+    )
 
 
 _KEY_MESSAGE_TYPES = tuple(t for t in events.Key.__mro__ if issubclass(t, Message))

@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import threading
 import time
+from functools import partial
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from textual._compositor import Compositor
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.color import Color
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Vertical
 from textual.driver import Driver
 from textual.geometry import Size
@@ -973,3 +975,41 @@ async def test_keys_typed_behind_a_key_whose_action_makes_a_field_go_to_it() -> 
         await wait_for(pilot, lambda: bool(app.screen.query("#new")), "the new field")
         field = app.screen.query_one("#new", Input)
         await wait_for(pilot, lambda: field.value == "Maggie", "the keys in the new field")
+
+
+class SlowCommands(Provider):
+    """Two commands, found a moment after each keystroke (a search that takes its time)."""
+
+    async def discover(self) -> Hits:
+        for name in ("Alpha first", "Beta second"):
+            yield DiscoveryHit(name, partial(self.app.ran.append, name))  # type: ignore[attr-defined]
+
+    async def search(self, query: str) -> Hits:
+        await asyncio.sleep(0.15)
+        matcher = self.matcher(query)
+        for name in ("Alpha first", "Beta second"):
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), partial(self.app.ran.append, name))  # type: ignore[attr-defined]
+
+
+class Palette(AppKeysAtOnce):
+    COMMANDS = {SlowCommands}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ran: list[str] = []
+
+
+@pytest.mark.asyncio
+async def test_enter_typed_fast_in_the_palette_runs_what_was_typed() -> None:
+    """Textual's enter picks what the palette highlights as it comes: typed right behind the
+    text, before the search for it was in, it ran the unfiltered list's first command."""
+    app = Palette()
+    async with app.run_test() as pilot:
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the palette")
+        await pilot.pause(0.3)  # the unfiltered list, Alpha first
+        burst(app, "Beta second")
+        app.post_message(events.Key("enter", "\r"))
+        await wait_for(pilot, lambda: bool(app.ran), "a command run")
+        assert app.ran == ["Beta second"]
