@@ -551,16 +551,20 @@ async def test_footer_is_one_line_that_follows_the_keys() -> None:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette", "the palette")
 
 
+async def library_footer(pilot: Pilot[Any], app: FolkgenApp) -> str:
+    await wait_ready(pilot)
+    await pilot.press("l")
+    await pilot.pause(0.05)
+    return footer_text(app)
+
+
 async def test_a_footer_too_long_for_the_line_says_there_is_more(folkgen_home: Path) -> None:
     """At 80 columns the Library's keys overflow its footer: it ended at "x Delete", History,
     Keep and Export cut with no sign. It now ends with "… ? more" (help lists every key), a
-    click on which opens the help; at 120 columns every key shows and the palette's too."""
+    click on which opens the help; at 140 columns every key shows and the palette's too."""
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_ready(pilot)
-        await pilot.press("l")
-        await pilot.pause(0.05)
-        text = footer_text(app)
+        text = await library_footer(pilot, app)
         assert text.rstrip().endswith("… ? more") and len(text.rstrip()) <= 80, text
         assert "Filter" in text and "Export" not in text, text
         await pilot.click(StudioFooter, offset=(text.index("? more") + 2, 0))
@@ -571,10 +575,7 @@ async def test_a_footer_too_long_for_the_line_says_there_is_more(folkgen_home: P
         assert [line for line in lines if line][0] == "Library", lines[:3]
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(140, 30)) as pilot:
-        await wait_ready(pilot)
-        await pilot.press("l")
-        await pilot.pause(0.05)
-        text = footer_text(app)
+        text = await library_footer(pilot, app)
         assert "more" not in text and text.rstrip().endswith("^p palette"), text
 
 
