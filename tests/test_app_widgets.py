@@ -304,6 +304,17 @@ async def test_run_numbers_shorten_where_the_full_table_is_wider() -> None:
             assert lines[0] == first and lines[3].startswith(last), lines
             assert all(len(line) <= width for line in lines)
 
+    # Mid-run at 80 columns the short table was 41 wide for 38: its validation row was cut.
+    rows[0] = ("step", "5,550 / 10,000", "chars/s", "150,158 (2 threads)")
+    app = One()
+    async with app.run_test(size=(38, 6)) as pilot:
+        widget = app.query_one("#n", RunNumbers)
+        widget.show(rows)
+        await pilot.pause()
+        lines = [line.text.rstrip() for line in widget.render_lines(widget.region.reset_offset)]
+        assert lines[0] == "step    5,550/10,000 chars/s 150,158", lines
+        assert lines[3].startswith("val bpc 2.223") and all(len(line) <= 38 for line in lines)
+
 
 @pytest.mark.asyncio
 async def test_an_empty_tables_words_wrap_to_its_width() -> None:

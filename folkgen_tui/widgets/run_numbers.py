@@ -11,11 +11,16 @@ Row = tuple[str, str, str, str]
 SHORT = {"loss (nats)": "loss", "smoothed": "smooth", "val bits/char": "val bpc"}
 
 
-def numbers_table(rows: list[Row], short: bool = False) -> Content:
-    """The rows in columns, labels bold."""
-    if short:
+def numbers_table(rows: list[Row], short: bool = False, tight: bool = False) -> Content:
+    """The rows in columns, labels bold; `tight`, short with one space between columns and
+    "1,000/5,000" for "1,000 / 5,000" (at 80 columns, mid-run, the short table was 41 wide for
+    38, and its last row, validation, was cut)."""
+    if short or tight:
         rows = [(SHORT.get(a, a), b, SHORT.get(c, c), d.split(" (")[0]) for a, b, c, d in rows]
-    widths = [max((len(row[i]) for row in rows), default=0) + 2 for i in range(3)]
+    if tight:
+        rows = [(a, b.replace(" / ", "/"), c, d) for a, b, c, d in rows]
+    gap = 1 if tight else 2
+    widths = [max((len(row[i]) for row in rows), default=0) + gap for i in range(3)]
     parts: list[str | tuple[str, str]] = []
     for i, (a, b, c, d) in enumerate(rows):
         parts += [(a.ljust(widths[0]), "bold"), b.ljust(widths[1]), (c.ljust(widths[2]), "bold")]
@@ -37,5 +42,11 @@ class RunNumbers(Static):
 
     def render(self) -> Content:
         width = self.content_size.width
-        widest = max((len(line) for line in self._full.plain.split("\n")), default=0)
-        return self._full if not width or widest <= width else numbers_table(self.rows, short=True)
+        if not width or _widest(self._full) <= width:
+            return self._full
+        short = numbers_table(self.rows, short=True)
+        return short if _widest(short) <= width else numbers_table(self.rows, tight=True)
+
+
+def _widest(table: Content) -> int:
+    return max((len(line) for line in table.plain.split("\n")), default=0)
