@@ -110,6 +110,9 @@ async def test_the_recipe_takes_no_edits_while_a_run_exists_and_keys_say_why_not
         await pilot.press("p")
         await wait_for(pilot, lambda: job.paused and state_of(screen).startswith("Paused"), "pause")
         assert all(field.is_disabled for field in fields)
+        await pilot.press("s")  # it said "p pauses it" of the paused run
+        await pilot.pause()
+        assert ("Training is paused: p resumes it, x stops it.", "information") in notices
         await pilot.press("x")
         await wait_for(pilot, lambda: not job.running, "the stop", timeout=30)
         await pilot.pause()
@@ -244,6 +247,11 @@ async def test_a_checkpoint_resumed_on_new_characters_is_carried_over_when_asked
         assert saved != ckpt and saved.parent != tmp_path
         carried = load_checkpoint(saved)
         assert "Ω" in carried.vocab.chars and carried.step == 130
+        # The form keeps the resumed run's recipe: said beside the preset, which it is not
+        # (it said the preset alone, and s then trained a new model to the resumed steps).
+        await wait_for(pilot, lambda: screen.resume_checkpoint is None, "the resume over")
+        await pilot.pause()
+        assert "(edited)" in str(screen.query_one("#preset-about", Static).content)
 
 
 async def test_a_checkpoint_resumed_on_another_corpus_is_asked_about_first(

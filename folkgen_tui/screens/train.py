@@ -416,6 +416,8 @@ class TrainScreen(StudioScreen):
         if action == "start" and job is not None and job.running:
             if job.control.stopped:
                 self.notify("The run is stopping (saving a checkpoint): press s once it has.")
+            elif job.control.paused:  # (it said "p pauses it" of a paused run)
+                self.notify("Training is paused: p resumes it, x stops it.")
             else:
                 self.notify("Training is already running: p pauses it, x stops it.")
         elif action in ("pause", "stop") and (job is None or not job.running):
@@ -603,6 +605,9 @@ class TrainScreen(StudioScreen):
                     self.studio.load_model(Path(r.checkpoint), "just trained", announce=False)
             self.resume_checkpoint = None
             self._show_resume_note()
+            # The form keeps the resumed run's recipe (its steps): said "(edited)" beside the
+            # preset, as it said the preset alone and s then trained a new model 10,000 steps.
+            self._show_preset_note()
         if job is not None and job.last_event is not None:
             self._show_numbers(job.last_event)
         self._show_next = False  # how it ended, even if the corpus changed while it ran
