@@ -954,7 +954,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             self.sound.play(playable)
         except PlaybackUnavailable as e:  # no sound card: the WAV is the sound, kept for later
             try:
-                kept = self.sound.keep_wav(playable, output_dir())
+                kept = self.sound.keep_wav(playable, output_dir(), abc_text, voice)
             except OSError as copy_error:
                 self.post_message(PlaybackFailed(f"{e}; it could not be kept: {copy_error}"))
                 return

@@ -42,6 +42,7 @@ class Sound:
         self._scratch: Path | None = None
         self._cache: OrderedDict[tuple[str, Voice | None], Playable] = OrderedDict()
         self._kept: dict[str, Path] = {}  # scratch WAV -> its copy kept in the tunes folder
+        self._saved: dict[tuple[str, Voice | None], Path] = {}  # (text, voice) -> its saved WAV
         self.now_playing: Playable | None = None
 
     def scratch(self) -> Path:
@@ -84,12 +85,18 @@ class Sound:
         self._player.play(playable.rendered.wav_path)
         self.now_playing = playable
 
-    def keep_wav(self, playable: Playable, folder: Path) -> Path:
+    def keep_wav(
+        self, playable: Playable, folder: Path, abc_text: str, voice: Voice | None
+    ) -> Path:
         """Copy the rendered WAV out of the scratch folder (deleted when the app closes) into
-        `folder`, once per tune: where there is no sound device, that file is the sound."""
+        `folder`, once per tune: where there is no sound device, that file is the sound. A tune
+        saved in this voice already has it: that one (a second, identical 9 MB copy was kept)."""
         from core.audio import reserve_paths
         from core.paths import slugify
 
+        saved = self._saved.get((abc_text, voice))
+        if saved is not None and saved.exists():
+            return saved
         source = playable.rendered.wav_path
         if source is None:
             raise OSError("no WAV was rendered")
@@ -125,6 +132,9 @@ class Sound:
 
         self._release_kept(abc_text, voice, folder)
         saved = save_tune(abc_text, folder, title=title, voice=voice, credit=credit)
+        for path in saved.paths:
+            if path.suffix == ".wav":
+                self._saved[(abc_text, voice)] = path
         return list(saved.paths), saved.problem
 
     def _release_kept(self, abc_text: str, voice: Voice | None, folder: Path) -> None:

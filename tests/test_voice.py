@@ -458,7 +458,7 @@ def test_a_tune_played_without_a_sound_device_then_saved_keeps_its_own_names(
     try:
         voice = Voice("harp", 240)
         playable = sound.prepare("a", REEL, "reel", voice)
-        kept = sound.keep_wav(playable, tmp_path)
+        kept = sound.keep_wav(playable, tmp_path, REEL, voice)
         assert kept == tmp_path / "reel.wav"
         paths, problem = sound.save(REEL, "reel", tmp_path, voice)
         assert problem is None
@@ -466,9 +466,12 @@ def test_a_tune_played_without_a_sound_device_then_saved_keeps_its_own_names(
         assert {"reel.abc", "reel.mid", "reel.wav"} <= set(names)
         assert all(name.startswith("reel.") for name in names), names
         assert sorted(p.name for p in paths) == names
+        # Played again after the save: the saved WAV is the sound (a copy beside it was kept).
+        assert sound.keep_wav(playable, tmp_path, REEL, voice) == tmp_path / "reel.wav"
+        assert sorted(p.name for p in tmp_path.iterdir()) == names
         # Another voice is another sound: its save leaves the kept WAV of the first alone.
         other = sound.prepare("b", REEL, "reel")
-        assert sound.keep_wav(other, tmp_path) == tmp_path / "reel-2.wav"
+        assert sound.keep_wav(other, tmp_path, REEL, None) == tmp_path / "reel-2.wav"
         sound.save(REEL, "reel", tmp_path, voice)
         assert (tmp_path / "reel-2.wav").exists() and (tmp_path / "reel-3.abc").exists()
     finally:
