@@ -27,7 +27,7 @@ from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import var
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home, release_claims, replace_file
@@ -1043,6 +1043,12 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_command_palette(self) -> None:
+        """Not over a dialog, which waits for its answer: "Go to Generate" from the palette
+        left a delete's question on the Library, open behind the next screen."""
+        if not isinstance(self.screen, ModalScreen):
+            super().action_command_palette()
 
     async def action_quit(self) -> None:
         """Quit; a running training is stopped first, which saves its checkpoint."""

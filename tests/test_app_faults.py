@@ -787,3 +787,20 @@ async def test_rendered_tunes_do_not_pile_up_in_the_scratch_folder(
         assert again.rendered.wav_path.exists()
     finally:
         sound.close()
+
+
+async def test_the_palette_does_not_open_over_a_dialog(folkgen_home: Path) -> None:
+    """A dialog waits for its answer: the palette's "Go to Generate" over a delete's question
+    left it open on the Library, behind the next screen."""
+    from folkgen_tui.screens.dialogs import PathDialog
+
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PathDialog), "the dialog")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, PathDialog)
+        await pilot.press("escape", "ctrl+p")  # without one, it opens
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette", "palette")
