@@ -222,12 +222,11 @@ def _numbered(abc: str, number: int) -> str:
     return f"X:{number}\n{text}"
 
 
-def _music_key(abc: str) -> str:
+def _music_key(abc: str, titled: bool = True) -> str:
     """What makes two texts the same tune for import: everything but X: and Z: lines (a saved
-    or exported tune's number and credit) and blank edges."""
-    return "\n".join(
-        line for line in abc.strip().splitlines() if not line.startswith(("X:", "Z:"))
-    )
+    or exported tune's number and credit) and blank edges; and but T: lines, not `titled`."""
+    left_out = ("X:", "Z:") if titled else ("X:", "Z:", "T:")
+    return "\n".join(line for line in abc.strip().splitlines() if not line.startswith(left_out))
 
 
 def _facts(abc: str, verdict: Judgement) -> dict[str, object]:
@@ -459,6 +458,20 @@ class Library:
         )
         return next((int(i) for i, text in same_title if _music_key(text) == music), None)
 
+    @staticmethod
+    def _made_again(db: sqlite3.Connection, row: sqlite3.Row) -> int | None:
+        """The tunebook's entry that a generated tune is made again of (the same model, seed
+        and music; titled anew since): opened again from the Library and saved, it went in
+        beside it as an Untitled second entry."""
+        if row["source"] != "generated" or not row["model_hash"] or row["seed"] is None:
+            return None
+        music = _music_key(row["abc"], titled=False)
+        alike = db.execute(
+            "SELECT id, abc FROM tunes WHERE in_tunebook = 1 AND source = 'generated' AND "
+            "model_hash = ? AND seed = ? ORDER BY id", (row["model_hash"], row["seed"]),
+        )  # fmt: skip
+        return next((int(i) for i, text in alike if _music_key(text, titled=False) == music), None)
+
     def keep(self, tune_id: int, files: Sequence[Path] = ()) -> int:
         """Move a history tune into the tunebook (what saving does), with its saved files; its
         id there. One whose music the tunebook holds already goes into that entry, whose id
@@ -467,7 +480,9 @@ class Library:
             row = db.execute("SELECT * FROM tunes WHERE id = ?", (tune_id,)).fetchone()
             if row is None:
                 raise LibraryError(f"no tune #{tune_id} in the tunebook")
-            held = None if row["in_tunebook"] else self._held(db, row["abc"], row["title"])
+            held = None
+            if not row["in_tunebook"]:
+                held = self._held(db, row["abc"], row["title"]) or self._made_again(db, row)
             if held is None:
                 db.execute("UPDATE tunes SET in_tunebook = 1 WHERE id = ?", (tune_id,))
                 self._add_files(db, tune_id, files)

@@ -254,9 +254,11 @@ async def test_library_walked_by_keys(monkeypatch: pytest.MonkeyPatch, folkgen_h
         await pilot.press("space", "E")  # the history's own tune: the notice says so
         await wait_for(pilot, lambda: any("history tune" in m for m, _ in notices), "export")
         await pilot.press("space")
+        # It is the tune it was made again from (the same model, seed and notes), retitled
+        # Seed Seven since: kept, it goes into that entry (it went in beside it, Untitled).
         await pilot.press("k")
-        await wait_for(pilot, lambda: getattr(stored(folkgen_home, again.library_id or 0),
-                                              "in_tunebook", False), "kept")  # fmt: skip
+        await wait_for(pilot, lambda: stored(folkgen_home, again.library_id or 0) is None, "kept")
+        assert stored(folkgen_home, tune_id).title == "Seed Seven"  # type: ignore[attr-defined]
         assert table.rows == []
         assert not [n for n in notices if n[1] == "error"], notices
 

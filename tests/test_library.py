@@ -101,6 +101,29 @@ def test_the_tunebook_holds_a_tune_once(folkgen_home: Path) -> None:
         assert (back.rating, back.favourite, back.notes, back.play_count) == (2, True, "jig it", 1)
 
 
+def test_a_retitled_tune_made_again_and_saved_goes_into_its_entry(folkgen_home: Path) -> None:
+    """Opened again from the Library (the same model, seed and settings) and saved, a tune given
+    a title of its own went in beside it as an Untitled second entry. Made so (the same model
+    and seed, the same notes), it is that entry; another title still makes another tune where
+    nothing says it was made the same way (an import)."""
+    def made(seed: int = 7) -> int:
+        return library.add(tune("Untitled"), model_name="m.pt", model_hash="abc123", seed=seed)
+
+    with Library.open() as library:
+        first = made()
+        library.keep(first, [Path("/a/tune-1.abc")])
+        library.rename(first, "The Student's Jig")
+        library.rate(first, 4)
+        again = made()
+        assert library.keep(again, [Path("/b/tune-8.abc")]) == first
+        kept = library.get(first)
+        assert (kept.title, kept.rating) == ("The Student's Jig", 4)
+        assert kept.files == (Path("/a/tune-1.abc"), Path("/b/tune-8.abc"))
+        assert [r.id for r in library.rows()] == [first] and not library.rows(in_tunebook=False)
+        other_seed = made(seed=8)
+        assert library.keep(other_seed) == other_seed  # another making: another tune
+
+
 def test_the_apps_save_of_a_tune_whose_history_row_was_merged(folkgen_home: Path) -> None:
     """Generate's tune record keeps its history row's id; the Library's k can merge that row
     into the tunebook's entry of the same music (deleting the row), and the save after it
