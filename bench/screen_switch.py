@@ -36,7 +36,7 @@ def switches(rounds: int, extra: dict[str, str]) -> list[list[float]]:
             term.wait_for(b"Dataset", timeout=60)
             term.wait_for(b"model def", timeout=60)
             term.idle(SETTLE)
-            times = []
+            times: list[list[float]] = []  # a round's times, screen by screen
             for _ in range(rounds):
                 times.append([])
                 for key, name in SCREENS:
