@@ -71,9 +71,15 @@ def assert_same(record: TuneRecord, judged: Judgement, cli: dict[str, Any]) -> b
     assert record.text == cli["text"] and record.seed == cli["seed"]
     check = record.check
     assert check is not None and record.valid == cli["valid"]
+    # The model's own Z: lines are not in the app's text (the credit takes their place), so
+    # what abc2midi says of them (`--json` checks the text as made) is the CLI's alone: a
+    # drawn seed's "Z:|!" got two warnings there (ambiguous :|, ignoring text).
+    shown = set(record.shared_abc.split("\n"))
+    replaced = {line for line in cli["text"].split("\n") if line.startswith("Z:")} - shown
     for kind in ("errors", "warnings"):
         mine = [str(m.moved(record.line_offset)) for m in getattr(check, kind)]
-        assert pointed_at(record.shared_abc, mine) == pointed_at(cli["text"], cli[kind])
+        theirs = [m for m in pointed_at(cli["text"], cli[kind]) if m[0] not in replaced]
+        assert pointed_at(record.shared_abc, mine) == theirs
     assert record.music == cli["music"]["verdict"] and record.music
     closest, theirs = judged.closest, cli.get("closest")
     mine_closest = (closest.title, round(closest.similarity, 3)) if closest else None
