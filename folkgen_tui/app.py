@@ -82,12 +82,13 @@ CORPUS_SETTING = "corpus"  # the corpus open last (an absolute path; None: the d
 # Screens built ahead from just after the first frame, the likeliest first: Textual takes ~110 ms
 # to build Generate, ~60 Train, ~30 Library and ~15 Models (more while torch loads on the other
 # core), where showing one built takes ~20 ms. A key waits for the piece of a build under way, so
-# the two costly ones come as frames first (their panels, ~15 ms each: FRAMES_FIRST), a few ms
-# apart, then their fields (Deferred parts) one part at a time, each screen drawn ahead once its
-# parts are in, then the cheap ones a pause apart (Library's parts by the same queue).
+# every screen's frame comes first (its panels, ~15 ms each, with the sketch of what its fields
+# will show; Models, which has no parts, whole), a few ms apart, then their fields (Deferred
+# parts) one part at a time, each screen drawn ahead once its parts are in. Library and Models,
+# built 0.3 s after the others' parts, were built by a key in the first half second: Library's
+# table came 50-60 ms after an `l` (issue 14's target here: 22-23 ms).
 PREBUILD_ORDER = ("generate", "train", "library", "models")
-FRAMES_FIRST = ("generate", "train")  # their parts wait until these frames are all built
-PREBUILD_PAUSE = 0.3  # seconds after the others
+PREBUILD_PAUSE = 0.3  # seconds before the next build ahead after a screen set up alone (a key's)
 # Seconds from the first frame to the first build ahead, or sooner once the corpus is shown: at
 # once, its first steps being modules, a few a loop turn (LazyScreen). From the corpus (~0.1 s
 # after the first frame), keys 0.1-0.6 s after the first frame found the frames still being
@@ -170,14 +171,15 @@ SCREENS = ScreenModes(
     train=LazyScreen("folkgen_tui.screens.train", "TrainScreen", needs=(
         "textual.widgets._log", "textual.widgets._progress_bar", "core.presets",
         _WIDGETS + "loss_chart", _WIDGETS + "clamped", _WIDGETS + "run_numbers",
-        _WIDGETS + "select", "core.spawner", "core.engine", "core.train_events",
-        "folkgen_tui.workers",
+        _WIDGETS + "select", _WIDGETS + "sketch", "core.spawner", "core.engine",
+        "core.train_events", "folkgen_tui.workers",
     )),  # fmt: skip
     generate=LazyScreen("folkgen_tui.screens.generate", "GenerateScreen", needs=(
         "core.voice", "folkgen_tui.state", _WIDGETS + "abc_view", _WIDGETS + "clamped",
         _WIDGETS + "piano_roll", _WIDGETS + "prompt_input", "folkgen_tui.graphics",
-        _WIDGETS + "score_view", _WIDGETS + "select", _WIDGETS + "voice_row", "core.spawner",
-        "core.engine", "core.train_events", _WIDGETS + "loss_chart", "folkgen_tui.workers",
+        _WIDGETS + "score_view", _WIDGETS + "select", _WIDGETS + "sketch", _WIDGETS + "voice_row",
+        "core.spawner", "core.engine", "core.train_events", _WIDGETS + "loss_chart",
+        "folkgen_tui.workers",
     )),  # fmt: skip
     models=LazyScreen("folkgen_tui.screens.models", "ModelsScreen", needs=(
         "textual.widgets._data_table", _WIDGETS + "row_table",
@@ -186,7 +188,7 @@ SCREENS = ScreenModes(
         "core.search", "core.words", "core.voice", "folkgen_tui.screens.dialogs", _WIDGETS + "abc_view",
         _WIDGETS + "filter_input", _WIDGETS + "piano_roll", "folkgen_tui.graphics",
         _WIDGETS + "score_view", _WIDGETS + "tune_table", _WIDGETS + "select",
-        _WIDGETS + "voice_row",
+        _WIDGETS + "sketch", _WIDGETS + "voice_row",
     )),  # fmt: skip
 )
 
@@ -460,10 +462,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         """Build the screens not visited yet, one at a time from just after the first frame
         (PREBUILD_START, or the corpus shown if sooner): a screen's first build would otherwise
         be the wait after its key. (A built screen is then
-        shown at once: QuickModeSwitch.) The next comes once this one is mounted
-        (register_screen), or its frame for FRAMES_FIRST (frame_built): not while one is being
-        built, for a key's show or ahead, as a key would then wait for both. Once the frames
-        of FRAMES_FIRST are in, their parts (queue_part), and then the other screens.
+        shown at once: QuickModeSwitch.) The next comes once this one's frame is mounted
+        (frame_built), or the whole of one with no parts (register_screen): not while one is
+        being built, for a key's show or ahead, as a key would then wait for both. Once every
+        frame is in, their parts (queue_part), in the order queued.
 
         Frames first: a key 0.1-0.35 s after the first frame found Train unbuilt while
         Generate's fields were mounting, and waited for Train's build after them (worst
@@ -481,16 +483,14 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             return  # a build under way: its screen's mount calls again
         for mode in PREBUILD_ORDER:
             if mode not in built:
-                if mode in FRAMES_FIRST or not self._parts:
-                    if not SCREENS.imported(mode):
-                        # Its modules first, a few a loop turn (LazyScreen.needs), then the build
-                        # in the next: together they held a key 10-40 ms.
-                        SCREENS.import_next(mode)
-                        self._prebuild_soon(IMPORT_PAUSE)
-                    else:
-                        build_mode(self, mode)
-                    return
-                break
+                if not SCREENS.imported(mode):
+                    # Its modules first, a few a loop turn (LazyScreen.needs), then the build in
+                    # the next: together they held a key 10-40 ms.
+                    SCREENS.import_next(mode)
+                    self._prebuild_soon(IMPORT_PAUSE)
+                else:
+                    build_mode(self, mode)
+                return
         if self._parts:
             self._filling = True
             self._fill_parts()
@@ -564,7 +564,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             if self._first_frame_drawn:  # built after start-up
                 screen.first_frame_drawn()
             if self._prebuilds_started:  # the next screen built ahead, after a pause
-                self._prebuild_soon(PREBUILD_PAUSE)
+                self._prebuild_soon(PART_PAUSE if self._parts else PREBUILD_PAUSE)
 
     def _settle_soon(self) -> None:
         """Long-lived objects were just made (torch's modules, the corpus's index, a screen):

@@ -190,11 +190,13 @@ async def test_the_corpus_summary_keeps_its_width_as_its_scrollbar_comes(
 
 
 @pytest.mark.asyncio
-async def test_the_costly_screens_are_built_ahead_once_the_corpus_is_shown(
+async def test_every_screen_is_built_ahead_once_the_corpus_is_shown(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Generate and Train are built as soon as the corpus is drawn, a frame apart (a key in the
-    first second waits for a build under way); the cheap screens a pause later."""
+    """The other screens are built as soon as the corpus is drawn, their frames one after
+    another, then their parts, with no pause between: Library's and Models', built 0.3 s
+    after the others', were built by the key in the first half second (Library's table 50-60 ms
+    after an `l`, against issue 14's 22-23 ms here)."""
     import folkgen_tui.app as studio_app
 
     monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # the timers' pause: never, here
@@ -202,11 +204,8 @@ async def test_the_costly_screens_are_built_ahead_once_the_corpus_is_shown(
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_for(pilot, lambda: app.stats is not None, "the corpus")
-        built = "the Generate and Train screens"
-        await wait_for(pilot, lambda: app.studio_screen("train") is not None, built, timeout=10)
-        assert app.studio_screen("generate") is not None
-        await pilot.pause(0.3)
-        assert app.studio_screen("library") is None and app.studio_screen("models") is None
+        await wait_for(pilot, lambda: all(app.studio_screen(mode) for mode in app.MODES),
+                       "every screen", timeout=10)  # fmt: skip
 
 
 @pytest.mark.asyncio
@@ -217,7 +216,7 @@ async def test_the_screens_are_built_ahead_from_just_after_the_first_frame(
     found the frames still being built."""
     import folkgen_tui.app as studio_app
 
-    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # no Library nor Models here
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ("generate", "train"))  # no Library nor Models
     loads: list[object] = []
     monkeypatch.setattr(FolkgenApp, "_load_corpus", lambda app, path: loads.append(path))
     app = FolkgenApp(autoload_model=False)
@@ -240,7 +239,7 @@ async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_
     import folkgen_tui.app as studio_app
     from folkgen_tui.widgets.deferred import Deferred
 
-    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # no Library nor Models here
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ("generate", "train"))  # no Library nor Models
     frames: dict[str, bool] = {}  # screen: whether any part was in when its frame was
     mounting: list[Deferred] = []  # parts begun, in order
     overlapped: list[str] = []
@@ -278,10 +277,10 @@ async def test_the_costly_screens_frames_come_before_their_fields_one_part_at_a_
 async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Library and Models come after the costly screens' parts, each screen's module imported in
-    a loop turn of its own before its build (together they held a key 10-15 ms), and Library's
-    frame before its table and tune, which the app's queue mounts (built whole, its layout as it
-    was built held a key ~20 ms)."""
+    """Library's frame and Models come after the costly screens' frames and before any part,
+    each screen's module imported in a loop turn of its own before its build (together they held
+    a key 10-15 ms), and Library's table and tune after the others' parts, in the app's queue
+    (built whole, its layout as it was built held a key ~20 ms)."""
     import folkgen_tui.app as studio_app
     import folkgen_tui.screens as screens_package
     from folkgen_tui.widgets.deferred import Deferred
@@ -324,7 +323,7 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
     monkeypatch.setattr(Deferred, "_mount", mounted)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: app.studio_screen("models") is not None, "Models set up",
+        await wait_for(pilot, lambda: app.studio_screen("library") is not None, "Library set up",
                        timeout=20)  # fmt: skip
         assert [mode for mode, _ in builds] == ["generate", "train", "library", "models"]
         assert all(before for _, before in builds), builds  # each module in a turn before
@@ -346,7 +345,7 @@ async def test_a_part_built_ahead_is_mounted_a_few_widgets_at_a_time_and_hidden_
     import folkgen_tui.app as studio_app
     from folkgen_tui.widgets.deferred import PIECE, Deferred
 
-    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # no Library nor Models here
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ("generate", "train"))  # no Library nor Models
     pieces: dict[str, list[int]] = {}  # part: the widgets in each piece, in order
     unmounted: list[str] = []  # a piece begun before the one before it was in
     shown_early: list[str] = []  # a part on display before all of it was in
@@ -390,6 +389,7 @@ async def test_a_key_between_a_parts_pieces_draws_the_frame_alone_then_the_whole
     """A key for a screen whose part is half mounted ahead shows the frame laid out and drawn
     ahead, the part still hidden (its fields so far were a first layout and draw: Train's
     35-45 ms); the rest is mounted after the draw and the part shown whole."""
+    import folkgen_tui.app as studio_app
     from folkgen_tui.textual_internals import laid_out_for
     from folkgen_tui.widgets.deferred import Deferred
 
@@ -407,6 +407,7 @@ async def test_a_key_between_a_parts_pieces_draws_the_frame_alone_then_the_whole
 
     monkeypatch.setattr(FolkgenApp, "_fill_parts", held)
     monkeypatch.setattr(Deferred, "_mount_part", after_draw)
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ("generate", "train"))  # no Library's
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_for(pilot, lambda: filled and len(app._parts) == 4, "both frames, four parts")
@@ -442,7 +443,7 @@ async def test_a_key_as_a_screen_is_drawn_ahead_with_its_fields_draws_its_frame_
     import folkgen_tui.screens.base as base
     from folkgen_tui.widgets.deferred import Deferred
 
-    monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 60.0)  # no Library nor Models here
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ("generate", "train"))  # no Library nor Models
     draws: dict[str, Any] = {}  # a screen set up: what its draw ahead calls once done (held)
     at_draw: list[tuple[str, bool, bool]] = []  # part, on display, its screen on show
     show_part = Deferred._show_part
@@ -487,6 +488,7 @@ async def test_a_screen_built_ahead_takes_its_queued_fields_when_shown(
     """A key for a screen whose frame was built ahead and whose fields still wait in the app's
     queue shows the frame and mounts the fields after its draw, without waiting for the queue;
     the queue's turn then mounts nothing twice."""
+    import folkgen_tui.app as studio_app
     from folkgen_tui.screens.base import StudioScreen
 
     filled: list[bool] = []
@@ -495,6 +497,7 @@ async def test_a_screen_built_ahead_takes_its_queued_fields_when_shown(
         filled.append(True)
 
     monkeypatch.setattr(FolkgenApp, "_fill_parts", held)
+    monkeypatch.setattr(studio_app, "PREBUILD_ORDER", ("generate", "train"))  # no Library's
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_for(pilot, lambda: filled and len(app._parts) == 4, "both frames, four parts")
@@ -611,6 +614,56 @@ async def test_a_key_shows_a_costly_screens_panels_before_its_fields(
         else:  # the pickers offer the corpus's metres and keys, as mounted() shows them
             assert isinstance(screen, GenerateScreen) and screen._meters
             assert screen.query_one("#prompt", Input).value == "X:"
+
+
+def drawn(app: FolkgenApp, selector: str, rows: int | None = None) -> list[str]:
+    """The lines the screen draws in the region of the widget `selector` (its first `rows`)."""
+    region = app.screen.query_one(selector).region
+    update = app.screen._compositor.render_update(full=True)
+    lines = ["".join(strip.text for strip in line) for line in update.strips]
+    end = region.y + (region.height if rows is None else rows)
+    return [line[region.x : region.right] for line in lines[region.y : end]]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(100, 32), (80, 24), (160, 45)])
+@pytest.mark.parametrize(
+    ("key", "regions", "word"),
+    [
+        # the recipe whole; the progress panel's border, state (2), bar, gap and figures (4)
+        ("t", (("#recipe", None), ("#progress-panel", 9)), "LSTM units"),
+        # the four rows of fields; the tune panel's border and first line
+        ("g", (("#gen-controls", None), ("#tune-panel", 2)), "Temp"),
+        ("l", (("#lib-list", 1),), "Title"),  # the table's header (its rows are read after)
+    ],
+)
+async def test_a_sketch_shows_the_fields_as_they_will_be_until_they_are_in(
+    monkeypatch: pytest.MonkeyPatch, key: str, regions: tuple[tuple[str, int | None], ...],
+    word: str, size: tuple[int, int],
+) -> None:  # fmt: skip
+    """A key that shows Train, Generate or Library before their fields are in draws them at
+    once as a sketch (Deferred's), character for character as the fields then show (issue 14's
+    early keys): the fields take its place, not a layout of their own."""
+    from folkgen_tui.widgets.deferred import Deferred
+
+    held = hold_parts(monkeypatch)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        await pilot.press(key)
+        screen = app.screen
+        await wait_for(pilot, lambda: len(held) == 2, "the screen's two parts")
+        await pilot.pause()
+        sketched = [drawn(app, selector, rows) for selector, rows in regions]
+        deferreds = [d for d in screen.query(Deferred) if d.has_class("-sketch")]
+        assert deferreds and all(d.display and not d.part.is_mounted for d in deferreds)
+        held.mount()
+        await asyncio.wait_for(screen.ready.wait(), timeout=10)
+        await pilot.pause()
+        assert all(not d.display and d.part.display for d in deferreds)  # the fields in place
+        for (selector, rows), sketch in zip(regions, sketched, strict=True):
+            assert sketch == drawn(app, selector, rows), selector
+        assert word in "\n".join(sketched[0])  # (not two empty panels)
 
 
 @pytest.mark.asyncio

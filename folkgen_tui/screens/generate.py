@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -36,7 +37,8 @@ from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.prompt_input import PromptInput
 from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.select import Select
-from folkgen_tui.widgets.voice_row import VoiceRow
+from folkgen_tui.widgets.sketch import MUTED, field, label, picker, row
+from folkgen_tui.widgets.voice_row import VoiceRow, voice_sketch
 from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, TuneStream
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ TEMPERATURE_STEP = 0.1
 SAVING = "save"  # the group of the save workers (`finish` waits for them)
 SAVE_NOTICE = 10.0  # seconds the notice of a save finished before quitting stays (the app goes)
 TEMPERATURE_RANGE = (0.1, 3.0)
+FIRST_PROMPT, FIRST_TEMPERATURE, FIRST_MAX = "X:", "1.0", "1000"  # the fields' first values
 DEFAULT_METERS = ("C", "6/8", "C|", "2/4", "9/8", "3/4", "4/4")
 DEFAULT_KEYS = ("G Major", "D Major", "A Dorian", "D Mixolydian", "E Dorian", "A Major", "E Minor")
 
@@ -168,11 +171,11 @@ class GenerateScreen(StudioScreen):
         # The panels first; the fields and the tune's parts made and mounted once the screen is
         # drawn (Deferred): a key shows the screen in a fraction of its build (issue 14).
         with Vertical(id="gen-controls"):
-            yield Deferred(Vertical(id="gen-fields"), self._fields)
+            yield Deferred(Vertical(id="gen-fields"), self._fields, self._fields_sketch)
         with Horizontal(id="gen-main"):
             with Vertical(id="tune-panel") as panel:
                 panel.border_title = "Tune"
-                yield Deferred(Vertical(id="tune-parts"), self._tune_parts)
+                yield Deferred(Vertical(id="tune-parts"), self._tune_parts, self._tune_sketch)
             history = SessionList(id="history")
             history.border_title = "Session"
             yield history
@@ -181,7 +184,7 @@ class GenerateScreen(StudioScreen):
     def _fields(self) -> ComposeResult:
         with Horizontal(classes="gen-row"):
             yield Label("Prompt", classes="gen-label")
-            yield PromptInput("X:", compact=True, id="prompt")
+            yield PromptInput(FIRST_PROMPT, compact=True, id="prompt")
         with Horizontal(classes="gen-row"):
             yield Label("Meter", classes="gen-label")
             yield Select([], prompt="any", compact=True, id="meter")
@@ -191,14 +194,30 @@ class GenerateScreen(StudioScreen):
             yield Input(placeholder="(none)", compact=True, id="title")
         with Horizontal(classes="gen-row"):
             yield Label("Temp", classes="gen-label")
-            yield Input("1.0", compact=True, id="temperature", type="number")
+            yield Input(FIRST_TEMPERATURE, compact=True, id="temperature", type="number")
             yield Label("Top-k", classes="gen-label-short")
             yield Input(placeholder="off", compact=True, id="top-k", type="integer")
             yield Label("Seed", classes="gen-label-short")
             yield Input(placeholder="random", compact=True, id="seed", type="integer")
             yield Label("Max", classes="gen-label-short")
-            yield Input("1000", compact=True, id="max-chars", type="integer")
+            yield Input(FIRST_MAX, compact=True, id="max-chars", type="integer")
         yield VoiceRow(self.studio.voice, id="gen-voice")
+
+    def _fields_sketch(self, width: int) -> Content:
+        """The fields as they first show (no picker set), until they are in (Deferred)."""
+        return Content("\n").join([
+            row(label("Prompt"), field(FIRST_PROMPT)),
+            row(label("Meter"), picker("", 12, "any"), label("Key", True), picker("", 20, "any"),
+                label("Title", True), field("", 0, "(none)")),
+            row(label("Temp"), field(FIRST_TEMPERATURE, 7), label("Top-k", True),
+                field("", 6, "off"), label("Seed", True), field("", 10, "random"),
+                label("Max", True), field(FIRST_MAX, 7)),
+            voice_sketch(self.studio.voice),
+        ])  # fmt: skip
+
+    def _tune_sketch(self, width: int) -> Content:
+        """The tune panel's first line (#badge: padded, muted) until its parts are in."""
+        return Content.styled(f" {self._intro_text()}", MUTED)
 
     def _tune_parts(self) -> ComposeResult:
         yield ClampedStatic("", max_lines=2, id="badge")
@@ -268,15 +287,16 @@ class GenerateScreen(StudioScreen):
         if self.shown is None and not self.streaming:
             self._show_intro()
 
-    def _show_intro(self) -> None:
+    def _intro_text(self) -> str:
         studio = self.studio
         if studio.model is not None:
-            text = "Press enter to generate a tune (n: another one, p: play it, s: save it)."
-        elif studio.model_coming:
-            text = "Loading torch and the model…"
-        else:
-            text = "No model yet: train one (t) or load a checkpoint (m)."
-        self.query_one("#badge", Static).update(text)
+            return "Press enter to generate a tune (n: another one, p: play it, s: save it)."
+        if studio.model_coming:
+            return "Loading torch and the model…"
+        return "No model yet: train one (t) or load a checkpoint (m)."
+
+    def _show_intro(self) -> None:
+        self.query_one("#badge", Static).update(self._intro_text())
         self.query_one("#badge").set_classes("")
         self._show_status()
 

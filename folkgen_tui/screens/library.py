@@ -44,6 +44,7 @@ DETAIL_DELAY = 0.05  # seconds the cursor rests on a row before its whole tune i
 # pauses, so that laying out the tune panel (a new ABC text) never lands between two keys.
 TYPING_DELAY = 0.3
 T = TypeVar("T")
+OPENING = "opening the tunebook…"  # the table's text until the tunebook is read
 WATCH_EVERY = 2.0  # seconds between looks for tunes another process wrote, while shown
 
 # The sort key cycles through these: (shown as, core.library's sort, descending).
@@ -168,7 +169,10 @@ class LibraryScreen(StudioScreen):
         yield VoiceRow(self.studio.voice, id="lib-voice")
         with Horizontal(id="lib-main"):
             with Vertical(id="lib-list"):
-                yield Deferred(Vertical(id="lib-list-parts"), self._list)
+                yield Deferred(
+                    Vertical(id="lib-list-parts"), self._list,
+                    lambda width: TUNEBOOK.sketch(width, OPENING),
+                )  # fmt: skip
             with Vertical(id="lib-side") as side:
                 side.border_title = "Tune"
                 yield Deferred(Vertical(id="lib-side-parts"), self._side)
@@ -191,7 +195,7 @@ class LibraryScreen(StudioScreen):
         self.query_one("#lib-roll", PianoRoll).stop_along()
         self.query_one("#lib-score").display = False
         table = self.query_one(TuneTable)
-        table.empty_text = "opening the tunebook…"
+        table.empty_text = OPENING
         table.focus()
         self.reload()
 

@@ -15,6 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Label, Log, ProgressBar, Static
 
@@ -33,8 +34,9 @@ from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
 from folkgen_tui.widgets.clamped import ClampedStatic
 from folkgen_tui.widgets.deferred import Deferred
-from folkgen_tui.widgets.run_numbers import Row, RunNumbers
+from folkgen_tui.widgets.run_numbers import Row, RunNumbers, fitted_table
 from folkgen_tui.widgets.select import Select
+from folkgen_tui.widgets.sketch import MUTED, field, picker, row
 from folkgen_tui.workers import TrainFinished, TrainJob, TrainProgress
 
 if TYPE_CHECKING:
@@ -82,6 +84,12 @@ class FormError(ValueError):
 
 
 LABELS = {name: label for name, label, _ in MODEL_FIELDS + TRAIN_FIELDS}
+LABEL_WIDTH = 15  # the form's label column (train.tcss: .form's grid-columns)
+PLACEHOLDERS = {"float?": "off", "int?": "off", "int0": "off", "auto": "auto"}
+NO_RUN: list[Row] = [
+    ("step", "–", "chars/s", "–"), ("loss (nats)", "–", "elapsed", "–"),
+    ("smoothed", "–", "ETA", "–"), ("val bits/char", "–", "best", "–"),
+]  # fmt: skip
 
 
 def checkpoint_name(ckpt: CheckpointMeta) -> str:
@@ -95,6 +103,11 @@ def show_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def minutes_ending(cfg: TrainConfig) -> float | None:
+    """The minutes that end a run that has Steps too (the Minutes say when it ends)."""
+    return cfg.minutes if cfg.steps else None
 
 
 def field_text(kind: Any, value: Any) -> str:
@@ -170,10 +183,12 @@ class TrainScreen(StudioScreen):
         with Horizontal(id="train-body"):
             with VerticalScroll(id="recipe", can_focus=False) as recipe:
                 recipe.border_title = "Recipe"
-                yield Deferred(Vertical(id="recipe-parts"), self._recipe)
+                yield Deferred(Vertical(id="recipe-parts"), self._recipe, self._recipe_sketch)
             with Vertical(id="progress-panel") as panel:
                 panel.border_title = "Progress"
-                yield Deferred(Vertical(id="progress-parts"), self._progress)
+                yield Deferred(
+                    Vertical(id="progress-parts"), self._progress, self._progress_sketch
+                )
 
     def _recipe(self) -> ComposeResult:
         model, train = self.preset.model, self.preset.train
@@ -197,6 +212,34 @@ class TrainScreen(StudioScreen):
                 for name, _, kind in section_fields:
                     yield self._field(name, kind, getattr(config, name))
 
+    def _recipe_sketch(self, width: int) -> Content:
+        """The recipe as its fields first show it (the preset's), until they are in (Deferred);
+        the fields' colours come with them."""
+        about = self._preset_about(False, minutes_ending(self.preset.train))
+        lines = [picker(self.preset.name, width), Content.styled(about, MUTED)]
+        lines.append(Content(""))  # the resume note's line
+        for section, section_fields, config in (
+            ("Model", MODEL_FIELDS, self.preset.model), ("Training", TRAIN_FIELDS, self.preset.train),
+        ):  # fmt: skip
+            lines += [Content(""), Content.styled(section, "bold $accent")]
+            for name, text, kind in section_fields:
+                value = getattr(config, name)
+                shown = (
+                    picker(value, width - LABEL_WIDTH) if isinstance(kind, tuple)
+                    else field(field_text(kind, value), 0, PLACEHOLDERS.get(kind, ""))
+                )  # fmt: skip
+                lines.append(row((text.ljust(LABEL_WIDTH), MUTED), shown))
+        return Content("\n").join(lines)
+
+    def _progress_sketch(self, width: int) -> Content:
+        """The progress panel before any run, until its parts are in (Deferred): the state's
+        two lines, the empty bar (Textual's: its colour $surface; 5 columns of percentage), a
+        blank line and the figures (train.tcss); the charts and the log come with the parts."""
+        state = Content.styled(self._ready_text(), "bold").wrap(width)[:2] if width else []
+        state += [Content("")] * (2 - len(state))
+        bar = Content.assemble(("━" * max(0, width - 5), "$surface"), "0%".rjust(5))
+        return Content("\n").join([*state, bar, Content(""), fitted_table(NO_RUN, width)])
+
     def _progress(self) -> ComposeResult:
         yield ClampedStatic("", max_lines=2, id="train-state")
         yield ProgressBar(id="train-progress", show_eta=False)
@@ -214,7 +257,7 @@ class TrainScreen(StudioScreen):
         if isinstance(kind, tuple):
             return Select([(c, c) for c in kind], value=value, allow_blank=False, compact=True,
                           id=f"f-{name}")  # fmt: skip
-        placeholder = {"float?": "off", "int?": "off", "int0": "off", "auto": "auto"}.get(kind, "")
+        placeholder = PLACEHOLDERS.get(kind, "")
         return Input(
             field_text(kind, value), placeholder=placeholder, compact=True, id=f"f-{name}",
             type="integer" if kind in (int, "int?", "int0", "auto") else "number",
@@ -301,11 +344,16 @@ class TrainScreen(StudioScreen):
             edited, minutes = True, None
         else:
             edited = (model, cfg) != (self.preset.model, self.preset.train)
-            minutes = cfg.minutes if cfg.steps else None
-        note = " (edited)" if edited and ckpt is None else ""
+            minutes = minutes_ending(cfg)
+        about.update(self._preset_about(edited and ckpt is None, minutes))
+
+    def _preset_about(self, edited: bool, minutes: float | None) -> str:
+        """The preset's note: its description, whether the form's recipe is edited, and that
+        `minutes` ends a run that has Steps too."""
+        note = " (edited)" if edited else ""
         if minutes is not None:  # said before the run, not only in its log
             note += f"; {minutes:g} min ends the run, whatever Steps say"
-        about.update(self.preset.description + note)
+        return self.preset.description + note
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
@@ -687,8 +735,7 @@ class TrainScreen(StudioScreen):
     def _show_numbers(self, e: TrainEvent | None) -> None:
         rows: list[Row]
         if e is None:
-            rows = [("step", "–", "chars/s", "–"), ("loss (nats)", "–", "elapsed", "–"),
-                    ("smoothed", "–", "ETA", "–"), ("val bits/char", "–", "best", "–")]  # fmt: skip
+            rows = NO_RUN
         else:
             step = f"{e.step:,}" + (f" / {e.total_steps:,}" if e.total_steps else "")
             threads = f" ({e.threads} thread{'s' if e.threads != 1 else ''})" if e.threads else ""

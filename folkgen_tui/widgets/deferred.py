@@ -13,7 +13,14 @@ once its parts are in. A screen built ahead hands its parts to the app's queue i
 the app has one (PartQueue), which mounts them one at a time once the frames it builds ahead
 are in, each a few widgets at a time (PIECE); shown meanwhile, the screen takes back what is
 left (`shown`). A part is hidden until all of it is in: a key that shows its screen meanwhile
-draws the frame alone, laid out and drawn ahead (StudioScreen)."""
+draws the frame alone, laid out and drawn ahead (StudioScreen).
+
+A part may have a sketch: its text as the part will show it (labels and values), drawn by the
+Deferred itself with the frame and for as long as the part is hidden. A key that shows the screen
+before the part is in then shows what it holds at once; the live widgets take the sketch's place
+when they are all in (Train's: 50-100 ms after a key 0.15 s after the first frame), and keys
+typed meanwhile wait for them (FolkgenApp.run_action). Each sketch is tested against the widgets'
+own drawing (tests/test_app_startup.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ from typing import Protocol, runtime_checkable
 
 from textual.app import ComposeResult
 from textual.compose import compose
+from textual.content import Content
 from textual.widget import AwaitMount, Widget
 
 from folkgen_tui.textual_internals import (
@@ -53,19 +61,40 @@ class Deferred(Widget):
     DEFAULT_CSS = """
     Deferred {
         display: none;
+        height: auto;
+    }
+    Deferred.-sketch {
+        display: block;
     }
     """
 
-    def __init__(self, part: Widget, fill: Callable[[], ComposeResult]) -> None:
-        super().__init__()
+    def __init__(
+        self, part: Widget, fill: Callable[[], ComposeResult],
+        sketch: Callable[[int], Content] | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(classes="-sketch" if sketch is not None else "")
         self.part = part
         self._fill = fill
+        self._sketch = sketch
         self._queued = False  # with the app's PartQueue, not all mounted yet
         # Once made: the widgets still to mount, in pieces (a parent, some of its children),
         # each parent's before its children's; and all the part's widgets.
         self._pieces: list[tuple[Widget, list[Widget]]] | None = None
         self._widgets: list[Widget] = []
         self._made = asyncio.Event()
+
+    def render(self) -> Content:
+        """The sketch at the width it is drawn at."""
+        return self._sketch(self.content_size.width) if self._sketch is not None else Content()
+
+    def _show_part(self) -> None:
+        self._display_part(True)
+
+    def _display_part(self, shown: bool) -> None:
+        """The part shown, or hidden (its sketch shown in its place, where it has one)."""
+        self.part.display = shown
+        if self._sketch is not None:
+            self.display = not shown
 
     async def mount_composed_widgets(self, widgets: list[Widget]) -> None:
         app = self.app
@@ -77,7 +106,10 @@ class Deferred(Widget):
 
     def shown(self) -> None:
         """Its screen is being shown (StudioScreen): what is still queued with the app comes
-        once this show is drawn, as a key's does."""
+        once this show is drawn, as a key's does. Its sketch is drawn anew: what it shows may
+        have changed since it was drawn ahead (Train's "Loading the corpus…")."""
+        if self._sketch is not None:
+            self.refresh()
         if self._queued:
             self._queued = False
             after_screen_drawn(self, self._mount_part)
@@ -97,16 +129,13 @@ class Deferred(Widget):
         and shows the part, hidden until then (_make)."""
         await self._made.wait()
         await AwaitMount(self.part, self._widgets)
-        self.part.display = True
+        self._display_part(True)
 
     def hide_until_drawn(self) -> None:
         """Hide the part (all in) until its screen's next draw is out: that draw is of the frame
         alone (StudioScreen.before_show)."""
-        self.part.display = False
+        self._display_part(False)
         after_screen_drawn(self, self._show_part)
-
-    def _show_part(self) -> None:
-        self.part.display = True
 
     def _mount_ahead(self) -> AwaitMount | None:
         """The app's turn for the part (it has just looked for a key being answered): the mount
@@ -172,7 +201,7 @@ class Deferred(Widget):
             self.part.compose_add_child(child)
         # Hidden until all is in: a key that shows the screen meanwhile draws its frame alone,
         # not a first layout and draw of the fields mounted so far (Train's: 35-45 ms).
-        self.part.display = False
+        self._display_part(False)
         parent = self.parent
         assert isinstance(parent, Widget)  # _mountable
         self._pieces = [(parent, [self.part])]

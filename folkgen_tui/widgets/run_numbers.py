@@ -41,11 +41,17 @@ class RunNumbers(Static):
         self.update(self._full, layout=False)  # a fixed size: no relayout
 
     def render(self) -> Content:
-        width = self.content_size.width
-        if not width or _widest(self._full) <= width:
-            return self._full
-        short = numbers_table(self.rows, short=True)
-        return short if _widest(short) <= width else numbers_table(self.rows, tight=True)
+        return fitted_table(self.rows, self.content_size.width, self._full)
+
+
+def fitted_table(rows: list[Row], width: int, full: Content | None = None) -> Content:
+    """The table of `rows` (`full`, where made already) as it fits `width`: full, short or
+    tight (0: full)."""
+    full = numbers_table(rows) if full is None else full
+    if not width or _widest(full) <= width:
+        return full
+    short = numbers_table(rows, short=True)
+    return short if _widest(short) <= width else numbers_table(rows, tight=True)
 
 
 def _widest(table: Content) -> int:

@@ -18,6 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
+from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
@@ -35,6 +36,7 @@ class Row(Protocol):
 
 
 R = TypeVar("R", bound=Row)
+SCROLLBAR = 2  # columns of a table's vertical scrollbar (Textual's default size)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,41 @@ class TableLayout(Generic[R]):
     cells: Callable[[R, bool], tuple[str, ...]]
     dropped_first: tuple[str, ...] = ()  # headings left out, in this order, when too narrow
     min_flexible: int = 12  # the flexible column's least width
+
+    def fitted(self, width: int) -> list[tuple[int, int]]:
+        """(column, width) of the columns that fit in `width`, the flexible one taking the rest."""
+        columns, least = self.columns, self.min_flexible
+        shown = list(range(len(columns)))
+        dropped = [
+            i for name in self.dropped_first for i, c in enumerate(columns) if c.heading == name
+        ]  # fmt: skip
+
+        def needed() -> int:
+            return sum(columns[i].width for i in shown) + len(shown) - 1 + least
+
+        while dropped and needed() > width:
+            shown.remove(dropped.pop(0))
+        flexible = max(least, width - needed() + least)
+        return [(i, columns[i].width or flexible) for i in shown]
+
+    def header(self, columns: list[tuple[int, int]], width: int) -> str:
+        """The header line of `columns` (as `fitted` lays them out) in `width`."""
+        heads = self.columns
+        return fit(" ".join(fit(heads[i].heading, w, heads[i].right) for i, w in columns), width)
+
+    def sketch(self, width: int, empty_text: str) -> Content:
+        """The table as it first shows in `width`, with no rows yet and `empty_text` (Deferred's
+        sketch): its header and that text, wrapped as render_line wraps it, beside its
+        scrollbar (folkgen.tcss: always shown), which comes with the table."""
+        width = max(0, width - SCROLLBAR)
+        lines = [Content.styled(self.header(self.fitted(width), width), "bold $text-accent")]
+        lines += [Content.styled(line, "$text-muted") for line in empty_lines(empty_text, width)]
+        return Content("\n").join(lines)
+
+
+def empty_lines(text: str, width: int) -> list[str]:
+    """A table's text with no rows, wrapped: at 80 columns it was cut short."""
+    return textwrap.wrap(text, max(1, width - 1))
 
 
 class TunebookRow(Row, Protocol):
@@ -277,19 +314,7 @@ class TuneTable(ScrollView, Generic[R], can_focus=True):
 
     def layout_columns(self, width: int) -> list[tuple[int, int]]:
         """(column, width) of the columns that fit in `width`, the flexible one taking the rest."""
-        columns, least = self.table_layout.columns, self.table_layout.min_flexible
-        shown = list(range(len(columns)))
-        dropped = [
-            i for name in self.table_layout.dropped_first for i, c in enumerate(columns) if c.heading == name
-        ]  # fmt: skip
-
-        def needed() -> int:
-            return sum(columns[i].width for i in shown) + len(shown) - 1 + least
-
-        while dropped and needed() > width:
-            shown.remove(dropped.pop(0))
-        flexible = max(least, width - needed() + least)
-        return [(i, columns[i].width or flexible) for i in shown]
+        return self.table_layout.fitted(width)
 
     def _palette(self) -> dict[str, Style]:
         """The styles a line is drawn in, worked out once per theme, focus and style change:
@@ -322,13 +347,12 @@ class TuneTable(ScrollView, Generic[R], can_focus=True):
         base = styles["base"]
         columns = self._columns(width)
         if y == 0:
-            heads = self.table_layout.columns
-            line = " ".join(fit(heads[i].heading, w, heads[i].right) for i, w in columns)
-            return Strip([Segment(fit(line, width), styles["header"])], width)
+            line = self.table_layout.header(columns, width)
+            return Strip([Segment(line, styles["header"])], width)
         index = round(self.scroll_y) + y - 1
         if not 0 <= index < len(self.rows):
-            if not self.rows and self.empty_text:  # wrapped: at 80 columns it was cut short
-                lines = textwrap.wrap(self.empty_text, max(1, width - 1))
+            if not self.rows and self.empty_text:
+                lines = empty_lines(self.empty_text, width)
                 if index < len(lines):
                     return Strip([Segment(fit(lines[index], width), styles["muted"])], width)
             return Strip.blank(width, base)

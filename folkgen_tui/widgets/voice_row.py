@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.message import Message
 from textual.validation import Function
 from textual.widgets import Input, Label
 
 from core.voice import INSTRUMENTS, Voice, VoiceError
 from folkgen_tui.widgets.select import Select
+from folkgen_tui.widgets.sketch import field, label, picker, row
 
 
 def _number(text: str, name: str) -> int | None:
@@ -39,6 +41,15 @@ def _field(name: str, value: int | None, placeholder: str) -> Input:
     return Input(
         str(value) if value else "", placeholder=placeholder, compact=True, id=name,
         type="integer", validators=[Function(valid, f"{name} out of range")],
+    )  # fmt: skip
+
+
+def voice_sketch(voice: Voice) -> Content:
+    """The row as it first shows `voice` (widgets/sketch.py; widths as folkgen.tcss's)."""
+    return row(
+        label("Voice"), picker(voice.instrument or "", 20, "as written"),
+        label("Tempo", True), field(str(voice.tempo or ""), 7, "tune's"),
+        label("Transpose", True), field(str(voice.transpose or ""), 5, "0"),
     )  # fmt: skip
 
 
