@@ -31,6 +31,7 @@ from typing import Protocol, runtime_checkable
 from textual.app import ComposeResult
 from textual.compose import compose
 from textual.content import Content
+from textual.geometry import Size
 from textual.widget import AwaitMount, Widget
 
 from folkgen_tui.textual_internals import (
@@ -41,6 +42,10 @@ from folkgen_tui.textual_internals import (
 )
 
 PUT_OFF = 0.01  # seconds between looks while a key is answered (a look at its screen shown)
+# Seconds a part shown by a key waits after its frame's draw before it mounts: the terminal's
+# writes are a thread's (Textual's WriterThread), which then waited for the interpreter through
+# the mount's 15-60 ms (a `t` 0.15-0.35 s after the first frame: worst 27 ms -> 20, 30 starts).
+WRITE_WAIT = 0.003
 PIECE = 4  # widgets at most in a piece of a part mounted ahead (of one parent)
 
 
@@ -76,6 +81,7 @@ class Deferred(Widget):
         self.part = part
         self._fill = fill
         self._sketch = sketch
+        self._width = 0  # the width its sketch is laid out at
         self._queued = False  # with the app's PartQueue, not all mounted yet
         # Once made: the widgets still to mount, in pieces (a parent, some of its children),
         # each parent's before its children's; and all the part's widgets.
@@ -83,9 +89,15 @@ class Deferred(Widget):
         self._widgets: list[Widget] = []
         self._made = asyncio.Event()
 
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """Its height at `width`, the width it is laid out at, kept for `render`: there,
+        `content_size` asked the compositor for the layout under way (7 of a show's 15 ms)."""
+        self._width = width
+        return super().get_content_height(container, viewport, width)
+
     def render(self) -> Content:
-        """The sketch at the width it is drawn at."""
-        return self._sketch(self.content_size.width) if self._sketch is not None else Content()
+        """The sketch at the width it is laid out at (its height is auto: laid out first)."""
+        return self._sketch(self._width) if self._sketch is not None else Content()
 
     def _show_part(self) -> None:
         self._display_part(True)
@@ -109,7 +121,8 @@ class Deferred(Widget):
         once this show is drawn, as a key's does. Its sketch is drawn anew: what it shows may
         have changed since it was drawn ahead (Train's "Loading the corpus…")."""
         if self._sketch is not None:
-            self.refresh()
+            self.clear_cached_dimensions()  # (a line longer now may wrap)
+            self.refresh(layout=True)
         if self._queued:
             self._queued = False
             after_screen_drawn(self, self._mount_part)
@@ -161,7 +174,14 @@ class Deferred(Widget):
         if put_off and self.screen.is_current:  # shown meanwhile: its frame first, as a key's
             after_screen_drawn(self, self._mount_part)
             return
+        if self.screen.is_current:  # shown by a key: its frame written first (WRITE_WAIT)
+            self.set_timer(WRITE_WAIT, self._mount_written)
+            return
         self._mount()
+
+    def _mount_written(self) -> None:
+        if self._mountable():  # (all in meanwhile, or the app ending)
+            self._mount()
 
     def _mountable(self) -> bool:
         """Not all mounted already, and the app not closing (Textual then mounts nothing
