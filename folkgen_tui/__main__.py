@@ -21,8 +21,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     graphics.start()  # asks the terminal what images it shows while the app's modules import
     from folkgen_tui.app import run
 
-    graphics.wait()
-    run(argv, lifeline)
+    run(argv, lifeline)  # (it waits for the terminal's answer once the app is made)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from core.paths import data_home, release_claims, replace_file
 from core.words import plural
+from folkgen_tui import graphics
 from folkgen_tui.imports import IMPORT_PAUSE, import_next
 from folkgen_tui.lifeline import Lifeline, WorkUnderWay
 from folkgen_tui.process import (
@@ -1174,4 +1175,9 @@ def run(argv: Sequence[str] | None, lifeline: Lifeline | None = None) -> None:
         app = FolkgenApp()
     if lifeline is not None:
         lifeline.attach(app.terminal_lost, app.finish_work)
+    # The terminal's answer about images (folkgen_tui/graphics.py), asked as the modules were
+    # imported, is awaited only now, before Textual reads the terminal: the app is made meanwhile
+    # (~3 ms: its settings, Textual's driver imported). A terminal that never answers is waited
+    # for until 0.1 s after the question, ~12 ms past the imports' end on a fast machine.
+    graphics.wait()
     app.run()

@@ -111,6 +111,28 @@ def test_what_is_imported_ahead_comes_one_module_of_ours_at_a_time(target: str) 
     assert len(brought) > 1 and all(not more for more in brought.values()), brought
 
 
+def test_the_app_is_made_while_the_terminal_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The terminal's answer about images is awaited after the app is made (its settings read,
+    Textual's driver imported) and just before Textual reads the terminal: a terminal that never
+    answers holds the first frame until 0.1 s after the question, ~12 ms past the imports' end
+    on a fast machine, which the app's making now fills."""
+    import folkgen_tui.app as studio_app
+    from folkgen_tui import graphics
+
+    order: list[str] = []
+    make = FolkgenApp.__init__
+
+    def made(app: FolkgenApp, *args: Any, **kwargs: Any) -> None:
+        make(app, *args, **kwargs)
+        order.append("made")
+
+    monkeypatch.setattr(FolkgenApp, "__init__", made)
+    monkeypatch.setattr(graphics, "wait", lambda: order.append("asked"))
+    monkeypatch.setattr(FolkgenApp, "run", lambda app: order.append("run"))
+    studio_app.run([])
+    assert order == ["made", "asked", "run"]
+
+
 @pytest.mark.asyncio
 async def test_a_screens_own_css_is_read_when_the_screen_is_first_built() -> None:
     app = FolkgenApp(autoload_model=False)
