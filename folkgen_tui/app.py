@@ -89,7 +89,7 @@ CORPUS_SETTING = "corpus"  # the corpus open last (an absolute path; None: the d
 # built 0.3 s after the others' parts, were built by a key in the first half second: Library's
 # table came 50-60 ms after an `l` (issue 14's target here: 22-23 ms).
 PREBUILD_ORDER = ("generate", "train", "library", "models")
-PREBUILD_PAUSE = 0.3  # seconds before the next build ahead after a screen set up alone (a key's)
+PREBUILD_PAUSE = 0.3  # seconds before the next step ahead once no part is queued
 # Seconds from the first frame to the first build ahead, or sooner once the corpus is shown: at
 # once, its first steps being modules, a few a loop turn (LazyScreen). From the corpus (~0.1 s
 # after the first frame), keys 0.1-0.6 s after the first frame found the frames still being
@@ -564,7 +564,7 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
             self._settle_soon()  # its widgets live as long as the app
             if self._first_frame_drawn:  # built after start-up
                 screen.first_frame_drawn()
-            if self._prebuilds_started:  # the next screen built ahead, after a pause
+            if self._prebuilds_started:  # the next step ahead: the parts, or the next screen
                 self._prebuild_soon(PART_PAUSE if self._parts else PREBUILD_PAUSE)
 
     def _settle_soon(self) -> None:
@@ -1165,19 +1165,22 @@ def run(argv: Sequence[str] | None, lifeline: Lifeline | None = None) -> None:
     """The app on this terminal (folkgen_tui/__main__.py installs the lifeline first)."""
     configure()  # the process's settings, if __main__ has not made them yet
     argv = sys.argv[1:] if argv is None else argv
-    if argv:
-        from core.paths import named_model
-
-        args = parse_args(argv)
-        model = named_model(args.model) if args.model else None  # a name, as the CLI takes it
-        app = FolkgenApp(args.corpus, model, theme=args.theme)
-    else:  # the usual start: no parser to import
-        app = FolkgenApp()
-    if lifeline is not None:
-        lifeline.attach(app.terminal_lost, app.finish_work)
     # The terminal's answer about images (folkgen_tui/graphics.py), asked as the modules were
-    # imported, is awaited only now, before Textual reads the terminal: the app is made meanwhile
-    # (~3 ms: its settings, Textual's driver imported). A terminal that never answers is waited
-    # for until 0.1 s after the question, ~12 ms past the imports' end on a fast machine.
-    graphics.wait()
+    # imported, is awaited only once the app is made (~3 ms: its settings, Textual's driver
+    # imported), just before Textual reads the terminal: a terminal that never answers is waited
+    # for until 0.1 s after the question, ~12 ms past the imports' end on a fast machine. Awaited
+    # however this ends (--help, a refused argument): the question has the terminal's echo off.
+    try:
+        if argv:
+            from core.paths import named_model
+
+            args = parse_args(argv)
+            model = named_model(args.model) if args.model else None  # a name, as the CLI takes it
+            app = FolkgenApp(args.corpus, model, theme=args.theme)
+        else:  # the usual start: no parser to import
+            app = FolkgenApp()
+        if lifeline is not None:
+            lifeline.attach(app.terminal_lost, app.finish_work)
+    finally:
+        graphics.wait()
     app.run()

@@ -19,7 +19,7 @@ from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.textual_internals import laying_out_ahead, share_parsed_css
-from tests.app_helpers import hold_parts, wait_for
+from tests.app_helpers import HeldParts, hold_parts, wait_for
 
 CSS = "Probe { color: $primary; }"
 
@@ -127,10 +127,15 @@ def test_the_app_is_made_while_the_terminal_is_asked(monkeypatch: pytest.MonkeyP
         order.append("made")
 
     monkeypatch.setattr(FolkgenApp, "__init__", made)
+    monkeypatch.setattr(studio_app, "configure", lambda: None)  # (the process's: not here)
     monkeypatch.setattr(graphics, "wait", lambda: order.append("asked"))
     monkeypatch.setattr(FolkgenApp, "run", lambda app: order.append("run"))
     studio_app.run([])
     assert order == ["made", "asked", "run"]
+    order.clear()
+    with pytest.raises(SystemExit):  # a refused argument: the answer is awaited all the same
+        studio_app.run(["--no-such-option"])
+    assert order == ["asked"]
 
 
 @pytest.mark.asyncio
@@ -316,6 +321,7 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
     frames: dict[str, bool] = {}  # screen: whether a part of it was in when its frame was
     mounting: list[str] = []  # the parts' screens, in the order they were mounted
     begun: list[Deferred] = []
+    parts_begun: list[bool] = []  # at each build: whether any part had begun to mount
     prebuild, build, framed, mount = (
         FolkgenApp._prebuild_next_screen, studio_app.build_mode,
         FolkgenApp.frame_built, Deferred._mount,
@@ -327,6 +333,7 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
 
     def building(app: FolkgenApp, mode: str) -> bool:
         builds.append((mode, imported[-1][mode]))
+        parts_begun.append(bool(begun))
         return build(app, mode)
 
     def frame_built(app: FolkgenApp, screen: Any) -> None:
@@ -348,6 +355,7 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
         await wait_for(pilot, lambda: app.studio_screen("library") is not None, "Library set up",
                        timeout=20)  # fmt: skip
         assert [mode for mode, _ in builds] == ["generate", "train", "library", "models"]
+        assert parts_begun == [False] * 4  # every frame (Models whole) before any part
         assert all(before for _, before in builds), builds  # each module in a turn before
         assert frames == {"generate": False, "train": False, "library": False}
         assert mounting == ["generate", "generate", "train", "train", "library", "library"]
@@ -654,8 +662,8 @@ def drawn(app: FolkgenApp, selector: str, rows: int | None = None) -> list[str]:
     [
         # the recipe whole; the progress panel's border, state (2), bar, gap and figures (4)
         ("t", (("#recipe", None), ("#progress-panel", 9)), "LSTM units"),
-        # the four rows of fields; the tune panel's border and first line
-        ("g", (("#gen-controls", None), ("#tune-panel", 2)), "Temp"),
+        # the four rows of fields; the tune panel's border and the badge's two lines
+        ("g", (("#gen-controls", None), ("#tune-panel", 3)), "Temp"),
         ("l", (("#lib-list", 1),), "Title"),  # the table's header (its rows are read after)
     ],
 )
@@ -669,6 +677,11 @@ async def test_a_sketch_shows_the_fields_as_they_will_be_until_they_are_in(
     from folkgen_tui.widgets.deferred import Deferred
 
     held = hold_parts(monkeypatch)
+    # The longest of their texts, cut and wrapped in the panels (each screen's own words)
+    monkeypatch.setattr(TrainScreen, "_ready_text", lambda screen: "Nothing to train on: open "
+                        "an .abc file or folder in Dataset (d, then o). " + "no tunes " * 9)
+    monkeypatch.setattr(GenerateScreen, "_intro_text", lambda screen: "Press enter to generate "
+                        "a tune (n: another one, p: play it, s: save it). " * 3)  # fmt: skip
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: app.stats is not None, "the corpus")
@@ -686,6 +699,40 @@ async def test_a_sketch_shows_the_fields_as_they_will_be_until_they_are_in(
         for (selector, rows), sketch in zip(regions, sketched, strict=True):
             assert sketch == drawn(app, selector, rows), selector
         assert word in "\n".join(sketched[0])  # (not two empty panels)
+
+
+@pytest.mark.asyncio
+async def test_a_screens_parts_are_shown_with_its_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A screen's parts take their sketches' places all in one turn with the set-up that fills
+    them: shown as each came in, Train's recipe was drawn with its preset note still blank
+    (between the sketch and the note) while its progress panel mounted."""
+    from folkgen_tui.widgets.deferred import Deferred
+
+    held = hold_parts(monkeypatch)
+    shown: list[tuple[str, bool]] = []  # a part shown: whether its screen's parts were all in
+    display = Deferred._display_part
+
+    def displayed(deferred: Deferred, on: bool) -> None:
+        if on:
+            parts = deferred.screen.query(Deferred)
+            shown.append((deferred.part.id or "", all(d.in_place for d in parts)))
+        display(deferred, on)
+
+    monkeypatch.setattr(Deferred, "_display_part", displayed)
+    app = FolkgenApp(autoload_model=False)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
+        await pilot.press("t")
+        screen = app.screen
+        await wait_for(pilot, lambda: len(held) == 2, "the screen's two parts")
+        first, second = HeldParts(held[:1]), HeldParts(held[1:])
+        first.mount()  # the recipe in, its screen drawn meanwhile, then the progress panel
+        await pilot.pause(0.1)
+        second.mount()
+        await asyncio.wait_for(screen.ready.wait(), timeout=10)
+        assert sorted(shown) == [("progress-parts", True), ("recipe-parts", True)]
+        about = screen.query_one("#preset-about", Static)
+        assert str(about.render()).startswith("A small")  # filled as it was shown
 
 
 @pytest.mark.asyncio

@@ -130,6 +130,8 @@ class StudioScreen(QuickShowScreen):
         for deferred in deferreds:
             await deferred.wait_in_place()
         if not app_ending(self):
+            for deferred in deferreds:  # all shown with the set-up that fills them
+                deferred.show_in_place()
             self._set_up()
 
     def _set_up(self) -> None:

@@ -31,7 +31,7 @@ from folkgen_tui.format import (
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.state import TuneRecord
 from folkgen_tui.widgets import AbcView
-from folkgen_tui.widgets.clamped import ClampedStatic
+from folkgen_tui.widgets.clamped import ClampedStatic, fit_lines
 from folkgen_tui.widgets.deferred import Deferred
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.prompt_input import PromptInput
@@ -204,8 +204,9 @@ class GenerateScreen(StudioScreen):
         yield VoiceRow(self.studio.voice, id="gen-voice")
 
     def _fields_sketch(self, width: int) -> Content:
-        """The fields as they first show (no picker set), until they are in (Deferred)."""
-        return Content("\n").join([
+        """The fields as they first show (no picker set), until they are in (Deferred); each
+        row cut at the width, as the rows' widgets are."""
+        rows = [
             row(label("Prompt"), field(FIRST_PROMPT)),
             row(label("Meter"), picker("", 12, "any"), label("Key", True), picker("", 20, "any"),
                 label("Title", True), field("", 0, "(none)")),
@@ -213,11 +214,16 @@ class GenerateScreen(StudioScreen):
                 field("", 6, "off"), label("Seed", True), field("", 10, "random"),
                 label("Max", True), field(FIRST_MAX, 7)),
             voice_sketch(self.studio.voice),
-        ])  # fmt: skip
+        ]  # fmt: skip
+        return Content("\n").join(line.truncate(width) if width else line for line in rows)
 
     def _tune_sketch(self, width: int) -> Content:
-        """The tune panel's first line (#badge: padded, muted) until its parts are in."""
-        return Content.styled(f" {self._intro_text()}", MUTED)
+        """The tune panel's first lines (#badge: two at most, padded, muted) until its parts
+        are in."""
+        if width <= 2:
+            return Content()
+        lines = Content(fit_lines(self._intro_text(), width - 2, 2)).wrap(width - 2)
+        return Content("\n").join(Content.styled(f" {line.plain}", MUTED) for line in lines)
 
     def _tune_parts(self) -> ComposeResult:
         yield ClampedStatic("", max_lines=2, id="badge")

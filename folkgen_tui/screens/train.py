@@ -32,7 +32,7 @@ from core.presets import (
 from folkgen_tui.format import duration, number
 from folkgen_tui.screens.base import LEAVE_FIELD, StudioScreen
 from folkgen_tui.widgets import LossChart
-from folkgen_tui.widgets.clamped import ClampedStatic
+from folkgen_tui.widgets.clamped import ClampedStatic, fit_lines
 from folkgen_tui.widgets.deferred import Deferred
 from folkgen_tui.widgets.run_numbers import Row, RunNumbers, fitted_table
 from folkgen_tui.widgets.select import Select
@@ -235,7 +235,8 @@ class TrainScreen(StudioScreen):
         """The progress panel before any run, until its parts are in (Deferred): the state's
         two lines, the empty bar (Textual's: its colour $surface; 5 columns of percentage), a
         blank line and the figures (train.tcss); the charts and the log come with the parts."""
-        state = Content.styled(self._ready_text(), "bold").wrap(width)[:2] if width else []
+        text = fit_lines(self._ready_text(), width, 2)  # as #train-state (ClampedStatic) fits it
+        state = Content.styled(text, "bold").wrap(width)[:2] if width else []
         state += [Content("")] * (2 - len(state))
         bar = Content.assemble(("━" * max(0, width - 5), "$surface"), "0%".rjust(5))
         return Content("\n").join([*state, bar, Content(""), fitted_table(NO_RUN, width)])

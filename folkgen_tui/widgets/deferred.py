@@ -138,15 +138,20 @@ class Deferred(Widget):
         return self._made.is_set() and all(widget.is_mounted for widget in self._widgets)
 
     async def wait_in_place(self) -> None:
-        """Returns once the part and all its widgets are mounted (its screen then sets up),
-        and shows the part, hidden until then (_make)."""
+        """Returns once the part and all its widgets are mounted (its screen then sets up, and
+        shows it: `show_in_place`)."""
         await self._made.wait()
         await AwaitMount(self.part, self._widgets)
+
+    def show_in_place(self) -> None:
+        """Show the part, hidden until all of it was in (_make), in place of its sketch: with
+        its screen's set-up, in the same turn, so that no draw shows a part its screen has not
+        filled yet (Train's preset note blank, between the sketch and the note)."""
         self._display_part(True)
 
     def hide_until_drawn(self) -> None:
         """Hide the part (all in) until its screen's next draw is out: that draw is of the frame
-        alone (StudioScreen.before_show)."""
+        and the sketch (StudioScreen.before_show)."""
         self._display_part(False)
         after_screen_drawn(self, self._show_part)
 
@@ -180,8 +185,12 @@ class Deferred(Widget):
         self._mount()
 
     def _mount_written(self) -> None:
-        if self._mountable():  # (all in meanwhile, or the app ending)
-            self._mount()
+        if not self._mountable():  # (all in meanwhile, or the app ending)
+            return
+        if not self.screen.is_current:  # left within WRITE_WAIT: as a screen built ahead
+            self._mount_part()
+            return
+        self._mount()
 
     def _mountable(self) -> bool:
         """Not all mounted already, and the app not closing (Textual then mounts nothing
