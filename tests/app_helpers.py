@@ -211,6 +211,17 @@ class HeldParts(list[Deferred]):
             _MOUNT_PART(deferred)
 
 
+async def shown_with_parts_held(pilot: Pilot[Any], held: HeldParts, key: str) -> StudioScreen:
+    """Once the corpus is in, the screen `key` shows, its two parts held back (hold_parts)."""
+    app = pilot.app
+    await wait_for(pilot, lambda: getattr(app, "stats", None) is not None, "the corpus")
+    await pilot.press(key)
+    screen = app.screen
+    assert isinstance(screen, StudioScreen)
+    await wait_for(pilot, lambda: len(held) == 2, "the screen's two parts")
+    return screen
+
+
 def hold_parts(monkeypatch: Any) -> HeldParts:
     """No screen built ahead, and every screen's fields held back until the test mounts them."""
     import folkgen_tui.app as studio_app

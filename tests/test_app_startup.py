@@ -19,7 +19,7 @@ from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.generate import GenerateScreen
 from folkgen_tui.screens.train import TrainScreen
 from folkgen_tui.textual_internals import laying_out_ahead, share_parsed_css
-from tests.app_helpers import HeldParts, hold_parts, wait_for
+from tests.app_helpers import HeldParts, hold_parts, shown_with_parts_held, wait_for
 
 CSS = "Probe { color: $primary; }"
 
@@ -684,10 +684,7 @@ async def test_a_sketch_shows_the_fields_as_they_will_be_until_they_are_in(
                         "a tune (n: another one, p: play it, s: save it). " * 3)  # fmt: skip
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=size) as pilot:
-        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
-        await pilot.press(key)
-        screen = app.screen
-        await wait_for(pilot, lambda: len(held) == 2, "the screen's two parts")
+        screen = await shown_with_parts_held(pilot, held, key)
         await pilot.pause()
         sketched = [drawn(app, selector, rows) for selector, rows in regions]
         deferreds = [d for d in screen.query(Deferred) if d.has_class("-sketch")]
@@ -721,10 +718,7 @@ async def test_a_screens_parts_are_shown_with_its_set_up(monkeypatch: pytest.Mon
     monkeypatch.setattr(Deferred, "_display_part", displayed)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
-        await pilot.press("t")
-        screen = app.screen
-        await wait_for(pilot, lambda: len(held) == 2, "the screen's two parts")
+        screen = await shown_with_parts_held(pilot, held, "t")
         first, second = HeldParts(held[:1]), HeldParts(held[1:])
         first.mount()  # the recipe in, its screen drawn meanwhile, then the progress panel
         await pilot.pause(0.1)
@@ -753,10 +747,7 @@ async def test_a_part_mounted_keeps_the_apps_queue_free(monkeypatch: pytest.Monk
     monkeypatch.setattr(FolkgenApp, "_prune", counted)
     app = FolkgenApp(autoload_model=False)
     async with app.run_test(size=(100, 32)) as pilot:
-        await wait_for(pilot, lambda: app.stats is not None, "the corpus")
-        await pilot.press("t")
-        screen = app.screen
-        await wait_for(pilot, lambda: len(held) == 2, "the screen's two parts")
+        screen = await shown_with_parts_held(pilot, held, "t")
         held.mount()
         await asyncio.wait_for(screen.ready.wait(), timeout=10)
         await pilot.pause()
