@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from core.words import plural
+
 # Test-only: a folder where each rank writes its process id at start and a hash of its weights
 # at the end (tests/test_distributed.py compares the ranks and signals rank 0).
 REPORT_ENV = "FOLKGEN_TEST_DDP_REPORT"
@@ -72,8 +74,17 @@ def threads_per_rank(cores: int, ranks: Ranks) -> int:
 
 
 def device_for(name: str, ranks: Ranks) -> str:
-    """The device name a rank trains on: its own GPU (cuda:LOCAL_RANK) under torchrun."""
+    """The device name a rank trains on: its own GPU (cuda:LOCAL_RANK) under torchrun. More
+    ranks on a machine than it has GPUs are refused, by every rank alike (two ranks on one GPU
+    are refused by nccl; a rank past the last GPU failed with 'invalid device ordinal')."""
     if ranks.enabled and name in ("auto", "cuda") and torch.cuda.is_available():
+        gpus = torch.cuda.device_count()
+        if ranks.local_world_size > gpus:
+            raise ValueError(
+                f"{ranks.local_world_size} training processes on this machine, and it has "
+                f"{plural(gpus, 'GPU')}: each process trains on a GPU of its own (--nproc "
+                f"{gpus}, or --device cpu to train on the CPU's cores)"
+            )
         return f"cuda:{ranks.local_rank}"
     return name
 

@@ -18,7 +18,7 @@ import torch
 
 from core.checkpoint import load_checkpoint
 from core.corpus import Vocabulary, load_corpus
-from core.distributed import REPORT_ENV, weights_hash
+from core.distributed import REPORT_ENV, Ranks, device_for, weights_hash
 from core.model import CharLSTM
 from core.presets import ModelConfig, TrainConfig
 from core.sample import SampleOptions, Sampler
@@ -259,3 +259,21 @@ def test_nproc_is_taken_out_of_the_ranks_command_however_it_is_written() -> None
                  ["train", "--npro", "2", "--steps", "9"], ["train", "--np=2", "--steps", "9"]):  # fmt: skip
         rest = [a for i, a in enumerate(argv) if not _is_nproc(argv, i)]
         assert rest == ["train", "--steps", "9"], argv
+
+
+def test_each_rank_trains_on_a_gpu_of_its_own_and_more_ranks_than_gpus_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    two = [Ranks(rank=r, local_rank=r, world_size=2, local_world_size=2) for r in (0, 1)]
+    assert [device_for(name, ranks) for name in ("auto", "cuda") for ranks in two] == [
+        "cuda:0", "cuda:1", "cuda:0", "cuda:1"
+    ]
+    assert device_for("cpu", two[1]) == "cpu"  # CPU ranks share the cores
+    assert device_for("cuda", Ranks()) == "cuda"  # one plain process: as asked
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    for rank in (0, 1):  # every rank says it alike (rank 0 alone would wait for rank 1)
+        with pytest.raises(ValueError, match=r"2 training processes on this machine, and it has "
+                           r"1 GPU: .*--nproc 1, or --device cpu"):  # fmt: skip
+            device_for("auto", two[rank])
