@@ -358,7 +358,7 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
         assert parts_begun == [False] * 4  # every frame (Models whole) before any part
         assert all(before for _, before in builds), builds  # each module in a turn before
         assert frames == {"generate": False, "train": False, "library": False}
-        assert mounting == ["generate", "generate", "train", "train", "library", "library"]
+        assert mounting == ["generate"] * 2 + ["train"] * 2 + ["library"] * 3  # its voice row too
         library = app.studio_screen("library")  # built ahead, whole: Dataset still shown
         assert library is not None and not library.is_current
         assert len(library.query("#lib-table")) == 1
@@ -664,7 +664,8 @@ def drawn(app: FolkgenApp, selector: str, rows: int | None = None) -> list[str]:
         ("t", (("#recipe", None), ("#progress-panel", 9)), "LSTM units"),
         # the four rows of fields; the tune panel's border and the badge's two lines
         ("g", (("#gen-controls", None), ("#tune-panel", 3)), "Temp"),
-        ("l", (("#lib-list", 1),), "Title"),  # the table's header (its rows are read after)
+        # the table's header (its rows are read after); the voice row
+        ("l", (("#lib-list", 1), ("#lib-voice", None)), "Title"),
     ],
 )
 async def test_a_sketch_shows_the_fields_as_they_will_be_until_they_are_in(

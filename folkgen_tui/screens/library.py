@@ -32,7 +32,7 @@ from folkgen_tui.widgets.filter_input import FilterInput
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.tune_table import TUNEBOOK, TuneHighlighted, TuneTable, stars
-from folkgen_tui.widgets.voice_row import VoiceRow
+from folkgen_tui.widgets.voice_row import VoiceRow, voice_sketch
 
 if TYPE_CHECKING:
     from core.library import Library, LibraryTune, TuneRow
@@ -163,10 +163,16 @@ class LibraryScreen(StudioScreen):
         return self.studio.tunebook
 
     def compose_body(self) -> ComposeResult:
-        # The panels first; the table and the tune's parts made and mounted once the screen is
-        # drawn (Deferred), or built ahead, in the app's turn: built whole, its layout as it was
-        # built held the keys for ~20 ms (issue 14).
-        yield VoiceRow(self.studio.voice, id="lib-voice")
+        # The panels first; the voice row, the table and the tune's parts made and mounted once
+        # the screen is drawn (Deferred), or built ahead, in the app's turn: built whole, its
+        # layout as it was built held the keys for ~20 ms (issue 14). The voice row's picker and
+        # fields, made with the frame, were a third of a key's build of it before any screen was
+        # built ahead (their widgets' CSS parsed and applied: ~35 of ~110 ms, a 2-core Zen 2).
+        with Vertical(id="lib-voice"):
+            yield Deferred(
+                Vertical(id="lib-voice-part"), self._voice_row,
+                lambda width: voice_sketch(self.studio.voice).truncate(width),
+            )  # fmt: skip
         with Horizontal(id="lib-main"):
             with Vertical(id="lib-list"):
                 yield Deferred(
@@ -177,6 +183,9 @@ class LibraryScreen(StudioScreen):
                 side.border_title = "Tune"
                 yield Deferred(Vertical(id="lib-side-parts"), self._side)
         yield Static("", id="lib-status", markup=False)
+
+    def _voice_row(self) -> ComposeResult:
+        yield VoiceRow(self.studio.voice)
 
     def _list(self) -> ComposeResult:
         yield FilterInput(self.filter_typed, placeholder="filter: title, key, metre, ABC…",
