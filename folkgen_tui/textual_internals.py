@@ -217,6 +217,9 @@ class AppKeysAtOnce(App[None]):
         # Keys sent down and not back at the app nor stopped: (key, when, the focused widget).
         self._keys_on_their_way: list[tuple[events.Key, float, Widget | None]] = []
         self._clicked_at = float("-inf")  # a button pressed or let go (monotonic)
+        # Keys bubbled up from the screen to the app, in its queue: Textual marks one stopped as
+        # it leaves the screen for the app (the app is its sender), before its bindings run.
+        self._keys_coming_back: list[events.Key] = []
         self._held: list[tuple[events.Key, float]] = []  # keys waiting their turn, in order
         self._released: events.Key | None = None  # the held key posted again, not yet taken
         self._looking = False  # a look at the held keys is due
@@ -230,6 +233,7 @@ class AppKeysAtOnce(App[None]):
         elif event.is_forwarded:  # back at the app: on its way until its bindings have run
             # (Textual marks it stopped as its binding starts: an action that awaits, a field
             # mounted then focused, is not done yet.)
+            self._keys_coming_back = [k for k in self._keys_coming_back if k is not event]
             self._answering += 1
             try:
                 await super().on_event(event)
@@ -252,12 +256,25 @@ class AppKeysAtOnce(App[None]):
             if event.is_forwarded:  # sent down to the focused widget
                 self._keys_on_their_way.append((event, time.monotonic(), self.focused))
 
+    def post_message(self, message: Message) -> bool:
+        if isinstance(message, events.Key) and message.is_forwarded:  # bubbled up to the app
+            self._keys_coming_back.append(message)
+        return super().post_message(message)
+
     def _keys_still_on_their_way(self) -> bool:
+        """Keys sent down and not stopped on the way (a widget took them), nor back at the app.
+        One stopped as it left the screen for the app is on its way still: a key held behind
+        `n`, whose action mounts a field and focuses it, went on to the old focus while `n`
+        waited in the app's queue, and was lost (each time, on a 2-core Zen 2)."""
         now = time.monotonic()
+        coming_back = {id(key) for key in self._keys_coming_back}
         self._keys_on_their_way = [
             (key, sent, to) for key, sent, to in self._keys_on_their_way
-            if now - sent < STALE and not getattr(key, "_stop_propagation", False)
+            if now - sent < STALE
+            and (not getattr(key, "_stop_propagation", False) or id(key) in coming_back)
         ]  # fmt: skip
+        on_their_way = {id(key) for key, _, _ in self._keys_on_their_way}
+        self._keys_coming_back = [k for k in self._keys_coming_back if id(k) in on_their_way]
         return bool(self._keys_on_their_way)
 
     def _must_wait(self, key: events.Key) -> bool:
