@@ -987,6 +987,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
     def on_unmount(self) -> None:
         """However the app ends, a training run must not be left waiting (paused): it stops and
         saves a checkpoint in its own process, which ends then. The model's process ends now."""
+        # No torch process starts from now (a spare engine's timer due meanwhile started one
+        # after the spare was closed here, and its reader outlived the app): however it ends,
+        # not only by `q`.
+        self._ending = True
         self._key_hold.release()  # first: a timer due after the end never comes
         job = self.training
         if job is not None and job.engine is not None:
