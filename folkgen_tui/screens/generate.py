@@ -37,7 +37,7 @@ from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.prompt_input import PromptInput
 from folkgen_tui.widgets.score_view import ScoreView
 from folkgen_tui.widgets.select import Select
-from folkgen_tui.widgets.sketch import MUTED, field, label, picker, row
+from folkgen_tui.widgets.sketch import MUTED, cut, field, label, picker, row
 from folkgen_tui.widgets.voice_row import VoiceRow, voice_sketch
 from folkgen_tui.workers import SampleChunk, SampleDone, SampleFailed, TuneStream
 
@@ -215,7 +215,7 @@ class GenerateScreen(StudioScreen):
                 label("Max", True), field(FIRST_MAX, 7)),
             voice_sketch(self.studio.voice),
         ]  # fmt: skip
-        return Content("\n").join(line.truncate(width) if width else line for line in rows)
+        return Content("\n").join(cut(line, width) for line in rows)
 
     def _tune_sketch(self, width: int) -> Content:
         """The tune panel's first lines (#badge: two at most, padded, muted) until its parts

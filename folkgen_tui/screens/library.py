@@ -31,6 +31,7 @@ from folkgen_tui.widgets.deferred import Deferred
 from folkgen_tui.widgets.filter_input import FilterInput
 from folkgen_tui.widgets.piano_roll import PianoRoll
 from folkgen_tui.widgets.score_view import ScoreView
+from folkgen_tui.widgets.sketch import cut
 from folkgen_tui.widgets.tune_table import TUNEBOOK, TuneHighlighted, TuneTable, stars
 from folkgen_tui.widgets.voice_row import VoiceRow, voice_sketch
 
@@ -171,7 +172,7 @@ class LibraryScreen(StudioScreen):
         with Vertical(id="lib-voice"):
             yield Deferred(
                 Vertical(id="lib-voice-part"), self._voice_row,
-                lambda width: voice_sketch(self.studio.voice).truncate(width),
+                lambda width: cut(voice_sketch(self.studio.voice), width),
             )  # fmt: skip
         with Horizontal(id="lib-main"):
             with Vertical(id="lib-list"):

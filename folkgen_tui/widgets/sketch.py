@@ -27,6 +27,11 @@ def row(*cells: Cell | Content) -> Content:
     return Content.assemble(*cells)
 
 
+def cut(line: Content, width: int) -> Content:
+    """A row cut at the width it is laid out at, as its widgets are (0: not laid out yet, whole)."""
+    return line.truncate(width) if width else line
+
+
 def picker(value: str, width: int, placeholder: str = "") -> Content:
     """A compact Select `width` wide showing `value` (or its placeholder), its arrow at the
     right but for one column (Textual's compact SelectCurrent: padding 0 1 0 0)."""
