@@ -83,9 +83,10 @@ CORPUS_SETTING = "corpus"  # the corpus open last (an absolute path; None: the d
 # Screens built ahead from just after the first frame, the likeliest first: Textual takes ~110 ms
 # to build Generate, ~60 Train, ~30 Library and ~15 Models (more while torch loads on the other
 # core), where showing one built takes ~20 ms. A key waits for the piece of a build under way, so
-# every screen's frame comes first (its panels, ~15 ms each, with the sketch of what its fields
-# will show; Models, which has no parts, whole), a few ms apart, then their fields (Deferred
-# parts) one part at a time, each screen drawn ahead once its parts are in. Library and Models,
+# every screen's modules come first (a few a loop turn), then every screen's frame (its panels,
+# ~15 ms each, with the sketch of what its fields will show; Models, which has no parts, whole),
+# a few ms apart, then their fields (Deferred parts) one part at a time, each screen drawn ahead
+# once its parts are in. Library and Models,
 # built 0.3 s after the others' parts, were built by a key in the first half second: Library's
 # table came 50-60 ms after an `l` (issue 14's target here: 22-23 ms).
 PREBUILD_ORDER = ("generate", "train", "library", "models")
@@ -468,9 +469,15 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         being built, for a key's show or ahead, as a key would then wait for both. Once every
         frame is in, their parts (queue_part), in the order queued.
 
-        Frames first: a key 0.1-0.35 s after the first frame found Train unbuilt while
-        Generate's fields were mounting, and waited for Train's build after them (worst
-        73-85 ms against 38-47, 40 starts a version, alternating)."""
+        Every screen's modules first, then the frames, then the parts. A key 0.15 s after the
+        first frame, before any frame is in, builds its screen: with Generate's modules alone
+        imported before its frame, Train's key also imported Train's (11-13 ms of the ~80 ms it
+        took on a 2-core AVX2 Zen 2; 4 starts a key: t 73-93, l 54-73, m 51-72, g 27-50 ms),
+        against g 45-61, t 48-63, l 37-50, m 54-58 ms with them all imported first
+        (bench/early_keys.py's worst from 0.15 s on: 67 ms against 80). Frames before parts: a
+        key 0.1-0.35 s after the first frame found Train unbuilt while Generate's fields were
+        mounting, and waited for Train's build after them (worst 73-85 ms against 38-47, 40
+        starts a version, alternating)."""
         if not self.is_running:  # closing: Textual is going through the screens it has
             return
         put_off = self.later(self._prebuild_next_screen)  # not while a key is answered
@@ -482,16 +489,15 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         built = built_modes(self)
         if set(built) - {screen.MODE for screen in self._screens} - self._framed:
             return  # a build under way: its screen's mount calls again
-        for mode in PREBUILD_ORDER:
-            if mode not in built:
-                if not SCREENS.imported(mode):
-                    # Its modules first, a few a loop turn (LazyScreen.needs), then the build in
-                    # the next: together they held a key 10-40 ms.
-                    SCREENS.import_next(mode)
-                    self._prebuild_soon(IMPORT_PAUSE)
-                else:
-                    build_mode(self, mode)
+        unbuilt = [mode for mode in PREBUILD_ORDER if mode not in built]
+        for mode in unbuilt:  # every screen's modules first (a few a loop turn: LazyScreen)
+            if not SCREENS.imported(mode):
+                SCREENS.import_next(mode)
+                self._prebuild_soon(IMPORT_PAUSE)
                 return
+        if unbuilt:  # then the frames, one a turn: a module's import and a build together
+            build_mode(self, unbuilt[0])  # held a key 10-40 ms
+            return
         if self._parts:
             self._filling = True
             self._fill_parts()

@@ -305,9 +305,11 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Library's frame and Models come after the costly screens' frames and before any part,
-    each screen's module imported in a loop turn of its own before its build (together they held
-    a key 10-15 ms), and Library's table and tune after the others' parts, in the app's queue
-    (built whole, its layout as it was built held a key ~20 ms)."""
+    every screen's modules imported in loop turns of their own before the first build (a module
+    and a build together held a key 10-15 ms; a key for Train 0.15 s after the first frame, with
+    Train's modules still to import, took 80-93 ms against ~60 ms), and Library's table and tune
+    after the others' parts, in the app's queue (built whole, its layout as it was built held a
+    key ~20 ms)."""
     import folkgen_tui.app as studio_app
     import folkgen_tui.screens as screens_package
     from folkgen_tui.widgets.deferred import Deferred
@@ -317,7 +319,8 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
         monkeypatch.delattr(screens_package, name, raising=False)
     monkeypatch.setattr(studio_app, "PREBUILD_PAUSE", 0.05)
     imported: list[dict[str, bool]] = []  # the modules imported as each prebuild turn began
-    builds: list[tuple[str, bool]] = []  # a screen built, its module imported before that turn
+    builds: list[tuple[str, bool]] = []  # a screen built, every screen's module imported before
+    # that turn
     frames: dict[str, bool] = {}  # screen: whether a part of it was in when its frame was
     mounting: list[str] = []  # the parts' screens, in the order they were mounted
     begun: list[Deferred] = []
@@ -332,7 +335,7 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
         prebuild(app)
 
     def building(app: FolkgenApp, mode: str) -> bool:
-        builds.append((mode, imported[-1][mode]))
+        builds.append((mode, all(imported[-1].values())))
         parts_begun.append(bool(begun))
         return build(app, mode)
 
@@ -356,7 +359,7 @@ async def test_the_other_screens_are_built_ahead_a_piece_at_a_time(
                        timeout=20)  # fmt: skip
         assert [mode for mode, _ in builds] == ["generate", "train", "library", "models"]
         assert parts_begun == [False] * 4  # every frame (Models whole) before any part
-        assert all(before for _, before in builds), builds  # each module in a turn before
+        assert all(before for _, before in builds), builds  # all modules, in turns before
         assert frames == {"generate": False, "train": False, "library": False}
         assert mounting == ["generate"] * 2 + ["train"] * 2 + ["library"] * 3  # its voice row too
         library = app.studio_screen("library")  # built ahead, whole: Dataset still shown
