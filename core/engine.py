@@ -46,9 +46,11 @@ if TYPE_CHECKING:  # the app imports this module before numpy and the rest are n
 
 ENGINE_MODULE = "core.engine"
 TRAINING_NICE = 5  # a training engine's niceness: the app's process gets a core when it wakes
-STEP_REPORT_INTERVAL = 0.5  # seconds between training progress replies (other events at once):
-# the app drawing each one takes a training thread's core for a few ms (its main thread on the
-# Train screen, from /proc: 3.8 % of a core at 0.25 s, 2.0 % at 0.5 s)
+STEP_REPORT_INTERVAL = 1.0  # seconds between training progress replies (other events at once):
+# the app drawing each one takes a training thread's core for a few ms, and the run's other
+# thread waits for it at the next operation (its main thread on the Train screen, from /proc:
+# 3.8 % of a core at 0.25 s, 2.0 % at 0.5 s; on a 2-core AVX2 Zen 2, 2.7-3.2 % at 0.5 s, ~12 ms
+# a frame, with the app training at 0.94-0.98x the CLI)
 CHUNK_INTERVAL = 0.03  # seconds between sampled text chunks
 POLL_EVERY = 0.01  # seconds between looks for a cancellation while sampling
 # Seconds without a request after a model is loaded before the engine makes what its first
