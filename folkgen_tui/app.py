@@ -86,9 +86,9 @@ CORPUS_SETTING = "corpus"  # the corpus open last (an absolute path; None: the d
 # every screen's modules come first (a few a loop turn), then every screen's frame (its panels,
 # ~15 ms each, with the sketch of what its fields will show; Models, which has no parts, whole),
 # a few ms apart, then their fields (Deferred parts) one part at a time, each screen drawn ahead
-# once its parts are in. Library and Models,
-# built 0.3 s after the others' parts, were built by a key in the first half second: Library's
-# table came 50-60 ms after an `l` (issue 14's target here: 22-23 ms).
+# once its parts are in. Library and Models, built 0.3 s after the others' parts, were built by
+# a key in the first half second: Library's table came 50-60 ms after an `l` (issue 14's target
+# here: 22-23 ms).
 PREBUILD_ORDER = ("generate", "train", "library", "models")
 PREBUILD_PAUSE = 0.3  # seconds before the next step ahead once no part is queued
 # Seconds from the first frame to the first build ahead, or sooner once the corpus is shown: at
@@ -474,10 +474,10 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         imported before its frame, Train's key also imported Train's (11-13 ms of the ~80 ms it
         took on a 2-core AVX2 Zen 2; 4 starts a key: t 73-93, l 54-73, m 51-72, g 27-50 ms),
         against g 45-61, t 48-63, l 37-50, m 54-58 ms with them all imported first
-        (bench/early_keys.py's worst from 0.15 s on: 67 ms against 80). Frames before parts: a
-        key 0.1-0.35 s after the first frame found Train unbuilt while Generate's fields were
-        mounting, and waited for Train's build after them (worst 73-85 ms against 38-47, 40
-        starts a version, alternating)."""
+        (bench/early_keys.py's worst from 0.15 s on: 67 ms against 80, its target 85). Frames
+        before parts: a key 0.1-0.35 s after the first frame found Train unbuilt while
+        Generate's fields were mounting, and waited for Train's build after them (worst 73-85 ms
+        against 38-47, 40 starts a version, alternating)."""
         if not self.is_running:  # closing: Textual is going through the screens it has
             return
         put_off = self.later(self._prebuild_next_screen)  # not while a key is answered
