@@ -308,6 +308,56 @@ async def test_the_state_line_says_when_there_is_no_corpus_to_train_on(
         assert state_of(screen) == "Ready to train on 80 tunes: press s."
 
 
+async def test_the_state_says_a_run_ended_only_with_its_log_and_bar(
+    small_corpus_file: Path, one_torch_thread: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A last progress report handled after the run had ended (its reader thread marks the job
+    finished, then posts the end) said "Finished at step N" before the end's handler had written
+    its log line and filled the bar: a test reading the log once the state said so found no
+    end in it. Here the run's last report comes after the job is marked finished, as it can."""
+    from core.engine import Progress, Trained
+    from folkgen_tui.workers import TrainJob
+
+    reply = TrainJob._on_reply
+    held: list[Any] = []
+
+    def late_last_report(job: TrainJob, message: Any) -> None:
+        if isinstance(message, Progress) and message.event.kind == "done":
+            held.append(message)  # until the end: then after the job is marked finished
+            return
+        if isinstance(message, Trained):
+            job.finished = True
+            for report in held:
+                reply(job, report)
+        reply(job, message)
+
+    monkeypatch.setattr(TrainJob, "_on_reply", late_last_report)
+    ahead: list[str] = []  # states that said the end before the log did
+    progress = TrainScreen.on_train_progress
+
+    def watched(screen: TrainScreen, message: Any) -> None:
+        progress(screen, message)
+        log = " ".join(screen.query_one("#train-log", Log).lines)
+        if state_of(screen).startswith("Finished") and "done after" not in log:
+            ahead.append(state_of(screen))
+
+    monkeypatch.setattr(TrainScreen, "on_train_progress", watched)
+    app = FolkgenApp(small_corpus_file, autoload_model=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await show_train(pilot)
+        set_fields(screen, **SMALL, steps="5")
+        await pilot.press("s")
+        job = screen.job
+        assert job is not None
+        await wait_for(pilot, lambda: not job.running, "the short run", timeout=30)
+        await wait_for(pilot, lambda: state_of(screen).startswith("Finished at step 5"), "the end")
+        assert held  # the last report did come late
+        assert ahead == []
+        log = " ".join(line.strip() for line in screen.query_one("#train-log", Log).lines)
+        assert "done after 5 steps" in log, log
+        assert screen.query_one("#train-progress", ProgressBar).percentage == 1.0
+
+
 async def test_a_diverged_run_says_so_in_the_log(
     small_corpus_file: Path, one_torch_thread: None
 ) -> None:

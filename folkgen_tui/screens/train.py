@@ -620,7 +620,8 @@ class TrainScreen(StudioScreen):
         elif e.kind in ("paused", "resumed"):
             self._log(f"step {e.step}: {e.kind}")
             self.refresh_bindings()
-        self._show_state()
+        if self.job.running:  # ended, its TrainFinished (next) says how, after its log line and
+            self._show_state()  # the full bar: a last report handled first said "Finished" first
 
     def on_train_finished(self, message: TrainFinished) -> None:
         job = self.job
