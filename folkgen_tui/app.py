@@ -761,8 +761,12 @@ class FolkgenApp(QuickModeSwitch, StyledWhenMounted, InputFirst, AppKeysAtOnce):
         _import_numpy()  # where no model came (none, or torch failed): the first model's did
         from core.novelty import NoveltyIndex
 
-        model = self.model  # trained on this very corpus (the default one): its index serves
-        shared = model.index.get() if model and model.index.tunes is corpus.tunes else None
+        model = self.model  # trained on this very corpus (the default one): its index serves.
+        # Its tunes are this corpus's, or the same tunes read again where the model came before
+        # the corpus was shown (the spawner warm, the UI thread busy: the suite on 2 cores).
+        tunes = model.index.tunes if model else None
+        same = tunes is corpus.tunes or (tunes is not None and list(tunes) == list(corpus.tunes))
+        shared = model.index.get() if model and same else None
         novelty = shared or NoveltyIndex(corpus.tunes)
         if not worker.is_cancelled:
             self.post_message(NoveltyReady(corpus, novelty))

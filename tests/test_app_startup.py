@@ -195,6 +195,37 @@ async def test_the_corpus_index_is_built_once_when_the_model_was_trained_on_it()
 
 
 @pytest.mark.asyncio
+async def test_the_corpus_index_is_shared_when_the_model_came_before_the_corpus(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model ready before the corpus is shown (the spawner warm, the UI thread busy: it
+    happened in the suite on 2 cores) finds its training corpus itself, the same tunes read
+    again: the corpus's index is the model's all the same, not a second one."""
+    import time
+
+    import core.corpus
+
+    load = core.corpus.load_corpus
+    calls: list[int] = []
+
+    def model_first(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # the app's corpus: held until the model is in
+            deadline = time.monotonic() + 30
+            while app.model is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(core.corpus, "load_corpus", model_first)
+    app = FolkgenApp()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await wait_for(pilot, lambda: app.model is not None and app.novelty is not None,
+                       "the model and the corpus's index", timeout=60)  # fmt: skip
+        assert app.model is not None and app.model.index.tunes is not app.corpus.tunes  # type: ignore[union-attr]
+        assert app.model.index.get() is app.novelty
+
+
+@pytest.mark.asyncio
 async def test_the_corpus_summary_keeps_its_width_as_its_scrollbar_comes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
