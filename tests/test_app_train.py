@@ -16,6 +16,7 @@ from core.paths import shipped_model_path
 from folkgen_tui.app import FolkgenApp
 from folkgen_tui.screens.dialogs import ConfirmDialog
 from folkgen_tui.screens.train import MODEL_FIELDS, TRAIN_FIELDS, TrainScreen
+from folkgen_tui.workers import TrainJob
 from tests.app_helpers import (
     make_checkpoint,
     record_notices,
@@ -34,6 +35,18 @@ SMALL = {"hidden_size": "32", "embedding_dim": "8", "batch_size": "4", "seq_leng
 
 def state_of(screen: TrainScreen) -> str:
     return str(screen.query_one("#train-state", Static).content)
+
+
+async def short_run(pilot: Pilot[Any], screen: TrainScreen, steps: int) -> TrainJob:
+    """A run of `steps` steps of the SMALL recipe, started by `s` and waited for to its end."""
+    set_fields(screen, **SMALL, steps=str(steps))
+    await pilot.press("s")
+    job = screen.job
+    assert job is not None
+    await wait_for(pilot, lambda: not job.running, "the short run", timeout=30)
+    await wait_for(pilot, lambda: state_of(screen).startswith(f"Finished at step {steps}"),
+                   "the end")  # fmt: skip
+    return job
 
 
 async def show_train(pilot: Pilot[Any]) -> TrainScreen:
@@ -130,12 +143,7 @@ async def test_the_state_line_follows_a_resume_and_a_corpus_change(
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot)
-        set_fields(screen, **SMALL, steps="10")
-        await pilot.press("s")
-        job = screen.job
-        assert job is not None
-        await wait_for(pilot, lambda: not job.running, "the short run", timeout=30)
-        await wait_for(pilot, lambda: state_of(screen).startswith("Finished at step 10"), "the end")
+        job = await short_run(pilot, screen, 10)
 
         screen.request_resume(ckpt)
         await wait_for(pilot, lambda: screen.resume_checkpoint is not None, "the resume")
@@ -316,7 +324,6 @@ async def test_the_state_says_a_run_ended_only_with_its_log_and_bar(
     its log line and filled the bar: a test reading the log once the state said so found no
     end in it. Here the run's last report comes after the job is marked finished, as it can."""
     from core.engine import Progress, Trained
-    from folkgen_tui.workers import TrainJob
 
     reply = TrainJob._on_reply
     held: list[Any] = []
@@ -345,12 +352,7 @@ async def test_the_state_says_a_run_ended_only_with_its_log_and_bar(
     app = FolkgenApp(small_corpus_file, autoload_model=False)
     async with app.run_test(size=SIZE) as pilot:
         screen = await show_train(pilot)
-        set_fields(screen, **SMALL, steps="5")
-        await pilot.press("s")
-        job = screen.job
-        assert job is not None
-        await wait_for(pilot, lambda: not job.running, "the short run", timeout=30)
-        await wait_for(pilot, lambda: state_of(screen).startswith("Finished at step 5"), "the end")
+        await short_run(pilot, screen, 5)
         assert held  # the last report did come late
         assert ahead == []
         log = " ".join(line.strip() for line in screen.query_one("#train-log", Log).lines)
